@@ -1,0 +1,372 @@
+//! The enrichment step, as pure logic: a batch of raw payloads in, one routed
+//! JSON record per payload out.
+//!
+//! It parses every payload, looks the distinct claim ids of the valid events up
+//! in ONE call to a [`ClaimLookup`], and writes each event either enriched or as
+//! a failure with its reason. It knows nothing of WASM: `lib.rs` plugs the WIT
+//! import in as the lookup, and tests and the native benchmark plug in a map.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use crate::event::{Invalid, InvalidKind, PaymentEvent, parse_event};
+use crate::json_out::{ObjectWriter, base64};
+use crate::timefmt::format_utc_millis;
+
+/// One row of the claims table, as the lookup returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub member_id: String,
+    pub claim_amount: Decimal,
+    pub claim_status: Option<String>,
+    pub created_at_micros: Option<i64>,
+}
+
+/// The lookup's answer for one claim id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LookupOutcome {
+    Found(Claim),
+    NotFound,
+    /// The store failed after the host's retries.
+    Unavailable(String),
+    /// The store did not answer in time.
+    Timeout(String),
+}
+
+/// Batched claim lookup: one outcome per id, in order.
+pub trait ClaimLookup {
+    fn lookup(&mut self, claim_ids: &[&str]) -> Vec<LookupOutcome>;
+}
+
+/// The `enrichment_status` of an output record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Success,
+    ClaimNotFound,
+    DbError,
+    DbTimeout,
+    InvalidJson,
+    InvalidEvent,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Success,
+        Status::ClaimNotFound,
+        Status::DbError,
+        Status::DbTimeout,
+        Status::InvalidJson,
+        Status::InvalidEvent,
+    ];
+
+    /// The code written into `enrichment_status`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Success => "SUCCESS",
+            Status::ClaimNotFound => "CLAIM_NOT_FOUND",
+            Status::DbError => "DB_ERROR",
+            Status::DbTimeout => "DB_TIMEOUT",
+            Status::InvalidJson => "INVALID_JSON",
+            Status::InvalidEvent => "INVALID_EVENT",
+        }
+    }
+
+    pub fn is_success(self) -> bool {
+        self == Status::Success
+    }
+}
+
+/// One output record: which input it answers, its status, and its JSON bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    pub input_index: u32,
+    pub status: Status,
+    pub value: Vec<u8>,
+}
+
+/// Enrich a batch. Returns exactly one [`Routed`] per payload, in input order.
+pub fn enrich_batch(
+    payloads: &[&[u8]],
+    processing_time_ms: i64,
+    lookup: &mut impl ClaimLookup,
+) -> Vec<Routed> {
+    let parsed: Vec<Result<PaymentEvent<'_>, Invalid>> =
+        payloads.iter().map(|p| parse_event(p)).collect();
+
+    // Distinct claim ids of the valid events, in first-seen order.
+    let mut slot_of: HashMap<&str, usize> = HashMap::with_capacity(parsed.len());
+    let mut distinct: Vec<&str> = Vec::with_capacity(parsed.len());
+    let slots: Vec<Option<usize>> = parsed
+        .iter()
+        .map(|p| {
+            let id = p.as_ref().ok()?.claim_id.as_ref();
+            Some(*slot_of.entry(id).or_insert_with(|| {
+                distinct.push(id);
+                distinct.len() - 1
+            }))
+        })
+        .collect();
+    let outcomes = if distinct.is_empty() {
+        Vec::new()
+    } else {
+        lookup.lookup(&distinct)
+    };
+
+    let timestamp = format_utc_millis(processing_time_ms);
+    parsed
+        .iter()
+        .zip(slots)
+        .zip(payloads)
+        .enumerate()
+        .map(|(i, ((event, slot), payload))| {
+            let mut value = Vec::with_capacity(payload.len() + 160);
+            let status = match (event, slot) {
+                (Ok(event), slot) => {
+                    write_event(&mut value, event, slot.and_then(|s| outcomes.get(s)), &timestamp)
+                }
+                (Err(invalid), _) => write_invalid(&mut value, invalid, payload, &timestamp),
+            };
+            Routed {
+                input_index: u32::try_from(i).unwrap_or(u32::MAX),
+                status,
+                value,
+            }
+        })
+        .collect()
+}
+
+fn write_payment_fields<'w, 'b>(
+    w: &'w mut ObjectWriter<'b>,
+    e: &PaymentEvent<'_>,
+) -> &'w mut ObjectWriter<'b> {
+    w.str("payment_id", &e.payment_id)
+        .str("claim_id", &e.claim_id)
+        .decimal("payment_amount", &e.payment_amount)
+        .str("payment_date", &e.payment_date)
+        .opt_str("processor_id", e.processor_id.as_deref())
+        .opt_str("payment_method", e.payment_method.as_deref())
+        .opt_str("payment_status", e.payment_status.as_deref())
+}
+
+fn write_event(
+    out: &mut Vec<u8>,
+    event: &PaymentEvent<'_>,
+    outcome: Option<&LookupOutcome>,
+    timestamp: &str,
+) -> Status {
+    let mut w = ObjectWriter::new(out);
+    let (status, error) = match outcome {
+        Some(LookupOutcome::Found(claim)) => {
+            let mut amount = claim.claim_amount;
+            amount.rescale(2);
+            write_payment_fields(&mut w, event)
+                .str("member_id", &claim.member_id)
+                .decimal("claim_amount", &amount)
+                .opt_str("claim_status", claim.claim_status.as_deref())
+                .str("enrichment_status", Status::Success.code())
+                .str("enrichment_timestamp", timestamp)
+                .finish();
+            return Status::Success;
+        }
+        Some(LookupOutcome::NotFound) => (
+            Status::ClaimNotFound,
+            format!("claim {} not found", event.claim_id),
+        ),
+        Some(LookupOutcome::Unavailable(why)) => (
+            Status::DbError,
+            format!("claims store unavailable: {why}"),
+        ),
+        Some(LookupOutcome::Timeout(why)) => (
+            Status::DbTimeout,
+            format!("claims lookup timed out: {why}"),
+        ),
+        None => (
+            Status::DbError,
+            "claims lookup returned fewer results than ids asked for".to_owned(),
+        ),
+    };
+    write_payment_fields(&mut w, event)
+        .null("member_id")
+        .null("claim_amount")
+        .null("claim_status")
+        .str("enrichment_status", status.code())
+        .str("error", &error)
+        .str("enrichment_timestamp", timestamp)
+        .finish();
+    status
+}
+
+fn write_invalid(out: &mut Vec<u8>, invalid: &Invalid, payload: &[u8], timestamp: &str) -> Status {
+    let status = match invalid.kind {
+        InvalidKind::Json => Status::InvalidJson,
+        InvalidKind::Event => Status::InvalidEvent,
+    };
+    let mut w = ObjectWriter::new(out);
+    w.opt_str("payment_id", invalid.payment_id.as_deref())
+        .str("enrichment_status", status.code())
+        .str("error", &invalid.message)
+        .str("enrichment_timestamp", timestamp);
+    match std::str::from_utf8(payload) {
+        Ok(text) => w.str("original_payload", text),
+        Err(_) => w.str("original_payload_base64", &base64(payload)),
+    };
+    w.finish();
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// A lookup over a fixed map that records how it was called.
+    struct MapLookup {
+        claims: HashMap<String, LookupOutcome>,
+        calls: Vec<Vec<String>>,
+    }
+
+    impl ClaimLookup for MapLookup {
+        fn lookup(&mut self, ids: &[&str]) -> Vec<LookupOutcome> {
+            self.calls.push(ids.iter().map(|s| s.to_string()).collect());
+            ids.iter()
+                .map(|id| self.claims.get(*id).cloned().unwrap_or(LookupOutcome::NotFound))
+                .collect()
+        }
+    }
+
+    fn lookup() -> MapLookup {
+        let claim = Claim {
+            member_id: "MBR-789".into(),
+            claim_amount: "2000".parse().expect("decimal"),
+            claim_status: Some("APPROVED".into()),
+            created_at_micros: None,
+        };
+        let mut claims = HashMap::new();
+        claims.insert("CLM-001".to_string(), LookupOutcome::Found(claim));
+        claims.insert("CLM-DOWN".to_string(), LookupOutcome::Unavailable("disk on fire".into()));
+        claims.insert("CLM-SLOW".to_string(), LookupOutcome::Timeout("after 50 ms".into()));
+        MapLookup { claims, calls: Vec::new() }
+    }
+
+    fn event(payment_id: &str, claim_id: &str) -> String {
+        format!(
+            r#"{{"payment_id":"{payment_id}","claim_id":"{claim_id}","payment_amount":1500.00,"payment_date":"2024-01-15T10:30:00","processor_id":"PROC-VISA-001","payment_method":"ELECTRONIC","payment_status":"COMPLETED"}}"#
+        )
+    }
+
+    fn run(payloads: &[&[u8]], lookup: &mut MapLookup) -> Vec<(Status, Value)> {
+        enrich_batch(payloads, 1_705_314_601_000, lookup)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                assert_eq!(r.input_index as usize, i);
+                (r.status, serde_json::from_slice(&r.value).expect("output is JSON"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn enriches_a_found_claim_with_exact_amounts() {
+        let e = event("PAY-1", "CLM-001");
+        let out = run(&[e.as_bytes()], &mut lookup());
+        let (status, v) = &out[0];
+        assert_eq!(*status, Status::Success);
+        assert_eq!(v["member_id"], "MBR-789");
+        assert_eq!(v["claim_status"], "APPROVED");
+        assert_eq!(v["enrichment_status"], "SUCCESS");
+        assert_eq!(v["enrichment_timestamp"], "2024-01-15T10:30:01.000Z");
+        assert_eq!(v["payment_method"], "ELECTRONIC");
+        let raw = String::from_utf8(enrich_batch(&[e.as_bytes()], 0, &mut lookup())[0].value.clone()).expect("utf8");
+        assert!(raw.contains(r#""payment_amount":1500.00,"#), "{raw}");
+        assert!(raw.contains(r#""claim_amount":2000.00,"#), "{raw}");
+    }
+
+    #[test]
+    fn routes_each_lookup_failure_with_its_code() {
+        let (a, b, c) = (event("P1", "CLM-404"), event("P2", "CLM-DOWN"), event("P3", "CLM-SLOW"));
+        let out = run(&[a.as_bytes(), b.as_bytes(), c.as_bytes()], &mut lookup());
+        let codes: Vec<_> = out.iter().map(|(s, v)| (s.code(), v["enrichment_status"].clone())).collect();
+        assert_eq!(codes[0], ("CLAIM_NOT_FOUND", Value::from("CLAIM_NOT_FOUND")));
+        assert_eq!(codes[1], ("DB_ERROR", Value::from("DB_ERROR")));
+        assert_eq!(codes[2], ("DB_TIMEOUT", Value::from("DB_TIMEOUT")));
+        for (_, v) in &out {
+            assert!(v["member_id"].is_null());
+            assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()));
+            assert!(v["payment_id"].is_string());
+        }
+        assert!(out[1].1["error"].as_str().is_some_and(|e| e.contains("disk on fire")));
+    }
+
+    #[test]
+    fn one_lookup_call_per_batch_with_distinct_ids() {
+        let events: Vec<String> = ["CLM-001", "CLM-2", "CLM-001", "CLM-2", "CLM-3"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| event(&format!("P{i}"), c))
+            .collect();
+        let mut payloads: Vec<&[u8]> = events.iter().map(|e| e.as_bytes()).collect();
+        payloads.push(b"garbage");
+        let mut l = lookup();
+        let out = run(&payloads, &mut l);
+        assert_eq!(l.calls, vec![vec!["CLM-001", "CLM-2", "CLM-3"]]);
+        assert_eq!(out.len(), 6);
+        assert_eq!(out[2].0, Status::Success);
+        assert_eq!(out[5].0, Status::InvalidJson);
+    }
+
+    #[test]
+    fn no_lookup_when_nothing_is_valid() {
+        let mut l = lookup();
+        let out = run(&[b"{}", b""], &mut l);
+        assert!(l.calls.is_empty());
+        assert_eq!(out[0].0, Status::InvalidEvent);
+        assert_eq!(out[1].0, Status::InvalidJson);
+    }
+
+    #[test]
+    fn invalid_input_keeps_the_original_payload() {
+        let bad = br#"{"payment_id":"PAY-7","claim_id":"C","payment_amount":1e400,"payment_date":"2024-01-15T10:30:00"}"#;
+        let out = run(&[bad, b"\xff\x00binary"], &mut lookup());
+        assert_eq!(out[0].0, Status::InvalidEvent);
+        assert_eq!(out[0].1["payment_id"], "PAY-7");
+        assert_eq!(out[0].1["original_payload"].as_str().map(str::as_bytes), Some(&bad[..]));
+        assert_eq!(out[1].0, Status::InvalidJson);
+        assert!(out[1].1["payment_id"].is_null());
+        assert_eq!(out[1].1["original_payload_base64"], "/wBiaW5hcnk=");
+    }
+
+    #[test]
+    fn a_short_lookup_answer_is_a_db_error_not_a_panic() {
+        struct Short;
+        impl ClaimLookup for Short {
+            fn lookup(&mut self, _: &[&str]) -> Vec<LookupOutcome> {
+                Vec::new()
+            }
+        }
+        let e = event("P", "C");
+        let out = enrich_batch(&[e.as_bytes()], 0, &mut Short);
+        assert_eq!(out[0].status, Status::DbError);
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        // A cheap deterministic fuzz: mutate a valid event byte by byte.
+        let base = event("PAY-1", "CLM-001").into_bytes();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut l = lookup();
+        for _ in 0..3000 {
+            let mut p = base.clone();
+            for _ in 0..3 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state % p.len() as u64) as usize;
+                p[at] = (state >> 32) as u8;
+            }
+            let out = enrich_batch(&[&p], 0, &mut l);
+            assert_eq!(out.len(), 1);
+            let _: Value = serde_json::from_slice(&out[0].value).expect("always JSON");
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Parsing and validating one payment event from raw bytes.
+//!
+//! Owns the rules for what a valid event is. Parsing borrows from the input
+//! (no copies unless a string holds escapes), amounts are exact decimals read
+//! from the JSON number's own text (never through `f64`), and every way the
+//! bytes can be wrong ends in an [`Invalid`] with a code and a message, never a
+//! panic.
+
+use std::borrow::Cow;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::timefmt::is_iso_datetime;
+
+/// Largest accepted amount: `DECIMAL(10,2)` holds at most 99,999,999.99.
+const MAX_AMOUNT_UNSCALED: i64 = 9_999_999_999;
+
+/// A payment event that passed validation, borrowing from the input bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentEvent<'a> {
+    pub payment_id: Cow<'a, str>,
+    pub claim_id: Cow<'a, str>,
+    /// Exact, with scale 2.
+    pub payment_amount: Decimal,
+    /// As sent (validated to be an ISO-8601 date-time).
+    pub payment_date: Cow<'a, str>,
+    pub processor_id: Option<Cow<'a, str>>,
+    pub payment_method: Option<Cow<'a, str>>,
+    pub payment_status: Option<Cow<'a, str>>,
+}
+
+/// Why an input record is not a valid payment event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub kind: InvalidKind,
+    /// Human-readable reason.
+    pub message: String,
+    /// The event's `payment_id`, when it could be read.
+    pub payment_id: Option<String>,
+}
+
+/// The two failure codes for bad input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidKind {
+    /// Not UTF-8, not JSON, or not a JSON object: `INVALID_JSON`.
+    Json,
+    /// A JSON object that is not a valid payment event: `INVALID_EVENT`.
+    Event,
+}
+
+/// A JSON string borrowed from the input when it holds no escapes. (A bare
+/// `Option<Cow<str>>` would always copy: serde borrows only a direct `Cow` field.)
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The wire shape, every field optional so that a missing field gets our own message.
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(borrow, default)]
+    payment_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    claim_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    payment_amount: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payment_date: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    processor_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    payment_method: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    payment_status: Option<Text<'a>>,
+}
+
+/// Only the id, for a failure record of an event whose other fields are broken.
+#[derive(Deserialize)]
+struct IdOnly<'a> {
+    #[serde(borrow, default)]
+    payment_id: Option<Text<'a>>,
+}
+
+fn into_cow(value: Option<Text<'_>>) -> Option<Cow<'_, str>> {
+    value.map(|t| t.0)
+}
+
+/// Parse and validate one payment event.
+pub fn parse_event(bytes: &[u8]) -> Result<PaymentEvent<'_>, Invalid> {
+    let text = std::str::from_utf8(bytes).map_err(|e| Invalid {
+        kind: InvalidKind::Json,
+        message: format!("payload is not UTF-8: {e}"),
+        payment_id: None,
+    })?;
+    let raw: RawEvent<'_> = serde_json::from_str(text).map_err(|e| {
+        let payment_id = serde_json::from_str::<IdOnly<'_>>(text)
+            .ok()
+            .and_then(|id| into_cow(id.payment_id))
+            .map(Cow::into_owned);
+        let kind = if e.is_data() && text.trim_start().starts_with('{') {
+            InvalidKind::Event
+        } else {
+            InvalidKind::Json
+        };
+        Invalid {
+            kind,
+            message: describe_serde_error(&e),
+            payment_id,
+        }
+    })?;
+    validate(raw)
+}
+
+fn describe_serde_error(e: &serde_json::Error) -> String {
+    if e.is_data() {
+        format!("wrong field type: {e}")
+    } else if e.is_eof() {
+        format!("truncated JSON: {e}")
+    } else {
+        format!("malformed JSON: {e}")
+    }
+}
+
+fn validate(raw: RawEvent<'_>) -> Result<PaymentEvent<'_>, Invalid> {
+    let payment_id = into_cow(raw.payment_id).filter(|s| !s.trim().is_empty());
+    let invalid = |message: String| Invalid {
+        kind: InvalidKind::Event,
+        message,
+        payment_id: payment_id.as_deref().map(str::to_owned),
+    };
+    let Some(pid) = payment_id.clone() else {
+        return Err(invalid("missing or empty field `payment_id`".into()));
+    };
+    let claim_id = required_text(into_cow(raw.claim_id), "claim_id").map_err(&invalid)?;
+    let amount_raw = raw
+        .payment_amount
+        .ok_or_else(|| invalid("missing field `payment_amount`".into()))?;
+    let payment_amount = parse_amount(amount_raw.get()).map_err(&invalid)?;
+    let payment_date = required_text(into_cow(raw.payment_date), "payment_date").map_err(&invalid)?;
+    if !is_iso_datetime(&payment_date) {
+        return Err(invalid(format!(
+            "`payment_date` {:?} is not an ISO-8601 date-time (e.g. 2024-01-15T10:30:00)",
+            truncate(&payment_date, 64)
+        )));
+    }
+    Ok(PaymentEvent {
+        payment_id: pid,
+        claim_id,
+        payment_amount,
+        payment_date,
+        processor_id: into_cow(raw.processor_id),
+        payment_method: into_cow(raw.payment_method),
+        payment_status: into_cow(raw.payment_status),
+    })
+}
+
+fn required_text<'a>(value: Option<Cow<'a, str>>, name: &str) -> Result<Cow<'a, str>, String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        Some(_) => Err(format!("field `{name}` is empty")),
+        None => Err(format!("missing field `{name}`")),
+    }
+}
+
+/// Parse an amount from the JSON token's text: a number (`1500.00`, `1.5e3`)
+/// or a string holding one (`"1500.00"`). Exact: at most two decimal places,
+/// within `DECIMAL(10,2)`.
+pub fn parse_amount(token: &str) -> Result<Decimal, String> {
+    let text = if token.starts_with('"') {
+        serde_json::from_str::<Cow<'_, str>>(token)
+            .map_err(|e| format!("`payment_amount` is not a valid string: {e}"))?
+    } else {
+        Cow::Borrowed(token)
+    };
+    let text = text.trim();
+    let starts_like_number = text
+        .bytes()
+        .next()
+        .is_some_and(|b| b == b'-' || b.is_ascii_digit());
+    if !starts_like_number {
+        return Err(format!(
+            "`payment_amount` must be a decimal number, got {}",
+            truncate(token, 40)
+        ));
+    }
+    let parsed = if text.contains(['e', 'E']) {
+        Decimal::from_scientific(text)
+    } else {
+        Decimal::from_str_exact(text)
+    };
+    let mut amount = parsed.map_err(|e| {
+        format!(
+            "`payment_amount` {} is not a representable decimal: {e}",
+            truncate(text, 40)
+        )
+    })?;
+    amount.normalize_assign();
+    if amount.scale() > 2 {
+        return Err(format!(
+            "`payment_amount` {} has more than two decimal places",
+            truncate(text, 40)
+        ));
+    }
+    amount.rescale(2);
+    if amount.mantissa().unsigned_abs() > MAX_AMOUNT_UNSCALED.unsigned_abs() as u128 {
+        return Err(format!(
+            "`payment_amount` {} is outside DECIMAL(10,2)",
+            truncate(text, 40)
+        ));
+    }
+    Ok(amount)
+}
+
+/// At most `max` characters of `s`, for messages.
+pub fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"{"payment_id":"PAY-1","claim_id":"CLM-1","payment_amount":1500.00,"payment_date":"2024-01-15T10:30:00","processor_id":"PROC-VISA-001","payment_method":"ELECTRONIC","payment_status":"COMPLETED"}"#;
+
+    fn invalid(bytes: &[u8]) -> Invalid {
+        match parse_event(bytes) {
+            Ok(e) => panic!("expected invalid, parsed {e:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn parses_a_valid_event_exactly() {
+        let e = parse_event(VALID.as_bytes()).expect("valid");
+        assert_eq!(e.payment_id, "PAY-1");
+        assert_eq!(e.payment_amount.to_string(), "1500.00");
+        assert!(matches!(e.claim_id, Cow::Borrowed(_)), "no copy without escapes");
+        assert_eq!(e.payment_status.as_deref(), Some("COMPLETED"));
+    }
+
+    #[test]
+    fn amounts_are_exact_and_rescaled_to_two_places() {
+        assert_eq!(parse_amount("0.1").map(|d| d.to_string()), Ok("0.10".into()));
+        assert_eq!(parse_amount("\"12.5\"").map(|d| d.to_string()), Ok("12.50".into()));
+        assert_eq!(parse_amount("1.5e3").map(|d| d.to_string()), Ok("1500.00".into()));
+        assert_eq!(parse_amount("-3").map(|d| d.to_string()), Ok("-3.00".into()));
+        assert_eq!(parse_amount("1.230").map(|d| d.to_string()), Ok("1.23".into()));
+        assert_eq!(
+            parse_amount("99999999.99").map(|d| d.to_string()),
+            Ok("99999999.99".into())
+        );
+    }
+
+    #[test]
+    fn hostile_amounts_are_rejected_not_rounded() {
+        for bad in [
+            "1e400",
+            "123456789012345678901234567890",
+            "1.005",
+            "100000000.00",
+            "NaN",
+            "\"NaN\"",
+            "\"\"",
+            "true",
+            "{}",
+            "[1]",
+            "\"1.2.3\"",
+            "-",
+        ] {
+            assert!(parse_amount(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn missing_and_null_fields_are_named() {
+        let e = invalid(br#"{"payment_id":"P","payment_amount":1,"payment_date":"2024-01-01T00:00:00"}"#);
+        assert_eq!(e.kind, InvalidKind::Event);
+        assert!(e.message.contains("claim_id"), "{}", e.message);
+        assert_eq!(e.payment_id.as_deref(), Some("P"));
+        let e = invalid(br#"{"payment_id":"P","claim_id":null,"payment_amount":1,"payment_date":"2024-01-01T00:00:00"}"#);
+        assert!(e.message.contains("claim_id"));
+        let e = invalid(br#"{"payment_id":"  ","claim_id":"C","payment_amount":1,"payment_date":"2024-01-01T00:00:00"}"#);
+        assert!(e.message.contains("payment_id"));
+    }
+
+    #[test]
+    fn wrong_types_keep_the_payment_id() {
+        let e = invalid(br#"{"payment_id":"PAY-9","claim_id":7,"payment_amount":1,"payment_date":"2024-01-01T00:00:00"}"#);
+        assert_eq!(e.kind, InvalidKind::Event);
+        assert_eq!(e.payment_id.as_deref(), Some("PAY-9"));
+    }
+
+    #[test]
+    fn garbage_is_invalid_json() {
+        for bad in [&b""[..], b"   ", b"{", b"not json", b"[1,2]", b"\xff\xfe", b"{\"payment_id\":\"a\"} trailing", b"null"] {
+            let e = invalid(bad);
+            assert!(!e.message.is_empty());
+        }
+        assert_eq!(invalid(b"{").kind, InvalidKind::Json);
+        assert_eq!(invalid(b"\xff").kind, InvalidKind::Json);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let deep = nest(100_000);
+        let in_ignored = format!(r#"{{"x":{deep}}}"#);
+        let in_amount = format!(r#"{{"payment_id":"P","claim_id":"C","payment_amount":{deep},"payment_date":"2024-01-01T00:00:00"}}"#);
+        for input in [deep.clone(), in_ignored, in_amount] {
+            let e = invalid(input.as_bytes());
+            assert!(!e.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_dates_and_duplicate_fields_are_rejected() {
+        let e = invalid(br#"{"payment_id":"P","claim_id":"C","payment_amount":1,"payment_date":"2024-02-30T00:00:00"}"#);
+        assert!(e.message.contains("payment_date"));
+        let e = invalid(br#"{"payment_id":"P","payment_id":"Q","claim_id":"C","payment_amount":1,"payment_date":"2024-01-01T00:00:00"}"#);
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+    }
+}

@@ -1,0 +1,128 @@
+//! Date-time text: formatting the batch's processing time, and checking that a
+//! `payment_date` is an ISO-8601 date-time. No clock and no date crate: the host
+//! passes the time in, and the calendar arithmetic is a few lines.
+
+/// Days from 1970-01-01 to the civil date, and back (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `2024-01-15T10:30:01.123Z` for milliseconds since the Unix epoch (UTC).
+pub fn format_utc_millis(epoch_ms: i64) -> String {
+    let days = epoch_ms.div_euclid(86_400_000);
+    let ms_of_day = epoch_ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
+    let (min, rest) = (rest / 60_000, rest % 60_000);
+    let (s, ms) = (rest / 1000, rest % 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+}
+
+/// `YYYY-MM-DD[T| ]HH:MM[:SS[.fraction]][Z|±HH:MM]`, with real calendar ranges.
+pub fn is_iso_datetime(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 16 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' {
+        return false;
+    }
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi)) = (
+        digits(&b[0..4]),
+        digits(&b[5..7]),
+        digits(&b[8..10]),
+        digits(&b[11..13]),
+        digits(&b[14..16]),
+    ) else {
+        return false;
+    };
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 {
+        return false;
+    }
+    let mut rest = &b[16..];
+    if let [b':', s1, s2, tail @ ..] = rest {
+        match digits(&[*s1, *s2]) {
+            Some(sec) if sec <= 60 => rest = tail,
+            _ => return false,
+        }
+        if let [b'.', tail @ ..] = rest {
+            let n = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 || n > 9 {
+                return false;
+            }
+            rest = &tail[n..];
+        }
+    }
+    match rest {
+        [] | [b'Z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            matches!((digits(&[*h1, *h2]), digits(&[*m1, *m2])), (Some(h), Some(m)) if h <= 23 && m <= 59)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_epoch_millis_as_utc() {
+        assert_eq!(format_utc_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_utc_millis(1_705_314_601_123), "2024-01-15T10:30:01.123Z");
+        assert_eq!(format_utc_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(format_utc_millis(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn accepts_iso_datetimes() {
+        for ok in [
+            "2024-01-15T10:30:00",
+            "2024-01-15 10:30",
+            "2024-02-29T23:59:59.999",
+            "2024-01-15T10:30:00Z",
+            "2024-01-15T10:30:00.123456789+05:30",
+        ] {
+            assert!(is_iso_datetime(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_non_dates() {
+        for bad in [
+            "",
+            "2024-01-15",
+            "2023-02-29T00:00:00",
+            "2024-13-01T00:00:00",
+            "2024-01-15T24:00:00",
+            "2024-01-15T10:30:00.",
+            "2024-01-15T10:30:00+5",
+            "２０２４-01-15T10:30:00",
+            "yesterday at noon",
+        ] {
+            assert!(!is_iso_datetime(bad), "{bad}");
+        }
+    }
+}
