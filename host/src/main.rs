@@ -1,1 +1,97 @@
-fn main() {}
+//! `enricher`: the command line. Parses arguments, builds the config and hands
+//! over to the library; each subcommand lives in its own module.
+//!
+//! Quick start: `cargo run --release -- demo` (see README.md).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use enricher::config::{CacheMode, Config};
+mod cli;
+
+use cli::{bench, commands, demo};
+
+#[derive(Parser)]
+#[command(name = "enricher", version, about = "Enrich payment events with claims, through a WASM plugin")]
+struct Cli {
+    /// TOML config file (env vars override it, flags override both).
+    #[arg(long, global = true, env = "ENRICHER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage the claims table.
+    Claims {
+        #[command(subcommand)]
+        command: ClaimsCommand,
+    },
+    /// Enrich records from a file (or stdin) into two JSON-lines files.
+    Run(commands::RunArgs),
+    /// Write realistic payment events (and a matching claims file).
+    Generate(commands::GenerateArgs),
+    /// Generate claims and events, load, enrich, and print the summary.
+    Demo {
+        /// Where the demo's files go.
+        #[arg(long, default_value = "out/demo")]
+        dir: PathBuf,
+        /// How many events to enrich.
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+    },
+    /// Measure throughput: native vs WASM, warm cache vs misses.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ClaimsCommand {
+    /// Create or replace the claims table from a CSV or JSON-lines file.
+    Load {
+        file: PathBuf,
+        /// The DuckDB file (default: DUCKDB_URL or the config's).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Load the good rows and report the bad ones, instead of loading nothing.
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,enricher=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+    match cli.command {
+        Command::Claims { command: ClaimsCommand::Load { file, db, skip_bad_rows } } => {
+            if let Some(db) = db {
+                config.duckdb.url = db.display().to_string();
+            }
+            commands::claims_load(&config, &file, skip_bad_rows)
+        }
+        Command::Run(args) => commands::run(config, args),
+        Command::Generate(args) => commands::generate(args),
+        Command::Demo { dir, events } => {
+            config.lookup.cache = CacheMode::Partial;
+            demo::run(&mut config, &dir, events)
+        }
+        Command::Bench(args) => bench::run(&config, args),
+    }
+}

@@ -1,0 +1,211 @@
+//! `enricher run`, `enricher generate` and `enricher claims load`.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use enricher::app::build_pipeline;
+use enricher::claims_load::{LoadOptions, load_claims};
+use enricher::config::{CacheMode, Config};
+use enricher::file_mode::run_files;
+use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
+use enricher::metrics::RunSummary;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Input file, one raw record per line; `-` reads stdin.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where enriched records go (JSON lines).
+    #[arg(long)]
+    pub enriched_out: PathBuf,
+    /// Where failed records go (JSON lines, each with its reason).
+    #[arg(long)]
+    pub failed_out: PathBuf,
+    /// The claims DuckDB file (overrides DUCKDB_URL).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// A plugin component (.wasm); default: the plugin built with the host.
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+    /// Records per plugin call.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Lookup cache: partial (LRU + TTL), full (whole table) or none.
+    #[arg(long, value_parser = parse_cache_mode)]
+    pub cache: Option<CacheMode>,
+}
+
+fn parse_cache_mode(s: &str) -> Result<CacheMode, String> {
+    match s {
+        "partial" | "lru" => Ok(CacheMode::Partial),
+        "full" => Ok(CacheMode::Full),
+        "none" => Ok(CacheMode::None),
+        _ => Err(format!("{s:?}: expected partial, full or none")),
+    }
+}
+
+pub fn run(mut config: Config, args: RunArgs) -> anyhow::Result<()> {
+    if let Some(db) = &args.db {
+        config.duckdb.url = db.display().to_string();
+    }
+    if let Some(plugin) = args.plugin {
+        config.plugin.path = Some(plugin);
+    }
+    if let Some(n) = args.batch_size {
+        config.pipeline.batch_size = n;
+    }
+    if let Some(mode) = args.cache {
+        config.lookup.cache = mode;
+    }
+    config.validate()?;
+    let summary = run_file_job(&config, &args.input, &args.enriched_out, &args.failed_out)?;
+    print!("{summary}");
+    Ok(())
+}
+
+/// Run one file job and return its printable summary.
+pub fn run_file_job(config: &Config, input: &Path, enriched_out: &Path, failed_out: &Path) -> anyhow::Result<String> {
+    let mut pipeline = build_pipeline(config)?;
+    let mut reader: Box<dyn BufRead> = if input == Path::new("-") {
+        Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
+    } else {
+        let file = File::open(input).with_context(|| format!("opening input {}", input.display()))?;
+        Box::new(BufReader::with_capacity(1 << 16, file))
+    };
+    let mut enriched = create(enriched_out)?;
+    let mut failed = create(failed_out)?;
+    let report = run_files(
+        &mut pipeline,
+        &mut reader,
+        &mut enriched,
+        &mut failed,
+        config.pipeline.batch_size,
+        config.pipeline.max_record_bytes,
+    )
+    .context("enriching")?;
+    let info = pipeline.plugin().info();
+    let summary = RunSummary {
+        metrics: pipeline.metrics(),
+        lookup: pipeline.lookup().stats(),
+        elapsed: report.elapsed,
+        plugin: format!("{} {} ({})", info.name, info.version, pipeline.plugin().source()),
+    };
+    let mut text = summary.to_string();
+    if report.blank_lines > 0 {
+        text.push_str(&format!("skipped    {} blank line(s)\n", report.blank_lines));
+    }
+    text.push_str(&format!("output     {} and {}\n", enriched_out.display(), failed_out.display()));
+    Ok(text)
+}
+
+fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(BufWriter::with_capacity(1 << 16, file))
+}
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// Number of events (or give --run-duration-seconds with --events-per-second).
+    #[arg(long, conflicts_with = "run_duration_seconds")]
+    pub count: Option<u64>,
+    #[arg(long, requires = "events_per_second")]
+    pub run_duration_seconds: Option<f64>,
+    /// Pace the output at this rate (default: as fast as possible).
+    #[arg(long)]
+    pub events_per_second: Option<f64>,
+    /// Share of events whose claim exists.
+    #[arg(long, default_value_t = 0.9)]
+    pub valid_claim_rate: f64,
+    /// Share of events that are malformed.
+    #[arg(long, default_value_t = 0.0)]
+    pub invalid_rate: f64,
+    /// Distinct claims the events refer to.
+    #[arg(long, default_value_t = 10_000)]
+    pub claims: u64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Events file (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write the matching claims as CSV here.
+    #[arg(long)]
+    pub claims_out: Option<PathBuf>,
+}
+
+pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    for (name, rate) in [("--valid-claim-rate", args.valid_claim_rate), ("--invalid-rate", args.invalid_rate)] {
+        anyhow::ensure!((0.0..=1.0).contains(&rate), "{name} must be between 0 and 1, got {rate}");
+    }
+    let run_duration = args
+        .run_duration_seconds
+        .map(Duration::try_from_secs_f64)
+        .transpose()
+        .context("--run-duration-seconds")?;
+    anyhow::ensure!(args.count.is_some() || run_duration.is_some(), "give --count N or --run-duration-seconds S with --events-per-second R");
+    let options = GenerateOptions {
+        count: args.count,
+        run_duration,
+        events_per_second: args.events_per_second,
+        valid_claim_rate: args.valid_claim_rate,
+        invalid_rate: args.invalid_rate,
+        claims: args.claims,
+        seed: args.seed,
+    };
+    if let Some(path) = &args.claims_out {
+        let mut out = create(path)?;
+        let n = write_claims_csv(&mut out, args.claims, args.seed)?;
+        out.flush()?;
+        eprintln!("wrote {n} claims to {}", path.display());
+    }
+    let summary = match &args.out {
+        Some(path) => {
+            let mut out = create(path)?;
+            let s = write_events(&mut out, &options)?;
+            out.flush()?;
+            s
+        }
+        None => {
+            let mut out = BufWriter::new(io::stdout().lock());
+            let s = write_events(&mut out, &options)?;
+            out.flush()?;
+            s
+        }
+    };
+    eprintln!(
+        "generated {} events: {} with a known claim, {} unknown, {} invalid",
+        summary.events, summary.valid_claim, summary.unknown_claim, summary.invalid
+    );
+    Ok(())
+}
+
+pub fn claims_load(config: &Config, file: &Path, skip_bad_rows: bool) -> anyhow::Result<()> {
+    let path = config
+        .duckdb
+        .path()?
+        .context("claims load needs a database file, not :memory: (use --db PATH)")?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut conn = duckdb::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let report = load_claims(&mut conn, file, &LoadOptions { skip_bad_rows })?;
+    println!(
+        "loaded {} claims into {} in {:.2} s",
+        report.rows_loaded,
+        path.display(),
+        report.elapsed.as_secs_f64()
+    );
+    if report.rows_rejected > 0 {
+        println!("rejected {} bad row(s):", report.rows_rejected);
+        for line in &report.rejected {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! The subcommands of the `enricher` binary (argument structs and the glue
+//! from the library to the terminal).
+
+pub mod bench;
+pub mod commands;
+pub mod demo;

@@ -1,0 +1,87 @@
+//! Error types that code branches on. `anyhow` is used only in `main.rs`.
+
+use std::path::PathBuf;
+
+/// The configuration cannot be read or makes no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting {0}")]
+    Invalid(String),
+}
+
+/// A plugin cannot be loaded, or failed while running.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("cannot read plugin {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not a component, or one that does not fit the host's world.
+    #[error("plugin {name} is not a usable enrichment component: {message}")]
+    Incompatible { name: String, message: String },
+    /// The plugin trapped (panic, unreachable, out of bounds...): the instance is discarded.
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    /// The plugin returned `batch-error` for a whole batch.
+    #[error("plugin reported a batch error: {0}")]
+    Batch(String),
+}
+
+/// The claims store failed one query.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// Worth trying again (I/O, lock, connection trouble).
+    #[error("{0}")]
+    Transient(String),
+    /// Will fail the same way again (missing table, bad schema).
+    #[error("{0}")]
+    Permanent(String),
+    /// The query was interrupted because the lookup ran out of time.
+    #[error("query interrupted: {0}")]
+    Interrupted(String),
+}
+
+impl StoreError {
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, StoreError::Transient(_))
+    }
+}
+
+/// `enricher claims load` failed; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{count} bad row(s) in {path}, nothing loaded:\n{details}")]
+    BadRows {
+        path: PathBuf,
+        count: usize,
+        details: String,
+    },
+    #[error("DuckDB: {0}")]
+    Db(#[from] duckdb::Error),
+}
+
+/// The host could not start a run.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("claims store: {0}")]
+    Store(#[from] StoreError),
+    #[error("claims store: {0}")]
+    Lookup(String),
+}

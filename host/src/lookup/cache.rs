@@ -1,0 +1,183 @@
+//! The partial cache: an LRU of claim rows (and of ids known to be missing),
+//! each entry with its own expiry, and counters for hits, misses, evictions.
+//!
+//! Time is passed in (`now`), so tests check TTL expiry without sleeping.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+
+use super::ClaimRow;
+
+/// What the cache knows about one id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cached {
+    Found(Arc<ClaimRow>),
+    /// The id was not in the table when last asked (negative caching).
+    Missing,
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: Cached,
+    expires_at: Instant,
+}
+
+/// Counters of the partial cache, all since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounters {
+    /// Lookups answered from the cache (found or missing).
+    pub hits: u64,
+    /// Lookups answered from the cache as missing (a subset of `hits`).
+    pub negative_hits: u64,
+    /// Lookups the cache could not answer (absent or expired).
+    pub misses: u64,
+    /// Entries pushed out to stay within `max_rows`.
+    pub evictions: u64,
+    /// Entries found expired when looked up (a subset of `misses`).
+    pub expirations: u64,
+}
+
+/// LRU + TTL cache of claim rows.
+pub struct TtlLruCache {
+    entries: LruCache<String, Entry>,
+    found_ttl: Duration,
+    /// `None` disables negative caching.
+    missing_ttl: Option<Duration>,
+    counters: CacheCounters,
+}
+
+impl TtlLruCache {
+    /// `max_rows` is clamped to at least 1.
+    pub fn new(max_rows: usize, found_ttl: Duration, missing_ttl: Option<Duration>) -> Self {
+        let cap = std::num::NonZeroUsize::new(max_rows.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self {
+            entries: LruCache::new(cap),
+            found_ttl,
+            missing_ttl,
+            counters: CacheCounters::default(),
+        }
+    }
+
+    /// The cached answer for `id`, if fresh at `now`; counts a hit or a miss.
+    pub fn get(&mut self, id: &str, now: Instant) -> Option<Cached> {
+        let fresh = match self.entries.get(id) {
+            Some(entry) if entry.expires_at > now => Some(entry.value.clone()),
+            Some(_) => {
+                self.entries.pop(id);
+                self.counters.expirations += 1;
+                None
+            }
+            None => None,
+        };
+        match &fresh {
+            Some(Cached::Missing) => {
+                self.counters.hits += 1;
+                self.counters.negative_hits += 1;
+            }
+            Some(Cached::Found(_)) => self.counters.hits += 1,
+            None => self.counters.misses += 1,
+        }
+        fresh
+    }
+
+    /// Remember a row found in the store.
+    pub fn put_found(&mut self, id: String, row: Arc<ClaimRow>, now: Instant) {
+        let expires_at = now + self.found_ttl;
+        self.insert(id, Cached::Found(row), expires_at);
+    }
+
+    /// Remember that the store has no row for `id` (no-op without negative caching).
+    pub fn put_missing(&mut self, id: String, now: Instant) {
+        if let Some(ttl) = self.missing_ttl {
+            self.insert(id, Cached::Missing, now + ttl);
+        }
+    }
+
+    fn insert(&mut self, id: String, value: Cached, expires_at: Instant) {
+        let entry = Entry { value, expires_at };
+        if let Some((old_key, _)) = self.entries.push(id, entry) {
+            // `push` returns the replaced entry for the same key too: only another key is an eviction.
+            if !self.entries.contains(&old_key) {
+                self.counters.evictions += 1;
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn counters(&self) -> CacheCounters {
+        self.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    fn row(member: &str) -> Arc<ClaimRow> {
+        Arc::new(ClaimRow {
+            member_id: member.into(),
+            claim_amount: Decimal::new(200_000, 2),
+            claim_status: Some("APPROVED".into()),
+            created_at_micros: None,
+        })
+    }
+
+    #[test]
+    fn found_rows_expire_after_their_ttl() {
+        let t0 = Instant::now();
+        let mut c = TtlLruCache::new(10, Duration::from_secs(60), None);
+        c.put_found("CLM-1".into(), row("M1"), t0);
+        assert_eq!(c.get("CLM-1", t0 + Duration::from_secs(59)), Some(Cached::Found(row("M1"))));
+        assert_eq!(c.get("CLM-1", t0 + Duration::from_secs(60)), None);
+        assert_eq!(c.len(), 0, "an expired entry is dropped");
+        let n = c.counters();
+        assert_eq!((n.hits, n.misses, n.expirations), (1, 1, 1));
+    }
+
+    #[test]
+    fn least_recently_used_is_evicted_at_max_rows() {
+        let t0 = Instant::now();
+        let mut c = TtlLruCache::new(2, Duration::from_secs(60), None);
+        c.put_found("A".into(), row("a"), t0);
+        c.put_found("B".into(), row("b"), t0);
+        assert!(c.get("A", t0).is_some(), "A is now the most recent");
+        c.put_found("C".into(), row("c"), t0);
+        assert_eq!(c.len(), 2);
+        assert!(c.get("B", t0).is_none(), "B was least recently used");
+        assert!(c.get("A", t0).is_some());
+        assert!(c.get("C", t0).is_some());
+        assert_eq!(c.counters().evictions, 1);
+        c.put_found("C".into(), row("c2"), t0);
+        assert_eq!(c.counters().evictions, 1, "replacing a key is not an eviction");
+    }
+
+    #[test]
+    fn missing_ids_are_cached_with_their_own_ttl() {
+        let t0 = Instant::now();
+        let mut c = TtlLruCache::new(10, Duration::from_secs(60), Some(Duration::from_secs(5)));
+        c.put_missing("GONE".into(), t0);
+        assert_eq!(c.get("GONE", t0 + Duration::from_secs(4)), Some(Cached::Missing));
+        assert_eq!(c.get("GONE", t0 + Duration::from_secs(5)), None);
+        let n = c.counters();
+        assert_eq!((n.hits, n.negative_hits, n.misses), (1, 1, 1));
+    }
+
+    #[test]
+    fn negative_caching_can_be_off() {
+        let t0 = Instant::now();
+        let mut c = TtlLruCache::new(10, Duration::from_secs(60), None);
+        c.put_missing("GONE".into(), t0);
+        assert!(c.is_empty());
+        assert_eq!(c.get("GONE", t0), None);
+    }
+}

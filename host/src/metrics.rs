@@ -1,0 +1,90 @@
+//! Counters of one run: records in and out, per `enrichment_status`, plugin
+//! trouble; and the summary printed at the end of `enricher run`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::lookup::LookupStats;
+
+/// What a pipeline has counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineMetrics {
+    /// Records handed to the pipeline.
+    pub records_in: u64,
+    /// Records written to the enriched output.
+    pub enriched: u64,
+    /// Records written to the failed output.
+    pub failed: u64,
+    /// Output records per `enrichment_status` code.
+    pub by_status: BTreeMap<String, u64>,
+    /// Plugin calls (including the smaller calls that isolate a trap).
+    pub plugin_calls: u64,
+    /// Plugin traps (each discards the instance).
+    pub plugin_traps: u64,
+    /// Outputs the plugin addressed to no input of the batch (dropped, logged).
+    pub invalid_outputs: u64,
+}
+
+impl PipelineMetrics {
+    pub fn count_status(&mut self, status: &str, enriched: bool) {
+        if enriched {
+            self.enriched += 1;
+        } else {
+            self.failed += 1;
+        }
+        match self.by_status.get_mut(status) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_status.insert(status.to_owned(), 1);
+            }
+        }
+    }
+
+    pub fn status(&self, code: &str) -> u64 {
+        self.by_status.get(code).copied().unwrap_or(0)
+    }
+}
+
+/// The end-of-run report.
+pub struct RunSummary<'a> {
+    pub metrics: &'a PipelineMetrics,
+    pub lookup: LookupStats,
+    pub elapsed: Duration,
+    pub plugin: String,
+}
+
+impl fmt::Display for RunSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.metrics;
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        writeln!(f, "plugin     {}", self.plugin)?;
+        writeln!(
+            f,
+            "records    {} in, {} enriched, {} failed in {:.3} s ({:.0} events/s)",
+            m.records_in,
+            m.enriched,
+            m.failed,
+            secs,
+            m.records_in as f64 / secs
+        )?;
+        for (status, n) in &m.by_status {
+            writeln!(f, "  {status:<22} {n}")?;
+        }
+        let c = &self.lookup.cache;
+        writeln!(
+            f,
+            "lookup     cache hits {} (missing {}), misses {}, evictions {}, expired {}; rows in memory {}",
+            c.hits, c.negative_hits, c.misses, c.evictions, c.expirations, self.lookup.rows_in_memory
+        )?;
+        writeln!(
+            f,
+            "store      queries {}, retries {}, errors {}, timeouts {}",
+            self.lookup.store_queries, self.lookup.store_retries, self.lookup.store_errors, self.lookup.store_timeouts
+        )?;
+        if m.plugin_traps > 0 || m.invalid_outputs > 0 {
+            writeln!(f, "plugin     traps {}, invalid outputs {}", m.plugin_traps, m.invalid_outputs)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! One batch through the plugin, with nothing lost: every input record comes
+//! out as at least one routed record, whatever the plugin does.
+//!
+//! - Records larger than `max-record-bytes` never reach the plugin: RECORD_TOO_LARGE.
+//! - A trap discards the instance; the batch is split in halves and retried on
+//!   fresh instances until the poisonous record(s) stand alone: PLUGIN_TRAP.
+//! - A `batch-error` routes that (sub-)batch to `failed`: PLUGIN_ERROR.
+//! - An input the plugin answered with no output: PLUGIN_DROPPED_RECORD.
+//!
+//! Host-made failure records carry the original payload, like the plugin's.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use enrichment_guest::json_out::{ObjectWriter, base64};
+use enrichment_guest::timefmt::format_utc_millis;
+
+use crate::bindings::{BatchContext, Header, InputRecord, Output, OutputRecord};
+use crate::error::PluginError;
+use crate::lookup::ClaimsLookup;
+use crate::metrics::PipelineMetrics;
+use crate::plugin::{Plugin, PluginInstance};
+
+/// Header the plugin sets on each output with its `enrichment_status`.
+pub const STATUS_HEADER: &str = "enrichment-status";
+/// Headers the host stamps on every output.
+pub const PLUGIN_NAME_HEADER: &str = "plugin-name";
+pub const PLUGIN_VERSION_HEADER: &str = "plugin-version";
+/// At most this much of an oversized payload is kept in its failure record.
+const OVERSIZED_PREFIX_BYTES: usize = 1024;
+
+/// One routed output, ready for a sink.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// The input record (index in the batch) it answers.
+    pub input_index: usize,
+    pub output: Output,
+    /// The `enrichment_status` (from the plugin's header, or the host's code).
+    pub status: String,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<Header>,
+}
+
+/// Runs batches through one plugin.
+pub struct Pipeline {
+    plugin: Plugin,
+    /// The live instance; `None` after a trap until the next call makes one.
+    instance: Option<PluginInstance>,
+    lookup: Arc<ClaimsLookup>,
+    max_record_bytes: usize,
+    metrics: PipelineMetrics,
+}
+
+impl Pipeline {
+    pub fn new(plugin: Plugin, lookup: Arc<ClaimsLookup>, max_record_bytes: usize) -> Self {
+        Self { plugin, instance: None, lookup, max_record_bytes, metrics: PipelineMetrics::default() }
+    }
+
+    pub fn metrics(&self) -> &PipelineMetrics {
+        &self.metrics
+    }
+
+    pub fn lookup(&self) -> &Arc<ClaimsLookup> {
+        &self.lookup
+    }
+
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// Process one batch. Returns the routed records, in input order per input.
+    pub fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let context = BatchContext { processing_time_ms: now_ms };
+        self.metrics.records_in += batch.len() as u64;
+
+        let mut routed = Vec::with_capacity(batch.len());
+        // Contiguous runs of acceptable records go to the plugin together.
+        let mut start = 0;
+        while start < batch.len() {
+            if batch[start].value.len() > self.max_record_bytes {
+                let why = format!("record of {} bytes exceeds max-record-bytes {}", batch[start].value.len(), self.max_record_bytes);
+                routed.push(host_failure(start, &batch[start], "RECORD_TOO_LARGE", &why, now_ms));
+                start += 1;
+                continue;
+            }
+            let end = (start..batch.len())
+                .find(|&i| batch[i].value.len() > self.max_record_bytes)
+                .unwrap_or(batch.len());
+            self.run_isolating(context, batch, start, end, &mut routed);
+            start = end;
+        }
+
+        let name = self.plugin.info().name.as_bytes().to_vec();
+        let version = self.plugin.info().version.as_bytes().to_vec();
+        for r in &mut routed {
+            r.headers.push(Header { key: PLUGIN_NAME_HEADER.into(), value: name.clone() });
+            r.headers.push(Header { key: PLUGIN_VERSION_HEADER.into(), value: version.clone() });
+            self.metrics.count_status(&r.status, r.output == Output::Enriched);
+        }
+        routed
+    }
+
+    /// Run `batch[start..end]`, halving on traps until the bad records are alone.
+    fn run_isolating(&mut self, context: BatchContext, batch: &[InputRecord], start: usize, end: usize, routed: &mut Vec<Routed>) {
+        match self.call(context, &batch[start..end]) {
+            Ok(outputs) => self.accept(outputs, batch, start, end, routed, context.processing_time_ms),
+            Err(PluginError::Batch(why)) => {
+                tracing::warn!(plugin = %self.plugin.info().name, records = end - start, "plugin batch error: {why}");
+                for i in start..end {
+                    let msg = format!("plugin reported a batch error: {why}");
+                    routed.push(host_failure(i, &batch[i], "PLUGIN_ERROR", &msg, context.processing_time_ms));
+                }
+            }
+            Err(error) => {
+                self.metrics.plugin_traps += 1;
+                self.instance = None;
+                if end - start == 1 {
+                    tracing::warn!(plugin = %self.plugin.info().name, "plugin trapped on one record: {error}");
+                    routed.push(host_failure(start, &batch[start], "PLUGIN_TRAP", &error.to_string(), context.processing_time_ms));
+                } else {
+                    let mid = start + (end - start) / 2;
+                    self.run_isolating(context, batch, start, mid, routed);
+                    self.run_isolating(context, batch, mid, end, routed);
+                }
+            }
+        }
+    }
+
+    fn call(&mut self, context: BatchContext, records: &[InputRecord]) -> Result<Vec<OutputRecord>, PluginError> {
+        self.metrics.plugin_calls += 1;
+        let instance = match &mut self.instance {
+            Some(instance) => instance,
+            slot => slot.insert(self.plugin.instantiate(Some(Arc::clone(&self.lookup)))?),
+        };
+        instance.process_batch(context, records)
+    }
+
+    /// Check the plugin's outputs against the batch and answer what it left out.
+    fn accept(&mut self, outputs: Vec<OutputRecord>, batch: &[InputRecord], start: usize, end: usize, routed: &mut Vec<Routed>, now_ms: i64) {
+        let mut answered = vec![false; end - start];
+        for out in outputs {
+            let Some(slot) = answered.get_mut(out.input_index as usize) else {
+                self.metrics.invalid_outputs += 1;
+                tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, "output addressed to no input; dropped");
+                continue;
+            };
+            *slot = true;
+            let status = out
+                .headers
+                .iter()
+                .find(|h| h.key == STATUS_HEADER)
+                .and_then(|h| std::str::from_utf8(&h.value).ok())
+                .map(str::to_owned)
+                .unwrap_or_else(|| if out.output == Output::Enriched { "SUCCESS".into() } else { "FAILED".into() });
+            routed.push(Routed {
+                input_index: start + out.input_index as usize,
+                output: out.output,
+                status,
+                key: out.key,
+                value: out.value,
+                headers: out.headers,
+            });
+        }
+        for (offset, done) in answered.into_iter().enumerate() {
+            if !done {
+                let i = start + offset;
+                routed.push(host_failure(i, &batch[i], "PLUGIN_DROPPED_RECORD", "the plugin returned no output for this record", now_ms));
+            }
+        }
+    }
+}
+
+/// A failure record written by the host (the plugin never answered for it).
+pub fn host_failure(index: usize, input: &InputRecord, code: &str, error: &str, now_ms: i64) -> Routed {
+    let mut value = Vec::with_capacity(256 + input.value.len().min(OVERSIZED_PREFIX_BYTES * 2));
+    let mut w = ObjectWriter::new(&mut value);
+    w.opt_str("payment_id", best_effort_payment_id(&input.value).as_deref())
+        .str("enrichment_status", code)
+        .str("error", error)
+        .str("enrichment_timestamp", &format_utc_millis(now_ms));
+    let (payload, truncated) = if code == "RECORD_TOO_LARGE" {
+        (&input.value[..input.value.len().min(OVERSIZED_PREFIX_BYTES)], true)
+    } else {
+        (&input.value[..], false)
+    };
+    let field = if truncated { "original_payload_prefix" } else { "original_payload" };
+    match std::str::from_utf8(payload) {
+        Ok(text) => w.str(field, text),
+        Err(_) => w.str(&format!("{field}_base64"), &base64(payload)),
+    };
+    w.finish();
+    let mut headers = input.headers.clone();
+    headers.push(Header { key: STATUS_HEADER.into(), value: code.as_bytes().to_vec() });
+    Routed {
+        input_index: index,
+        output: Output::Failed,
+        status: code.to_owned(),
+        key: input.key.clone(),
+        value,
+        headers,
+    }
+}
+
+/// The `payment_id` of a payload that is a JSON object, if it has a string one.
+fn best_effort_payment_id(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        payment_id: Option<String>,
+    }
+    if payload.len() > OVERSIZED_PREFIX_BYTES * 64 {
+        return None;
+    }
+    serde_json::from_slice::<IdOnly>(payload).ok()?.payment_id
+}

@@ -1,0 +1,108 @@
+//! Bad input gets a clear reason and loses nothing: every hostile record ends
+//! on `failed` with a code, and records in == enriched + failed, always.
+
+use enricher_tests::*;
+use serde_json::Value;
+
+fn pipeline(dir: &TempDir) -> enricher::pipeline::Pipeline {
+    let db = claims_db(dir, SMALL_CLAIMS_CSV);
+    enricher::app::build_pipeline(&config_for(&db)).expect("pipeline starts")
+}
+
+/// (payload, expected code) for each kind of broken input.
+fn hostile_cases() -> Vec<(Vec<u8>, &'static str)> {
+    let ok_rest = r#""payment_date":"2024-01-15T10:30:00""#;
+    let with_amount = |a: &str| format!(r#"{{"payment_id":"PAY-A","claim_id":"CLM-001","payment_amount":{a},{ok_rest}}}"#).into_bytes();
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    vec![
+        (b"{\"payment_id\": \"PAY-T\", \"claim_id\": ".to_vec(), "INVALID_JSON"),
+        (b"just some text".to_vec(), "INVALID_JSON"),
+        (b"[1, 2, 3]".to_vec(), "INVALID_JSON"),
+        (b"\xff\xfe\x00binary".to_vec(), "INVALID_JSON"),
+        (b"   ".to_vec(), "INVALID_JSON"),
+        (deep.into_bytes(), "INVALID_JSON"),
+        (format!(r#"{{"payment_id":"PAY-M","payment_amount":1,{ok_rest}}}"#).into_bytes(), "INVALID_EVENT"),
+        (format!(r#"{{"payment_id":"PAY-N","claim_id":null,"payment_amount":1,{ok_rest}}}"#).into_bytes(), "INVALID_EVENT"),
+        (format!(r#"{{"payment_id":"PAY-W","claim_id":42,"payment_amount":1,{ok_rest}}}"#).into_bytes(), "INVALID_EVENT"),
+        (format!(r#"{{"payment_id":"","claim_id":"CLM-001","payment_amount":1,{ok_rest}}}"#).into_bytes(), "INVALID_EVENT"),
+        (br#"{"payment_id":"PAY-D","claim_id":"CLM-001","payment_amount":1,"payment_date":"2024-02-30T00:00:00"}"#.to_vec(), "INVALID_EVENT"),
+        (with_amount("1e400"), "INVALID_EVENT"),
+        (with_amount("\"NaN\""), "INVALID_EVENT"),
+        (with_amount("123456789012345678901234567890"), "INVALID_EVENT"),
+        (with_amount("1.005"), "INVALID_EVENT"),
+        (with_amount("\"abc\""), "INVALID_EVENT"),
+        (with_amount("\"\""), "INVALID_EVENT"),
+        (with_amount(&format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000))), "INVALID_EVENT"),
+    ]
+}
+
+#[test]
+fn every_kind_of_bad_input_is_routed_with_its_code() {
+    let dir = TempDir::new("bad-input");
+    let mut pipeline = pipeline(&dir);
+    let cases = hostile_cases();
+    let batch = records(&cases.iter().map(|(p, _)| p.as_slice()).collect::<Vec<_>>());
+    let routed = pipeline.process(&batch);
+    assert_eq!(routed.len(), cases.len(), "one answer per input");
+    for (r, (payload, code)) in routed.iter().zip(&cases) {
+        let shown = String::from_utf8_lossy(&payload[..payload.len().min(60)]);
+        assert_eq!(r.status, *code, "for {shown}");
+        assert_eq!(r.output, enricher::bindings::Output::Failed, "for {shown}");
+        let v: Value = serde_json::from_slice(&r.value).expect("failure records are JSON");
+        assert_eq!(v["enrichment_status"], *code);
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "a human-readable reason for {shown}");
+        // The original payload is kept, as text or base64.
+        let kept = v["original_payload"].as_str().map(|s| s.as_bytes().to_vec());
+        let kept_b64 = v["original_payload_base64"].as_str().map(str::to_owned);
+        assert!(kept.as_deref() == Some(payload.as_slice()) || kept_b64.is_some(), "payload kept for {shown}");
+    }
+    // The payment_id survives where it could be read.
+    assert_eq!(serde_json::from_slice::<Value>(&routed[6].value).expect("json")["payment_id"], "PAY-M");
+    assert_eq!(serde_json::from_slice::<Value>(&routed[8].value).expect("json")["payment_id"], "PAY-W");
+}
+
+#[test]
+fn oversized_records_never_reach_the_plugin_and_keep_a_prefix() {
+    let dir = TempDir::new("oversized");
+    let mut pipeline = pipeline(&dir);
+    let big = format!(r#"{{"payment_id":"PAY-BIG","pad":"{}"}}"#, "x".repeat(10_000));
+    let small = event("PAY-1", "CLM-001", "1");
+    let input = format!("{small}\n{big}\n{small}\n");
+    let out = run_bytes(&mut pipeline, input.as_bytes(), 100, 4096);
+    assert_eq!(out.enriched.len(), 2);
+    assert_eq!(out.failed.len(), 1);
+    let f = &out.failed[0];
+    assert_eq!(f["enrichment_status"], "RECORD_TOO_LARGE");
+    assert!(f["error"].as_str().is_some_and(|e| e.contains("4096")));
+    let prefix = f["original_payload_prefix"].as_str().expect("prefix kept");
+    assert!(prefix.starts_with(r#"{"payment_id":"PAY-BIG""#) && prefix.len() <= 1024);
+    assert_eq!(pipeline.metrics().records_in, 3);
+}
+
+#[test]
+fn mixed_input_loses_nothing_at_any_batch_size() {
+    let dir = TempDir::new("mixed");
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for i in 0..300 {
+        let claim = ["CLM-001", "CLM-002", "CLM-404"][i % 3];
+        lines.push(event(&format!("PAY-{i}"), claim, "12.34").into_bytes());
+        if i % 10 == 0 {
+            let (payload, _) = &hostile_cases()[i / 10 % 17];
+            // A file line cannot hold a raw newline; the cases hold none.
+            lines.push(payload.clone());
+        }
+    }
+    let mut input = lines.join(&b'\n');
+    input.extend_from_slice(b"\n\n"); // a trailing blank line is not a record
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    for batch_size in [1, 7, 100, 1000] {
+        let mut pipeline = enricher::app::build_pipeline(&config_for(&db)).expect("pipeline");
+        let out = run_bytes(&mut pipeline, &input, batch_size, 1 << 20);
+        let m = pipeline.metrics();
+        assert_eq!(m.records_in, lines.len() as u64, "batch {batch_size}");
+        assert_eq!((out.enriched.len() + out.failed.len()) as u64, m.records_in, "batch {batch_size}");
+        assert_eq!(out.enriched.len(), 200, "batch {batch_size}");
+        assert_eq!(m.status("CLAIM_NOT_FOUND"), 100);
+        assert_eq!(m.enriched + m.failed, m.records_in);
+    }
+}
