@@ -41,3 +41,8 @@ pub fn build_pipeline(config: &Config) -> Result<Pipeline, StartError> {
     let lookup = open_lookup(config)?;
     Ok(Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes))
 }
+
+/// The pipeline for file mode, where headers are not kept.
+pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
+    Ok(build_pipeline(config)?.without_plugin_headers())
+}

@@ -21,15 +21,16 @@ pub struct FileRunReport {
 }
 
 /// Read every record of `input`, run it through `pipeline` in batches of
-/// `batch_size`, write each output line to `enriched` or `failed`.
+/// `batch_size`, write each output line to `enriched` or `failed`. Lines are
+/// capped at the pipeline's `max-record-bytes`, so the two limits are one.
 pub fn run_files(
     pipeline: &mut Pipeline,
     input: &mut dyn BufRead,
     enriched: &mut dyn Write,
     failed: &mut dyn Write,
     batch_size: usize,
-    max_record_bytes: usize,
 ) -> io::Result<FileRunReport> {
+    let max_record_bytes = pipeline.max_record_bytes();
     let started = Instant::now();
     let mut report = FileRunReport::default();
     let mut batch: Vec<InputRecord> = Vec::with_capacity(batch_size);

@@ -9,6 +9,7 @@
 //!
 //! Host-made failure records carry the original payload, like the plugin's.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -36,7 +37,7 @@ pub struct Routed {
     pub input_index: usize,
     pub output: Output,
     /// The `enrichment_status` (from the plugin's header, or the host's code).
-    pub status: String,
+    pub status: Cow<'static, str>,
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
     pub headers: Vec<Header>,
@@ -49,12 +50,27 @@ pub struct Pipeline {
     instance: Option<PluginInstance>,
     lookup: Arc<ClaimsLookup>,
     max_record_bytes: usize,
+    /// Whether outputs get the plugin name/version headers (sinks that keep headers want them).
+    stamp_plugin_headers: bool,
     metrics: PipelineMetrics,
 }
 
 impl Pipeline {
     pub fn new(plugin: Plugin, lookup: Arc<ClaimsLookup>, max_record_bytes: usize) -> Self {
-        Self { plugin, instance: None, lookup, max_record_bytes, metrics: PipelineMetrics::default() }
+        Self {
+            plugin,
+            instance: None,
+            lookup,
+            max_record_bytes,
+            stamp_plugin_headers: true,
+            metrics: PipelineMetrics::default(),
+        }
+    }
+
+    /// Leave out the plugin name/version headers (for sinks that drop headers, like files).
+    pub fn without_plugin_headers(mut self) -> Self {
+        self.stamp_plugin_headers = false;
+        self
     }
 
     pub fn metrics(&self) -> &PipelineMetrics {
@@ -63,6 +79,11 @@ impl Pipeline {
 
     pub fn lookup(&self) -> &Arc<ClaimsLookup> {
         &self.lookup
+    }
+
+    /// Records larger than this go to `failed` as RECORD_TOO_LARGE.
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_record_bytes
     }
 
     pub fn plugin(&self) -> &Plugin {
@@ -95,11 +116,15 @@ impl Pipeline {
             start = end;
         }
 
-        let name = self.plugin.info().name.as_bytes().to_vec();
-        let version = self.plugin.info().version.as_bytes().to_vec();
-        for r in &mut routed {
-            r.headers.push(Header { key: PLUGIN_NAME_HEADER.into(), value: name.clone() });
-            r.headers.push(Header { key: PLUGIN_VERSION_HEADER.into(), value: version.clone() });
+        if self.stamp_plugin_headers {
+            let name = self.plugin.info().name.as_bytes();
+            let version = self.plugin.info().version.as_bytes();
+            for r in &mut routed {
+                r.headers.push(Header { key: PLUGIN_NAME_HEADER.into(), value: name.to_vec() });
+                r.headers.push(Header { key: PLUGIN_VERSION_HEADER.into(), value: version.to_vec() });
+            }
+        }
+        for r in &routed {
             self.metrics.count_status(&r.status, r.output == Output::Enriched);
         }
         routed
@@ -111,9 +136,9 @@ impl Pipeline {
             Ok(outputs) => self.accept(outputs, batch, start, end, routed, context.processing_time_ms),
             Err(PluginError::Batch(why)) => {
                 tracing::warn!(plugin = %self.plugin.info().name, records = end - start, "plugin batch error: {why}");
-                for i in start..end {
-                    let msg = format!("plugin reported a batch error: {why}");
-                    routed.push(host_failure(i, &batch[i], "PLUGIN_ERROR", &msg, context.processing_time_ms));
+                let msg = format!("plugin reported a batch error: {why}");
+                for (i, record) in batch.iter().enumerate().take(end).skip(start) {
+                    routed.push(host_failure(i, record, "PLUGIN_ERROR", &msg, context.processing_time_ms));
                 }
             }
             Err(error) => {
@@ -155,8 +180,8 @@ impl Pipeline {
                 .iter()
                 .find(|h| h.key == STATUS_HEADER)
                 .and_then(|h| std::str::from_utf8(&h.value).ok())
-                .map(str::to_owned)
-                .unwrap_or_else(|| if out.output == Output::Enriched { "SUCCESS".into() } else { "FAILED".into() });
+                .map(intern_status)
+                .unwrap_or(Cow::Borrowed(if out.output == Output::Enriched { "SUCCESS" } else { "FAILED" }));
             routed.push(Routed {
                 input_index: start + out.input_index as usize,
                 output: out.output,
@@ -189,9 +214,15 @@ pub fn host_failure(index: usize, input: &InputRecord, code: &str, error: &str, 
         (&input.value[..], false)
     };
     let field = if truncated { "original_payload_prefix" } else { "original_payload" };
-    match std::str::from_utf8(payload) {
-        Ok(text) => w.str(field, text),
-        Err(_) => w.str(&format!("{field}_base64"), &base64(payload)),
+    let text = match std::str::from_utf8(payload) {
+        Ok(text) => Some(text),
+        // A prefix may cut a character in two: keep the whole characters before it.
+        Err(e) if truncated && e.error_len().is_none() => std::str::from_utf8(&payload[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    match text {
+        Some(text) => w.str(field, text),
+        None => w.str(&format!("{field}_base64"), &base64(payload)),
     };
     w.finish();
     let mut headers = input.headers.clone();
@@ -199,10 +230,31 @@ pub fn host_failure(index: usize, input: &InputRecord, code: &str, error: &str, 
     Routed {
         input_index: index,
         output: Output::Failed,
-        status: code.to_owned(),
+        status: intern_status(code),
         key: input.key.clone(),
         value,
         headers,
+    }
+}
+
+/// The status codes this host and the built-in plugin use, without an allocation each.
+const KNOWN_STATUSES: [&str; 10] = [
+    "SUCCESS",
+    "CLAIM_NOT_FOUND",
+    "DB_ERROR",
+    "DB_TIMEOUT",
+    "INVALID_JSON",
+    "INVALID_EVENT",
+    "RECORD_TOO_LARGE",
+    "PLUGIN_TRAP",
+    "PLUGIN_ERROR",
+    "PLUGIN_DROPPED_RECORD",
+];
+
+fn intern_status(code: &str) -> Cow<'static, str> {
+    match KNOWN_STATUSES.iter().find(|k| **k == code) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(code.to_owned()),
     }
 }
 

@@ -43,6 +43,10 @@ impl PluginEngine {
     pub fn new() -> Result<Self, PluginError> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        // `perf` can name JIT-compiled plugin functions with a perf map (for profiling).
+        if std::env::var_os("ENRICHER_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| incompatible("engine", &e))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| incompatible("wasi", &e))?;

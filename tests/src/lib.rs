@@ -89,11 +89,11 @@ pub struct Outputs {
 }
 
 /// Run `input` (bytes of a file) through the file mode of `pipeline`.
-pub fn run_bytes(pipeline: &mut Pipeline, input: &[u8], batch_size: usize, max_record_bytes: usize) -> Outputs {
+pub fn run_bytes(pipeline: &mut Pipeline, input: &[u8], batch_size: usize) -> Outputs {
     let mut enriched = Vec::new();
     let mut failed = Vec::new();
     let mut reader = std::io::BufReader::new(input);
-    run_files(pipeline, &mut reader, &mut enriched, &mut failed, batch_size, max_record_bytes).expect("file run");
+    run_files(pipeline, &mut reader, &mut enriched, &mut failed, batch_size).expect("file run");
     let lines = |bytes: Vec<u8>| -> Vec<String> {
         String::from_utf8(bytes).expect("utf8 output").lines().map(str::to_owned).collect()
     };
@@ -114,7 +114,7 @@ pub fn records(payloads: &[&[u8]]) -> Vec<InputRecord> {
 
 /// The `enrichment_status` of each routed record, in order.
 pub fn statuses(routed: &[Routed]) -> Vec<&str> {
-    routed.iter().map(|r| r.status.as_str()).collect()
+    routed.iter().map(|r| r.status.as_ref()).collect()
 }
 
 /// One valid payment event.

@@ -64,11 +64,14 @@ fn every_kind_of_bad_input_is_routed_with_its_code() {
 #[test]
 fn oversized_records_never_reach_the_plugin_and_keep_a_prefix() {
     let dir = TempDir::new("oversized");
-    let mut pipeline = pipeline(&dir);
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    let mut config = config_for(&db);
+    config.pipeline.max_record_bytes = 4096;
+    let mut pipeline = enricher::app::build_pipeline(&config).expect("pipeline starts");
     let big = format!(r#"{{"payment_id":"PAY-BIG","pad":"{}"}}"#, "x".repeat(10_000));
     let small = event("PAY-1", "CLM-001", "1");
     let input = format!("{small}\n{big}\n{small}\n");
-    let out = run_bytes(&mut pipeline, input.as_bytes(), 100, 4096);
+    let out = run_bytes(&mut pipeline, input.as_bytes(), 100);
     assert_eq!(out.enriched.len(), 2);
     assert_eq!(out.failed.len(), 1);
     let f = &out.failed[0];
@@ -97,7 +100,7 @@ fn mixed_input_loses_nothing_at_any_batch_size() {
     let db = claims_db(&dir, SMALL_CLAIMS_CSV);
     for batch_size in [1, 7, 100, 1000] {
         let mut pipeline = enricher::app::build_pipeline(&config_for(&db)).expect("pipeline");
-        let out = run_bytes(&mut pipeline, &input, batch_size, 1 << 20);
+        let out = run_bytes(&mut pipeline, &input, batch_size);
         let m = pipeline.metrics();
         assert_eq!(m.records_in, lines.len() as u64, "batch {batch_size}");
         assert_eq!((out.enriched.len() + out.failed.len()) as u64, m.records_in, "batch {batch_size}");

@@ -22,7 +22,7 @@ fn found_claims_are_enriched_with_exact_decimals() {
         event("PAY-3", "CLM-003", "99999999.99"),
     ]
     .join("\n");
-    let out = run_bytes(&mut pipeline, input.as_bytes(), 100, 1 << 20);
+    let out = run_bytes(&mut pipeline, input.as_bytes(), 100);
     assert_eq!(out.enriched.len(), 3, "failed: {:?}", out.failed_raw);
     assert!(out.failed.is_empty());
 
@@ -47,7 +47,7 @@ fn found_claims_are_enriched_with_exact_decimals() {
 fn claim_not_found_goes_to_failed_with_reason() {
     let (_dir, mut pipeline) = setup();
     let input = format!("{}\n{}\n", event("PAY-1", "CLM-001", "10"), event("PAY-9", "CLM-404", "10"));
-    let out = run_bytes(&mut pipeline, input.as_bytes(), 100, 1 << 20);
+    let out = run_bytes(&mut pipeline, input.as_bytes(), 100);
     assert_eq!(out.enriched.len(), 1);
     assert_eq!(out.failed.len(), 1);
     let failed = &out.failed[0];

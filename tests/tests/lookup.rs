@@ -217,14 +217,14 @@ fn db_errors_and_timeouts_reach_the_failed_output_with_their_codes() {
     };
     let mut pipeline = pipeline_over_store(Box::new(SlowStore { inner, slow }), &cfg);
     let input = format!("{}\n{}\n", event("PAY-1", "CLM-SLOW", "1"), event("PAY-2", "CLM-SLOW", "2"));
-    let out = run_bytes(&mut pipeline, input.as_bytes(), 10, 1 << 20);
+    let out = run_bytes(&mut pipeline, input.as_bytes(), 10);
     assert_eq!(out.failed.len(), 2);
     assert!(out.failed.iter().all(|f| f["enrichment_status"] == "DB_TIMEOUT"), "{:?}", out.failed_raw);
 
     let (inner, _w) = memory_db(10);
     let store = FlakyStore { inner, failures_left: Arc::new(AtomicU32::new(100)) };
     let mut pipeline = pipeline_over_store(Box::new(store), &cfg);
-    let out = run_bytes(&mut pipeline, event("PAY-3", "CLM-1", "1").as_bytes(), 10, 1 << 20);
+    let out = run_bytes(&mut pipeline, event("PAY-3", "CLM-1", "1").as_bytes(), 10);
     assert_eq!(out.failed[0]["enrichment_status"], "DB_ERROR");
     assert!(out.failed[0]["error"].as_str().is_some_and(|e| e.contains("injected")));
 }

@@ -67,7 +67,7 @@ fn check_against_oracle(cache: CacheMode, batch_size: usize, cache_max_rows: usi
     config.lookup.cache_max_rows = cache_max_rows;
     let mut pipeline = enricher::app::build_pipeline(&config).expect("pipeline");
     let input = std::fs::read(&events).expect("read events");
-    let out = run_bytes(&mut pipeline, &input, batch_size, 1 << 20);
+    let out = run_bytes(&mut pipeline, &input, batch_size);
     assert_eq!(out.enriched_raw.len() + out.failed_raw.len(), expected.len(), "every event answered once");
 
     let mut seen = 0;

@@ -1,5 +1,223 @@
-//! `enricher bench` (being written).
-use enricher::config::Config;
+//! `enricher bench`: events/s of the enrichment path, all measured in one run
+//! so the ratios hold on a noisy machine. Prints a Markdown table.
+//!
+//! 1. native: the guest's `enrich` module compiled into the host (no WASM),
+//!    over the same warm claims cache;
+//! 2. the plugin in wasmtime, warm cache, batches of 1, 100, 1000;
+//! 3. cache misses: a 1,000,000-row claims table, every id new to the cache,
+//!    per query shape; and the full cache's load time.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use enricher::bindings::InputRecord;
+use enricher::config::{CacheMode, Config, LookupConfig};
+use enricher::generate::{GenerateOptions, claim_id, write_events};
+use enricher::lookup::duckdb_store::{DuckDbStore, QueryShape};
+use enricher::lookup::{ClaimsLookup, LookupAnswer};
+use enricher::pipeline::Pipeline;
+use enricher::plugin::PluginEngine;
+use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, enrich_batch};
+
 #[derive(clap::Args)]
-pub struct BenchArgs {}
-pub fn run(_config: &Config, _args: BenchArgs) -> anyhow::Result<()> { anyhow::bail!("not yet") }
+pub struct BenchArgs {
+    /// Events per warm-cache measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Rows of the claims table for the miss path.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub table_rows: u64,
+    /// Stop after the warm-cache measurements (for profiling).
+    #[arg(long)]
+    pub warm_only: bool,
+    /// Where the benchmark's DuckDB file goes.
+    #[arg(long, default_value = "out/bench")]
+    pub dir: PathBuf,
+}
+
+/// CPU seconds this process has used (user + system), from /proc.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0 // utime, stime; USER_HZ is 100 on Linux
+}
+
+struct Measured {
+    events: u64,
+    wall: Duration,
+    cpu: f64,
+}
+
+impl Measured {
+    fn per_sec(&self) -> f64 {
+        self.events as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+fn measure(events: u64, f: impl FnOnce()) -> Measured {
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    f();
+    Measured { events, wall: t0.elapsed(), cpu: cpu_seconds() - c0 }
+}
+
+/// The host's claims cache, as the guest core's lookup (the native baseline).
+struct NativeLookup<'a>(&'a ClaimsLookup);
+
+impl ClaimLookup for NativeLookup<'_> {
+    fn lookup(&mut self, claim_ids: &[&str]) -> Vec<LookupOutcome> {
+        let ids: Vec<String> = claim_ids.iter().map(|s| s.to_string()).collect();
+        self.0
+            .lookup(&ids)
+            .into_iter()
+            .map(|a| match a {
+                LookupAnswer::Found(row) => LookupOutcome::Found(Claim {
+                    member_id: row.member_id.clone(),
+                    claim_amount: row.claim_amount,
+                    claim_status: row.claim_status.clone(),
+                    created_at_micros: row.created_at_micros,
+                }),
+                LookupAnswer::NotFound => LookupOutcome::NotFound,
+                LookupAnswer::Unavailable(w) => LookupOutcome::Unavailable(w),
+                LookupAnswer::Timeout(w) => LookupOutcome::Timeout(w),
+            })
+            .collect()
+    }
+}
+
+fn table_db(args: &BenchArgs) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(&args.dir)?;
+    let db = args.dir.join(format!("claims-{}.duckdb", args.table_rows));
+    if !db.exists() {
+        let t0 = Instant::now();
+        let conn = duckdb::Connection::open(&db)?;
+        conn.execute_batch(enricher::claims_load::CLAIMS_DDL)?;
+        // Same ids and shape as `enricher generate`'s claims (claim_id(n) = CLM-nnnnnnn).
+        conn.execute_batch(&format!(
+            "INSERT INTO claims SELECT printf('CLM-%07d', i), printf('MBR-%06d', i % 250000), \
+             ((i * 7919) % 5000000) / 100.0, 'APPROVED', TIMESTAMP '2024-01-01' + INTERVAL (i % 1000) HOUR \
+             FROM range({}) t(i)",
+            args.table_rows
+        ))?;
+        eprintln!("built a {}-row claims table in {:.1} s", args.table_rows, t0.elapsed().as_secs_f64());
+    }
+    anyhow::ensure!(claim_id(7) == "CLM-0000007", "the generator's claim ids changed shape");
+    Ok(db)
+}
+
+fn events_in_memory(count: u64, claims: u64, valid_claim_rate: f64) -> anyhow::Result<Vec<InputRecord>> {
+    let mut buf = BufWriter::new(Vec::new());
+    let options = GenerateOptions { count: Some(count), claims, valid_claim_rate, seed: 3, ..GenerateOptions::default() };
+    write_events(&mut buf, &options)?;
+    let bytes = buf.into_inner().context("flush")?;
+    Ok(bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| InputRecord { key: None, value: l.to_vec(), headers: Vec::new(), timestamp_ms: None })
+        .collect())
+}
+
+fn run_pipeline(pipeline: &mut Pipeline, records: &[InputRecord], batch: usize) -> u64 {
+    let mut out = 0u64;
+    for chunk in records.chunks(batch) {
+        out += pipeline.process(chunk).len() as u64;
+    }
+    out
+}
+
+pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
+    let db = table_db(&args)?;
+    let engine = PluginEngine::new()?;
+    let plugin = engine.load_default()?;
+    let warm_claims = 100_000u64.min(args.table_rows);
+    let records = events_in_memory(args.events, warm_claims, 1.0)?;
+    let avg_bytes = records.iter().map(|r| r.value.len()).sum::<usize>() / records.len().max(1);
+    println!("| path | batch | events | events/s | events per CPU-s |");
+    println!("|---|---|---|---|---|");
+    let row = |label: &str, batch: &str, m: &Measured| {
+        println!("| {label} | {batch} | {} | {:.0} | {:.0} |", m.events, m.per_sec(), m.events as f64 / m.cpu.max(1e-9));
+    };
+
+    // Warm cache: a partial cache holding every claim the events use.
+    let store = DuckDbStore::open(Some(&db), Some(1))?;
+    let lookup_cfg = LookupConfig { cache: CacheMode::Partial, cache_max_rows: 200_000, ..LookupConfig::default() };
+    let lookup = Arc::new(ClaimsLookup::start(Box::new(store), &lookup_cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+    let ids: Vec<String> = (0..warm_claims).map(claim_id).collect();
+    for chunk in ids.chunks(5000) {
+        lookup.lookup(chunk);
+    }
+    let payloads: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
+    let native = measure(records.len() as u64, || {
+        for chunk in payloads.chunks(1000) {
+            std::hint::black_box(enrich_batch(chunk, 0, &mut NativeLookup(&lookup)));
+        }
+    });
+    row("native (no WASM), warm cache", "1000", &native);
+    let mut wasm_1000 = 0.0;
+    for batch in [1usize, 100, 1000] {
+        let mut pipeline = Pipeline::new(plugin.clone(), Arc::clone(&lookup), 1 << 20).without_plugin_headers();
+        let n = if batch == 1 { records.len().min(200_000) } else { records.len() };
+        run_pipeline(&mut pipeline, &records[..n.min(10_000)], batch); // warm the instance
+        let m = measure(n as u64, || {
+            std::hint::black_box(run_pipeline(&mut pipeline, &records[..n], batch));
+        });
+        row("WASM plugin, warm cache", &batch.to_string(), &m);
+        if batch == 1000 {
+            wasm_1000 = m.per_sec();
+        }
+    }
+    println!("\nWASM / native at batch 1000: {:.2} (events of {avg_bytes} B on average)\n", wasm_1000 / native.per_sec());
+
+    if args.warm_only {
+        return Ok(());
+    }
+
+    // Misses: every id new to the cache, one query per batch of distinct ids.
+    println!("| miss path ({} rows) | ids per query | queries | µs per distinct id |", args.table_rows);
+    println!("|---|---|---|---|");
+    let mut next_id = 0u64;
+    for shape in [QueryShape::InList, QueryShape::SplitJoin, QueryShape::default()] {
+        for per_query in [100usize, 1000, 5000] {
+            let store = DuckDbStore::open(Some(&db), None)?.with_shape(shape);
+            let cfg = LookupConfig { cache: CacheMode::None, ..LookupConfig::default() };
+            let lookup = ClaimsLookup::start(Box::new(store), &cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let queries = (20_000 / per_query).clamp(3, 20);
+            let t0 = Instant::now();
+            for _ in 0..queries {
+                let ids: Vec<String> = (0..per_query as u64).map(|k| claim_id((next_id + k * 7919) % args.table_rows)).collect();
+                next_id += 1;
+                let answers = lookup.lookup(&ids);
+                anyhow::ensure!(answers.iter().all(|a| matches!(a, LookupAnswer::Found(_))), "miss path lost rows");
+            }
+            let us = t0.elapsed().as_secs_f64() * 1e6 / (queries * per_query) as f64;
+            println!("| {shape:?} | {per_query} | {queries} | {us:.1} |");
+        }
+    }
+
+    // End to end on misses: each event's claim is new to a partial cache.
+    let miss_records = events_in_memory(200_000, args.table_rows, 1.0)?;
+    for (label, mode) in [("WASM plugin, partial cache, cold (mostly misses)", CacheMode::Partial), ("WASM plugin, full cache", CacheMode::Full)] {
+        let store = DuckDbStore::open(Some(&db), None)?;
+        let cfg = LookupConfig { cache: mode, cache_max_rows: 10_000, ..LookupConfig::default() };
+        let t0 = Instant::now();
+        let lookup = Arc::new(ClaimsLookup::start(Box::new(store), &cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        if mode == CacheMode::Full {
+            println!("\nfull cache: loaded {} rows in {:.2} s", lookup.stats().rows_in_memory, t0.elapsed().as_secs_f64());
+        }
+        let mut pipeline = Pipeline::new(plugin.clone(), Arc::clone(&lookup), 1 << 20).without_plugin_headers();
+        let m = measure(miss_records.len() as u64, || {
+            std::hint::black_box(run_pipeline(&mut pipeline, &miss_records, 1000));
+        });
+        let s = lookup.stats();
+        println!(
+            "{label}, batch 1000, {} events over {} claims: {:.0} events/s, {:.0} events per CPU-s (cache hits {}, misses {})",
+            m.events, args.table_rows, m.per_sec(), m.events as f64 / m.cpu.max(1e-9), s.cache.hits, s.cache.misses
+        );
+    }
+    Ok(())
+}

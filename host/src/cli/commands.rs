@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use enricher::app::build_pipeline;
+use enricher::app::build_file_pipeline;
 use enricher::claims_load::{LoadOptions, load_claims};
 use enricher::config::{CacheMode, Config};
 use enricher::file_mode::run_files;
@@ -69,7 +69,7 @@ pub fn run(mut config: Config, args: RunArgs) -> anyhow::Result<()> {
 
 /// Run one file job and return its printable summary.
 pub fn run_file_job(config: &Config, input: &Path, enriched_out: &Path, failed_out: &Path) -> anyhow::Result<String> {
-    let mut pipeline = build_pipeline(config)?;
+    let mut pipeline = build_file_pipeline(config)?;
     let mut reader: Box<dyn BufRead> = if input == Path::new("-") {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
     } else {
@@ -84,7 +84,6 @@ pub fn run_file_job(config: &Config, input: &Path, enriched_out: &Path, failed_o
         &mut enriched,
         &mut failed,
         config.pipeline.batch_size,
-        config.pipeline.max_record_bytes,
     )
     .context("enriching")?;
     let info = pipeline.plugin().info();

@@ -1,0 +1,124 @@
+//! The generator's randomness and calendar: a small seeded PRNG (splitmix64)
+//! and random instants on real calendar days.
+
+/// Small, fast, deterministic PRNG (splitmix64); not for cryptography.
+#[derive(Debug, Clone)]
+pub(super) struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    pub(super) fn new(seed: u64) -> Self {
+        SplitMix64 { state: seed }
+    }
+
+    /// The generator for one claim: depends only on the seed and the claim's index.
+    pub(super) fn for_claim(seed: u64, index: u64) -> Self {
+        let mut mixer = SplitMix64::new(seed ^ 0xC1A1_4D5E_ED00_0000);
+        let base = mixer.next_u64();
+        SplitMix64::new(base ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    pub(super) fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..bound` (`bound > 0`); the tiny modulo bias does not matter here.
+    pub(super) fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound.max(1)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub(super) fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// An index into `weights`, chosen with probability proportional to its weight.
+    pub(super) fn weighted(&mut self, weights: &[u64]) -> usize {
+        let total: u64 = weights.iter().sum();
+        let mut pick = self.below(total);
+        for (index, weight) in weights.iter().enumerate() {
+            if pick < *weight {
+                return index;
+            }
+            pick -= weight;
+        }
+        weights.len() - 1
+    }
+}
+
+/// A calendar date and time, written ISO-8601 style.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DateTime {
+    pub(super) year: u32,
+    pub(super) month: u32,
+    pub(super) day: u32,
+    pub(super) hour: u32,
+    pub(super) minute: u32,
+    pub(super) second: u32,
+}
+
+pub(super) const DAYS_IN_MONTH: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+pub(super) fn is_leap_year(year: u32) -> bool {
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
+}
+
+/// A uniformly random instant within `year`.
+pub(super) fn random_datetime_in(rng: &mut SplitMix64, year: u32) -> DateTime {
+    let days_in_year = if is_leap_year(year) { 366 } else { 365 };
+    let mut day_of_year = rng.below(days_in_year) as u32;
+    let mut month = 0;
+    loop {
+        let length = DAYS_IN_MONTH[month] + u32::from(month == 1 && is_leap_year(year));
+        if day_of_year < length {
+            break;
+        }
+        day_of_year -= length;
+        month += 1;
+    }
+    let second_of_day = rng.below(86_400) as u32;
+    DateTime {
+        year,
+        month: month as u32 + 1,
+        day: day_of_year + 1,
+        hour: second_of_day / 3600,
+        minute: second_of_day / 60 % 60,
+        second: second_of_day % 60,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_dates_are_real_calendar_dates() {
+        let mut rng = SplitMix64::new(1);
+        let mut saw_leap_day = false;
+        for _ in 0..20_000 {
+            let at = random_datetime_in(&mut rng, 2024);
+            let length = DAYS_IN_MONTH[at.month as usize - 1] + u32::from(at.month == 2);
+            assert!((1..=12).contains(&at.month) && at.day >= 1 && at.day <= length);
+            assert!(at.hour < 24 && at.minute < 60 && at.second < 60);
+            saw_leap_day |= at.month == 2 && at.day == 29;
+        }
+        assert!(saw_leap_day);
+        assert!(is_leap_year(2000) && !is_leap_year(1900) && !is_leap_year(2023));
+    }
+
+    #[test]
+    fn weighted_choice_follows_weights() {
+        let mut rng = SplitMix64::new(9);
+        let mut counts = [0u32; 3];
+        for _ in 0..30_000 {
+            counts[rng.weighted(&[1, 0, 2])] += 1;
+        }
+        assert_eq!(counts[1], 0);
+        assert!(counts[2] > counts[0] * 3 / 2, "{counts:?}");
+    }
+}
