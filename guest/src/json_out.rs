@@ -49,10 +49,8 @@ impl<'b> ObjectWriter<'b> {
 
     /// A decimal as a JSON number token, exactly as `Decimal` prints it.
     pub fn decimal(&mut self, key: &str, value: &Decimal) -> &mut Self {
-        use std::io::Write;
         self.key(key);
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.out, "{value}");
+        write_decimal(self.out, value);
         self
     }
 
@@ -61,13 +59,83 @@ impl<'b> ObjectWriter<'b> {
     }
 }
 
-/// Append `s` as a JSON string literal.
+/// Append `value` as a number token: its digits with the point at its scale,
+/// exactly what `Decimal`'s `Display` prints, without the formatting machinery
+/// (which costs several times more inside a WASM plugin).
+pub fn write_decimal(out: &mut Vec<u8>, value: &Decimal) {
+    let scale = value.scale() as usize;
+    let mut digits = [0u8; 40];
+    let mantissa = value.mantissa().unsigned_abs();
+    let mut at = digits.len();
+    // u64 arithmetic when it fits (always for DECIMAL(10,2)): u128 division is a slow libcall.
+    match u64::try_from(mantissa) {
+        Ok(mut n) => loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        },
+        Err(_) => {
+            let mut n = mantissa;
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    // At least one digit before the point.
+    while digits.len() - at <= scale {
+        at -= 1;
+        digits[at] = b'0';
+    }
+    if value.is_sign_negative() && !value.is_zero() {
+        out.push(b'-');
+    }
+    let point = digits.len() - scale;
+    out.extend_from_slice(&digits[at..point]);
+    if scale > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&digits[point..]);
+    }
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of the 8 bytes in `word` is a control character, `"` or `\`
+/// (SWAR: the classic "has a byte less than n" test, exact for presence).
+fn word_needs_escape(word: u64) -> bool {
+    let below = |v: u64, n: u64| v.wrapping_sub(LOW_BITS * n) & !v & HIGH_BITS;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (LOW_BITS * u64::from(b'"')), 1);
+    let backslash = below(word ^ (LOW_BITS * u64::from(b'\\')), 1);
+    (control | quote | backslash) != 0
+}
+
+/// Append `s` as a JSON string literal. Runs of 8 plain bytes are checked at
+/// once; only words holding a byte to escape go byte by byte.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
+            if !word_needs_escape(word) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -75,7 +143,10 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
             b'\r' => b"\\r",
             b'\t' => b"\\t",
             0..=0x1f => b"",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
@@ -83,7 +154,8 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         } else {
             out.extend_from_slice(escape);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -132,6 +204,35 @@ mod tests {
         assert_eq!(out, br#"{"a":"x","amount":1500.00,"b":null}"#);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
         assert!(v["b"].is_null());
+    }
+
+    #[test]
+    fn escapes_are_found_in_every_position_of_a_word() {
+        for special in ['"', '\\', '\n', '\u{1}', '\u{1f}'] {
+            for at in 0..20 {
+                let mut s: String = "abcdefghijklmnopqrst".into();
+                s.replace_range(at..=at, &special.to_string());
+                let mut out = Vec::new();
+                write_str(&mut out, &s);
+                let back: String = serde_json::from_slice(&out).expect("valid JSON");
+                assert_eq!(back, s);
+            }
+        }
+        // Bytes around the thresholds that need no escape.
+        let s = " !#$%&'()*+,-./[]^_`{|}~\u{7f}é";
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        assert_eq!(&out[1..out.len() - 1], s.as_bytes());
+    }
+
+    #[test]
+    fn decimals_print_exactly_like_display() {
+        for text in ["0", "0.00", "-0.50", "1500.00", "0.10", "99999999.99", "-99999999.99", "0.001", "123456789012345678901234567.8", "-7"] {
+            let d: Decimal = text.parse().expect("decimal");
+            let mut out = Vec::new();
+            write_decimal(&mut out, &d);
+            assert_eq!(String::from_utf8(out).expect("utf8"), d.to_string(), "{text}");
+        }
     }
 
     #[test]

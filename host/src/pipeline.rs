@@ -50,7 +50,7 @@ pub struct Pipeline {
     instance: Option<PluginInstance>,
     lookup: Arc<ClaimsLookup>,
     max_record_bytes: usize,
-    /// Whether outputs get the plugin name/version headers (sinks that keep headers want them).
+    /// Whether outputs get the status and plugin name/version headers (sinks that keep headers want them).
     stamp_plugin_headers: bool,
     metrics: PipelineMetrics,
 }
@@ -67,7 +67,7 @@ impl Pipeline {
         }
     }
 
-    /// Leave out the plugin name/version headers (for sinks that drop headers, like files).
+    /// Leave out the status and plugin name/version headers (for sinks that drop headers, like files).
     pub fn without_plugin_headers(mut self) -> Self {
         self.stamp_plugin_headers = false;
         self
@@ -120,6 +120,9 @@ impl Pipeline {
             let name = self.plugin.info().name.as_bytes();
             let version = self.plugin.info().version.as_bytes();
             for r in &mut routed {
+                if !r.headers.iter().any(|h| h.key == STATUS_HEADER) {
+                    r.headers.push(Header { key: STATUS_HEADER.into(), value: r.status.as_bytes().to_vec() });
+                }
                 r.headers.push(Header { key: PLUGIN_NAME_HEADER.into(), value: name.to_vec() });
                 r.headers.push(Header { key: PLUGIN_VERSION_HEADER.into(), value: version.to_vec() });
             }

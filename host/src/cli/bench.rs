@@ -201,7 +201,13 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
 
     // End to end on misses: each event's claim is new to a partial cache.
     let miss_records = events_in_memory(200_000, args.table_rows, 1.0)?;
-    for (label, mode) in [("WASM plugin, partial cache, cold (mostly misses)", CacheMode::Partial), ("WASM plugin, full cache", CacheMode::Full)] {
+    let runs = [
+        ("WASM plugin, partial cache, cold (mostly misses)", CacheMode::Partial, 1000),
+        ("WASM plugin, partial cache, cold (mostly misses)", CacheMode::Partial, 5000),
+        ("WASM plugin, partial cache, cold (mostly misses)", CacheMode::Partial, 10_000),
+        ("WASM plugin, full cache", CacheMode::Full, 1000),
+    ];
+    for (label, mode, batch) in runs {
         let store = DuckDbStore::open(Some(&db), None)?;
         let cfg = LookupConfig { cache: mode, cache_max_rows: 10_000, ..LookupConfig::default() };
         let t0 = Instant::now();
@@ -211,11 +217,11 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         }
         let mut pipeline = Pipeline::new(plugin.clone(), Arc::clone(&lookup), 1 << 20).without_plugin_headers();
         let m = measure(miss_records.len() as u64, || {
-            std::hint::black_box(run_pipeline(&mut pipeline, &miss_records, 1000));
+            std::hint::black_box(run_pipeline(&mut pipeline, &miss_records, batch));
         });
         let s = lookup.stats();
         println!(
-            "{label}, batch 1000, {} events over {} claims: {:.0} events/s, {:.0} events per CPU-s (cache hits {}, misses {})",
+            "{label}, batch {batch}, {} events over {} claims: {:.0} events/s, {:.0} events per CPU-s (cache hits {}, misses {})",
             m.events, args.table_rows, m.per_sec(), m.events as f64 / m.cpu.max(1e-9), s.cache.hits, s.cache.misses
         );
     }

@@ -33,7 +33,7 @@ pub enum QueryShape {
 
 impl Default for QueryShape {
     fn default() -> Self {
-        QueryShape::Adaptive { in_list_max: 64 }
+        QueryShape::Adaptive { in_list_max: 400 }
     }
 }
 
