@@ -10,7 +10,9 @@ wit_bindgen::generate!({
 use exports::payments::enrichment::transform::{BatchError, Guest};
 use payments::enrichment::claims::{self, LookupError, LookupResult};
 use payments::enrichment::logging::{self, Level};
-use payments::enrichment::types::{BatchContext, Header, InputRecord, Output, OutputRecord, PluginInfo};
+use payments::enrichment::types::{
+    BatchContext, Header, InputRecord, Output, OutputRecord, PluginInfo,
+};
 use rust_decimal::Decimal;
 
 use crate::enrich::{Claim, ClaimLookup, LookupOutcome, Routed, enrich_batch};
@@ -21,11 +23,17 @@ struct HostLookup;
 impl ClaimLookup for HostLookup {
     fn lookup(&mut self, claim_ids: &[&str]) -> Vec<LookupOutcome> {
         let results = claims::lookup(claim_ids);
-        let failed = results.iter().filter(|r| matches!(r, LookupResult::Failed(_))).count();
+        let failed = results
+            .iter()
+            .filter(|r| matches!(r, LookupResult::Failed(_)))
+            .count();
         if failed > 0 {
             logging::log(
                 Level::Warn,
-                &format!("claims lookup failed for {failed} of {} ids", claim_ids.len()),
+                &format!(
+                    "claims lookup failed for {failed} of {} ids",
+                    claim_ids.len()
+                ),
             );
         }
         results.into_iter().map(outcome).collect()
@@ -88,7 +96,11 @@ fn output_record(routed: Routed, input: InputRecord) -> OutputRecord {
     }
     OutputRecord {
         input_index: routed.input_index,
-        output: if routed.status.is_success() { Output::Enriched } else { Output::Failed },
+        output: if routed.status.is_success() {
+            Output::Enriched
+        } else {
+            Output::Failed
+        },
         key: input.key,
         value: routed.value,
         headers,

@@ -124,9 +124,12 @@ pub fn enrich_batch(
         .map(|(i, ((event, slot), payload))| {
             let mut value = Vec::with_capacity(payload.len() + 160);
             let status = match (event, slot) {
-                (Ok(event), slot) => {
-                    write_event(&mut value, event, slot.and_then(|s| outcomes.get(s)), &timestamp)
-                }
+                (Ok(event), slot) => write_event(
+                    &mut value,
+                    event,
+                    slot.and_then(|s| outcomes.get(s)),
+                    &timestamp,
+                ),
                 (Err(invalid), _) => write_invalid(&mut value, invalid, payload, &timestamp),
             };
             Routed {
@@ -199,14 +202,12 @@ fn write_event(
             Status::ClaimNotFound,
             format!("claim {} not found", event.claim_id),
         ),
-        Some(LookupOutcome::Unavailable(why)) => (
-            Status::DbError,
-            format!("claims store unavailable: {why}"),
-        ),
-        Some(LookupOutcome::Timeout(why)) => (
-            Status::DbTimeout,
-            format!("claims lookup timed out: {why}"),
-        ),
+        Some(LookupOutcome::Unavailable(why)) => {
+            (Status::DbError, format!("claims store unavailable: {why}"))
+        }
+        Some(LookupOutcome::Timeout(why)) => {
+            (Status::DbTimeout, format!("claims lookup timed out: {why}"))
+        }
         None => (
             Status::DbError,
             "claims lookup returned fewer results than ids asked for".to_owned(),
@@ -256,7 +257,12 @@ mod tests {
         fn lookup(&mut self, ids: &[&str]) -> Vec<LookupOutcome> {
             self.calls.push(ids.iter().map(|s| s.to_string()).collect());
             ids.iter()
-                .map(|id| self.claims.get(*id).cloned().unwrap_or(LookupOutcome::NotFound))
+                .map(|id| {
+                    self.claims
+                        .get(*id)
+                        .cloned()
+                        .unwrap_or(LookupOutcome::NotFound)
+                })
                 .collect()
         }
     }
@@ -270,9 +276,18 @@ mod tests {
         };
         let mut claims = HashMap::new();
         claims.insert("CLM-001".to_string(), LookupOutcome::Found(claim));
-        claims.insert("CLM-DOWN".to_string(), LookupOutcome::Unavailable("disk on fire".into()));
-        claims.insert("CLM-SLOW".to_string(), LookupOutcome::Timeout("after 50 ms".into()));
-        MapLookup { claims, calls: Vec::new() }
+        claims.insert(
+            "CLM-DOWN".to_string(),
+            LookupOutcome::Unavailable("disk on fire".into()),
+        );
+        claims.insert(
+            "CLM-SLOW".to_string(),
+            LookupOutcome::Timeout("after 50 ms".into()),
+        );
+        MapLookup {
+            claims,
+            calls: Vec::new(),
+        }
     }
 
     fn event(payment_id: &str, claim_id: &str) -> String {
@@ -287,7 +302,10 @@ mod tests {
             .enumerate()
             .map(|(i, r)| {
                 assert_eq!(r.input_index as usize, i);
-                (r.status, serde_json::from_slice(&r.value).expect("output is JSON"))
+                (
+                    r.status,
+                    serde_json::from_slice(&r.value).expect("output is JSON"),
+                )
             })
             .collect()
     }
@@ -303,17 +321,32 @@ mod tests {
         assert_eq!(v["enrichment_status"], "SUCCESS");
         assert_eq!(v["enrichment_timestamp"], "2024-01-15T10:30:01.000Z");
         assert_eq!(v["payment_method"], "ELECTRONIC");
-        let raw = String::from_utf8(enrich_batch(&[e.as_bytes()], 0, &mut lookup())[0].value.clone()).expect("utf8");
+        let raw = String::from_utf8(
+            enrich_batch(&[e.as_bytes()], 0, &mut lookup())[0]
+                .value
+                .clone(),
+        )
+        .expect("utf8");
         assert!(raw.contains(r#""payment_amount":1500.00,"#), "{raw}");
         assert!(raw.contains(r#""claim_amount":2000.00,"#), "{raw}");
     }
 
     #[test]
     fn routes_each_lookup_failure_with_its_code() {
-        let (a, b, c) = (event("P1", "CLM-404"), event("P2", "CLM-DOWN"), event("P3", "CLM-SLOW"));
+        let (a, b, c) = (
+            event("P1", "CLM-404"),
+            event("P2", "CLM-DOWN"),
+            event("P3", "CLM-SLOW"),
+        );
         let out = run(&[a.as_bytes(), b.as_bytes(), c.as_bytes()], &mut lookup());
-        let codes: Vec<_> = out.iter().map(|(s, v)| (s.code(), v["enrichment_status"].clone())).collect();
-        assert_eq!(codes[0], ("CLAIM_NOT_FOUND", Value::from("CLAIM_NOT_FOUND")));
+        let codes: Vec<_> = out
+            .iter()
+            .map(|(s, v)| (s.code(), v["enrichment_status"].clone()))
+            .collect();
+        assert_eq!(
+            codes[0],
+            ("CLAIM_NOT_FOUND", Value::from("CLAIM_NOT_FOUND"))
+        );
         assert_eq!(codes[1], ("DB_ERROR", Value::from("DB_ERROR")));
         assert_eq!(codes[2], ("DB_TIMEOUT", Value::from("DB_TIMEOUT")));
         for (_, v) in &out {
@@ -321,7 +354,11 @@ mod tests {
             assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()));
             assert!(v["payment_id"].is_string());
         }
-        assert!(out[1].1["error"].as_str().is_some_and(|e| e.contains("disk on fire")));
+        assert!(
+            out[1].1["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("disk on fire"))
+        );
     }
 
     #[test]
@@ -356,7 +393,10 @@ mod tests {
         let out = run(&[bad, b"\xff\x00binary"], &mut lookup());
         assert_eq!(out[0].0, Status::InvalidEvent);
         assert_eq!(out[0].1["payment_id"], "PAY-7");
-        assert_eq!(out[0].1["original_payload"].as_str().map(str::as_bytes), Some(&bad[..]));
+        assert_eq!(
+            out[0].1["original_payload"].as_str().map(str::as_bytes),
+            Some(&bad[..])
+        );
         assert_eq!(out[1].0, Status::InvalidJson);
         assert!(out[1].1["payment_id"].is_null());
         assert_eq!(out[1].1["original_payload_base64"], "/wBiaW5hcnk=");

@@ -136,7 +136,8 @@ fn validate(raw: RawEvent<'_>) -> Result<PaymentEvent<'_>, Invalid> {
         .payment_amount
         .ok_or_else(|| invalid("missing field `payment_amount`".into()))?;
     let payment_amount = parse_amount(amount_raw.get()).map_err(&invalid)?;
-    let payment_date = required_text(into_cow(raw.payment_date), "payment_date").map_err(&invalid)?;
+    let payment_date =
+        required_text(into_cow(raw.payment_date), "payment_date").map_err(&invalid)?;
     if !is_iso_datetime(&payment_date) {
         return Err(invalid(format!(
             "`payment_date` {:?} is not an ISO-8601 date-time (e.g. 2024-01-15T10:30:00)",
@@ -237,17 +238,35 @@ mod tests {
         let e = parse_event(VALID.as_bytes()).expect("valid");
         assert_eq!(e.payment_id, "PAY-1");
         assert_eq!(e.payment_amount.to_string(), "1500.00");
-        assert!(matches!(e.claim_id, Cow::Borrowed(_)), "no copy without escapes");
+        assert!(
+            matches!(e.claim_id, Cow::Borrowed(_)),
+            "no copy without escapes"
+        );
         assert_eq!(e.payment_status.as_deref(), Some("COMPLETED"));
     }
 
     #[test]
     fn amounts_are_exact_and_rescaled_to_two_places() {
-        assert_eq!(parse_amount("0.1").map(|d| d.to_string()), Ok("0.10".into()));
-        assert_eq!(parse_amount("\"12.5\"").map(|d| d.to_string()), Ok("12.50".into()));
-        assert_eq!(parse_amount("1.5e3").map(|d| d.to_string()), Ok("1500.00".into()));
-        assert_eq!(parse_amount("-3").map(|d| d.to_string()), Ok("-3.00".into()));
-        assert_eq!(parse_amount("1.230").map(|d| d.to_string()), Ok("1.23".into()));
+        assert_eq!(
+            parse_amount("0.1").map(|d| d.to_string()),
+            Ok("0.10".into())
+        );
+        assert_eq!(
+            parse_amount("\"12.5\"").map(|d| d.to_string()),
+            Ok("12.50".into())
+        );
+        assert_eq!(
+            parse_amount("1.5e3").map(|d| d.to_string()),
+            Ok("1500.00".into())
+        );
+        assert_eq!(
+            parse_amount("-3").map(|d| d.to_string()),
+            Ok("-3.00".into())
+        );
+        assert_eq!(
+            parse_amount("1.230").map(|d| d.to_string()),
+            Ok("1.23".into())
+        );
         assert_eq!(
             parse_amount("99999999.99").map(|d| d.to_string()),
             Ok("99999999.99".into())
@@ -276,7 +295,9 @@ mod tests {
 
     #[test]
     fn missing_and_null_fields_are_named() {
-        let e = invalid(br#"{"payment_id":"P","payment_amount":1,"payment_date":"2024-01-01T00:00:00"}"#);
+        let e = invalid(
+            br#"{"payment_id":"P","payment_amount":1,"payment_date":"2024-01-01T00:00:00"}"#,
+        );
         assert_eq!(e.kind, InvalidKind::Event);
         assert!(e.message.contains("claim_id"), "{}", e.message);
         assert_eq!(e.payment_id.as_deref(), Some("P"));
@@ -295,7 +316,16 @@ mod tests {
 
     #[test]
     fn garbage_is_invalid_json() {
-        for bad in [&b""[..], b"   ", b"{", b"not json", b"[1,2]", b"\xff\xfe", b"{\"payment_id\":\"a\"} trailing", b"null"] {
+        for bad in [
+            &b""[..],
+            b"   ",
+            b"{",
+            b"not json",
+            b"[1,2]",
+            b"\xff\xfe",
+            b"{\"payment_id\":\"a\"} trailing",
+            b"null",
+        ] {
             let e = invalid(bad);
             assert!(!e.message.is_empty());
         }
@@ -308,7 +338,9 @@ mod tests {
         let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
         let deep = nest(100_000);
         let in_ignored = format!(r#"{{"x":{deep}}}"#);
-        let in_amount = format!(r#"{{"payment_id":"P","claim_id":"C","payment_amount":{deep},"payment_date":"2024-01-01T00:00:00"}}"#);
+        let in_amount = format!(
+            r#"{{"payment_id":"P","claim_id":"C","payment_amount":{deep},"payment_date":"2024-01-01T00:00:00"}}"#
+        );
         for input in [deep.clone(), in_ignored, in_amount] {
             let e = invalid(input.as_bytes());
             assert!(!e.message.is_empty());

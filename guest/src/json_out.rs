@@ -129,7 +129,9 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let mut i = 0;
     while i < bytes.len() {
         if let Some(chunk) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
+            let word = u64::from_le_bytes([
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+            ]);
             if !word_needs_escape(word) {
                 i += 8;
                 continue;
@@ -150,7 +152,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         };
         out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
         } else {
             out.extend_from_slice(escape);
         }
@@ -166,7 +175,10 @@ pub fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
@@ -184,7 +196,13 @@ mod tests {
 
     #[test]
     fn strings_round_trip_through_serde_json() {
-        for s in ["plain", "quote \" and \\ slash", "ctl \u{0} \u{1f} \n\t\r", "ünïcødé ✓ 😀", ""] {
+        for s in [
+            "plain",
+            "quote \" and \\ slash",
+            "ctl \u{0} \u{1f} \n\t\r",
+            "ünïcødé ✓ 😀",
+            "",
+        ] {
             let mut out = Vec::new();
             write_str(&mut out, s);
             let back: String = serde_json::from_slice(&out).expect("valid JSON");
@@ -227,17 +245,38 @@ mod tests {
 
     #[test]
     fn decimals_print_exactly_like_display() {
-        for text in ["0", "0.00", "-0.50", "1500.00", "0.10", "99999999.99", "-99999999.99", "0.001", "123456789012345678901234567.8", "-7"] {
+        for text in [
+            "0",
+            "0.00",
+            "-0.50",
+            "1500.00",
+            "0.10",
+            "99999999.99",
+            "-99999999.99",
+            "0.001",
+            "123456789012345678901234567.8",
+            "-7",
+        ] {
             let d: Decimal = text.parse().expect("decimal");
             let mut out = Vec::new();
             write_decimal(&mut out, &d);
-            assert_eq!(String::from_utf8(out).expect("utf8"), d.to_string(), "{text}");
+            assert_eq!(
+                String::from_utf8(out).expect("utf8"),
+                d.to_string(),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (input, expected) in cases {
             assert_eq!(base64(input.as_bytes()), expected);
         }

@@ -29,7 +29,9 @@ pub fn format_utc_millis(epoch_ms: i64) -> String {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -46,7 +48,12 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// `YYYY-MM-DD[T| ]HH:MM[:SS[.fraction]][Z|±HH:MM]`, with real calendar ranges.
 pub fn is_iso_datetime(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() < 16 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' {
+    if b.len() < 16
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b' ')
+        || b[13] != b':'
+    {
         return false;
     }
     let (Some(y), Some(mo), Some(d), Some(h), Some(mi)) = (
@@ -91,8 +98,14 @@ mod tests {
     #[test]
     fn formats_epoch_millis_as_utc() {
         assert_eq!(format_utc_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_utc_millis(1_705_314_601_123), "2024-01-15T10:30:01.123Z");
-        assert_eq!(format_utc_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            format_utc_millis(1_705_314_601_123),
+            "2024-01-15T10:30:01.123Z"
+        );
+        assert_eq!(
+            format_utc_millis(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
         assert_eq!(format_utc_millis(-1), "1969-12-31T23:59:59.999Z");
     }
 

@@ -39,7 +39,11 @@ pub fn build_pipeline(config: &Config) -> Result<Pipeline, StartError> {
     let engine = PluginEngine::new()?;
     let plugin = load_plugin(&engine, config)?;
     let lookup = open_lookup(config)?;
-    Ok(Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes))
+    Ok(Pipeline::new(
+        plugin,
+        lookup,
+        config.pipeline.max_record_bytes,
+    ))
 }
 
 /// The pipeline for file mode, where headers are not kept.

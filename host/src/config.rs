@@ -36,7 +36,10 @@ pub struct DuckDbConfig {
 
 impl Default for DuckDbConfig {
     fn default() -> Self {
-        Self { url: "claims.duckdb".into(), threads: None }
+        Self {
+            url: "claims.duckdb".into(),
+            threads: None,
+        }
     }
 }
 
@@ -120,7 +123,10 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { batch_size: 1000, max_record_bytes: 1 << 20 }
+        Self {
+            batch_size: 1000,
+            max_record_bytes: 1 << 20,
+        }
     }
 }
 
@@ -193,9 +199,17 @@ impl Config {
         text("DUCKDB_URL", &mut self.duckdb.url);
         text("KAFKA_BOOTSTRAP_SERVERS", &mut self.kafka.bootstrap_servers);
         text("PAYMENT_EVENTS_TOPIC", &mut self.kafka.payment_events_topic);
-        text("ENRICHED_PAYMENTS_TOPIC", &mut self.kafka.enriched_payments_topic);
-        text("FAILED_PAYMENTS_TOPIC", &mut self.kafka.failed_payments_topic);
-        parse_env(&env, "DUCKDB_THREADS", |v| v.parse().map(|n| self.duckdb.threads = Some(n)).ok())?;
+        text(
+            "ENRICHED_PAYMENTS_TOPIC",
+            &mut self.kafka.enriched_payments_topic,
+        );
+        text(
+            "FAILED_PAYMENTS_TOPIC",
+            &mut self.kafka.failed_payments_topic,
+        );
+        parse_env(&env, "DUCKDB_THREADS", |v| {
+            v.parse().map(|n| self.duckdb.threads = Some(n)).ok()
+        })?;
         let l = &mut self.lookup;
         if let Some(v) = env("LOOKUP_CACHE") {
             l.cache = match v.to_ascii_lowercase().as_str() {
@@ -205,18 +219,40 @@ impl Config {
                 _ => return Err(invalid_env("LOOKUP_CACHE", &v, "partial, full or none")),
             };
         }
-        parse_env(&env, "LOOKUP_CACHE_MAX_ROWS", |v| v.parse().map(|n| l.cache_max_rows = n).ok())?;
-        parse_env(&env, "LOOKUP_CACHE_TTL", |v| parse_duration(v).map(|d| l.cache_ttl = d).ok())?;
-        parse_env(&env, "LOOKUP_CACHE_MISSING_KEY", |v| v.parse().map(|b| l.cache_missing_key = b).ok())?;
-        parse_env(&env, "LOOKUP_CACHE_MISSING_TTL", |v| parse_duration(v).map(|d| l.cache_missing_ttl = d).ok())?;
-        parse_env(&env, "LOOKUP_FULL_RELOAD_INTERVAL", |v| parse_duration(v).map(|d| l.full_reload_interval = d).ok())?;
-        parse_env(&env, "LOOKUP_TIMEOUT", |v| parse_duration(v).map(|d| l.timeout = d).ok())?;
-        parse_env(&env, "LOOKUP_MAX_RETRIES", |v| v.parse().map(|n| l.max_retries = n).ok())?;
-        parse_env(&env, "LOOKUP_RETRY_BACKOFF", |v| parse_duration(v).map(|d| l.retry_backoff = d).ok())?;
-        parse_env(&env, "LOOKUP_RETRY_BACKOFF_MAX", |v| parse_duration(v).map(|d| l.retry_backoff_max = d).ok())?;
+        parse_env(&env, "LOOKUP_CACHE_MAX_ROWS", |v| {
+            v.parse().map(|n| l.cache_max_rows = n).ok()
+        })?;
+        parse_env(&env, "LOOKUP_CACHE_TTL", |v| {
+            parse_duration(v).map(|d| l.cache_ttl = d).ok()
+        })?;
+        parse_env(&env, "LOOKUP_CACHE_MISSING_KEY", |v| {
+            v.parse().map(|b| l.cache_missing_key = b).ok()
+        })?;
+        parse_env(&env, "LOOKUP_CACHE_MISSING_TTL", |v| {
+            parse_duration(v).map(|d| l.cache_missing_ttl = d).ok()
+        })?;
+        parse_env(&env, "LOOKUP_FULL_RELOAD_INTERVAL", |v| {
+            parse_duration(v).map(|d| l.full_reload_interval = d).ok()
+        })?;
+        parse_env(&env, "LOOKUP_TIMEOUT", |v| {
+            parse_duration(v).map(|d| l.timeout = d).ok()
+        })?;
+        parse_env(&env, "LOOKUP_MAX_RETRIES", |v| {
+            v.parse().map(|n| l.max_retries = n).ok()
+        })?;
+        parse_env(&env, "LOOKUP_RETRY_BACKOFF", |v| {
+            parse_duration(v).map(|d| l.retry_backoff = d).ok()
+        })?;
+        parse_env(&env, "LOOKUP_RETRY_BACKOFF_MAX", |v| {
+            parse_duration(v).map(|d| l.retry_backoff_max = d).ok()
+        })?;
         let p = &mut self.pipeline;
-        parse_env(&env, "ENRICHER_BATCH_SIZE", |v| v.parse().map(|n| p.batch_size = n).ok())?;
-        parse_env(&env, "ENRICHER_MAX_RECORD_BYTES", |v| v.parse().map(|n| p.max_record_bytes = n).ok())?;
+        parse_env(&env, "ENRICHER_BATCH_SIZE", |v| {
+            v.parse().map(|n| p.batch_size = n).ok()
+        })?;
+        parse_env(&env, "ENRICHER_MAX_RECORD_BYTES", |v| {
+            v.parse().map(|n| p.max_record_bytes = n).ok()
+        })?;
         if let Some(v) = env("ENRICHER_PLUGIN") {
             self.plugin.path = Some(PathBuf::from(v));
         }
@@ -234,7 +270,10 @@ impl Config {
             return bad("pipeline.max-record-bytes", "must be positive");
         }
         if self.lookup.cache == CacheMode::Partial && self.lookup.cache_max_rows == 0 {
-            return bad("lookup.cache-max-rows", "must be positive with the partial cache");
+            return bad(
+                "lookup.cache-max-rows",
+                "must be positive with the partial cache",
+            );
         }
         if self.lookup.timeout.is_zero() {
             return bad("lookup.timeout", "must be positive");
@@ -266,7 +305,10 @@ pub fn parse_duckdb_url(url: &str) -> Result<Option<PathBuf>, ConfigError> {
         .or_else(|| url.strip_prefix("duckdb:"))
         .or_else(|| url.strip_prefix("file:"))
         .unwrap_or(url);
-    let rest = rest.strip_prefix("//").filter(|r| r.starts_with('/')).unwrap_or(rest);
+    let rest = rest
+        .strip_prefix("//")
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or(rest);
     if rest.contains("://") {
         return Err(ConfigError::Invalid(format!(
             "DUCKDB_URL {url:?}: DuckDB is embedded here; give a file path (or jdbc:duckdb:<path>), not a server URL"
@@ -281,9 +323,13 @@ pub fn parse_duckdb_url(url: &str) -> Result<Option<PathBuf>, ConfigError> {
 /// `250ms`, `2s`, `1min`, `1m`, `1h`, or a plain number of milliseconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let n: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 500ms, 2s or 1min"))?;
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 2s or 1min"))?;
     let seconds = match unit.trim() {
         "" | "ms" => n / 1000.0,
         "s" | "sec" => n,
@@ -314,12 +360,22 @@ mod tests {
     fn duckdb_url_accepts_the_original_forms() {
         let p = |u: &str| parse_duckdb_url(u).expect("valid");
         assert_eq!(p("claims.duckdb"), Some(PathBuf::from("claims.duckdb")));
-        assert_eq!(p("jdbc:duckdb:/data/claims.db"), Some(PathBuf::from("/data/claims.db")));
-        assert_eq!(p("duckdb:rel/claims.db"), Some(PathBuf::from("rel/claims.db")));
-        assert_eq!(p("file:///abs/claims.db"), Some(PathBuf::from("/abs/claims.db")));
+        assert_eq!(
+            p("jdbc:duckdb:/data/claims.db"),
+            Some(PathBuf::from("/data/claims.db"))
+        );
+        assert_eq!(
+            p("duckdb:rel/claims.db"),
+            Some(PathBuf::from("rel/claims.db"))
+        );
+        assert_eq!(
+            p("file:///abs/claims.db"),
+            Some(PathBuf::from("/abs/claims.db"))
+        );
         assert_eq!(p("jdbc:duckdb:"), None);
         assert_eq!(p(":memory:"), None);
-        let err = parse_duckdb_url("jdbc:duckdb:http://localhost:8080/database").expect_err("server url");
+        let err =
+            parse_duckdb_url("jdbc:duckdb:http://localhost:8080/database").expect_err("server url");
         assert!(err.to_string().contains("embedded"));
     }
 
@@ -347,7 +403,13 @@ mod tests {
         let mut c: Config = toml::from_str(file).expect("parses");
         assert_eq!(c.lookup.cache, CacheMode::Full);
         assert_eq!(c.lookup.cache_ttl, Duration::from_secs(300));
-        assert_eq!(c.kafka.properties.get("compression.type").map(String::as_str), Some("lz4"));
+        assert_eq!(
+            c.kafka
+                .properties
+                .get("compression.type")
+                .map(String::as_str),
+            Some("lz4")
+        );
         let env = |name: &str| match name {
             "DUCKDB_URL" => Some("/from/env.db".to_string()),
             "LOOKUP_MAX_RETRIES" => Some("7".to_string()),
@@ -355,7 +417,10 @@ mod tests {
             _ => None,
         };
         c.apply_env(env).expect("env applies");
-        assert_eq!(c.duckdb.path().expect("path"), Some(PathBuf::from("/from/env.db")));
+        assert_eq!(
+            c.duckdb.path().expect("path"),
+            Some(PathBuf::from("/from/env.db"))
+        );
         assert_eq!(c.lookup.max_retries, 7);
         assert_eq!(c.kafka.payment_events_topic, "payments-v2");
         assert_eq!(c.lookup.cache, CacheMode::Full, "untouched by env");
@@ -371,6 +436,11 @@ mod tests {
             .expect_err("bad duration");
         assert!(err.to_string().contains("LOOKUP_TIMEOUT"));
         c.pipeline.batch_size = 0;
-        assert!(c.validate().expect_err("zero batch").to_string().contains("batch-size"));
+        assert!(
+            c.validate()
+                .expect_err("zero batch")
+                .to_string()
+                .contains("batch-size")
+        );
     }
 }

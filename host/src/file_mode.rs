@@ -63,9 +63,18 @@ pub fn run_files(
     Ok(report)
 }
 
-fn flush(pipeline: &mut Pipeline, batch: &mut Vec<InputRecord>, enriched: &mut dyn Write, failed: &mut dyn Write) -> io::Result<()> {
+fn flush(
+    pipeline: &mut Pipeline,
+    batch: &mut Vec<InputRecord>,
+    enriched: &mut dyn Write,
+    failed: &mut dyn Write,
+) -> io::Result<()> {
     for r in pipeline.process(batch) {
-        let out: &mut dyn Write = if r.output == Output::Enriched { &mut *enriched } else { &mut *failed };
+        let out: &mut dyn Write = if r.output == Output::Enriched {
+            &mut *enriched
+        } else {
+            &mut *failed
+        };
         write_line(out, &r.value)?;
     }
     batch.clear();
@@ -76,7 +85,10 @@ fn flush(pipeline: &mut Pipeline, batch: &mut Vec<InputRecord>, enriched: &mut d
 /// between tokens) becomes a space, so the file stays one record per line.
 fn write_line(out: &mut dyn Write, value: &[u8]) -> io::Result<()> {
     if value.contains(&b'\n') || value.contains(&b'\r') {
-        let flat: Vec<u8> = value.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect();
+        let flat: Vec<u8> = value
+            .iter()
+            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+            .collect();
         out.write_all(&flat)?;
     } else {
         out.write_all(value)?;
@@ -86,7 +98,11 @@ fn write_line(out: &mut dyn Write, value: &[u8]) -> io::Result<()> {
 
 /// Read the next line into `line` (without its `\n` or `\r\n`), keeping at most
 /// `cap` bytes of it. Returns the line's full length, or `None` at the end.
-pub fn read_capped_line(input: &mut dyn BufRead, line: &mut Vec<u8>, cap: usize) -> io::Result<Option<usize>> {
+pub fn read_capped_line(
+    input: &mut dyn BufRead,
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> io::Result<Option<usize>> {
     line.clear();
     let mut total = 0usize;
     let mut saw_any = false;

@@ -89,6 +89,7 @@ fn planned_events(opts: &GenerateOptions) -> io::Result<Option<u64>> {
 
 #[cfg(test)]
 mod tests {
+    use super::events::tests::{events, options};
     use super::*;
     use std::time::Instant;
 
@@ -96,22 +97,6 @@ mod tests {
     fn claim_ids_are_zero_padded() {
         assert_eq!(claim_id(42), "CLM-0000042");
         assert_eq!(claim_id(12_345_678), "CLM-12345678");
-    }
-
-    fn events(opts: &GenerateOptions) -> (String, GenerateSummary) {
-        let mut out = Vec::new();
-        let summary = write_events(&mut out, opts).expect("write events");
-        (String::from_utf8(out).expect("utf8"), summary)
-    }
-
-    fn options(count: u64, invalid_rate: f64) -> GenerateOptions {
-        GenerateOptions {
-            count: Some(count),
-            invalid_rate,
-            claims: 1_000,
-            seed: 11,
-            ..GenerateOptions::default()
-        }
     }
 
     #[test]

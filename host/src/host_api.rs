@@ -69,7 +69,9 @@ impl claims_api::Host for HostState {
             .map(|answer| match answer {
                 LookupAnswer::Found(row) => LookupResult::Found(to_wit_claim(&row)),
                 LookupAnswer::NotFound => LookupResult::NotFound,
-                LookupAnswer::Unavailable(why) => LookupResult::Failed(LookupError::Unavailable(why)),
+                LookupAnswer::Unavailable(why) => {
+                    LookupResult::Failed(LookupError::Unavailable(why))
+                }
                 LookupAnswer::Timeout(why) => LookupResult::Failed(LookupError::Timeout(why)),
             })
             .collect()

@@ -14,7 +14,11 @@ mod cli;
 use cli::{bench, commands, demo};
 
 #[derive(Parser)]
-#[command(name = "enricher", version, about = "Enrich payment events with claims, through a WASM plugin")]
+#[command(
+    name = "enricher",
+    version,
+    about = "Enrich payment events with claims, through a WASM plugin"
+)]
 struct Cli {
     /// TOML config file (env vars override it, flags override both).
     #[arg(long, global = true, env = "ENRICHER_CONFIG")]
@@ -64,7 +68,8 @@ enum ClaimsCommand {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,enricher=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,enricher=info".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -81,7 +86,14 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref()).context("loading configuration")?;
     match cli.command {
-        Command::Claims { command: ClaimsCommand::Load { file, db, skip_bad_rows } } => {
+        Command::Claims {
+            command:
+                ClaimsCommand::Load {
+                    file,
+                    db,
+                    skip_bad_rows,
+                },
+        } => {
             if let Some(db) = db {
                 config.duckdb.url = db.display().to_string();
             }

@@ -75,15 +75,27 @@ impl fmt::Display for RunSummary<'_> {
         writeln!(
             f,
             "lookup     cache hits {} (missing {}), misses {}, evictions {}, expired {}; rows in memory {}",
-            c.hits, c.negative_hits, c.misses, c.evictions, c.expirations, self.lookup.rows_in_memory
+            c.hits,
+            c.negative_hits,
+            c.misses,
+            c.evictions,
+            c.expirations,
+            self.lookup.rows_in_memory
         )?;
         writeln!(
             f,
             "store      queries {}, retries {}, errors {}, timeouts {}",
-            self.lookup.store_queries, self.lookup.store_retries, self.lookup.store_errors, self.lookup.store_timeouts
+            self.lookup.store_queries,
+            self.lookup.store_retries,
+            self.lookup.store_errors,
+            self.lookup.store_timeouts
         )?;
         if m.plugin_traps > 0 || m.invalid_outputs > 0 {
-            writeln!(f, "plugin     traps {}, invalid outputs {}", m.plugin_traps, m.invalid_outputs)?;
+            writeln!(
+                f,
+                "plugin     traps {}, invalid outputs {}",
+                m.plugin_traps, m.invalid_outputs
+            )?;
         }
         Ok(())
     }

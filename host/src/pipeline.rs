@@ -96,7 +96,9 @@ impl Pipeline {
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        let context = BatchContext { processing_time_ms: now_ms };
+        let context = BatchContext {
+            processing_time_ms: now_ms,
+        };
         self.metrics.records_in += batch.len() as u64;
 
         let mut routed = Vec::with_capacity(batch.len());
@@ -104,8 +106,18 @@ impl Pipeline {
         let mut start = 0;
         while start < batch.len() {
             if batch[start].value.len() > self.max_record_bytes {
-                let why = format!("record of {} bytes exceeds max-record-bytes {}", batch[start].value.len(), self.max_record_bytes);
-                routed.push(host_failure(start, &batch[start], "RECORD_TOO_LARGE", &why, now_ms));
+                let why = format!(
+                    "record of {} bytes exceeds max-record-bytes {}",
+                    batch[start].value.len(),
+                    self.max_record_bytes
+                );
+                routed.push(host_failure(
+                    start,
+                    &batch[start],
+                    "RECORD_TOO_LARGE",
+                    &why,
+                    now_ms,
+                ));
                 start += 1;
                 continue;
             }
@@ -121,27 +133,57 @@ impl Pipeline {
             let version = self.plugin.info().version.as_bytes();
             for r in &mut routed {
                 if !r.headers.iter().any(|h| h.key == STATUS_HEADER) {
-                    r.headers.push(Header { key: STATUS_HEADER.into(), value: r.status.as_bytes().to_vec() });
+                    r.headers.push(Header {
+                        key: STATUS_HEADER.into(),
+                        value: r.status.as_bytes().to_vec(),
+                    });
                 }
-                r.headers.push(Header { key: PLUGIN_NAME_HEADER.into(), value: name.to_vec() });
-                r.headers.push(Header { key: PLUGIN_VERSION_HEADER.into(), value: version.to_vec() });
+                r.headers.push(Header {
+                    key: PLUGIN_NAME_HEADER.into(),
+                    value: name.to_vec(),
+                });
+                r.headers.push(Header {
+                    key: PLUGIN_VERSION_HEADER.into(),
+                    value: version.to_vec(),
+                });
             }
         }
         for r in &routed {
-            self.metrics.count_status(&r.status, r.output == Output::Enriched);
+            self.metrics
+                .count_status(&r.status, r.output == Output::Enriched);
         }
         routed
     }
 
     /// Run `batch[start..end]`, halving on traps until the bad records are alone.
-    fn run_isolating(&mut self, context: BatchContext, batch: &[InputRecord], start: usize, end: usize, routed: &mut Vec<Routed>) {
+    fn run_isolating(
+        &mut self,
+        context: BatchContext,
+        batch: &[InputRecord],
+        start: usize,
+        end: usize,
+        routed: &mut Vec<Routed>,
+    ) {
         match self.call(context, &batch[start..end]) {
-            Ok(outputs) => self.accept(outputs, batch, start, end, routed, context.processing_time_ms),
+            Ok(outputs) => self.accept(
+                outputs,
+                batch,
+                start,
+                end,
+                routed,
+                context.processing_time_ms,
+            ),
             Err(PluginError::Batch(why)) => {
                 tracing::warn!(plugin = %self.plugin.info().name, records = end - start, "plugin batch error: {why}");
                 let msg = format!("plugin reported a batch error: {why}");
                 for (i, record) in batch.iter().enumerate().take(end).skip(start) {
-                    routed.push(host_failure(i, record, "PLUGIN_ERROR", &msg, context.processing_time_ms));
+                    routed.push(host_failure(
+                        i,
+                        record,
+                        "PLUGIN_ERROR",
+                        &msg,
+                        context.processing_time_ms,
+                    ));
                 }
             }
             Err(error) => {
@@ -149,7 +191,13 @@ impl Pipeline {
                 self.instance = None;
                 if end - start == 1 {
                     tracing::warn!(plugin = %self.plugin.info().name, "plugin trapped on one record: {error}");
-                    routed.push(host_failure(start, &batch[start], "PLUGIN_TRAP", &error.to_string(), context.processing_time_ms));
+                    routed.push(host_failure(
+                        start,
+                        &batch[start],
+                        "PLUGIN_TRAP",
+                        &error.to_string(),
+                        context.processing_time_ms,
+                    ));
                 } else {
                     let mid = start + (end - start) / 2;
                     self.run_isolating(context, batch, start, mid, routed);
@@ -159,7 +207,11 @@ impl Pipeline {
         }
     }
 
-    fn call(&mut self, context: BatchContext, records: &[InputRecord]) -> Result<Vec<OutputRecord>, PluginError> {
+    fn call(
+        &mut self,
+        context: BatchContext,
+        records: &[InputRecord],
+    ) -> Result<Vec<OutputRecord>, PluginError> {
         self.metrics.plugin_calls += 1;
         let instance = match &mut self.instance {
             Some(instance) => instance,
@@ -169,7 +221,15 @@ impl Pipeline {
     }
 
     /// Check the plugin's outputs against the batch and answer what it left out.
-    fn accept(&mut self, outputs: Vec<OutputRecord>, batch: &[InputRecord], start: usize, end: usize, routed: &mut Vec<Routed>, now_ms: i64) {
+    fn accept(
+        &mut self,
+        outputs: Vec<OutputRecord>,
+        batch: &[InputRecord],
+        start: usize,
+        end: usize,
+        routed: &mut Vec<Routed>,
+        now_ms: i64,
+    ) {
         let mut answered = vec![false; end - start];
         for out in outputs {
             let Some(slot) = answered.get_mut(out.input_index as usize) else {
@@ -184,7 +244,11 @@ impl Pipeline {
                 .find(|h| h.key == STATUS_HEADER)
                 .and_then(|h| std::str::from_utf8(&h.value).ok())
                 .map(intern_status)
-                .unwrap_or(Cow::Borrowed(if out.output == Output::Enriched { "SUCCESS" } else { "FAILED" }));
+                .unwrap_or(Cow::Borrowed(if out.output == Output::Enriched {
+                    "SUCCESS"
+                } else {
+                    "FAILED"
+                }));
             routed.push(Routed {
                 input_index: start + out.input_index as usize,
                 output: out.output,
@@ -197,30 +261,54 @@ impl Pipeline {
         for (offset, done) in answered.into_iter().enumerate() {
             if !done {
                 let i = start + offset;
-                routed.push(host_failure(i, &batch[i], "PLUGIN_DROPPED_RECORD", "the plugin returned no output for this record", now_ms));
+                routed.push(host_failure(
+                    i,
+                    &batch[i],
+                    "PLUGIN_DROPPED_RECORD",
+                    "the plugin returned no output for this record",
+                    now_ms,
+                ));
             }
         }
     }
 }
 
 /// A failure record written by the host (the plugin never answered for it).
-pub fn host_failure(index: usize, input: &InputRecord, code: &str, error: &str, now_ms: i64) -> Routed {
+pub fn host_failure(
+    index: usize,
+    input: &InputRecord,
+    code: &str,
+    error: &str,
+    now_ms: i64,
+) -> Routed {
     let mut value = Vec::with_capacity(256 + input.value.len().min(OVERSIZED_PREFIX_BYTES * 2));
     let mut w = ObjectWriter::new(&mut value);
-    w.opt_str("payment_id", best_effort_payment_id(&input.value).as_deref())
-        .str("enrichment_status", code)
-        .str("error", error)
-        .str("enrichment_timestamp", &format_utc_millis(now_ms));
+    w.opt_str(
+        "payment_id",
+        best_effort_payment_id(&input.value).as_deref(),
+    )
+    .str("enrichment_status", code)
+    .str("error", error)
+    .str("enrichment_timestamp", &format_utc_millis(now_ms));
     let (payload, truncated) = if code == "RECORD_TOO_LARGE" {
-        (&input.value[..input.value.len().min(OVERSIZED_PREFIX_BYTES)], true)
+        (
+            &input.value[..input.value.len().min(OVERSIZED_PREFIX_BYTES)],
+            true,
+        )
     } else {
         (&input.value[..], false)
     };
-    let field = if truncated { "original_payload_prefix" } else { "original_payload" };
+    let field = if truncated {
+        "original_payload_prefix"
+    } else {
+        "original_payload"
+    };
     let text = match std::str::from_utf8(payload) {
         Ok(text) => Some(text),
         // A prefix may cut a character in two: keep the whole characters before it.
-        Err(e) if truncated && e.error_len().is_none() => std::str::from_utf8(&payload[..e.valid_up_to()]).ok(),
+        Err(e) if truncated && e.error_len().is_none() => {
+            std::str::from_utf8(&payload[..e.valid_up_to()]).ok()
+        }
         Err(_) => None,
     };
     match text {
@@ -229,7 +317,10 @@ pub fn host_failure(index: usize, input: &InputRecord, code: &str, error: &str, 
     };
     w.finish();
     let mut headers = input.headers.clone();
-    headers.push(Header { key: STATUS_HEADER.into(), value: code.as_bytes().to_vec() });
+    headers.push(Header {
+        key: STATUS_HEADER.into(),
+        value: code.as_bytes().to_vec(),
+    });
     Routed {
         input_index: index,
         output: Output::Failed,

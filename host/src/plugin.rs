@@ -71,7 +71,8 @@ impl PluginEngine {
 
     /// Compile, link against the world, instantiate once and ask for its name and version.
     pub fn load_bytes(&self, source: &str, bytes: &[u8]) -> Result<Plugin, PluginError> {
-        let component = Component::new(&self.engine, bytes).map_err(|e| incompatible(source, &e))?;
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| incompatible(source, &e))?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -79,7 +80,10 @@ impl PluginEngine {
         let pre = EnricherPre::new(instance_pre).map_err(|e| incompatible(source, &e))?;
         let mut plugin = Plugin {
             pre,
-            info: PluginInfo { name: source.to_owned(), version: "unknown".into() },
+            info: PluginInfo {
+                name: source.to_owned(),
+                version: "unknown".into(),
+            },
             source: source.to_owned(),
         };
         let mut probe = plugin.instantiate(None)?;
@@ -99,7 +103,10 @@ impl Plugin {
 
     /// A fresh instance whose `claims` import is served by `lookup`
     /// (without one, every lookup answers "unavailable").
-    pub fn instantiate(&self, lookup: Option<Arc<ClaimsLookup>>) -> Result<PluginInstance, PluginError> {
+    pub fn instantiate(
+        &self,
+        lookup: Option<Arc<ClaimsLookup>>,
+    ) -> Result<PluginInstance, PluginError> {
         let state = HostState::new(lookup, self.info.name.clone());
         let mut store = Store::new(self.pre.engine(), state);
         let bindings = self

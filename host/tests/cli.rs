@@ -26,14 +26,21 @@ impl Drop for Dir {
 
 fn enricher(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
-    cmd.args(args).env_remove("DUCKDB_URL").env_remove("ENRICHER_CONFIG").env("RUST_LOG", "warn");
+    cmd.args(args)
+        .env_remove("DUCKDB_URL")
+        .env_remove("ENRICHER_CONFIG")
+        .env("RUST_LOG", "warn");
     cmd
 }
 
 fn ok(mut cmd: Command) -> String {
     let out: Output = cmd.output().expect("run enricher");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "enricher failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "enricher failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -48,7 +55,9 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
 const CLAIMS: &str = "claim_id,member_id,claim_amount,claim_status,created_date\nCLM-001,MBR-789,2000.00,APPROVED,2024-01-10 09:00:00\nCLM-002,MBR-100,15.5,,\n";
 
 fn event(payment_id: &str, claim_id: &str) -> String {
-    format!(r#"{{"payment_id":"{payment_id}","claim_id":"{claim_id}","payment_amount":1500.00,"payment_date":"2024-01-15T10:30:00","processor_id":"PROC-VISA-001","payment_method":"ELECTRONIC","payment_status":"COMPLETED"}}"#)
+    format!(
+        r#"{{"payment_id":"{payment_id}","claim_id":"{claim_id}","payment_amount":1500.00,"payment_date":"2024-01-15T10:30:00","processor_id":"PROC-VISA-001","payment_method":"ELECTRONIC","payment_status":"COMPLETED"}}"#
+    )
 }
 
 #[test]
@@ -57,24 +66,51 @@ fn claims_load_then_run_routes_every_event() {
     std::fs::write(dir.join("claims.csv"), CLAIMS).expect("write");
     let db = dir.join("claims.duckdb");
     let db_arg = db.to_str().expect("utf8 path");
-    let loaded = ok(enricher(&["claims", "load", dir.join("claims.csv").to_str().expect("path"), "--db", db_arg]));
+    let loaded = ok(enricher(&[
+        "claims",
+        "load",
+        dir.join("claims.csv").to_str().expect("path"),
+        "--db",
+        db_arg,
+    ]));
     assert!(loaded.contains("loaded 2 claims"), "{loaded}");
 
-    let input = [event("PAY-1", "CLM-001"), event("PAY-2", "CLM-404"), "{broken".into(), event("PAY-3", "CLM-002")].join("\n");
+    let input = [
+        event("PAY-1", "CLM-001"),
+        event("PAY-2", "CLM-404"),
+        "{broken".into(),
+        event("PAY-3", "CLM-002"),
+    ]
+    .join("\n");
     std::fs::write(dir.join("events.jsonl"), input).expect("write");
     let (enriched, failed) = (dir.join("out/enriched.jsonl"), dir.join("out/failed.jsonl"));
     let summary = ok(enricher(&[
-        "run", "--input", dir.join("events.jsonl").to_str().expect("path"),
-        "--enriched-out", enriched.to_str().expect("path"),
-        "--failed-out", failed.to_str().expect("path"),
-        "--db", db_arg,
+        "run",
+        "--input",
+        dir.join("events.jsonl").to_str().expect("path"),
+        "--enriched-out",
+        enriched.to_str().expect("path"),
+        "--failed-out",
+        failed.to_str().expect("path"),
+        "--db",
+        db_arg,
     ]));
     assert!(summary.contains("4 in, 2 enriched, 2 failed"), "{summary}");
     assert!(summary.contains("CLAIM_NOT_FOUND"), "{summary}");
     let e = lines(&enriched);
-    assert_eq!(e.iter().map(|v| v["payment_id"].as_str().unwrap_or("")).collect::<Vec<_>>(), ["PAY-1", "PAY-3"]);
+    assert_eq!(
+        e.iter()
+            .map(|v| v["payment_id"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["PAY-1", "PAY-3"]
+    );
     let f = lines(&failed);
-    assert_eq!(f.iter().map(|v| v["enrichment_status"].as_str().unwrap_or("")).collect::<Vec<_>>(), ["CLAIM_NOT_FOUND", "INVALID_JSON"]);
+    assert_eq!(
+        f.iter()
+            .map(|v| v["enrichment_status"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["CLAIM_NOT_FOUND", "INVALID_JSON"]
+    );
 }
 
 #[test]
@@ -82,10 +118,26 @@ fn run_reads_stdin_and_takes_the_database_from_duckdb_url() {
     let dir = Dir::new("stdin");
     std::fs::write(dir.join("claims.csv"), CLAIMS).expect("write");
     let db = dir.join("claims.duckdb");
-    ok(enricher(&["claims", "load", dir.join("claims.csv").to_str().expect("path"), "--db", db.to_str().expect("path")]));
+    ok(enricher(&[
+        "claims",
+        "load",
+        dir.join("claims.csv").to_str().expect("path"),
+        "--db",
+        db.to_str().expect("path"),
+    ]));
     let (enriched, failed) = (dir.join("e.jsonl"), dir.join("f.jsonl"));
-    let mut cmd = enricher(&["run", "--input", "-", "--enriched-out", enriched.to_str().expect("p"), "--failed-out", failed.to_str().expect("p")]);
-    cmd.env("DUCKDB_URL", format!("jdbc:duckdb:{}", db.display())).stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut cmd = enricher(&[
+        "run",
+        "--input",
+        "-",
+        "--enriched-out",
+        enriched.to_str().expect("p"),
+        "--failed-out",
+        failed.to_str().expect("p"),
+    ]);
+    cmd.env("DUCKDB_URL", format!("jdbc:duckdb:{}", db.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     {
         use std::io::Write;
@@ -93,11 +145,19 @@ fn run_reads_stdin_and_takes_the_database_from_duckdb_url() {
         writeln!(stdin, "{}", event("PAY-9", "CLM-002")).expect("write stdin");
     }
     let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let e = lines(&enriched);
     assert_eq!(e.len(), 1);
     assert_eq!(e[0]["member_id"], "MBR-100");
-    assert!(std::fs::read_to_string(&enriched).expect("read").contains(r#""claim_amount":15.50,"#));
+    assert!(
+        std::fs::read_to_string(&enriched)
+            .expect("read")
+            .contains(r#""claim_amount":15.50,"#)
+    );
 }
 
 #[test]
@@ -105,17 +165,38 @@ fn bad_claims_rows_are_rejected_and_the_table_is_kept() {
     let dir = Dir::new("bad-claims");
     let db = dir.join("claims.duckdb");
     std::fs::write(dir.join("good.csv"), CLAIMS).expect("write");
-    ok(enricher(&["claims", "load", dir.join("good.csv").to_str().expect("p"), "--db", db.to_str().expect("p")]));
-    std::fs::write(dir.join("bad.csv"), "claim_id,member_id,claim_amount\nCLM-9,MBR-9,not-money\n").expect("write");
-    let out = enricher(&["claims", "load", dir.join("bad.csv").to_str().expect("p"), "--db", db.to_str().expect("p")])
-        .output()
-        .expect("run");
+    ok(enricher(&[
+        "claims",
+        "load",
+        dir.join("good.csv").to_str().expect("p"),
+        "--db",
+        db.to_str().expect("p"),
+    ]));
+    std::fs::write(
+        dir.join("bad.csv"),
+        "claim_id,member_id,claim_amount\nCLM-9,MBR-9,not-money\n",
+    )
+    .expect("write");
+    let out = enricher(&[
+        "claims",
+        "load",
+        dir.join("bad.csv").to_str().expect("p"),
+        "--db",
+        db.to_str().expect("p"),
+    ])
+    .output()
+    .expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 2") && stderr.contains("not-money"), "{stderr}");
+    assert!(
+        stderr.contains("line 2") && stderr.contains("not-money"),
+        "{stderr}"
+    );
     // The earlier table still answers.
     let conn = duckdb::Connection::open(&db).expect("open");
-    let n: i64 = conn.query_row("SELECT count(*) FROM claims", [], |r| r.get(0)).expect("count");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM claims", [], |r| r.get(0))
+        .expect("count");
     assert_eq!(n, 2);
 }
 
@@ -124,20 +205,39 @@ fn a_missing_database_fails_fast_with_a_clear_message() {
     let dir = Dir::new("no-db");
     std::fs::write(dir.join("events.jsonl"), event("P", "C")).expect("write");
     let out = enricher(&[
-        "run", "--input", dir.join("events.jsonl").to_str().expect("p"),
-        "--enriched-out", dir.join("e").to_str().expect("p"), "--failed-out", dir.join("f").to_str().expect("p"),
-        "--db", dir.join("nowhere.duckdb").to_str().expect("p"),
+        "run",
+        "--input",
+        dir.join("events.jsonl").to_str().expect("p"),
+        "--enriched-out",
+        dir.join("e").to_str().expect("p"),
+        "--failed-out",
+        dir.join("f").to_str().expect("p"),
+        "--db",
+        dir.join("nowhere.duckdb").to_str().expect("p"),
     ])
     .output()
     .expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("does not exist") && stderr.contains("claims load"), "{stderr}");
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("claims load"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn generate_is_deterministic_for_a_seed() {
-    let run = || ok(enricher(&["generate", "--count", "500", "--seed", "9", "--invalid-rate", "0.1"]));
+    let run = || {
+        ok(enricher(&[
+            "generate",
+            "--count",
+            "500",
+            "--seed",
+            "9",
+            "--invalid-rate",
+            "0.1",
+        ]))
+    };
     let (a, b) = (run(), run());
     assert_eq!(a, b);
     assert_eq!(a.lines().count(), 500);
@@ -146,9 +246,18 @@ fn generate_is_deterministic_for_a_seed() {
 #[test]
 fn demo_runs_end_to_end() {
     let dir = Dir::new("demo");
-    let out = ok(enricher(&["demo", "--dir", dir.0.to_str().expect("p"), "--events", "5000"]));
+    let out = ok(enricher(&[
+        "demo",
+        "--dir",
+        dir.0.to_str().expect("p"),
+        "--events",
+        "5000",
+    ]));
     assert!(out.contains("5000 in"), "{out}");
-    assert!(out.contains("SUCCESS") && out.contains("CLAIM_NOT_FOUND"), "{out}");
+    assert!(
+        out.contains("SUCCESS") && out.contains("CLAIM_NOT_FOUND"),
+        "{out}"
+    );
     let enriched = lines(&dir.join("enriched-payments.jsonl"));
     let failed = lines(&dir.join("failed-payments.jsonl"));
     assert_eq!(enriched.len() + failed.len(), 5000);

@@ -23,7 +23,8 @@ impl TempDir {
     pub fn new(label: &str) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("enricher-test-{label}-{}-{n}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("enricher-test-{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create temp dir");
         Self(path)
@@ -93,22 +94,48 @@ pub fn run_bytes(pipeline: &mut Pipeline, input: &[u8], batch_size: usize) -> Ou
     let mut enriched = Vec::new();
     let mut failed = Vec::new();
     let mut reader = std::io::BufReader::new(input);
-    run_files(pipeline, &mut reader, &mut enriched, &mut failed, batch_size).expect("file run");
+    run_files(
+        pipeline,
+        &mut reader,
+        &mut enriched,
+        &mut failed,
+        batch_size,
+    )
+    .expect("file run");
     let lines = |bytes: Vec<u8>| -> Vec<String> {
-        String::from_utf8(bytes).expect("utf8 output").lines().map(str::to_owned).collect()
+        String::from_utf8(bytes)
+            .expect("utf8 output")
+            .lines()
+            .map(str::to_owned)
+            .collect()
     };
     let (enriched_raw, failed_raw) = (lines(enriched), lines(failed));
     let parse = |raw: &[String]| -> Vec<Value> {
-        raw.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}"))).collect()
+        raw.iter()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}"))
+            })
+            .collect()
     };
-    Outputs { enriched: parse(&enriched_raw), failed: parse(&failed_raw), enriched_raw, failed_raw }
+    Outputs {
+        enriched: parse(&enriched_raw),
+        failed: parse(&failed_raw),
+        enriched_raw,
+        failed_raw,
+    }
 }
 
 /// Records for `Pipeline::process` from payloads.
 pub fn records(payloads: &[&[u8]]) -> Vec<InputRecord> {
     payloads
         .iter()
-        .map(|p| InputRecord { key: None, value: p.to_vec(), headers: Vec::new(), timestamp_ms: None })
+        .map(|p| InputRecord {
+            key: None,
+            value: p.to_vec(),
+            headers: Vec::new(),
+            timestamp_ms: None,
+        })
         .collect()
 }
 

@@ -12,7 +12,10 @@ fn pipeline(dir: &TempDir) -> enricher::pipeline::Pipeline {
 /// (payload, expected code) for each kind of broken input.
 fn hostile_cases() -> Vec<(Vec<u8>, &'static str)> {
     let ok_rest = r#""payment_date":"2024-01-15T10:30:00""#;
-    let with_amount = |a: &str| format!(r#"{{"payment_id":"PAY-A","claim_id":"CLM-001","payment_amount":{a},{ok_rest}}}"#).into_bytes();
+    let with_amount = |a: &str| {
+        format!(r#"{{"payment_id":"PAY-A","claim_id":"CLM-001","payment_amount":{a},{ok_rest}}}"#)
+            .into_bytes()
+    };
     let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
     vec![
         (b"{\"payment_id\": \"PAY-T\", \"claim_id\": ".to_vec(), "INVALID_JSON"),
@@ -50,15 +53,29 @@ fn every_kind_of_bad_input_is_routed_with_its_code() {
         assert_eq!(r.output, enricher::bindings::Output::Failed, "for {shown}");
         let v: Value = serde_json::from_slice(&r.value).expect("failure records are JSON");
         assert_eq!(v["enrichment_status"], *code);
-        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "a human-readable reason for {shown}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "a human-readable reason for {shown}"
+        );
         // The original payload is kept, as text or base64.
-        let kept = v["original_payload"].as_str().map(|s| s.as_bytes().to_vec());
+        let kept = v["original_payload"]
+            .as_str()
+            .map(|s| s.as_bytes().to_vec());
         let kept_b64 = v["original_payload_base64"].as_str().map(str::to_owned);
-        assert!(kept.as_deref() == Some(payload.as_slice()) || kept_b64.is_some(), "payload kept for {shown}");
+        assert!(
+            kept.as_deref() == Some(payload.as_slice()) || kept_b64.is_some(),
+            "payload kept for {shown}"
+        );
     }
     // The payment_id survives where it could be read.
-    assert_eq!(serde_json::from_slice::<Value>(&routed[6].value).expect("json")["payment_id"], "PAY-M");
-    assert_eq!(serde_json::from_slice::<Value>(&routed[8].value).expect("json")["payment_id"], "PAY-W");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&routed[6].value).expect("json")["payment_id"],
+        "PAY-M"
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&routed[8].value).expect("json")["payment_id"],
+        "PAY-W"
+    );
 }
 
 #[test]
@@ -68,7 +85,10 @@ fn oversized_records_never_reach_the_plugin_and_keep_a_prefix() {
     let mut config = config_for(&db);
     config.pipeline.max_record_bytes = 4096;
     let mut pipeline = enricher::app::build_pipeline(&config).expect("pipeline starts");
-    let big = format!(r#"{{"payment_id":"PAY-BIG","pad":"{}"}}"#, "x".repeat(10_000));
+    let big = format!(
+        r#"{{"payment_id":"PAY-BIG","pad":"{}"}}"#,
+        "x".repeat(10_000)
+    );
     let small = event("PAY-1", "CLM-001", "1");
     let input = format!("{small}\n{big}\n{small}\n");
     let out = run_bytes(&mut pipeline, input.as_bytes(), 100);
@@ -103,7 +123,11 @@ fn mixed_input_loses_nothing_at_any_batch_size() {
         let out = run_bytes(&mut pipeline, &input, batch_size);
         let m = pipeline.metrics();
         assert_eq!(m.records_in, lines.len() as u64, "batch {batch_size}");
-        assert_eq!((out.enriched.len() + out.failed.len()) as u64, m.records_in, "batch {batch_size}");
+        assert_eq!(
+            (out.enriched.len() + out.failed.len()) as u64,
+            m.records_in,
+            "batch {batch_size}"
+        );
         assert_eq!(out.enriched.len(), 200, "batch {batch_size}");
         assert_eq!(m.status("CLAIM_NOT_FOUND"), 100);
         assert_eq!(m.enriched + m.failed, m.records_in);

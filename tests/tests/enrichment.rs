@@ -32,13 +32,37 @@ fn found_claims_are_enriched_with_exact_decimals() {
     assert_eq!(first["claim_status"], "APPROVED");
     assert_eq!(first["enrichment_status"], "SUCCESS");
     assert_eq!(first["processor_id"], "PROC-VISA-001");
-    assert!(first["enrichment_timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        first["enrichment_timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
     // Amounts are number tokens with two decimals, never rounded through f64.
-    assert!(out.enriched_raw[0].contains(r#""payment_amount":1500.00,"#), "{}", out.enriched_raw[0]);
-    assert!(out.enriched_raw[0].contains(r#""claim_amount":2000.00,"#), "{}", out.enriched_raw[0]);
-    assert!(out.enriched_raw[1].contains(r#""payment_amount":0.10,"#), "{}", out.enriched_raw[1]);
-    assert!(out.enriched_raw[1].contains(r#""claim_amount":0.10,"#), "{}", out.enriched_raw[1]);
-    assert!(out.enriched_raw[2].contains(r#""claim_amount":99999999.99,"#), "{}", out.enriched_raw[2]);
+    assert!(
+        out.enriched_raw[0].contains(r#""payment_amount":1500.00,"#),
+        "{}",
+        out.enriched_raw[0]
+    );
+    assert!(
+        out.enriched_raw[0].contains(r#""claim_amount":2000.00,"#),
+        "{}",
+        out.enriched_raw[0]
+    );
+    assert!(
+        out.enriched_raw[1].contains(r#""payment_amount":0.10,"#),
+        "{}",
+        out.enriched_raw[1]
+    );
+    assert!(
+        out.enriched_raw[1].contains(r#""claim_amount":0.10,"#),
+        "{}",
+        out.enriched_raw[1]
+    );
+    assert!(
+        out.enriched_raw[2].contains(r#""claim_amount":99999999.99,"#),
+        "{}",
+        out.enriched_raw[2]
+    );
     // A NULL claim_status stays null.
     assert!(out.enriched[2]["claim_status"].is_null());
 }
@@ -46,14 +70,22 @@ fn found_claims_are_enriched_with_exact_decimals() {
 #[test]
 fn claim_not_found_goes_to_failed_with_reason() {
     let (_dir, mut pipeline) = setup();
-    let input = format!("{}\n{}\n", event("PAY-1", "CLM-001", "10"), event("PAY-9", "CLM-404", "10"));
+    let input = format!(
+        "{}\n{}\n",
+        event("PAY-1", "CLM-001", "10"),
+        event("PAY-9", "CLM-404", "10")
+    );
     let out = run_bytes(&mut pipeline, input.as_bytes(), 100);
     assert_eq!(out.enriched.len(), 1);
     assert_eq!(out.failed.len(), 1);
     let failed = &out.failed[0];
     assert_eq!(failed["payment_id"], "PAY-9");
     assert_eq!(failed["enrichment_status"], "CLAIM_NOT_FOUND");
-    assert!(failed["error"].as_str().is_some_and(|e| e.contains("CLM-404")));
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("CLM-404"))
+    );
     assert!(failed["member_id"].is_null());
     assert_eq!(pipeline.metrics().status("CLAIM_NOT_FOUND"), 1);
     assert_eq!(pipeline.metrics().status("SUCCESS"), 1);
@@ -66,25 +98,48 @@ fn outputs_keep_the_key_and_headers_and_name_the_plugin() {
         InputRecord {
             key: Some(b"member-key-1".to_vec()),
             value: event("PAY-1", "CLM-001", "5").into_bytes(),
-            headers: vec![Header { key: "trace-id".into(), value: b"abc".to_vec() }],
+            headers: vec![Header {
+                key: "trace-id".into(),
+                value: b"abc".to_vec(),
+            }],
             timestamp_ms: Some(1_700_000_000_000),
         },
-        InputRecord { key: Some(b"k2".to_vec()), value: b"not json".to_vec(), headers: Vec::new(), timestamp_ms: None },
+        InputRecord {
+            key: Some(b"k2".to_vec()),
+            value: b"not json".to_vec(),
+            headers: Vec::new(),
+            timestamp_ms: None,
+        },
     ];
     let routed = pipeline.process(&batch);
     assert_eq!(routed.len(), 2);
     let header = |r: &enricher::pipeline::Routed, k: &str| {
-        r.headers.iter().find(|h| h.key == k).map(|h| String::from_utf8_lossy(&h.value).into_owned())
+        r.headers
+            .iter()
+            .find(|h| h.key == k)
+            .map(|h| String::from_utf8_lossy(&h.value).into_owned())
     };
     assert_eq!(routed[0].output, Output::Enriched);
     assert_eq!(routed[0].key.as_deref(), Some(&b"member-key-1"[..]));
     assert_eq!(header(&routed[0], "trace-id").as_deref(), Some("abc"));
-    assert_eq!(header(&routed[0], STATUS_HEADER).as_deref(), Some("SUCCESS"));
-    assert_eq!(header(&routed[0], PLUGIN_NAME_HEADER).as_deref(), Some(enrichment_guest::PLUGIN_NAME));
-    assert_eq!(header(&routed[0], PLUGIN_VERSION_HEADER).as_deref(), Some(enrichment_guest::PLUGIN_VERSION));
+    assert_eq!(
+        header(&routed[0], STATUS_HEADER).as_deref(),
+        Some("SUCCESS")
+    );
+    assert_eq!(
+        header(&routed[0], PLUGIN_NAME_HEADER).as_deref(),
+        Some(enrichment_guest::PLUGIN_NAME)
+    );
+    assert_eq!(
+        header(&routed[0], PLUGIN_VERSION_HEADER).as_deref(),
+        Some(enrichment_guest::PLUGIN_VERSION)
+    );
     assert_eq!(routed[1].output, Output::Failed);
     assert_eq!(routed[1].key.as_deref(), Some(&b"k2"[..]));
-    assert_eq!(header(&routed[1], STATUS_HEADER).as_deref(), Some("INVALID_JSON"));
+    assert_eq!(
+        header(&routed[1], STATUS_HEADER).as_deref(),
+        Some("INVALID_JSON")
+    );
 }
 
 #[test]
@@ -102,5 +157,9 @@ fn a_file_that_is_not_a_component_is_rejected_clearly() {
     std::fs::write(&path, b"\0asm garbage").expect("write");
     let engine = enricher::plugin::PluginEngine::new().expect("engine");
     let err = engine.load_file(&path).err().expect("rejected");
-    assert!(err.to_string().contains("not a usable enrichment component"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("not a usable enrichment component"),
+        "{err}"
+    );
 }

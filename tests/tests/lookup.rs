@@ -16,7 +16,8 @@ use enricher_tests::*;
 /// An in-memory DuckDB with the claims table, plus a second connection to change it.
 fn memory_db(rows: usize) -> (DuckDbStore, duckdb::Connection) {
     let conn = duckdb::Connection::open_in_memory().expect("duckdb");
-    conn.execute_batch(enricher::claims_load::CLAIMS_DDL).expect("ddl");
+    conn.execute_batch(enricher::claims_load::CLAIMS_DDL)
+        .expect("ddl");
     conn.execute_batch(&format!(
         "INSERT INTO claims SELECT 'CLM-' || i, 'MBR-' || i, (i % 1000) + 0.25, 'APPROVED', NULL FROM range({rows}) t(i)"
     ))
@@ -30,7 +31,10 @@ fn ids(list: &[&str]) -> Vec<String> {
 }
 
 fn config(mode: CacheMode) -> LookupConfig {
-    LookupConfig { cache: mode, ..LookupConfig::default() }
+    LookupConfig {
+        cache: mode,
+        ..LookupConfig::default()
+    }
 }
 
 fn found_member(answer: &LookupAnswer) -> Option<&str> {
@@ -77,28 +81,50 @@ fn partial_cache_entries_expire_and_evict() {
     assert_eq!(s.rows_in_memory, 3, "bounded by max rows");
     assert_eq!(s.cache.evictions, 2);
     // A changed row is seen once its cached copy has expired.
-    writer.execute_batch("UPDATE claims SET member_id = 'MBR-NEW' WHERE claim_id = 'CLM-5'").expect("update");
-    assert_eq!(found_member(&lookup.lookup(&ids(&["CLM-5"]))[0]), Some("MBR-5"), "still cached");
+    writer
+        .execute_batch("UPDATE claims SET member_id = 'MBR-NEW' WHERE claim_id = 'CLM-5'")
+        .expect("update");
+    assert_eq!(
+        found_member(&lookup.lookup(&ids(&["CLM-5"]))[0]),
+        Some("MBR-5"),
+        "still cached"
+    );
     std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(found_member(&lookup.lookup(&ids(&["CLM-5"]))[0]), Some("MBR-NEW"), "expired and re-read");
+    assert_eq!(
+        found_member(&lookup.lookup(&ids(&["CLM-5"]))[0]),
+        Some("MBR-NEW"),
+        "expired and re-read"
+    );
     assert!(lookup.stats().cache.expirations >= 1);
 }
 
 #[test]
 fn full_cache_serves_from_memory_and_reloads_on_schedule() {
     let (store, writer) = memory_db(1000);
-    let cfg = LookupConfig { full_reload_interval: Duration::from_millis(200), ..config(CacheMode::Full) };
+    let cfg = LookupConfig {
+        full_reload_interval: Duration::from_millis(200),
+        ..config(CacheMode::Full)
+    };
     let lookup = ClaimsLookup::start(Box::new(store), &cfg).expect("start");
     assert_eq!(lookup.stats().rows_in_memory, 1000);
     let queries_after_load = lookup.stats().store_queries;
     let answers = lookup.lookup(&ids(&["CLM-999", "CLM-1000"]));
     assert_eq!(found_member(&answers[0]), Some("MBR-999"));
     assert_eq!(answers[1], LookupAnswer::NotFound);
-    assert_eq!(lookup.stats().store_queries, queries_after_load, "no query per lookup");
-    writer.execute_batch("INSERT INTO claims VALUES ('CLM-1000', 'MBR-LATE', 1.00, NULL, NULL)").expect("insert");
+    assert_eq!(
+        lookup.stats().store_queries,
+        queries_after_load,
+        "no query per lookup"
+    );
+    writer
+        .execute_batch("INSERT INTO claims VALUES ('CLM-1000', 'MBR-LATE', 1.00, NULL, NULL)")
+        .expect("insert");
     let deadline = Instant::now() + Duration::from_secs(10);
     while found_member(&lookup.lookup(&ids(&["CLM-1000"]))[0]).is_none() {
-        assert!(Instant::now() < deadline, "the reload never picked the new row up");
+        assert!(
+            Instant::now() < deadline,
+            "the reload never picked the new row up"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(lookup.stats().full_reloads >= 1);
@@ -114,7 +140,9 @@ impl ClaimsStore for FlakyStore {
     fn fetch(&mut self, ids: &[String]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
         if self.failures_left.load(Ordering::SeqCst) > 0 {
             self.failures_left.fetch_sub(1, Ordering::SeqCst);
-            return Err(StoreError::Transient("IO Error: could not read block (injected)".into()));
+            return Err(StoreError::Transient(
+                "IO Error: could not read block (injected)".into(),
+            ));
         }
         self.inner.fetch(ids)
     }
@@ -136,7 +164,10 @@ fn retry_config(max_retries: u32) -> LookupConfig {
 fn transient_failures_are_retried_then_succeed() {
     let (inner, _w) = memory_db(10);
     let failures_left = Arc::new(AtomicU32::new(2));
-    let store = FlakyStore { inner, failures_left: Arc::clone(&failures_left) };
+    let store = FlakyStore {
+        inner,
+        failures_left: Arc::clone(&failures_left),
+    };
     let lookup = ClaimsLookup::start(Box::new(store), &retry_config(3)).expect("start");
     let answers = lookup.lookup(&ids(&["CLM-3"]));
     assert_eq!(found_member(&answers[0]), Some("MBR-3"));
@@ -148,16 +179,26 @@ fn transient_failures_are_retried_then_succeed() {
 fn persistent_failures_become_db_error_and_are_not_cached() {
     let (inner, _w) = memory_db(10);
     let failures_left = Arc::new(AtomicU32::new(4));
-    let store = FlakyStore { inner, failures_left: Arc::clone(&failures_left) };
+    let store = FlakyStore {
+        inner,
+        failures_left: Arc::clone(&failures_left),
+    };
     let lookup = ClaimsLookup::start(Box::new(store), &retry_config(2)).expect("start");
     let answers = lookup.lookup(&ids(&["CLM-3"]));
     match &answers[0] {
-        LookupAnswer::Unavailable(why) => assert!(why.contains("injected") && why.contains("3 attempt"), "{why}"),
+        LookupAnswer::Unavailable(why) => assert!(
+            why.contains("injected") && why.contains("3 attempt"),
+            "{why}"
+        ),
         other => panic!("expected DB_ERROR, got {other:?}"),
     }
     assert_eq!(lookup.stats().store_retries, 2);
     // One injected failure is left: the next lookup retries through it and succeeds.
-    assert_eq!(found_member(&lookup.lookup(&ids(&["CLM-3"]))[0]), Some("MBR-3"), "errors are not cached");
+    assert_eq!(
+        found_member(&lookup.lookup(&ids(&["CLM-3"]))[0]),
+        Some("MBR-3"),
+        "errors are not cached"
+    );
 }
 
 #[test]
@@ -166,8 +207,15 @@ fn a_dropped_table_is_a_db_error_without_retries() {
     let lookup = ClaimsLookup::start(Box::new(store), &retry_config(5)).expect("start");
     writer.execute_batch("DROP TABLE claims").expect("drop");
     let answers = lookup.lookup(&ids(&["CLM-1"]));
-    assert!(matches!(&answers[0], LookupAnswer::Unavailable(why) if why.contains("claims")), "{answers:?}");
-    assert_eq!(lookup.stats().store_retries, 0, "a missing table will not come back by retrying");
+    assert!(
+        matches!(&answers[0], LookupAnswer::Unavailable(why) if why.contains("claims")),
+        "{answers:?}"
+    );
+    assert_eq!(
+        lookup.stats().store_retries,
+        0,
+        "a missing table will not come back by retrying"
+    );
 }
 
 /// A real store whose queries first run a genuinely slow DuckDB query.
@@ -180,7 +228,11 @@ impl ClaimsStore for SlowStore {
     fn fetch(&mut self, ids: &[String]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
         if ids.iter().any(|id| id == "CLM-SLOW") {
             self.slow
-                .query_row("SELECT count(*) FROM range(100000000000) a WHERE a.range % 7 = 3", [], |r| r.get::<_, i64>(0))
+                .query_row(
+                    "SELECT count(*) FROM range(100000000000) a WHERE a.range % 7 = 3",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
                 .map_err(enricher::lookup::duckdb_store::classify)?;
         }
         self.inner.fetch(ids)
@@ -198,13 +250,24 @@ impl ClaimsStore for SlowStore {
 fn a_slow_store_is_interrupted_and_answers_db_timeout() {
     let (inner, _w) = memory_db(10);
     let slow = duckdb::Connection::open_in_memory().expect("duckdb");
-    let cfg = LookupConfig { timeout: Duration::from_millis(200), ..retry_config(0) };
+    let cfg = LookupConfig {
+        timeout: Duration::from_millis(200),
+        ..retry_config(0)
+    };
     let lookup = ClaimsLookup::start(Box::new(SlowStore { inner, slow }), &cfg).expect("start");
     let answers = lookup.lookup(&ids(&["CLM-SLOW", "CLM-1"]));
-    assert!(answers.iter().all(|a| matches!(a, LookupAnswer::Timeout(_))), "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, LookupAnswer::Timeout(_))),
+        "{answers:?}"
+    );
     assert_eq!(lookup.stats().store_timeouts, 1);
     // The interrupted query freed the store: the next lookup is answered.
-    assert_eq!(found_member(&lookup.lookup(&ids(&["CLM-2"]))[0]), Some("MBR-2"));
+    assert_eq!(
+        found_member(&lookup.lookup(&ids(&["CLM-2"]))[0]),
+        Some("MBR-2")
+    );
 }
 
 #[test]
@@ -212,29 +275,56 @@ fn db_errors_and_timeouts_reach_the_failed_output_with_their_codes() {
     let (inner, _w) = memory_db(10);
     let slow = duckdb::Connection::open_in_memory().expect("duckdb");
     let cfg = enricher::config::Config {
-        lookup: LookupConfig { timeout: Duration::from_millis(200), ..retry_config(0) },
+        lookup: LookupConfig {
+            timeout: Duration::from_millis(200),
+            ..retry_config(0)
+        },
         ..enricher::config::Config::default()
     };
     let mut pipeline = pipeline_over_store(Box::new(SlowStore { inner, slow }), &cfg);
-    let input = format!("{}\n{}\n", event("PAY-1", "CLM-SLOW", "1"), event("PAY-2", "CLM-SLOW", "2"));
+    let input = format!(
+        "{}\n{}\n",
+        event("PAY-1", "CLM-SLOW", "1"),
+        event("PAY-2", "CLM-SLOW", "2")
+    );
     let out = run_bytes(&mut pipeline, input.as_bytes(), 10);
     assert_eq!(out.failed.len(), 2);
-    assert!(out.failed.iter().all(|f| f["enrichment_status"] == "DB_TIMEOUT"), "{:?}", out.failed_raw);
+    assert!(
+        out.failed
+            .iter()
+            .all(|f| f["enrichment_status"] == "DB_TIMEOUT"),
+        "{:?}",
+        out.failed_raw
+    );
 
     let (inner, _w) = memory_db(10);
-    let store = FlakyStore { inner, failures_left: Arc::new(AtomicU32::new(100)) };
+    let store = FlakyStore {
+        inner,
+        failures_left: Arc::new(AtomicU32::new(100)),
+    };
     let mut pipeline = pipeline_over_store(Box::new(store), &cfg);
     let out = run_bytes(&mut pipeline, event("PAY-3", "CLM-1", "1").as_bytes(), 10);
     assert_eq!(out.failed[0]["enrichment_status"], "DB_ERROR");
-    assert!(out.failed[0]["error"].as_str().is_some_and(|e| e.contains("injected")));
+    assert!(
+        out.failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("injected"))
+    );
 }
 
 #[test]
 fn every_query_shape_returns_the_same_rows() {
     use enricher::lookup::duckdb_store::QueryShape;
-    let wanted: Vec<String> = (0..300).map(|i| format!("CLM-{}", i * 7)).chain(["GONE".to_string()]).collect();
+    let wanted: Vec<String> = (0..300)
+        .map(|i| format!("CLM-{}", i * 7))
+        .chain(["GONE".to_string()])
+        .collect();
     let mut results = Vec::new();
-    for shape in [QueryShape::InList, QueryShape::SplitJoin, QueryShape::Adaptive { in_list_max: 64 }] {
+    for shape in [
+        QueryShape::InList,
+        QueryShape::SplitJoin,
+        QueryShape::Adaptive { in_list_max: 64 },
+    ] {
         let (store, _w) = memory_db(1000);
         let mut store = store.with_shape(shape);
         let mut rows = store.fetch(&wanted).expect("fetch");

@@ -13,7 +13,13 @@ use enricher_tests::*;
 use serde_json::value::RawValue;
 
 /// One expected row: status, member_id, claim_amount text, claim_status, payment_amount text.
-type Expected = (String, Option<String>, Option<String>, Option<String>, String);
+type Expected = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
 
 fn oracle(db_dir: &TempDir, events: &std::path::Path) -> HashMap<String, Expected> {
     let conn = duckdb::Connection::open(db_dir.join("claims.duckdb")).expect("open db");
@@ -31,7 +37,12 @@ fn oracle(db_dir: &TempDir, events: &std::path::Path) -> HashMap<String, Expecte
     );
     let mut stmt = conn.prepare(&sql).expect("oracle query");
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))))
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            ))
+        })
         .expect("run oracle");
     rows.collect::<Result<_, _>>().expect("oracle rows")
 }
@@ -53,11 +64,26 @@ fn check_against_oracle(cache: CacheMode, batch_size: usize, cache_max_rows: usi
     let dir = TempDir::new("oracle");
     let (claims, seed) = (3_000, 11);
     let claims_csv = dir.join("claims.csv");
-    write_claims_csv(&mut BufWriter::new(File::create(&claims_csv).expect("create")), claims, seed).expect("claims");
+    write_claims_csv(
+        &mut BufWriter::new(File::create(&claims_csv).expect("create")),
+        claims,
+        seed,
+    )
+    .expect("claims");
     let db = load_claims_file(&dir, &claims_csv);
     let events = dir.join("events.jsonl");
-    let options = GenerateOptions { count: Some(20_000), valid_claim_rate: 0.85, claims, seed, ..GenerateOptions::default() };
-    write_events(&mut BufWriter::new(File::create(&events).expect("create")), &options).expect("events");
+    let options = GenerateOptions {
+        count: Some(20_000),
+        valid_claim_rate: 0.85,
+        claims,
+        seed,
+        ..GenerateOptions::default()
+    };
+    write_events(
+        &mut BufWriter::new(File::create(&events).expect("create")),
+        &options,
+    )
+    .expect("events");
 
     let expected = oracle(&dir, &events);
     assert_eq!(expected.len(), 20_000);
@@ -68,25 +94,41 @@ fn check_against_oracle(cache: CacheMode, batch_size: usize, cache_max_rows: usi
     let mut pipeline = enricher::app::build_pipeline(&config).expect("pipeline");
     let input = std::fs::read(&events).expect("read events");
     let out = run_bytes(&mut pipeline, &input, batch_size);
-    assert_eq!(out.enriched_raw.len() + out.failed_raw.len(), expected.len(), "every event answered once");
+    assert_eq!(
+        out.enriched_raw.len() + out.failed_raw.len(),
+        expected.len(),
+        "every event answered once"
+    );
 
     let mut seen = 0;
     for line in out.enriched_raw.iter().chain(&out.failed_raw) {
         let t = tokens(line);
         let payment_id = text(&t, "payment_id").expect("payment_id");
-        let (status, member, claim_amount, claim_status, payment_amount) =
-            expected.get(&payment_id).unwrap_or_else(|| panic!("{payment_id} not in the oracle"));
-        assert_eq!(text(&t, "enrichment_status").as_ref(), Some(status), "{line}");
+        let (status, member, claim_amount, claim_status, payment_amount) = expected
+            .get(&payment_id)
+            .unwrap_or_else(|| panic!("{payment_id} not in the oracle"));
+        assert_eq!(
+            text(&t, "enrichment_status").as_ref(),
+            Some(status),
+            "{line}"
+        );
         assert_eq!(&text(&t, "member_id"), member, "{line}");
         assert_eq!(&text(&t, "claim_amount"), claim_amount, "{line}");
         assert_eq!(&text(&t, "claim_status"), claim_status, "{line}");
-        assert_eq!(t.get("payment_amount").map(|r| r.get()), Some(payment_amount.as_str()), "{line}");
+        assert_eq!(
+            t.get("payment_amount").map(|r| r.get()),
+            Some(payment_amount.as_str()),
+            "{line}"
+        );
         seen += 1;
     }
     assert_eq!(seen, expected.len());
     let success = expected.values().filter(|e| e.0 == "SUCCESS").count();
     assert_eq!(out.enriched_raw.len(), success);
-    assert!(success > 15_000 && success < 19_000, "the data set mixes found and missing claims");
+    assert!(
+        success > 15_000 && success < 19_000,
+        "the data set mixes found and missing claims"
+    );
 }
 
 #[test]

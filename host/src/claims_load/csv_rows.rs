@@ -207,33 +207,18 @@ pub(super) fn read_csv(
 mod tests {
     use super::*;
 
-    /// Every row read, as `(line, fields or error)`.
-    type Rows = Vec<(u64, Result<[Option<String>; 5], String>)>;
+    use crate::claims_load::fields::{OwnedRows as Rows, owned_fields};
 
     fn collect(text: &str) -> Result<Rows, LoadError> {
         let mut rows = Rows::new();
-        let mut on_row = |line: u64, row: RowResult<'_>| {
-            let fields = row.map(|raw| {
-                let RawClaim {
-                    claim_id,
-                    member_id,
-                    claim_amount,
-                    claim_status,
-                    created_date,
-                } = raw;
-                [
-                    claim_id,
-                    member_id,
-                    claim_amount,
-                    claim_status,
-                    created_date,
-                ]
-                .map(|field| field.map(str::to_string))
-            });
-            rows.push((line, fields));
-            Ok(())
-        };
-        read_csv(text.as_bytes(), Path::new("test-input"), &mut on_row)?;
+        read_csv(
+            text.as_bytes(),
+            Path::new("test-input"),
+            &mut |line, row| {
+                rows.push((line, owned_fields(row)));
+                Ok(())
+            },
+        )?;
         Ok(rows)
     }
 

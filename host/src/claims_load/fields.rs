@@ -24,6 +24,25 @@ pub(super) struct RawClaim<'a> {
 /// One row read: its raw fields, or why it could not be read.
 pub(super) type RowResult<'a> = Result<RawClaim<'a>, String>;
 
+/// What the row readers' tests compare: every row read, as `(line, fields or error)`.
+#[cfg(test)]
+pub(super) type OwnedRows = Vec<(u64, Result<[Option<String>; 5], String>)>;
+
+/// One row read, owned, in column order (for the readers' tests).
+#[cfg(test)]
+pub(super) fn owned_fields(row: RowResult<'_>) -> Result<[Option<String>; 5], String> {
+    row.map(|raw| {
+        [
+            raw.claim_id,
+            raw.member_id,
+            raw.claim_amount,
+            raw.claim_status,
+            raw.created_date,
+        ]
+        .map(|field| field.map(str::to_string))
+    })
+}
+
 /// One valid row of the `claims` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ClaimRow<'a> {

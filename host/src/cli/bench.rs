@@ -31,6 +31,9 @@ pub struct BenchArgs {
     /// Rows of the claims table for the miss path.
     #[arg(long, default_value_t = 1_000_000)]
     pub table_rows: u64,
+    /// DuckDB threads for the miss path (default: DuckDB's choice, all cores).
+    #[arg(long)]
+    pub duckdb_threads: Option<u32>,
     /// Stop after the warm-cache measurements (for profiling).
     #[arg(long)]
     pub warm_only: bool,
@@ -41,10 +44,17 @@ pub struct BenchArgs {
 
 /// CPU seconds this process has used (user + system), from /proc.
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
     let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     (ticks(11) + ticks(12)) / 100.0 // utime, stime; USER_HZ is 100 on Linux
 }
 
@@ -63,7 +73,11 @@ impl Measured {
 fn measure(events: u64, f: impl FnOnce()) -> Measured {
     let (c0, t0) = (cpu_seconds(), Instant::now());
     f();
-    Measured { events, wall: t0.elapsed(), cpu: cpu_seconds() - c0 }
+    Measured {
+        events,
+        wall: t0.elapsed(),
+        cpu: cpu_seconds() - c0,
+    }
 }
 
 /// The host's claims cache, as the guest core's lookup (the native baseline).
@@ -104,22 +118,93 @@ fn table_db(args: &BenchArgs) -> anyhow::Result<PathBuf> {
              FROM range({}) t(i)",
             args.table_rows
         ))?;
-        eprintln!("built a {}-row claims table in {:.1} s", args.table_rows, t0.elapsed().as_secs_f64());
+        eprintln!(
+            "built a {}-row claims table in {:.1} s",
+            args.table_rows,
+            t0.elapsed().as_secs_f64()
+        );
     }
-    anyhow::ensure!(claim_id(7) == "CLM-0000007", "the generator's claim ids changed shape");
+    anyhow::ensure!(
+        claim_id(7) == "CLM-0000007",
+        "the generator's claim ids changed shape"
+    );
     Ok(db)
 }
 
-fn events_in_memory(count: u64, claims: u64, valid_claim_rate: f64) -> anyhow::Result<Vec<InputRecord>> {
+fn events_in_memory(
+    count: u64,
+    claims: u64,
+    valid_claim_rate: f64,
+) -> anyhow::Result<Vec<InputRecord>> {
     let mut buf = BufWriter::new(Vec::new());
-    let options = GenerateOptions { count: Some(count), claims, valid_claim_rate, seed: 3, ..GenerateOptions::default() };
+    let options = GenerateOptions {
+        count: Some(count),
+        claims,
+        valid_claim_rate,
+        seed: 3,
+        ..GenerateOptions::default()
+    };
     write_events(&mut buf, &options)?;
     let bytes = buf.into_inner().context("flush")?;
     Ok(bytes
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| InputRecord { key: None, value: l.to_vec(), headers: Vec::new(), timestamp_ms: None })
+        .map(|l| InputRecord {
+            key: None,
+            value: l.to_vec(),
+            headers: Vec::new(),
+            timestamp_ms: None,
+        })
         .collect())
+}
+
+/// The whole file path, as Flink's benchmark ran it: JSON lines in from a file,
+/// the claims table in memory (full cache), JSON lines out to files.
+fn file_end_to_end(
+    args: &BenchArgs,
+    db: &std::path::Path,
+    records: &[InputRecord],
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let input = args.dir.join("events.jsonl");
+    let mut out = BufWriter::new(std::fs::File::create(&input)?);
+    for r in records {
+        out.write_all(&r.value)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    drop(out);
+    let mut config = Config::default();
+    config.duckdb.url = db.display().to_string();
+    config.lookup.cache = CacheMode::Full;
+    let mut pipeline = enricher::app::build_file_pipeline(&config)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&input)?);
+    let mut enriched = BufWriter::with_capacity(
+        1 << 16,
+        std::fs::File::create(args.dir.join("enriched.jsonl"))?,
+    );
+    let mut failed = BufWriter::with_capacity(
+        1 << 16,
+        std::fs::File::create(args.dir.join("failed.jsonl"))?,
+    );
+    let mut result = Ok(Default::default());
+    let m = measure(records.len() as u64, || {
+        result = enricher::file_mode::run_files(
+            &mut pipeline,
+            &mut reader,
+            &mut enriched,
+            &mut failed,
+            1000,
+        );
+    });
+    result?;
+    println!(
+        "\nfile end to end (JSON file in, full cache, JSON files out), batch 1000: {} events, {:.0} events/s, {:.0} events per CPU-s\n",
+        m.events,
+        m.per_sec(),
+        m.events as f64 / m.cpu.max(1e-9)
+    );
+    Ok(())
 }
 
 fn run_pipeline(pipeline: &mut Pipeline, records: &[InputRecord], batch: usize) -> u64 {
@@ -140,13 +225,24 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     println!("| path | batch | events | events/s | events per CPU-s |");
     println!("|---|---|---|---|---|");
     let row = |label: &str, batch: &str, m: &Measured| {
-        println!("| {label} | {batch} | {} | {:.0} | {:.0} |", m.events, m.per_sec(), m.events as f64 / m.cpu.max(1e-9));
+        println!(
+            "| {label} | {batch} | {} | {:.0} | {:.0} |",
+            m.events,
+            m.per_sec(),
+            m.events as f64 / m.cpu.max(1e-9)
+        );
     };
 
     // Warm cache: a partial cache holding every claim the events use.
     let store = DuckDbStore::open(Some(&db), Some(1))?;
-    let lookup_cfg = LookupConfig { cache: CacheMode::Partial, cache_max_rows: 200_000, ..LookupConfig::default() };
-    let lookup = Arc::new(ClaimsLookup::start(Box::new(store), &lookup_cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+    let lookup_cfg = LookupConfig {
+        cache: CacheMode::Partial,
+        cache_max_rows: 200_000,
+        ..LookupConfig::default()
+    };
+    let lookup = Arc::new(
+        ClaimsLookup::start(Box::new(store), &lookup_cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?,
+    );
     let ids: Vec<String> = (0..warm_claims).map(claim_id).collect();
     for chunk in ids.chunks(5000) {
         lookup.lookup(chunk);
@@ -160,8 +256,13 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     row("native (no WASM), warm cache", "1000", &native);
     let mut wasm_1000 = 0.0;
     for batch in [1usize, 100, 1000] {
-        let mut pipeline = Pipeline::new(plugin.clone(), Arc::clone(&lookup), 1 << 20).without_plugin_headers();
-        let n = if batch == 1 { records.len().min(200_000) } else { records.len() };
+        let mut pipeline =
+            Pipeline::new(plugin.clone(), Arc::clone(&lookup), 1 << 20).without_plugin_headers();
+        let n = if batch == 1 {
+            records.len().min(200_000)
+        } else {
+            records.len()
+        };
         run_pipeline(&mut pipeline, &records[..n.min(10_000)], batch); // warm the instance
         let m = measure(n as u64, || {
             std::hint::black_box(run_pipeline(&mut pipeline, &records[..n], batch));
@@ -171,28 +272,48 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             wasm_1000 = m.per_sec();
         }
     }
-    println!("\nWASM / native at batch 1000: {:.2} (events of {avg_bytes} B on average)\n", wasm_1000 / native.per_sec());
+    println!(
+        "\nWASM / native at batch 1000: {:.2} (events of {avg_bytes} B on average)\n",
+        wasm_1000 / native.per_sec()
+    );
 
+    file_end_to_end(&args, &db, &records)?;
     if args.warm_only {
         return Ok(());
     }
 
     // Misses: every id new to the cache, one query per batch of distinct ids.
-    println!("| miss path ({} rows) | ids per query | queries | µs per distinct id |", args.table_rows);
+    println!(
+        "| miss path ({} rows) | ids per query | queries | µs per distinct id |",
+        args.table_rows
+    );
     println!("|---|---|---|---|");
     let mut next_id = 0u64;
-    for shape in [QueryShape::InList, QueryShape::SplitJoin, QueryShape::default()] {
-        for per_query in [100usize, 1000, 5000] {
-            let store = DuckDbStore::open(Some(&db), None)?.with_shape(shape);
-            let cfg = LookupConfig { cache: CacheMode::None, ..LookupConfig::default() };
-            let lookup = ClaimsLookup::start(Box::new(store), &cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    for shape in [
+        QueryShape::InList,
+        QueryShape::SplitJoin,
+        QueryShape::default(),
+    ] {
+        for per_query in [100usize, 1000, 2000, 5000] {
+            let store = DuckDbStore::open(Some(&db), args.duckdb_threads)?.with_shape(shape);
+            let cfg = LookupConfig {
+                cache: CacheMode::None,
+                ..LookupConfig::default()
+            };
+            let lookup =
+                ClaimsLookup::start(Box::new(store), &cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let queries = (20_000 / per_query).clamp(3, 20);
             let t0 = Instant::now();
             for _ in 0..queries {
-                let ids: Vec<String> = (0..per_query as u64).map(|k| claim_id((next_id + k * 7919) % args.table_rows)).collect();
+                let ids: Vec<String> = (0..per_query as u64)
+                    .map(|k| claim_id((next_id + k * 7919) % args.table_rows))
+                    .collect();
                 next_id += 1;
                 let answers = lookup.lookup(&ids);
-                anyhow::ensure!(answers.iter().all(|a| matches!(a, LookupAnswer::Found(_))), "miss path lost rows");
+                anyhow::ensure!(
+                    answers.iter().all(|a| matches!(a, LookupAnswer::Found(_))),
+                    "miss path lost rows"
+                );
             }
             let us = t0.elapsed().as_secs_f64() * 1e6 / (queries * per_query) as f64;
             println!("| {shape:?} | {per_query} | {queries} | {us:.1} |");
@@ -202,27 +323,55 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     // End to end on misses: each event's claim is new to a partial cache.
     let miss_records = events_in_memory(200_000, args.table_rows, 1.0)?;
     let runs = [
-        ("WASM plugin, partial cache, cold (mostly misses)", CacheMode::Partial, 1000),
-        ("WASM plugin, partial cache, cold (mostly misses)", CacheMode::Partial, 5000),
-        ("WASM plugin, partial cache, cold (mostly misses)", CacheMode::Partial, 10_000),
+        (
+            "WASM plugin, partial cache, cold (mostly misses)",
+            CacheMode::Partial,
+            1000,
+        ),
+        (
+            "WASM plugin, partial cache, cold (mostly misses)",
+            CacheMode::Partial,
+            5000,
+        ),
+        (
+            "WASM plugin, partial cache, cold (mostly misses)",
+            CacheMode::Partial,
+            10_000,
+        ),
         ("WASM plugin, full cache", CacheMode::Full, 1000),
     ];
     for (label, mode, batch) in runs {
-        let store = DuckDbStore::open(Some(&db), None)?;
-        let cfg = LookupConfig { cache: mode, cache_max_rows: 10_000, ..LookupConfig::default() };
+        let store = DuckDbStore::open(Some(&db), args.duckdb_threads)?;
+        let cfg = LookupConfig {
+            cache: mode,
+            cache_max_rows: 10_000,
+            ..LookupConfig::default()
+        };
         let t0 = Instant::now();
-        let lookup = Arc::new(ClaimsLookup::start(Box::new(store), &cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        let lookup = Arc::new(
+            ClaimsLookup::start(Box::new(store), &cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        );
         if mode == CacheMode::Full {
-            println!("\nfull cache: loaded {} rows in {:.2} s", lookup.stats().rows_in_memory, t0.elapsed().as_secs_f64());
+            println!(
+                "\nfull cache: loaded {} rows in {:.2} s",
+                lookup.stats().rows_in_memory,
+                t0.elapsed().as_secs_f64()
+            );
         }
-        let mut pipeline = Pipeline::new(plugin.clone(), Arc::clone(&lookup), 1 << 20).without_plugin_headers();
+        let mut pipeline =
+            Pipeline::new(plugin.clone(), Arc::clone(&lookup), 1 << 20).without_plugin_headers();
         let m = measure(miss_records.len() as u64, || {
             std::hint::black_box(run_pipeline(&mut pipeline, &miss_records, batch));
         });
         let s = lookup.stats();
         println!(
             "{label}, batch {batch}, {} events over {} claims: {:.0} events/s, {:.0} events per CPU-s (cache hits {}, misses {})",
-            m.events, args.table_rows, m.per_sec(), m.events as f64 / m.cpu.max(1e-9), s.cache.hits, s.cache.misses
+            m.events,
+            args.table_rows,
+            m.per_sec(),
+            m.events as f64 / m.cpu.max(1e-9),
+            s.cache.hits,
+            s.cache.misses
         );
     }
     Ok(())

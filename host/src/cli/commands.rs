@@ -68,12 +68,18 @@ pub fn run(mut config: Config, args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// Run one file job and return its printable summary.
-pub fn run_file_job(config: &Config, input: &Path, enriched_out: &Path, failed_out: &Path) -> anyhow::Result<String> {
+pub fn run_file_job(
+    config: &Config,
+    input: &Path,
+    enriched_out: &Path,
+    failed_out: &Path,
+) -> anyhow::Result<String> {
     let mut pipeline = build_file_pipeline(config)?;
     let mut reader: Box<dyn BufRead> = if input == Path::new("-") {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
     } else {
-        let file = File::open(input).with_context(|| format!("opening input {}", input.display()))?;
+        let file =
+            File::open(input).with_context(|| format!("opening input {}", input.display()))?;
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
     let mut enriched = create(enriched_out)?;
@@ -91,19 +97,32 @@ pub fn run_file_job(config: &Config, input: &Path, enriched_out: &Path, failed_o
         metrics: pipeline.metrics(),
         lookup: pipeline.lookup().stats(),
         elapsed: report.elapsed,
-        plugin: format!("{} {} ({})", info.name, info.version, pipeline.plugin().source()),
+        plugin: format!(
+            "{} {} ({})",
+            info.name,
+            info.version,
+            pipeline.plugin().source()
+        ),
     };
     let mut text = summary.to_string();
     if report.blank_lines > 0 {
-        text.push_str(&format!("skipped    {} blank line(s)\n", report.blank_lines));
+        text.push_str(&format!(
+            "skipped    {} blank line(s)\n",
+            report.blank_lines
+        ));
     }
-    text.push_str(&format!("output     {} and {}\n", enriched_out.display(), failed_out.display()));
+    text.push_str(&format!(
+        "output     {} and {}\n",
+        enriched_out.display(),
+        failed_out.display()
+    ));
     Ok(text)
 }
 
 fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     Ok(BufWriter::with_capacity(1 << 16, file))
@@ -139,15 +158,24 @@ pub struct GenerateArgs {
 }
 
 pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
-    for (name, rate) in [("--valid-claim-rate", args.valid_claim_rate), ("--invalid-rate", args.invalid_rate)] {
-        anyhow::ensure!((0.0..=1.0).contains(&rate), "{name} must be between 0 and 1, got {rate}");
+    for (name, rate) in [
+        ("--valid-claim-rate", args.valid_claim_rate),
+        ("--invalid-rate", args.invalid_rate),
+    ] {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&rate),
+            "{name} must be between 0 and 1, got {rate}"
+        );
     }
     let run_duration = args
         .run_duration_seconds
         .map(Duration::try_from_secs_f64)
         .transpose()
         .context("--run-duration-seconds")?;
-    anyhow::ensure!(args.count.is_some() || run_duration.is_some(), "give --count N or --run-duration-seconds S with --events-per-second R");
+    anyhow::ensure!(
+        args.count.is_some() || run_duration.is_some(),
+        "give --count N or --run-duration-seconds S with --events-per-second R"
+    );
     let options = GenerateOptions {
         count: args.count,
         run_duration,
@@ -192,7 +220,8 @@ pub fn claims_load(config: &Config, file: &Path, skip_bad_rows: bool) -> anyhow:
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let mut conn = duckdb::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let mut conn =
+        duckdb::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let report = load_claims(&mut conn, file, &LoadOptions { skip_bad_rows })?;
     println!(
         "loaded {} claims into {} in {:.2} s",

@@ -46,18 +46,33 @@ pub fn run(config: &mut Config, dir: &Path, events: u64) -> anyhow::Result<()> {
         dir.display()
     );
 
-    let mut conn = duckdb::Connection::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let mut conn =
+        duckdb::Connection::open(&db).with_context(|| format!("opening {}", db.display()))?;
     let report = load_claims(&mut conn, &claims_csv, &LoadOptions::default())?;
     drop(conn);
-    println!("2. loaded {} claims into {}", report.rows_loaded, db.display());
+    println!(
+        "2. loaded {} claims into {}",
+        report.rows_loaded,
+        db.display()
+    );
 
     config.duckdb.url = db.display().to_string();
     let enriched = dir.join("enriched-payments.jsonl");
     let failed = dir.join("failed-payments.jsonl");
     println!("3. enriched them through the WASM plugin:\n");
-    print!("{}", run_file_job(config, &events_file, &enriched, &failed)?);
-    for (label, path) in [("an enriched record", &enriched), ("a failed record", &failed)] {
-        if let Some(line) = BufReader::new(File::open(path)?).lines().next().transpose()? {
+    print!(
+        "{}",
+        run_file_job(config, &events_file, &enriched, &failed)?
+    );
+    for (label, path) in [
+        ("an enriched record", &enriched),
+        ("a failed record", &failed),
+    ] {
+        if let Some(line) = BufReader::new(File::open(path)?)
+            .lines()
+            .next()
+            .transpose()?
+        {
             println!("\n{label}:\n  {line}");
         }
     }

@@ -164,18 +164,18 @@ fn write_event(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::generate::write_claims_csv;
     use std::collections::HashSet;
 
-    fn events(opts: &GenerateOptions) -> (String, GenerateSummary) {
+    pub(in crate::generate) fn events(opts: &GenerateOptions) -> (String, GenerateSummary) {
         let mut out = Vec::new();
         let summary = write_events(&mut out, opts).expect("write events");
         (String::from_utf8(out).expect("utf8"), summary)
     }
 
-    fn options(count: u64, invalid_rate: f64) -> GenerateOptions {
+    pub(in crate::generate) fn options(count: u64, invalid_rate: f64) -> GenerateOptions {
         GenerateOptions {
             count: Some(count),
             invalid_rate,

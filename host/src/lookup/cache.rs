@@ -51,7 +51,8 @@ pub struct TtlLruCache {
 impl TtlLruCache {
     /// `max_rows` is clamped to at least 1.
     pub fn new(max_rows: usize, found_ttl: Duration, missing_ttl: Option<Duration>) -> Self {
-        let cap = std::num::NonZeroUsize::new(max_rows.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
+        let cap =
+            std::num::NonZeroUsize::new(max_rows.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
         Self {
             entries: LruCache::new(cap),
             found_ttl,
@@ -137,7 +138,10 @@ mod tests {
         let t0 = Instant::now();
         let mut c = TtlLruCache::new(10, Duration::from_secs(60), None);
         c.put_found("CLM-1".into(), row("M1"), t0);
-        assert_eq!(c.get("CLM-1", t0 + Duration::from_secs(59)), Some(Cached::Found(row("M1"))));
+        assert_eq!(
+            c.get("CLM-1", t0 + Duration::from_secs(59)),
+            Some(Cached::Found(row("M1")))
+        );
         assert_eq!(c.get("CLM-1", t0 + Duration::from_secs(60)), None);
         assert_eq!(c.len(), 0, "an expired entry is dropped");
         let n = c.counters();
@@ -158,7 +162,11 @@ mod tests {
         assert!(c.get("C", t0).is_some());
         assert_eq!(c.counters().evictions, 1);
         c.put_found("C".into(), row("c2"), t0);
-        assert_eq!(c.counters().evictions, 1, "replacing a key is not an eviction");
+        assert_eq!(
+            c.counters().evictions,
+            1,
+            "replacing a key is not an eviction"
+        );
     }
 
     #[test]
@@ -166,7 +174,10 @@ mod tests {
         let t0 = Instant::now();
         let mut c = TtlLruCache::new(10, Duration::from_secs(60), Some(Duration::from_secs(5)));
         c.put_missing("GONE".into(), t0);
-        assert_eq!(c.get("GONE", t0 + Duration::from_secs(4)), Some(Cached::Missing));
+        assert_eq!(
+            c.get("GONE", t0 + Duration::from_secs(4)),
+            Some(Cached::Missing)
+        );
         assert_eq!(c.get("GONE", t0 + Duration::from_secs(5)), None);
         let n = c.counters();
         assert_eq!((n.hits, n.negative_hits, n.misses), (1, 1, 1));

@@ -96,7 +96,11 @@ impl Fetcher {
         self.with_retries(budget, || Request::All)
     }
 
-    fn with_retries(&self, budget: Duration, request: impl Fn() -> Request) -> Result<Rows, FetchError> {
+    fn with_retries(
+        &self,
+        budget: Duration,
+        request: impl Fn() -> Request,
+    ) -> Result<Rows, FetchError> {
         let deadline = Instant::now() + budget;
         let mut attempt = 0u32;
         loop {
@@ -113,7 +117,9 @@ impl Fetcher {
             if !retriable || attempt >= self.policy.max_retries {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 let tries = attempt + 1;
-                return Err(FetchError::Unavailable(format!("{error} (after {tries} attempt(s))")));
+                return Err(FetchError::Unavailable(format!(
+                    "{error} (after {tries} attempt(s))"
+                )));
             }
             let pause = self.backoff(attempt);
             if Instant::now() + pause >= deadline {
@@ -131,15 +137,27 @@ impl Fetcher {
 
     fn run_once(&self, request: Request, deadline: Instant) -> Result<Rows, AttemptError> {
         let Some(jobs) = &self.jobs else {
-            return Err(AttemptError::Store(StoreError::Permanent("the store's worker thread could not start".into())));
+            return Err(AttemptError::Store(StoreError::Permanent(
+                "the store's worker thread could not start".into(),
+            )));
         };
         let (reply, answer) = mpsc::sync_channel(1);
-        jobs.send(Job { request, deadline, reply })
-            .map_err(|_| AttemptError::Store(StoreError::Permanent("the store's worker thread has stopped".into())))?;
+        jobs.send(Job {
+            request,
+            deadline,
+            reply,
+        })
+        .map_err(|_| {
+            AttemptError::Store(StoreError::Permanent(
+                "the store's worker thread has stopped".into(),
+            ))
+        })?;
         let wait = deadline.saturating_duration_since(Instant::now());
         match answer.recv_timeout(wait) {
             Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(StoreError::Interrupted(_))) if Instant::now() >= deadline => Err(AttemptError::TimedOut),
+            Ok(Err(StoreError::Interrupted(_))) if Instant::now() >= deadline => {
+                Err(AttemptError::TimedOut)
+            }
             Ok(Err(e)) => Err(AttemptError::Store(e)),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if let Some(interrupt) = &self.interrupter {
@@ -147,9 +165,9 @@ impl Fetcher {
                 }
                 Err(AttemptError::TimedOut)
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(AttemptError::Store(StoreError::Permanent(
-                "the store's worker thread stopped while answering".into(),
-            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(AttemptError::Store(
+                StoreError::Permanent("the store's worker thread stopped while answering".into()),
+            )),
         }
     }
 
@@ -160,7 +178,10 @@ impl Fetcher {
             .backoff
             .saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX))
             .min(self.policy.backoff_max);
-        let x = splitmix64(self.jitter_state.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed));
+        let x = splitmix64(
+            self.jitter_state
+                .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed),
+        );
         let factor = 0.5 + (x >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
         base.mul_f64(factor)
     }

@@ -70,13 +70,18 @@ impl FullCache {
 
 fn load(fetcher: &Fetcher) -> Result<Snapshot, FetchError> {
     let rows = fetcher.fetch_all(FULL_LOAD_BUDGET)?;
-    Ok(rows.into_iter().map(|(id, row)| (id, Arc::new(row))).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, row)| (id, Arc::new(row)))
+        .collect())
 }
 
 fn reload_loop(shared: &Shared, interval: Duration) {
     loop {
         let until = Instant::now() + interval;
-        let Ok(mut stop) = shared.stop.lock() else { return };
+        let Ok(mut stop) = shared.stop.lock() else {
+            return;
+        };
         while !*stop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -99,7 +104,11 @@ fn reload_loop(shared: &Shared, interval: Duration) {
                     *current = Arc::new(fresh);
                 }
                 shared.reloads.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(rows, elapsed_ms = started.elapsed().as_millis() as u64, "claims table reloaded");
+                tracing::info!(
+                    rows,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "claims table reloaded"
+                );
             }
             Err(e) => {
                 shared.reload_failures.fetch_add(1, Ordering::Relaxed);

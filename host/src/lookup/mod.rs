@@ -90,7 +90,10 @@ impl ClaimsLookup {
                 config.cache_ttl,
                 config.cache_missing_key.then_some(config.cache_missing_ttl),
             ))),
-            CacheMode::Full => Mode::Full(FullCache::start(Arc::clone(&fetcher), config.full_reload_interval)?),
+            CacheMode::Full => Mode::Full(FullCache::start(
+                Arc::clone(&fetcher),
+                config.full_reload_interval,
+            )?),
             CacheMode::None => Mode::Direct,
         };
         Ok(Self { mode, fetcher })
@@ -112,7 +115,10 @@ impl ClaimsLookup {
             Mode::Direct => {
                 let mut answers = vec![None; ids.len()];
                 self.resolve_misses(ids, (0..ids.len()).collect(), &mut answers, |_, _| {});
-                answers.into_iter().map(|a| a.unwrap_or(LookupAnswer::NotFound)).collect()
+                answers
+                    .into_iter()
+                    .map(|a| a.unwrap_or(LookupAnswer::NotFound))
+                    .collect()
             }
         }
     }
@@ -136,13 +142,18 @@ impl ClaimsLookup {
                 let now = Instant::now();
                 let mut cache = lock(cache);
                 match answer {
-                    LookupAnswer::Found(row) => cache.put_found(id.to_owned(), Arc::clone(row), now),
+                    LookupAnswer::Found(row) => {
+                        cache.put_found(id.to_owned(), Arc::clone(row), now)
+                    }
                     LookupAnswer::NotFound => cache.put_missing(id.to_owned(), now),
                     _ => {} // failures are never cached
                 }
             });
         }
-        answers.into_iter().map(|a| a.unwrap_or(LookupAnswer::NotFound)).collect()
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or(LookupAnswer::NotFound))
+            .collect()
     }
 
     /// Ask the store for the ids at `positions` (one query), fill their answers,
@@ -161,14 +172,18 @@ impl ClaimsLookup {
                 distinct.push(ids[i].clone());
             }
         }
-        let by_id: Result<HashMap<String, Arc<ClaimRow>>, FetchError> = self
-            .fetcher
-            .fetch(distinct.clone())
-            .map(|rows| rows.into_iter().map(|(id, row)| (id, Arc::new(row))).collect());
+        let by_id: Result<HashMap<String, Arc<ClaimRow>>, FetchError> =
+            self.fetcher.fetch(distinct.clone()).map(|rows| {
+                rows.into_iter()
+                    .map(|(id, row)| (id, Arc::new(row)))
+                    .collect()
+            });
         let mut resolved: HashMap<&str, LookupAnswer> = HashMap::with_capacity(distinct.len());
         for id in &distinct {
             let answer = match &by_id {
-                Ok(rows) => rows.get(id).map_or(LookupAnswer::NotFound, |r| LookupAnswer::Found(Arc::clone(r))),
+                Ok(rows) => rows.get(id).map_or(LookupAnswer::NotFound, |r| {
+                    LookupAnswer::Found(Arc::clone(r))
+                }),
                 Err(FetchError::Unavailable(why)) => LookupAnswer::Unavailable(why.clone()),
                 Err(FetchError::Timeout(why)) => LookupAnswer::Timeout(why.clone()),
             };
