@@ -5,13 +5,15 @@
 //! `KAFKA_BOOTSTRAP_SERVERS`, plus `ENRICHER_*` for the rest), then CLI flags
 //! (applied by `main.rs`). See README.md for the table.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+
+mod kafka;
+pub use kafka::{DeliveryMode, KafkaConfig};
 
 /// Everything the host can be told.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -138,34 +140,6 @@ pub struct PluginConfig {
     pub path: Option<PathBuf>,
 }
 
-/// Kafka source and sinks (used by Kafka mode).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub struct KafkaConfig {
-    /// env `KAFKA_BOOTSTRAP_SERVERS`
-    pub bootstrap_servers: String,
-    /// env `PAYMENT_EVENTS_TOPIC`
-    pub payment_events_topic: String,
-    /// env `ENRICHED_PAYMENTS_TOPIC`
-    pub enriched_payments_topic: String,
-    /// env `FAILED_PAYMENTS_TOPIC`
-    pub failed_payments_topic: String,
-    /// Any librdkafka setting, passed through verbatim.
-    pub properties: BTreeMap<String, String>,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        Self {
-            bootstrap_servers: "localhost:9092".into(),
-            payment_events_topic: "payment-events".into(),
-            enriched_payments_topic: "enriched-payments".into(),
-            failed_payments_topic: "failed-payments".into(),
-            properties: BTreeMap::new(),
-        }
-    }
-}
-
 impl Config {
     /// Defaults, then the file (if any), then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -197,16 +171,7 @@ impl Config {
             }
         };
         text("DUCKDB_URL", &mut self.duckdb.url);
-        text("KAFKA_BOOTSTRAP_SERVERS", &mut self.kafka.bootstrap_servers);
-        text("PAYMENT_EVENTS_TOPIC", &mut self.kafka.payment_events_topic);
-        text(
-            "ENRICHED_PAYMENTS_TOPIC",
-            &mut self.kafka.enriched_payments_topic,
-        );
-        text(
-            "FAILED_PAYMENTS_TOPIC",
-            &mut self.kafka.failed_payments_topic,
-        );
+        self.kafka.apply_env(&env)?;
         parse_env(&env, "DUCKDB_THREADS", |v| {
             v.parse().map(|n| self.duckdb.threads = Some(n)).ok()
         })?;
@@ -278,11 +243,12 @@ impl Config {
         if self.lookup.timeout.is_zero() {
             return bad("lookup.timeout", "must be positive");
         }
+        self.kafka.validate()?;
         Ok(())
     }
 }
 
-fn parse_env(
+pub(crate) fn parse_env(
     env: &impl Fn(&str) -> Option<String>,
     name: &str,
     mut apply: impl FnMut(&str) -> Option<()>,
@@ -293,7 +259,7 @@ fn parse_env(
     }
 }
 
-fn invalid_env(name: &str, value: &str, expected: &str) -> ConfigError {
+pub(crate) fn invalid_env(name: &str, value: &str, expected: &str) -> ConfigError {
     ConfigError::Invalid(format!("{name}={value:?}: expected {expected}"))
 }
 
@@ -341,7 +307,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Serde glue: durations as text in the TOML file.
-mod duration_text {
+pub(crate) mod duration_text {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};

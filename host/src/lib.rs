@@ -12,6 +12,7 @@
 //! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
 //! - [`pipeline`]: batches records through the plugin and routes every output, losing none;
+//! - [`kafka`]: Kafka mode: consume, enrich, produce, commit (exactly-once or at-least-once);
 //! - [`file_mode`]: `enricher run` on files (one record per line, JSON lines out);
 //! - [`generate`]: realistic payment events and a matching claims file;
 //! - [`metrics`]: counters per status, for summaries and logs;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod file_mode;
 pub mod generate;
 pub mod host_api;
+pub mod kafka;
 pub mod lookup;
 pub mod metrics;
 pub mod pipeline;

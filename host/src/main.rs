@@ -47,8 +47,19 @@ enum Command {
         #[arg(long, default_value_t = 200_000)]
         events: u64,
     },
+    /// Look at Kafka topics.
+    Topic {
+        #[command(subcommand)]
+        command: TopicCommand,
+    },
     /// Measure throughput: native vs WASM, warm cache vs misses.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum TopicCommand {
+    /// Print a topic's records (from the beginning) as JSON lines.
+    Tail(cli::kafka::TailArgs),
 }
 
 #[derive(Subcommand)]
@@ -100,7 +111,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::claims_load(&config, &file, skip_bad_rows)
         }
         Command::Run(args) => commands::run(config, args),
-        Command::Generate(args) => commands::generate(args),
+        Command::Generate(args) => commands::generate(&config, args),
+        Command::Topic {
+            command: TopicCommand::Tail(args),
+        } => cli::kafka::tail(&config, args),
         Command::Demo { dir, events } => {
             config.lookup.cache = CacheMode::Partial;
             demo::run(&mut config, &dir, events)

@@ -16,6 +16,8 @@ use enricher::pipeline::{Pipeline, Routed};
 use enricher::plugin::PluginEngine;
 use serde_json::Value;
 
+pub mod kafka;
+
 /// A directory removed when dropped.
 pub struct TempDir(PathBuf);
 

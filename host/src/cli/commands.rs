@@ -9,22 +9,23 @@ use anyhow::Context;
 
 use enricher::app::build_file_pipeline;
 use enricher::claims_load::{LoadOptions, load_claims};
-use enricher::config::{CacheMode, Config};
+use enricher::config::{CacheMode, Config, DeliveryMode};
 use enricher::file_mode::run_files;
 use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
 use enricher::metrics::RunSummary;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Input file, one raw record per line; `-` reads stdin.
+    /// File mode: input file, one raw record per line (`-` reads stdin).
+    /// Without it, `run` consumes from Kafka (KAFKA_BOOTSTRAP_SERVERS, PAYMENT_EVENTS_TOPIC).
+    #[arg(long, requires_all = ["enriched_out", "failed_out"])]
+    pub input: Option<PathBuf>,
+    /// File mode: where enriched records go (JSON lines).
     #[arg(long)]
-    pub input: PathBuf,
-    /// Where enriched records go (JSON lines).
+    pub enriched_out: Option<PathBuf>,
+    /// File mode: where failed records go (JSON lines, each with its reason).
     #[arg(long)]
-    pub enriched_out: PathBuf,
-    /// Where failed records go (JSON lines, each with its reason).
-    #[arg(long)]
-    pub failed_out: PathBuf,
+    pub failed_out: Option<PathBuf>,
     /// The claims DuckDB file (overrides DUCKDB_URL).
     #[arg(long)]
     pub db: Option<PathBuf>,
@@ -37,6 +38,16 @@ pub struct RunArgs {
     /// Lookup cache: partial (LRU + TTL), full (whole table) or none.
     #[arg(long, value_parser = parse_cache_mode)]
     pub cache: Option<CacheMode>,
+    /// Kafka mode: exactly-once (transactions) or at-least-once.
+    #[arg(long, value_parser = parse_delivery)]
+    pub delivery: Option<DeliveryMode>,
+    /// Kafka mode: exit 0 once everything in the input topic at start is processed and committed.
+    #[arg(long)]
+    pub stop_at_end: bool,
+}
+
+fn parse_delivery(s: &str) -> Result<DeliveryMode, String> {
+    DeliveryMode::parse(s).ok_or_else(|| format!("{s:?}: expected exactly-once or at-least-once"))
 }
 
 fn parse_cache_mode(s: &str) -> Result<CacheMode, String> {
@@ -61,10 +72,17 @@ pub fn run(mut config: Config, args: RunArgs) -> anyhow::Result<()> {
     if let Some(mode) = args.cache {
         config.lookup.cache = mode;
     }
+    if let Some(mode) = args.delivery {
+        config.kafka.delivery = mode;
+    }
     config.validate()?;
-    let summary = run_file_job(&config, &args.input, &args.enriched_out, &args.failed_out)?;
-    print!("{summary}");
-    Ok(())
+    match (&args.input, &args.enriched_out, &args.failed_out) {
+        (Some(input), Some(enriched), Some(failed)) => {
+            print!("{}", run_file_job(&config, input, enriched, failed)?);
+            Ok(())
+        }
+        _ => super::kafka::run(&config, args.stop_at_end),
+    }
 }
 
 /// Run one file job and return its printable summary.
@@ -150,14 +168,17 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Events file (default: stdout).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "topic")]
     pub out: Option<PathBuf>,
+    /// Produce the events to this Kafka topic instead (KAFKA_BOOTSTRAP_SERVERS), keyed by claim_id.
+    #[arg(long)]
+    pub topic: Option<String>,
     /// Also write the matching claims as CSV here.
     #[arg(long)]
     pub claims_out: Option<PathBuf>,
 }
 
-pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
     for (name, rate) in [
         ("--valid-claim-rate", args.valid_claim_rate),
         ("--invalid-rate", args.invalid_rate),
@@ -191,14 +212,21 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         out.flush()?;
         eprintln!("wrote {n} claims to {}", path.display());
     }
-    let summary = match &args.out {
-        Some(path) => {
+    let summary = match (&args.out, &args.topic) {
+        (_, Some(topic)) => {
+            let mut out = super::kafka::TopicWriter::new(config, topic)?;
+            let s = write_events(&mut out, &options)?;
+            out.flush()?;
+            eprintln!("produced {} records to {topic}", out.sent);
+            s
+        }
+        (Some(path), None) => {
             let mut out = create(path)?;
             let s = write_events(&mut out, &options)?;
             out.flush()?;
             s
         }
-        None => {
+        (None, None) => {
             let mut out = BufWriter::new(io::stdout().lock());
             let s = write_events(&mut out, &options)?;
             out.flush()?;

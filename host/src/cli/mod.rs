@@ -4,3 +4,4 @@
 pub mod bench;
 pub mod commands;
 pub mod demo;
+pub mod kafka;

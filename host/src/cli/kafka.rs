@@ -1,0 +1,200 @@
+//! The Kafka side of the binary: `run` in Kafka mode, `topic tail`, and
+//! `generate --topic` (load generation into Kafka).
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use enricher::app::build_pipeline;
+use enricher::config::Config;
+use enricher::kafka::runner::{RunOptions, run as run_loop};
+use enricher::kafka::tail::{TailOptions, tail_topic};
+use enricher::metrics::RunSummary;
+
+/// `enricher run` without `--input`: consume, enrich, produce, commit.
+pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&shutdown))
+            .context("installing the signal handler")?;
+    }
+    let mut pipeline = build_pipeline(config)?;
+    let options = RunOptions {
+        batch_size: config.pipeline.batch_size,
+        stop_at_end,
+    };
+    let report = run_loop(&mut pipeline, &config.kafka, options, &shutdown)?;
+    let info = pipeline.plugin().info();
+    let summary = RunSummary {
+        metrics: pipeline.metrics(),
+        lookup: pipeline.lookup().stats(),
+        elapsed: report.elapsed,
+        plugin: format!(
+            "{} {} ({})",
+            info.name,
+            info.version,
+            pipeline.plugin().source()
+        ),
+    };
+    print!("{summary}");
+    println!(
+        "kafka      consumed {}, produced {}, commits {}, rewinds {} ({:?})",
+        report.consumed,
+        report.produced,
+        report.commits.commits,
+        report.commits.rewinds,
+        config.kafka.delivery
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct TailArgs {
+    /// The topic to read (from the beginning).
+    pub topic: String,
+    /// Keep reading new records.
+    #[arg(long)]
+    pub follow: bool,
+    /// Stop after this many records.
+    #[arg(long)]
+    pub max: Option<usize>,
+    /// Also show records of open or aborted transactions.
+    #[arg(long)]
+    pub read_uncommitted: bool,
+    /// Print only the values, one per line.
+    #[arg(long)]
+    pub values: bool,
+}
+
+/// `enricher topic tail`: print a topic's records as JSON lines.
+pub fn tail(config: &Config, args: TailArgs) -> anyhow::Result<()> {
+    let options = TailOptions {
+        follow: args.follow,
+        max: args.max,
+        idle_stop: None,
+        read_committed: !args.read_uncommitted,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failure = None;
+    let n = tail_topic(
+        &config.kafka.bootstrap_servers,
+        &args.topic,
+        &options,
+        |r| {
+            let line = if args.values {
+                String::from_utf8_lossy(&r.value).into_owned()
+            } else {
+                let headers: serde_json::Map<String, serde_json::Value> = r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned().into()))
+                    .collect();
+                serde_json::json!({
+                    "partition": r.partition,
+                    "offset": r.offset,
+                    "key": r.key.as_deref().map(String::from_utf8_lossy),
+                    "headers": headers,
+                    "value": String::from_utf8_lossy(&r.value),
+                })
+                .to_string()
+            };
+            if let Err(e) = writeln!(out, "{line}") {
+                failure.get_or_insert(e);
+            }
+        },
+    )?;
+    out.flush()?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    eprintln!("{n} record(s) in {}", args.topic);
+    Ok(())
+}
+
+/// An `io::Write` that produces each line as one record, keyed by its `claim_id`.
+pub struct TopicWriter {
+    producer: BaseProducer,
+    topic: String,
+    pending: Vec<u8>,
+    pub sent: u64,
+}
+
+impl TopicWriter {
+    pub fn new(config: &Config, topic: &str) -> anyhow::Result<Self> {
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.kafka.bootstrap_servers)
+            .set("linger.ms", "5")
+            .set("enable.idempotence", "true");
+        for (k, v) in &config.kafka.properties {
+            client.set(k, v);
+        }
+        let producer: BaseProducer = client.create().context("creating the Kafka producer")?;
+        Ok(Self {
+            producer,
+            topic: topic.to_owned(),
+            pending: Vec::new(),
+            sent: 0,
+        })
+    }
+
+    fn send_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Key<'a> {
+            #[serde(borrow)]
+            claim_id: Option<&'a str>,
+        }
+        let key = serde_json::from_slice::<Key<'_>>(line)
+            .ok()
+            .and_then(|k| k.claim_id)
+            .map(str::as_bytes);
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).payload(line);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    self.producer.poll(Duration::from_millis(10));
+                    record = back;
+                }
+                Err((e, _)) => return Err(std::io::Error::other(e)),
+            }
+        }
+        self.sent += 1;
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+}
+
+impl Write for TopicWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let mut start = 0;
+        while let Some(at) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            let line = self.pending[start..start + at].to_vec();
+            self.send_line(&line)?;
+            start += at + 1;
+        }
+        self.pending.drain(..start);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.producer
+            .flush(Duration::from_secs(30))
+            .map_err(std::io::Error::other)
+    }
+}

@@ -1,0 +1,165 @@
+//! The Kafka part of the configuration: topics, consumer group, delivery mode
+//! and transaction cadence, plus librdkafka settings passed through verbatim.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{duration_text, invalid_env, parse_duration, parse_env};
+use crate::error::ConfigError;
+
+/// How outputs and input offsets are committed.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryMode {
+    /// Transactions: outputs and input offsets commit together (Kafka, Redpanda).
+    ExactlyOnce,
+    /// Idempotent producer; offsets committed after the outputs are acknowledged.
+    /// A crash may duplicate, never lose (for brokers without transactions).
+    AtLeastOnce,
+}
+
+impl DeliveryMode {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "exactly-once" | "exactly_once" | "eos" => Some(Self::ExactlyOnce),
+            "at-least-once" | "at_least_once" | "alo" => Some(Self::AtLeastOnce),
+            _ => None,
+        }
+    }
+}
+
+/// Kafka source and sinks (Kafka mode of `enricher run`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KafkaConfig {
+    /// env `KAFKA_BOOTSTRAP_SERVERS`
+    pub bootstrap_servers: String,
+    /// env `PAYMENT_EVENTS_TOPIC`
+    pub payment_events_topic: String,
+    /// env `ENRICHED_PAYMENTS_TOPIC`
+    pub enriched_payments_topic: String,
+    /// env `FAILED_PAYMENTS_TOPIC`
+    pub failed_payments_topic: String,
+    /// Consumer group; run more instances with the same group to scale out. env `KAFKA_GROUP_ID`
+    pub group_id: String,
+    /// env `ENRICHER_DELIVERY`
+    pub delivery: DeliveryMode,
+    /// Stable per instance, so a restarted instance fences its zombie.
+    /// Default: `<group-id>-<hostname>`. env `KAFKA_TRANSACTIONAL_ID`
+    pub transactional_id: Option<String>,
+    /// A transaction (or an offset commit) is cut at least this often. env `ENRICHER_COMMIT_INTERVAL`
+    #[serde(with = "duration_text")]
+    pub commit_interval: Duration,
+    /// ... or after this many input records. env `ENRICHER_COMMIT_MAX_RECORDS`
+    pub commit_max_records: usize,
+    /// Any librdkafka setting, passed through verbatim to consumer and producer.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "localhost:9092".into(),
+            payment_events_topic: "payment-events".into(),
+            enriched_payments_topic: "enriched-payments".into(),
+            failed_payments_topic: "failed-payments".into(),
+            group_id: "payment-enricher".into(),
+            delivery: DeliveryMode::ExactlyOnce,
+            transactional_id: None,
+            // 100 ms bounds the latency a read_committed consumer sees while a
+            // commit costs a few ms: ~10 commits/s per instance.
+            commit_interval: Duration::from_millis(100),
+            commit_max_records: 20_000,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    pub(super) fn apply_env(
+        &mut self,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let fields: [(&str, &mut String); 5] = [
+            ("KAFKA_BOOTSTRAP_SERVERS", &mut self.bootstrap_servers),
+            ("PAYMENT_EVENTS_TOPIC", &mut self.payment_events_topic),
+            ("ENRICHED_PAYMENTS_TOPIC", &mut self.enriched_payments_topic),
+            ("FAILED_PAYMENTS_TOPIC", &mut self.failed_payments_topic),
+            ("KAFKA_GROUP_ID", &mut self.group_id),
+        ];
+        for (name, field) in fields {
+            if let Some(v) = env(name) {
+                *field = v;
+            }
+        }
+        if let Some(v) = env("KAFKA_TRANSACTIONAL_ID") {
+            self.transactional_id = Some(v);
+        }
+        if let Some(v) = env("ENRICHER_DELIVERY") {
+            self.delivery = DeliveryMode::parse(&v).ok_or_else(|| {
+                invalid_env("ENRICHER_DELIVERY", &v, "exactly-once or at-least-once")
+            })?;
+        }
+        parse_env(env, "ENRICHER_COMMIT_INTERVAL", |v| {
+            parse_duration(v).map(|d| self.commit_interval = d).ok()
+        })?;
+        parse_env(env, "ENRICHER_COMMIT_MAX_RECORDS", |v| {
+            v.parse().map(|n| self.commit_max_records = n).ok()
+        })?;
+        Ok(())
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name: &str, why: &str| Err(ConfigError::Invalid(format!("{name}: {why}")));
+        if self.commit_interval.is_zero() {
+            return bad("kafka.commit-interval", "must be positive");
+        }
+        if self.commit_max_records == 0 {
+            return bad("kafka.commit-max-records", "must be positive");
+        }
+        if self.group_id.trim().is_empty() {
+            return bad("kafka.group-id", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// The transactional id: the configured one, or `<group-id>-<hostname>`.
+    pub fn transactional_id(&self) -> String {
+        self.transactional_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "enricher".into());
+            format!("{}-{host}", self.group_id)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_mode_and_cadence_come_from_env() {
+        let mut k = KafkaConfig::default();
+        let env = |name: &str| match name {
+            "ENRICHER_DELIVERY" => Some("at-least-once".to_string()),
+            "ENRICHER_COMMIT_INTERVAL" => Some("250ms".to_string()),
+            "KAFKA_GROUP_ID" => Some("g2".to_string()),
+            _ => None,
+        };
+        k.apply_env(&env).expect("applies");
+        assert_eq!(k.delivery, DeliveryMode::AtLeastOnce);
+        assert_eq!(k.commit_interval, Duration::from_millis(250));
+        assert!(k.transactional_id().starts_with("g2-"));
+        let err = k.apply_env(&|n: &str| (n == "ENRICHER_DELIVERY").then(|| "maybe".to_string()));
+        assert!(
+            err.expect_err("bad mode")
+                .to_string()
+                .contains("ENRICHER_DELIVERY")
+        );
+    }
+}

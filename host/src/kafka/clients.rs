@@ -1,0 +1,85 @@
+//! librdkafka settings for the consumer and the producer. Our defaults first,
+//! then every key of `kafka.properties` verbatim (any documented librdkafka
+//! setting), then the keys correctness depends on, which users cannot undo.
+
+use rdkafka::ClientConfig;
+
+use crate::config::{DeliveryMode, KafkaConfig};
+
+fn base(config: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.bootstrap_servers);
+    c
+}
+
+fn with_user_properties(mut c: ClientConfig, config: &KafkaConfig) -> ClientConfig {
+    for (key, value) in &config.properties {
+        c.set(key, value);
+    }
+    c
+}
+
+/// The consumer: a group member that never commits on its own.
+pub fn consumer_config(config: &KafkaConfig) -> ClientConfig {
+    let mut c = base(config);
+    c.set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "true")
+        // Bounded prefetch: the consumer queue cannot grow without limit.
+        .set("queued.max.messages.kbytes", "16384");
+    let mut c = with_user_properties(c, config);
+    c.set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // Only committed transactions of upstream producers are enriched.
+        .set("isolation.level", "read_committed");
+    c
+}
+
+/// The producer: idempotent always; transactional in exactly-once mode.
+pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
+    let mut c = base(config);
+    c.set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "100000")
+        .set("queue.buffering.max.kbytes", "262144");
+    let mut c = with_user_properties(c, config);
+    c.set("enable.idempotence", "true").set("acks", "all");
+    if config.delivery == DeliveryMode::ExactlyOnce {
+        c.set("transactional.id", config.transactional_id());
+    }
+    c
+}
+
+/// Largest record the producer will send (librdkafka's `message.max.bytes`).
+pub fn max_message_bytes(config: &KafkaConfig) -> usize {
+    config
+        .properties
+        .get("message.max.bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_properties_pass_through_but_cannot_break_delivery() {
+        let mut k = KafkaConfig::default();
+        k.properties
+            .insert("compression.type".into(), "zstd".into());
+        k.properties
+            .insert("enable.auto.commit".into(), "true".into());
+        k.properties
+            .insert("enable.idempotence".into(), "false".into());
+        let consumer = consumer_config(&k);
+        assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
+        assert_eq!(consumer.get("isolation.level"), Some("read_committed"));
+        let producer = producer_config(&k);
+        assert_eq!(producer.get("compression.type"), Some("zstd"));
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
+        assert!(producer.get("transactional.id").is_some());
+        k.delivery = DeliveryMode::AtLeastOnce;
+        assert!(producer_config(&k).get("transactional.id").is_none());
+    }
+}

@@ -1,0 +1,85 @@
+//! `--stop-at-end`: the end of every input partition when the run started, and
+//! whether everything up to there has been processed and committed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::KafkaRunError;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// High watermarks of the input topic's partitions, captured at start.
+pub struct EndMarks {
+    topic: String,
+    high: BTreeMap<i32, i64>,
+    /// Partitions this consumer read to their end (position at the time).
+    eof_at: BTreeMap<i32, i64>,
+}
+
+impl EndMarks {
+    pub fn capture<C: ConsumerContext>(
+        consumer: &BaseConsumer<C>,
+        topic: &str,
+    ) -> Result<Self, KafkaRunError> {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), TIMEOUT)
+            .map_err(|e| KafkaRunError::GaveUp(format!("metadata of {topic}: {e}")))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(KafkaRunError::GaveUp(format!(
+                "topic {topic} has no partitions (does it exist?)"
+            )));
+        }
+        let mut high = BTreeMap::new();
+        for p in partitions {
+            let (_, hi) = consumer
+                .fetch_watermarks(topic, p, TIMEOUT)
+                .map_err(|e| KafkaRunError::GaveUp(format!("watermarks of {topic}/{p}: {e}")))?;
+            high.insert(p, hi);
+        }
+        Ok(Self {
+            topic: topic.to_owned(),
+            high,
+            eof_at: BTreeMap::new(),
+        })
+    }
+
+    /// The consumer reached the end of `partition` at `offset`.
+    pub fn saw_eof(&mut self, partition: i32, offset: i64) {
+        self.eof_at.insert(partition, offset);
+    }
+
+    /// Every partition committed (by this group) up to its start-time end, or read
+    /// to its end by this consumer with nothing left to commit.
+    pub fn reached<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        nothing_pending: bool,
+    ) -> Result<bool, KafkaRunError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in self.high.keys() {
+            tpl.add_partition(&self.topic, *p);
+        }
+        let committed = consumer
+            .committed_offsets(tpl, TIMEOUT)
+            .map_err(|e| KafkaRunError::GaveUp(format!("committed offsets: {e}")))?;
+        Ok(committed.elements().iter().all(|elem| {
+            let end = self.high.get(&elem.partition()).copied().unwrap_or(0);
+            let done_committed = matches!(elem.offset(), Offset::Offset(n) if n >= end);
+            let read_to_end = nothing_pending
+                && self
+                    .eof_at
+                    .get(&elem.partition())
+                    .is_some_and(|at| *at >= end);
+            end == 0 || done_committed || read_to_end
+        }))
+    }
+}

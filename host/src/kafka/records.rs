@@ -1,0 +1,175 @@
+//! Kafka messages in, routed records out: an input keeps its key, headers and
+//! timestamp; an output keeps the key (so partitioning by key survives) and the
+//! headers the pipeline stamped (status, plugin name and version).
+//!
+//! Producing waits when the producer's queue is full (backpressure: the loop
+//! stops consuming instead of buffering), and a record too large for the
+//! producer goes to `failed` as RECORD_TOO_LARGE instead of failing forever.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{
+    BorrowedMessage, DeliveryResult, Header as KafkaHeader, Headers, Message, OwnedHeaders,
+};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Timestamp};
+
+use crate::bindings::{Header, InputRecord, Output};
+use crate::pipeline::{Routed, host_failure};
+
+/// Counts what the broker acknowledged or refused (checked before every commit).
+#[derive(Default)]
+pub struct DeliveryTracker {
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl DeliveryTracker {
+    /// The first delivery error since the last call, if any.
+    pub fn take_error(&self) -> Option<String> {
+        self.first_error.lock().ok().and_then(|mut e| e.take())
+    }
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = self.first_error.lock() {
+                    first.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// A producer whose delivery reports are served by its own thread (transaction
+/// aborts wait for them, so the loop must never be the only one polling).
+pub type EnricherProducer = ThreadedProducer<DeliveryTracker>;
+
+/// A consumed message as the pipeline's input.
+pub fn to_input(msg: &BorrowedMessage<'_>) -> InputRecord {
+    let headers = msg
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header {
+                    key: h.key.to_owned(),
+                    value: h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let timestamp_ms = match msg.timestamp() {
+        Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+        Timestamp::NotAvailable => None,
+    };
+    InputRecord {
+        key: msg.key().map(<[u8]>::to_vec),
+        value: msg.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers,
+        timestamp_ms,
+    }
+}
+
+/// Where routed records go.
+pub struct Topics<'a> {
+    pub enriched: &'a str,
+    pub failed: &'a str,
+}
+
+/// Send every routed record of a batch. Blocks (serving delivery reports)
+/// while the producer queue is full.
+pub fn produce_batch(
+    producer: &EnricherProducer,
+    topics: &Topics<'_>,
+    inputs: &[InputRecord],
+    routed: Vec<Routed>,
+    max_message_bytes: usize,
+) -> Result<u64, KafkaError> {
+    let mut sent = 0;
+    for r in routed {
+        let size = r.value.len()
+            + r.key.as_ref().map_or(0, Vec::len)
+            + r.headers
+                .iter()
+                .map(|h| h.key.len() + h.value.len())
+                .sum::<usize>();
+        let r = if size + 512 > max_message_bytes {
+            let why = format!(
+                "output record of {size} bytes exceeds the producer's message.max.bytes {max_message_bytes}"
+            );
+            host_failure(
+                r.input_index,
+                &inputs[r.input_index],
+                "RECORD_TOO_LARGE",
+                &why,
+                now_ms(),
+            )
+        } else {
+            r
+        };
+        send_one(producer, topics, &r)?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+fn send_one(
+    producer: &EnricherProducer,
+    topics: &Topics<'_>,
+    r: &Routed,
+) -> Result<(), KafkaError> {
+    let topic = if r.output == Output::Enriched {
+        topics.enriched
+    } else {
+        topics.failed
+    };
+    let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+    for h in &r.headers {
+        headers = headers.insert(KafkaHeader {
+            key: &h.key,
+            value: Some(&h.value),
+        });
+    }
+    let mut record: BaseRecord<'_, [u8], [u8]> =
+        BaseRecord::to(topic).payload(&r.value[..]).headers(headers);
+    if let Some(key) = &r.key {
+        record = record.key(&key[..]);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                // Backpressure: wait for the broker to acknowledge and make room.
+                std::thread::sleep(Duration::from_millis(2));
+                record = back;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// Wait until everything sent so far is acknowledged (or refused).
+pub fn flush(producer: &EnricherProducer, timeout: Duration) -> Result<(), KafkaError> {
+    producer.flush(timeout)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,196 @@
+//! The Kafka loop: poll a batch, run it through the pipeline, produce its
+//! outputs, mark its offsets processed, commit every `commit-interval` or
+//! `commit-max-records`; on revocation the consumer context commits first.
+//! Stops on the shutdown flag (SIGTERM) or, with `--stop-at-end`, once the
+//! input as it was at start is committed; either way it commits before leaving.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::Producer;
+
+use super::KafkaRunError;
+use super::clients::{consumer_config, max_message_bytes, producer_config};
+use super::commit::{CommitCounters, Committer};
+use super::progress::EndMarks;
+use super::records::{DeliveryTracker, EnricherProducer, Topics, produce_batch, to_input};
+use crate::bindings::InputRecord;
+use crate::config::KafkaConfig;
+use crate::pipeline::Pipeline;
+
+/// The consumer's context: commits (or aborts) before partitions are revoked.
+#[derive(Default)]
+pub struct GroupContext {
+    committer: OnceLock<Arc<Committer>>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(
+                    partitions = partitions.count(),
+                    "partitions revoked: committing first"
+                );
+                if let Some(committer) = self.committer.get() {
+                    committer.on_revoke(consumer);
+                }
+            }
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "partitions assigned")
+            }
+            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+        }
+    }
+}
+
+/// How a run is driven.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub batch_size: usize,
+    pub stop_at_end: bool,
+}
+
+/// What a Kafka run did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KafkaRunReport {
+    pub consumed: u64,
+    pub produced: u64,
+    pub commits: CommitCounters,
+    pub elapsed: Duration,
+}
+
+struct Polled {
+    input: InputRecord,
+    partition: i32,
+    offset: i64,
+}
+
+/// Run until `shutdown` is set (or the end, with `stop_at_end`).
+pub fn run(
+    pipeline: &mut Pipeline,
+    config: &KafkaConfig,
+    options: RunOptions,
+    shutdown: &AtomicBool,
+) -> Result<KafkaRunReport, KafkaRunError> {
+    let started = Instant::now();
+    let consumer: BaseConsumer<GroupContext> = consumer_config(config)
+        .create_with_context(GroupContext::default())
+        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+    let producer: EnricherProducer = producer_config(config)
+        .create_with_context(DeliveryTracker::default())
+        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+    let committer = Arc::new(Committer::new(config.delivery, Arc::new(producer)));
+    let _ = consumer.context().committer.set(Arc::clone(&committer));
+    committer.init()?;
+    let input_topic = config.payment_events_topic.as_str();
+    let mut end = if options.stop_at_end {
+        Some(EndMarks::capture(&consumer, input_topic)?)
+    } else {
+        None
+    };
+    consumer
+        .subscribe(&[input_topic])
+        .map_err(|e| KafkaRunError::Client(format!("subscribe to {input_topic}: {e}")))?;
+    tracing::info!(topic = input_topic, group = %config.group_id, delivery = ?config.delivery, "consuming");
+
+    let topics = Topics {
+        enriched: &config.enriched_payments_topic,
+        failed: &config.failed_payments_topic,
+    };
+    let max_bytes = max_message_bytes(config);
+    let mut report = KafkaRunReport::default();
+    let mut batch: Vec<Polled> = Vec::with_capacity(options.batch_size);
+    let mut last_commit = Instant::now();
+    let mut since_commit = 0usize;
+    while !shutdown.load(Ordering::Relaxed) {
+        let generation = committer.generation();
+        let wait_until =
+            (Instant::now() + Duration::from_millis(50)).min(last_commit + config.commit_interval);
+        while batch.len() < options.batch_size {
+            let timeout = if batch.is_empty() {
+                wait_until.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            match consumer.poll(timeout) {
+                None => break,
+                Some(Ok(msg)) => batch.push(Polled {
+                    input: to_input(&msg),
+                    partition: msg.partition(),
+                    offset: msg.offset(),
+                }),
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    if let (Some(end), Ok(position)) = (end.as_mut(), consumer.position())
+                        && let Some(Some(at)) = position
+                            .find_partition(input_topic, partition)
+                            .map(|e| e.offset().to_raw())
+                    {
+                        end.saw_eof(partition, at);
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("consumer: {e}");
+                    break;
+                }
+            }
+            if committer.generation() != generation {
+                batch.clear(); // revoked or rewound while polling: these will be read again
+                break;
+            }
+        }
+        if !batch.is_empty() {
+            report.consumed += batch.len() as u64;
+            committer.before_produce()?;
+            let inputs: Vec<InputRecord> = batch.iter().map(|p| p.input.clone()).collect();
+            let routed = pipeline.process(&inputs);
+            match produce_batch(committer.producer(), &topics, &inputs, routed, max_bytes) {
+                Ok(n) => {
+                    report.produced += n;
+                    for p in &batch {
+                        committer.mark_processed(input_topic, p.partition, p.offset);
+                    }
+                    since_commit += batch.len();
+                }
+                Err(e) => {
+                    if let Some((code, why)) = committer.producer().client().fatal_error() {
+                        return Err(KafkaRunError::Fatal(format!("producer: {code:?} {why}")));
+                    }
+                    tracing::warn!("producing failed ({e}); abandoning the batch");
+                    committer.abort(&consumer)?;
+                }
+            }
+            batch.clear();
+        }
+        let due = since_commit >= config.commit_max_records
+            || last_commit.elapsed() >= config.commit_interval;
+        if due {
+            if committer.has_pending() {
+                committer.commit(&consumer)?;
+                since_commit = 0;
+            }
+            last_commit = Instant::now();
+            if let Some(end) = &end
+                && end.reached(&consumer, !committer.has_pending())?
+            {
+                tracing::info!("input committed up to where it ended at start: stopping");
+                break;
+            }
+        }
+    }
+    committer.commit(&consumer)?;
+    committer
+        .producer()
+        .flush(Duration::from_secs(30))
+        .map_err(|e| KafkaRunError::GaveUp(format!("flushing at shutdown: {e}")))?;
+    report.commits = committer.counters();
+    report.elapsed = started.elapsed();
+    Ok(report)
+}

@@ -1,0 +1,100 @@
+//! Kafka fixtures: put events on a topic, run the host's Kafka loop in a
+//! thread with a watchdog, and read output topics back by payment_id.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use enricher::config::{Config, DeliveryMode};
+use enricher::kafka::KafkaRunError;
+use enricher::kafka::runner::{KafkaRunReport, RunOptions, run};
+use enricher::kafka::tail::{TailOptions, TailedRecord, tail_topic};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+/// Produce `values` to `topic`, keyed by index, and wait for them to be acknowledged.
+pub fn produce_values(bootstrap: &str, topic: &str, values: &[String]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for (i, v) in values.iter().enumerate() {
+        let key = format!("k{i}");
+        let mut record = BaseRecord::to(topic).key(&key).payload(v);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    producer.poll(Duration::from_millis(10));
+                    record = back;
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// A config for `bootstrap` with fast commits and the given delivery mode.
+pub fn kafka_config(base: Config, bootstrap: &str, delivery: DeliveryMode, group: &str) -> Config {
+    let mut config = base;
+    config.kafka.bootstrap_servers = bootstrap.to_owned();
+    config.kafka.delivery = delivery;
+    config.kafka.group_id = group.to_owned();
+    config.kafka.transactional_id = Some(format!("{group}-txn"));
+    config.kafka.commit_interval = Duration::from_millis(50);
+    config.pipeline.batch_size = 200;
+    config
+}
+
+/// Run the Kafka loop with `--stop-at-end` semantics; a watchdog stops it after `limit`.
+pub fn run_to_end(config: &Config, limit: Duration) -> Result<KafkaRunReport, KafkaRunError> {
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let shutdown = Arc::clone(&shutdown);
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + limit;
+            while std::time::Instant::now() < deadline && !shutdown.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            shutdown.store(true, Ordering::Relaxed);
+        })
+    };
+    let mut pipeline = enricher::app::build_pipeline(config).expect("pipeline");
+    let options = RunOptions {
+        batch_size: config.pipeline.batch_size,
+        stop_at_end: true,
+    };
+    let result = run(&mut pipeline, &config.kafka, options, &shutdown);
+    shutdown.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
+    result
+}
+
+/// Every record of `topic`.
+pub fn read_all(bootstrap: &str, topic: &str, read_committed: bool) -> Vec<TailedRecord> {
+    let mut out = Vec::new();
+    let options = TailOptions {
+        read_committed,
+        ..TailOptions::default()
+    };
+    tail_topic(bootstrap, topic, &options, |r| out.push(r)).expect("tail");
+    out
+}
+
+/// How many times each payment_id appears across records (values parsed as JSON).
+pub fn count_by_payment_id<'a>(
+    records: impl IntoIterator<Item = &'a TailedRecord>,
+) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        let v: serde_json::Value = serde_json::from_slice(&r.value).expect("output is JSON");
+        let id = v["payment_id"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| "<none>".into());
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
