@@ -98,3 +98,62 @@ pub fn count_by_payment_id<'a>(
     }
     counts
 }
+
+/// The test broker `scripts/test` starts (`scripts/kafka-up`), from `ENRICHER_TEST_KAFKA`.
+pub fn test_broker() -> String {
+    std::env::var("ENRICHER_TEST_KAFKA").unwrap_or_else(|_| {
+        panic!("no test broker: run the suite with scripts/test, or start one with scripts/kafka-up and set ENRICHER_TEST_KAFKA=127.0.0.1:9092")
+    })
+}
+
+/// Topic names unique to one test: (input, enriched, failed).
+pub fn unique_topics(label: &str) -> [String; 3] {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    ["in", "enriched", "failed"].map(|t| format!("{label}-{t}-{}-{n}", std::process::id()))
+}
+
+/// Create topics with `partitions` partitions each.
+pub fn create_topics(bootstrap: &str, names: &[String], partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let new: Vec<NewTopic<'_>> = names.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1))).collect();
+    let results = block_on(admin.create_topics(&new, &AdminOptions::new())).expect("create topics");
+    for r in results {
+        r.unwrap_or_else(|(topic, e)| panic!("creating {topic}: {e:?}"));
+    }
+}
+
+/// Point a config at unique topics.
+pub fn with_topics(mut config: Config, topics: &[String; 3]) -> Config {
+    config.kafka.payment_events_topic = topics[0].clone();
+    config.kafka.enriched_payments_topic = topics[1].clone();
+    config.kafka.failed_payments_topic = topics[2].clone();
+    config
+}
+
+/// A minimal executor for the admin client's futures.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
+        }
+    }
+}

@@ -29,7 +29,20 @@ pub struct GroupContext {
     committer: OnceLock<Arc<Committer>>,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        log_client_error(error, reason);
+    }
+}
+
+/// librdkafka's global errors, minus the end-of-partition events we asked for.
+pub fn log_client_error(error: KafkaError, reason: &str) {
+    match error {
+        KafkaError::PartitionEOF(_) => {}
+        KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF) => {}
+        e => tracing::warn!("kafka client: {e}: {reason}"),
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

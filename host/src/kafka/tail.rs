@@ -11,6 +11,18 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::KafkaRunError;
+use super::runner::log_client_error;
+
+/// The tail consumer's context: end-of-partition events are expected.
+struct TailContext;
+
+impl rdkafka::ClientContext for TailContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        log_client_error(error, reason);
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for TailContext {}
 
 /// One record read from a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +75,7 @@ pub fn tail_topic(
     options: &TailOptions,
     mut on_record: impl FnMut(TailedRecord),
 ) -> Result<usize, KafkaRunError> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer<TailContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap_servers)
         .set("group.id", format!("enricher-tail-{}", std::process::id()))
         .set("enable.auto.commit", "false")
@@ -76,7 +88,7 @@ pub fn tail_topic(
                 "read_uncommitted"
             },
         )
-        .create()
+        .create_with_context(TailContext)
         .map_err(|e| KafkaRunError::Client(e.to_string()))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))

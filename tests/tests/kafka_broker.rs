@@ -1,0 +1,157 @@
+//! Kafka mode on a real Kafka-protocol broker (nisshi, started by
+//! `scripts/test` through `scripts/kafka-up`), at-least-once since nisshi has
+//! no transactions: outputs equal file mode's, a consumer group shares and
+//! hands over partitions, and an output too large for the producer is routed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use enricher::config::DeliveryMode;
+use enricher::kafka::runner::{RunOptions, run};
+use enricher_tests::kafka::*;
+use enricher_tests::*;
+use serde_json::Value;
+
+/// Each output value without its processing time, sorted: comparable across runs.
+fn normalized(values: impl IntoIterator<Item = Vec<u8>>) -> Vec<String> {
+    let mut out: Vec<String> = values
+        .into_iter()
+        .map(|v| {
+            let mut json: Value = serde_json::from_slice(&v).expect("JSON output");
+            if let Some(o) = json.as_object_mut() {
+                o.remove("enrichment_timestamp");
+            }
+            json.to_string()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn mixed_events(n: usize, prefix: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 20 {
+            19 => "{not json".to_string(),
+            17 => format!(r#"{{"payment_id":"{prefix}-{i}","claim_id":"CLM-002","payment_amount":1.005,"payment_date":"2024-01-15T10:30:00"}}"#),
+            n if n % 4 == 0 => event(&format!("{prefix}-{i}"), "CLM-404", "10.00"),
+            n if n % 2 == 0 => event(&format!("{prefix}-{i}"), "CLM-002", "0.10"),
+            _ => event(&format!("{prefix}-{i}"), "CLM-001", "1500.00"),
+        })
+        .collect()
+}
+
+#[test]
+fn at_least_once_outputs_equal_file_mode_for_the_same_input() {
+    let broker = test_broker();
+    let dir = TempDir::new("kafka-e2e");
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    let topics = unique_topics("e2e");
+    create_topics(&broker, &topics, 3);
+    let events = mixed_events(3000, "PAY-E2E");
+    produce_values(&broker, &topics[0], &events);
+
+    let config = with_topics(kafka_config(config_for(&db), &broker, DeliveryMode::AtLeastOnce, &topics[0]), &topics);
+    let report = run_to_end(&config, Duration::from_secs(120)).expect("kafka run");
+    assert_eq!(report.consumed, 3000);
+
+    let enriched = read_all(&broker, &topics[1], true);
+    let failed = read_all(&broker, &topics[2], true);
+    assert_eq!(enriched.len() + failed.len(), 3000, "every input answered once");
+
+    let mut file_pipeline = enricher::app::build_pipeline(&config_for(&db)).expect("pipeline");
+    let file = run_bytes(&mut file_pipeline, events.join("\n").as_bytes(), 200);
+    let values = |lines: &[String]| lines.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>();
+    assert_eq!(normalized(enriched.iter().map(|r| r.value.clone())), normalized(values(&file.enriched_raw)));
+    assert_eq!(normalized(failed.iter().map(|r| r.value.clone())), normalized(values(&file.failed_raw)));
+    // Keys survive, statuses and the plugin are in headers.
+    let sample = &failed[0];
+    assert!(sample.key.is_some());
+    assert!(sample.header("enrichment-status").is_some_and(|s| s != b"SUCCESS"));
+    assert_eq!(sample.header("plugin-version"), Some(enrichment_guest::PLUGIN_VERSION.as_bytes()));
+}
+
+#[test]
+fn two_instances_share_the_partitions_and_hand_them_over() {
+    let broker = test_broker();
+    let dir = TempDir::new("kafka-group");
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    let topics = unique_topics("group");
+    create_topics(&broker, &topics, 6);
+    let config = with_topics(kafka_config(config_for(&db), &broker, DeliveryMode::AtLeastOnce, &topics[0]), &topics);
+
+    let start_instance = |stop: Arc<AtomicBool>| {
+        let config = config.clone();
+        std::thread::spawn(move || {
+            let mut pipeline = enricher::app::build_pipeline(&config).expect("pipeline");
+            let options = RunOptions { batch_size: 100, stop_at_end: false };
+            run(&mut pipeline, &config.kafka, options, &stop).expect("instance run")
+        })
+    };
+    let (stop_a, stop_b) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let a = start_instance(Arc::clone(&stop_a));
+    // Events keep coming while the group changes: 20 rounds of 500.
+    let total = 10_000;
+    let mut b = None;
+    for round in 0..20 {
+        let events = mixed_events(500, &format!("PAY-G{round}"));
+        produce_values(&broker, &topics[0], &events);
+        if round == 4 {
+            b = Some(start_instance(Arc::clone(&stop_b)));
+        }
+        if round == 12 {
+            stop_a.store(true, Ordering::Relaxed); // A leaves; B takes over its partitions
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let report_a = a.join().expect("instance A");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    while Instant::now() < deadline {
+        let mut out = read_all(&broker, &topics[1], true);
+        out.extend(read_all(&broker, &topics[2], true));
+        seen = count_by_payment_id(&out);
+        if out.len() >= total {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop_b.store(true, Ordering::Relaxed);
+    let report_b = b.expect("B started").join().expect("instance B");
+    assert!(report_a.consumed > 0 && report_b.consumed > 0, "both worked: {report_a:?} {report_b:?}");
+    let expected_ids = (0..20).flat_map(|r| (0..500).filter(|i| i % 20 != 19).map(move |i| format!("PAY-G{r}-{i}")));
+    for id in expected_ids {
+        assert!(seen.contains_key(&id), "{id} was lost in the hand-over");
+    }
+    // Invalid JSON has no payment_id: 25 such lines per round.
+    assert_eq!(seen.get("<none>").copied(), Some(20 * 25));
+    let duplicates: usize = seen.iter().filter(|(id, _)| *id != "<none>").map(|(_, n)| n.saturating_sub(1)).sum();
+    // Leaving and joining commit before revocation: a graceful hand-over duplicates nothing.
+    assert_eq!(duplicates, 0);
+    eprintln!("hand-over: A consumed {}, B consumed {}, duplicates {duplicates}", report_a.consumed, report_b.consumed);
+}
+
+#[test]
+fn an_output_too_large_for_the_producer_goes_to_failed() {
+    let broker = test_broker();
+    let dir = TempDir::new("kafka-large");
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    let topics = unique_topics("large");
+    create_topics(&broker, &topics, 1);
+    let big = format!(
+        r#"{{"payment_id":"PAY-BIG","claim_id":"CLM-001","payment_amount":1,"payment_date":"2024-01-15T10:30:00","processor_id":"{}"}}"#,
+        "P".repeat(5000)
+    );
+    produce_values(&broker, &topics[0], &[event("PAY-SMALL", "CLM-001", "1"), big]);
+    let mut config = with_topics(kafka_config(config_for(&db), &broker, DeliveryMode::AtLeastOnce, &topics[0]), &topics);
+    config.kafka.properties.insert("message.max.bytes".into(), "4000".into());
+    run_to_end(&config, Duration::from_secs(60)).expect("run");
+    let enriched = read_all(&broker, &topics[1], true);
+    let failed = read_all(&broker, &topics[2], true);
+    assert_eq!(enriched.len(), 1);
+    assert_eq!(failed.len(), 1);
+    let f: Value = serde_json::from_slice(&failed[0].value).expect("json");
+    assert_eq!(f["enrichment_status"], "RECORD_TOO_LARGE");
+    assert_eq!(f["payment_id"], "PAY-BIG");
+}
