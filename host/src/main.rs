@@ -60,6 +60,8 @@ enum Command {
 enum TopicCommand {
     /// Print a topic's records (from the beginning) as JSON lines.
     Tail(cli::kafka::TailArgs),
+    /// Create topics (existing ones are kept).
+    Create(cli::kafka::CreateArgs),
 }
 
 #[derive(Subcommand)]
@@ -112,9 +114,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run(args) => commands::run(config, args),
         Command::Generate(args) => commands::generate(&config, args),
-        Command::Topic {
-            command: TopicCommand::Tail(args),
-        } => cli::kafka::tail(&config, args),
+        Command::Topic { command } => match command {
+            TopicCommand::Tail(args) => cli::kafka::tail(&config, args),
+            TopicCommand::Create(args) => cli::kafka::create(&config, args),
+        },
         Command::Demo { dir, events } => {
             config.lookup.cache = CacheMode::Partial;
             demo::run(&mut config, &dir, events)

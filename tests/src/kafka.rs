@@ -117,17 +117,8 @@ pub fn unique_topics(label: &str) -> [String; 3] {
 
 /// Create topics with `partitions` partitions each.
 pub fn create_topics(bootstrap: &str, names: &[String], partitions: i32) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    let new: Vec<NewTopic<'_>> = names.iter().map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1))).collect();
-    let results = block_on(admin.create_topics(&new, &AdminOptions::new())).expect("create topics");
-    for r in results {
-        r.unwrap_or_else(|(topic, e)| panic!("creating {topic}: {e:?}"));
-    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    enricher::kafka::admin::create_topics(bootstrap, &names, partitions, 1).expect("create topics");
 }
 
 /// Point a config at unique topics.
@@ -136,24 +127,4 @@ pub fn with_topics(mut config: Config, topics: &[String; 3]) -> Config {
     config.kafka.enriched_payments_topic = topics[1].clone();
     config.kafka.failed_payments_topic = topics[2].clone();
     config
-}
-
-/// A minimal executor for the admin client's futures.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
 }

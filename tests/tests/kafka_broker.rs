@@ -52,24 +52,54 @@ fn at_least_once_outputs_equal_file_mode_for_the_same_input() {
     let events = mixed_events(3000, "PAY-E2E");
     produce_values(&broker, &topics[0], &events);
 
-    let config = with_topics(kafka_config(config_for(&db), &broker, DeliveryMode::AtLeastOnce, &topics[0]), &topics);
+    let config = with_topics(
+        kafka_config(
+            config_for(&db),
+            &broker,
+            DeliveryMode::AtLeastOnce,
+            &topics[0],
+        ),
+        &topics,
+    );
     let report = run_to_end(&config, Duration::from_secs(120)).expect("kafka run");
     assert_eq!(report.consumed, 3000);
 
     let enriched = read_all(&broker, &topics[1], true);
     let failed = read_all(&broker, &topics[2], true);
-    assert_eq!(enriched.len() + failed.len(), 3000, "every input answered once");
+    assert_eq!(
+        enriched.len() + failed.len(),
+        3000,
+        "every input answered once"
+    );
 
     let mut file_pipeline = enricher::app::build_pipeline(&config_for(&db)).expect("pipeline");
     let file = run_bytes(&mut file_pipeline, events.join("\n").as_bytes(), 200);
-    let values = |lines: &[String]| lines.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>();
-    assert_eq!(normalized(enriched.iter().map(|r| r.value.clone())), normalized(values(&file.enriched_raw)));
-    assert_eq!(normalized(failed.iter().map(|r| r.value.clone())), normalized(values(&file.failed_raw)));
+    let values = |lines: &[String]| {
+        lines
+            .iter()
+            .map(|l| l.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        normalized(enriched.iter().map(|r| r.value.clone())),
+        normalized(values(&file.enriched_raw))
+    );
+    assert_eq!(
+        normalized(failed.iter().map(|r| r.value.clone())),
+        normalized(values(&file.failed_raw))
+    );
     // Keys survive, statuses and the plugin are in headers.
     let sample = &failed[0];
     assert!(sample.key.is_some());
-    assert!(sample.header("enrichment-status").is_some_and(|s| s != b"SUCCESS"));
-    assert_eq!(sample.header("plugin-version"), Some(enrichment_guest::PLUGIN_VERSION.as_bytes()));
+    assert!(
+        sample
+            .header("enrichment-status")
+            .is_some_and(|s| s != b"SUCCESS")
+    );
+    assert_eq!(
+        sample.header("plugin-version"),
+        Some(enrichment_guest::PLUGIN_VERSION.as_bytes())
+    );
 }
 
 #[test]
@@ -79,17 +109,31 @@ fn two_instances_share_the_partitions_and_hand_them_over() {
     let db = claims_db(&dir, SMALL_CLAIMS_CSV);
     let topics = unique_topics("group");
     create_topics(&broker, &topics, 6);
-    let config = with_topics(kafka_config(config_for(&db), &broker, DeliveryMode::AtLeastOnce, &topics[0]), &topics);
+    let config = with_topics(
+        kafka_config(
+            config_for(&db),
+            &broker,
+            DeliveryMode::AtLeastOnce,
+            &topics[0],
+        ),
+        &topics,
+    );
 
     let start_instance = |stop: Arc<AtomicBool>| {
         let config = config.clone();
         std::thread::spawn(move || {
             let mut pipeline = enricher::app::build_pipeline(&config).expect("pipeline");
-            let options = RunOptions { batch_size: 100, stop_at_end: false };
+            let options = RunOptions {
+                batch_size: 100,
+                stop_at_end: false,
+            };
             run(&mut pipeline, &config.kafka, options, &stop).expect("instance run")
         })
     };
-    let (stop_a, stop_b) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (stop_a, stop_b) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let a = start_instance(Arc::clone(&stop_a));
     // Events keep coming while the group changes: 20 rounds of 500.
     let total = 10_000;
@@ -119,17 +163,31 @@ fn two_instances_share_the_partitions_and_hand_them_over() {
     }
     stop_b.store(true, Ordering::Relaxed);
     let report_b = b.expect("B started").join().expect("instance B");
-    assert!(report_a.consumed > 0 && report_b.consumed > 0, "both worked: {report_a:?} {report_b:?}");
-    let expected_ids = (0..20).flat_map(|r| (0..500).filter(|i| i % 20 != 19).map(move |i| format!("PAY-G{r}-{i}")));
+    assert!(
+        report_a.consumed > 0 && report_b.consumed > 0,
+        "both worked: {report_a:?} {report_b:?}"
+    );
+    let expected_ids = (0..20).flat_map(|r| {
+        (0..500)
+            .filter(|i| i % 20 != 19)
+            .map(move |i| format!("PAY-G{r}-{i}"))
+    });
     for id in expected_ids {
         assert!(seen.contains_key(&id), "{id} was lost in the hand-over");
     }
     // Invalid JSON has no payment_id: 25 such lines per round.
     assert_eq!(seen.get("<none>").copied(), Some(20 * 25));
-    let duplicates: usize = seen.iter().filter(|(id, _)| *id != "<none>").map(|(_, n)| n.saturating_sub(1)).sum();
+    let duplicates: usize = seen
+        .iter()
+        .filter(|(id, _)| *id != "<none>")
+        .map(|(_, n)| n.saturating_sub(1))
+        .sum();
     // Leaving and joining commit before revocation: a graceful hand-over duplicates nothing.
     assert_eq!(duplicates, 0);
-    eprintln!("hand-over: A consumed {}, B consumed {}, duplicates {duplicates}", report_a.consumed, report_b.consumed);
+    eprintln!(
+        "hand-over: A consumed {}, B consumed {}, duplicates {duplicates}",
+        report_a.consumed, report_b.consumed
+    );
 }
 
 #[test]
@@ -143,9 +201,24 @@ fn an_output_too_large_for_the_producer_goes_to_failed() {
         r#"{{"payment_id":"PAY-BIG","claim_id":"CLM-001","payment_amount":1,"payment_date":"2024-01-15T10:30:00","processor_id":"{}"}}"#,
         "P".repeat(5000)
     );
-    produce_values(&broker, &topics[0], &[event("PAY-SMALL", "CLM-001", "1"), big]);
-    let mut config = with_topics(kafka_config(config_for(&db), &broker, DeliveryMode::AtLeastOnce, &topics[0]), &topics);
-    config.kafka.properties.insert("message.max.bytes".into(), "4000".into());
+    produce_values(
+        &broker,
+        &topics[0],
+        &[event("PAY-SMALL", "CLM-001", "1"), big],
+    );
+    let mut config = with_topics(
+        kafka_config(
+            config_for(&db),
+            &broker,
+            DeliveryMode::AtLeastOnce,
+            &topics[0],
+        ),
+        &topics,
+    );
+    config
+        .kafka
+        .properties
+        .insert("message.max.bytes".into(), "4000".into());
     run_to_end(&config, Duration::from_secs(60)).expect("run");
     let enriched = read_all(&broker, &topics[1], true);
     let failed = read_all(&broker, &topics[2], true);

@@ -54,6 +54,30 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
 }
 
 #[derive(clap::Args)]
+pub struct CreateArgs {
+    /// Topic names.
+    #[arg(required = true)]
+    pub topics: Vec<String>,
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+    #[arg(long, default_value_t = 1)]
+    pub replication: i32,
+}
+
+/// `enricher topic create`: create topics (existing ones are kept).
+pub fn create(config: &Config, args: CreateArgs) -> anyhow::Result<()> {
+    let names: Vec<&str> = args.topics.iter().map(String::as_str).collect();
+    enricher::kafka::admin::create_topics(
+        &config.kafka.bootstrap_servers,
+        &names,
+        args.partitions,
+        args.replication,
+    )?;
+    eprintln!("topics ready: {}", names.join(", "));
+    Ok(())
+}
+
+#[derive(clap::Args)]
 pub struct TailArgs {
     /// The topic to read (from the beginning).
     pub topic: String,

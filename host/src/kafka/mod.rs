@@ -2,6 +2,7 @@
 //! run each batch through the pipeline, produce to `enriched-payments` /
 //! `failed-payments`, and commit input offsets with the outputs.
 //!
+//! - [`admin`]: creating topics;
 //! - [`clients`]: librdkafka settings for the consumer and producer (user keys pass through);
 //! - [`commit`]: the two delivery modes: transactions (exactly-once) or acknowledged
 //!   outputs then offsets (at-least-once), and what each Kafka error leads to;
@@ -10,6 +11,7 @@
 //! - [`progress`]: where the input topic ended at start (for `--stop-at-end`);
 //! - [`tail`]: reading a topic back (`enricher topic tail`), for people and tests.
 
+pub mod admin;
 pub mod clients;
 pub mod commit;
 pub mod progress;

@@ -10,6 +10,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::KafkaRunError;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Asking for committed offsets is a progress check, not a reason to stop: short.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// High watermarks of the input topic's partitions, captured at start.
 pub struct EndMarks {
@@ -68,9 +70,14 @@ impl EndMarks {
         for p in self.high.keys() {
             tpl.add_partition(&self.topic, *p);
         }
-        let committed = consumer
-            .committed_offsets(tpl, TIMEOUT)
-            .map_err(|e| KafkaRunError::GaveUp(format!("committed offsets: {e}")))?;
+        let committed = match consumer.committed_offsets(tpl, CHECK_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                // The coordinator may be busy with a rebalance: ask again later.
+                tracing::debug!("committed offsets not available yet: {e}");
+                return Ok(false);
+            }
+        };
         Ok(committed.elements().iter().all(|elem| {
             let end = self.high.get(&elem.partition()).copied().unwrap_or(0);
             let done_committed = matches!(elem.offset(), Offset::Offset(n) if n >= end);

@@ -1,0 +1,63 @@
+//! Creating topics (`enricher topic create`, tests, demos) through the Kafka
+//! admin API, so it works against any broker. An existing topic is fine.
+
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::KafkaRunError;
+
+/// Create `names` with `partitions` partitions each (replication factor 1
+/// unless `replication` says otherwise); topics that exist already are kept.
+pub fn create_topics(
+    bootstrap_servers: &str,
+    names: &[&str],
+    partitions: i32,
+    replication: i32,
+) -> Result<(), KafkaRunError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .create()
+        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+    let new: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(replication)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = block_on(admin.create_topics(&new, &options))
+        .map_err(|e| KafkaRunError::GaveUp(format!("create topics: {e}")))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(KafkaRunError::GaveUp(format!("creating {topic}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run a future to completion on this thread (the admin client's futures are
+/// completed by librdkafka's own threads; no async runtime is needed).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
+        }
+    }
+}
