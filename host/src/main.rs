@@ -54,6 +54,8 @@ enum Command {
     },
     /// Measure throughput: native vs WASM, warm cache vs misses.
     Bench(bench::BenchArgs),
+    /// Measure Kafka end to end against a passthrough, and latency at a fixed rate.
+    BenchKafka(cli::bench_kafka::KafkaBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -123,5 +125,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             demo::run(&mut config, &dir, events)
         }
         Command::Bench(args) => bench::run(&config, args),
+        Command::BenchKafka(args) => cli::bench_kafka::run(&config, args),
     }
 }

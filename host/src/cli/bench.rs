@@ -43,7 +43,7 @@ pub struct BenchArgs {
 }
 
 /// CPU seconds this process has used (user + system), from /proc.
-fn cpu_seconds() -> f64 {
+pub fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return f64::NAN;
     };

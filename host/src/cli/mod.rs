@@ -2,6 +2,7 @@
 //! from the library to the terminal).
 
 pub mod bench;
+pub mod bench_kafka;
 pub mod commands;
 pub mod demo;
 pub mod kafka;

@@ -25,7 +25,10 @@ pub fn consumer_config(config: &KafkaConfig) -> ClientConfig {
     c.set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true")
         // Bounded prefetch: the consumer queue cannot grow without limit.
-        .set("queued.max.messages.kbytes", "16384");
+        .set("queued.max.messages.kbytes", "16384")
+        // Brokers that hold a fetch for its full wait (not only until data
+        // arrives) would add up to this much latency per hop.
+        .set("fetch.wait.max.ms", "20");
     let mut c = with_user_properties(c, config);
     c.set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")

@@ -11,7 +11,7 @@
 //! Offsets come from what was *processed* (outputs produced), never from the
 //! consumer's position, which may be ahead by messages still in a batch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -63,6 +63,9 @@ struct State {
     txn_open: bool,
     /// Per (topic, partition): the offset after the last input whose outputs were produced.
     processed: BTreeMap<(String, i32), i64>,
+    /// At-least-once: sealed batches (sequence, offsets) waiting for their outputs' acknowledgements.
+    sealed: VecDeque<(usize, BTreeMap<(String, i32), i64>)>,
+    next_batch: usize,
     /// Bumped on every rewind or revocation: polled-but-unprocessed messages are stale.
     generation: u64,
     commits: u64,
@@ -140,6 +143,22 @@ impl Committer {
         *next = (*next).max(offset + 1);
     }
 
+    /// The sequence number of the next batch (its records carry it to the delivery reports).
+    pub fn next_batch(&self) -> usize {
+        self.state().next_batch
+    }
+
+    /// The batch's outputs are all sent: at-least-once waits for their acknowledgements.
+    pub fn seal_batch(&self) {
+        let mut state = self.state();
+        let seq = state.next_batch;
+        state.next_batch += 1;
+        if self.mode == DeliveryMode::AtLeastOnce && !state.processed.is_empty() {
+            let offsets = std::mem::take(&mut state.processed);
+            state.sealed.push_back((seq, offsets));
+        }
+    }
+
     pub fn generation(&self) -> u64 {
         self.state().generation
     }
@@ -154,7 +173,7 @@ impl Committer {
 
     pub fn has_pending(&self) -> bool {
         let s = self.state();
-        s.txn_open || !s.processed.is_empty()
+        s.txn_open || !s.processed.is_empty() || !s.sealed.is_empty()
     }
 
     /// Commit what was processed (with its outputs).
@@ -165,17 +184,24 @@ impl Committer {
         let mut state = self.state();
         match self.mode {
             DeliveryMode::ExactlyOnce => self.commit_transaction(&mut state, consumer),
-            DeliveryMode::AtLeastOnce => self.commit_acknowledged(&mut state, consumer),
+            DeliveryMode::AtLeastOnce => self.commit_acknowledged(&mut state, consumer, false),
+        }
+    }
+
+    /// Commit everything processed, waiting for outstanding outputs (shutdown).
+    pub fn commit_all<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<Outcome, KafkaRunError> {
+        let mut state = self.state();
+        match self.mode {
+            DeliveryMode::ExactlyOnce => self.commit_transaction(&mut state, consumer),
+            DeliveryMode::AtLeastOnce => self.commit_acknowledged(&mut state, consumer, true),
         }
     }
 
     fn offsets(state: &State) -> Result<TopicPartitionList, KafkaRunError> {
-        let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in &state.processed {
-            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                .map_err(|e| KafkaRunError::Fatal(format!("offset list: {e}")))?;
-        }
-        Ok(tpl)
+        offsets_of(&state.processed)
     }
 
     fn commit_transaction<C: ConsumerContext>(
@@ -219,39 +245,64 @@ impl Committer {
         }
     }
 
+    /// At-least-once: commit the offsets of the leading batches whose outputs
+    /// are all acknowledged. `wait` flushes first (revocation, shutdown);
+    /// otherwise nothing blocks and the commit itself is asynchronous.
     fn commit_acknowledged<C: ConsumerContext>(
         &self,
         state: &mut State,
         consumer: &BaseConsumer<C>,
+        wait: bool,
     ) -> Result<Outcome, KafkaRunError> {
-        if state.processed.is_empty() {
+        if state.sealed.is_empty() {
             return Ok(Outcome::Idle);
         }
-        let flushed = self.producer.flush(CALL_TIMEOUT);
-        let refused = self.producer.context().take_error();
-        if let Err(e) = flushed {
+        let tracker = self.producer.context();
+        if wait && let Err(e) = self.producer.flush(CALL_TIMEOUT) {
             tracing::warn!("outputs not acknowledged in time ({e}); rewinding");
             self.rewind(state, consumer)?;
             return Ok(Outcome::Rewound);
         }
-        if let Some(why) = refused {
-            tracing::warn!("an output was refused ({why}); rewinding to process the batch again");
+        if let Some(why) = tracker.take_error() {
+            tracing::warn!("an output was refused ({why}); rewinding to process it again");
             self.rewind(state, consumer)?;
             return Ok(Outcome::Rewound);
         }
-        let offsets = Self::offsets(state)?;
+        let mut done: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        let mut seqs = Vec::new();
+        while let Some((seq, _)) = state.sealed.front() {
+            if !tracker.is_done(*seq) {
+                break;
+            }
+            if let Some((seq, offsets)) = state.sealed.pop_front() {
+                seqs.push(seq);
+                for (tp, offset) in offsets {
+                    let e = done.entry(tp).or_insert(offset);
+                    *e = (*e).max(offset);
+                }
+            }
+        }
+        tracker.forget(seqs);
+        if done.is_empty() {
+            return Ok(Outcome::Idle);
+        }
+        let offsets = offsets_of(&done)?;
+        let mode = if wait {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
         // Any consumer-commit error is worth a retry (coordinator moving, rebalance in progress).
         match with_retries_as(
             "commit offsets",
             |_| Action::Retry,
-            || consumer.commit(&offsets, CommitMode::Sync),
+            || consumer.commit(&offsets, mode),
         ) {
             Ok(()) => {
-                state.processed.clear();
                 state.commits += 1;
                 Ok(Outcome::Committed)
             }
-            // Outputs are out; the offsets will be committed next time (duplicates at worst).
+            // Outputs are out; a later commit covers these offsets (duplicates at worst).
             Err(Failure::Abort(why)) | Err(Failure::Stop(why)) => Err(KafkaRunError::GaveUp(why)),
         }
     }
@@ -290,6 +341,8 @@ impl Committer {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), KafkaRunError> {
         state.processed.clear();
+        let seqs: Vec<usize> = state.sealed.drain(..).map(|(seq, _)| seq).collect();
+        self.producer.context().forget(seqs);
         state.generation += 1;
         state.rewinds += 1;
         let assigned = consumer
@@ -324,12 +377,13 @@ impl Committer {
         let mut state = self.state();
         let result = match self.mode {
             DeliveryMode::ExactlyOnce => self.commit_transaction(&mut state, consumer),
-            DeliveryMode::AtLeastOnce => self.commit_acknowledged(&mut state, consumer),
+            DeliveryMode::AtLeastOnce => self.commit_acknowledged(&mut state, consumer, true),
         };
         if let Err(e) = result {
             tracing::error!("commit before revocation failed: {e}");
         }
         state.processed.clear();
+        state.sealed.clear();
         state.generation += 1;
     }
 
@@ -337,6 +391,15 @@ impl Committer {
     pub fn refused(&self) -> u64 {
         self.producer.context().failed.load(Ordering::Relaxed)
     }
+}
+
+fn offsets_of(offsets: &BTreeMap<(String, i32), i64>) -> Result<TopicPartitionList, KafkaRunError> {
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in offsets {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .map_err(|e| KafkaRunError::Fatal(format!("offset list: {e}")))?;
+    }
+    Ok(tpl)
 }
 
 enum Failure {

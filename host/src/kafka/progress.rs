@@ -59,6 +59,11 @@ impl EndMarks {
         self.eof_at.insert(partition, offset);
     }
 
+    /// After a rewind, ends seen before no longer say anything.
+    pub fn forget_eofs(&mut self) {
+        self.eof_at.clear();
+    }
+
     /// Every partition committed (by this group) up to its start-time end, or read
     /// to its end by this consumer with nothing left to commit.
     pub fn reached<C: ConsumerContext>(

@@ -1,11 +1,13 @@
 //! Kafka messages in, routed records out: an input keeps its key, headers and
 //! timestamp; an output keeps the key (so partitioning by key survives) and the
-//! headers the pipeline stamped (status, plugin name and version).
+//! headers the pipeline stamped (status, plugin name and version) and the
+//! input's timestamp.
 //!
 //! Producing waits when the producer's queue is full (backpressure: the loop
 //! stops consuming instead of buffering), and a record too large for the
 //! producer goes to `failed` as RECORD_TOO_LARGE instead of failing forever.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,18 +22,55 @@ use rdkafka::{ClientContext, Timestamp};
 use crate::bindings::{Header, InputRecord, Output};
 use crate::pipeline::{Routed, host_failure};
 
-/// Counts what the broker acknowledged or refused (checked before every commit).
+/// Counts what the broker acknowledged or refused, per batch (a batch's
+/// sequence number travels with each of its records as the delivery opaque),
+/// so at-least-once commits a batch's offsets once all its outputs are in,
+/// without stopping to flush.
 #[derive(Default)]
 pub struct DeliveryTracker {
     pub delivered: AtomicU64,
     pub failed: AtomicU64,
     first_error: Mutex<Option<String>>,
+    /// Outputs not yet acknowledged, per batch.
+    outstanding: Mutex<HashMap<usize, usize>>,
 }
 
 impl DeliveryTracker {
     /// The first delivery error since the last call, if any.
     pub fn take_error(&self) -> Option<String> {
         self.first_error.lock().ok().and_then(|mut e| e.take())
+    }
+
+    /// Batch `seq` is about to send `n` records.
+    pub fn expect(&self, seq: usize, n: usize) {
+        if let Ok(mut o) = self.outstanding.lock() {
+            *o.entry(seq).or_insert(0) += n;
+        }
+    }
+
+    /// Whether every record of batch `seq` has been answered by the broker.
+    pub fn is_done(&self, seq: usize) -> bool {
+        self.outstanding
+            .lock()
+            .map(|o| o.get(&seq).is_none_or(|n| *n == 0))
+            .unwrap_or(false)
+    }
+
+    /// Forget batches (after a rewind, or once committed).
+    pub fn forget(&self, seqs: impl IntoIterator<Item = usize>) {
+        if let Ok(mut o) = self.outstanding.lock() {
+            for seq in seqs {
+                o.remove(&seq);
+            }
+        }
+    }
+
+    fn answered(&self, seq: usize) {
+        if let Ok(mut o) = self.outstanding.lock()
+            && let Some(n) = o.get_mut(&seq)
+        {
+            *n = n.saturating_sub(1);
+        }
     }
 }
 
@@ -42,9 +81,9 @@ impl ClientContext for DeliveryTracker {
 }
 
 impl ProducerContext for DeliveryTracker {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, batch: usize) {
         match result {
             Ok(_) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -56,11 +95,10 @@ impl ProducerContext for DeliveryTracker {
                 }
             }
         }
+        self.answered(batch);
     }
 }
 
-/// A producer whose delivery reports are served by its own thread (transaction
-/// aborts wait for them, so the loop must never be the only one polling).
 pub type EnricherProducer = ThreadedProducer<DeliveryTracker>;
 
 /// A consumed message as the pipeline's input.
@@ -102,8 +140,10 @@ pub fn produce_batch(
     inputs: &[InputRecord],
     routed: Vec<Routed>,
     max_message_bytes: usize,
+    batch: usize,
 ) -> Result<u64, KafkaError> {
     let mut sent = 0;
+    producer.context().expect(batch, routed.len());
     for r in routed {
         let size = r.value.len()
             + r.key.as_ref().map_or(0, Vec::len)
@@ -125,16 +165,26 @@ pub fn produce_batch(
         } else {
             r
         };
-        send_one(producer, topics, &r)?;
+        send_one(
+            producer,
+            topics,
+            &r,
+            inputs[r.input_index].timestamp_ms,
+            batch,
+        )?;
         sent += 1;
     }
     Ok(sent)
 }
 
+/// Outputs keep their input's timestamp (event time), as Kafka Streams does,
+/// so "record timestamp → visible downstream" measures the whole path.
 fn send_one(
     producer: &EnricherProducer,
     topics: &Topics<'_>,
     r: &Routed,
+    timestamp_ms: Option<i64>,
+    batch: usize,
 ) -> Result<(), KafkaError> {
     let topic = if r.output == Output::Enriched {
         topics.enriched
@@ -148,10 +198,14 @@ fn send_one(
             value: Some(&h.value),
         });
     }
-    let mut record: BaseRecord<'_, [u8], [u8]> =
-        BaseRecord::to(topic).payload(&r.value[..]).headers(headers);
+    let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, batch)
+        .payload(&r.value[..])
+        .headers(headers);
     if let Some(key) = &r.key {
         record = record.key(&key[..]);
+    }
+    if let Some(ts) = timestamp_ms {
+        record = record.timestamp(ts);
     }
     loop {
         match producer.send(record) {

@@ -21,7 +21,7 @@ use super::progress::EndMarks;
 use super::records::{DeliveryTracker, EnricherProducer, Topics, produce_batch, to_input};
 use crate::bindings::InputRecord;
 use crate::config::KafkaConfig;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Routed};
 
 /// The consumer's context: commits (or aborts) before partitions are revoked.
 #[derive(Default)]
@@ -64,6 +64,18 @@ impl ConsumerContext for GroupContext {
     }
 }
 
+/// What the loop runs each batch through: the plugin pipeline, or (for the
+/// benchmark's baseline) a plain copy.
+pub trait BatchTransform {
+    fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed>;
+}
+
+impl BatchTransform for Pipeline {
+    fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed> {
+        Pipeline::process(self, batch)
+    }
+}
+
 /// How a run is driven.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
@@ -78,17 +90,19 @@ pub struct KafkaRunReport {
     pub produced: u64,
     pub commits: CommitCounters,
     pub elapsed: Duration,
+    /// When the first record arrived, from the start (group join and assignment before it).
+    pub first_record_after: Option<Duration>,
 }
 
-struct Polled {
-    input: InputRecord,
+/// Where a polled record came from (parallel to the batch of inputs).
+struct Position {
     partition: i32,
     offset: i64,
 }
 
 /// Run until `shutdown` is set (or the end, with `stop_at_end`).
 pub fn run(
-    pipeline: &mut Pipeline,
+    pipeline: &mut impl BatchTransform,
     config: &KafkaConfig,
     options: RunOptions,
     shutdown: &AtomicBool,
@@ -120,9 +134,11 @@ pub fn run(
     };
     let max_bytes = max_message_bytes(config);
     let mut report = KafkaRunReport::default();
-    let mut batch: Vec<Polled> = Vec::with_capacity(options.batch_size);
+    let mut batch: Vec<InputRecord> = Vec::with_capacity(options.batch_size);
+    let mut positions: Vec<Position> = Vec::with_capacity(options.batch_size);
     let mut last_commit = Instant::now();
     let mut since_commit = 0usize;
+    let mut seen_generation = committer.generation();
     while !shutdown.load(Ordering::Relaxed) {
         let generation = committer.generation();
         let wait_until =
@@ -135,11 +151,13 @@ pub fn run(
             };
             match consumer.poll(timeout) {
                 None => break,
-                Some(Ok(msg)) => batch.push(Polled {
-                    input: to_input(&msg),
-                    partition: msg.partition(),
-                    offset: msg.offset(),
-                }),
+                Some(Ok(msg)) => {
+                    batch.push(to_input(&msg));
+                    positions.push(Position {
+                        partition: msg.partition(),
+                        offset: msg.offset(),
+                    });
+                }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     if let (Some(end), Ok(position)) = (end.as_mut(), consumer.position())
                         && let Some(Some(at)) = position
@@ -156,20 +174,32 @@ pub fn run(
             }
             if committer.generation() != generation {
                 batch.clear(); // revoked or rewound while polling: these will be read again
+                positions.clear();
                 break;
             }
         }
         if !batch.is_empty() {
+            report
+                .first_record_after
+                .get_or_insert_with(|| started.elapsed());
             report.consumed += batch.len() as u64;
             committer.before_produce()?;
-            let inputs: Vec<InputRecord> = batch.iter().map(|p| p.input.clone()).collect();
-            let routed = pipeline.process(&inputs);
-            match produce_batch(committer.producer(), &topics, &inputs, routed, max_bytes) {
+            let routed = pipeline.process(&batch);
+            let seq = committer.next_batch();
+            match produce_batch(
+                committer.producer(),
+                &topics,
+                &batch,
+                routed,
+                max_bytes,
+                seq,
+            ) {
                 Ok(n) => {
                     report.produced += n;
-                    for p in &batch {
+                    for p in &positions {
                         committer.mark_processed(input_topic, p.partition, p.offset);
                     }
+                    committer.seal_batch();
                     since_commit += batch.len();
                 }
                 Err(e) => {
@@ -181,6 +211,7 @@ pub fn run(
                 }
             }
             batch.clear();
+            positions.clear();
         }
         let due = since_commit >= config.commit_max_records
             || last_commit.elapsed() >= config.commit_interval;
@@ -190,6 +221,13 @@ pub fn run(
                 since_commit = 0;
             }
             last_commit = Instant::now();
+            if committer.generation() != seen_generation {
+                // Rewound or revoked: partitions are read again from their committed offsets.
+                if let Some(end) = end.as_mut() {
+                    end.forget_eofs();
+                }
+                seen_generation = committer.generation();
+            }
             if let Some(end) = &end
                 && end.reached(&consumer, !committer.has_pending())?
             {
@@ -198,7 +236,7 @@ pub fn run(
             }
         }
     }
-    committer.commit(&consumer)?;
+    committer.commit_all(&consumer)?;
     committer
         .producer()
         .flush(Duration::from_secs(30))

@@ -80,6 +80,7 @@ pub fn tail_topic(
         .set("group.id", format!("enricher-tail-{}", std::process::id()))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10")
         .set(
             "isolation.level",
             if options.read_committed {
