@@ -58,13 +58,16 @@ pub fn classify(e: &KafkaError) -> Action {
     }
 }
 
+/// Next offset to commit per (topic, partition).
+type Offsets = BTreeMap<(String, i32), i64>;
+
 #[derive(Default)]
 struct State {
     txn_open: bool,
     /// Per (topic, partition): the offset after the last input whose outputs were produced.
-    processed: BTreeMap<(String, i32), i64>,
+    processed: Offsets,
     /// At-least-once: sealed batches (sequence, offsets) waiting for their outputs' acknowledgements.
-    sealed: VecDeque<(usize, BTreeMap<(String, i32), i64>)>,
+    sealed: VecDeque<(usize, Offsets)>,
     next_batch: usize,
     /// Bumped on every rewind or revocation: polled-but-unprocessed messages are stale.
     generation: u64,
