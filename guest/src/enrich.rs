@@ -192,8 +192,14 @@ fn write_event(
             write_payment_fields(&mut w, event)
                 .str("member_id", &claim.member_id)
                 .decimal("claim_amount", &amount)
-                .opt_str("claim_status", claim.claim_status.as_deref())
-                .str("enrichment_status", Status::Success.code())
+                .opt_str("claim_status", claim.claim_status.as_deref());
+            // Version 2 of the plugin (feature `v2`) also says what is left of the claim.
+            #[cfg(feature = "v2")]
+            if let Some(mut remaining) = amount.checked_sub(event.payment_amount) {
+                remaining.rescale(2);
+                w.decimal("remaining_claim_amount", &remaining);
+            }
+            w.str("enrichment_status", Status::Success.code())
                 .str("enrichment_timestamp", timestamp)
                 .finish();
             return Status::Success;

@@ -19,7 +19,12 @@ pub mod timefmt;
 
 /// The name and version this plugin reports (stamped on every output record).
 pub const PLUGIN_NAME: &str = "payment-enrichment";
+#[cfg(not(feature = "v2"))]
 pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Version 2 adds `remaining_claim_amount` to enriched events (a second real
+/// version for hot-swap tests and demos: `--features v2`).
+#[cfg(feature = "v2")]
+pub const PLUGIN_VERSION: &str = "0.2.0";
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -1,14 +1,23 @@
-//! Wiring shared by the commands: config → claims lookup → plugin → pipeline.
+//! Wiring shared by the commands: config → claims lookup → plugin → pipeline,
+//! and for Kafka mode the plugin registry, the fleet topic and the admin API.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::admin::server::AdminServer;
 use crate::config::Config;
-use crate::error::StartError;
+use crate::error::{ConfigError, StartError};
 use crate::lookup::ClaimsLookup;
 use crate::lookup::duckdb_store::DuckDbStore;
 use crate::lookup::fetch::FetchError;
 use crate::pipeline::Pipeline;
-use crate::plugin::{Plugin, PluginEngine};
+use crate::plugin::{DEFAULT_PLUGIN, Plugin, PluginEngine};
+use crate::plugins::check::{canaries_from_file, default_canaries};
+use crate::plugins::{FleetPublisher, FleetWatcher, PluginAdmin, PluginRegistry};
+
+/// How long a starting host may take to read the fleet's plugin topic.
+const FLEET_CATCH_UP: Duration = Duration::from_secs(60);
 
 /// Open the claims database the config names and start the lookup over it.
 pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
@@ -23,12 +32,24 @@ pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
     Ok(Arc::new(lookup))
 }
 
+/// The component bytes the config names, or those of the plugin built with the host.
+pub fn plugin_bytes(config: &Config) -> Result<(String, Vec<u8>), StartError> {
+    match &config.plugin.path {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| crate::error::PluginError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Ok((path.display().to_string(), bytes))
+        }
+        None => Ok(("built-in".into(), DEFAULT_PLUGIN.to_vec())),
+    }
+}
+
 /// The plugin the config names, or the one built with the host.
 pub fn load_plugin(engine: &PluginEngine, config: &Config) -> Result<Plugin, StartError> {
-    let plugin = match &config.plugin.path {
-        Some(path) => engine.load_file(path)?,
-        None => engine.load_default()?,
-    };
+    let (source, bytes) = plugin_bytes(config)?;
+    let plugin = engine.load_bytes(&source, &bytes)?;
     let info = plugin.info();
     tracing::info!(name = %info.name, version = %info.version, source = plugin.source(), "plugin loaded");
     Ok(plugin)
@@ -36,7 +57,7 @@ pub fn load_plugin(engine: &PluginEngine, config: &Config) -> Result<Plugin, Sta
 
 /// Everything `enricher run` needs.
 pub fn build_pipeline(config: &Config) -> Result<Pipeline, StartError> {
-    let engine = PluginEngine::new()?;
+    let engine = PluginEngine::with_settings((&config.plugin).into())?;
     let plugin = load_plugin(&engine, config)?;
     let lookup = open_lookup(config)?;
     Ok(Pipeline::new(
@@ -49,4 +70,76 @@ pub fn build_pipeline(config: &Config) -> Result<Pipeline, StartError> {
 /// The pipeline for file mode, where headers are not kept.
 pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
     Ok(build_pipeline(config)?.without_plugin_headers())
+}
+
+/// A Kafka-mode host: the pipeline following a plugin registry, the fleet
+/// topic's watcher and the admin API. Dropping it stops the latter two.
+pub struct KafkaHost {
+    pub pipeline: Pipeline,
+    pub registry: Arc<PluginRegistry>,
+    admin: Option<AdminServer>,
+    _watcher: Option<FleetWatcher>,
+}
+
+impl KafkaHost {
+    /// Where the admin API listens, if it does.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::local_addr)
+    }
+}
+
+/// Build a Kafka-mode host: read the fleet topic first (a late host starts on
+/// the fleet's version), then serve the admin API.
+pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
+    let engine = PluginEngine::with_settings((&config.plugin).into())?;
+    let (source, bytes) = plugin_bytes(config)?;
+    let initial = engine.load_bytes(&source, &bytes)?;
+    let lookup = open_lookup(config)?;
+    let canaries = match &config.deploy.canary_file {
+        Some(path) => canaries_from_file(path).map_err(ConfigError::Invalid)?,
+        None => default_canaries(),
+    };
+    let registry = Arc::new(PluginRegistry::new(
+        engine,
+        initial,
+        &bytes,
+        Arc::clone(&lookup),
+        canaries,
+        &config.deploy,
+    ));
+    let watcher = if let Some(topic) = config.deploy.fleet_topic(&config.kafka.group_id) {
+        let publisher = FleetPublisher::connect(&config.kafka, &topic)?;
+        let watcher = FleetWatcher::start(
+            &config.kafka,
+            Arc::clone(&registry),
+            &publisher,
+            FLEET_CATCH_UP,
+        )?;
+        registry.attach_fleet(publisher);
+        Some(watcher)
+    } else {
+        None
+    };
+    let pipeline = Pipeline::new(
+        registry.desired().1,
+        lookup,
+        config.pipeline.max_record_bytes,
+    )
+    .with_registry(Arc::clone(&registry));
+    let admin = match config.deploy.admin_bind {
+        Some(addr) => {
+            let api: Arc<dyn PluginAdmin> = Arc::clone(&registry) as Arc<dyn PluginAdmin>;
+            let server = AdminServer::start(addr, api)
+                .map_err(|source| StartError::Admin { addr, source })?;
+            tracing::info!(addr = %server.local_addr(), "admin API listening");
+            Some(server)
+        }
+        None => None,
+    };
+    Ok(KafkaHost {
+        pipeline,
+        registry,
+        admin,
+        _watcher: watcher,
+    })
 }

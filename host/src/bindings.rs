@@ -11,10 +11,11 @@ wasmtime::component::bindgen!({
 
 pub use exports::payments::enrichment::transform::BatchError;
 pub use payments::enrichment::claims::{self as claims_api};
+pub use payments::enrichment::config::{self as config_api};
 pub use payments::enrichment::logging::{self as logging_api};
 pub use payments::enrichment::types::{
     BatchContext, Header, InputRecord, Output, OutputRecord, PluginInfo,
 };
 
 /// The WIT package version this host implements (`package payments:enrichment@X.Y.Z`).
-pub const WIT_PACKAGE_VERSION: &str = "1.0.0";
+pub const WIT_PACKAGE_VERSION: &str = "1.1.0";

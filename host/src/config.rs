@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use crate::error::ConfigError;
 
+mod deploy;
 mod kafka;
+pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig};
 pub use kafka::{DeliveryMode, KafkaConfig};
 
 /// Everything the host can be told.
@@ -24,6 +26,7 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub plugin: PluginConfig,
     pub kafka: KafkaConfig,
+    pub deploy: DeployConfig,
 }
 
 /// Where the claims table lives.
@@ -132,12 +135,33 @@ impl Default for PipelineConfig {
     }
 }
 
-/// Which plugin to run.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+/// Which plugin to run, and the sandbox it runs in.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PluginConfig {
     /// A `.wasm` component; unset runs the plugin built with the host. env `ENRICHER_PLUGIN`
     pub path: Option<PathBuf>,
+    /// Linear memory one plugin instance may grow to. env `ENRICHER_PLUGIN_MAX_MEMORY_BYTES`
+    pub max_memory_bytes: usize,
+    /// CPU time one call may spend inside the plugin (host calls such as lookups
+    /// excluded); past it the call traps. env `ENRICHER_PLUGIN_CPU_DEADLINE`
+    #[serde(with = "duration_text")]
+    pub cpu_deadline: Duration,
+    /// Parameters the plugin reads through the `config` import (WIT 1.1.0).
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        // Generous next to real work (a batch of 1,000 takes ~2 ms and a few MiB),
+        // tight enough that a runaway plugin is stopped within a second.
+        Self {
+            path: None,
+            max_memory_bytes: 256 << 20,
+            cpu_deadline: Duration::from_secs(1),
+            params: Default::default(),
+        }
+    }
 }
 
 impl Config {
@@ -172,6 +196,7 @@ impl Config {
         };
         text("DUCKDB_URL", &mut self.duckdb.url);
         self.kafka.apply_env(&env)?;
+        self.deploy.apply_env(&env)?;
         parse_env(&env, "DUCKDB_THREADS", |v| {
             v.parse().map(|n| self.duckdb.threads = Some(n)).ok()
         })?;
@@ -218,6 +243,13 @@ impl Config {
         parse_env(&env, "ENRICHER_MAX_RECORD_BYTES", |v| {
             v.parse().map(|n| p.max_record_bytes = n).ok()
         })?;
+        let pl = &mut self.plugin;
+        parse_env(&env, "ENRICHER_PLUGIN_MAX_MEMORY_BYTES", |v| {
+            v.parse().map(|n| pl.max_memory_bytes = n).ok()
+        })?;
+        parse_env(&env, "ENRICHER_PLUGIN_CPU_DEADLINE", |v| {
+            parse_duration(v).map(|d| pl.cpu_deadline = d).ok()
+        })?;
         if let Some(v) = env("ENRICHER_PLUGIN") {
             self.plugin.path = Some(PathBuf::from(v));
         }
@@ -243,7 +275,14 @@ impl Config {
         if self.lookup.timeout.is_zero() {
             return bad("lookup.timeout", "must be positive");
         }
+        if self.plugin.max_memory_bytes < (1 << 20) {
+            return bad("plugin.max-memory-bytes", "must be at least 1 MiB");
+        }
+        if self.plugin.cpu_deadline < Duration::from_millis(10) {
+            return bad("plugin.cpu-deadline", "must be at least 10ms");
+        }
         self.kafka.validate()?;
+        self.deploy.validate()?;
         Ok(())
     }
 }

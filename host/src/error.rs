@@ -84,4 +84,11 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("claims store: {0}")]
     Lookup(String),
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::KafkaRunError),
+    #[error("cannot serve the admin API on {addr}: {source} (set ENRICHER_ADMIN_BIND, or `off`)")]
+    Admin {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }

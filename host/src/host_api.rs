@@ -1,13 +1,18 @@
-//! The host side of the world's imports: what a plugin's `claims.lookup` and
-//! `logging.log` calls do. [`HostState`] is the per-instance store data.
+//! The host side of the world's imports: what a plugin's `claims.lookup`,
+//! `logging.log` and `config.get` calls do. [`HostState`] is the per-instance
+//! store data.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{claims_api, logging_api, payments};
+use crate::bindings::{claims_api, config_api, logging_api, payments};
 use crate::lookup::{ClaimRow, ClaimsLookup, LookupAnswer};
+use crate::plugin::PluginSettings;
+use crate::sandbox::CallClock;
 
 /// Store data of one plugin instance.
 pub struct HostState {
@@ -15,18 +20,31 @@ pub struct HostState {
     lookup: Option<Arc<ClaimsLookup>>,
     /// The plugin's name, for log lines.
     plugin_name: String,
+    /// The operator's `[plugin.params]`, answered by `config.get`.
+    params: Arc<BTreeMap<String, String>>,
     /// A WASI context that grants nothing: std guests import WASI even when unused.
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The memory cap (wasmtime asks it before each growth).
+    pub limits: StoreLimits,
+    /// CPU time of the current call, host calls excluded.
+    pub clock: CallClock,
 }
 
 impl HostState {
-    pub fn new(lookup: Option<Arc<ClaimsLookup>>, plugin_name: String) -> Self {
+    pub fn new(
+        lookup: Option<Arc<ClaimsLookup>>,
+        plugin_name: String,
+        settings: &PluginSettings,
+    ) -> Self {
         Self {
             lookup,
             plugin_name,
+            params: Arc::clone(&settings.params),
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
+            limits: settings.limits.store_limits(),
+            clock: CallClock::new(settings.limits.cpu_deadline),
         }
     }
 }
@@ -63,8 +81,10 @@ impl claims_api::Host for HostState {
                 .map(|_| LookupResult::Failed(LookupError::Unavailable(why.clone())))
                 .collect();
         };
-        lookup
-            .lookup(&claim_ids)
+        let started = std::time::Instant::now();
+        let answers = lookup.lookup(&claim_ids);
+        self.clock.add_host_time(started.elapsed());
+        answers
             .into_iter()
             .map(|answer| match answer {
                 LookupAnswer::Found(row) => LookupResult::Found(to_wit_claim(&row)),
@@ -89,6 +109,12 @@ impl logging_api::Host for HostState {
             Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
             Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
         }
+    }
+}
+
+impl config_api::Host for HostState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.params.get(&key).cloned()
     }
 }
 

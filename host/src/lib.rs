@@ -8,6 +8,7 @@
 //! - [`error`]: the error enums code branches on;
 //! - [`bindings`]: the one `bindgen!` of the WIT world `payments:enrichment/enricher`;
 //! - [`plugin`]: engine, loading and pre-instantiating a plugin, calling it per batch;
+//! - [`sandbox`]: memory cap and CPU deadline of plugin instances;
 //! - [`host_api`]: the host side of the world's imports (`claims`, `logging`);
 //! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
@@ -16,7 +17,10 @@
 //! - [`file_mode`]: `enricher run` on files (one record per line, JSON lines out);
 //! - [`generate`]: realistic payment events and a matching claims file;
 //! - [`metrics`]: counters per status, for summaries and logs;
+//! - [`plugins`]: plugin versions on a running host: checks, swap, rollback, the fleet topic;
+//! - [`admin`]: the admin HTTP API over [`plugins`], and its client (`enricher plugin ...`);
 
+pub mod admin;
 pub mod app;
 pub mod bindings;
 pub mod claims_load;
@@ -30,6 +34,8 @@ pub mod lookup;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
+pub mod plugins;
+pub mod sandbox;
 
 // The binary (`main.rs`) keeps its subcommands in `src/cli/`: argument
 // parsing, printing and `anyhow` stay out of the library.

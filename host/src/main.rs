@@ -56,6 +56,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure Kafka end to end against a passthrough, and latency at a fixed rate.
     BenchKafka(cli::bench_kafka::KafkaBenchArgs),
+    /// Measure a plugin deployment: the checks, and the pause of a swap.
+    BenchSwap(cli::bench_swap::SwapBenchArgs),
+    /// Deploy, list, roll back plugin versions on a running host (admin API).
+    Plugin(cli::plugin::PluginArgs),
 }
 
 #[derive(Subcommand)]
@@ -126,5 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(args) => bench::run(&config, args),
         Command::BenchKafka(args) => cli::bench_kafka::run(&config, args),
+        Command::BenchSwap(args) => cli::bench_swap::run(&config, args),
+        Command::Plugin(args) => cli::plugin::run(&config, args),
     }
 }

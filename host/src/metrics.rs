@@ -24,6 +24,8 @@ pub struct PipelineMetrics {
     pub plugin_traps: u64,
     /// Outputs the plugin addressed to no input of the batch (dropped, logged).
     pub invalid_outputs: u64,
+    /// Plugin versions swapped in at commit boundaries.
+    pub plugin_swaps: u64,
 }
 
 impl PipelineMetrics {

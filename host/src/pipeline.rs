@@ -8,10 +8,14 @@
 //! - An input the plugin answered with no output: PLUGIN_DROPPED_RECORD.
 //!
 //! Host-made failure records carry the original payload, like the plugin's.
+//!
+//! With a [`PluginRegistry`] attached, the plugin may change, but only in
+//! [`Pipeline::at_commit_boundary`], and every batch's plugin errors are
+//! reported to the registry (which may roll a new version back).
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use enrichment_guest::json_out::{ObjectWriter, base64};
 use enrichment_guest::timefmt::format_utc_millis;
@@ -21,6 +25,7 @@ use crate::error::PluginError;
 use crate::lookup::ClaimsLookup;
 use crate::metrics::PipelineMetrics;
 use crate::plugin::{Plugin, PluginInstance};
+use crate::plugins::PluginRegistry;
 
 /// Header the plugin sets on each output with its `enrichment_status`.
 pub const STATUS_HEADER: &str = "enrichment-status";
@@ -53,6 +58,10 @@ pub struct Pipeline {
     /// Whether outputs get the status and plugin name/version headers (sinks that keep headers want them).
     stamp_plugin_headers: bool,
     metrics: PipelineMetrics,
+    /// Where a new plugin version comes from (hot swap), if anywhere.
+    registry: Option<Arc<PluginRegistry>>,
+    /// The registry's sequence number of the version running here.
+    applied_seq: u64,
 }
 
 impl Pipeline {
@@ -64,7 +73,43 @@ impl Pipeline {
             max_record_bytes,
             stamp_plugin_headers: true,
             metrics: PipelineMetrics::default(),
+            registry: None,
+            applied_seq: 0,
         }
+    }
+
+    /// Follow `registry`: swap to its desired version at commit boundaries.
+    pub fn with_registry(mut self, registry: Arc<PluginRegistry>) -> Self {
+        registry.note_started(&self.plugin.key());
+        self.registry = Some(registry);
+        self.at_commit_boundary();
+        self
+    }
+
+    pub fn registry(&self) -> Option<&Arc<PluginRegistry>> {
+        self.registry.as_ref()
+    }
+
+    /// Nothing is in flight: if the registry wants another version, swap to it
+    /// now. The new instance is made here, so the pause is this call's length.
+    pub fn at_commit_boundary(&mut self) {
+        let Some(registry) = &self.registry else {
+            return;
+        };
+        if registry.desired_seq() == self.applied_seq {
+            return;
+        }
+        let started = Instant::now();
+        let (seq, plugin) = registry.desired();
+        self.applied_seq = seq;
+        if plugin.key() == self.plugin.key() {
+            return;
+        }
+        // A failed instantiation is retried (and contained) by the next call.
+        self.instance = plugin.instantiate(Some(Arc::clone(&self.lookup))).ok();
+        self.plugin = plugin;
+        self.metrics.plugin_swaps += 1;
+        registry.note_swapped(&self.plugin.key(), started.elapsed());
     }
 
     /// Leave out the status and plugin name/version headers (for sinks that drop headers, like files).
@@ -148,9 +193,16 @@ impl Pipeline {
                 });
             }
         }
+        let mut plugin_errors = 0;
         for r in &routed {
             self.metrics
                 .count_status(&r.status, r.output == Output::Enriched);
+            plugin_errors += u64::from(is_plugin_error(&r.status));
+        }
+        if let Some(registry) = &self.registry
+            && let Some((history, reason)) = registry.observe(batch.len() as u64, plugin_errors)
+        {
+            registry.rollback_automatically(history, &reason);
         }
         routed
     }
@@ -329,6 +381,14 @@ pub fn host_failure(
         value,
         headers,
     }
+}
+
+/// A failure of the plugin itself (not of the business, like CLAIM_NOT_FOUND).
+pub fn is_plugin_error(status: &str) -> bool {
+    matches!(
+        status,
+        "PLUGIN_TRAP" | "PLUGIN_ERROR" | "PLUGIN_DROPPED_RECORD"
+    )
 }
 
 /// The status codes this host and the built-in plugin use, without an allocation each.

@@ -99,6 +99,7 @@ impl Job {
             )
             .env("ENRICHER_BATCH_SIZE", BATCH.to_string())
             .env("RUST_LOG", "warn")
+            .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
             .env("ENRICHER_CONFIG", self.dir.join("enricher.toml"));
         cmd
     }

@@ -17,6 +17,19 @@ use enricher::plugin::PluginEngine;
 use serde_json::Value;
 
 pub mod kafka;
+pub mod swap;
+
+/// Test plugins, compiled from their current source by `tests/build.rs`.
+pub mod test_plugins {
+    /// The enrichment plugin, version 2 (adds `remaining_claim_amount`).
+    pub const V2: &str = env!("ENRICHER_TEST_PLUGIN_V2");
+    /// `plugins/chaos`: loops, grows memory, panics... on request.
+    pub const CHAOS: &str = env!("ENRICHER_TEST_PLUGIN_CHAOS");
+    /// `plugins/legacy-v1`: built against the frozen WIT 1.0.0.
+    pub const LEGACY_V1: &str = env!("ENRICHER_TEST_PLUGIN_LEGACY_V1");
+    /// `plugins/incompatible`: built for WIT 2.0.0.
+    pub const INCOMPATIBLE: &str = env!("ENRICHER_TEST_PLUGIN_INCOMPATIBLE");
+}
 
 /// A directory removed when dropped.
 pub struct TempDir(PathBuf);

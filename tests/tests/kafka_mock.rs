@@ -205,3 +205,59 @@ fn fatal_errors_stop_the_run_with_an_error() {
         }
     }
 }
+
+#[test]
+fn hot_swap_in_exactly_once_mode_changes_versions_only_between_transactions() {
+    use enricher::plugins::PluginAdmin;
+    use enricher_tests::swap::{
+        RunningHost, assert_versions_change_only_between_units, feed_while_swapping,
+    };
+
+    let s = setup("eos-swap", 0);
+    let mut config = s.config.clone();
+    config.deploy.topic = "off".into();
+    config.deploy.admin_bind = None;
+    let host = RunningHost::start(&config, false);
+    let v2 = std::fs::read(enricher_tests::test_plugins::V2).expect("v2");
+    let events: Vec<String> = (0..3000)
+        .map(|i| event(&format!("PAY-{i}"), "CLM-001", "1.00"))
+        .collect();
+    let bootstrap = s.mock.bootstrap_servers();
+    let every = std::time::Duration::from_millis(30);
+    feed_while_swapping(
+        &bootstrap,
+        TOPICS[0],
+        &TOPICS[1..],
+        &events,
+        50,
+        events.len(),
+        every,
+        |i| {
+            if i % 2 == 0 {
+                host.registry.deploy(&v2, None).expect("deploy v2");
+            } else {
+                host.registry.rollback().expect("rollback");
+            }
+        },
+    );
+    let swaps = host.registry.status().swaps;
+    host.stop();
+    assert!(swaps >= 6, "{swaps} swaps");
+    let mut all = read_all(&bootstrap, TOPICS[1], false);
+    all.extend(read_all(&bootstrap, TOPICS[2], false));
+    let counts = count_by_payment_id(&all);
+    assert_eq!(
+        counts.len(),
+        events.len(),
+        "every payment_id is in the output"
+    );
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "no duplicates without failures"
+    );
+    let (units, changes) = assert_versions_change_only_between_units(&all);
+    assert!(
+        changes >= 1 && units > 1,
+        "{units} transactions, {changes} version changes"
+    );
+}

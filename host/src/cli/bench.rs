@@ -131,7 +131,7 @@ fn table_db(args: &BenchArgs) -> anyhow::Result<PathBuf> {
     Ok(db)
 }
 
-fn events_in_memory(
+pub fn events_in_memory(
     count: u64,
     claims: u64,
     valid_claim_rate: f64,

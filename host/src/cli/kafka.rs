@@ -10,7 +10,7 @@ use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use enricher::app::build_pipeline;
+use enricher::app::build_kafka_host;
 use enricher::config::Config;
 use enricher::kafka::runner::{RunOptions, run as run_loop};
 use enricher::kafka::tail::{TailOptions, tail_topic};
@@ -23,12 +23,16 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .context("installing the signal handler")?;
     }
-    let mut pipeline = build_pipeline(config)?;
+    let mut host = build_kafka_host(config)?;
+    if let Some(addr) = host.admin_addr() {
+        eprintln!("admin API on http://{addr} (enricher plugin status --admin {addr})");
+    }
+    let pipeline = &mut host.pipeline;
     let options = RunOptions {
         batch_size: config.pipeline.batch_size,
         stop_at_end,
     };
-    let report = run_loop(&mut pipeline, &config.kafka, options, &shutdown)?;
+    let report = run_loop(pipeline, &config.kafka, options, &shutdown)?;
     let info = pipeline.plugin().info();
     let summary = RunSummary {
         metrics: pipeline.metrics(),

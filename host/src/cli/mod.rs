@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod bench_kafka;
+pub mod bench_swap;
 pub mod commands;
 pub mod demo;
 pub mod kafka;
+pub mod plugin;

@@ -42,6 +42,37 @@ pub fn create_topics(
     Ok(())
 }
 
+/// Create `name` as a compacted topic of one partition (the fleet's plugin
+/// topic), allowing records of `max_bytes`. A broker that refuses topic
+/// settings gets a plain topic: readers take the latest record of each key anyway.
+pub fn create_compacted_topic(
+    bootstrap_servers: &str,
+    name: &str,
+    max_bytes: usize,
+) -> Result<(), KafkaRunError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .create()
+        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+    let max_bytes = max_bytes.to_string();
+    let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact")
+        .set("max.message.bytes", &max_bytes);
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = block_on(admin.create_topics([&topic], &options))
+        .map_err(|e| KafkaRunError::GaveUp(format!("create topic {name}: {e}")))?;
+    match results.into_iter().next() {
+        None | Some(Ok(_)) | Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(()),
+        Some(Err((_, code))) => {
+            tracing::warn!(
+                topic = name,
+                "broker refused a compacted topic ({code}); creating a plain one"
+            );
+            create_topics(bootstrap_servers, &[name], 1, 1)
+        }
+    }
+}
+
 /// Run a future to completion on this thread (the admin client's futures are
 /// completed by librdkafka's own threads; no async runtime is needed).
 fn block_on<F: std::future::Future>(future: F) -> F::Output {

@@ -53,6 +53,39 @@ pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// Largest plugin component the fleet topic carries (compressed on the wire).
+pub const MAX_PLUGIN_BYTES: usize = 16 << 20;
+
+/// The producer of the fleet's plugin topic: idempotent, every write acknowledged.
+pub fn plugin_producer_config(config: &KafkaConfig) -> ClientConfig {
+    let mut c = with_user_properties(base(config), config);
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "gzip")
+        .set("message.max.bytes", (MAX_PLUGIN_BYTES + 65536).to_string())
+        .set("linger.ms", "0");
+    c
+}
+
+/// The reader of the fleet's plugin topic: assigned every partition from the
+/// start, never a group member, never commits.
+pub fn plugin_consumer_config(config: &KafkaConfig) -> ClientConfig {
+    let mut c = with_user_properties(base(config), config);
+    c.set("group.id", format!("{}-plugins", config.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set(
+            "fetch.message.max.bytes",
+            (MAX_PLUGIN_BYTES + 65536).to_string(),
+        )
+        .set(
+            "receive.message.max.bytes",
+            (2 * MAX_PLUGIN_BYTES).to_string(),
+        )
+        .set("isolation.level", "read_committed");
+    c
+}
+
 /// Largest record the producer will send (librdkafka's `message.max.bytes`).
 pub fn max_message_bytes(config: &KafkaConfig) -> usize {
     config

@@ -71,6 +71,8 @@ struct State {
     next_batch: usize,
     /// Bumped on every rewind or revocation: polled-but-unprocessed messages are stale.
     generation: u64,
+    /// Transactions begun (exactly-once): the commit unit outputs are produced in.
+    transactions: u64,
     commits: u64,
     rewinds: u64,
 }
@@ -132,6 +134,7 @@ impl Committer {
                 .begin_transaction()
                 .map_err(|e| KafkaRunError::Fatal(format!("begin_transaction: {e}")))?;
             state.txn_open = true;
+            state.transactions += 1;
         }
         Ok(())
     }
@@ -171,6 +174,21 @@ impl Committer {
         CommitCounters {
             commits: s.commits,
             rewinds: s.rewinds,
+        }
+    }
+
+    /// Whether a transaction is open: plugin versions may change only when none is.
+    pub fn in_transaction(&self) -> bool {
+        self.state().txn_open
+    }
+
+    /// The commit unit the next outputs belong to: the open transaction
+    /// (exactly-once) or the batch about to be sealed (at-least-once).
+    pub fn unit(&self) -> u64 {
+        let s = self.state();
+        match self.mode {
+            DeliveryMode::ExactlyOnce => s.transactions,
+            DeliveryMode::AtLeastOnce => s.next_batch as u64,
         }
     }
 

@@ -127,6 +127,11 @@ pub fn to_input(msg: &BorrowedMessage<'_>) -> InputRecord {
 }
 
 /// Where routed records go.
+/// Header naming the commit unit (transaction, or at-least-once batch) an
+/// output was produced in: `<instance>/<n>`. Every output of one unit was made
+/// by one plugin version.
+pub const COMMIT_UNIT_HEADER: &str = "commit-unit";
+
 pub struct Topics<'a> {
     pub enriched: &'a str,
     pub failed: &'a str,
@@ -141,6 +146,7 @@ pub fn produce_batch(
     routed: Vec<Routed>,
     max_message_bytes: usize,
     batch: usize,
+    unit: &str,
 ) -> Result<u64, KafkaError> {
     let mut sent = 0;
     producer.context().expect(batch, routed.len());
@@ -171,6 +177,7 @@ pub fn produce_batch(
             &r,
             inputs[r.input_index].timestamp_ms,
             batch,
+            unit,
         )?;
         sent += 1;
     }
@@ -185,19 +192,24 @@ fn send_one(
     r: &Routed,
     timestamp_ms: Option<i64>,
     batch: usize,
+    unit: &str,
 ) -> Result<(), KafkaError> {
     let topic = if r.output == Output::Enriched {
         topics.enriched
     } else {
         topics.failed
     };
-    let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+    let mut headers = OwnedHeaders::new_with_capacity(r.headers.len() + 1);
     for h in &r.headers {
         headers = headers.insert(KafkaHeader {
             key: &h.key,
             value: Some(&h.value),
         });
     }
+    headers = headers.insert(KafkaHeader {
+        key: COMMIT_UNIT_HEADER,
+        value: Some(unit.as_bytes()),
+    });
     let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, batch)
         .payload(&r.value[..])
         .headers(headers);

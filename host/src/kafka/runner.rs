@@ -68,11 +68,17 @@ impl ConsumerContext for GroupContext {
 /// benchmark's baseline) a plain copy.
 pub trait BatchTransform {
     fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed>;
+    /// No transaction is open: the only moment the transform may change (plugin swap).
+    fn at_commit_boundary(&mut self) {}
 }
 
 impl BatchTransform for Pipeline {
     fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed> {
         Pipeline::process(self, batch)
+    }
+
+    fn at_commit_boundary(&mut self) {
+        Pipeline::at_commit_boundary(self);
     }
 }
 
@@ -98,6 +104,20 @@ pub struct KafkaRunReport {
 struct Position {
     partition: i32,
     offset: i64,
+}
+
+/// Names this run in commit-unit headers: the transactional id (or, in
+/// at-least-once mode, the group), the process id and the start time, so units
+/// of a restarted instance (or of another in the same process) never collide.
+fn instance_tag(config: &KafkaConfig) -> String {
+    let base = match config.delivery {
+        crate::config::DeliveryMode::ExactlyOnce => config.transactional_id(),
+        crate::config::DeliveryMode::AtLeastOnce => config.group_id.clone(),
+    };
+    let started_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() % 1_000_000_000);
+    format!("{base}-{}-{started_us}", std::process::id())
 }
 
 /// Run until `shutdown` is set (or the end, with `stop_at_end`).
@@ -139,7 +159,11 @@ pub fn run(
     let mut last_commit = Instant::now();
     let mut since_commit = 0usize;
     let mut seen_generation = committer.generation();
+    let instance = instance_tag(config);
     while !shutdown.load(Ordering::Relaxed) {
+        if !committer.in_transaction() {
+            pipeline.at_commit_boundary();
+        }
         let generation = committer.generation();
         let wait_until =
             (Instant::now() + Duration::from_millis(50)).min(last_commit + config.commit_interval);
@@ -186,6 +210,7 @@ pub fn run(
             committer.before_produce()?;
             let routed = pipeline.process(&batch);
             let seq = committer.next_batch();
+            let unit = format!("{instance}/{}", committer.unit());
             match produce_batch(
                 committer.producer(),
                 &topics,
@@ -193,6 +218,7 @@ pub fn run(
                 routed,
                 max_bytes,
                 seq,
+                &unit,
             ) {
                 Ok(n) => {
                     report.produced += n;

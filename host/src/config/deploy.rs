@@ -1,0 +1,149 @@
+//! The deployment part of the configuration: the admin API's address, the
+//! fleet's plugin topic, the canary self-check and automatic rollback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{invalid_env, parse_env};
+use crate::error::ConfigError;
+
+/// How plugin versions are deployed, checked and rolled back.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeployConfig {
+    /// Where the running host serves its admin HTTP API (`enricher plugin ...`);
+    /// `None` (env value `off`) serves none. Loopback by default: the API can
+    /// replace the code that handles payments. env `ENRICHER_ADMIN_BIND`
+    pub admin_bind: Option<SocketAddr>,
+    /// The compacted topic that holds the fleet's plugins and which one is
+    /// active. Empty (the default) means `_enricher.plugins.<group-id>`, so each
+    /// consumer group is one fleet; `off` keeps deployments local to this host.
+    /// env `ENRICHER_PLUGIN_TOPIC`
+    pub topic: String,
+    /// JSON lines run through a new version before it goes live; unset uses a
+    /// built-in set (a valid event, an unknown claim, bad JSON, a missing field).
+    /// env `ENRICHER_CANARY_FILE`
+    pub canary_file: Option<PathBuf>,
+    /// A new version whose plugin-error rate (traps, batch errors, dropped
+    /// records; not business failures) exceeds this is rolled back.
+    /// env `ENRICHER_ROLLBACK_ERROR_RATE`
+    pub rollback_error_rate: f64,
+    /// How many records after a swap are watched for that rate.
+    /// env `ENRICHER_ROLLBACK_WINDOW`
+    pub rollback_window: u64,
+    /// The rate is judged only once this many records were seen (one bad
+    /// record in the first ten is no verdict). env `ENRICHER_ROLLBACK_MIN_RECORDS`
+    pub rollback_min_records: u64,
+}
+
+/// The admin API's default address.
+pub const DEFAULT_ADMIN_BIND: &str = "127.0.0.1:9464";
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        Self {
+            admin_bind: DEFAULT_ADMIN_BIND.parse().ok(),
+            topic: String::new(),
+            canary_file: None,
+            rollback_error_rate: 0.05,
+            rollback_window: 10_000,
+            rollback_min_records: 100,
+        }
+    }
+}
+
+impl DeployConfig {
+    pub(crate) fn apply_env(
+        &mut self,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = env("ENRICHER_ADMIN_BIND") {
+            self.admin_bind = match v.trim() {
+                "" | "off" | "none" => None,
+                addr => Some(
+                    addr.parse()
+                        .map_err(|_| invalid_env("ENRICHER_ADMIN_BIND", &v, "host:port or off"))?,
+                ),
+            };
+        }
+        if let Some(v) = env("ENRICHER_PLUGIN_TOPIC") {
+            self.topic = v.trim().to_owned();
+        }
+        if let Some(v) = env("ENRICHER_CANARY_FILE") {
+            self.canary_file = Some(PathBuf::from(v));
+        }
+        parse_env(env, "ENRICHER_ROLLBACK_ERROR_RATE", |v| {
+            v.parse().map(|r| self.rollback_error_rate = r).ok()
+        })?;
+        parse_env(env, "ENRICHER_ROLLBACK_WINDOW", |v| {
+            v.parse().map(|n| self.rollback_window = n).ok()
+        })?;
+        parse_env(env, "ENRICHER_ROLLBACK_MIN_RECORDS", |v| {
+            v.parse().map(|n| self.rollback_min_records = n).ok()
+        })?;
+        Ok(())
+    }
+
+    /// The fleet topic of consumer group `group`, or `None` when deployments are local.
+    pub fn fleet_topic(&self, group: &str) -> Option<String> {
+        match self.topic.trim() {
+            "off" | "none" => None,
+            "" => Some(format!("_enricher.plugins.{group}")),
+            topic => Some(topic.to_owned()),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name: &str, why: &str| Err(ConfigError::Invalid(format!("{name}: {why}")));
+        if !(0.0..=1.0).contains(&self.rollback_error_rate) {
+            return bad("deploy.rollback-error-rate", "must be between 0 and 1");
+        }
+        if self.rollback_min_records == 0 {
+            return bad("deploy.rollback-min-records", "must be positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_can_be_turned_off_and_moved() {
+        let mut c = DeployConfig::default();
+        c.apply_env(&|k| (k == "ENRICHER_ADMIN_BIND").then(|| "off".to_owned()))
+            .expect("valid setting");
+        assert_eq!(c.admin_bind, None);
+        c.apply_env(&|k| (k == "ENRICHER_ADMIN_BIND").then(|| "0.0.0.0:1234".to_owned()))
+            .expect("valid setting");
+        assert_eq!(c.admin_bind, "0.0.0.0:1234".parse().ok());
+        let err = c.apply_env(&|k| (k == "ENRICHER_ADMIN_BIND").then(|| "nowhere".to_owned()));
+        assert!(err.unwrap_err().to_string().contains("ENRICHER_ADMIN_BIND"));
+    }
+
+    #[test]
+    fn each_group_is_its_own_fleet_unless_told_otherwise() {
+        let mut c = DeployConfig::default();
+        assert_eq!(c.fleet_topic("g1").as_deref(), Some("_enricher.plugins.g1"));
+        c.topic = "shared-plugins".into();
+        assert_eq!(c.fleet_topic("g1").as_deref(), Some("shared-plugins"));
+        c.topic = "off".into();
+        assert_eq!(c.fleet_topic("g1"), None);
+    }
+
+    #[test]
+    fn rollback_rate_is_a_fraction() {
+        let mut c = DeployConfig::default();
+        c.apply_env(&|k| (k == "ENRICHER_ROLLBACK_ERROR_RATE").then(|| "1.5".to_owned()))
+            .expect("valid setting");
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("rollback-error-rate")
+        );
+    }
+}

@@ -1,0 +1,281 @@
+//! The fleet's plugin topic (`deploy.topic`, compacted, one partition): how N
+//! hosts in a consumer group converge on one plugin version without being told
+//! one by one.
+//!
+//! Records, by key:
+//! - `plugin/<name>@<version>`: the component's bytes (header `name` when the
+//!   deployer renamed it). Versions are immutable, so compaction keeps each one.
+//! - `active`: `{"history": [...], "reason", "at_ms"}`, the activation
+//!   history whose last entry every host should run. Compaction keeps the latest.
+//!
+//! A deploy publishes the bytes, then the new history; a rollback publishes a
+//! history one step shorter. Every host's [`FleetWatcher`] checks each new
+//! version itself (a version failing here never runs here) and activates what
+//! `active` names; the pipeline swaps at its next commit boundary. A host that
+//! starts later reads the topic to its end before it processes anything.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use super::registry::{PluginRegistry, now_ms};
+use crate::config::KafkaConfig;
+use crate::kafka::KafkaRunError;
+use crate::kafka::admin::create_compacted_topic;
+use crate::kafka::clients::{MAX_PLUGIN_BYTES, plugin_consumer_config, plugin_producer_config};
+
+const ACTIVE_KEY: &str = "active";
+const PLUGIN_PREFIX: &str = "plugin/";
+const NAME_HEADER: &str = "name";
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The value of an `active` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ActiveRecord {
+    history: Vec<String>,
+    reason: String,
+    at_ms: i64,
+}
+
+/// Writes deployments and rollbacks to the fleet topic.
+pub struct FleetPublisher {
+    producer: BaseProducer,
+    topic: String,
+}
+
+impl FleetPublisher {
+    /// Connect, creating the topic (compacted) if it is missing.
+    pub fn connect(config: &KafkaConfig, topic: &str) -> Result<Self, KafkaRunError> {
+        create_compacted_topic(&config.bootstrap_servers, topic, MAX_PLUGIN_BYTES)?;
+        let producer = plugin_producer_config(config)
+            .create()
+            .map_err(|e| KafkaRunError::Client(format!("plugin topic producer: {e}")))?;
+        Ok(Self {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Publish a version's bytes, acknowledged by the broker before returning.
+    pub fn publish_plugin(
+        &self,
+        key: &str,
+        name: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        if bytes.len() > MAX_PLUGIN_BYTES {
+            return Err(format!(
+                "the component is {} bytes; the plugin topic takes at most {MAX_PLUGIN_BYTES}",
+                bytes.len()
+            ));
+        }
+        let record_key = format!("{PLUGIN_PREFIX}{key}");
+        let mut record = BaseRecord::<str, [u8]>::to(&self.topic)
+            .key(&record_key)
+            .payload(bytes);
+        if let Some(name) = name {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: NAME_HEADER,
+                value: Some(name.as_bytes()),
+            }));
+        }
+        self.send(record)
+    }
+
+    /// Publish the activation history every host should follow.
+    pub fn publish_active(&self, history: &[String], reason: &str) -> Result<(), String> {
+        let value = serde_json::to_vec(&ActiveRecord {
+            history: history.to_vec(),
+            reason: reason.to_owned(),
+            at_ms: now_ms(),
+        })
+        .map_err(|e| e.to_string())?;
+        self.send(BaseRecord::to(&self.topic).key(ACTIVE_KEY).payload(&value))
+    }
+
+    fn send(&self, record: BaseRecord<'_, str, [u8]>) -> Result<(), String> {
+        self.producer
+            .send(record)
+            .map_err(|(e, _)| format!("producing to {}: {e}", self.topic))?;
+        // Idempotent, acks=all: a flush that returns Ok means the broker has it.
+        self.producer
+            .flush(SEND_TIMEOUT)
+            .map_err(|e| format!("producing to {}: {e}", self.topic))?;
+        if self.producer.in_flight_count() > 0 {
+            return Err(format!(
+                "producing to {}: not acknowledged in time",
+                self.topic
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Follows the fleet topic on its own thread; stops when dropped.
+pub struct FleetWatcher {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FleetWatcher {
+    /// Read the topic to its end, so this host starts on the fleet's version
+    /// (publishing its own as the baseline when the topic is empty), then follow it.
+    pub fn start(
+        config: &KafkaConfig,
+        registry: Arc<PluginRegistry>,
+        publisher: &FleetPublisher,
+        catch_up: Duration,
+    ) -> Result<Self, KafkaRunError> {
+        let topic = publisher.topic().to_owned();
+        let consumer: BaseConsumer = plugin_consumer_config(config)
+            .create()
+            .map_err(|e| KafkaRunError::Client(format!("plugin topic consumer: {e}")))?;
+        let ends = assign_all(&consumer, &topic)?;
+        let mut applied_any = false;
+        let deadline = Instant::now() + catch_up;
+        let mut remaining = ends.clone();
+        while !remaining.is_empty() && Instant::now() < deadline {
+            if let Some(Ok(msg)) = consumer.poll(Duration::from_millis(100)) {
+                apply(&registry, &msg);
+                applied_any = true;
+                remaining.retain(|(p, end)| !(*p == msg.partition() && msg.offset() + 1 >= *end));
+            }
+        }
+        if !remaining.is_empty() {
+            return Err(KafkaRunError::GaveUp(format!(
+                "reading plugin topic {topic} to its end took longer than {catch_up:?}"
+            )));
+        }
+        if !applied_any {
+            publish_baseline(&registry, publisher);
+        }
+        tracing::info!(topic, version = %registry.desired_key(), "plugin topic read; following it");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("plugin-topic".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match consumer.poll(Duration::from_millis(100)) {
+                        Some(Ok(msg)) => apply(&registry, &msg),
+                        Some(Err(e)) => tracing::warn!("plugin topic: {e}"),
+                        None => {}
+                    }
+                }
+            })
+            .map_err(|e| KafkaRunError::Client(format!("plugin topic thread: {e}")))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for FleetWatcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Assign every partition of `topic` from the beginning; returns (partition, end offset).
+fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaRunError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| KafkaRunError::GaveUp(format!("metadata of {topic}: {e}")))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(KafkaRunError::GaveUp(format!(
+            "plugin topic {topic} has no partitions"
+        )));
+    }
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .map_err(|e| KafkaRunError::GaveUp(format!("watermarks of {topic}/{p}: {e}")))?;
+        if high > low {
+            ends.push((p, high));
+        }
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| KafkaRunError::Client(format!("assign {topic}: {e}")))?;
+    Ok(ends)
+}
+
+/// The first host of a fleet makes its own plugin the fleet's baseline, so a
+/// rollback to it works on every host.
+fn publish_baseline(registry: &PluginRegistry, publisher: &FleetPublisher) {
+    let key = registry.desired_key();
+    let Some(bytes) = registry.bytes_of(&key) else {
+        return;
+    };
+    let published = publisher.publish_plugin(&key, None, &bytes).and_then(|()| {
+        publisher.publish_active(
+            std::slice::from_ref(&key),
+            "baseline: first host of the fleet",
+        )
+    });
+    if let Err(e) = published {
+        tracing::warn!("publishing the baseline plugin {key}: {e}");
+    }
+}
+
+/// Act on one record of the topic.
+fn apply(registry: &PluginRegistry, msg: &impl Message) {
+    let key = msg
+        .key()
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .unwrap_or_default();
+    let payload = msg.payload().unwrap_or_default();
+    if let Some(version) = key.strip_prefix(PLUGIN_PREFIX) {
+        if registry.knows(version) {
+            return;
+        }
+        let name = msg.headers().and_then(|hs| {
+            hs.iter()
+                .find(|h| h.key == NAME_HEADER)
+                .and_then(|h| h.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_owned)
+        });
+        match registry.learn(payload, name.as_deref()) {
+            Ok((learned, _)) => {
+                tracing::info!(version = %learned, "plugin version from the fleet topic passed its checks")
+            }
+            Err(e) => registry.note_event(format!("fleet version {version} refused here: {e}")),
+        }
+    } else if key == ACTIVE_KEY {
+        match serde_json::from_slice::<ActiveRecord>(payload) {
+            Ok(active) => {
+                if let Err(e) = registry.activate(active.history, &active.reason) {
+                    registry.note_event(format!("fleet activation not followed: {e}"));
+                }
+            }
+            Err(e) => registry.note_event(format!(
+                "unreadable `active` record on the plugin topic: {e}"
+            )),
+        }
+    }
+}

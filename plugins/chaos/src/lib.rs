@@ -1,0 +1,118 @@
+//! A plugin that misbehaves on request, to test the host's sandbox: the CPU
+//! deadline, the memory cap and trap isolation. Not an example to copy.
+//!
+//! What it does to a record: a payload containing `"chaos":"<what>"` triggers
+//! `<what>` for that record; the plugin parameter `chaos` (`[plugin.params]`,
+//! read through the WIT 1.1.0 `config` import) triggers it for every record.
+//! `<what>` is one of `loop` (spin forever), `grow` (allocate without bound),
+//! `panic`, `batch-error` (fail the whole batch), `drop` (answer nothing) or
+//! `escape` (try to list `/`, read the environment and open a socket, and
+//! report what worked as the output's value).
+//! Any other record goes unchanged to `enriched` if it is a JSON object, else to `failed`.
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({ path: "../../wit", world: "enricher" });
+
+use exports::payments::enrichment::transform::{BatchError, Guest};
+use payments::enrichment::config;
+use payments::enrichment::types::{BatchContext, InputRecord, Output, OutputRecord, PluginInfo};
+
+struct Chaos;
+
+/// The misbehaviour asked for by a payload, or by the `chaos` parameter.
+fn trigger(payload: &[u8], everywhere: Option<&str>) -> Option<String> {
+    if let Some(what) = everywhere {
+        return Some(what.to_owned());
+    }
+    let text = std::str::from_utf8(payload).ok()?;
+    let rest = &text[text.find("\"chaos\":\"")? + 9..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// What a plugin that tries to leave its sandbox gets to see.
+fn try_escape() -> Vec<u8> {
+    let files = std::fs::read_dir("/")
+        .map(|d| d.count())
+        .map_err(|e| e.to_string());
+    let env = std::env::vars().count();
+    let args = std::env::args().count();
+    let net = std::net::TcpStream::connect("127.0.0.1:9")
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    serde_json::json!({
+        "files_listed": files.as_ref().ok(),
+        "files_error": files.err(),
+        "env_vars": env,
+        "args": args,
+        "net_connected": net.is_ok(),
+        "net_error": net.err(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn spin_forever() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn grow_forever() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut block = vec![0u8; 1 << 20];
+        block[0] = 1;
+        hoard.push(std::hint::black_box(block));
+    }
+}
+
+impl Guest for Chaos {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "chaos".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    fn process_batch(
+        _: BatchContext,
+        records: Vec<InputRecord>,
+    ) -> Result<Vec<OutputRecord>, BatchError> {
+        let everywhere = config::get("chaos");
+        let mut outputs = Vec::with_capacity(records.len());
+        for (i, record) in records.into_iter().enumerate() {
+            match trigger(&record.value, everywhere.as_deref()).as_deref() {
+                Some("loop") => spin_forever(),
+                Some("grow") => grow_forever(),
+                Some("panic") => panic!("chaos: asked to panic on record {i}"),
+                Some("batch-error") => {
+                    return Err(BatchError::Internal(
+                        "chaos: asked to fail the batch".into(),
+                    ));
+                }
+                Some("drop") => continue,
+                Some("escape") => outputs.push(OutputRecord {
+                    input_index: i as u32,
+                    output: Output::Enriched,
+                    key: record.key,
+                    value: try_escape(),
+                    headers: record.headers,
+                }),
+                _ => outputs.push(OutputRecord {
+                    input_index: i as u32,
+                    output: match serde_json::from_slice(&record.value) {
+                        Ok(serde_json::Value::Object(_)) => Output::Enriched,
+                        _ => Output::Failed,
+                    },
+                    key: record.key,
+                    value: record.value,
+                    headers: record.headers,
+                }),
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+export!(Chaos);

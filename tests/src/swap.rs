@@ -1,0 +1,214 @@
+//! Fixtures for plugin-version tests: a Kafka-mode host (registry, optional
+//! fleet topic and admin API) run in a thread, and the check that plugin
+//! versions change only between commit units in the output.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use enricher::app::{KafkaHost, build_kafka_host};
+use enricher::config::Config;
+use enricher::kafka::KafkaRunError;
+use enricher::kafka::records::COMMIT_UNIT_HEADER;
+use enricher::kafka::runner::{KafkaRunReport, RunOptions, run};
+use enricher::kafka::tail::TailedRecord;
+use enricher::plugins::PluginRegistry;
+
+/// A Kafka-mode host running on its own thread until stopped (or, with
+/// `stop_at_end`, until the input is drained).
+pub struct RunningHost {
+    pub registry: Arc<PluginRegistry>,
+    pub admin: Option<std::net::SocketAddr>,
+    shutdown: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<KafkaRunReport, KafkaRunError>>>,
+}
+
+impl RunningHost {
+    pub fn start(config: &Config, stop_at_end: bool) -> Self {
+        let host: KafkaHost = build_kafka_host(config).expect("kafka host");
+        let registry = Arc::clone(&host.registry);
+        let admin = host.admin_addr();
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&shutdown);
+        let kafka = config.kafka.clone();
+        let options = RunOptions {
+            batch_size: config.pipeline.batch_size,
+            stop_at_end,
+        };
+        let thread = std::thread::spawn(move || {
+            let mut host = host;
+            run(&mut host.pipeline, &kafka, options, &flag)
+        });
+        Self {
+            registry,
+            admin,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Wait for the run to end on its own (a watchdog stops it after `limit`).
+    pub fn join(mut self, limit: Duration) -> KafkaRunReport {
+        let deadline = std::time::Instant::now() + limit;
+        while !self.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.shutdown.store(true, Ordering::Relaxed);
+        let thread = self.thread.take().expect("joined once");
+        thread.join().expect("host thread").expect("kafka run")
+    }
+
+    /// Ask it to stop (SIGTERM's path) and wait.
+    pub fn stop(self) -> KafkaRunReport {
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.join(Duration::from_secs(60))
+    }
+
+    /// Wait until this host runs `key`.
+    pub fn wait_running(&self, key: &str, limit: Duration) -> bool {
+        self.registry.wait_running(key, limit)
+    }
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn text(bytes: Option<&[u8]>) -> String {
+    String::from_utf8_lossy(bytes.unwrap_or(b"<none>")).into_owned()
+}
+
+/// Reads each output partition in order and checks that every commit unit
+/// was produced by one plugin version, so the version changes only where the
+/// unit changes. Returns (units seen, version changes seen).
+pub fn assert_versions_change_only_between_units(records: &[TailedRecord]) -> (usize, usize) {
+    let mut by_partition: BTreeMap<i32, Vec<&TailedRecord>> = BTreeMap::new();
+    for r in records {
+        by_partition.entry(r.partition).or_default().push(r);
+    }
+    let mut version_of_unit: BTreeMap<String, String> = BTreeMap::new();
+    let mut changes = 0;
+    for (partition, mut list) in by_partition {
+        list.sort_by_key(|r| r.offset);
+        let mut last: Option<(String, String)> = None;
+        for r in list {
+            let unit = text(r.header(COMMIT_UNIT_HEADER));
+            let version = text(r.header("plugin-version"));
+            assert!(
+                unit != "<none>",
+                "partition {partition} offset {}: no commit-unit header",
+                r.offset
+            );
+            let seen = version_of_unit
+                .entry(unit.clone())
+                .or_insert_with(|| version.clone());
+            assert_eq!(
+                *seen, version,
+                "commit unit {unit} holds outputs of two plugin versions ({seen} and {version})"
+            );
+            if let Some((last_unit, last_version)) = &last
+                && *last_version != version
+            {
+                assert_ne!(
+                    *last_unit, unit,
+                    "partition {partition} offset {}: the version changed inside unit {unit}",
+                    r.offset
+                );
+                changes += 1;
+            }
+            last = Some((unit, version));
+        }
+    }
+    (version_of_unit.len(), changes)
+}
+
+/// How many records `topic` holds (the sum of its partitions' high watermarks).
+pub fn topic_len(bootstrap: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "enricher-tests-watermarks")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .map_or(0, |(low, high)| high - low)
+        })
+        .sum()
+}
+
+/// Wait until the `outputs` topics hold at least `expected` records.
+pub fn wait_for_outputs(bootstrap: &str, outputs: &[&str], expected: usize, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let produced: i64 = outputs.iter().map(|t| topic_len(bootstrap, t)).sum();
+        if produced >= expected as i64 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {produced} of {expected} outputs after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stream `events` onto the input topic (`chunk` records at a time, 20 ms
+/// apart) while calling `swap(i)` every `swap_every`, so versions change while
+/// records are in flight; then wait until the outputs hold `expected` records.
+/// The first chunk goes alone, and swapping starts once the host answers it.
+/// Returns how many times `swap` was called.
+pub fn feed_while_swapping(
+    bootstrap: &str,
+    input: &str,
+    outputs: &[&str],
+    events: &[String],
+    chunk: usize,
+    expected: usize,
+    swap_every: Duration,
+    mut swap: impl FnMut(usize),
+) -> usize {
+    let (first, rest) = events.split_at(chunk.min(events.len()));
+    crate::kafka::produce_values(bootstrap, input, first);
+    wait_for_outputs(bootstrap, outputs, 1, Duration::from_secs(120));
+    let (b, t, rest, size) = (
+        bootstrap.to_owned(),
+        input.to_owned(),
+        rest.to_vec(),
+        chunk.max(1),
+    );
+    let producer = std::thread::spawn(move || {
+        for piece in rest.chunks(size) {
+            crate::kafka::produce_values(&b, &t, piece);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let mut calls = 0;
+    while !producer.is_finished() {
+        swap(calls);
+        calls += 1;
+        std::thread::sleep(swap_every);
+    }
+    producer.join().expect("producer thread");
+    wait_for_outputs(bootstrap, outputs, expected, Duration::from_secs(180));
+    calls
+}

@@ -1,0 +1,210 @@
+//! Hot swap on the real test broker (nisshi, at-least-once): plugin versions
+//! change under load without losing or duplicating an event and only between
+//! commit units; hosts of one group converge on a deployed version through the
+//! fleet topic, and a host that starts later starts on it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use enricher::admin::client::AdminClient;
+use enricher::config::{Config, DeliveryMode};
+use enricher::plugins::PluginAdmin;
+use enricher_tests::kafka::*;
+use enricher_tests::swap::*;
+use enricher_tests::test_plugins::V2;
+use enricher_tests::*;
+
+const V1_KEY: &str = "payment-enrichment@0.1.0";
+const V2_KEY: &str = "payment-enrichment@0.2.0";
+
+fn events(n: usize, prefix: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 10 {
+            9 => format!(r#"{{"payment_id":"{prefix}-{i}","claim_id":"CLM-001","payment_amount":"abc","payment_date":"2024-01-15T10:30:00"}}"#),
+            n if n % 3 == 0 => event(&format!("{prefix}-{i}"), "CLM-404", "10.00"),
+            _ => event(&format!("{prefix}-{i}"), "CLM-001", "10.00"),
+        })
+        .collect()
+}
+
+fn host_config(dir: &TempDir, broker: &str, topics: &[String; 3]) -> Config {
+    let db = claims_db(dir, SMALL_CLAIMS_CSV);
+    let mut config = with_topics(
+        kafka_config(
+            config_for(&db),
+            broker,
+            DeliveryMode::AtLeastOnce,
+            &topics[0],
+        ),
+        topics,
+    );
+    config.deploy.admin_bind = "127.0.0.1:0".parse().ok();
+    config
+}
+
+/// Every output of a run: (counts by payment_id, all records).
+fn outputs(
+    broker: &str,
+    topics: &[String; 3],
+) -> (
+    BTreeMap<String, usize>,
+    Vec<enricher::kafka::tail::TailedRecord>,
+) {
+    let mut all = read_all(broker, &topics[1], true);
+    all.extend(read_all(broker, &topics[2], true));
+    (count_by_payment_id(&all), all)
+}
+
+fn duplicates(counts: &BTreeMap<String, usize>) -> usize {
+    counts.values().map(|n| n - 1).sum()
+}
+
+/// Run `events` through one host, deploying v2 and rolling back between chunks
+/// when `swap` is set. Returns (counts, records, swaps the host made).
+fn run_chunks(
+    label: &str,
+    events: &[String],
+    swap: bool,
+) -> (
+    BTreeMap<String, usize>,
+    Vec<enricher::kafka::tail::TailedRecord>,
+    u64,
+) {
+    let broker = test_broker();
+    let dir = TempDir::new(label);
+    let topics = unique_topics(label);
+    create_topics(&broker, &topics, 3);
+    let config = host_config(&dir, &broker, &topics);
+    let host = RunningHost::start(&config, false);
+    let admin = AdminClient::new(&host.admin.expect("admin API").to_string());
+    let v2 = std::fs::read(V2).expect("v2 plugin");
+    let every = Duration::from_millis(80);
+    feed_while_swapping(
+        &broker,
+        &topics[0],
+        &[&topics[1], &topics[2]],
+        events,
+        1000,
+        events.len(),
+        every,
+        |i| {
+            if !swap {
+                return;
+            }
+            if i % 2 == 0 {
+                let report = admin.deploy(&v2, None).expect("deploy v2");
+                assert_eq!(report.deployed.key, V2_KEY);
+                assert!(host.wait_running(V2_KEY, Duration::from_secs(10)));
+            } else {
+                let back = admin.rollback().expect("rollback");
+                assert_eq!(back.to, V1_KEY);
+                assert!(host.wait_running(V1_KEY, Duration::from_secs(10)));
+            }
+        },
+    );
+    let swaps = host.registry.status().swaps;
+    host.stop();
+    let (counts, records) = outputs(&broker, &topics);
+    (counts, records, swaps)
+}
+
+#[test]
+fn swaps_under_load_lose_nothing_add_no_duplicates_and_change_versions_only_between_units() {
+    let events = events(100_000, "PAY-SWAP");
+    let (baseline, _, _) = run_chunks("swap-baseline", &events, false);
+    let (counts, records, swaps) = run_chunks("swap-load", &events, true);
+
+    assert!(swaps >= 10, "only {swaps} swaps happened");
+    let expected: Vec<String> = (0..events.len()).map(|i| format!("PAY-SWAP-{i}")).collect();
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} payment_ids lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(counts.len(), expected.len(), "no unexpected ids");
+    assert!(
+        duplicates(&counts) <= duplicates(&baseline),
+        "swaps added duplicates: {} with swaps, {} without",
+        duplicates(&counts),
+        duplicates(&baseline)
+    );
+    let (units, changes) = assert_versions_change_only_between_units(&records);
+    assert!(
+        changes >= 10,
+        "the output shows only {changes} version changes over {units} units"
+    );
+    let versions: std::collections::BTreeSet<&[u8]> = records
+        .iter()
+        .filter_map(|r| r.header("plugin-version"))
+        .collect();
+    assert_eq!(versions.len(), 2, "both versions produced output");
+}
+
+#[test]
+fn hosts_of_a_group_converge_on_a_deployed_version_and_a_late_host_starts_on_it() {
+    let broker = test_broker();
+    let dir = TempDir::new("converge");
+    let topics = unique_topics("converge");
+    create_topics(&broker, &topics, 3);
+    let config = host_config(&dir, &broker, &topics);
+    let a = RunningHost::start(&config, false);
+    let b = RunningHost::start(&config, false);
+    // The second round waits for len(first + second) outputs, so the first is counted there.
+    produce_values(&broker, &topics[0], &events(500, "PAY-C1"));
+
+    let admin_a = AdminClient::new(&a.admin.expect("admin").to_string());
+    let report = admin_a
+        .deploy(&std::fs::read(V2).expect("v2"), None)
+        .expect("deploy");
+    assert!(report.fleet, "deployed through the fleet topic");
+    for (name, host) in [("a", &a), ("b", &b)] {
+        assert!(
+            host.wait_running(V2_KEY, Duration::from_secs(30)),
+            "host {name} runs v2"
+        );
+    }
+    let late = enricher::app::build_kafka_host(&config).expect("late host");
+    assert_eq!(
+        late.registry.desired_key(),
+        V2_KEY,
+        "a late host starts on the fleet's version"
+    );
+    assert_eq!(late.pipeline.plugin().key(), V2_KEY);
+    drop(late);
+
+    let admin_b = AdminClient::new(&b.admin.expect("admin").to_string());
+    let back = admin_b.rollback().expect("rollback from the other host");
+    assert_eq!(back.to, V1_KEY);
+    for (name, host) in [("a", &a), ("b", &b)] {
+        assert!(
+            host.wait_running(V1_KEY, Duration::from_secs(30)),
+            "host {name} rolled back"
+        );
+    }
+    let status = admin_a.status().expect("status");
+    assert_eq!(status.active.key, V1_KEY);
+    assert_eq!(status.swaps, 2);
+    let more = events(500, "PAY-C2");
+    let mut all = events(500, "PAY-C1");
+    all.extend(more.iter().cloned());
+    produce_values(&broker, &topics[0], &more);
+    wait_for_outputs(
+        &broker,
+        &[&topics[1], &topics[2]],
+        all.len(),
+        Duration::from_secs(120),
+    );
+    a.stop();
+    b.stop();
+    let (counts, _) = outputs(&broker, &topics);
+    assert_eq!(
+        counts.len(),
+        all.len(),
+        "every event of both rounds is in the output"
+    );
+}

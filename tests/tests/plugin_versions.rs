@@ -1,0 +1,240 @@
+//! Plugin versions on one host, without Kafka: compatibility across WIT
+//! versions, the checks a new version must pass, swaps only at commit
+//! boundaries, manual and automatic rollback.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use enricher::config::Config;
+use enricher::pipeline::Pipeline;
+use enricher::plugin::{DEFAULT_PLUGIN, PluginEngine, PluginSettings};
+use enricher::plugins::api::AdminError;
+use enricher::plugins::check::default_canaries;
+use enricher::plugins::{PluginAdmin, PluginRegistry};
+use enricher::sandbox::SandboxLimits;
+use enricher_tests::test_plugins::{CHAOS, INCOMPATIBLE, LEGACY_V1, V2};
+use enricher_tests::*;
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A pipeline following a registry whose first version is the built-in plugin.
+fn host(
+    dir: &TempDir,
+    settings: PluginSettings,
+    tune: impl FnOnce(&mut Config),
+) -> (Pipeline, Arc<PluginRegistry>) {
+    let db = claims_db(dir, SMALL_CLAIMS_CSV);
+    let mut config = config_for(&db);
+    config.deploy.topic = "off".into();
+    tune(&mut config);
+    let lookup = enricher::app::open_lookup(&config).expect("lookup");
+    let engine = PluginEngine::with_settings(settings).expect("engine");
+    let initial = engine.load_default().expect("built-in");
+    let registry = Arc::new(PluginRegistry::new(
+        engine,
+        initial.clone(),
+        DEFAULT_PLUGIN,
+        Arc::clone(&lookup),
+        default_canaries(),
+        &config.deploy,
+    ));
+    let pipeline = Pipeline::new(initial, lookup, config.pipeline.max_record_bytes)
+        .with_registry(Arc::clone(&registry));
+    (pipeline, registry)
+}
+
+/// (plugin version header, output value as text) for one event of claim CLM-001.
+fn one_event(pipeline: &mut Pipeline) -> (String, String) {
+    let e = event("PAY-1", "CLM-001", "150.00");
+    let routed = pipeline.process(&records(&[e.as_bytes()]));
+    let version = routed[0]
+        .headers
+        .iter()
+        .find(|h| h.key == "plugin-version")
+        .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+        .expect("version header");
+    (
+        version,
+        String::from_utf8(routed[0].value.clone()).expect("UTF-8"),
+    )
+}
+
+#[test]
+fn a_plugin_built_for_wit_1_0_0_runs_on_this_host() {
+    let dir = TempDir::new("legacy");
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    let config = config_for(&db);
+    let lookup = enricher::app::open_lookup(&config).expect("lookup");
+    let engine = PluginEngine::new().expect("engine");
+    let plugin = engine
+        .load_file(Path::new(LEGACY_V1))
+        .expect("a 1.0.0 plugin loads on a 1.1.0 host");
+    assert_eq!(plugin.world().to_string(), "1.0.0");
+    let mut pipeline = Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes);
+    let mut input = records(&[b"{}", b"{}"]);
+    input[0].key = Some(b"CLM-001".to_vec());
+    input[1].key = Some(b"CLM-404".to_vec());
+    let routed = pipeline.process(&input);
+    let found: Vec<&[u8]> = routed
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .find(|h| h.key == "claim-found")
+                .map(|h| h.value.as_slice())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [&b"yes"[..], &b"no"[..]],
+        "its claims import is served by this host's lookup"
+    );
+}
+
+#[test]
+fn a_plugin_for_another_major_version_is_refused_with_the_reason() {
+    let dir = TempDir::new("incompatible");
+    let (_pipeline, registry) = host(&dir, PluginSettings::default(), |_| {});
+    let err = registry
+        .deploy(&read(INCOMPATIBLE), None)
+        .expect_err("refused");
+    let AdminError::Rejected(why) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(why.contains("payments:enrichment@2.0.0"), "{why}");
+    assert!(why.contains("1.1.0"), "names what this host runs: {why}");
+    let not_wasm = registry
+        .deploy(b"definitely not wasm", None)
+        .expect_err("refused");
+    assert!(matches!(not_wasm, AdminError::Rejected(_)), "{not_wasm:?}");
+    assert_eq!(registry.list().len(), 1, "nothing was added");
+}
+
+#[test]
+fn a_version_failing_its_canary_records_is_rejected_and_never_runs() {
+    let dir = TempDir::new("canary");
+    let settings = PluginSettings {
+        limits: SandboxLimits {
+            cpu_deadline: std::time::Duration::from_millis(100),
+            ..SandboxLimits::default()
+        },
+        params: Arc::new([("chaos".to_owned(), "loop".to_owned())].into()),
+    };
+    let (mut pipeline, registry) = host(&dir, settings, |_| {});
+    let err = registry
+        .deploy(&read(CHAOS), None)
+        .expect_err("a plugin that loops is refused");
+    assert!(err.to_string().contains("canary"), "{err}");
+    pipeline.at_commit_boundary();
+    let (version, _) = one_event(&mut pipeline);
+    assert_eq!(
+        version,
+        enrichment_guest::PLUGIN_VERSION,
+        "the running version is untouched"
+    );
+}
+
+#[test]
+fn deploy_swaps_only_at_a_commit_boundary_and_rollback_returns() {
+    let dir = TempDir::new("swap");
+    let (mut pipeline, registry) = host(&dir, PluginSettings::default(), |_| {});
+    let report = registry.deploy(&read(V2), None).expect("v2 deploys");
+    assert_eq!(report.deployed.key, "payment-enrichment@0.2.0");
+    assert!(!report.fleet);
+    assert!(
+        report.checks.iter().any(|c| c.contains("canary")),
+        "{:?}",
+        report.checks
+    );
+
+    let (version, v) = one_event(&mut pipeline);
+    assert_eq!(version, "0.1.0", "no swap without a boundary");
+    assert!(!v.contains("remaining_claim_amount"), "{v}");
+
+    pipeline.at_commit_boundary();
+    let (version, v) = one_event(&mut pipeline);
+    assert_eq!(version, "0.2.0");
+    assert!(
+        v.contains(r#""remaining_claim_amount":1850.00,"#),
+        "exact decimal: {v}"
+    );
+    let status = registry.status();
+    assert_eq!(status.active.key, "payment-enrichment@0.2.0");
+    assert_eq!(status.swaps, 1);
+    assert!(status.last_swap_pause_us.is_some());
+    assert_eq!(status.previous.as_deref(), Some("payment-enrichment@0.1.0"));
+
+    let back = registry.rollback().expect("rollback");
+    assert_eq!(
+        (back.from.as_str(), back.to.as_str()),
+        ("payment-enrichment@0.2.0", "payment-enrichment@0.1.0")
+    );
+    pipeline.at_commit_boundary();
+    assert_eq!(one_event(&mut pipeline).0, "0.1.0");
+    assert!(
+        matches!(registry.rollback(), Err(AdminError::Conflict(_))),
+        "nothing before the first version"
+    );
+
+    let listed: Vec<String> = registry.list().into_iter().map(|v| v.key).collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+}
+
+#[test]
+fn a_version_is_immutable() {
+    let dir = TempDir::new("immutable");
+    let (_pipeline, registry) = host(&dir, PluginSettings::default(), |_| {});
+    // The chaos plugin renamed to the built-in's name and version would be other bytes under one key.
+    let err = registry
+        .deploy(&read(CHAOS), Some("payment-enrichment"))
+        .map(|r| r.deployed.key);
+    // chaos reports version 1.0.0, so the key differs and it is accepted...
+    assert_eq!(err.as_deref().ok(), Some("payment-enrichment@1.0.0"));
+    // ...but the same key with other bytes is not.
+    let again = registry.deploy(&read(LEGACY_V1), Some("payment-enrichment"));
+    assert!(matches!(again, Err(AdminError::Conflict(_))), "{again:?}");
+}
+
+#[test]
+fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
+    let dir = TempDir::new("auto-rollback");
+    let (mut pipeline, registry) = host(&dir, PluginSettings::default(), |c| {
+        c.deploy.rollback_error_rate = 0.05;
+        c.deploy.rollback_min_records = 50;
+        c.deploy.rollback_window = 1_000;
+    });
+    registry
+        .deploy(&read(CHAOS), None)
+        .expect("chaos passes its canaries");
+    pipeline.at_commit_boundary();
+    assert_eq!(registry.status().active.key, "chaos@1.0.0");
+    // One record in ten panics: 10% plugin errors > 5%.
+    for round in 0..10 {
+        let batch: Vec<Vec<u8>> = (0..10)
+            .map(|i| {
+                if i == 3 {
+                    br#"{"chaos":"panic"}"#.to_vec()
+                } else {
+                    event(&format!("PAY-{round}-{i}"), "CLM-001", "1.00").into_bytes()
+                }
+            })
+            .collect();
+        let slices: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+        let routed = pipeline.process(&records(&slices));
+        assert_eq!(routed.len(), 10, "nothing lost while failing");
+        pipeline.at_commit_boundary();
+    }
+    let status = registry.status();
+    assert_eq!(status.active.key, "payment-enrichment@0.1.0", "{status:?}");
+    assert_eq!(status.rollbacks, 1);
+    assert!(
+        status
+            .last_event
+            .as_deref()
+            .is_some_and(|e| e.contains("automatic rollback")),
+        "{status:?}"
+    );
+}

@@ -1,0 +1,206 @@
+//! The plugin sandbox: a CPU deadline per call, a memory cap per instance, and
+//! trap isolation. A misbehaving plugin (`plugins/chaos`) never takes the host
+//! down: the poisonous record goes to `failed` as PLUGIN_TRAP with its payload,
+//! the rest of the batch goes through, and nothing is lost.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use enricher::pipeline::Pipeline;
+use enricher::plugin::{PluginEngine, PluginSettings};
+use enricher::sandbox::SandboxLimits;
+use enricher_tests::test_plugins::CHAOS;
+use enricher_tests::*;
+use serde_json::Value;
+
+fn chaos_pipeline(dir: &TempDir, limits: SandboxLimits, params: &[(&str, &str)]) -> Pipeline {
+    let db = claims_db(dir, SMALL_CLAIMS_CSV);
+    let config = config_for(&db);
+    let lookup = enricher::app::open_lookup(&config).expect("lookup");
+    let params: BTreeMap<String, String> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let engine = PluginEngine::with_settings(PluginSettings {
+        limits,
+        params: Arc::new(params),
+    })
+    .expect("engine");
+    let plugin = engine
+        .load_file(std::path::Path::new(CHAOS))
+        .expect("chaos plugin loads");
+    Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes)
+}
+
+fn tight() -> SandboxLimits {
+    SandboxLimits {
+        max_memory_bytes: 32 << 20,
+        cpu_deadline: Duration::from_millis(100),
+    }
+}
+
+/// Ten ordinary events with the record at `poison` replaced by a chaos trigger.
+fn batch_with(poison: usize, what: &str) -> Vec<Vec<u8>> {
+    (0..10)
+        .map(|i| {
+            if i == poison {
+                format!(r#"{{"payment_id":"PAY-{i}","chaos":"{what}"}}"#).into_bytes()
+            } else {
+                event(&format!("PAY-{i}"), "CLM-001", "10.00").into_bytes()
+            }
+        })
+        .collect()
+}
+
+fn run_poisoned(what: &str) -> Vec<enricher::pipeline::Routed> {
+    let dir = TempDir::new(&format!("sandbox-{what}"));
+    let mut pipeline = chaos_pipeline(&dir, tight(), &[]);
+    let payloads = batch_with(6, what);
+    let slices: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    let routed = pipeline.process(&records(&slices));
+    assert_eq!(routed.len(), 10, "every input answered exactly once");
+    for r in &routed {
+        if r.input_index == 6 {
+            assert_eq!(
+                r.status, "PLUGIN_TRAP",
+                "{what}: the poisonous record is isolated"
+            );
+            let v: Value = serde_json::from_slice(&r.value).expect("failure record is JSON");
+            assert_eq!(v["payment_id"], "PAY-6");
+            assert_eq!(
+                v["original_payload"],
+                String::from_utf8_lossy(&payloads[6]).as_ref()
+            );
+        } else {
+            assert_eq!(
+                r.status, "SUCCESS",
+                "{what}: record {} proceeds normally",
+                r.input_index
+            );
+            assert_eq!(r.value, payloads[r.input_index], "passed through unchanged");
+        }
+    }
+    assert!(pipeline.metrics().plugin_traps >= 1);
+    // The host goes on with a fresh instance.
+    let clean = event("PAY-after", "CLM-001", "1.00");
+    let after = pipeline.process(&records(&[clean.as_bytes()]));
+    assert_eq!(statuses(&after), ["SUCCESS"]);
+    routed
+}
+
+#[test]
+fn a_record_that_loops_forever_hits_the_cpu_deadline_and_is_isolated() {
+    let routed = run_poisoned("loop");
+    let trap = routed
+        .iter()
+        .find(|r| r.input_index == 6)
+        .expect("trap record");
+    let v: Value = serde_json::from_slice(&trap.value).expect("JSON");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("interrupt")),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_record_that_grows_memory_hits_the_cap_and_is_isolated() {
+    run_poisoned("grow");
+}
+
+#[test]
+fn a_panicking_record_is_isolated_and_the_rest_proceed() {
+    let routed = run_poisoned("panic");
+    let trap = routed
+        .iter()
+        .find(|r| r.input_index == 6)
+        .expect("trap record");
+    let v: Value = serde_json::from_slice(&trap.value).expect("JSON");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable") || e.contains("panic")),
+        "{v}"
+    );
+}
+
+#[test]
+fn batch_errors_and_dropped_records_are_routed_not_lost() {
+    let dir = TempDir::new("sandbox-drop");
+    let mut pipeline = chaos_pipeline(&dir, tight(), &[]);
+    let dropped = batch_with(2, "drop");
+    let slices: Vec<&[u8]> = dropped.iter().map(Vec::as_slice).collect();
+    let routed = pipeline.process(&records(&slices));
+    assert_eq!(routed.len(), 10);
+    assert_eq!(
+        routed
+            .iter()
+            .filter(|r| r.status == "PLUGIN_DROPPED_RECORD")
+            .count(),
+        1
+    );
+    let failing = batch_with(0, "batch-error");
+    let slices: Vec<&[u8]> = failing.iter().map(Vec::as_slice).collect();
+    let routed = pipeline.process(&records(&slices));
+    assert_eq!(routed.len(), 10);
+    assert!(
+        routed.iter().all(|r| r.status == "PLUGIN_ERROR"),
+        "{:?}",
+        statuses(&routed)
+    );
+}
+
+#[test]
+fn host_memory_stays_bounded_while_a_plugin_grows_without_bound() {
+    fn rss_bytes() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").expect("proc status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS");
+        kb * 1024
+    }
+    let dir = TempDir::new("sandbox-rss");
+    let mut pipeline = chaos_pipeline(&dir, tight(), &[]);
+    let payloads = batch_with(0, "grow");
+    let slices: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    pipeline.process(&records(&slices));
+    let before = rss_bytes();
+    for _ in 0..20 {
+        let routed = pipeline.process(&records(&slices));
+        assert_eq!(
+            routed.iter().filter(|r| r.status == "PLUGIN_TRAP").count(),
+            1
+        );
+    }
+    let grown = rss_bytes().saturating_sub(before);
+    // 20 instances each filled their 32 MiB cap; none of it may stay behind.
+    assert!(grown < 64 << 20, "host RSS grew by {} MiB", grown >> 20);
+}
+
+#[test]
+fn a_plugin_sees_no_files_environment_or_network() {
+    let dir = TempDir::new("sandbox-escape");
+    let mut pipeline = chaos_pipeline(&dir, tight(), &[]);
+    let routed = pipeline.process(&records(&[br#"{"chaos":"escape"}"#]));
+    assert_eq!(statuses(&routed), ["SUCCESS"]);
+    let v: Value = serde_json::from_slice(&routed[0].value).expect("JSON");
+    assert!(v["files_listed"].is_null(), "no filesystem: {v}");
+    assert_eq!(v["env_vars"], 0, "no environment: {v}");
+    assert_eq!(v["args"], 0, "no arguments: {v}");
+    assert_eq!(v["net_connected"], false, "no network: {v}");
+}
+
+#[test]
+fn plugin_parameters_reach_the_plugin_through_the_config_import() {
+    let dir = TempDir::new("sandbox-params");
+    let mut pipeline = chaos_pipeline(&dir, tight(), &[("chaos", "drop")]);
+    let ok = event("PAY-1", "CLM-001", "1.00");
+    let routed = pipeline.process(&records(&[ok.as_bytes()]));
+    assert_eq!(
+        statuses(&routed),
+        ["PLUGIN_DROPPED_RECORD"],
+        "the parameter applied to every record"
+    );
+}
