@@ -5,8 +5,8 @@
 //! - `ENRICHER_TEST_PLUGIN_V2`: the enrichment plugin with feature `v2`;
 //! - `ENRICHER_TEST_PLUGIN_CHAOS`, `_LEGACY_V1`, `_INCOMPATIBLE`: `plugins/*`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "../host/build/wasm_build.rs"]
+mod wasm_build;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DUCKDB_LIB_DIR");
@@ -17,8 +17,7 @@ fn main() {
 }
 
 fn build_test_plugins() {
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir.parent().expect("tests/ sits in the workspace");
+    let root = wasm_build::workspace_root();
     for watched in [
         "guest/src",
         "guest/Cargo.toml",
@@ -28,18 +27,12 @@ fn build_test_plugins() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
-    // The outer cargo holds the lock on its target dir, and host/build.rs uses
-    // `guest-build`: the test plugins get a folder of their own.
-    let target_dir = out_dir
-        .ancestors()
-        .nth(4)
-        .map(|t| t.join("test-plugins-build"))
-        .unwrap_or_else(|| out_dir.join("test-plugins-build"));
-    let wasm_dir = target_dir.join("wasm32-wasip2/release");
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    // host/build.rs uses `guest-build`: the test plugins get a folder of their own.
+    let target_dir = wasm_build::nested_target_dir("test-plugins-build");
 
-    cargo_wasm(
-        root,
+    let wasm_dir = wasm_build::cargo_wasm(
+        &root,
         &target_dir,
         &["-p", "enrichment-guest", "--features", "v2"],
     );
@@ -47,18 +40,15 @@ fn build_test_plugins() {
     std::fs::copy(wasm_dir.join("enrichment_guest.wasm"), &v2).expect("copy the v2 plugin");
     println!("cargo:rustc-env=ENRICHER_TEST_PLUGIN_V2={}", v2.display());
 
-    cargo_wasm(
-        root,
-        &target_dir,
-        &[
-            "-p",
-            "chaos-plugin",
-            "-p",
-            "legacy-v1-plugin",
-            "-p",
-            "incompatible-plugin",
-        ],
-    );
+    let packages = [
+        "-p",
+        "chaos-plugin",
+        "-p",
+        "legacy-v1-plugin",
+        "-p",
+        "incompatible-plugin",
+    ];
+    let wasm_dir = wasm_build::cargo_wasm(&root, &target_dir, &packages);
     for (env, file) in [
         ("CHAOS", "chaos_plugin.wasm"),
         ("LEGACY_V1", "legacy_v1_plugin.wasm"),
@@ -71,29 +61,4 @@ fn build_test_plugins() {
             path.display()
         );
     }
-}
-
-fn cargo_wasm(root: &Path, target_dir: &Path, packages: &[&str]) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .args(packages)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .expect("run cargo for the test plugins");
-    assert!(
-        status.success(),
-        "building test plugins {packages:?} failed"
-    );
 }

@@ -120,12 +120,11 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     } else {
         None
     };
-    let pipeline = Pipeline::new(
-        registry.desired().1,
+    let pipeline = Pipeline::following(
+        Arc::clone(&registry),
         lookup,
         config.pipeline.max_record_bytes,
-    )
-    .with_registry(Arc::clone(&registry));
+    );
     let admin = match config.deploy.admin_bind {
         Some(addr) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&registry) as Arc<dyn PluginAdmin>;

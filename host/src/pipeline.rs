@@ -78,6 +78,15 @@ impl Pipeline {
         }
     }
 
+    /// A pipeline that runs `registry`'s desired version and follows it.
+    pub fn following(
+        registry: Arc<PluginRegistry>,
+        lookup: Arc<ClaimsLookup>,
+        max_record_bytes: usize,
+    ) -> Self {
+        Self::new(registry.desired().1, lookup, max_record_bytes).with_registry(registry)
+    }
+
     /// Follow `registry`: swap to its desired version at commit boundaries.
     pub fn with_registry(mut self, registry: Arc<PluginRegistry>) -> Self {
         registry.note_started(&self.plugin.key());

@@ -89,45 +89,44 @@ fn text(bytes: Option<&[u8]>) -> String {
     String::from_utf8_lossy(bytes.unwrap_or(b"<none>")).into_owned()
 }
 
-/// Reads each output partition in order and checks that every commit unit
-/// was produced by one plugin version, so the version changes only where the
-/// unit changes. Returns (units seen, version changes seen).
-pub fn assert_versions_change_only_between_units(records: &[TailedRecord]) -> (usize, usize) {
-    let mut by_partition: BTreeMap<i32, Vec<&TailedRecord>> = BTreeMap::new();
-    for r in records {
-        by_partition.entry(r.partition).or_default().push(r);
-    }
+/// Reads each partition of each output topic (one list per topic) in offset
+/// order and checks that every commit unit was produced by one plugin version,
+/// so the version changes only where the unit changes. Returns (units seen,
+/// version changes seen).
+pub fn assert_versions_change_only_between_units(topics: &[Vec<TailedRecord>]) -> (usize, usize) {
     let mut version_of_unit: BTreeMap<String, String> = BTreeMap::new();
     let mut changes = 0;
-    for (partition, mut list) in by_partition {
-        list.sort_by_key(|r| r.offset);
-        let mut last: Option<(String, String)> = None;
-        for r in list {
-            let unit = text(r.header(COMMIT_UNIT_HEADER));
-            let version = text(r.header("plugin-version"));
-            assert!(
-                unit != "<none>",
-                "partition {partition} offset {}: no commit-unit header",
-                r.offset
-            );
-            let seen = version_of_unit
-                .entry(unit.clone())
-                .or_insert_with(|| version.clone());
-            assert_eq!(
-                *seen, version,
-                "commit unit {unit} holds outputs of two plugin versions ({seen} and {version})"
-            );
-            if let Some((last_unit, last_version)) = &last
-                && *last_version != version
-            {
-                assert_ne!(
-                    *last_unit, unit,
-                    "partition {partition} offset {}: the version changed inside unit {unit}",
-                    r.offset
+    for (topic, records) in topics.iter().enumerate() {
+        let mut by_partition: BTreeMap<i32, Vec<&TailedRecord>> = BTreeMap::new();
+        for r in records {
+            by_partition.entry(r.partition).or_default().push(r);
+        }
+        for (partition, mut list) in by_partition {
+            list.sort_by_key(|r| r.offset);
+            let mut last: Option<(String, String)> = None;
+            for r in list {
+                let place = format!("topic {topic} partition {partition} offset {}", r.offset);
+                let unit = text(r.header(COMMIT_UNIT_HEADER));
+                let version = text(r.header("plugin-version"));
+                assert!(unit != "<none>", "{place}: no commit-unit header");
+                let seen = version_of_unit
+                    .entry(unit.clone())
+                    .or_insert_with(|| version.clone());
+                assert_eq!(
+                    *seen, version,
+                    "{place}: commit unit {unit} holds outputs of two plugin versions"
                 );
-                changes += 1;
+                if let Some((last_unit, last_version)) = &last
+                    && *last_version != version
+                {
+                    assert_ne!(
+                        *last_unit, unit,
+                        "{place}: the version changed inside unit {unit}"
+                    );
+                    changes += 1;
+                }
+                last = Some((unit, version));
             }
-            last = Some((unit, version));
         }
     }
     (version_of_unit.len(), changes)

@@ -42,17 +42,16 @@ fn host_config(dir: &TempDir, broker: &str, topics: &[String; 3]) -> Config {
     config
 }
 
-/// Every output of a run: (counts by payment_id, all records).
-fn outputs(
-    broker: &str,
-    topics: &[String; 3],
-) -> (
-    BTreeMap<String, usize>,
-    Vec<enricher::kafka::tail::TailedRecord>,
-) {
-    let mut all = read_all(broker, &topics[1], true);
-    all.extend(read_all(broker, &topics[2], true));
-    (count_by_payment_id(&all), all)
+type Records = Vec<enricher::kafka::tail::TailedRecord>;
+
+/// Every output of a run: (counts by payment_id, [enriched records, failed records]).
+fn outputs(broker: &str, topics: &[String; 3]) -> (BTreeMap<String, usize>, [Records; 2]) {
+    let enriched = read_all(broker, &topics[1], true);
+    let failed = read_all(broker, &topics[2], true);
+    (
+        count_by_payment_id(enriched.iter().chain(&failed)),
+        [enriched, failed],
+    )
 }
 
 fn duplicates(counts: &BTreeMap<String, usize>) -> usize {
@@ -60,16 +59,12 @@ fn duplicates(counts: &BTreeMap<String, usize>) -> usize {
 }
 
 /// Run `events` through one host, deploying v2 and rolling back between chunks
-/// when `swap` is set. Returns (counts, records, swaps the host made).
+/// when `swap` is set. Returns (counts, records per output topic, swaps the host made).
 fn run_chunks(
     label: &str,
     events: &[String],
     swap: bool,
-) -> (
-    BTreeMap<String, usize>,
-    Vec<enricher::kafka::tail::TailedRecord>,
-    u64,
-) {
+) -> (BTreeMap<String, usize>, [Records; 2], u64) {
     let broker = test_broker();
     let dir = TempDir::new(label);
     let topics = unique_topics(label);
@@ -134,12 +129,19 @@ fn swaps_under_load_lose_nothing_add_no_duplicates_and_change_versions_only_betw
         duplicates(&baseline)
     );
     let (units, changes) = assert_versions_change_only_between_units(&records);
+    eprintln!(
+        "hot swap under load: {swaps} swaps, {changes} version changes over {units} commit units, \
+         {} duplicates ({} without swaps)",
+        duplicates(&counts),
+        duplicates(&baseline)
+    );
     assert!(
         changes >= 10,
         "the output shows only {changes} version changes over {units} units"
     );
     let versions: std::collections::BTreeSet<&[u8]> = records
         .iter()
+        .flatten()
         .filter_map(|r| r.header("plugin-version"))
         .collect();
     assert_eq!(versions.len(), 2, "both versions produced output");

@@ -34,14 +34,17 @@ fn host(
     let initial = engine.load_default().expect("built-in");
     let registry = Arc::new(PluginRegistry::new(
         engine,
-        initial.clone(),
+        initial,
         DEFAULT_PLUGIN,
         Arc::clone(&lookup),
         default_canaries(),
         &config.deploy,
     ));
-    let pipeline = Pipeline::new(initial, lookup, config.pipeline.max_record_bytes)
-        .with_registry(Arc::clone(&registry));
+    let pipeline = Pipeline::following(
+        Arc::clone(&registry),
+        lookup,
+        config.pipeline.max_record_bytes,
+    );
     (pipeline, registry)
 }
 

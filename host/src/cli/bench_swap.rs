@@ -54,14 +54,17 @@ pub fn run(config: &Config, args: SwapBenchArgs) -> anyhow::Result<()> {
     let initial = engine.load_default()?;
     let registry = Arc::new(PluginRegistry::new(
         engine,
-        initial.clone(),
+        initial,
         DEFAULT_PLUGIN,
         Arc::clone(&lookup),
         default_canaries(),
         &config.deploy,
     ));
-    let mut pipeline = Pipeline::new(initial, lookup, config.pipeline.max_record_bytes)
-        .with_registry(Arc::clone(&registry));
+    let mut pipeline = Pipeline::following(
+        Arc::clone(&registry),
+        lookup,
+        config.pipeline.max_record_bytes,
+    );
     let (second, name) = match &args.plugin {
         Some(path) => (
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,

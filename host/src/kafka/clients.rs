@@ -78,9 +78,10 @@ pub fn plugin_consumer_config(config: &KafkaConfig) -> ClientConfig {
             "fetch.message.max.bytes",
             (MAX_PLUGIN_BYTES + 65536).to_string(),
         )
+        .set("fetch.max.bytes", (2 * MAX_PLUGIN_BYTES).to_string())
         .set(
             "receive.message.max.bytes",
-            (2 * MAX_PLUGIN_BYTES).to_string(),
+            (2 * MAX_PLUGIN_BYTES + 65536).to_string(),
         )
         .set("isolation.level", "read_committed");
     c
@@ -98,6 +99,17 @@ pub fn max_message_bytes(config: &KafkaConfig) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plugin_topic_clients_accept_their_settings() {
+        let k = KafkaConfig::default();
+        let consumer: Result<rdkafka::consumer::BaseConsumer, _> =
+            plugin_consumer_config(&k).create();
+        assert!(consumer.is_ok(), "{:?}", consumer.err());
+        let producer: Result<rdkafka::producer::BaseProducer, _> =
+            plugin_producer_config(&k).create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+    }
 
     #[test]
     fn user_properties_pass_through_but_cannot_break_delivery() {
