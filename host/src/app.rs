@@ -18,6 +18,8 @@ use crate::plugins::{FleetPublisher, FleetWatcher, PluginAdmin, PluginRegistry};
 
 /// How long a starting host may take to read the fleet's plugin topic.
 const FLEET_CATCH_UP: Duration = Duration::from_secs(60);
+/// How long a deploy waits for the stream to reach a commit boundary and swap.
+const WAIT_LIVE: Duration = Duration::from_secs(5);
 
 /// Open the claims database the config names and start the lookup over it.
 pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
@@ -99,14 +101,17 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         Some(path) => canaries_from_file(path).map_err(ConfigError::Invalid)?,
         None => default_canaries(),
     };
-    let registry = Arc::new(PluginRegistry::new(
-        engine,
-        initial,
-        &bytes,
-        Arc::clone(&lookup),
-        canaries,
-        &config.deploy,
-    ));
+    let registry = Arc::new(
+        PluginRegistry::new(
+            engine,
+            initial,
+            &bytes,
+            Arc::clone(&lookup),
+            canaries,
+            &config.deploy,
+        )
+        .answer_when_live(WAIT_LIVE),
+    );
     let watcher = if let Some(topic) = config.deploy.fleet_topic(&config.kafka.group_id) {
         let publisher = FleetPublisher::connect(&config.kafka, &topic)?;
         let watcher = FleetWatcher::start(

@@ -92,11 +92,11 @@ impl fmt::Display for RunSummary<'_> {
             self.lookup.store_errors,
             self.lookup.store_timeouts
         )?;
-        if m.plugin_traps > 0 || m.invalid_outputs > 0 {
+        if m.plugin_traps > 0 || m.invalid_outputs > 0 || m.plugin_swaps > 0 {
             writeln!(
                 f,
-                "plugin     traps {}, invalid outputs {}",
-                m.plugin_traps, m.invalid_outputs
+                "plugin     traps {}, invalid outputs {}, version swaps {}",
+                m.plugin_traps, m.invalid_outputs, m.plugin_swaps
             )?;
         }
         Ok(())

@@ -3,15 +3,10 @@
 //! published there so every host follows; this host also applies them at
 //! once, without waiting for its own copy of the record.
 
-use std::time::Duration;
-
 use super::api::{
     AdminError, DeployReport, PluginAdmin, PluginStatus, RollbackReport, VersionInfo,
 };
 use super::registry::PluginRegistry;
-
-/// How long a deploy waits for the pipeline to reach a commit boundary and swap.
-const WAIT_LIVE: Duration = Duration::from_secs(5);
 
 impl PluginRegistry {
     /// Activate `history` everywhere this host's deployments reach.
@@ -51,7 +46,7 @@ impl PluginAdmin for PluginRegistry {
         }
         let history = self.history_with(&key);
         self.apply(history, &format!("deployed {key}"))?;
-        if !self.wait_running(&key, WAIT_LIVE) {
+        if !self.wait_running(&key, self.wait_live) {
             tracing::info!(version = %key, "deployed; it goes live at the next commit boundary");
         }
         let state = self.lock();
@@ -83,7 +78,7 @@ impl PluginAdmin for PluginRegistry {
         let to = history.last().cloned().unwrap_or_default();
         self.apply(history, &format!("rolled back from {from} by an operator"))?;
         self.lock().rollbacks += 1;
-        self.wait_running(&to, WAIT_LIVE);
+        self.wait_running(&to, self.wait_live);
         Ok(RollbackReport {
             from,
             to,
@@ -106,12 +101,9 @@ impl PluginAdmin for PluginRegistry {
                 loaded_at_ms: 0,
                 active: true,
             });
+        // What a rollback would return to.
         let n = state.history.len();
-        let previous = if state.history.last() == Some(&running.key) && n >= 2 {
-            state.history.get(n - 2).cloned()
-        } else {
-            state.history.last().cloned()
-        };
+        let previous = n.checked_sub(2).and_then(|i| state.history.get(i)).cloned();
         PluginStatus {
             active,
             previous,

@@ -78,6 +78,9 @@ pub struct PluginRegistry {
     pub(super) fleet: OnceLock<FleetPublisher>,
     /// The version the registry started with (never forgotten).
     first: Plugin,
+    /// How long deploy and rollback wait for the pipeline to swap before they
+    /// answer (zero when the caller drives the pipeline itself).
+    pub(super) wait_live: Duration,
 }
 
 pub fn now_ms() -> i64 {
@@ -136,7 +139,15 @@ impl PluginRegistry {
             desired_seq: AtomicU64::new(0),
             fleet: OnceLock::new(),
             first,
+            wait_live: Duration::ZERO,
         }
+    }
+
+    /// Deploy and rollback answer once the pipeline (on another thread) runs
+    /// the new version, or after `wait`, so their answer can say it is live.
+    pub fn answer_when_live(mut self, wait: Duration) -> Self {
+        self.wait_live = wait;
+        self
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
