@@ -14,7 +14,7 @@ use crate::lookup::fetch::FetchError;
 use crate::pipeline::Pipeline;
 use crate::plugin::{DEFAULT_PLUGIN, Plugin, PluginEngine};
 use crate::plugins::check::{canaries_from_file, default_canaries};
-use crate::plugins::{FleetPublisher, FleetWatcher, PluginAdmin, PluginRegistry};
+use crate::plugins::{DirWatcher, FleetPublisher, FleetWatcher, PluginAdmin, PluginRegistry};
 
 /// How long a starting host may take to read the fleet's plugin topic.
 const FLEET_CATCH_UP: Duration = Duration::from_secs(60);
@@ -81,6 +81,7 @@ pub struct KafkaHost {
     pub registry: Arc<PluginRegistry>,
     admin: Option<AdminServer>,
     _watcher: Option<FleetWatcher>,
+    _dir_watcher: Option<DirWatcher>,
 }
 
 impl KafkaHost {
@@ -140,10 +141,18 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         }
         None => None,
     };
+    let dir_watcher = match &config.deploy.watch_dir {
+        Some(dir) => Some(
+            DirWatcher::start(dir.clone(), Arc::clone(&registry), Duration::from_secs(1))
+                .map_err(|e| ConfigError::Invalid(format!("deploy.watch-dir: {e}")))?,
+        ),
+        None => None,
+    };
     Ok(KafkaHost {
         pipeline,
         registry,
         admin,
         _watcher: watcher,
+        _dir_watcher: dir_watcher,
     })
 }

@@ -241,3 +241,35 @@ fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
         "{status:?}"
     );
 }
+
+#[test]
+fn a_plugin_dropped_into_the_watched_folder_is_deployed() {
+    let dir = TempDir::new("watch");
+    let (mut pipeline, registry) = host(&dir, PluginSettings::default(), |_| {});
+    let folder = dir.join("plugins");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let watcher = enricher::plugins::DirWatcher::start(
+        folder.clone(),
+        Arc::clone(&registry),
+        std::time::Duration::from_millis(50),
+    )
+    .expect("watcher");
+    std::fs::write(folder.join("broken.wasm"), b"not a component").expect("write");
+    std::fs::write(folder.join("v2.wasm"), read(V2)).expect("write");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while registry.desired_key() != "payment-enrichment@0.2.0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "v2 was not deployed from the folder"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(watcher);
+    pipeline.at_commit_boundary();
+    assert_eq!(one_event(&mut pipeline).0, "0.2.0");
+    assert_eq!(
+        registry.list().len(),
+        2,
+        "the broken file was refused, not added"
+    );
+}

@@ -36,6 +36,9 @@ pub struct DeployConfig {
     /// The rate is judged only once this many records were seen (one bad
     /// record in the first ten is no verdict). env `ENRICHER_ROLLBACK_MIN_RECORDS`
     pub rollback_min_records: u64,
+    /// Local development: deploy `.wasm` files added to (or changed in) this
+    /// folder. Off by default. env `ENRICHER_PLUGIN_WATCH_DIR`
+    pub watch_dir: Option<PathBuf>,
 }
 
 /// The admin API's default address.
@@ -50,6 +53,7 @@ impl Default for DeployConfig {
             rollback_error_rate: 0.05,
             rollback_window: 10_000,
             rollback_min_records: 100,
+            watch_dir: None,
         }
     }
 }
@@ -70,6 +74,9 @@ impl DeployConfig {
         }
         if let Some(v) = env("ENRICHER_PLUGIN_TOPIC") {
             self.topic = v.trim().to_owned();
+        }
+        if let Some(v) = env("ENRICHER_PLUGIN_WATCH_DIR") {
+            self.watch_dir = (!v.trim().is_empty()).then(|| PathBuf::from(v));
         }
         if let Some(v) = env("ENRICHER_CANARY_FILE") {
             self.canary_file = Some(PathBuf::from(v));
