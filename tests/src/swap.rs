@@ -176,16 +176,26 @@ pub fn wait_for_outputs(bootstrap: &str, outputs: &[&str], expected: usize, limi
 /// records are in flight; then wait until the outputs hold `expected` records.
 /// The first chunk goes alone, and swapping starts once the host answers it.
 /// Returns how many times `swap` was called.
+/// Where a test's stream runs: the broker, the input topic and the output topics.
+pub struct Stream<'a> {
+    pub bootstrap: &'a str,
+    pub input: &'a str,
+    pub outputs: &'a [&'a str],
+}
+
 pub fn feed_while_swapping(
-    bootstrap: &str,
-    input: &str,
-    outputs: &[&str],
+    stream: &Stream<'_>,
     events: &[String],
     chunk: usize,
     expected: usize,
     swap_every: Duration,
     mut swap: impl FnMut(usize),
 ) -> usize {
+    let Stream {
+        bootstrap,
+        input,
+        outputs,
+    } = *stream;
     let (first, rest) = events.split_at(chunk.min(events.len()));
     crate::kafka::produce_values(bootstrap, input, first);
     wait_for_outputs(bootstrap, outputs, 1, Duration::from_secs(120));

@@ -74,29 +74,25 @@ fn run_chunks(
     let admin = AdminClient::new(&host.admin.expect("admin API").to_string());
     let v2 = std::fs::read(V2).expect("v2 plugin");
     let every = Duration::from_millis(80);
-    feed_while_swapping(
-        &broker,
-        &topics[0],
-        &[&topics[1], &topics[2]],
-        events,
-        1000,
-        events.len(),
-        every,
-        |i| {
-            if !swap {
-                return;
-            }
-            if i % 2 == 0 {
-                let report = admin.deploy(&v2, None).expect("deploy v2");
-                assert_eq!(report.deployed.key, V2_KEY);
-                assert!(host.wait_running(V2_KEY, Duration::from_secs(10)));
-            } else {
-                let back = admin.rollback().expect("rollback");
-                assert_eq!(back.to, V1_KEY);
-                assert!(host.wait_running(V1_KEY, Duration::from_secs(10)));
-            }
-        },
-    );
+    let stream = Stream {
+        bootstrap: &broker,
+        input: &topics[0],
+        outputs: &[&topics[1], &topics[2]],
+    };
+    feed_while_swapping(&stream, events, 1000, events.len(), every, |i| {
+        if !swap {
+            return;
+        }
+        if i % 2 == 0 {
+            let report = admin.deploy(&v2, None).expect("deploy v2");
+            assert_eq!(report.deployed.key, V2_KEY);
+            assert!(host.wait_running(V2_KEY, Duration::from_secs(10)));
+        } else {
+            let back = admin.rollback().expect("rollback");
+            assert_eq!(back.to, V1_KEY);
+            assert!(host.wait_running(V1_KEY, Duration::from_secs(10)));
+        }
+    });
     let swaps = host.registry.status().swaps;
     host.stop();
     let (counts, records) = outputs(&broker, &topics);

@@ -210,7 +210,7 @@ fn fatal_errors_stop_the_run_with_an_error() {
 fn hot_swap_in_exactly_once_mode_changes_versions_only_between_transactions() {
     use enricher::plugins::PluginAdmin;
     use enricher_tests::swap::{
-        RunningHost, assert_versions_change_only_between_units, feed_while_swapping,
+        RunningHost, Stream, assert_versions_change_only_between_units, feed_while_swapping,
     };
 
     let s = setup("eos-swap", 0);
@@ -224,22 +224,18 @@ fn hot_swap_in_exactly_once_mode_changes_versions_only_between_transactions() {
         .collect();
     let bootstrap = s.mock.bootstrap_servers();
     let every = std::time::Duration::from_millis(30);
-    feed_while_swapping(
-        &bootstrap,
-        TOPICS[0],
-        &TOPICS[1..],
-        &events,
-        50,
-        events.len(),
-        every,
-        |i| {
-            if i % 2 == 0 {
-                host.registry.deploy(&v2, None).expect("deploy v2");
-            } else {
-                host.registry.rollback().expect("rollback");
-            }
-        },
-    );
+    let stream = Stream {
+        bootstrap: &bootstrap,
+        input: TOPICS[0],
+        outputs: &TOPICS[1..],
+    };
+    feed_while_swapping(&stream, &events, 50, events.len(), every, |i| {
+        if i % 2 == 0 {
+            host.registry.deploy(&v2, None).expect("deploy v2");
+        } else {
+            host.registry.rollback().expect("rollback");
+        }
+    });
     let swaps = host.registry.status().swaps;
     host.stop();
     assert!(swaps >= 6, "{swaps} swaps");

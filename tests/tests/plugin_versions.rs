@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use enricher::config::Config;
 use enricher::pipeline::Pipeline;
-use enricher::plugin::{DEFAULT_PLUGIN, PluginEngine, PluginSettings};
+use enricher::plugin::{PluginEngine, PluginSettings};
 use enricher::plugins::api::AdminError;
-use enricher::plugins::check::default_canaries;
 use enricher::plugins::{PluginAdmin, PluginRegistry};
 use enricher::sandbox::SandboxLimits;
 use enricher_tests::test_plugins::{CHAOS, INCOMPATIBLE, LEGACY_V1, V2};
@@ -31,15 +30,8 @@ fn host(
     tune(&mut config);
     let lookup = enricher::app::open_lookup(&config).expect("lookup");
     let engine = PluginEngine::with_settings(settings).expect("engine");
-    let initial = engine.load_default().expect("built-in");
-    let registry = Arc::new(PluginRegistry::new(
-        engine,
-        initial,
-        DEFAULT_PLUGIN,
-        Arc::clone(&lookup),
-        default_canaries(),
-        &config.deploy,
-    ));
+    let registry = PluginRegistry::with_built_in(engine, Arc::clone(&lookup), &config.deploy)
+        .expect("registry");
     let pipeline = Pipeline::following(
         Arc::clone(&registry),
         lookup,

@@ -12,7 +12,6 @@ use anyhow::Context;
 use enricher::config::Config;
 use enricher::pipeline::Pipeline;
 use enricher::plugin::{DEFAULT_PLUGIN, PluginEngine};
-use enricher::plugins::check::default_canaries;
 use enricher::plugins::{PluginAdmin, PluginRegistry};
 
 #[derive(clap::Args)]
@@ -51,15 +50,7 @@ pub fn run(config: &Config, args: SwapBenchArgs) -> anyhow::Result<()> {
     let lookup = enricher::app::open_lookup(&config)?;
 
     let engine = PluginEngine::with_settings((&config.plugin).into())?;
-    let initial = engine.load_default()?;
-    let registry = Arc::new(PluginRegistry::new(
-        engine,
-        initial,
-        DEFAULT_PLUGIN,
-        Arc::clone(&lookup),
-        default_canaries(),
-        &config.deploy,
-    ));
+    let registry = PluginRegistry::with_built_in(engine, Arc::clone(&lookup), &config.deploy)?;
     let mut pipeline = Pipeline::following(
         Arc::clone(&registry),
         lookup,

@@ -128,7 +128,11 @@ mod tests {
             .expect("valid setting");
         assert_eq!(c.admin_bind, "0.0.0.0:1234".parse().ok());
         let err = c.apply_env(&|k| (k == "ENRICHER_ADMIN_BIND").then(|| "nowhere".to_owned()));
-        assert!(err.unwrap_err().to_string().contains("ENRICHER_ADMIN_BIND"));
+        assert!(
+            err.expect_err("refused")
+                .to_string()
+                .contains("ENRICHER_ADMIN_BIND")
+        );
     }
 
     #[test]
@@ -148,7 +152,7 @@ mod tests {
             .expect("valid setting");
         assert!(
             c.validate()
-                .unwrap_err()
+                .expect_err("refused")
                 .to_string()
                 .contains("rollback-error-rate")
         );

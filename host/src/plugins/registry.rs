@@ -143,6 +143,25 @@ impl PluginRegistry {
         }
     }
 
+    /// A registry that starts on the plugin built with the host, with the
+    /// built-in canary records (for benchmarks, tests and embedding).
+    pub fn with_built_in(
+        engine: PluginEngine,
+        lookup: Arc<ClaimsLookup>,
+        config: &DeployConfig,
+    ) -> Result<Arc<Self>, crate::error::PluginError> {
+        let initial = engine.load_default()?;
+        let canaries = super::check::default_canaries();
+        Ok(Arc::new(Self::new(
+            engine,
+            initial,
+            crate::plugin::DEFAULT_PLUGIN,
+            lookup,
+            canaries,
+            config,
+        )))
+    }
+
     /// Deploy and rollback answer once the pipeline (on another thread) runs
     /// the new version, or after `wait`, so their answer can say it is live.
     pub fn answer_when_live(mut self, wait: Duration) -> Self {

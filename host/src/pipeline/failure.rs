@@ -1,0 +1,112 @@
+//! Failure records the host writes itself (the plugin never answered for a
+//! record: too large, trapped, batch error, dropped), and the status codes.
+
+use std::borrow::Cow;
+
+use enrichment_guest::json_out::{ObjectWriter, base64};
+use enrichment_guest::timefmt::format_utc_millis;
+
+use super::{Routed, STATUS_HEADER};
+use crate::bindings::{Header, InputRecord, Output};
+
+/// At most this much of an oversized payload is kept in its failure record.
+const OVERSIZED_PREFIX_BYTES: usize = 1024;
+
+/// A failure record written by the host (the plugin never answered for it).
+pub fn host_failure(
+    index: usize,
+    input: &InputRecord,
+    code: &str,
+    error: &str,
+    now_ms: i64,
+) -> Routed {
+    let mut value = Vec::with_capacity(256 + input.value.len().min(OVERSIZED_PREFIX_BYTES * 2));
+    let mut w = ObjectWriter::new(&mut value);
+    w.opt_str(
+        "payment_id",
+        best_effort_payment_id(&input.value).as_deref(),
+    )
+    .str("enrichment_status", code)
+    .str("error", error)
+    .str("enrichment_timestamp", &format_utc_millis(now_ms));
+    let (payload, truncated) = if code == "RECORD_TOO_LARGE" {
+        (
+            &input.value[..input.value.len().min(OVERSIZED_PREFIX_BYTES)],
+            true,
+        )
+    } else {
+        (&input.value[..], false)
+    };
+    let field = if truncated {
+        "original_payload_prefix"
+    } else {
+        "original_payload"
+    };
+    let text = match std::str::from_utf8(payload) {
+        Ok(text) => Some(text),
+        // A prefix may cut a character in two: keep the whole characters before it.
+        Err(e) if truncated && e.error_len().is_none() => {
+            std::str::from_utf8(&payload[..e.valid_up_to()]).ok()
+        }
+        Err(_) => None,
+    };
+    match text {
+        Some(text) => w.str(field, text),
+        None => w.str(&format!("{field}_base64"), &base64(payload)),
+    };
+    w.finish();
+    let mut headers = input.headers.clone();
+    headers.push(Header {
+        key: STATUS_HEADER.into(),
+        value: code.as_bytes().to_vec(),
+    });
+    Routed {
+        input_index: index,
+        output: Output::Failed,
+        status: intern_status(code),
+        key: input.key.clone(),
+        value,
+        headers,
+    }
+}
+
+/// A failure of the plugin itself (not of the business, like CLAIM_NOT_FOUND).
+pub fn is_plugin_error(status: &str) -> bool {
+    matches!(
+        status,
+        "PLUGIN_TRAP" | "PLUGIN_ERROR" | "PLUGIN_DROPPED_RECORD"
+    )
+}
+
+/// The status codes this host and the built-in plugin use, without an allocation each.
+const KNOWN_STATUSES: [&str; 10] = [
+    "SUCCESS",
+    "CLAIM_NOT_FOUND",
+    "DB_ERROR",
+    "DB_TIMEOUT",
+    "INVALID_JSON",
+    "INVALID_EVENT",
+    "RECORD_TOO_LARGE",
+    "PLUGIN_TRAP",
+    "PLUGIN_ERROR",
+    "PLUGIN_DROPPED_RECORD",
+];
+
+pub(super) fn intern_status(code: &str) -> Cow<'static, str> {
+    match KNOWN_STATUSES.iter().find(|k| **k == code) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(code.to_owned()),
+    }
+}
+
+/// The `payment_id` of a payload that is a JSON object, if it has a string one.
+fn best_effort_payment_id(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        payment_id: Option<String>,
+    }
+    if payload.len() > OVERSIZED_PREFIX_BYTES * 64 {
+        return None;
+    }
+    serde_json::from_slice::<IdOnly>(payload).ok()?.payment_id
+}
