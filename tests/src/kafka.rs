@@ -106,6 +106,14 @@ pub fn test_broker() -> String {
     })
 }
 
+/// The broker with the transactional API `scripts/test` starts
+/// (`scripts/txn-broker-up`), from `ENRICHER_TEST_KAFKA_TXN`.
+pub fn test_txn_broker() -> String {
+    std::env::var("ENRICHER_TEST_KAFKA_TXN").unwrap_or_else(|_| {
+        panic!("no transactional test broker: run the suite with scripts/test, or start one with scripts/txn-broker-up and set ENRICHER_TEST_KAFKA_TXN=127.0.0.1:19094")
+    })
+}
+
 /// Topic names unique to one test: (input, enriched, failed).
 pub fn unique_topics(label: &str) -> [String; 3] {
     let n = std::time::SystemTime::now()
