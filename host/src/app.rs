@@ -12,7 +12,7 @@ use crate::lookup::ClaimsLookup;
 use crate::lookup::duckdb_store::DuckDbStore;
 use crate::lookup::fetch::FetchError;
 use crate::pipeline::Pipeline;
-use crate::plugin::{DEFAULT_PLUGIN, Plugin, PluginEngine};
+use crate::plugin::{DEFAULT_PLUGIN, Plugin, PluginEngine, read_component};
 use crate::plugins::check::{canaries_from_file, default_canaries};
 use crate::plugins::{DirWatcher, FleetPublisher, FleetWatcher, PluginAdmin, PluginRegistry};
 
@@ -37,13 +37,7 @@ pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
 /// The component bytes the config names, or those of the plugin built with the host.
 pub fn plugin_bytes(config: &Config) -> Result<(String, Vec<u8>), StartError> {
     match &config.plugin.path {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|source| crate::error::PluginError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            Ok((path.display().to_string(), bytes))
-        }
+        Some(path) => Ok((path.display().to_string(), read_component(path)?)),
         None => Ok(("built-in".into(), DEFAULT_PLUGIN.to_vec())),
     }
 }

@@ -10,11 +10,36 @@ use std::time::Duration;
 
 use enricher::app::{KafkaHost, build_kafka_host};
 use enricher::config::Config;
+use enricher::config::DeliveryMode;
 use enricher::kafka::KafkaRunError;
+use enricher::kafka::progress::partition_watermarks;
 use enricher::kafka::records::COMMIT_UNIT_HEADER;
 use enricher::kafka::runner::{KafkaRunReport, RunOptions, run};
 use enricher::kafka::tail::TailedRecord;
 use enricher::plugins::PluginRegistry;
+
+/// A Kafka-mode config over the small claims table in `dir`, reading
+/// `topics[0]` and writing `topics[1]` / `topics[2]` on `broker`.
+pub fn host_config(
+    dir: &crate::TempDir,
+    broker: &str,
+    topics: &[String; 3],
+    delivery: DeliveryMode,
+) -> Config {
+    let db = crate::claims_db(dir, crate::SMALL_CLAIMS_CSV);
+    crate::kafka::with_topics(
+        crate::kafka::kafka_config(crate::config_for(&db), broker, delivery, &topics[0]),
+        topics,
+    )
+}
+
+/// Every record of the enriched and of the failed output topic.
+pub fn read_outputs(broker: &str, enriched: &str, failed: &str) -> [Vec<TailedRecord>; 2] {
+    [
+        crate::kafka::read_all(broker, enriched, true),
+        crate::kafka::read_all(broker, failed, true),
+    ]
+}
 
 /// A Kafka-mode host running on its own thread until stopped (or, with
 /// `stop_at_end`, until the input is drained).
@@ -134,25 +159,15 @@ pub fn assert_versions_change_only_between_units(topics: &[Vec<TailedRecord>]) -
 
 /// How many records `topic` holds (the sum of its partitions' high watermarks).
 pub fn topic_len(bootstrap: &str, topic: &str) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "enricher-tests-watermarks")
         .create()
         .expect("consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .map(|p| {
-            consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .map_or(0, |(low, high)| high - low)
-        })
-        .sum()
+    // Not there yet (or the broker is busy) reads as empty; callers poll.
+    partition_watermarks(&consumer, topic).map_or(0, |parts| {
+        parts.iter().map(|(_, low, high)| high - low).sum()
+    })
 }
 
 /// Wait until the `outputs` topics hold at least `expected` records.

@@ -27,17 +27,8 @@ fn events(n: usize, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn host_config(dir: &TempDir, broker: &str, topics: &[String; 3]) -> Config {
-    let db = claims_db(dir, SMALL_CLAIMS_CSV);
-    let mut config = with_topics(
-        kafka_config(
-            config_for(&db),
-            broker,
-            DeliveryMode::AtLeastOnce,
-            &topics[0],
-        ),
-        topics,
-    );
+fn admin_config(dir: &TempDir, broker: &str, topics: &[String; 3]) -> Config {
+    let mut config = host_config(dir, broker, topics, DeliveryMode::AtLeastOnce);
     config.deploy.admin_bind = "127.0.0.1:0".parse().ok();
     config
 }
@@ -46,12 +37,8 @@ type Records = Vec<enricher::kafka::tail::TailedRecord>;
 
 /// Every output of a run: (counts by payment_id, [enriched records, failed records]).
 fn outputs(broker: &str, topics: &[String; 3]) -> (BTreeMap<String, usize>, [Records; 2]) {
-    let enriched = read_all(broker, &topics[1], true);
-    let failed = read_all(broker, &topics[2], true);
-    (
-        count_by_payment_id(enriched.iter().chain(&failed)),
-        [enriched, failed],
-    )
+    let records = read_outputs(broker, &topics[1], &topics[2]);
+    (count_by_payment_id(records.iter().flatten()), records)
 }
 
 fn duplicates(counts: &BTreeMap<String, usize>) -> usize {
@@ -69,7 +56,7 @@ fn run_chunks(
     let dir = TempDir::new(label);
     let topics = unique_topics(label);
     create_topics(&broker, &topics, 3);
-    let config = host_config(&dir, &broker, &topics);
+    let config = admin_config(&dir, &broker, &topics);
     let host = RunningHost::start(&config, false);
     let admin = AdminClient::new(&host.admin.expect("admin API").to_string());
     let v2 = std::fs::read(V2).expect("v2 plugin");
@@ -149,7 +136,7 @@ fn hosts_of_a_group_converge_on_a_deployed_version_and_a_late_host_starts_on_it(
     let dir = TempDir::new("converge");
     let topics = unique_topics("converge");
     create_topics(&broker, &topics, 3);
-    let config = host_config(&dir, &broker, &topics);
+    let config = admin_config(&dir, &broker, &topics);
     let a = RunningHost::start(&config, false);
     let b = RunningHost::start(&config, false);
     // The second round waits for len(first + second) outputs, so the first is counted there.

@@ -24,26 +24,14 @@ fn events(n: usize, prefix: &str) -> Vec<String> {
 }
 
 fn eos_config(dir: &TempDir, broker: &str, topics: &[String; 3]) -> Config {
-    let db = claims_db(dir, SMALL_CLAIMS_CSV);
-    let mut config = with_topics(
-        kafka_config(
-            config_for(&db),
-            broker,
-            DeliveryMode::ExactlyOnce,
-            &topics[0],
-        ),
-        topics,
-    );
+    let mut config = host_config(dir, broker, topics, DeliveryMode::ExactlyOnce);
     config.deploy.admin_bind = None;
     config.deploy.topic = "off".into();
     config
 }
 
 fn outputs(broker: &str, topics: &[String; 3]) -> [Vec<enricher::kafka::tail::TailedRecord>; 2] {
-    [
-        read_all(broker, &topics[1], true),
-        read_all(broker, &topics[2], true),
-    ]
+    read_outputs(broker, &topics[1], &topics[2])
 }
 
 #[test]

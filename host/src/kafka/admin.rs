@@ -20,26 +20,14 @@ pub fn create_topics(
     partitions: i32,
     replication: i32,
 ) -> Result<(), KafkaRunError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
-        .create()
-        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
     let new: Vec<NewTopic<'_>> = names
         .iter()
         .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(replication)))
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = block_on(admin.create_topics(&new, &options))
-        .map_err(|e| KafkaRunError::GaveUp(format!("create topics: {e}")))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => {
-                return Err(KafkaRunError::GaveUp(format!("creating {topic}: {code}")));
-            }
-        }
+    match create(bootstrap_servers, &new)?.into_iter().next() {
+        None => Ok(()),
+        Some((topic, code)) => Err(KafkaRunError::GaveUp(format!("creating {topic}: {code}"))),
     }
-    Ok(())
 }
 
 /// Create `name` as a compacted topic of one partition (the fleet's plugin
@@ -50,20 +38,13 @@ pub fn create_compacted_topic(
     name: &str,
     max_bytes: usize,
 ) -> Result<(), KafkaRunError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
-        .create()
-        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
     let max_bytes = max_bytes.to_string();
     let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1))
         .set("cleanup.policy", "compact")
         .set("max.message.bytes", &max_bytes);
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = block_on(admin.create_topics([&topic], &options))
-        .map_err(|e| KafkaRunError::GaveUp(format!("create topic {name}: {e}")))?;
-    match results.into_iter().next() {
-        None | Some(Ok(_)) | Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(()),
-        Some(Err((_, code))) => {
+    match create(bootstrap_servers, &[topic])?.into_iter().next() {
+        None => Ok(()),
+        Some((_, code)) => {
             tracing::warn!(
                 topic = name,
                 "broker refused a compacted topic ({code}); creating a plain one"
@@ -71,6 +52,28 @@ pub fn create_compacted_topic(
             create_topics(bootstrap_servers, &[name], 1, 1)
         }
     }
+}
+
+/// Ask the broker to create `topics`; returns the ones it refused (an
+/// existing topic is not a refusal).
+fn create(
+    bootstrap_servers: &str,
+    topics: &[NewTopic<'_>],
+) -> Result<Vec<(String, RDKafkaErrorCode)>, KafkaRunError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .create()
+        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = block_on(admin.create_topics(topics, &options))
+        .map_err(|e| KafkaRunError::GaveUp(format!("create topics: {e}")))?;
+    Ok(results
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => None,
+            Err(refused) => Some(refused),
+        })
+        .collect())
 }
 
 /// Run a future to completion on this thread (the admin client's futures are

@@ -13,6 +13,37 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// Asking for committed offsets is a progress check, not a reason to stop: short.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// (partition, low, high watermark) of every partition of `topic`; an error
+/// when the topic has none (it does not exist).
+pub fn partition_watermarks<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+) -> Result<Vec<(i32, i64, i64)>, KafkaRunError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .map_err(|e| KafkaRunError::GaveUp(format!("metadata of {topic}: {e}")))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(KafkaRunError::GaveUp(format!(
+            "topic {topic} has no partitions (does it exist?)"
+        )));
+    }
+    partitions
+        .into_iter()
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, TIMEOUT)
+                .map_err(|e| KafkaRunError::GaveUp(format!("watermarks of {topic}/{p}: {e}")))?;
+            Ok((p, low, high))
+        })
+        .collect()
+}
+
 /// High watermarks of the input topic's partitions, captured at start.
 pub struct EndMarks {
     topic: String,
@@ -26,27 +57,10 @@ impl EndMarks {
         consumer: &BaseConsumer<C>,
         topic: &str,
     ) -> Result<Self, KafkaRunError> {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), TIMEOUT)
-            .map_err(|e| KafkaRunError::GaveUp(format!("metadata of {topic}: {e}")))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic)
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        let high = partition_watermarks(consumer, topic)?
+            .into_iter()
+            .map(|(p, _, hi)| (p, hi))
             .collect();
-        if partitions.is_empty() {
-            return Err(KafkaRunError::GaveUp(format!(
-                "topic {topic} has no partitions (does it exist?)"
-            )));
-        }
-        let mut high = BTreeMap::new();
-        for p in partitions {
-            let (_, hi) = consumer
-                .fetch_watermarks(topic, p, TIMEOUT)
-                .map_err(|e| KafkaRunError::GaveUp(format!("watermarks of {topic}/{p}: {e}")))?;
-            high.insert(p, hi);
-        }
         Ok(Self {
             topic: topic.to_owned(),
             high,

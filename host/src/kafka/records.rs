@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{
@@ -20,7 +20,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use rdkafka::{ClientContext, Timestamp};
 
 use crate::bindings::{Header, InputRecord, Output};
-use crate::pipeline::{Routed, host_failure};
+use crate::pipeline::{Routed, host_failure, now_ms};
 
 /// Counts what the broker acknowledged or refused, per batch (a batch's
 /// sequence number travels with each of its records as the delivery opaque),
@@ -126,12 +126,12 @@ pub fn to_input(msg: &BorrowedMessage<'_>) -> InputRecord {
     }
 }
 
-/// Where routed records go.
 /// Header naming the commit unit (transaction, or at-least-once batch) an
 /// output was produced in: `<instance>/<n>`. Every output of one unit was made
 /// by one plugin version.
 pub const COMMIT_UNIT_HEADER: &str = "commit-unit";
 
+/// Where routed records go.
 pub struct Topics<'a> {
     pub enriched: &'a str,
     pub failed: &'a str,
@@ -235,11 +235,4 @@ fn send_one(
 /// Wait until everything sent so far is acknowledged (or refused).
 pub fn flush(producer: &EnricherProducer, timeout: Duration) -> Result<(), KafkaError> {
     producer.flush(timeout)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -34,6 +34,15 @@ pub const STATUS_HEADER: &str = "enrichment-status";
 pub const PLUGIN_NAME_HEADER: &str = "plugin-name";
 pub const PLUGIN_VERSION_HEADER: &str = "plugin-version";
 
+/// Milliseconds since the Unix epoch (processing time of batches, failure
+/// records, deployments).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// One routed output, ready for a sink.
 #[derive(Debug, Clone)]
 pub struct Routed {
@@ -145,10 +154,7 @@ impl Pipeline {
 
     /// Process one batch. Returns the routed records, in input order per input.
     pub fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed> {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let now_ms = now_ms();
         let context = BatchContext {
             processing_time_ms: now_ms,
         };

@@ -101,11 +101,7 @@ impl PluginEngine {
 
     /// Load a `.wasm` component from a file.
     pub fn load_file(&self, path: &Path) -> Result<Plugin, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.load_bytes(&path.display().to_string(), &bytes)
+        self.load_bytes(&path.display().to_string(), &read_component(path)?)
     }
 
     /// The plugin built with this host.
@@ -218,6 +214,14 @@ impl PluginInstance {
             .map_err(|e| PluginError::Trap(format!("{e:#}")))?
             .map_err(|crate::bindings::BatchError::Internal(why)| PluginError::Batch(why))
     }
+}
+
+/// The bytes of a `.wasm` component file.
+pub fn read_component(path: &Path) -> Result<Vec<u8>, PluginError> {
+    std::fs::read(path).map_err(|source| PluginError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn incompatible(source: &str, e: &wasmtime::Error) -> PluginError {

@@ -74,14 +74,15 @@ pub struct Candidate {
     started: Instant,
 }
 
-/// Compile `bytes`, check its world version, instantiate it and ask its name.
+/// Compile `bytes` (whose [`sha256_hex`] is `sha256`), check its world
+/// version, instantiate it and ask its name.
 pub fn load_candidate(
     engine: &PluginEngine,
     bytes: &[u8],
+    sha256: String,
     name: Option<&str>,
 ) -> Result<Candidate, String> {
     let started = Instant::now();
-    let sha256 = sha256_hex(bytes);
     let source = format!("deployment sha256:{}", &sha256[..12]);
     let plugin = engine
         .load_bytes(&source, bytes)

@@ -25,11 +25,13 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use super::registry::{PluginRegistry, now_ms};
+use super::registry::PluginRegistry;
 use crate::config::KafkaConfig;
 use crate::kafka::KafkaRunError;
 use crate::kafka::admin::create_compacted_topic;
 use crate::kafka::clients::{MAX_PLUGIN_BYTES, plugin_consumer_config, plugin_producer_config};
+use crate::kafka::progress::partition_watermarks;
+use crate::pipeline::now_ms;
 
 const ACTIVE_KEY: &str = "active";
 const PLUGIN_PREFIX: &str = "plugin/";
@@ -193,27 +195,11 @@ impl Drop for FleetWatcher {
 
 /// Assign every partition of `topic` from the beginning; returns (partition, end offset).
 fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaRunError> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .map_err(|e| KafkaRunError::GaveUp(format!("metadata of {topic}: {e}")))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(KafkaRunError::GaveUp(format!(
-            "plugin topic {topic} has no partitions"
-        )));
-    }
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
-    for p in partitions {
+    for (p, low, high) in partition_watermarks(consumer, topic)? {
         tpl.add_partition_offset(topic, p, Offset::Beginning)
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .map_err(|e| KafkaRunError::GaveUp(format!("watermarks of {topic}/{p}: {e}")))?;
         if high > low {
             ends.push((p, high));
         }

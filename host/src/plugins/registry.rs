@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::api::{AdminError, VersionInfo};
 use super::check::{Checked, load_candidate, sha256_hex};
@@ -19,6 +19,7 @@ use super::fleet::FleetPublisher;
 use crate::bindings::InputRecord;
 use crate::config::DeployConfig;
 use crate::lookup::ClaimsLookup;
+use crate::pipeline::now_ms;
 use crate::plugin::{Plugin, PluginEngine};
 
 /// How many activations a rollback can walk back through.
@@ -47,6 +48,18 @@ pub(super) struct Running {
     pub activated_at_ms: i64,
     pub processed: u64,
     pub plugin_errors: u64,
+}
+
+impl Running {
+    /// `key` goes live now, with nothing processed yet.
+    fn new(key: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            activated_at_ms: now_ms(),
+            processed: 0,
+            plugin_errors: 0,
+        }
+    }
 }
 
 pub(super) struct State {
@@ -83,13 +96,6 @@ pub struct PluginRegistry {
     pub(super) wait_live: Duration,
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 impl PluginRegistry {
     /// A registry whose first (and active) version is `initial`.
     pub fn new(
@@ -124,12 +130,7 @@ impl PluginRegistry {
             state: Mutex::new(State {
                 versions,
                 history: vec![key.clone()],
-                running: Running {
-                    key,
-                    activated_at_ms: now_ms(),
-                    processed: 0,
-                    plugin_errors: 0,
-                },
+                running: Running::new(&key),
                 swaps: 0,
                 rollbacks: 0,
                 last_swap_pause: None,
@@ -209,12 +210,7 @@ impl PluginRegistry {
     pub fn note_started(&self, key: &str) {
         let mut state = self.lock();
         if state.running.key != key {
-            state.running = Running {
-                key: key.to_owned(),
-                activated_at_ms: now_ms(),
-                processed: 0,
-                plugin_errors: 0,
-            };
+            state.running = Running::new(key);
         }
     }
 
@@ -225,12 +221,7 @@ impl PluginRegistry {
             return;
         }
         tracing::info!(from = %state.running.key, to = key, pause_us = pause.as_micros() as u64, "plugin swapped at a commit boundary");
-        state.running = Running {
-            key: key.to_owned(),
-            activated_at_ms: now_ms(),
-            processed: 0,
-            plugin_errors: 0,
-        };
+        state.running = Running::new(key);
         state.swaps += 1;
         state.last_swap_pause = Some(pause);
     }
@@ -242,7 +233,8 @@ impl PluginRegistry {
         if let Some(known) = self.known_by_sha(&sha256, name) {
             return Ok(known);
         }
-        let candidate = load_candidate(&self.engine, bytes, name).map_err(AdminError::Rejected)?;
+        let candidate =
+            load_candidate(&self.engine, bytes, sha256, name).map_err(AdminError::Rejected)?;
         let key = candidate.plugin.key();
         if let Some(known) = self.lock().versions.get(&key)
             && known.sha256 != candidate.sha256
