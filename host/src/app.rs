@@ -1,20 +1,41 @@
 //! Wiring shared by the commands: config → claims lookup → plugin → pipeline,
-//! and for Kafka mode the plugin registry, the fleet topic and the admin API.
+//! and for Kafka mode the deployer, the fleet topic and the admin API.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::admin::server::AdminServer;
 use crate::config::Config;
-use crate::error::{ConfigError, StartError};
-use crate::lookup::ClaimsLookup;
-use crate::lookup::duckdb_store::DuckDbStore;
-use crate::lookup::fetch::FetchError;
+use crate::deploy::admin::AdminServer;
+use crate::deploy::{
+    Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
+    canaries_from_file, default_canaries,
+};
+use crate::error::{ConfigError, PluginError, StoreError};
+use crate::kafka::KafkaRunError;
+use crate::lookup::{ClaimsLookup, DuckDbStore, FetchError};
 use crate::pipeline::Pipeline;
-use crate::plugin::{DEFAULT_PLUGIN, Plugin, PluginEngine, read_component};
-use crate::plugins::check::{canaries_from_file, default_canaries};
-use crate::plugins::{DirWatcher, FleetPublisher, FleetWatcher, PluginAdmin, PluginRegistry};
+use crate::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine, read_component};
+
+/// The host could not start a run.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("claims store: {0}")]
+    Store(#[from] StoreError),
+    #[error("claims store: {0}")]
+    Lookup(String),
+    #[error(transparent)]
+    Kafka(#[from] KafkaRunError),
+    #[error("cannot serve the admin API on {addr}: {source} (set ENRICHER_ADMIN_BIND, or `off`)")]
+    Admin {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
 
 /// How long a starting host may take to read the fleet's plugin topic.
 const FLEET_CATCH_UP: Duration = Duration::from_secs(60);
@@ -68,11 +89,11 @@ pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
     Ok(build_pipeline(config)?.without_plugin_headers())
 }
 
-/// A Kafka-mode host: the pipeline following a plugin registry, the fleet
-/// topic's watcher and the admin API. Dropping it stops the latter two.
+/// A Kafka-mode host: the pipeline following a deployer, the fleet topic's
+/// watcher and the admin API. Dropping it stops the latter two.
 pub struct KafkaHost {
     pub pipeline: Pipeline,
-    pub registry: Arc<PluginRegistry>,
+    pub deployer: Arc<Deployer>,
     admin: Option<AdminServer>,
     _watcher: Option<FleetWatcher>,
     _dir_watcher: Option<DirWatcher>,
@@ -96,38 +117,43 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         Some(path) => canaries_from_file(path).map_err(ConfigError::Invalid)?,
         None => default_canaries(),
     };
-    let registry = Arc::new(
-        PluginRegistry::new(
+    let publisher = match config.deploy.fleet_topic(&config.kafka.group_id) {
+        Some(topic) => Some(Arc::new(FleetPublisher::connect(&config.kafka, &topic)?)),
+        None => None,
+    };
+    let fleet: Arc<dyn Fleet> = match &publisher {
+        Some(publisher) => Arc::clone(publisher) as Arc<dyn Fleet>,
+        None => Arc::new(LocalOnly),
+    };
+    let deployer = Arc::new(
+        Deployer::new(
             engine,
             initial,
             &bytes,
             Arc::clone(&lookup),
             canaries,
             &config.deploy,
+            fleet,
         )
         .answer_when_live(WAIT_LIVE),
     );
-    let watcher = if let Some(topic) = config.deploy.fleet_topic(&config.kafka.group_id) {
-        let publisher = FleetPublisher::connect(&config.kafka, &topic)?;
-        let watcher = FleetWatcher::start(
+    let watcher = match &publisher {
+        Some(publisher) => Some(FleetWatcher::start(
             &config.kafka,
-            Arc::clone(&registry),
-            &publisher,
+            Arc::clone(&deployer),
+            publisher,
             FLEET_CATCH_UP,
-        )?;
-        registry.attach_fleet(publisher);
-        Some(watcher)
-    } else {
-        None
+        )?),
+        None => None,
     };
     let pipeline = Pipeline::following(
-        Arc::clone(&registry),
+        deployer.feed(),
         lookup,
         config.pipeline.max_record_bytes,
     );
     let admin = match config.deploy.admin_bind {
         Some(addr) => {
-            let api: Arc<dyn PluginAdmin> = Arc::clone(&registry) as Arc<dyn PluginAdmin>;
+            let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
             let server = AdminServer::start(addr, api)
                 .map_err(|source| StartError::Admin { addr, source })?;
             tracing::info!(addr = %server.local_addr(), "admin API listening");
@@ -137,14 +163,14 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     };
     let dir_watcher = match &config.deploy.watch_dir {
         Some(dir) => Some(
-            DirWatcher::start(dir.clone(), Arc::clone(&registry), Duration::from_secs(1))
+            DirWatcher::start(dir.clone(), Arc::clone(&deployer), Duration::from_secs(1))
                 .map_err(|e| ConfigError::Invalid(format!("deploy.watch-dir: {e}")))?,
         ),
         None => None,
     };
     Ok(KafkaHost {
         pipeline,
-        registry,
+        deployer,
         admin,
         _watcher: watcher,
         _dir_watcher: dir_watcher,

@@ -1,4 +1,5 @@
-//! Error types that code branches on. `anyhow` is used only in `main.rs`.
+//! Error types that code branches on, shared by several modules (each
+//! module's own errors live with it). `anyhow` is used only in the binary.
 
 use std::path::PathBuf;
 
@@ -71,24 +72,4 @@ pub enum LoadError {
     },
     #[error("DuckDB: {0}")]
     Db(#[from] duckdb::Error),
-}
-
-/// The host could not start a run.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Plugin(#[from] PluginError),
-    #[error("claims store: {0}")]
-    Store(#[from] StoreError),
-    #[error("claims store: {0}")]
-    Lookup(String),
-    #[error(transparent)]
-    Kafka(#[from] crate::kafka::KafkaRunError),
-    #[error("cannot serve the admin API on {addr}: {source} (set ENRICHER_ADMIN_BIND, or `off`)")]
-    Admin {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
 }

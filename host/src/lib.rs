@@ -2,40 +2,51 @@
 //! components) over a stream of records, with a cached DuckDB claims lookup
 //! offered to the plugin as an imported host function.
 //!
-//! Layout, one job per module:
-//! - [`app`]: wiring shared by the commands (config → lookup → plugin → pipeline);
-//! - [`config`]: the one typed configuration (defaults, TOML file, env, flags);
-//! - [`error`]: the error enums code branches on;
-//! - [`bindings`]: the one `bindgen!` of the WIT world `payments:enrichment/enricher`;
-//! - [`plugin`]: engine, loading and pre-instantiating a plugin, calling it per batch;
-//! - [`sandbox`]: memory cap and CPU deadline of plugin instances;
-//! - [`host_api`]: the host side of the world's imports (`claims`, `logging`);
+//! Two paths run through it, on different threads:
+//! - an event: source (`kafka`, `file_mode`) → [`pipeline`] → plugin
+//!   ([`runtime`]) → [`lookup`] → sink → commit (`kafka`'s delivery modes);
+//! - a deployment: CLI → admin API → checks → fleet topic → every host
+//!   ([`deploy`]) → the pipeline swaps at its next commit boundary.
+//!
+//! The stream path never waits on the deployment path: a pipeline reads the
+//! desired plugin from a watch channel and reports batches on a channel that
+//! never blocks ([`pipeline::PluginFeed`]).
+//!
+//! Layout, one job per module (dependencies point down this list):
+//! - [`app`]: wiring shared by the commands (config → lookup → plugin → pipeline, Kafka host);
+//! - [`deploy`]: plugin versions on a running host: checks, version store,
+//!   rollback policy, fleet topic, watched folder, admin HTTP API and client;
+//! - [`kafka`]: Kafka mode: poll, process, produce, commit (exactly-once or at-least-once);
+//! - [`file_mode`]: `enricher run` on files (one record per line, JSON lines out);
+//! - [`pipeline`]: batches records through the plugin and routes every output, losing none;
+//! - [`metrics`]: counters per status, for summaries and logs;
+//! - [`runtime`]: engine, loading, world check, instances, sandbox, host imports;
 //! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
-//! - [`pipeline`]: batches records through the plugin and routes every output, losing none;
-//! - [`kafka`]: Kafka mode: consume, enrich, produce, commit (exactly-once or at-least-once);
-//! - [`file_mode`]: `enricher run` on files (one record per line, JSON lines out);
 //! - [`generate`]: realistic payment events and a matching claims file;
-//! - [`metrics`]: counters per status, for summaries and logs;
-//! - [`plugins`]: plugin versions on a running host: checks, swap, rollback, the fleet topic;
-//! - [`admin`]: the admin HTTP API over [`plugins`], and its client (`enricher plugin ...`);
+//! - [`config`]: the one typed configuration (defaults, TOML file, env, flags);
+//! - [`bindings`]: the one `bindgen!` of the WIT world `payments:enrichment/enricher`;
+//! - [`error`]: the error enums several modules branch on;
+//! - `clock`: wall-clock milliseconds as the host stamps them.
+//!
+//! Each module's public items are its deliberate API (used by the binary and
+//! the integration tests); everything else is crate-private.
 
-pub mod admin;
 pub mod app;
 pub mod bindings;
 pub mod claims_load;
+mod clock;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod file_mode;
 pub mod generate;
-pub mod host_api;
 pub mod kafka;
 pub mod lookup;
 pub mod metrics;
 pub mod pipeline;
-pub mod plugin;
-pub mod plugins;
-pub mod sandbox;
+pub mod runtime;
 
-// The binary (`main.rs`) keeps its subcommands in `src/cli/`: argument
-// parsing, printing and `anyhow` stay out of the library.
+// The binary (`main.rs`) keeps its subcommands in `src/cli/`, and the
+// benchmarks and load tools in `src/cli/bench/`: argument parsing, printing
+// and `anyhow` stay out of the library.

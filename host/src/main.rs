@@ -53,11 +53,11 @@ enum Command {
         command: TopicCommand,
     },
     /// Measure throughput: native vs WASM, warm cache vs misses.
-    Bench(bench::BenchArgs),
+    Bench(bench::files::BenchArgs),
     /// Measure Kafka end to end against a passthrough, and latency at a fixed rate.
-    BenchKafka(cli::bench_kafka::KafkaBenchArgs),
+    BenchKafka(bench::kafka::KafkaBenchArgs),
     /// Measure a plugin deployment: the checks, and the pause of a swap.
-    BenchSwap(cli::bench_swap::SwapBenchArgs),
+    BenchSwap(bench::swap::SwapBenchArgs),
     /// Deploy, list, roll back plugin versions on a running host (admin API).
     Plugin(cli::plugin::PluginArgs),
 }
@@ -128,9 +128,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config.lookup.cache = CacheMode::Partial;
             demo::run(&mut config, &dir, events)
         }
-        Command::Bench(args) => bench::run(&config, args),
-        Command::BenchKafka(args) => cli::bench_kafka::run(&config, args),
-        Command::BenchSwap(args) => cli::bench_swap::run(&config, args),
+        Command::Bench(args) => bench::files::run(&config, args),
+        Command::BenchKafka(args) => bench::kafka::run(&config, args),
+        Command::BenchSwap(args) => bench::swap::run(&config, args),
         Command::Plugin(args) => cli::plugin::run(&config, args),
     }
 }

@@ -126,7 +126,7 @@ pub fn unique_topics(label: &str) -> [String; 3] {
 /// Create topics with `partitions` partitions each.
 pub fn create_topics(bootstrap: &str, names: &[String], partitions: i32) {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    enricher::kafka::admin::create_topics(bootstrap, &names, partitions, 1).expect("create topics");
+    enricher::kafka::topics::create_topics(bootstrap, &names, partitions, 1).expect("create topics");
 }
 
 /// Point a config at unique topics.

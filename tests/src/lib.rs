@@ -11,9 +11,9 @@ use enricher::claims_load::{LoadOptions, load_claims};
 use enricher::config::Config;
 use enricher::file_mode::run_files;
 use enricher::lookup::ClaimsLookup;
-use enricher::lookup::store::ClaimsStore;
+use enricher::lookup::ClaimsStore;
 use enricher::pipeline::{Pipeline, Routed};
-use enricher::plugin::PluginEngine;
+use enricher::runtime::PluginEngine;
 use serde_json::Value;
 
 pub mod kafka;

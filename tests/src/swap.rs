@@ -1,4 +1,4 @@
-//! Fixtures for plugin-version tests: a Kafka-mode host (registry, optional
+//! Fixtures for plugin-version tests: a Kafka-mode host (deployer, optional
 //! fleet topic and admin API) run in a thread, and the check that plugin
 //! versions change only between commit units in the output.
 
@@ -16,7 +16,7 @@ use enricher::kafka::progress::partition_watermarks;
 use enricher::kafka::records::COMMIT_UNIT_HEADER;
 use enricher::kafka::runner::{KafkaRunReport, RunOptions, run};
 use enricher::kafka::tail::TailedRecord;
-use enricher::plugins::PluginRegistry;
+use enricher::deploy::Deployer;
 
 /// A Kafka-mode config over the small claims table in `dir`, reading
 /// `topics[0]` and writing `topics[1]` / `topics[2]` on `broker`.
@@ -44,7 +44,7 @@ pub fn read_outputs(broker: &str, enriched: &str, failed: &str) -> [Vec<TailedRe
 /// A Kafka-mode host running on its own thread until stopped (or, with
 /// `stop_at_end`, until the input is drained).
 pub struct RunningHost {
-    pub registry: Arc<PluginRegistry>,
+    pub deployer: Arc<Deployer>,
     pub admin: Option<std::net::SocketAddr>,
     shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<KafkaRunReport, KafkaRunError>>>,
@@ -53,7 +53,7 @@ pub struct RunningHost {
 impl RunningHost {
     pub fn start(config: &Config, stop_at_end: bool) -> Self {
         let host: KafkaHost = build_kafka_host(config).expect("kafka host");
-        let registry = Arc::clone(&host.registry);
+        let deployer = Arc::clone(&host.deployer);
         let admin = host.admin_addr();
         let shutdown = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&shutdown);
@@ -67,7 +67,7 @@ impl RunningHost {
             run(&mut host.pipeline, &kafka, options, &flag)
         });
         Self {
-            registry,
+            deployer,
             admin,
             shutdown,
             thread: Some(thread),
@@ -97,7 +97,7 @@ impl RunningHost {
 
     /// Wait until this host runs `key`.
     pub fn wait_running(&self, key: &str, limit: Duration) -> bool {
-        self.registry.wait_running(key, limit)
+        self.deployer.wait_running(key, limit)
     }
 }
 

@@ -144,7 +144,7 @@ fn outputs_keep_the_key_and_headers_and_name_the_plugin() {
 
 #[test]
 fn the_plugin_reports_its_name_and_version() {
-    let engine = enricher::plugin::PluginEngine::new().expect("engine");
+    let engine = enricher::runtime::PluginEngine::new().expect("engine");
     let plugin = engine.load_default().expect("built-in plugin loads");
     assert_eq!(plugin.info().name, enrichment_guest::PLUGIN_NAME);
     assert_eq!(plugin.info().version, enrichment_guest::PLUGIN_VERSION);
@@ -155,7 +155,7 @@ fn a_file_that_is_not_a_component_is_rejected_clearly() {
     let dir = TempDir::new("not-a-plugin");
     let path = dir.join("bogus.wasm");
     std::fs::write(&path, b"\0asm garbage").expect("write");
-    let engine = enricher::plugin::PluginEngine::new().expect("engine");
+    let engine = enricher::runtime::PluginEngine::new().expect("engine");
     let err = engine.load_file(&path).err().expect("rejected");
     assert!(
         err.to_string()

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use enricher::admin::client::AdminClient;
+use enricher::deploy::admin::AdminClient;
 use enricher::config::{Config, DeliveryMode};
-use enricher::plugins::PluginAdmin;
+use enricher::deploy::PluginAdmin;
 use enricher_tests::kafka::*;
 use enricher_tests::swap::*;
 use enricher_tests::test_plugins::V2;
@@ -80,7 +80,7 @@ fn run_chunks(
             assert!(host.wait_running(V1_KEY, Duration::from_secs(10)));
         }
     });
-    let swaps = host.registry.status().swaps;
+    let swaps = host.deployer.status().swaps;
     host.stop();
     let (counts, records) = outputs(&broker, &topics);
     (counts, records, swaps)
@@ -155,7 +155,7 @@ fn hosts_of_a_group_converge_on_a_deployed_version_and_a_late_host_starts_on_it(
     }
     let late = enricher::app::build_kafka_host(&config).expect("late host");
     assert_eq!(
-        late.registry.desired_key(),
+        late.deployer.desired_key(),
         V2_KEY,
         "a late host starts on the fleet's version"
     );

@@ -208,7 +208,7 @@ fn fatal_errors_stop_the_run_with_an_error() {
 
 #[test]
 fn hot_swap_in_exactly_once_mode_changes_versions_only_between_transactions() {
-    use enricher::plugins::PluginAdmin;
+    use enricher::deploy::PluginAdmin;
     use enricher_tests::swap::{
         RunningHost, Stream, assert_versions_change_only_between_units, feed_while_swapping,
     };
@@ -231,12 +231,12 @@ fn hot_swap_in_exactly_once_mode_changes_versions_only_between_transactions() {
     };
     feed_while_swapping(&stream, &events, 50, events.len(), every, |i| {
         if i % 2 == 0 {
-            host.registry.deploy(&v2, None).expect("deploy v2");
+            host.deployer.deploy(&v2, None).expect("deploy v2");
         } else {
-            host.registry.rollback().expect("rollback");
+            host.deployer.rollback().expect("rollback");
         }
     });
-    let swaps = host.registry.status().swaps;
+    let swaps = host.deployer.status().swaps;
     host.stop();
     assert!(swaps >= 6, "{swaps} swaps");
     let topics = [

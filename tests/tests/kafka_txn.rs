@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use enricher::config::{Config, DeliveryMode};
-use enricher::plugins::PluginAdmin;
+use enricher::deploy::PluginAdmin;
 use enricher_tests::kafka::*;
 use enricher_tests::swap::*;
 use enricher_tests::test_plugins::V2;
@@ -89,13 +89,13 @@ fn hot_swap_in_exactly_once_mode_on_a_real_broker_keeps_one_version_per_transact
         Duration::from_millis(60),
         |i| {
             if i % 2 == 0 {
-                host.registry.deploy(&v2, None).expect("deploy v2");
+                host.deployer.deploy(&v2, None).expect("deploy v2");
             } else {
-                host.registry.rollback().expect("rollback");
+                host.deployer.rollback().expect("rollback");
             }
         },
     );
-    let swaps = host.registry.status().swaps;
+    let swaps = host.deployer.status().swaps;
     let report = host.stop();
     assert_eq!(report.commits.rewinds, 0);
     let topics_out = outputs(&broker, &topics);

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use enricher::config::{CacheMode, LookupConfig};
 use enricher::error::StoreError;
-use enricher::lookup::duckdb_store::DuckDbStore;
-use enricher::lookup::store::{ClaimsStore, Interrupter};
+use enricher::lookup::DuckDbStore;
+use enricher::lookup::{ClaimsStore, Interrupter};
 use enricher::lookup::{ClaimRow, ClaimsLookup, LookupAnswer};
 use enricher_tests::*;
 
@@ -233,7 +233,7 @@ impl ClaimsStore for SlowStore {
                     [],
                     |r| r.get::<_, i64>(0),
                 )
-                .map_err(enricher::lookup::duckdb_store::classify)?;
+                .map_err(enricher::lookup::classify)?;
         }
         self.inner.fetch(ids)
     }
@@ -314,7 +314,7 @@ fn db_errors_and_timeouts_reach_the_failed_output_with_their_codes() {
 
 #[test]
 fn every_query_shape_returns_the_same_rows() {
-    use enricher::lookup::duckdb_store::QueryShape;
+    use enricher::lookup::QueryShape;
     let wanted: Vec<String> = (0..300)
         .map(|i| format!("CLM-{}", i * 7))
         .chain(["GONE".to_string()])

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use enricher::config::Config;
 use enricher::pipeline::Pipeline;
-use enricher::plugin::{PluginEngine, PluginSettings};
-use enricher::plugins::api::AdminError;
-use enricher::plugins::{PluginAdmin, PluginRegistry};
-use enricher::sandbox::SandboxLimits;
+use enricher::runtime::{PluginEngine, PluginSettings};
+use enricher::deploy::AdminError;
+use enricher::deploy::{Deployer, PluginAdmin};
+use enricher::runtime::SandboxLimits;
 use enricher_tests::test_plugins::{CHAOS, INCOMPATIBLE, LEGACY_V1, V2};
 use enricher_tests::*;
 
@@ -18,22 +18,22 @@ fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// A pipeline following a registry whose first version is the built-in plugin.
+/// A pipeline following a deployer whose first version is the built-in plugin.
 fn host(
     dir: &TempDir,
     settings: PluginSettings,
     tune: impl FnOnce(&mut Config),
-) -> (Pipeline, Arc<PluginRegistry>) {
+) -> (Pipeline, Arc<Deployer>) {
     let db = claims_db(dir, SMALL_CLAIMS_CSV);
     let mut config = config_for(&db);
     config.deploy.topic = "off".into();
     tune(&mut config);
     let lookup = enricher::app::open_lookup(&config).expect("lookup");
     let engine = PluginEngine::with_settings(settings).expect("engine");
-    let registry = PluginRegistry::with_built_in(engine, Arc::clone(&lookup), &config.deploy)
+    let registry = Deployer::with_built_in(engine, Arc::clone(&lookup), &config.deploy)
         .expect("registry");
     let pipeline = Pipeline::following(
-        Arc::clone(&registry),
+        registry.feed(),
         lookup,
         config.pipeline.max_record_bytes,
     );
@@ -222,6 +222,15 @@ fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
         assert_eq!(routed.len(), 10, "nothing lost while failing");
         pipeline.at_commit_boundary();
     }
+    // The stream only reports; the deployer judges off its thread, so the
+    // rollback may land after the last batch: give it a boundary to swap at.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while registry.status().active.key != "payment-enrichment@0.1.0"
+        && std::time::Instant::now() < deadline
+    {
+        pipeline.at_commit_boundary();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let status = registry.status();
     assert_eq!(status.active.key, "payment-enrichment@0.1.0", "{status:?}");
     assert_eq!(status.rollbacks, 1);
@@ -240,7 +249,7 @@ fn a_plugin_dropped_into_the_watched_folder_is_deployed() {
     let (mut pipeline, registry) = host(&dir, PluginSettings::default(), |_| {});
     let folder = dir.join("plugins");
     std::fs::create_dir_all(&folder).expect("folder");
-    let watcher = enricher::plugins::DirWatcher::start(
+    let watcher = enricher::deploy::DirWatcher::start(
         folder.clone(),
         Arc::clone(&registry),
         std::time::Duration::from_millis(50),

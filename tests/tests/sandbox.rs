@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enricher::pipeline::Pipeline;
-use enricher::plugin::{PluginEngine, PluginSettings};
-use enricher::sandbox::SandboxLimits;
+use enricher::runtime::{PluginEngine, PluginSettings, SandboxLimits};
 use enricher_tests::test_plugins::CHAOS;
 use enricher_tests::*;
 use serde_json::Value;
@@ -185,6 +184,32 @@ fn a_plugin_sees_no_files_environment_or_network() {
     assert_eq!(v["env_vars"], 0, "no environment: {v}");
     assert_eq!(v["args"], 0, "no arguments: {v}");
     assert_eq!(v["net_connected"], false, "no network: {v}");
+}
+
+/// The world promises a deterministic plugin with no clock beyond its batch
+/// context: WASI is linked (std guests import it), but its clocks stand still
+/// and its random numbers are the same in every instance.
+#[test]
+fn a_plugin_gets_stopped_clocks_and_the_same_random_numbers_everywhere() {
+    let dir = TempDir::new("sandbox-determinism");
+    let seen: Vec<Value> = (0..2)
+        .map(|_| {
+            // A new pipeline each time: a fresh engine, store and instance.
+            let mut pipeline = chaos_pipeline(&dir, tight(), &[]);
+            let routed = pipeline.process(&records(&[br#"{"chaos":"escape"}"#]));
+            assert_eq!(statuses(&routed), ["SUCCESS"]);
+            serde_json::from_slice(&routed[0].value).expect("JSON")
+        })
+        .collect();
+    for v in &seen {
+        assert_eq!(v["wall_clock_ms"], 0, "the wall clock reads the epoch: {v}");
+        assert_eq!(v["monotonic_elapsed_ns"], 0, "the monotonic clock never moves: {v}");
+    }
+    assert!(seen[0]["random_hash"].is_string(), "{}", seen[0]);
+    assert_eq!(
+        seen[0]["random_hash"], seen[1]["random_hash"],
+        "random numbers are the same in every instance"
+    );
 }
 
 #[test]

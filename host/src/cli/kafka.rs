@@ -71,7 +71,7 @@ pub struct CreateArgs {
 /// `enricher topic create`: create topics (existing ones are kept).
 pub fn create(config: &Config, args: CreateArgs) -> anyhow::Result<()> {
     let names: Vec<&str> = args.topics.iter().map(String::as_str).collect();
-    enricher::kafka::admin::create_topics(
+    enricher::kafka::topics::create_topics(
         &config.kafka.bootstrap_servers,
         &names,
         args.partitions,

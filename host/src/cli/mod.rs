@@ -1,9 +1,7 @@
 //! The subcommands of the `enricher` binary (argument structs and the glue
-//! from the library to the terminal).
+//! from the library to the terminal); benchmarks and load tools in `bench/`.
 
 pub mod bench;
-pub mod bench_kafka;
-pub mod bench_swap;
 pub mod commands;
 pub mod demo;
 pub mod kafka;

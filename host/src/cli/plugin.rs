@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::Serialize;
 
-use enricher::admin::AdminClient;
+use enricher::deploy::admin::AdminClient;
 use enricher::config::{Config, DEFAULT_ADMIN_BIND};
-use enricher::plugins::api::{DeployReport, PluginStatus, RollbackReport, VersionInfo};
+use enricher::deploy::{DeployReport, PluginStatus, RollbackReport, VersionInfo};
 use enrichment_guest::timefmt::format_utc_millis;
 
 #[derive(clap::Args)]

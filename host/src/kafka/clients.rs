@@ -1,8 +1,10 @@
 //! librdkafka settings for the consumer and the producer. Our defaults first,
 //! then every key of `kafka.properties` verbatim (any documented librdkafka
-//! setting), then the keys correctness depends on, which users cannot undo.
+//! setting), then the keys correctness depends on, which users cannot undo;
+//! and how every client logs librdkafka's global errors.
 
 use rdkafka::ClientConfig;
+use rdkafka::error::KafkaError;
 
 use crate::config::{DeliveryMode, KafkaConfig};
 
@@ -94,6 +96,15 @@ pub fn max_message_bytes(config: &KafkaConfig) -> usize {
         .get("message.max.bytes")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000)
+}
+
+/// librdkafka's global errors, minus the end-of-partition events we asked for.
+pub(crate) fn log_client_error(error: KafkaError, reason: &str) {
+    match error {
+        KafkaError::PartitionEOF(_) => {}
+        KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF) => {}
+        e => tracing::warn!("kafka client: {e}: {reason}"),
+    }
 }
 
 #[cfg(test)]

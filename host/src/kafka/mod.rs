@@ -2,22 +2,26 @@
 //! run each batch through the pipeline, produce to `enriched-payments` /
 //! `failed-payments`, and commit input offsets with the outputs.
 //!
-//! - [`admin`]: creating topics;
-//! - [`clients`]: librdkafka settings for the consumer and producer (user keys pass through);
-//! - [`commit`]: the two delivery modes: transactions (exactly-once) or acknowledged
-//!   outputs then offsets (at-least-once), and what each Kafka error leads to;
+//! - [`topics`]: creating topics (plain and compacted);
+//! - `clients`: librdkafka settings for every client (user keys pass through), error logging;
+//! - `delivery`: the two delivery modes, exactly-once (transactions) and
+//!   at-least-once (acknowledged batches), behind one trait;
+//! - `group`: the consumer's context: commit before partitions are revoked;
 //! - [`records`]: Kafka messages in, routed records out (headers, backpressure, size limit);
-//! - [`runner`]: the consume → enrich → produce → commit loop, rebalances, stop and shutdown;
+//! - [`runner`]: the poll → process → produce → maybe-commit loop;
 //! - [`progress`]: where the input topic ended at start (for `--stop-at-end`);
 //! - [`tail`]: reading a topic back (`enricher topic tail`), for people and tests.
 
-pub mod admin;
-pub mod clients;
-pub mod commit;
+pub(crate) mod clients;
+mod delivery;
+mod group;
 pub mod progress;
 pub mod records;
 pub mod runner;
 pub mod tail;
+pub mod topics;
+
+pub use delivery::CommitCounters;
 
 /// Why a Kafka run stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,8 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use rdkafka::{ClientContext, Timestamp};
 
 use crate::bindings::{Header, InputRecord, Output};
-use crate::pipeline::{Routed, host_failure, now_ms};
+use crate::clock::now_ms;
+use crate::pipeline::{Routed, host_failure};
 
 /// Counts what the broker acknowledged or refused, per batch (a batch's
 /// sequence number travels with each of its records as the delivery opaque),
@@ -76,7 +77,7 @@ impl DeliveryTracker {
 
 impl ClientContext for DeliveryTracker {
     fn error(&self, error: KafkaError, reason: &str) {
-        super::runner::log_client_error(error, reason);
+        super::clients::log_client_error(error, reason);
     }
 }
 
@@ -230,9 +231,4 @@ fn send_one(
             Err((e, _)) => return Err(e),
         }
     }
-}
-
-/// Wait until everything sent so far is acknowledged (or refused).
-pub fn flush(producer: &EnricherProducer, timeout: Duration) -> Result<(), KafkaError> {
-    producer.flush(timeout)
 }

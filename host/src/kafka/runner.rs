@@ -1,68 +1,31 @@
-//! The Kafka loop: poll a batch, run it through the pipeline, produce its
-//! outputs, mark its offsets processed, commit every `commit-interval` or
-//! `commit-max-records`; on revocation the consumer context commits first.
-//! Stops on the shutdown flag (SIGTERM) or, with `--stop-at-end`, once the
-//! input as it was at start is committed; either way it commits before leaving.
+//! The Kafka loop, one small step each: poll a batch → process it → produce
+//! its outputs → maybe commit (every `commit-interval` or
+//! `commit-max-records`). On revocation the consumer context commits first
+//! (`group`). Stops on the shutdown flag (SIGTERM) or, with `--stop-at-end`,
+//! once the input as it was at start is committed; either way it commits
+//! before leaving. The delivery mode decides what "commit" means.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 
 use super::KafkaRunError;
 use super::clients::{consumer_config, max_message_bytes, producer_config};
-use super::commit::{CommitCounters, Committer};
+use super::delivery::{CommitCounters, Delivery, for_mode};
+use super::group::GroupContext;
 use super::progress::EndMarks;
 use super::records::{DeliveryTracker, EnricherProducer, Topics, produce_batch, to_input};
 use crate::bindings::InputRecord;
-use crate::config::KafkaConfig;
+use crate::config::{DeliveryMode, KafkaConfig};
 use crate::pipeline::{Pipeline, Routed};
 
-/// The consumer's context: commits (or aborts) before partitions are revoked.
-#[derive(Default)]
-pub struct GroupContext {
-    committer: OnceLock<Arc<Committer>>,
-}
-
-impl ClientContext for GroupContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        log_client_error(error, reason);
-    }
-}
-
-/// librdkafka's global errors, minus the end-of-partition events we asked for.
-pub fn log_client_error(error: KafkaError, reason: &str) {
-    match error {
-        KafkaError::PartitionEOF(_) => {}
-        KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF) => {}
-        e => tracing::warn!("kafka client: {e}: {reason}"),
-    }
-}
-
-impl ConsumerContext for GroupContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Revoke(partitions) => {
-                tracing::info!(
-                    partitions = partitions.count(),
-                    "partitions revoked: committing first"
-                );
-                if let Some(committer) = self.committer.get() {
-                    committer.on_revoke(consumer);
-                }
-            }
-            Rebalance::Assign(partitions) => {
-                tracing::info!(partitions = partitions.count(), "partitions assigned")
-            }
-            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
-        }
-    }
-}
+/// How long an empty poll waits at most before the loop looks at commits again.
+const POLL_WAIT: Duration = Duration::from_millis(50);
 
 /// What the loop runs each batch through: the plugin pipeline, or (for the
 /// benchmark's baseline) a plain copy.
@@ -106,13 +69,33 @@ struct Position {
     offset: i64,
 }
 
+/// One run's clients, settings and progress.
+struct Loop<'a> {
+    consumer: BaseConsumer<GroupContext>,
+    delivery: Arc<dyn Delivery<GroupContext>>,
+    config: &'a KafkaConfig,
+    options: RunOptions,
+    /// Where the input ended at start (`--stop-at-end`).
+    end: Option<EndMarks>,
+    max_bytes: usize,
+    /// Names this run in commit-unit headers.
+    instance: String,
+    batch: Vec<InputRecord>,
+    positions: Vec<Position>,
+    last_commit: Instant,
+    since_commit: usize,
+    seen_generation: u64,
+    report: KafkaRunReport,
+    started: Instant,
+}
+
 /// Names this run in commit-unit headers: the transactional id (or, in
 /// at-least-once mode, the group), the process id and the start time, so units
 /// of a restarted instance (or of another in the same process) never collide.
 fn instance_tag(config: &KafkaConfig) -> String {
     let base = match config.delivery {
-        crate::config::DeliveryMode::ExactlyOnce => config.transactional_id(),
-        crate::config::DeliveryMode::AtLeastOnce => config.group_id.clone(),
+        DeliveryMode::ExactlyOnce => config.transactional_id(),
+        DeliveryMode::AtLeastOnce => config.group_id.clone(),
     };
     let started_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -127,147 +110,200 @@ pub fn run(
     options: RunOptions,
     shutdown: &AtomicBool,
 ) -> Result<KafkaRunReport, KafkaRunError> {
-    let started = Instant::now();
-    let consumer: BaseConsumer<GroupContext> = consumer_config(config)
-        .create_with_context(GroupContext::default())
-        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-    let producer: EnricherProducer = producer_config(config)
-        .create_with_context(DeliveryTracker::default())
-        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-    let committer = Arc::new(Committer::new(config.delivery, Arc::new(producer)));
-    let _ = consumer.context().committer.set(Arc::clone(&committer));
-    committer.init()?;
-    let input_topic = config.payment_events_topic.as_str();
-    let mut end = if options.stop_at_end {
-        Some(EndMarks::capture(&consumer, input_topic)?)
-    } else {
-        None
-    };
-    consumer
-        .subscribe(&[input_topic])
-        .map_err(|e| KafkaRunError::Client(format!("subscribe to {input_topic}: {e}")))?;
-    tracing::info!(topic = input_topic, group = %config.group_id, delivery = ?config.delivery, "consuming");
-
-    let topics = Topics {
-        enriched: &config.enriched_payments_topic,
-        failed: &config.failed_payments_topic,
-    };
-    let max_bytes = max_message_bytes(config);
-    let mut report = KafkaRunReport::default();
-    let mut batch: Vec<InputRecord> = Vec::with_capacity(options.batch_size);
-    let mut positions: Vec<Position> = Vec::with_capacity(options.batch_size);
-    let mut last_commit = Instant::now();
-    let mut since_commit = 0usize;
-    let mut seen_generation = committer.generation();
-    let instance = instance_tag(config);
+    let mut run = Loop::start(config, options)?;
     while !shutdown.load(Ordering::Relaxed) {
-        if !committer.in_transaction() {
+        if run.delivery.at_boundary() {
             pipeline.at_commit_boundary();
         }
-        let generation = committer.generation();
+        run.poll_batch()?;
+        if !run.batch.is_empty() {
+            let routed = pipeline.process(&run.batch);
+            run.produce(routed)?;
+        }
+        if run.maybe_commit()? {
+            tracing::info!("input committed up to where it ended at start: stopping");
+            break;
+        }
+    }
+    run.finish()
+}
+
+impl<'a> Loop<'a> {
+    /// Create the clients, prepare the delivery mode and subscribe.
+    fn start(config: &'a KafkaConfig, options: RunOptions) -> Result<Self, KafkaRunError> {
+        let started = Instant::now();
+        let consumer: BaseConsumer<GroupContext> = consumer_config(config)
+            .create_with_context(GroupContext::default())
+            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+        let producer: EnricherProducer = producer_config(config)
+            .create_with_context(DeliveryTracker::default())
+            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+        let delivery = for_mode(config.delivery, Arc::new(producer));
+        consumer.context().attach(Arc::clone(&delivery));
+        delivery.init()?;
+        let input_topic = config.payment_events_topic.as_str();
+        let end = if options.stop_at_end {
+            Some(EndMarks::capture(&consumer, input_topic)?)
+        } else {
+            None
+        };
+        consumer
+            .subscribe(&[input_topic])
+            .map_err(|e| KafkaRunError::Client(format!("subscribe to {input_topic}: {e}")))?;
+        tracing::info!(topic = input_topic, group = %config.group_id, delivery = ?config.delivery, "consuming");
+        let seen_generation = delivery.generation();
+        Ok(Self {
+            consumer,
+            delivery,
+            config,
+            options,
+            end,
+            max_bytes: max_message_bytes(config),
+            instance: instance_tag(config),
+            batch: Vec::with_capacity(options.batch_size),
+            positions: Vec::with_capacity(options.batch_size),
+            last_commit: Instant::now(),
+            since_commit: 0,
+            seen_generation,
+            report: KafkaRunReport::default(),
+            started,
+        })
+    }
+
+    /// Fill the batch: wait for a first record (not past the next commit
+    /// time), then take what is already there. A revocation or rewind while
+    /// polling empties it (those records will be read again).
+    fn poll_batch(&mut self) -> Result<(), KafkaRunError> {
+        self.batch.clear();
+        self.positions.clear();
+        let generation = self.delivery.generation();
         let wait_until =
-            (Instant::now() + Duration::from_millis(50)).min(last_commit + config.commit_interval);
-        while batch.len() < options.batch_size {
-            let timeout = if batch.is_empty() {
+            (Instant::now() + POLL_WAIT).min(self.last_commit + self.config.commit_interval);
+        while self.batch.len() < self.options.batch_size {
+            let timeout = if self.batch.is_empty() {
                 wait_until.saturating_duration_since(Instant::now())
             } else {
                 Duration::ZERO
             };
-            match consumer.poll(timeout) {
+            match self.consumer.poll(timeout) {
                 None => break,
                 Some(Ok(msg)) => {
-                    batch.push(to_input(&msg));
-                    positions.push(Position {
+                    self.batch.push(to_input(&msg));
+                    self.positions.push(Position {
                         partition: msg.partition(),
                         offset: msg.offset(),
                     });
                 }
-                Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    if let (Some(end), Ok(position)) = (end.as_mut(), consumer.position())
-                        && let Some(Some(at)) = position
-                            .find_partition(input_topic, partition)
-                            .map(|e| e.offset().to_raw())
-                    {
-                        end.saw_eof(partition, at);
-                    }
-                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => self.saw_eof(partition),
                 Some(Err(e)) => {
                     tracing::warn!("consumer: {e}");
                     break;
                 }
             }
-            if committer.generation() != generation {
-                batch.clear(); // revoked or rewound while polling: these will be read again
-                positions.clear();
+            if self.delivery.generation() != generation {
+                self.batch.clear();
+                self.positions.clear();
                 break;
             }
         }
-        if !batch.is_empty() {
-            report
+        if !self.batch.is_empty() {
+            let started = self.started;
+            self.report
                 .first_record_after
                 .get_or_insert_with(|| started.elapsed());
-            report.consumed += batch.len() as u64;
-            committer.before_produce()?;
-            let routed = pipeline.process(&batch);
-            let seq = committer.next_batch();
-            let unit = format!("{instance}/{}", committer.unit());
-            match produce_batch(
-                committer.producer(),
-                &topics,
-                &batch,
-                routed,
-                max_bytes,
-                seq,
-                &unit,
-            ) {
-                Ok(n) => {
-                    report.produced += n;
-                    for p in &positions {
-                        committer.mark_processed(input_topic, p.partition, p.offset);
-                    }
-                    committer.seal_batch();
-                    since_commit += batch.len();
-                }
-                Err(e) => {
-                    if let Some((code, why)) = committer.producer().client().fatal_error() {
-                        return Err(KafkaRunError::Fatal(format!("producer: {code:?} {why}")));
-                    }
-                    tracing::warn!("producing failed ({e}); abandoning the batch");
-                    committer.abort(&consumer)?;
-                }
-            }
-            batch.clear();
-            positions.clear();
+            self.report.consumed += self.batch.len() as u64;
+            // Exactly-once: the transaction opens before the plugin runs.
+            self.delivery.before_produce()?;
         }
-        let due = since_commit >= config.commit_max_records
-            || last_commit.elapsed() >= config.commit_interval;
-        if due {
-            if committer.has_pending() {
-                committer.commit(&consumer)?;
-                since_commit = 0;
-            }
-            last_commit = Instant::now();
-            if committer.generation() != seen_generation {
-                // Rewound or revoked: partitions are read again from their committed offsets.
-                if let Some(end) = end.as_mut() {
-                    end.forget_eofs();
+        Ok(())
+    }
+
+    /// `--stop-at-end`: a partition's end was reached at the consumer's position.
+    fn saw_eof(&mut self, partition: i32) {
+        let topic = self.config.payment_events_topic.as_str();
+        if let (Some(end), Ok(position)) = (self.end.as_mut(), self.consumer.position())
+            && let Some(Some(at)) = position
+                .find_partition(topic, partition)
+                .map(|e| e.offset().to_raw())
+        {
+            end.saw_eof(partition, at);
+        }
+    }
+
+    /// Send the batch's outputs and mark its inputs processed; a failed send
+    /// abandons the batch (abort and rewind), a fatal producer stops the run.
+    fn produce(&mut self, routed: Vec<Routed>) -> Result<(), KafkaRunError> {
+        let topics = Topics {
+            enriched: &self.config.enriched_payments_topic,
+            failed: &self.config.failed_payments_topic,
+        };
+        let seq = self.delivery.next_batch();
+        let unit = format!("{}/{}", self.instance, self.delivery.unit());
+        let producer = self.delivery.producer();
+        match produce_batch(
+            producer,
+            &topics,
+            &self.batch,
+            routed,
+            self.max_bytes,
+            seq,
+            &unit,
+        ) {
+            Ok(n) => {
+                self.report.produced += n;
+                let topic = self.config.payment_events_topic.as_str();
+                for p in &self.positions {
+                    self.delivery.mark_processed(topic, p.partition, p.offset);
                 }
-                seen_generation = committer.generation();
+                self.delivery.seal_batch();
+                self.since_commit += self.batch.len();
+                Ok(())
             }
-            if let Some(end) = &end
-                && end.reached(&consumer, !committer.has_pending())?
-            {
-                tracing::info!("input committed up to where it ended at start: stopping");
-                break;
+            Err(e) => {
+                if let Some((code, why)) = producer.client().fatal_error() {
+                    return Err(KafkaRunError::Fatal(format!("producer: {code:?} {why}")));
+                }
+                tracing::warn!("producing failed ({e}); abandoning the batch");
+                self.delivery.abort(&self.consumer)
             }
         }
     }
-    committer.commit_all(&consumer)?;
-    committer
-        .producer()
-        .flush(Duration::from_secs(30))
-        .map_err(|e| KafkaRunError::GaveUp(format!("flushing at shutdown: {e}")))?;
-    report.commits = committer.counters();
-    report.elapsed = started.elapsed();
-    Ok(report)
+
+    /// Commit when due; returns whether `--stop-at-end` says the run is done.
+    fn maybe_commit(&mut self) -> Result<bool, KafkaRunError> {
+        let due = self.since_commit >= self.config.commit_max_records
+            || self.last_commit.elapsed() >= self.config.commit_interval;
+        if !due {
+            return Ok(false);
+        }
+        if self.delivery.has_pending() {
+            self.delivery.commit(&self.consumer)?;
+            self.since_commit = 0;
+        }
+        self.last_commit = Instant::now();
+        let generation = self.delivery.generation();
+        if generation != self.seen_generation {
+            // Rewound or revoked: partitions are read again from their committed offsets.
+            if let Some(end) = self.end.as_mut() {
+                end.forget_eofs();
+            }
+            self.seen_generation = generation;
+        }
+        match &self.end {
+            Some(end) => end.reached(&self.consumer, !self.delivery.has_pending()),
+            None => Ok(false),
+        }
+    }
+
+    /// Commit everything, flush, and report.
+    fn finish(mut self) -> Result<KafkaRunReport, KafkaRunError> {
+        self.delivery.commit_all(&self.consumer)?;
+        self.delivery
+            .producer()
+            .flush(Duration::from_secs(30))
+            .map_err(|e| KafkaRunError::GaveUp(format!("flushing at shutdown: {e}")))?;
+        self.report.commits = self.delivery.counters();
+        self.report.elapsed = self.started.elapsed();
+        Ok(self.report)
+    }
 }

@@ -11,7 +11,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::KafkaRunError;
-use super::runner::log_client_error;
+use super::clients::log_client_error;
 
 /// The tail consumer's context: end-of-partition events are expected.
 struct TailContext;

@@ -1,18 +1,23 @@
 //! The claims lookup the plugin's `claims.lookup` import is served from.
 //!
-//! - [`cache`]: LRU + TTL partial cache (with negative caching);
-//! - [`full`]: the whole table in memory, reloaded on a schedule;
-//! - [`fetch`]: the store on its worker thread, with timeout and retries;
-//! - [`store`]: the store trait; [`duckdb_store`]: the DuckDB implementation.
+//! - `cache`: LRU + TTL partial cache (with negative caching);
+//! - `full`: the whole table in memory, reloaded on a schedule;
+//! - `fetch`: the store on its worker thread, with timeout and retries;
+//! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation.
 //!
 //! One call answers a whole batch of ids: cache hits first, then every miss
 //! of the batch in one store query.
 
-pub mod cache;
-pub mod duckdb_store;
-pub mod fetch;
-pub mod full;
-pub mod store;
+mod cache;
+mod duckdb_store;
+mod fetch;
+mod full;
+mod store;
+
+pub use cache::CacheCounters;
+pub use duckdb_store::{DuckDbStore, QueryShape, classify};
+pub use fetch::FetchError;
+pub use store::{ClaimsStore, Interrupter};
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -22,10 +27,9 @@ use std::time::Instant;
 use rust_decimal::Decimal;
 
 use crate::config::{CacheMode, LookupConfig};
-use cache::{CacheCounters, Cached, TtlLruCache};
-use fetch::{FetchError, Fetcher, RetryPolicy};
+use cache::{Cached, TtlLruCache};
+use fetch::{Fetcher, RetryPolicy};
 use full::FullCache;
-use store::ClaimsStore;
 
 /// One row of the claims table.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,39 +9,32 @@
 //!
 //! Host-made failure records carry the original payload, like the plugin's.
 //!
-//! With a [`PluginRegistry`] attached, the plugin may change, but only in
-//! [`Pipeline::at_commit_boundary`], and every batch's plugin errors are
-//! reported to the registry (which may roll a new version back).
+//! The pipeline knows nothing of deployments. Following a [`PluginFeed`], it
+//! swaps to the desired plugin only in [`Pipeline::at_commit_boundary`] and
+//! reports each batch's outcome on a channel that never blocks (see `follow`).
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crate::bindings::{BatchContext, Header, InputRecord, Output, OutputRecord};
+use crate::clock::now_ms;
 use crate::error::PluginError;
 use crate::lookup::ClaimsLookup;
 use crate::metrics::PipelineMetrics;
-use crate::plugin::{Plugin, PluginInstance};
-use crate::plugins::PluginRegistry;
+use crate::runtime::{Plugin, PluginInstance};
 
 mod failure;
+mod follow;
 use failure::intern_status;
 pub use failure::{host_failure, is_plugin_error};
+pub use follow::{Desired, FeedControl, PluginFeed, StreamEvent};
 
 /// Header the plugin sets on each output with its `enrichment_status`.
 pub const STATUS_HEADER: &str = "enrichment-status";
 /// Headers the host stamps on every output.
 pub const PLUGIN_NAME_HEADER: &str = "plugin-name";
 pub const PLUGIN_VERSION_HEADER: &str = "plugin-version";
-
-/// Milliseconds since the Unix epoch (processing time of batches, failure
-/// records, deployments).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// One routed output, ready for a sink.
 #[derive(Debug, Clone)]
@@ -59,6 +52,8 @@ pub struct Routed {
 /// Runs batches through one plugin.
 pub struct Pipeline {
     plugin: Plugin,
+    /// `name@version` of `plugin`, for the events it reports.
+    key: Arc<str>,
     /// The live instance; `None` after a trap until the next call makes one.
     instance: Option<PluginInstance>,
     lookup: Arc<ClaimsLookup>,
@@ -66,67 +61,66 @@ pub struct Pipeline {
     /// Whether outputs get the status and plugin name/version headers (sinks that keep headers want them).
     stamp_plugin_headers: bool,
     metrics: PipelineMetrics,
-    /// Where a new plugin version comes from (hot swap), if anywhere.
-    registry: Option<Arc<PluginRegistry>>,
-    /// The registry's sequence number of the version running here.
+    /// Where the plugin to run comes from (hot swap), and where outcomes go, if anywhere.
+    feed: Option<PluginFeed>,
+    /// The feed's sequence number of the version running here.
     applied_seq: u64,
 }
 
 impl Pipeline {
     pub fn new(plugin: Plugin, lookup: Arc<ClaimsLookup>, max_record_bytes: usize) -> Self {
         Self {
+            key: plugin.key().into(),
             plugin,
             instance: None,
             lookup,
             max_record_bytes,
             stamp_plugin_headers: true,
             metrics: PipelineMetrics::default(),
-            registry: None,
+            feed: None,
             applied_seq: 0,
         }
     }
 
-    /// A pipeline that runs `registry`'s desired version and follows it.
-    pub fn following(
-        registry: Arc<PluginRegistry>,
-        lookup: Arc<ClaimsLookup>,
-        max_record_bytes: usize,
-    ) -> Self {
-        Self::new(registry.desired().1, lookup, max_record_bytes).with_registry(registry)
+    /// A pipeline that runs the feed's desired plugin and follows it.
+    pub fn following(feed: PluginFeed, lookup: Arc<ClaimsLookup>, max_record_bytes: usize) -> Self {
+        let Desired { seq, plugin } = feed.desired.borrow().clone();
+        let mut pipeline = Self::new(plugin, lookup, max_record_bytes);
+        pipeline.applied_seq = seq;
+        feed.report(StreamEvent::Started {
+            key: Arc::clone(&pipeline.key),
+        });
+        pipeline.feed = Some(feed);
+        pipeline
     }
 
-    /// Follow `registry`: swap to its desired version at commit boundaries.
-    pub fn with_registry(mut self, registry: Arc<PluginRegistry>) -> Self {
-        registry.note_started(&self.plugin.key());
-        self.registry = Some(registry);
-        self.at_commit_boundary();
-        self
-    }
-
-    pub fn registry(&self) -> Option<&Arc<PluginRegistry>> {
-        self.registry.as_ref()
-    }
-
-    /// Nothing is in flight: if the registry wants another version, swap to it
-    /// now. The new instance is made here, so the pause is this call's length.
+    /// Nothing is in flight: if another version is desired, swap to it now.
+    /// The new instance is made here, so the pause is this call's length.
     pub fn at_commit_boundary(&mut self) {
-        let Some(registry) = &self.registry else {
+        let Some(feed) = &mut self.feed else {
             return;
         };
-        if registry.desired_seq() == self.applied_seq {
+        if !feed.desired.has_changed().unwrap_or(false) {
             return;
         }
         let started = Instant::now();
-        let (seq, plugin) = registry.desired();
+        let Desired { seq, plugin } = feed.desired.borrow_and_update().clone();
+        if seq == self.applied_seq {
+            return;
+        }
         self.applied_seq = seq;
-        if plugin.key() == self.plugin.key() {
+        if plugin.key() == *self.key {
             return;
         }
         // A failed instantiation is retried (and contained) by the next call.
         self.instance = plugin.instantiate(Some(Arc::clone(&self.lookup))).ok();
+        self.key = plugin.key().into();
         self.plugin = plugin;
         self.metrics.plugin_swaps += 1;
-        registry.note_swapped(&self.plugin.key(), started.elapsed());
+        feed.report(StreamEvent::Swapped {
+            key: Arc::clone(&self.key),
+            pause: started.elapsed(),
+        });
     }
 
     /// Leave out the status and plugin name/version headers (for sinks that drop headers, like files).
@@ -213,10 +207,12 @@ impl Pipeline {
                 .count_status(&r.status, r.output == Output::Enriched);
             plugin_errors += u64::from(is_plugin_error(&r.status));
         }
-        if let Some(registry) = &self.registry
-            && let Some((history, reason)) = registry.observe(batch.len() as u64, plugin_errors)
-        {
-            registry.rollback_automatically(history, &reason);
+        if let Some(feed) = &self.feed {
+            feed.report(StreamEvent::Batch {
+                key: Arc::clone(&self.key),
+                records: batch.len() as u64,
+                plugin_errors,
+            });
         }
         routed
     }

@@ -6,8 +6,9 @@
 //! read through the WIT 1.1.0 `config` import) triggers it for every record.
 //! `<what>` is one of `loop` (spin forever), `grow` (allocate without bound),
 //! `panic`, `batch-error` (fail the whole batch), `drop` (answer nothing) or
-//! `escape` (try to list `/`, read the environment and open a socket, and
-//! report what worked as the output's value).
+//! `escape` (try to list `/`, read the environment and open a socket, read
+//! both clocks and draw random numbers, and report what it saw as the
+//! output's value).
 //! Any other record goes unchanged to `enriched` if it is a JSON object, else to `failed`.
 #![cfg(target_arch = "wasm32")]
 
@@ -39,7 +40,25 @@ fn try_escape() -> Vec<u8> {
     let net = std::net::TcpStream::connect("127.0.0.1:9")
         .map(|_| ())
         .map_err(|e| e.to_string());
+    let wall_clock_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(u64::MAX);
+    let started = std::time::Instant::now();
+    let mut spin: u64 = 0;
+    for _ in 0..1_000_000 {
+        spin = std::hint::black_box(spin.wrapping_add(1));
+    }
+    let monotonic_elapsed_ns = started.elapsed().as_nanos() as u64;
+    // std seeds its hash keys from WASI `random`: the same hash means the same random bytes.
+    let random_hash = {
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one("same input")
+    };
     serde_json::json!({
+        "wall_clock_ms": wall_clock_ms,
+        "monotonic_elapsed_ns": monotonic_elapsed_ns,
+        "random_hash": random_hash.to_string(),
         "files_listed": files.as_ref().ok(),
         "files_error": files.err(),
         "env_vars": env,

@@ -11,8 +11,8 @@ use anyhow::Context;
 
 use enricher::config::Config;
 use enricher::pipeline::Pipeline;
-use enricher::plugin::{DEFAULT_PLUGIN, PluginEngine};
-use enricher::plugins::{PluginAdmin, PluginRegistry};
+use enricher::runtime::{DEFAULT_PLUGIN, PluginEngine};
+use enricher::deploy::{Deployer, PluginAdmin};
 
 #[derive(clap::Args)]
 pub struct SwapBenchArgs {
@@ -50,9 +50,9 @@ pub fn run(config: &Config, args: SwapBenchArgs) -> anyhow::Result<()> {
     let lookup = enricher::app::open_lookup(&config)?;
 
     let engine = PluginEngine::with_settings((&config.plugin).into())?;
-    let registry = PluginRegistry::with_built_in(engine, Arc::clone(&lookup), &config.deploy)?;
+    let deployer = Deployer::with_built_in(engine, Arc::clone(&lookup), &config.deploy)?;
     let mut pipeline = Pipeline::following(
-        Arc::clone(&registry),
+        deployer.feed(),
         lookup,
         config.pipeline.max_record_bytes,
     );
@@ -64,19 +64,19 @@ pub fn run(config: &Config, args: SwapBenchArgs) -> anyhow::Result<()> {
         None => (DEFAULT_PLUGIN.to_vec(), Some("payment-enrichment-copy")),
     };
     let started = Instant::now();
-    let report = registry
+    let report = deployer
         .deploy(&second, name)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let deploy_wall = started.elapsed();
 
-    let records = super::bench::events_in_memory(1000, 2_000, 0.9)?;
+    let records = super::files::events_in_memory(1000, 2_000, 0.9)?;
     let mut pauses = Vec::with_capacity(args.swaps);
     for i in 0..args.swaps {
         pipeline.process(&records);
         if i % 2 == 0 {
-            registry.rollback().map_err(|e| anyhow::anyhow!("{e}"))?;
+            deployer.rollback().map_err(|e| anyhow::anyhow!("{e}"))?;
         } else {
-            registry
+            deployer
                 .deploy(&second, name)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
@@ -100,8 +100,8 @@ pub fn run(config: &Config, args: SwapBenchArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "| swaps counted by the registry | {} |",
-        registry.status().swaps
+        "| swaps counted by the deployer | {} |",
+        deployer.status().swaps
     );
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! each epoch tick compares the time spent in WASM with the deadline.
 //!
 //! A plugin that exceeds either traps; the pipeline then discards the instance
-//! and isolates the record that caused it (see `pipeline.rs`).
+//! and isolates the record that caused it (see `pipeline/mod.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

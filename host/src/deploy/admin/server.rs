@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Answer, MAX_PLUGIN_BYTES, percent_decode, status_of};
-use crate::plugins::api::{AdminError, PluginAdmin};
+use crate::deploy::{AdminError, PluginAdmin};
 
 /// How long one read or write on a connection may wait for the client.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);

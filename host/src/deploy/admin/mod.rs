@@ -1,5 +1,5 @@
 //! The admin HTTP API of a running host: its routes over
-//! [`PluginAdmin`](crate::plugins::api::PluginAdmin), their status codes and
+//! [`PluginAdmin`](crate::deploy::PluginAdmin), their status codes and
 //! JSON bodies ([`server`]), and the client `enricher plugin ...` uses ([`client`]).
 //!
 //! | route                                  | answer                        |
@@ -14,17 +14,17 @@
 //! [`AdminError`]) with the status of [`status_of`]; an unknown path is a 404,
 //! a wrong method a 405, a component above [`MAX_PLUGIN_BYTES`] a 413.
 //!
-//! [`DeployReport`]: crate::plugins::api::DeployReport
-//! [`VersionInfo`]: crate::plugins::api::VersionInfo
-//! [`RollbackReport`]: crate::plugins::api::RollbackReport
-//! [`PluginStatus`]: crate::plugins::api::PluginStatus
+//! [`DeployReport`]: crate::deploy::DeployReport
+//! [`VersionInfo`]: crate::deploy::VersionInfo
+//! [`RollbackReport`]: crate::deploy::RollbackReport
+//! [`PluginStatus`]: crate::deploy::PluginStatus
 
 pub mod client;
 pub mod server;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plugins::api::AdminError;
+use crate::deploy::AdminError;
 
 pub use client::{AdminClient, ClientError};
 pub use server::AdminServer;

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use super::{PluginAdmin, PluginRegistry};
+use super::api::PluginAdmin;
+use super::deployer::Deployer;
 
 /// Polls a folder on its own thread; stops when dropped.
 pub struct DirWatcher {
@@ -35,7 +36,7 @@ fn scan(dir: &Path) -> HashMap<PathBuf, SystemTime> {
 impl DirWatcher {
     pub fn start(
         dir: PathBuf,
-        registry: Arc<PluginRegistry>,
+        deployer: Arc<Deployer>,
         every: Duration,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -50,7 +51,7 @@ impl DirWatcher {
                     let now = scan(&dir);
                     for (path, modified) in &now {
                         if seen.get(path) != Some(modified) {
-                            deploy_file(&registry, path);
+                            deploy_file(&deployer, path);
                         }
                     }
                     seen = now;
@@ -63,16 +64,16 @@ impl DirWatcher {
     }
 }
 
-fn deploy_file(registry: &PluginRegistry, path: &Path) {
+fn deploy_file(deployer: &Deployer, path: &Path) {
     // A file still being written fails its checks; the next change deploys it.
     let result = std::fs::read(path)
         .map_err(|e| e.to_string())
-        .and_then(|bytes| registry.deploy(&bytes, None).map_err(|e| e.to_string()));
+        .and_then(|bytes| deployer.deploy(&bytes, None).map_err(|e| e.to_string()));
     match result {
         Ok(report) => {
             tracing::info!(file = %path.display(), version = %report.deployed.key, "deployed from the watched folder")
         }
-        Err(e) => registry.note_event(format!(
+        Err(e) => deployer.note_event(format!(
             "{} from the watched folder not deployed: {e}",
             path.display()
         )),

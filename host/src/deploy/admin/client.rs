@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::{ErrorBody, percent_encode};
-use crate::plugins::api::{AdminError, DeployReport, PluginStatus, RollbackReport, VersionInfo};
+use crate::deploy::{AdminError, DeployReport, PluginStatus, RollbackReport, VersionInfo};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A deploy compiles and checks a component before it answers.

@@ -17,10 +17,10 @@ use anyhow::Context;
 use enricher::bindings::InputRecord;
 use enricher::config::{CacheMode, Config, LookupConfig};
 use enricher::generate::{GenerateOptions, claim_id, write_events};
-use enricher::lookup::duckdb_store::{DuckDbStore, QueryShape};
+use enricher::lookup::{DuckDbStore, QueryShape};
 use enricher::lookup::{ClaimsLookup, LookupAnswer};
 use enricher::pipeline::Pipeline;
-use enricher::plugin::PluginEngine;
+use enricher::runtime::PluginEngine;
 use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, enrich_batch};
 
 #[derive(clap::Args)]

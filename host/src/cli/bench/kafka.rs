@@ -15,12 +15,12 @@ use enricher::bindings::{InputRecord, Output};
 use enricher::claims_load::{LoadOptions, load_claims};
 use enricher::config::Config;
 use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
-use enricher::kafka::admin::create_topics;
+use enricher::kafka::topics::create_topics;
 use enricher::kafka::runner::{BatchTransform, KafkaRunReport, RunOptions, run as run_loop};
 use enricher::kafka::tail::{TailOptions, tail_topic};
 use enricher::pipeline::Routed;
 
-use super::kafka::TopicWriter;
+use crate::cli::kafka::TopicWriter;
 
 #[derive(clap::Args)]
 pub struct KafkaBenchArgs {
@@ -138,7 +138,7 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
     for label in ["passthrough", "enrich"] {
         let c = topics_for(&base, label)?;
         produce(&c, &events)?;
-        let cpu_before = super::bench::cpu_seconds();
+        let cpu_before = super::files::cpu_seconds();
         let report = if label == "passthrough" {
             run_loop(&mut Passthrough, &c.kafka, options, &stop)?
         } else {
@@ -152,7 +152,7 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
         );
         let rate = steady_rate(&report);
         let host_cpu_us =
-            (super::bench::cpu_seconds() - cpu_before) * 1e6 / report.consumed.max(1) as f64;
+            (super::files::cpu_seconds() - cpu_before) * 1e6 / report.consumed.max(1) as f64;
         println!("| {label} | {rate:.0} | {host_cpu_us:.1} |");
         rates.push(rate);
     }

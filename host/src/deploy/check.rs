@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bindings::{BatchContext, InputRecord, Output};
 use crate::lookup::ClaimsLookup;
-use crate::plugin::{Plugin, PluginEngine};
+use crate::runtime::{Plugin, PluginEngine, WIT_PACKAGE};
 
 /// A version that passed every check.
 pub struct Checked {
@@ -98,7 +98,7 @@ pub fn load_candidate(
         ),
         format!(
             "built for {}@{}, which this host runs",
-            crate::plugin::WIT_PACKAGE,
+            WIT_PACKAGE,
             plugin.world()
         ),
         format!("instantiated; reports {}", plugin.key()),

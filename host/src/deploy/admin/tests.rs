@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::plugins::api::{DeployReport, PluginAdmin, PluginStatus, RollbackReport, VersionInfo};
+use crate::deploy::{DeployReport, PluginAdmin, PluginStatus, RollbackReport, VersionInfo};
 
 /// What the fake API was asked.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,49 +1,25 @@
-//! The admin operations on a host's plugins ([`PluginAdmin`]): deploy, list,
-//! roll back, status. With a fleet topic attached, deploy and rollback are
-//! published there so every host follows; this host also applies them at
-//! once, without waiting for its own copy of the record.
+//! The admin operations on a host's plugins ([`PluginAdmin`] for
+//! [`Deployer`]): deploy, list, roll back, status. Deploy and rollback go to
+//! the fleet first (every host follows), and this host applies them at once,
+//! without waiting for its own copy of the record.
 
 use super::api::{
     AdminError, DeployReport, PluginAdmin, PluginStatus, RollbackReport, VersionInfo,
 };
-use super::registry::PluginRegistry;
+use super::deployer::Deployer;
 
-impl PluginRegistry {
-    /// Activate `history` everywhere this host's deployments reach.
-    pub fn apply(&self, history: Vec<String>, reason: &str) -> Result<(), AdminError> {
-        if let Some(fleet) = self.fleet.get() {
-            fleet
-                .publish_active(&history, reason)
-                .map_err(AdminError::Unavailable)?;
-        }
-        self.activate(history, reason)
-    }
-
-    /// Roll back because the running version failed too often (see `observe`).
-    pub fn rollback_automatically(&self, history: Vec<String>, reason: &str) {
-        self.lock().rollbacks += 1;
-        tracing::error!("{reason}");
-        if let Err(e) = self.apply(history, reason) {
-            self.note_event(format!("{reason}; but it could not be applied: {e}"));
-        } else {
-            self.lock().last_event = Some(reason.to_owned());
-        }
-    }
-}
-
-impl PluginAdmin for PluginRegistry {
+impl PluginAdmin for Deployer {
     fn deploy(&self, wasm: &[u8], name: Option<&str>) -> Result<DeployReport, AdminError> {
         if wasm.is_empty() {
             return Err(AdminError::BadRequest(
                 "no component in the request body".into(),
             ));
         }
+        self.drain();
         let (key, checked) = self.learn(wasm, name)?;
-        if let Some(fleet) = self.fleet.get() {
-            fleet
-                .publish_plugin(&key, name, wasm)
-                .map_err(AdminError::Unavailable)?;
-        }
+        self.fleet
+            .publish_plugin(&key, name, wasm)
+            .map_err(AdminError::Unavailable)?;
         let history = self.history_with(&key);
         self.apply(history, &format!("deployed {key}"))?;
         if !self.wait_running(&key, self.wait_live) {
@@ -55,17 +31,19 @@ impl PluginAdmin for PluginRegistry {
             .ok_or_else(|| AdminError::Conflict(format!("{key} vanished while deploying")))?;
         Ok(DeployReport {
             deployed,
-            fleet: self.fleet.get().is_some(),
+            fleet: self.fleet.topic().is_some(),
             checks: checked.checks,
             check_ms: checked.took.as_millis() as u64,
         })
     }
 
     fn list(&self) -> Vec<VersionInfo> {
+        self.drain();
         let state = self.lock();
         let mut list: Vec<VersionInfo> = state
-            .versions
-            .keys()
+            .store
+            .iter()
+            .map(|(key, _)| key)
             .filter_map(|key| self.version_info(&state, key))
             .collect();
         list.sort_by(|a, b| b.loaded_at_ms.cmp(&a.loaded_at_ms).then(a.key.cmp(&b.key)));
@@ -73,6 +51,7 @@ impl PluginAdmin for PluginRegistry {
     }
 
     fn rollback(&self) -> Result<RollbackReport, AdminError> {
+        self.drain();
         let from = self.desired_key();
         let history = self.history_after_rollback()?;
         let to = history.last().cloned().unwrap_or_default();
@@ -82,11 +61,12 @@ impl PluginAdmin for PluginRegistry {
         Ok(RollbackReport {
             from,
             to,
-            fleet: self.fleet.get().is_some(),
+            fleet: self.fleet.topic().is_some(),
         })
     }
 
     fn status(&self) -> PluginStatus {
+        self.drain();
         let state = self.lock();
         let running = &state.running;
         let active = self
@@ -102,19 +82,18 @@ impl PluginAdmin for PluginRegistry {
                 active: true,
             });
         // What a rollback would return to.
-        let n = state.history.len();
-        let previous = n.checked_sub(2).and_then(|i| state.history.get(i)).cloned();
+        let previous = state.store.previous().map(str::to_owned);
         PluginStatus {
             active,
             previous,
             activated_at_ms: running.activated_at_ms,
             events_processed: running.processed,
             plugin_errors: running.plugin_errors,
-            error_rate: running.plugin_errors as f64 / running.processed.max(1) as f64,
+            error_rate: running.error_rate(),
             swaps: state.swaps,
             rollbacks: state.rollbacks,
             last_swap_pause_us: state.last_swap_pause.map(|d| d.as_micros() as u64),
-            fleet_topic: self.fleet.get().map(|f| f.topic().to_owned()),
+            fleet_topic: self.fleet.topic().map(str::to_owned),
             last_event: state.last_event.clone(),
         }
     }

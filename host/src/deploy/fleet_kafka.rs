@@ -25,13 +25,14 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use super::registry::PluginRegistry;
+use super::deployer::Deployer;
+use super::fleet::Fleet;
 use crate::config::KafkaConfig;
 use crate::kafka::KafkaRunError;
-use crate::kafka::admin::create_compacted_topic;
+use crate::kafka::topics::create_compacted_topic;
 use crate::kafka::clients::{MAX_PLUGIN_BYTES, plugin_consumer_config, plugin_producer_config};
 use crate::kafka::progress::partition_watermarks;
-use crate::pipeline::now_ms;
+use crate::clock::now_ms;
 
 const ACTIVE_KEY: &str = "active";
 const PLUGIN_PREFIX: &str = "plugin/";
@@ -69,13 +70,31 @@ impl FleetPublisher {
         &self.topic
     }
 
+    fn send(&self, record: BaseRecord<'_, str, [u8]>) -> Result<(), String> {
+        self.producer
+            .send(record)
+            .map_err(|(e, _)| format!("producing to {}: {e}", self.topic))?;
+        // Idempotent, acks=all: a flush that returns Ok means the broker has it.
+        self.producer
+            .flush(SEND_TIMEOUT)
+            .map_err(|e| format!("producing to {}: {e}", self.topic))?;
+        if self.producer.in_flight_count() > 0 {
+            return Err(format!(
+                "producing to {}: not acknowledged in time",
+                self.topic
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Fleet for FleetPublisher {
+    fn topic(&self) -> Option<&str> {
+        Some(&self.topic)
+    }
+
     /// Publish a version's bytes, acknowledged by the broker before returning.
-    pub fn publish_plugin(
-        &self,
-        key: &str,
-        name: Option<&str>,
-        bytes: &[u8],
-    ) -> Result<(), String> {
+    fn publish_plugin(&self, key: &str, name: Option<&str>, bytes: &[u8]) -> Result<(), String> {
         if bytes.len() > MAX_PLUGIN_BYTES {
             return Err(format!(
                 "the component is {} bytes; the plugin topic takes at most {MAX_PLUGIN_BYTES}",
@@ -96,7 +115,7 @@ impl FleetPublisher {
     }
 
     /// Publish the activation history every host should follow.
-    pub fn publish_active(&self, history: &[String], reason: &str) -> Result<(), String> {
+    fn publish_active(&self, history: &[String], reason: &str) -> Result<(), String> {
         let value = serde_json::to_vec(&ActiveRecord {
             history: history.to_vec(),
             reason: reason.to_owned(),
@@ -104,23 +123,6 @@ impl FleetPublisher {
         })
         .map_err(|e| e.to_string())?;
         self.send(BaseRecord::to(&self.topic).key(ACTIVE_KEY).payload(&value))
-    }
-
-    fn send(&self, record: BaseRecord<'_, str, [u8]>) -> Result<(), String> {
-        self.producer
-            .send(record)
-            .map_err(|(e, _)| format!("producing to {}: {e}", self.topic))?;
-        // Idempotent, acks=all: a flush that returns Ok means the broker has it.
-        self.producer
-            .flush(SEND_TIMEOUT)
-            .map_err(|e| format!("producing to {}: {e}", self.topic))?;
-        if self.producer.in_flight_count() > 0 {
-            return Err(format!(
-                "producing to {}: not acknowledged in time",
-                self.topic
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -135,7 +137,7 @@ impl FleetWatcher {
     /// (publishing its own as the baseline when the topic is empty), then follow it.
     pub fn start(
         config: &KafkaConfig,
-        registry: Arc<PluginRegistry>,
+        deployer: Arc<Deployer>,
         publisher: &FleetPublisher,
         catch_up: Duration,
     ) -> Result<Self, KafkaRunError> {
@@ -149,7 +151,7 @@ impl FleetWatcher {
         let mut remaining = ends.clone();
         while !remaining.is_empty() && Instant::now() < deadline {
             if let Some(Ok(msg)) = consumer.poll(Duration::from_millis(100)) {
-                apply(&registry, &msg);
+                apply(&deployer, &msg);
                 applied_any = true;
                 remaining.retain(|(p, end)| !(*p == msg.partition() && msg.offset() + 1 >= *end));
             }
@@ -160,9 +162,9 @@ impl FleetWatcher {
             )));
         }
         if !applied_any {
-            publish_baseline(&registry, publisher);
+            publish_baseline(&deployer, publisher);
         }
-        tracing::info!(topic, version = %registry.desired_key(), "plugin topic read; following it");
+        tracing::info!(topic, version = %deployer.desired_key(), "plugin topic read; following it");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -170,7 +172,7 @@ impl FleetWatcher {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     match consumer.poll(Duration::from_millis(100)) {
-                        Some(Ok(msg)) => apply(&registry, &msg),
+                        Some(Ok(msg)) => apply(&deployer, &msg),
                         Some(Err(e)) => tracing::warn!("plugin topic: {e}"),
                         None => {}
                     }
@@ -212,9 +214,9 @@ fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, K
 
 /// The first host of a fleet makes its own plugin the fleet's baseline, so a
 /// rollback to it works on every host.
-fn publish_baseline(registry: &PluginRegistry, publisher: &FleetPublisher) {
-    let key = registry.desired_key();
-    let Some(bytes) = registry.bytes_of(&key) else {
+fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
+    let key = deployer.desired_key();
+    let Some(bytes) = deployer.bytes_of(&key) else {
         return;
     };
     let published = publisher.publish_plugin(&key, None, &bytes).and_then(|()| {
@@ -229,14 +231,14 @@ fn publish_baseline(registry: &PluginRegistry, publisher: &FleetPublisher) {
 }
 
 /// Act on one record of the topic.
-fn apply(registry: &PluginRegistry, msg: &impl Message) {
+fn apply(deployer: &Deployer, msg: &impl Message) {
     let key = msg
         .key()
         .and_then(|k| std::str::from_utf8(k).ok())
         .unwrap_or_default();
     let payload = msg.payload().unwrap_or_default();
     if let Some(version) = key.strip_prefix(PLUGIN_PREFIX) {
-        if registry.knows(version) {
+        if deployer.knows(version) {
             return;
         }
         let name = msg.headers().and_then(|hs| {
@@ -246,20 +248,20 @@ fn apply(registry: &PluginRegistry, msg: &impl Message) {
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .map(str::to_owned)
         });
-        match registry.learn(payload, name.as_deref()) {
+        match deployer.learn(payload, name.as_deref()) {
             Ok((learned, _)) => {
                 tracing::info!(version = %learned, "plugin version from the fleet topic passed its checks")
             }
-            Err(e) => registry.note_event(format!("fleet version {version} refused here: {e}")),
+            Err(e) => deployer.note_event(format!("fleet version {version} refused here: {e}")),
         }
     } else if key == ACTIVE_KEY {
         match serde_json::from_slice::<ActiveRecord>(payload) {
             Ok(active) => {
-                if let Err(e) = registry.activate(active.history, &active.reason) {
-                    registry.note_event(format!("fleet activation not followed: {e}"));
+                if let Err(e) = deployer.activate(active.history, &active.reason) {
+                    deployer.note_event(format!("fleet activation not followed: {e}"));
                 }
             }
-            Err(e) => registry.note_event(format!(
+            Err(e) => deployer.note_event(format!(
                 "unreadable `active` record on the plugin topic: {e}"
             )),
         }

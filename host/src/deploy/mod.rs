@@ -1,0 +1,36 @@
+//! Plugin versions on a running host: deploy, check, swap, roll back, and the
+//! fleet that makes every host in a group follow. All of it runs off the
+//! stream's thread; pipelines only follow a [`PluginFeed`](crate::pipeline::PluginFeed).
+//!
+//! Layout:
+//! - `api`: the operations the admin API offers ([`PluginAdmin`]) and the shapes of their answers;
+//! - `check`: what a new version must pass before it sees a live event;
+//! - `versions`: the version store (known versions, activation history), pure;
+//! - `policy`: the automatic rollback policy, pure;
+//! - `fleet`: where deployments go besides this host ([`Fleet`]; [`LocalOnly`]);
+//! - `fleet_kafka`: the fleet as a compacted Kafka topic (publisher and watcher);
+//! - `deployer`: [`Deployer`], which ties them together, feeds pipelines and reads their reports;
+//! - `operations`: deploy / list / rollback / status for the admin API;
+//! - `watch_dir`: local development: deploy `.wasm` files dropped into a folder;
+//! - `admin`: the admin HTTP API over [`PluginAdmin`], and its client.
+//!
+//! Pipelines swap versions only at commit boundaries
+//! (`Pipeline::at_commit_boundary`), never inside a batch or transaction.
+
+pub mod admin;
+mod api;
+mod check;
+mod deployer;
+mod fleet;
+mod fleet_kafka;
+mod operations;
+mod policy;
+mod versions;
+mod watch_dir;
+
+pub use api::{AdminError, DeployReport, PluginAdmin, PluginStatus, RollbackReport, VersionInfo};
+pub use check::{canaries_from_file, default_canaries};
+pub use deployer::Deployer;
+pub use fleet::{Fleet, LocalOnly};
+pub use fleet_kafka::{FleetPublisher, FleetWatcher};
+pub use watch_dir::DirWatcher;

@@ -1,0 +1,184 @@
+//! Exactly-once: one Kafka transaction at a time. `begin` before the first
+//! output, then `send_offsets_to_transaction(processed offsets, group
+//! metadata)` and `commit`. Retriable errors are retried; abortable ones
+//! abort the transaction and rewind the consumer to the committed offsets
+//! (the inputs are processed again); fatal ones (fenced, ...) stop the run.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::producer::Producer;
+
+use super::progress::{CALL_TIMEOUT, Progress, offsets_of};
+use super::retry::{Failure, with_retries};
+use super::{CommitCounters, Delivery, Outcome};
+use crate::kafka::KafkaRunError;
+use crate::kafka::records::EnricherProducer;
+
+#[derive(Default)]
+struct State {
+    progress: Progress,
+    txn_open: bool,
+    /// Transactions begun: the commit unit outputs are produced in.
+    transactions: u64,
+}
+
+/// Outputs and input offsets committed together in transactions.
+pub(crate) struct Transactions {
+    producer: Arc<EnricherProducer>,
+    state: Mutex<State>,
+}
+
+impl Transactions {
+    pub(crate) fn new(producer: Arc<EnricherProducer>) -> Self {
+        Self {
+            producer,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn commit_transaction<C: ConsumerContext>(
+        &self,
+        state: &mut State,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<Outcome, KafkaRunError> {
+        if !state.txn_open {
+            return Ok(Outcome::Idle);
+        }
+        let offsets = offsets_of(&state.progress.processed)?;
+        let result = if offsets.count() > 0 {
+            let group = consumer
+                .group_metadata()
+                .ok_or_else(|| KafkaRunError::Fatal("the consumer has no group metadata".into()))?;
+            with_retries("send_offsets_to_transaction", || {
+                self.producer
+                    .send_offsets_to_transaction(&offsets, &group, CALL_TIMEOUT)
+            })
+        } else {
+            Ok(())
+        }
+        .and_then(|()| {
+            with_retries("commit_transaction", || {
+                self.producer.commit_transaction(CALL_TIMEOUT)
+            })
+        });
+        match result {
+            Ok(()) => {
+                state.txn_open = false;
+                state.progress.processed.clear();
+                state.progress.commits += 1;
+                Ok(Outcome::Committed)
+            }
+            Err(Failure::Abort(why)) => {
+                tracing::warn!("transaction aborted: {why}; rewinding to the committed offsets");
+                self.abort_and_rewind(state, consumer)?;
+                Ok(Outcome::Rewound)
+            }
+            Err(Failure::Stop(why)) => Err(KafkaRunError::Fatal(why)),
+        }
+    }
+
+    fn abort_and_rewind<C: ConsumerContext>(
+        &self,
+        state: &mut State,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), KafkaRunError> {
+        if state.txn_open {
+            with_retries("abort_transaction", || {
+                self.producer.abort_transaction(CALL_TIMEOUT)
+            })
+            .map_err(|f| KafkaRunError::Fatal(f.into_message()))?;
+            state.txn_open = false;
+        }
+        state.progress.rewind(consumer)
+    }
+}
+
+impl<C: ConsumerContext> Delivery<C> for Transactions {
+    fn init(&self) -> Result<(), KafkaRunError> {
+        self.producer.init_transactions(CALL_TIMEOUT).map_err(|e| {
+            KafkaRunError::Unsupported(format!(
+                "exactly-once delivery needs a broker with transactions (Apache Kafka ≥ 2.5, Redpanda), \
+                 and initialising them failed: {e}. Use --delivery at-least-once for brokers without them."
+            ))
+        })
+    }
+
+    fn producer(&self) -> &EnricherProducer {
+        &self.producer
+    }
+
+    fn before_produce(&self) -> Result<(), KafkaRunError> {
+        let mut state = self.state();
+        if !state.txn_open {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| KafkaRunError::Fatal(format!("begin_transaction: {e}")))?;
+            state.txn_open = true;
+            state.transactions += 1;
+        }
+        Ok(())
+    }
+
+    fn mark_processed(&self, topic: &str, partition: i32, offset: i64) {
+        self.state().progress.mark(topic, partition, offset);
+    }
+
+    fn next_batch(&self) -> usize {
+        self.state().progress.next_batch
+    }
+
+    fn seal_batch(&self) {
+        self.state().progress.next_batch += 1;
+    }
+
+    fn generation(&self) -> u64 {
+        self.state().progress.generation
+    }
+
+    fn counters(&self) -> CommitCounters {
+        self.state().progress.counters()
+    }
+
+    fn at_boundary(&self) -> bool {
+        !self.state().txn_open
+    }
+
+    fn unit(&self) -> u64 {
+        self.state().transactions
+    }
+
+    fn has_pending(&self) -> bool {
+        let s = self.state();
+        s.txn_open || !s.progress.processed.is_empty()
+    }
+
+    fn commit(&self, consumer: &BaseConsumer<C>) -> Result<Outcome, KafkaRunError> {
+        let mut state = self.state();
+        self.commit_transaction(&mut state, consumer)
+    }
+
+    fn commit_all(&self, consumer: &BaseConsumer<C>) -> Result<Outcome, KafkaRunError> {
+        self.commit(consumer)
+    }
+
+    fn abort(&self, consumer: &BaseConsumer<C>) -> Result<(), KafkaRunError> {
+        let mut state = self.state();
+        self.abort_and_rewind(&mut state, consumer)
+    }
+
+    fn on_revoke(&self, consumer: &BaseConsumer<C>) {
+        let mut state = self.state();
+        if let Err(e) = self.commit_transaction(&mut state, consumer) {
+            tracing::error!("commit before revocation failed: {e}");
+        }
+        state.progress.processed.clear();
+        state.progress.generation += 1;
+    }
+}

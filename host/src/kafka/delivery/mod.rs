@@ -1,0 +1,85 @@
+//! Committing input offsets together with outputs: the two delivery modes
+//! as two types behind one trait, each with only its own state.
+//!
+//! - `exactly_once`: [`Transactions`], outputs and offsets in one Kafka transaction;
+//! - `at_least_once`: [`AckedBatches`], offsets committed once a batch's outputs are acknowledged;
+//! - `progress`: what both track (processed offsets, generations, the rewind);
+//! - `retry`: what each Kafka error leads to (retry, abort and rewind, stop).
+
+mod at_least_once;
+mod exactly_once;
+mod progress;
+mod retry;
+
+use std::sync::Arc;
+
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+
+pub(crate) use at_least_once::AckedBatches;
+pub(crate) use exactly_once::Transactions;
+
+use super::KafkaRunError;
+use super::records::EnricherProducer;
+use crate::config::DeliveryMode;
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Nothing was pending.
+    Idle,
+    Committed,
+    /// The batch was abandoned; the consumer was rewound to the committed offsets.
+    Rewound,
+}
+
+/// Counters of the commit side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitCounters {
+    pub commits: u64,
+    pub rewinds: u64,
+}
+
+/// A delivery mode: when outputs count as delivered and offsets as committed.
+/// Shared by the loop and the consumer's rebalance callback (same thread).
+pub(crate) trait Delivery<C: ConsumerContext>: Send + Sync {
+    /// Prepare the producer (exactly-once: register the transactional id,
+    /// fencing older instances; fails clearly without broker support).
+    fn init(&self) -> Result<(), KafkaRunError>;
+    fn producer(&self) -> &EnricherProducer;
+    /// Before a batch's outputs are produced (exactly-once: open a transaction).
+    fn before_produce(&self) -> Result<(), KafkaRunError>;
+    /// The outputs of inputs up to `offset` of a partition have been produced.
+    fn mark_processed(&self, topic: &str, partition: i32, offset: i64);
+    /// The sequence number of the next batch (its records carry it to the delivery reports).
+    fn next_batch(&self) -> usize;
+    /// The batch's outputs are all sent.
+    fn seal_batch(&self);
+    /// Bumped on every rewind or revocation: polled-but-unprocessed messages are stale.
+    fn generation(&self) -> u64;
+    fn counters(&self) -> CommitCounters;
+    /// Whether nothing is open (no transaction): the plugin may change only then.
+    fn at_boundary(&self) -> bool;
+    /// The commit unit the next outputs belong to (transaction or batch number).
+    fn unit(&self) -> u64;
+    fn has_pending(&self) -> bool;
+    /// Commit what was processed (with its outputs), without waiting where the mode allows.
+    fn commit(&self, consumer: &BaseConsumer<C>) -> Result<Outcome, KafkaRunError>;
+    /// Commit everything processed, waiting for outstanding outputs (shutdown).
+    fn commit_all(&self, consumer: &BaseConsumer<C>) -> Result<Outcome, KafkaRunError>;
+    /// Abandon what is open and go back to the committed offsets.
+    fn abort(&self, consumer: &BaseConsumer<C>) -> Result<(), KafkaRunError>;
+    /// Before partitions are revoked: commit (or abort) what is open, and make
+    /// polled-but-unprocessed messages stale.
+    fn on_revoke(&self, consumer: &BaseConsumer<C>);
+}
+
+/// The delivery mode `mode` over `producer`.
+pub(crate) fn for_mode<C: ConsumerContext>(
+    mode: DeliveryMode,
+    producer: Arc<EnricherProducer>,
+) -> Arc<dyn Delivery<C>> {
+    match mode {
+        DeliveryMode::ExactlyOnce => Arc::new(Transactions::new(producer)),
+        DeliveryMode::AtLeastOnce => Arc::new(AckedBatches::new(producer)),
+    }
+}

@@ -1,0 +1,111 @@
+//! The wasmtime engine and the linker holding the host's imports: loading a
+//! component, checking its world version, pre-instantiating it once and
+//! asking its name and version ([`PluginEngine::load_bytes`]).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::imports::{HostState, add_imports};
+use super::plugin::Plugin;
+use super::sandbox::EpochTicker;
+use super::settings::PluginSettings;
+use super::world::check_world;
+use crate::bindings::{EnricherPre, PluginInfo};
+use crate::error::PluginError;
+
+/// The plugin built with this host (`guest/`), compiled by `host/build.rs`.
+pub const DEFAULT_PLUGIN: &[u8] = include_bytes!(env!("ENRICHER_DEFAULT_PLUGIN"));
+
+/// The wasmtime engine and the linker holding the host's imports.
+pub struct PluginEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    /// Drives the CPU deadline; lives as long as any plugin of this engine.
+    ticker: Arc<EpochTicker>,
+    settings: PluginSettings,
+}
+
+impl PluginEngine {
+    /// An engine with the default sandbox limits and no plugin parameters.
+    pub fn new() -> Result<Self, PluginError> {
+        Self::with_settings(PluginSettings::default())
+    }
+
+    pub fn with_settings(settings: PluginSettings) -> Result<Self, PluginError> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        // `perf` can name JIT-compiled plugin functions with a perf map (for profiling).
+        if std::env::var_os("ENRICHER_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine = Engine::new(&config).map_err(|e| incompatible("engine", &e))?;
+        let mut linker = Linker::new(&engine);
+        add_imports(&mut linker).map_err(|e| incompatible("linker", &e))?;
+        let ticker = Arc::new(EpochTicker::start(&engine));
+        Ok(Self {
+            engine,
+            linker,
+            ticker,
+            settings,
+        })
+    }
+
+    /// Load a `.wasm` component from a file.
+    pub fn load_file(&self, path: &Path) -> Result<Plugin, PluginError> {
+        self.load_bytes(&path.display().to_string(), &read_component(path)?)
+    }
+
+    /// The plugin built with this host.
+    pub fn load_default(&self) -> Result<Plugin, PluginError> {
+        self.load_bytes("built-in", DEFAULT_PLUGIN)
+    }
+
+    /// Compile, link against the world, instantiate once and ask for its name and version.
+    pub fn load_bytes(&self, source: &str, bytes: &[u8]) -> Result<Plugin, PluginError> {
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| incompatible(source, &e))?;
+        let world =
+            check_world(&self.engine, &component).map_err(|message| PluginError::Incompatible {
+                name: source.to_owned(),
+                message,
+            })?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| incompatible(source, &e))?;
+        let pre = EnricherPre::new(instance_pre).map_err(|e| incompatible(source, &e))?;
+        let mut plugin = Plugin {
+            pre,
+            _ticker: Arc::clone(&self.ticker),
+            settings: self.settings.clone(),
+            world,
+            info: PluginInfo {
+                name: source.to_owned(),
+                version: "unknown".into(),
+            },
+            source: source.to_owned(),
+        };
+        let mut probe = plugin.instantiate(None)?;
+        plugin.info = probe.info()?;
+        Ok(plugin)
+    }
+}
+
+/// The bytes of a `.wasm` component file.
+pub fn read_component(path: &Path) -> Result<Vec<u8>, PluginError> {
+    std::fs::read(path).map_err(|source| PluginError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn incompatible(source: &str, e: &wasmtime::Error) -> PluginError {
+    PluginError::Incompatible {
+        name: source.to_owned(),
+        message: format!("{e:#}"),
+    }
+}

@@ -1,0 +1,67 @@
+//! The host side of the world's imports, one file per imported interface,
+//! and [`HostState`], the per-instance store data they share.
+//!
+//! - [`claims`]: `claims.lookup`, served by the cached claims lookup;
+//! - [`logging`]: `logging.log`, into the host's `tracing` logs;
+//! - [`config`]: `config.get`, the operator's `[plugin.params]`;
+//! - [`wasi`]: the WASI p2 a `wasm32-wasip2` guest imports, and what it grants.
+
+mod claims;
+mod config;
+mod logging;
+mod wasi;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::StoreLimits;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::WasiCtx;
+
+use super::sandbox::CallClock;
+use super::settings::PluginSettings;
+use crate::bindings::{Enricher, payments};
+use crate::lookup::ClaimsLookup;
+
+/// Store data of one plugin instance.
+pub(crate) struct HostState {
+    /// The claims lookup the `claims` import is served from (shared by all instances).
+    lookup: Option<Arc<ClaimsLookup>>,
+    /// The plugin's name, for log lines.
+    plugin_name: String,
+    /// The operator's `[plugin.params]`, answered by `config.get`.
+    params: Arc<BTreeMap<String, String>>,
+    /// WASI as [`wasi`] describes it: no files, network, env or args; fixed clocks and random.
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The memory cap (wasmtime asks it before each growth).
+    pub(crate) limits: StoreLimits,
+    /// CPU time of the current call, host calls excluded.
+    pub(crate) clock: CallClock,
+}
+
+impl HostState {
+    pub(crate) fn new(
+        lookup: Option<Arc<ClaimsLookup>>,
+        plugin_name: String,
+        settings: &PluginSettings,
+    ) -> Self {
+        Self {
+            lookup,
+            plugin_name,
+            params: Arc::clone(&settings.params),
+            wasi: wasi::deterministic_ctx(),
+            table: ResourceTable::new(),
+            limits: settings.limits.store_limits(),
+            clock: CallClock::new(settings.limits.cpu_deadline),
+        }
+    }
+}
+
+/// Put the world's imports (and the WASI a std guest imports) into `linker`.
+pub(crate) fn add_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasi::add_to_linker(linker)?;
+    Enricher::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+}
+
+impl payments::enrichment::types::Host for HostState {}
