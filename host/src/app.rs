@@ -146,11 +146,7 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         )?),
         None => None,
     };
-    let pipeline = Pipeline::following(
-        deployer.feed(),
-        lookup,
-        config.pipeline.max_record_bytes,
-    );
+    let pipeline = Pipeline::following(deployer.feed(), lookup, config.pipeline.max_record_bytes);
     let admin = match config.deploy.admin_bind {
         Some(addr) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use enricher::config::{Config, DeliveryMode};
 use enricher::kafka::KafkaRunError;
-use enricher::kafka::runner::{KafkaRunReport, RunOptions, run};
-use enricher::kafka::tail::{TailOptions, TailedRecord, tail_topic};
+use enricher::kafka::{KafkaRunReport, RunOptions, run};
+use enricher::kafka::{TailOptions, TailedRecord, tail_topic};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -126,7 +126,7 @@ pub fn unique_topics(label: &str) -> [String; 3] {
 /// Create topics with `partitions` partitions each.
 pub fn create_topics(bootstrap: &str, names: &[String], partitions: i32) {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    enricher::kafka::topics::create_topics(bootstrap, &names, partitions, 1).expect("create topics");
+    enricher::kafka::create_topics(bootstrap, &names, partitions, 1).expect("create topics");
 }
 
 /// Point a config at unique topics.

@@ -11,12 +11,12 @@ use std::time::Duration;
 use enricher::app::{KafkaHost, build_kafka_host};
 use enricher::config::Config;
 use enricher::config::DeliveryMode;
-use enricher::kafka::KafkaRunError;
-use enricher::kafka::progress::partition_watermarks;
-use enricher::kafka::records::COMMIT_UNIT_HEADER;
-use enricher::kafka::runner::{KafkaRunReport, RunOptions, run};
-use enricher::kafka::tail::TailedRecord;
 use enricher::deploy::Deployer;
+use enricher::kafka::COMMIT_UNIT_HEADER;
+use enricher::kafka::KafkaRunError;
+use enricher::kafka::TailedRecord;
+use enricher::kafka::partition_watermarks;
+use enricher::kafka::{KafkaRunReport, RunOptions, run};
 
 /// A Kafka-mode config over the small claims table in `dir`, reading
 /// `topics[0]` and writing `topics[1]` / `topics[2]` on `broker`.

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use enricher::deploy::admin::AdminClient;
 use enricher::config::{Config, DeliveryMode};
 use enricher::deploy::PluginAdmin;
+use enricher::deploy::admin::AdminClient;
 use enricher_tests::kafka::*;
 use enricher_tests::swap::*;
 use enricher_tests::test_plugins::V2;
@@ -33,7 +33,7 @@ fn admin_config(dir: &TempDir, broker: &str, topics: &[String; 3]) -> Config {
     config
 }
 
-type Records = Vec<enricher::kafka::tail::TailedRecord>;
+type Records = Vec<enricher::kafka::TailedRecord>;
 
 /// Every output of a run: (counts by payment_id, [enriched records, failed records]).
 fn outputs(broker: &str, topics: &[String; 3]) -> (BTreeMap<String, usize>, [Records; 2]) {

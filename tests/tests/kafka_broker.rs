@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use enricher::config::DeliveryMode;
-use enricher::kafka::runner::{RunOptions, run};
+use enricher::kafka::{RunOptions, run};
 use enricher_tests::kafka::*;
 use enricher_tests::*;
 use serde_json::Value;

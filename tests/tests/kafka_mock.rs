@@ -93,7 +93,7 @@ fn run_with(
     errors: &[RDKafkaRespErr],
 ) -> (
     Setup,
-    Result<enricher::kafka::runner::KafkaRunReport, KafkaRunError>,
+    Result<enricher::kafka::KafkaRunReport, KafkaRunError>,
 ) {
     let s = setup(label, 300);
     s.mock.request_errors(api, errors);

@@ -30,7 +30,7 @@ fn eos_config(dir: &TempDir, broker: &str, topics: &[String; 3]) -> Config {
     config
 }
 
-fn outputs(broker: &str, topics: &[String; 3]) -> [Vec<enricher::kafka::tail::TailedRecord>; 2] {
+fn outputs(broker: &str, topics: &[String; 3]) -> [Vec<enricher::kafka::TailedRecord>; 2] {
     read_outputs(broker, &topics[1], &topics[2])
 }
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use enricher::config::{CacheMode, LookupConfig};
 use enricher::error::StoreError;
 use enricher::lookup::DuckDbStore;
-use enricher::lookup::{ClaimsStore, Interrupter};
 use enricher::lookup::{ClaimRow, ClaimsLookup, LookupAnswer};
+use enricher::lookup::{ClaimsStore, Interrupter};
 use enricher_tests::*;
 
 /// An in-memory DuckDB with the claims table, plus a second connection to change it.

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use enricher::config::Config;
-use enricher::pipeline::Pipeline;
-use enricher::runtime::{PluginEngine, PluginSettings};
 use enricher::deploy::AdminError;
 use enricher::deploy::{Deployer, PluginAdmin};
+use enricher::pipeline::Pipeline;
 use enricher::runtime::SandboxLimits;
+use enricher::runtime::{PluginEngine, PluginSettings};
 use enricher_tests::test_plugins::{CHAOS, INCOMPATIBLE, LEGACY_V1, V2};
 use enricher_tests::*;
 
@@ -30,13 +30,9 @@ fn host(
     tune(&mut config);
     let lookup = enricher::app::open_lookup(&config).expect("lookup");
     let engine = PluginEngine::with_settings(settings).expect("engine");
-    let registry = Deployer::with_built_in(engine, Arc::clone(&lookup), &config.deploy)
-        .expect("registry");
-    let pipeline = Pipeline::following(
-        registry.feed(),
-        lookup,
-        config.pipeline.max_record_bytes,
-    );
+    let registry =
+        Deployer::with_built_in(engine, Arc::clone(&lookup), &config.deploy).expect("registry");
+    let pipeline = Pipeline::following(registry.feed(), lookup, config.pipeline.max_record_bytes);
     (pipeline, registry)
 }
 

@@ -203,7 +203,10 @@ fn a_plugin_gets_stopped_clocks_and_the_same_random_numbers_everywhere() {
         .collect();
     for v in &seen {
         assert_eq!(v["wall_clock_ms"], 0, "the wall clock reads the epoch: {v}");
-        assert_eq!(v["monotonic_elapsed_ns"], 0, "the monotonic clock never moves: {v}");
+        assert_eq!(
+            v["monotonic_elapsed_ns"], 0,
+            "the monotonic clock never moves: {v}"
+        );
     }
     assert!(seen[0]["random_hash"].is_string(), "{}", seen[0]);
     assert_eq!(

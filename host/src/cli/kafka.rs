@@ -12,8 +12,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use enricher::app::build_kafka_host;
 use enricher::config::Config;
-use enricher::kafka::runner::{RunOptions, run as run_loop};
-use enricher::kafka::tail::{TailOptions, tail_topic};
+use enricher::kafka::{RunOptions, run as run_loop};
+use enricher::kafka::{TailOptions, tail_topic};
 use enricher::metrics::RunSummary;
 
 /// `enricher run` without `--input`: consume, enrich, produce, commit.
@@ -71,7 +71,7 @@ pub struct CreateArgs {
 /// `enricher topic create`: create topics (existing ones are kept).
 pub fn create(config: &Config, args: CreateArgs) -> anyhow::Result<()> {
     let names: Vec<&str> = args.topics.iter().map(String::as_str).collect();
-    enricher::kafka::topics::create_topics(
+    enricher::kafka::create_topics(
         &config.kafka.bootstrap_servers,
         &names,
         args.partitions,

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::Serialize;
 
-use enricher::deploy::admin::AdminClient;
 use enricher::config::{Config, DEFAULT_ADMIN_BIND};
+use enricher::deploy::admin::AdminClient;
 use enricher::deploy::{DeployReport, PluginStatus, RollbackReport, VersionInfo};
 use enrichment_guest::timefmt::format_utc_millis;
 

@@ -245,7 +245,11 @@ impl Deployer {
 
     /// The key of the version that should run.
     pub fn desired_key(&self) -> String {
-        self.lock().store.desired_key().unwrap_or_default().to_owned()
+        self.lock()
+            .store
+            .desired_key()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Compile and check a candidate and remember it (it does not run yet).

@@ -27,12 +27,12 @@ use serde::{Deserialize, Serialize};
 
 use super::deployer::Deployer;
 use super::fleet::Fleet;
+use crate::clock::now_ms;
 use crate::config::KafkaConfig;
 use crate::kafka::KafkaRunError;
-use crate::kafka::topics::create_compacted_topic;
 use crate::kafka::clients::{MAX_PLUGIN_BYTES, plugin_consumer_config, plugin_producer_config};
-use crate::kafka::progress::partition_watermarks;
-use crate::clock::now_ms;
+use crate::kafka::partition_watermarks;
+use crate::kafka::topics::create_compacted_topic;
 
 const ACTIVE_KEY: &str = "active";
 const PLUGIN_PREFIX: &str = "plugin/";

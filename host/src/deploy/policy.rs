@@ -107,19 +107,36 @@ mod tests {
         let mut r = fresh();
         // 10% errors, but fewer records than the minimum: no verdict yet.
         assert_eq!(POLICY.observe(&mut r, 40, 4, true), None);
-        let why = POLICY.observe(&mut r, 10, 1, true).expect("50 records at 10%");
-        assert!(why.contains("p@2") && why.contains("5 plugin errors in 50"), "{why}");
+        let why = POLICY
+            .observe(&mut r, 10, 1, true)
+            .expect("50 records at 10%");
+        assert!(
+            why.contains("p@2") && why.contains("5 plugin errors in 50"),
+            "{why}"
+        );
         assert_eq!((r.processed, r.plugin_errors), (50, 5));
     }
 
     #[test]
     fn a_healthy_version_an_old_one_or_one_from_a_rollback_is_kept() {
         let mut healthy = fresh();
-        assert_eq!(POLICY.observe(&mut healthy, 1_000, 50, true), None, "5% is not above 5%");
+        assert_eq!(
+            POLICY.observe(&mut healthy, 1_000, 50, true),
+            None,
+            "5% is not above 5%"
+        );
         let mut late = fresh();
         assert_eq!(POLICY.observe(&mut late, 1_000, 0, true), None);
-        assert_eq!(POLICY.observe(&mut late, 100, 100, true), None, "past the window");
+        assert_eq!(
+            POLICY.observe(&mut late, 100, 100, true),
+            None,
+            "past the window"
+        );
         let mut unwatched = fresh();
-        assert_eq!(POLICY.observe(&mut unwatched, 100, 100, false), None, "not on probation");
+        assert_eq!(
+            POLICY.observe(&mut unwatched, 100, 100, false),
+            None,
+            "not on probation"
+        );
     }
 }

@@ -34,11 +34,7 @@ fn scan(dir: &Path) -> HashMap<PathBuf, SystemTime> {
 }
 
 impl DirWatcher {
-    pub fn start(
-        dir: PathBuf,
-        deployer: Arc<Deployer>,
-        every: Duration,
-    ) -> std::io::Result<Self> {
+    pub fn start(dir: PathBuf, deployer: Arc<Deployer>, every: Duration) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let mut seen = scan(&dir);

@@ -2,26 +2,31 @@
 //! run each batch through the pipeline, produce to `enriched-payments` /
 //! `failed-payments`, and commit input offsets with the outputs.
 //!
-//! - [`topics`]: creating topics (plain and compacted);
+//! - `topics`: creating topics (plain and compacted);
 //! - `clients`: librdkafka settings for every client (user keys pass through), error logging;
 //! - `delivery`: the two delivery modes, exactly-once (transactions) and
 //!   at-least-once (acknowledged batches), behind one trait;
 //! - `group`: the consumer's context: commit before partitions are revoked;
-//! - [`records`]: Kafka messages in, routed records out (headers, backpressure, size limit);
-//! - [`runner`]: the poll → process → produce → maybe-commit loop;
-//! - [`progress`]: where the input topic ended at start (for `--stop-at-end`);
-//! - [`tail`]: reading a topic back (`enricher topic tail`), for people and tests.
+//! - `records`: Kafka messages in, routed records out (headers, backpressure, size limit);
+//! - `runner`: the poll → process → produce → maybe-commit loop;
+//! - `progress`: where the input topic ended at start (for `--stop-at-end`);
+//! - `tail`: reading a topic back (`enricher topic tail`), for people and tests.
 
 pub(crate) mod clients;
 mod delivery;
 mod group;
-pub mod progress;
-pub mod records;
-pub mod runner;
-pub mod tail;
-pub mod topics;
+mod progress;
+mod records;
+mod runner;
+mod tail;
+pub(crate) mod topics;
 
 pub use delivery::CommitCounters;
+pub use progress::partition_watermarks;
+pub use records::COMMIT_UNIT_HEADER;
+pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run};
+pub use tail::{TailOptions, TailedRecord, tail_topic};
+pub use topics::create_topics;
 
 /// Why a Kafka run stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -114,4 +114,3 @@ impl PluginInstance {
             .map_err(|BatchError::Internal(why)| PluginError::Batch(why))
     }
 }
-

@@ -15,9 +15,9 @@ use enricher::bindings::{InputRecord, Output};
 use enricher::claims_load::{LoadOptions, load_claims};
 use enricher::config::Config;
 use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
-use enricher::kafka::topics::create_topics;
-use enricher::kafka::runner::{BatchTransform, KafkaRunReport, RunOptions, run as run_loop};
-use enricher::kafka::tail::{TailOptions, tail_topic};
+use enricher::kafka::create_topics;
+use enricher::kafka::{BatchTransform, KafkaRunReport, RunOptions, run as run_loop};
+use enricher::kafka::{TailOptions, tail_topic};
 use enricher::pipeline::Routed;
 
 use crate::cli::kafka::TopicWriter;

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use enricher::config::Config;
+use enricher::deploy::{Deployer, PluginAdmin};
 use enricher::pipeline::Pipeline;
 use enricher::runtime::{DEFAULT_PLUGIN, PluginEngine};
-use enricher::deploy::{Deployer, PluginAdmin};
 
 #[derive(clap::Args)]
 pub struct SwapBenchArgs {
@@ -51,11 +51,8 @@ pub fn run(config: &Config, args: SwapBenchArgs) -> anyhow::Result<()> {
 
     let engine = PluginEngine::with_settings((&config.plugin).into())?;
     let deployer = Deployer::with_built_in(engine, Arc::clone(&lookup), &config.deploy)?;
-    let mut pipeline = Pipeline::following(
-        deployer.feed(),
-        lookup,
-        config.pipeline.max_record_bytes,
-    );
+    let mut pipeline =
+        Pipeline::following(deployer.feed(), lookup, config.pipeline.max_record_bytes);
     let (second, name) = match &args.plugin {
         Some(path) => (
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
