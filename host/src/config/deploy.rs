@@ -4,18 +4,34 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{invalid_env, parse_env};
+use super::layers::invalid;
+use super::values::{optional_addr, optional_path};
 use crate::error::ConfigError;
 
+/// Environment variable of each deployment setting: (name, key in the file).
+pub(super) const ENV: &[(&str, &str)] = &[
+    ("ENRICHER_ADMIN_BIND", "deploy.admin-bind"),
+    ("ENRICHER_PLUGIN_TOPIC", "deploy.topic"),
+    ("ENRICHER_CANARY_FILE", "deploy.canary-file"),
+    ("ENRICHER_ROLLBACK_ERROR_RATE", "deploy.rollback-error-rate"),
+    ("ENRICHER_ROLLBACK_WINDOW", "deploy.rollback-window"),
+    (
+        "ENRICHER_ROLLBACK_MIN_RECORDS",
+        "deploy.rollback-min-records",
+    ),
+    ("ENRICHER_PLUGIN_WATCH_DIR", "deploy.watch-dir"),
+];
+
 /// How plugin versions are deployed, checked and rolled back.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DeployConfig {
     /// Where the running host serves its admin HTTP API (`enricher plugin ...`);
-    /// `None` (env value `off`) serves none. Loopback by default: the API can
+    /// `None` (`off`, `none` or empty) serves none. Loopback by default: the API can
     /// replace the code that handles payments. env `ENRICHER_ADMIN_BIND`
+    #[serde(with = "optional_addr")]
     pub admin_bind: Option<SocketAddr>,
     /// The compacted topic that holds the fleet's plugins and which one is
     /// active. Empty (the default) means `_enricher.plugins.<group-id>`, so each
@@ -37,7 +53,8 @@ pub struct DeployConfig {
     /// record in the first ten is no verdict). env `ENRICHER_ROLLBACK_MIN_RECORDS`
     pub rollback_min_records: u64,
     /// Local development: deploy `.wasm` files added to (or changed in) this
-    /// folder. Off by default. env `ENRICHER_PLUGIN_WATCH_DIR`
+    /// folder. Off by default (an empty path too). env `ENRICHER_PLUGIN_WATCH_DIR`
+    #[serde(deserialize_with = "optional_path::deserialize")]
     pub watch_dir: Option<PathBuf>,
 }
 
@@ -59,40 +76,6 @@ impl Default for DeployConfig {
 }
 
 impl DeployConfig {
-    pub(crate) fn apply_env(
-        &mut self,
-        env: &impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
-        if let Some(v) = env("ENRICHER_ADMIN_BIND") {
-            self.admin_bind = match v.trim() {
-                "" | "off" | "none" => None,
-                addr => Some(
-                    addr.parse()
-                        .map_err(|_| invalid_env("ENRICHER_ADMIN_BIND", &v, "host:port or off"))?,
-                ),
-            };
-        }
-        if let Some(v) = env("ENRICHER_PLUGIN_TOPIC") {
-            self.topic = v.trim().to_owned();
-        }
-        if let Some(v) = env("ENRICHER_PLUGIN_WATCH_DIR") {
-            self.watch_dir = (!v.trim().is_empty()).then(|| PathBuf::from(v));
-        }
-        if let Some(v) = env("ENRICHER_CANARY_FILE") {
-            self.canary_file = Some(PathBuf::from(v));
-        }
-        parse_env(env, "ENRICHER_ROLLBACK_ERROR_RATE", |v| {
-            v.parse().map(|r| self.rollback_error_rate = r).ok()
-        })?;
-        parse_env(env, "ENRICHER_ROLLBACK_WINDOW", |v| {
-            v.parse().map(|n| self.rollback_window = n).ok()
-        })?;
-        parse_env(env, "ENRICHER_ROLLBACK_MIN_RECORDS", |v| {
-            v.parse().map(|n| self.rollback_min_records = n).ok()
-        })?;
-        Ok(())
-    }
-
     /// The fleet topic of consumer group `group`, or `None` when deployments are local.
     pub fn fleet_topic(&self, group: &str) -> Option<String> {
         match self.topic.trim() {
@@ -103,12 +86,14 @@ impl DeployConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |name: &str, why: &str| Err(ConfigError::Invalid(format!("{name}: {why}")));
         if !(0.0..=1.0).contains(&self.rollback_error_rate) {
-            return bad("deploy.rollback-error-rate", "must be between 0 and 1");
+            return Err(invalid(
+                "deploy.rollback-error-rate",
+                "must be between 0 and 1",
+            ));
         }
         if self.rollback_min_records == 0 {
-            return bad("deploy.rollback-min-records", "must be positive");
+            return Err(invalid("deploy.rollback-min-records", "must be positive"));
         }
         Ok(())
     }
@@ -117,17 +102,18 @@ impl DeployConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn admin_can_be_turned_off_and_moved() {
-        let mut c = DeployConfig::default();
-        c.apply_env(&|k| (k == "ENRICHER_ADMIN_BIND").then(|| "off".to_owned()))
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "ENRICHER_ADMIN_BIND").then(|| "off".to_owned()))
             .expect("valid setting");
-        assert_eq!(c.admin_bind, None);
-        c.apply_env(&|k| (k == "ENRICHER_ADMIN_BIND").then(|| "0.0.0.0:1234".to_owned()))
+        assert_eq!(c.deploy.admin_bind, None);
+        c.apply_env(|k| (k == "ENRICHER_ADMIN_BIND").then(|| "0.0.0.0:1234".to_owned()))
             .expect("valid setting");
-        assert_eq!(c.admin_bind, "0.0.0.0:1234".parse().ok());
-        let err = c.apply_env(&|k| (k == "ENRICHER_ADMIN_BIND").then(|| "nowhere".to_owned()));
+        assert_eq!(c.deploy.admin_bind, "0.0.0.0:1234".parse().ok());
+        let err = c.apply_env(|k| (k == "ENRICHER_ADMIN_BIND").then(|| "nowhere".to_owned()));
         assert!(
             err.expect_err("refused")
                 .to_string()
@@ -147,11 +133,12 @@ mod tests {
 
     #[test]
     fn rollback_rate_is_a_fraction() {
-        let mut c = DeployConfig::default();
-        c.apply_env(&|k| (k == "ENRICHER_ROLLBACK_ERROR_RATE").then(|| "1.5".to_owned()))
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "ENRICHER_ROLLBACK_ERROR_RATE").then(|| "1.5".to_owned()))
             .expect("valid setting");
         assert!(
-            c.validate()
+            c.deploy
+                .validate()
                 .expect_err("refused")
                 .to_string()
                 .contains("rollback-error-rate")

@@ -4,14 +4,28 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{duration_text, invalid_env, parse_duration, parse_env};
+use super::layers::invalid;
+use super::values::duration_text;
 use crate::error::ConfigError;
 
+/// Environment variable of each Kafka setting: (name, key in the file).
+pub(super) const ENV: &[(&str, &str)] = &[
+    ("KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap-servers"),
+    ("PAYMENT_EVENTS_TOPIC", "kafka.payment-events-topic"),
+    ("ENRICHED_PAYMENTS_TOPIC", "kafka.enriched-payments-topic"),
+    ("FAILED_PAYMENTS_TOPIC", "kafka.failed-payments-topic"),
+    ("KAFKA_GROUP_ID", "kafka.group-id"),
+    ("ENRICHER_DELIVERY", "kafka.delivery"),
+    ("KAFKA_TRANSACTIONAL_ID", "kafka.transactional-id"),
+    ("ENRICHER_COMMIT_INTERVAL", "kafka.commit-interval"),
+    ("ENRICHER_COMMIT_MAX_RECORDS", "kafka.commit-max-records"),
+];
+
 /// How outputs and input offsets are committed.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", try_from = "String")]
 pub enum DeliveryMode {
     /// Transactions: outputs and input offsets commit together (Kafka, Redpanda).
     ExactlyOnce,
@@ -21,6 +35,7 @@ pub enum DeliveryMode {
 }
 
 impl DeliveryMode {
+    /// `exactly-once` (`exactly_once`, `eos`) or `at-least-once` (`at_least_once`, `alo`), in any case.
     pub fn parse(text: &str) -> Option<Self> {
         match text.trim().to_ascii_lowercase().as_str() {
             "exactly-once" | "exactly_once" | "eos" => Some(Self::ExactlyOnce),
@@ -30,8 +45,16 @@ impl DeliveryMode {
     }
 }
 
+impl TryFrom<String> for DeliveryMode {
+    type Error = &'static str;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or("expected exactly-once or at-least-once")
+    }
+}
+
 /// Kafka source and sinks (Kafka mode of `enricher run`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct KafkaConfig {
     /// env `KAFKA_BOOTSTRAP_SERVERS`
@@ -78,49 +101,15 @@ impl Default for KafkaConfig {
 }
 
 impl KafkaConfig {
-    pub(super) fn apply_env(
-        &mut self,
-        env: &impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
-        let fields: [(&str, &mut String); 5] = [
-            ("KAFKA_BOOTSTRAP_SERVERS", &mut self.bootstrap_servers),
-            ("PAYMENT_EVENTS_TOPIC", &mut self.payment_events_topic),
-            ("ENRICHED_PAYMENTS_TOPIC", &mut self.enriched_payments_topic),
-            ("FAILED_PAYMENTS_TOPIC", &mut self.failed_payments_topic),
-            ("KAFKA_GROUP_ID", &mut self.group_id),
-        ];
-        for (name, field) in fields {
-            if let Some(v) = env(name) {
-                *field = v;
-            }
-        }
-        if let Some(v) = env("KAFKA_TRANSACTIONAL_ID") {
-            self.transactional_id = Some(v);
-        }
-        if let Some(v) = env("ENRICHER_DELIVERY") {
-            self.delivery = DeliveryMode::parse(&v).ok_or_else(|| {
-                invalid_env("ENRICHER_DELIVERY", &v, "exactly-once or at-least-once")
-            })?;
-        }
-        parse_env(env, "ENRICHER_COMMIT_INTERVAL", |v| {
-            parse_duration(v).map(|d| self.commit_interval = d).ok()
-        })?;
-        parse_env(env, "ENRICHER_COMMIT_MAX_RECORDS", |v| {
-            v.parse().map(|n| self.commit_max_records = n).ok()
-        })?;
-        Ok(())
-    }
-
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |name: &str, why: &str| Err(ConfigError::Invalid(format!("{name}: {why}")));
         if self.commit_interval.is_zero() {
-            return bad("kafka.commit-interval", "must be positive");
+            return Err(invalid("kafka.commit-interval", "must be positive"));
         }
         if self.commit_max_records == 0 {
-            return bad("kafka.commit-max-records", "must be positive");
+            return Err(invalid("kafka.commit-max-records", "must be positive"));
         }
         if self.group_id.trim().is_empty() {
-            return bad("kafka.group-id", "must not be empty");
+            return Err(invalid("kafka.group-id", "must not be empty"));
         }
         Ok(())
     }
@@ -141,21 +130,23 @@ impl KafkaConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn delivery_mode_and_cadence_come_from_env() {
-        let mut k = KafkaConfig::default();
+        let mut c = Config::default();
         let env = |name: &str| match name {
             "ENRICHER_DELIVERY" => Some("at-least-once".to_string()),
             "ENRICHER_COMMIT_INTERVAL" => Some("250ms".to_string()),
             "KAFKA_GROUP_ID" => Some("g2".to_string()),
             _ => None,
         };
-        k.apply_env(&env).expect("applies");
+        c.apply_env(env).expect("applies");
+        let k = &c.kafka;
         assert_eq!(k.delivery, DeliveryMode::AtLeastOnce);
         assert_eq!(k.commit_interval, Duration::from_millis(250));
         assert!(k.transactional_id().starts_with("g2-"));
-        let err = k.apply_env(&|n: &str| (n == "ENRICHER_DELIVERY").then(|| "maybe".to_string()));
+        let err = c.apply_env(|n: &str| (n == "ENRICHER_DELIVERY").then(|| "maybe".to_string()));
         assert!(
             err.expect_err("bad mode")
                 .to_string()

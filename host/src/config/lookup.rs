@@ -1,0 +1,120 @@
+//! The claims lookup part of the configuration: cache mode and sizes, TTLs,
+//! timeout and retries, with the environment variable of each setting.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::values::duration_text;
+
+/// Environment variable of each lookup setting: (name, key in the file).
+pub(super) const ENV: &[(&str, &str)] = &[
+    ("LOOKUP_CACHE", "lookup.cache"),
+    ("LOOKUP_CACHE_MAX_ROWS", "lookup.cache-max-rows"),
+    ("LOOKUP_CACHE_TTL", "lookup.cache-ttl"),
+    ("LOOKUP_CACHE_MISSING_KEY", "lookup.cache-missing-key"),
+    ("LOOKUP_CACHE_MISSING_TTL", "lookup.cache-missing-ttl"),
+    ("LOOKUP_FULL_RELOAD_INTERVAL", "lookup.full-reload-interval"),
+    ("LOOKUP_TIMEOUT", "lookup.timeout"),
+    ("LOOKUP_MAX_RETRIES", "lookup.max-retries"),
+    ("LOOKUP_RETRY_BACKOFF", "lookup.retry-backoff"),
+    ("LOOKUP_RETRY_BACKOFF_MAX", "lookup.retry-backoff-max"),
+];
+
+/// How lookups are cached, in the spirit of Flink's `lookup.cache` options.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum CacheMode {
+    /// LRU of recently used rows with a TTL (Flink's `PARTIAL`; also `lru`).
+    Partial,
+    /// The whole table in memory, reloaded every `full-reload-interval` (Flink's `FULL`).
+    Full,
+    /// Every lookup goes to DuckDB.
+    None,
+}
+
+impl FromStr for CacheMode {
+    type Err = String;
+
+    /// `partial` (or `lru`), `full` or `none`, in any case.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "partial" | "lru" => Ok(Self::Partial),
+            "full" => Ok(Self::Full),
+            "none" => Ok(Self::None),
+            _ => Err("expected partial, full or none".into()),
+        }
+    }
+}
+
+impl TryFrom<String> for CacheMode {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+/// The claims lookup: cache, timeout and retries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LookupConfig {
+    /// env `LOOKUP_CACHE`
+    pub cache: CacheMode,
+    /// Largest number of rows (found or missing) the partial cache holds. env `LOOKUP_CACHE_MAX_ROWS`
+    pub cache_max_rows: usize,
+    /// How long a found row stays cached. env `LOOKUP_CACHE_TTL`
+    #[serde(with = "duration_text")]
+    pub cache_ttl: Duration,
+    /// Whether a claim id that is not in the table is remembered as missing. env `LOOKUP_CACHE_MISSING_KEY`
+    pub cache_missing_key: bool,
+    /// How long a missing id stays cached (short, so a newly loaded claim shows up soon). env `LOOKUP_CACHE_MISSING_TTL`
+    #[serde(with = "duration_text")]
+    pub cache_missing_ttl: Duration,
+    /// How often full mode reloads the table. env `LOOKUP_FULL_RELOAD_INTERVAL`
+    #[serde(with = "duration_text")]
+    pub full_reload_interval: Duration,
+    /// Budget for one batched lookup, retries included; past it: DB_TIMEOUT. env `LOOKUP_TIMEOUT`
+    #[serde(with = "duration_text")]
+    pub timeout: Duration,
+    /// Retries of a transient store failure before DB_ERROR. env `LOOKUP_MAX_RETRIES`
+    pub max_retries: u32,
+    /// First retry delay; doubles each retry, with jitter. env `LOOKUP_RETRY_BACKOFF`
+    #[serde(with = "duration_text")]
+    pub retry_backoff: Duration,
+    /// Cap on one retry delay. env `LOOKUP_RETRY_BACKOFF_MAX`
+    #[serde(with = "duration_text")]
+    pub retry_backoff_max: Duration,
+}
+
+impl Default for LookupConfig {
+    fn default() -> Self {
+        Self {
+            cache: CacheMode::Partial,
+            cache_max_rows: 100_000,
+            cache_ttl: Duration::from_secs(60),
+            cache_missing_key: true,
+            cache_missing_ttl: Duration::from_secs(10),
+            full_reload_interval: Duration::from_secs(300),
+            timeout: Duration::from_secs(2),
+            max_retries: 3,
+            retry_backoff: Duration::from_millis(20),
+            retry_backoff_max: Duration::from_millis(500),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_mode_takes_the_flink_names_in_any_case() {
+        assert_eq!("lru".parse(), Ok(CacheMode::Partial));
+        assert_eq!("FULL".parse(), Ok(CacheMode::Full));
+        assert_eq!(" none ".parse(), Ok(CacheMode::None));
+        let err = "all".parse::<CacheMode>().expect_err("unknown mode");
+        assert!(err.contains("partial, full or none"), "{err}");
+    }
+}

@@ -1,0 +1,153 @@
+//! How single setting values are read: the DuckDB URL, durations (through
+//! `humantime`) and the serde glue that lets the file, the environment and flags
+//! share one parser per kind of value.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// What a duration setting accepts, for error messages.
+pub(crate) const DURATION_HINT: &str = "a duration such as 500ms, 2s, 1min or 1h 30m";
+
+/// The file a `DUCKDB_URL` names: a plain path, `jdbc:duckdb:<path>`,
+/// `duckdb:<path>` or `file:<path>`; `:memory:` (or an empty path) means in memory.
+pub fn parse_duckdb_url(url: &str) -> Result<Option<PathBuf>, ConfigError> {
+    let rest = url
+        .strip_prefix("jdbc:duckdb:")
+        .or_else(|| url.strip_prefix("duckdb:"))
+        .or_else(|| url.strip_prefix("file:"))
+        .unwrap_or(url);
+    let rest = rest
+        .strip_prefix("//")
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or(rest);
+    if rest.contains("://") {
+        return Err(ConfigError::Invalid(format!(
+            "DUCKDB_URL {url:?}: DuckDB is embedded here; give a file path (or jdbc:duckdb:<path>), not a server URL"
+        )));
+    }
+    match rest.trim() {
+        "" | ":memory:" => Ok(None),
+        path => Ok(Some(PathBuf::from(path))),
+    }
+}
+
+/// A `humantime` duration (`250ms`, `2s`, `1min`, `1m`, `1.5h`, `1h 30m`), or a
+/// bare number of milliseconds (`40`), which was accepted before humantime.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    duration(text).map_err(|why| format!("{text:?}: expected {DURATION_HINT} ({why})"))
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let ms: f64 = t.parse().map_err(|_| "not a number".to_owned())?;
+        return Duration::try_from_secs_f64(ms / 1000.0).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(t).map_err(|e| e.to_string())
+}
+
+/// Serde glue: a duration as text (`"2s"`), written back the way humantime prints it.
+pub(crate) mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use super::DURATION_HINT;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::duration(&text)
+            .map_err(|why| D::Error::custom(format!("expected {DURATION_HINT} ({why})")))
+    }
+}
+
+/// Serde glue: an optional socket address, where `off`, `none` or empty means none.
+pub(crate) mod optional_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match addr {
+            Some(addr) => s.collect_str(addr),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        match Option::<String>::deserialize(d)?.as_deref().map(str::trim) {
+            None | Some("" | "off" | "none") => Ok(None),
+            Some(addr) => addr.parse().map(Some).map_err(|_| {
+                D::Error::custom("expected host:port (such as 127.0.0.1:9464) or off")
+            }),
+        }
+    }
+}
+
+/// Serde glue: an optional path where an empty one means none.
+pub(crate) mod optional_path {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        let path = Option::<PathBuf>::deserialize(d)?;
+        Ok(path.filter(|p| !p.as_os_str().is_empty()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duckdb_url_accepts_the_original_forms() {
+        let p = |u: &str| parse_duckdb_url(u).expect("valid");
+        assert_eq!(p("claims.duckdb"), Some(PathBuf::from("claims.duckdb")));
+        assert_eq!(
+            p("jdbc:duckdb:/data/claims.db"),
+            Some(PathBuf::from("/data/claims.db"))
+        );
+        assert_eq!(
+            p("duckdb:rel/claims.db"),
+            Some(PathBuf::from("rel/claims.db"))
+        );
+        assert_eq!(
+            p("file:///abs/claims.db"),
+            Some(PathBuf::from("/abs/claims.db"))
+        );
+        assert_eq!(p("jdbc:duckdb:"), None);
+        assert_eq!(p(":memory:"), None);
+        let err =
+            parse_duckdb_url("jdbc:duckdb:http://localhost:8080/database").expect_err("server url");
+        assert!(err.to_string().contains("embedded"));
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1min"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("40"), Ok(Duration::from_millis(40)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 fortnights").is_err());
+    }
+
+    #[test]
+    fn durations_take_humantime_forms() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration(" 1h 30m "), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_micros(2500)));
+        let err = parse_duration("fast").expect_err("no number");
+        assert!(err.contains("\"fast\"") && err.contains("1h 30m"), "{err}");
+        let printed = humantime::format_duration(Duration::from_millis(90_020)).to_string();
+        assert_eq!(parse_duration(&printed), Ok(Duration::from_millis(90_020)));
+    }
+}
