@@ -51,12 +51,7 @@ fn parse_delivery(s: &str) -> Result<DeliveryMode, String> {
 }
 
 fn parse_cache_mode(s: &str) -> Result<CacheMode, String> {
-    match s {
-        "partial" | "lru" => Ok(CacheMode::Partial),
-        "full" => Ok(CacheMode::Full),
-        "none" => Ok(CacheMode::None),
-        _ => Err(format!("{s:?}: expected partial, full or none")),
-    }
+    s.parse().map_err(|why| format!("{s:?}: {why}"))
 }
 
 pub fn run(mut config: Config, args: RunArgs) -> anyhow::Result<()> {
