@@ -1,37 +1,54 @@
-//! The admin API's HTTP server: one thread that accepts connections and
-//! answers one request per connection (`Connection: close`), routing it to a
-//! [`PluginAdmin`] and answering JSON with a `Content-Length`. Stops (and
-//! joins its thread) when dropped.
+//! The admin API's HTTP server: a thread named `admin-api` running a
+//! current-thread tokio runtime, which accepts connections and serves each
+//! one concurrently (hyper HTTP/1.1, one request per connection, answered
+//! with `Connection: close`) through the axum routes of `routes`.
 //!
-//! HTTP/1.1 is parsed here on `std::net` rather than with `tiny_http`: that
-//! crate (0.12) drains an unread request body on drop into a buffer of the
-//! declared size, so one request with `Content-Length: 100000000000` aborts the
-//! process; this server answers 413 without reading or allocating it.
+//! Bounded so that no client holds it up: at most `MAX_CONNECTIONS`
+//! connections at once (more wait in the listen backlog until one ends), a
+//! request head must arrive within `HEADER_READ_TIMEOUT` and a whole request
+//! be answered within `REQUEST_TIMEOUT`. Dropping the server stops accepting,
+//! gives running requests `STOP_GRACE` to finish and joins the thread.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{Answer, MAX_PLUGIN_BYTES, percent_decode, status_of};
-use crate::deploy::{AdminError, PluginAdmin};
+use axum::Router;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tower::ServiceExt;
 
-/// How long one read or write on a connection may wait for the client.
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
+use super::routes;
+use crate::deploy::PluginAdmin;
+
+/// Connections served at once; further ones wait to be accepted.
+const MAX_CONNECTIONS: usize = 32;
+/// How long a client may take to send its request line and headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take, from accepting it to the last byte of its
+/// answer (a deploy uploads up to 64 MiB, then compiles and checks it).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long running requests may still take once the server is stopping.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a stopping server waits for admin calls on the blocking pool
+/// (a deploy cannot be interrupted; one still running is left to finish).
+const BLOCKING_GRACE: Duration = Duration::from_secs(1);
 /// The longest request head (request line and headers) read.
-const MAX_HEAD_BYTES: u64 = 16 * 1024;
-/// After answering, what the client may still be sending is read and dropped
-/// for this long, so closing does not reset the connection before it reads
-/// the answer.
-const LINGER: Duration = Duration::from_secs(2);
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// A running admin API. Dropping it stops it.
 pub struct AdminServer {
     addr: SocketAddr,
-    /// Tells the accepting thread that the next connection means "stop".
-    stopping: Arc<AtomicBool>,
+    /// Sent (or dropped) to stop the server.
+    stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -39,19 +56,31 @@ impl AdminServer {
     /// Listen on `bind` (port 0 picks one, see [`Self::local_addr`]) and serve
     /// `api` on a thread of its own.
     pub fn start(bind: SocketAddr, api: Arc<dyn PluginAdmin>) -> io::Result<AdminServer> {
-        let listener = TcpListener::bind(bind)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .thread_name("admin-api-blocking")
+            // One admin call per connection at most.
+            .max_blocking_threads(MAX_CONNECTIONS)
+            .build()?;
+        let listener = std::net::TcpListener::bind(bind)?;
+        listener.set_nonblocking(true)?;
+        let listener = {
+            let _runtime = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
         let addr = listener.local_addr()?;
-        let stopping = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("admin-api".into())
-            .spawn({
-                let stopping = Arc::clone(&stopping);
-                move || serve(&listener, api.as_ref(), &stopping)
+            .spawn(move || {
+                runtime.block_on(serve(listener, routes::router(api), stopped));
+                runtime.shutdown_timeout(BLOCKING_GRACE);
             })?;
         tracing::debug!(%addr, "admin API started");
         Ok(AdminServer {
             addr,
-            stopping,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
@@ -64,20 +93,9 @@ impl AdminServer {
 
 impl Drop for AdminServer {
     fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        // Wake the blocking `accept` with a connection of our own.
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
-        }
-        if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
-            // Joining could wait forever; the thread stops at its next connection.
-            tracing::warn!(error = %e, "admin API: cannot wake the server thread, leaving it");
-            return;
+        if let Some(stop) = self.stop.take() {
+            // An error means the thread has already ended.
+            let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
@@ -88,234 +106,99 @@ impl Drop for AdminServer {
     }
 }
 
-fn serve(listener: &TcpListener, api: &dyn PluginAdmin, stopping: &AtomicBool) {
+/// Accept and serve connections until `stop`, then wait for running requests
+/// for at most `STOP_GRACE`.
+async fn serve(listener: TcpListener, router: Router, mut stop: oneshot::Receiver<()>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(false)
+        .title_case_headers(true);
     loop {
-        let accepted = listener.accept();
-        if stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        match accepted {
-            Ok((stream, peer)) => {
-                if let Err(e) = handle(&stream, api) {
-                    tracing::debug!(%peer, error = %e, "admin API: connection failed");
-                }
-            }
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            accepted = accept(&listener, &slots) => accepted,
+        };
+        let (stream, peer, slot) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "admin API: accepting a connection failed");
-                std::thread::sleep(Duration::from_millis(100));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
-        }
-    }
-}
-
-/// Read one request, answer it, close.
-fn handle(stream: &TcpStream, api: &dyn PluginAdmin) -> io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut reader = BufReader::new(stream);
-    let answer = match read_head(&mut reader)? {
-        Ok(head) => {
-            let answer = route(&head, &mut reader, stream, api)?;
-            let (method, target) = (&head.method, &head.target);
-            tracing::debug!(%method, %target, status = answer.status, "admin API request");
-            answer
-        }
-        Err(why) => Answer::refusal(400, AdminError::BadRequest(why)),
-    };
-    let mut writer = stream;
-    writer.write_all(&answer.to_bytes())?;
-    writer.flush()?;
-    stream.shutdown(Shutdown::Write)?;
-    linger(reader);
-    Ok(())
-}
-
-/// Drop what the client still sends, for a while, then let the socket close.
-fn linger(mut reader: BufReader<&TcpStream>) {
-    let deadline = Instant::now() + LINGER;
-    let mut scratch = [0u8; 64 * 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || reader.get_ref().set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match reader.read(&mut scratch) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
-}
-
-fn route(
-    head: &Head,
-    body: &mut impl BufRead,
-    stream: &TcpStream,
-    api: &dyn PluginAdmin,
-) -> io::Result<Answer> {
-    let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
-    let path = match path.trim_end_matches('/') {
-        "" => "/",
-        p => p,
-    };
-    Ok(match (path, head.method.as_str()) {
-        ("/v1/plugins", "POST") => deploy(head, query, body, stream, api)?,
-        ("/v1/plugins", "GET") => Answer::json(200, &api.list()),
-        ("/v1/plugins/rollback", "POST") => match api.rollback() {
-            Ok(report) => {
-                let (from, to) = (&report.from, &report.to);
-                tracing::info!(%from, %to, fleet = report.fleet, "plugin rolled back");
-                Answer::json(200, &report)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "plugin rollback refused");
-                Answer::refusal(status_of(&e), e)
-            }
-        },
-        ("/v1/status", "GET") => Answer::json(200, &api.status()),
-        ("/healthz", "GET") => Answer::text(200, "ok"),
-        ("/v1/plugins", _) => not_allowed(head, path, "GET, POST"),
-        ("/v1/plugins/rollback", _) => not_allowed(head, path, "POST"),
-        ("/v1/status" | "/healthz", _) => not_allowed(head, path, "GET"),
-        _ => Answer::refusal(
-            404,
-            AdminError::BadRequest(format!("no such route: {path}")),
-        ),
-    })
-}
-
-/// `POST /v1/plugins`: the body is the component, `name` an optional query
-/// parameter. An error is the connection's (nothing more to answer).
-fn deploy(
-    head: &Head,
-    query: &str,
-    body: &mut impl BufRead,
-    mut stream: &TcpStream,
-    api: &dyn PluginAdmin,
-) -> io::Result<Answer> {
-    let refuse = |status, why: String| Ok(Answer::refusal(status, AdminError::BadRequest(why)));
-    let name = match query_param(query, "name") {
-        Ok(name) => name,
-        Err(why) => return refuse(400, why),
-    };
-    let length = match head.content_length {
-        _ if head.chunked => return refuse(411, "send the component with a Content-Length".into()),
-        None | Some(0) => return refuse(400, "the request body (the component) is empty".into()),
-        Some(n) if n > MAX_PLUGIN_BYTES as u64 => {
-            return refuse(
-                413,
-                format!("the component is {n} bytes, the limit is {MAX_PLUGIN_BYTES}"),
-            );
-        }
-        Some(n) => n,
-    };
-    if head.expect_continue {
-        stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-    }
-    let mut wasm = Vec::new();
-    if let Err(e) = body.take(length).read_to_end(&mut wasm) {
-        return refuse(400, format!("reading the body: {e}"));
-    }
-    if wasm.len() as u64 != length {
-        return refuse(
-            400,
-            format!("the body ended after {} of {length} bytes", wasm.len()),
-        );
-    }
-    Ok(match api.deploy(&wasm, name.as_deref()) {
-        Ok(report) => {
-            let (key, sha256) = (&report.deployed.key, &report.deployed.sha256);
-            let (fleet, check_ms) = (report.fleet, report.check_ms);
-            tracing::info!(%key, %sha256, fleet, check_ms, "plugin deployed");
-            Answer::json(200, &report)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, bytes = wasm.len(), "plugin deploy refused");
-            Answer::refusal(status_of(&e), e)
-        }
-    })
-}
-
-fn not_allowed(head: &Head, path: &str, allow: &'static str) -> Answer {
-    let why = format!(
-        "{} is not allowed on {path} (allowed: {allow})",
-        head.method
-    );
-    Answer {
-        allow: Some(allow),
-        ..Answer::refusal(405, AdminError::BadRequest(why))
-    }
-}
-
-/// The request line and the headers this server looks at.
-struct Head {
-    method: String,
-    target: String,
-    content_length: Option<u64>,
-    chunked: bool,
-    expect_continue: bool,
-}
-
-/// The outer error: the connection failed (nothing to answer); the inner
-/// one: the head is malformed (answered 400).
-fn read_head(reader: &mut impl BufRead) -> io::Result<Result<Head, String>> {
-    let mut limited = reader.take(MAX_HEAD_BYTES);
-    let mut lines = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        if limited.read_until(b'\n', &mut line)? == 0 {
-            return match lines.is_empty() {
-                true => Err(io::ErrorKind::UnexpectedEof.into()),
-                false => Ok(Err("the request head is cut off or too long".into())),
-            };
-        }
-        let Ok(line) = String::from_utf8(line) else {
-            return Ok(Err("the request head is not UTF-8".into()));
         };
-        match line.trim_end_matches(['\r', '\n']) {
-            "" if lines.is_empty() => {}
-            "" => break,
-            text => lines.push(text.to_owned()),
-        }
+        let router = router.clone();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            routes::trim_trailing_slash(&mut request);
+            let (method, target) = (request.method().clone(), request.uri().clone());
+            let answer = router.clone().oneshot(request);
+            async move {
+                let answer = answer.await;
+                if let Ok(answer) = &answer {
+                    let status = answer.status().as_u16();
+                    tracing::debug!(%method, %target, status, "admin API request");
+                }
+                answer
+            }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            match tokio::time::timeout(REQUEST_TIMEOUT, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "admin API: connection failed"),
+                Err(_) => tracing::debug!(%peer, "admin API: request timed out, connection closed"),
+            }
+            drop(slot);
+        });
     }
-    let request_line: Vec<&str> = lines[0].split(' ').collect();
-    let [method, target, version] = request_line.as_slice() else {
-        return Ok(Err(format!("not an HTTP request line: {:?}", lines[0])));
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Ok(Err(format!("unsupported HTTP version {version:?}")));
+    drop(listener);
+    if tokio::time::timeout(STOP_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("admin API: stopped with requests still running");
     }
-    let mut head = Head {
-        method: (*method).to_owned(),
-        target: (*target).to_owned(),
-        content_length: None,
-        chunked: false,
-        expect_continue: false,
-    };
-    for line in &lines[1..] {
-        let Some((name, value)) = line.split_once(':') else {
-            return Ok(Err(format!("not a header: {line:?}")));
-        };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        match name.as_str() {
-            "content-length" => match value.parse() {
-                Ok(n) => head.content_length = Some(n),
-                Err(_) => return Ok(Err(format!("bad Content-Length {value:?}"))),
-            },
-            "transfer-encoding" => head.chunked = true,
-            "expect" => head.expect_continue = value.eq_ignore_ascii_case("100-continue"),
-            _ => {}
-        }
-    }
-    Ok(Ok(head))
 }
 
-/// The URL-decoded value of `key` in a query string.
-fn query_param(query: &str, key: &str) -> Result<Option<String>, String> {
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decode(k)? == key {
-            return percent_decode(v).map(Some);
+/// The next connection, once fewer than `MAX_CONNECTIONS` are open: until
+/// then, new ones wait in the listen backlog (their clients' connect or read
+/// timeouts apply).
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = Arc::clone(slots)
+        .acquire_owned()
+        .await
+        .map_err(|_| io::Error::other("the connection limit was closed"))?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    use super::STOP_GRACE;
+    use crate::admin::tests::start;
+
+    #[test]
+    fn stopping_waits_for_a_half_sent_request_no_longer_than_its_grace() {
+        for sent in ["", "GET /v1/st"] {
+            let (_fake, server, _client) = start();
+            let mut client = TcpStream::connect(server.local_addr()).expect("connect");
+            client.write_all(sent.as_bytes()).expect("send");
+            std::thread::sleep(Duration::from_millis(200));
+            let started = Instant::now();
+            drop(server);
+            let took = started.elapsed();
+            let bound = STOP_GRACE + Duration::from_secs(1);
+            assert!(took < bound, "{sent:?} sent: stopping took {took:?}");
         }
     }
-    Ok(None)
 }

@@ -3,8 +3,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::deploy::{DeployReport, PluginAdmin, PluginStatus, RollbackReport, VersionInfo};
@@ -18,7 +18,7 @@ enum Call {
 
 /// Canned answers; `refuse` makes deploy and rollback fail with it.
 #[derive(Default)]
-struct FakeAdmin {
+pub(super) struct FakeAdmin {
     calls: Mutex<Vec<Call>>,
     refuse: Mutex<Option<AdminError>>,
 }
@@ -91,7 +91,8 @@ impl PluginAdmin for FakeAdmin {
     }
 }
 
-fn start() -> (Arc<FakeAdmin>, AdminServer, AdminClient) {
+/// A server over a fresh [`FakeAdmin`] on 127.0.0.1, and a client of it.
+pub(super) fn start() -> (Arc<FakeAdmin>, AdminServer, AdminClient) {
     let fake = Arc::new(FakeAdmin::default());
     let api: Arc<dyn PluginAdmin> = Arc::clone(&fake) as Arc<dyn PluginAdmin>;
     let server = AdminServer::start(([127, 0, 0, 1], 0).into(), api).expect("start");
@@ -267,10 +268,53 @@ fn a_closed_port_is_a_connect_error_naming_the_address() {
 }
 
 #[test]
-fn percent_encoding_round_trips() {
+fn query_names_are_url_decoded_and_bad_escapes_refused() {
+    let (fake, server, client) = start();
     let name = "my plugin+a&b=c/ü%";
-    assert_eq!(percent_encode("my plugin"), "my%20plugin");
-    assert_eq!(percent_decode(&percent_encode(name)).as_deref(), Ok(name));
-    assert!(percent_decode("%zz").is_err());
-    assert!(percent_decode("%ff").is_err(), "not UTF-8");
+    let report = client.deploy(b"x", Some(name)).expect("deploy");
+    assert_eq!(report.deployed.key, format!("{name}@0.2.0"));
+    let deploy = |query: &str| {
+        let request = format!("POST /v1/plugins?{query} HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
+        raw(server.local_addr(), &request).0
+    };
+    assert_eq!(deploy("name=my+plugin"), 200);
+    assert_eq!(deploy("name=%zz"), 400, "a malformed escape");
+    assert_eq!(deploy("name=%ff"), 400, "not UTF-8");
+    let deployed = |name: &str| Call::Deploy {
+        wasm: b"x".to_vec(),
+        name: Some(name.into()),
+    };
+    let calls = fake.calls.lock().expect("lock").clone();
+    assert_eq!(calls, [deployed(name), deployed("my plugin")]);
 }
+
+#[test]
+fn a_slow_client_does_not_hold_up_the_others() {
+    let (fake, server, client) = start();
+    let addr = server.local_addr();
+    let (stop, stopped) = mpsc::channel::<()>();
+    // Connects and sends its request head a byte a second.
+    let drip = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        for byte in b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n" {
+            if stream.write_all(&[*byte]).is_err() {
+                return;
+            }
+            if stopped.recv_timeout(Duration::from_secs(1)).is_ok() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    assert_eq!(client.status().expect("status"), fake.status());
+    assert_eq!(raw(addr, "GET /healthz HTTP/1.1\r\n\r\n").0, 200);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "took {took:?} next to a slow client"
+    );
+    stop.send(()).expect("stop the slow client");
+    drip.join().expect("the slow client");
+}
+
