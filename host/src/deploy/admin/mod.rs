@@ -1,7 +1,7 @@
 //! The admin HTTP API of a running host: its routes over
 //! [`PluginAdmin`](crate::deploy::PluginAdmin), their status codes and
-//! JSON bodies (`routes`), the server that runs them ([`server`]), and the
-//! client `enricher plugin ...` uses ([`client`]).
+//! JSON bodies (`routes`), the server that runs them (`server`), and the
+//! client `enricher plugin ...` uses (`client`).
 //!
 //! | route                                  | answer                        |
 //! |----------------------------------------|-------------------------------|
@@ -21,9 +21,9 @@
 //! [`PluginStatus`]: crate::deploy::PluginStatus
 
 // Why these crates: well-kept HTTP (axum/hyper on tokio, ureq) replaces hand-written HTTP/1.1.
-pub mod client;
+mod client;
 mod routes;
-pub mod server;
+mod server;
 
 use serde::{Deserialize, Serialize};
 
