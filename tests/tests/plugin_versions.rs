@@ -30,10 +30,10 @@ fn host(
     tune(&mut config);
     let lookup = enricher::app::open_lookup(&config).expect("lookup");
     let engine = PluginEngine::with_settings(settings).expect("engine");
-    let registry =
-        Deployer::with_built_in(engine, Arc::clone(&lookup), &config.deploy).expect("registry");
-    let pipeline = Pipeline::following(registry.feed(), lookup, config.pipeline.max_record_bytes);
-    (pipeline, registry)
+    let deployer =
+        Deployer::with_built_in(engine, Arc::clone(&lookup), &config.deploy).expect("deployer");
+    let pipeline = Pipeline::following(deployer.feed(), lookup, config.pipeline.max_record_bytes);
+    (pipeline, deployer)
 }
 
 /// (plugin version header, output value as text) for one event of claim CLM-001.
@@ -88,8 +88,8 @@ fn a_plugin_built_for_wit_1_0_0_runs_on_this_host() {
 #[test]
 fn a_plugin_for_another_major_version_is_refused_with_the_reason() {
     let dir = TempDir::new("incompatible");
-    let (_pipeline, registry) = host(&dir, PluginSettings::default(), |_| {});
-    let err = registry
+    let (_pipeline, deployer) = host(&dir, PluginSettings::default(), |_| {});
+    let err = deployer
         .deploy(&read(INCOMPATIBLE), None)
         .expect_err("refused");
     let AdminError::Rejected(why) = &err else {
@@ -97,11 +97,11 @@ fn a_plugin_for_another_major_version_is_refused_with_the_reason() {
     };
     assert!(why.contains("payments:enrichment@2.0.0"), "{why}");
     assert!(why.contains("1.1.0"), "names what this host runs: {why}");
-    let not_wasm = registry
+    let not_wasm = deployer
         .deploy(b"definitely not wasm", None)
         .expect_err("refused");
     assert!(matches!(not_wasm, AdminError::Rejected(_)), "{not_wasm:?}");
-    assert_eq!(registry.list().len(), 1, "nothing was added");
+    assert_eq!(deployer.list().len(), 1, "nothing was added");
 }
 
 #[test]
@@ -114,8 +114,8 @@ fn a_version_failing_its_canary_records_is_rejected_and_never_runs() {
         },
         params: Arc::new([("chaos".to_owned(), "loop".to_owned())].into()),
     };
-    let (mut pipeline, registry) = host(&dir, settings, |_| {});
-    let err = registry
+    let (mut pipeline, deployer) = host(&dir, settings, |_| {});
+    let err = deployer
         .deploy(&read(CHAOS), None)
         .expect_err("a plugin that loops is refused");
     assert!(err.to_string().contains("canary"), "{err}");
@@ -131,8 +131,8 @@ fn a_version_failing_its_canary_records_is_rejected_and_never_runs() {
 #[test]
 fn deploy_swaps_only_at_a_commit_boundary_and_rollback_returns() {
     let dir = TempDir::new("swap");
-    let (mut pipeline, registry) = host(&dir, PluginSettings::default(), |_| {});
-    let report = registry.deploy(&read(V2), None).expect("v2 deploys");
+    let (mut pipeline, deployer) = host(&dir, PluginSettings::default(), |_| {});
+    let report = deployer.deploy(&read(V2), None).expect("v2 deploys");
     assert_eq!(report.deployed.key, "payment-enrichment@0.2.0");
     assert!(!report.fleet);
     assert!(
@@ -152,13 +152,13 @@ fn deploy_swaps_only_at_a_commit_boundary_and_rollback_returns() {
         v.contains(r#""remaining_claim_amount":1850.00,"#),
         "exact decimal: {v}"
     );
-    let status = registry.status();
+    let status = deployer.status();
     assert_eq!(status.active.key, "payment-enrichment@0.2.0");
     assert_eq!(status.swaps, 1);
     assert!(status.last_swap_pause_us.is_some());
     assert_eq!(status.previous.as_deref(), Some("payment-enrichment@0.1.0"));
 
-    let back = registry.rollback().expect("rollback");
+    let back = deployer.rollback().expect("rollback");
     assert_eq!(
         (back.from.as_str(), back.to.as_str()),
         ("payment-enrichment@0.2.0", "payment-enrichment@0.1.0")
@@ -166,42 +166,42 @@ fn deploy_swaps_only_at_a_commit_boundary_and_rollback_returns() {
     pipeline.at_commit_boundary();
     assert_eq!(one_event(&mut pipeline).0, "0.1.0");
     assert!(
-        matches!(registry.rollback(), Err(AdminError::Conflict(_))),
+        matches!(deployer.rollback(), Err(AdminError::Conflict(_))),
         "nothing before the first version"
     );
 
-    let listed: Vec<String> = registry.list().into_iter().map(|v| v.key).collect();
+    let listed: Vec<String> = deployer.list().into_iter().map(|v| v.key).collect();
     assert_eq!(listed.len(), 2, "{listed:?}");
 }
 
 #[test]
 fn a_version_is_immutable() {
     let dir = TempDir::new("immutable");
-    let (_pipeline, registry) = host(&dir, PluginSettings::default(), |_| {});
+    let (_pipeline, deployer) = host(&dir, PluginSettings::default(), |_| {});
     // The chaos plugin renamed to the built-in's name and version would be other bytes under one key.
-    let err = registry
+    let err = deployer
         .deploy(&read(CHAOS), Some("payment-enrichment"))
         .map(|r| r.deployed.key);
     // chaos reports version 1.0.0, so the key differs and it is accepted...
     assert_eq!(err.as_deref().ok(), Some("payment-enrichment@1.0.0"));
     // ...but the same key with other bytes is not.
-    let again = registry.deploy(&read(LEGACY_V1), Some("payment-enrichment"));
+    let again = deployer.deploy(&read(LEGACY_V1), Some("payment-enrichment"));
     assert!(matches!(again, Err(AdminError::Conflict(_))), "{again:?}");
 }
 
 #[test]
 fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
     let dir = TempDir::new("auto-rollback");
-    let (mut pipeline, registry) = host(&dir, PluginSettings::default(), |c| {
+    let (mut pipeline, deployer) = host(&dir, PluginSettings::default(), |c| {
         c.deploy.rollback_error_rate = 0.05;
         c.deploy.rollback_min_records = 50;
         c.deploy.rollback_window = 1_000;
     });
-    registry
+    deployer
         .deploy(&read(CHAOS), None)
         .expect("chaos passes its canaries");
     pipeline.at_commit_boundary();
-    assert_eq!(registry.status().active.key, "chaos@1.0.0");
+    assert_eq!(deployer.status().active.key, "chaos@1.0.0");
     // One record in ten panics: 10% plugin errors > 5%.
     for round in 0..10 {
         let batch: Vec<Vec<u8>> = (0..10)
@@ -221,13 +221,13 @@ fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
     // The stream only reports; the deployer judges off its thread, so the
     // rollback may land after the last batch: give it a boundary to swap at.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while registry.status().active.key != "payment-enrichment@0.1.0"
+    while deployer.status().active.key != "payment-enrichment@0.1.0"
         && std::time::Instant::now() < deadline
     {
         pipeline.at_commit_boundary();
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let status = registry.status();
+    let status = deployer.status();
     assert_eq!(status.active.key, "payment-enrichment@0.1.0", "{status:?}");
     assert_eq!(status.rollbacks, 1);
     assert!(
@@ -242,19 +242,19 @@ fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
 #[test]
 fn a_plugin_dropped_into_the_watched_folder_is_deployed() {
     let dir = TempDir::new("watch");
-    let (mut pipeline, registry) = host(&dir, PluginSettings::default(), |_| {});
+    let (mut pipeline, deployer) = host(&dir, PluginSettings::default(), |_| {});
     let folder = dir.join("plugins");
     std::fs::create_dir_all(&folder).expect("folder");
     let watcher = enricher::deploy::DirWatcher::start(
         folder.clone(),
-        Arc::clone(&registry),
+        Arc::clone(&deployer),
         std::time::Duration::from_millis(50),
     )
     .expect("watcher");
     std::fs::write(folder.join("broken.wasm"), b"not a component").expect("write");
     std::fs::write(folder.join("v2.wasm"), read(V2)).expect("write");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while registry.desired_key() != "payment-enrichment@0.2.0" {
+    while deployer.desired_key() != "payment-enrichment@0.2.0" {
         assert!(
             std::time::Instant::now() < deadline,
             "v2 was not deployed from the folder"
@@ -265,7 +265,7 @@ fn a_plugin_dropped_into_the_watched_folder_is_deployed() {
     pipeline.at_commit_boundary();
     assert_eq!(one_event(&mut pipeline).0, "0.2.0");
     assert_eq!(
-        registry.list().len(),
+        deployer.list().len(),
         2,
         "the broken file was refused, not added"
     );

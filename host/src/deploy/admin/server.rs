@@ -185,7 +185,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::STOP_GRACE;
-    use crate::admin::tests::start;
+    use crate::deploy::admin::tests::start;
 
     #[test]
     fn stopping_waits_for_a_half_sent_request_no_longer_than_its_grace() {

@@ -317,4 +317,3 @@ fn a_slow_client_does_not_hold_up_the_others() {
     stop.send(()).expect("stop the slow client");
     drip.join().expect("the slow client");
 }
-
