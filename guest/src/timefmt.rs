@@ -1,17 +1,8 @@
 //! Checking that a `payment_date` is an ISO-8601 date-time on a real calendar
-//! day. Formatting the batch's `enrichment_timestamp` is
-//! `enrichment_format::format_utc_millis`.
+//! day (the calendar is the `time` crate's). Formatting the batch's
+//! `enrichment_timestamp` is `enrichment_format::format_utc_millis`.
 
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
+use time::{Date, Month};
 
 fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
@@ -40,7 +31,12 @@ pub fn is_iso_datetime(s: &str) -> bool {
     ) else {
         return false;
     };
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 {
+    let real_day = u8::try_from(mo)
+        .ok()
+        .and_then(|mo| Month::try_from(mo).ok())
+        .zip(u8::try_from(d).ok())
+        .is_some_and(|(mo, d)| Date::from_calendar_date(y as i32, mo, d).is_ok());
+    if !real_day || h > 23 || mi > 59 {
         return false;
     }
     let mut rest = &b[16..];

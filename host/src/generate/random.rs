@@ -1,5 +1,7 @@
 //! The generator's randomness and calendar: a small seeded PRNG (splitmix64)
-//! and random instants on real calendar days.
+//! and random instants on real calendar days (the calendar is the `time` crate's).
+
+use time::Date;
 
 /// Small, fast, deterministic PRNG (splitmix64); not for cryptography.
 #[derive(Debug, Clone)]
@@ -62,30 +64,17 @@ pub(super) struct DateTime {
     pub(super) second: u32,
 }
 
-pub(super) const DAYS_IN_MONTH: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-pub(super) fn is_leap_year(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-/// A uniformly random instant within `year`.
+/// A uniformly random instant within `year` (a year `time` can hold: 1..=9999).
 pub(super) fn random_datetime_in(rng: &mut SplitMix64, year: u32) -> DateTime {
-    let days_in_year = if is_leap_year(year) { 366 } else { 365 };
-    let mut day_of_year = rng.below(days_in_year) as u32;
-    let mut month = 0;
-    loop {
-        let length = DAYS_IN_MONTH[month] + u32::from(month == 1 && is_leap_year(year));
-        if day_of_year < length {
-            break;
-        }
-        day_of_year -= length;
-        month += 1;
-    }
+    let days_in_year = time::util::days_in_year(year as i32);
+    let ordinal = rng.below(u64::from(days_in_year)) as u16 + 1;
+    let date = Date::from_ordinal_date(year as i32, ordinal)
+        .expect("an ordinal within the year's length is a real day");
     let second_of_day = rng.below(86_400) as u32;
     DateTime {
         year,
-        month: month as u32 + 1,
-        day: day_of_year + 1,
+        month: u32::from(u8::from(date.month())),
+        day: u32::from(date.day()),
         hour: second_of_day / 3600,
         minute: second_of_day / 60 % 60,
         second: second_of_day % 60,
@@ -102,13 +91,18 @@ mod tests {
         let mut saw_leap_day = false;
         for _ in 0..20_000 {
             let at = random_datetime_in(&mut rng, 2024);
-            let length = DAYS_IN_MONTH[at.month as usize - 1] + u32::from(at.month == 2);
+            let month = time::Month::try_from(at.month as u8).expect("a month");
+            let length = u32::from(time::util::days_in_month(month, 2024));
             assert!((1..=12).contains(&at.month) && at.day >= 1 && at.day <= length);
             assert!(at.hour < 24 && at.minute < 60 && at.second < 60);
             saw_leap_day |= at.month == 2 && at.day == 29;
         }
         assert!(saw_leap_day);
-        assert!(is_leap_year(2000) && !is_leap_year(1900) && !is_leap_year(2023));
+        let mut rng = SplitMix64::new(2);
+        for _ in 0..2_000 {
+            let at = random_datetime_in(&mut rng, 2023);
+            assert!(!(at.month == 2 && at.day == 29), "2023 has no leap day");
+        }
     }
 
     #[test]
