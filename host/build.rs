@@ -25,7 +25,13 @@ fn link_duckdb() {
 
 fn build_default_plugin() {
     let root = wasm_build::workspace_root();
-    for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+    for watched in [
+        "guest/src",
+        "guest/Cargo.toml",
+        "guest/format",
+        "wit",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = wasm_build::nested_target_dir("guest-build");

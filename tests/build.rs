@@ -21,6 +21,7 @@ fn build_test_plugins() {
     for watched in [
         "guest/src",
         "guest/Cargo.toml",
+        "guest/format",
         "plugins",
         "wit",
         "Cargo.lock",

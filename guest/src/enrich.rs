@@ -11,9 +11,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use rust_decimal::Decimal;
 
+use enrichment_format::json_out::ObjectWriter;
+use enrichment_format::{FailureRecord, format_utc_millis};
+
 use crate::event::{Invalid, InvalidKind, PaymentEvent, parse_event};
-use crate::json_out::{ObjectWriter, base64};
-use crate::timefmt::format_utc_millis;
 
 /// One row of the claims table, as the lookup returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,16 +236,15 @@ fn write_invalid(out: &mut Vec<u8>, invalid: &Invalid, payload: &[u8], timestamp
         InvalidKind::Json => Status::InvalidJson,
         InvalidKind::Event => Status::InvalidEvent,
     };
-    let mut w = ObjectWriter::new(out);
-    w.opt_str("payment_id", invalid.payment_id.as_deref())
-        .str("enrichment_status", status.code())
-        .str("error", &invalid.message)
-        .str("enrichment_timestamp", timestamp);
-    match std::str::from_utf8(payload) {
-        Ok(text) => w.str("original_payload", text),
-        Err(_) => w.str("original_payload_base64", &base64(payload)),
-    };
-    w.finish();
+    FailureRecord {
+        payment_id: invalid.payment_id.as_deref(),
+        status: status.code(),
+        error: &invalid.message,
+        timestamp,
+        payload,
+        keep_prefix: None,
+    }
+    .write(out);
     status
 }
 

@@ -3,18 +3,17 @@
 //! Layout:
 //! - [`enrich`]: the enrichment step as pure logic (batch in, routed records out);
 //! - [`event`]: parsing and validating one payment event;
-//! - [`json_out`]: the output JSON writer (exact decimals as number tokens);
-//! - [`timefmt`]: date-time formatting and validation;
+//! - [`timefmt`]: checking that a `payment_date` is a real ISO-8601 date-time;
 //! - `component` (wasm32 only): the thin glue between the WIT world
 //!   `payments:enrichment/enricher` and [`enrich`].
 //!
-//! Everything but `component` compiles and is tested natively (`cargo test -p
-//! enrichment-guest`); the host's benchmark also links it natively as the
-//! no-WASM baseline.
+//! Output records are written with `enrichment-format` (`guest/format/`), the
+//! record format the host shares. Everything but `component` compiles and is
+//! tested natively (`cargo test -p enrichment-guest`); the host's benchmark
+//! also links it natively as the no-WASM baseline (feature `native-baseline`).
 
 pub mod enrich;
 pub mod event;
-pub mod json_out;
 pub mod timefmt;
 
 /// The name and version this plugin reports (stamped on every output record).

@@ -11,7 +11,7 @@ use serde::Serialize;
 use enricher::config::{Config, DEFAULT_ADMIN_BIND};
 use enricher::deploy::admin::AdminClient;
 use enricher::deploy::{DeployReport, PluginStatus, RollbackReport, VersionInfo};
-use enrichment_guest::timefmt::format_utc_millis;
+use enrichment_format::format_utc_millis;
 
 #[derive(clap::Args)]
 pub struct PluginArgs {

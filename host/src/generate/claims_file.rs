@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::random::{DateTime, SplitMix64, random_datetime_in};
+use super::random::{DateTime, Rng, random_datetime_in};
 
 /// One claim of the claims set, derived from `(seed, index)` alone.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ const CLAIM_STATUSES: [&str; 6] = [
 const CLAIM_STATUS_WEIGHTS: [u64; 6] = [60, 14, 10, 6, 5, 5];
 
 pub(super) fn claim_attributes(seed: u64, index: u64, claims: u64) -> ClaimAttributes {
-    let mut rng = SplitMix64::for_claim(seed, index);
+    let mut rng = Rng::for_claim(seed, index);
     // About three claims per member.
     let member_number = rng.below(claims / 3 + 1);
     let amount_cents = claim_amount_cents(&mut rng);
@@ -40,7 +40,7 @@ pub(super) fn claim_attributes(seed: u64, index: u64, claims: u64) -> ClaimAttri
 }
 
 /// Mostly office visits and procedures, some hospital stays, rare big-ticket claims.
-pub(super) fn claim_amount_cents(rng: &mut SplitMix64) -> i64 {
+pub(super) fn claim_amount_cents(rng: &mut Rng) -> i64 {
     let (low_dollars, high_dollars) = match rng.weighted(&[55, 30, 12, 3]) {
         0 => (50, 1_000),
         1 => (1_000, 5_000),

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use super::claims_file::{claim_amount_cents, claim_attributes};
-use super::random::{SplitMix64, random_datetime_in};
+use super::random::{Rng, random_datetime_in};
 use super::{GenerateOptions, GenerateSummary, planned_events};
 
 /// How a malformed event is broken; invalid events cycle through these in order.
@@ -44,7 +44,7 @@ const PAYMENT_STATUS_WEIGHTS: [u64; 4] = [85, 8, 4, 3];
 /// With `events_per_second`, `out` is flushed before each pause.
 pub fn write_events(out: &mut impl Write, opts: &GenerateOptions) -> io::Result<GenerateSummary> {
     let planned = planned_events(opts)?;
-    let mut rng = SplitMix64::new(opts.seed);
+    let mut rng = Rng::new(opts.seed);
     let mut summary = GenerateSummary::default();
     let mut line = Vec::with_capacity(256);
     let started = Instant::now();
@@ -96,7 +96,7 @@ pub fn write_events(out: &mut impl Write, opts: &GenerateOptions) -> io::Result<
 /// its claim exists in the claims set.
 fn write_event(
     line: &mut Vec<u8>,
-    rng: &mut SplitMix64,
+    rng: &mut Rng,
     opts: &GenerateOptions,
     n: u64,
     breakage: Option<Breakage>,

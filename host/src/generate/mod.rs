@@ -1,6 +1,6 @@
 //! Realistic payment events (JSON lines) and the matching claims file (CSV),
-//! for demos and load tests. Everything is derived from a seed with a small
-//! inline PRNG, so the same options always give the same bytes. A claim's
+//! for demos and load tests. Everything is derived from a seed with a seeded
+//! PRNG (`fastrand`), so the same options always give the same bytes. A claim's
 //! attributes depend only on `(seed, k)`, so events can pay a claim's real
 //! amount without the claims set being held in memory.
 

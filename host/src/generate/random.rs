@@ -1,40 +1,32 @@
-//! The generator's randomness and calendar: a small seeded PRNG (splitmix64)
-//! and random instants on real calendar days.
+//! The generator's randomness and calendar: a seeded PRNG (`fastrand`'s
+//! wyrand, the same stream for the same seed) and random instants on real
+//! calendar days (the calendar is the `time` crate's).
 
-/// Small, fast, deterministic PRNG (splitmix64); not for cryptography.
+use time::Date;
+
+/// The generator's deterministic PRNG; not for cryptography.
 #[derive(Debug, Clone)]
-pub(super) struct SplitMix64 {
-    state: u64,
-}
+pub(super) struct Rng(fastrand::Rng);
 
-impl SplitMix64 {
+impl Rng {
     pub(super) fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
     /// The generator for one claim: depends only on the seed and the claim's index.
     pub(super) fn for_claim(seed: u64, index: u64) -> Self {
-        let mut mixer = SplitMix64::new(seed ^ 0xC1A1_4D5E_ED00_0000);
-        let base = mixer.next_u64();
-        SplitMix64::new(base ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        let base = fastrand::Rng::with_seed(seed ^ 0xC1A1_4D5E_ED00_0000).u64(..);
+        Rng::new(base ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
-    pub(super) fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound` (`bound > 0`); the tiny modulo bias does not matter here.
+    /// Uniform in `0..bound` (`0` when `bound` is 0).
     pub(super) fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound.max(1)
+        self.0.u64(..bound.max(1))
     }
 
     /// Uniform in `[0, 1)`.
     pub(super) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.f64()
     }
 
     /// An index into `weights`, chosen with probability proportional to its weight.
@@ -62,30 +54,17 @@ pub(super) struct DateTime {
     pub(super) second: u32,
 }
 
-pub(super) const DAYS_IN_MONTH: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-pub(super) fn is_leap_year(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-/// A uniformly random instant within `year`.
-pub(super) fn random_datetime_in(rng: &mut SplitMix64, year: u32) -> DateTime {
-    let days_in_year = if is_leap_year(year) { 366 } else { 365 };
-    let mut day_of_year = rng.below(days_in_year) as u32;
-    let mut month = 0;
-    loop {
-        let length = DAYS_IN_MONTH[month] + u32::from(month == 1 && is_leap_year(year));
-        if day_of_year < length {
-            break;
-        }
-        day_of_year -= length;
-        month += 1;
-    }
+/// A uniformly random instant within `year` (a year `time` can hold: 1..=9999).
+pub(super) fn random_datetime_in(rng: &mut Rng, year: u32) -> DateTime {
+    let days_in_year = time::util::days_in_year(year as i32);
+    let ordinal = rng.below(u64::from(days_in_year)) as u16 + 1;
+    let date = Date::from_ordinal_date(year as i32, ordinal)
+        .expect("an ordinal within the year's length is a real day");
     let second_of_day = rng.below(86_400) as u32;
     DateTime {
         year,
-        month: month as u32 + 1,
-        day: day_of_year + 1,
+        month: u32::from(u8::from(date.month())),
+        day: u32::from(date.day()),
         hour: second_of_day / 3600,
         minute: second_of_day / 60 % 60,
         second: second_of_day % 60,
@@ -98,22 +77,40 @@ mod tests {
 
     #[test]
     fn random_dates_are_real_calendar_dates() {
-        let mut rng = SplitMix64::new(1);
+        let mut rng = Rng::new(1);
         let mut saw_leap_day = false;
         for _ in 0..20_000 {
             let at = random_datetime_in(&mut rng, 2024);
-            let length = DAYS_IN_MONTH[at.month as usize - 1] + u32::from(at.month == 2);
+            let month = time::Month::try_from(at.month as u8).expect("a month");
+            let length = u32::from(time::util::days_in_month(month, 2024));
             assert!((1..=12).contains(&at.month) && at.day >= 1 && at.day <= length);
             assert!(at.hour < 24 && at.minute < 60 && at.second < 60);
             saw_leap_day |= at.month == 2 && at.day == 29;
         }
         assert!(saw_leap_day);
-        assert!(is_leap_year(2000) && !is_leap_year(1900) && !is_leap_year(2023));
+        let mut rng = Rng::new(2);
+        for _ in 0..2_000 {
+            let at = random_datetime_in(&mut rng, 2023);
+            assert!(!(at.month == 2 && at.day == 29), "2023 has no leap day");
+        }
+    }
+
+    #[test]
+    fn same_seed_same_stream() {
+        let draw = |seed| {
+            let mut rng = Rng::new(seed);
+            (0..8).map(|_| rng.below(1_000_000)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(5), draw(5));
+        assert_ne!(draw(5), draw(6));
+        let mut a = Rng::for_claim(5, 42);
+        let mut b = Rng::for_claim(5, 42);
+        assert_eq!(a.below(u64::MAX), b.below(u64::MAX));
     }
 
     #[test]
     fn weighted_choice_follows_weights() {
-        let mut rng = SplitMix64::new(9);
+        let mut rng = Rng::new(9);
         let mut counts = [0u32; 3];
         for _ in 0..30_000 {
             counts[rng.weighted(&[1, 0, 2])] += 1;

@@ -1,10 +1,9 @@
 //! Creating topics (`enricher topic create`, tests, demos) through the Kafka
 //! admin API, so it works against any broker. An existing topic is fine.
 
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use futures_executor::block_on;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -65,6 +64,7 @@ fn create(
         .create()
         .map_err(|e| KafkaRunError::Client(e.to_string()))?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    // librdkafka's own threads complete the admin futures: no async runtime is needed.
     let results = block_on(admin.create_topics(topics, &options))
         .map_err(|e| KafkaRunError::GaveUp(format!("create topics: {e}")))?;
     Ok(results
@@ -74,24 +74,4 @@ fn create(
             Err(refused) => Some(refused),
         })
         .collect())
-}
-
-/// Run a future to completion on this thread (the admin client's futures are
-/// completed by librdkafka's own threads; no async runtime is needed).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
 }

@@ -60,7 +60,6 @@ pub struct Fetcher {
     worker: Option<JoinHandle<()>>,
     interrupter: Option<Interrupter>,
     policy: RetryPolicy,
-    jitter_state: AtomicU64,
     pub counters: FetchCounters,
 }
 
@@ -72,16 +71,11 @@ impl Fetcher {
             .name("claims-store".into())
             .spawn(move || run_worker(store, queue))
             .ok();
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x5eed);
         Self {
             jobs: worker.as_ref().map(|_| jobs),
             worker,
             interrupter,
             policy,
-            jitter_state: AtomicU64::new(seed),
             counters: FetchCounters::default(),
         }
     }
@@ -178,11 +172,8 @@ impl Fetcher {
             .backoff
             .saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX))
             .min(self.policy.backoff_max);
-        let x = splitmix64(
-            self.jitter_state
-                .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed),
-        );
-        let factor = 0.5 + (x >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
+        // fastrand's thread-local generator, seeded at random per thread.
+        let factor = 0.5 + fastrand::f64() / 2.0;
         base.mul_f64(factor)
     }
 }
@@ -212,10 +203,4 @@ fn run_worker(mut store: Box<dyn ClaimsStore>, queue: mpsc::Receiver<Job>) {
         };
         let _ = job.reply.send(result);
     }
-}
-
-fn splitmix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

@@ -3,8 +3,7 @@
 
 use std::borrow::Cow;
 
-use enrichment_guest::json_out::{ObjectWriter, base64};
-use enrichment_guest::timefmt::format_utc_millis;
+use enrichment_format::{FailureRecord, format_utc_millis};
 
 use super::{Routed, STATUS_HEADER};
 use crate::bindings::{Header, InputRecord, Output};
@@ -21,40 +20,15 @@ pub fn host_failure(
     now_ms: i64,
 ) -> Routed {
     let mut value = Vec::with_capacity(256 + input.value.len().min(OVERSIZED_PREFIX_BYTES * 2));
-    let mut w = ObjectWriter::new(&mut value);
-    w.opt_str(
-        "payment_id",
-        best_effort_payment_id(&input.value).as_deref(),
-    )
-    .str("enrichment_status", code)
-    .str("error", error)
-    .str("enrichment_timestamp", &format_utc_millis(now_ms));
-    let (payload, truncated) = if code == "RECORD_TOO_LARGE" {
-        (
-            &input.value[..input.value.len().min(OVERSIZED_PREFIX_BYTES)],
-            true,
-        )
-    } else {
-        (&input.value[..], false)
-    };
-    let field = if truncated {
-        "original_payload_prefix"
-    } else {
-        "original_payload"
-    };
-    let text = match std::str::from_utf8(payload) {
-        Ok(text) => Some(text),
-        // A prefix may cut a character in two: keep the whole characters before it.
-        Err(e) if truncated && e.error_len().is_none() => {
-            std::str::from_utf8(&payload[..e.valid_up_to()]).ok()
-        }
-        Err(_) => None,
-    };
-    match text {
-        Some(text) => w.str(field, text),
-        None => w.str(&format!("{field}_base64"), &base64(payload)),
-    };
-    w.finish();
+    FailureRecord {
+        payment_id: best_effort_payment_id(&input.value).as_deref(),
+        status: code,
+        error,
+        timestamp: &format_utc_millis(now_ms),
+        payload: &input.value,
+        keep_prefix: (code == "RECORD_TOO_LARGE").then_some(OVERSIZED_PREFIX_BYTES),
+    }
+    .write(&mut value);
     let mut headers = input.headers.clone();
     headers.push(Header {
         key: STATUS_HEADER.into(),

@@ -2,7 +2,7 @@
 //! so the ratios hold on a noisy machine. Prints a Markdown table.
 //!
 //! 1. native: the guest's `enrich` module compiled into the host (no WASM),
-//!    over the same warm claims cache;
+//!    over the same warm claims cache (feature `native-baseline`, on by default);
 //! 2. the plugin in wasmtime, warm cache, batches of 1, 100, 1000;
 //! 3. cache misses: a 1,000,000-row claims table, every id new to the cache,
 //!    per query shape; and the full cache's load time.
@@ -21,6 +21,7 @@ use enricher::lookup::{ClaimsLookup, LookupAnswer};
 use enricher::lookup::{DuckDbStore, QueryShape};
 use enricher::pipeline::Pipeline;
 use enricher::runtime::PluginEngine;
+#[cfg(feature = "native-baseline")]
 use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, enrich_batch};
 
 #[derive(clap::Args)]
@@ -81,8 +82,10 @@ fn measure(events: u64, f: impl FnOnce()) -> Measured {
 }
 
 /// The host's claims cache, as the guest core's lookup (the native baseline).
+#[cfg(feature = "native-baseline")]
 struct NativeLookup<'a>(&'a ClaimsLookup);
 
+#[cfg(feature = "native-baseline")]
 impl ClaimLookup for NativeLookup<'_> {
     fn lookup(&mut self, claim_ids: &[&str]) -> Vec<LookupOutcome> {
         let ids: Vec<String> = claim_ids.iter().map(|s| s.to_string()).collect();
@@ -102,6 +105,26 @@ impl ClaimLookup for NativeLookup<'_> {
             })
             .collect()
     }
+}
+
+/// The plugin's logic linked into the host, batches of 1000 over the warm cache.
+#[cfg(feature = "native-baseline")]
+fn native_baseline(lookup: &ClaimsLookup, records: &[InputRecord]) -> Option<Measured> {
+    let payloads: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
+    Some(measure(records.len() as u64, || {
+        for chunk in payloads.chunks(1000) {
+            std::hint::black_box(enrich_batch(chunk, 0, &mut NativeLookup(lookup)));
+        }
+    }))
+}
+
+/// Without the plugin's crate linked in there is no native baseline to run.
+#[cfg(not(feature = "native-baseline"))]
+fn native_baseline(_lookup: &ClaimsLookup, _records: &[InputRecord]) -> Option<Measured> {
+    eprintln!(
+        "no native baseline: it needs the enricher package's `native-baseline` feature (on by default)"
+    );
+    None
 }
 
 fn table_db(args: &BenchArgs) -> anyhow::Result<PathBuf> {
@@ -247,13 +270,10 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     for chunk in ids.chunks(5000) {
         lookup.lookup(chunk);
     }
-    let payloads: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
-    let native = measure(records.len() as u64, || {
-        for chunk in payloads.chunks(1000) {
-            std::hint::black_box(enrich_batch(chunk, 0, &mut NativeLookup(&lookup)));
-        }
-    });
-    row("native (no WASM), warm cache", "1000", &native);
+    let native = native_baseline(&lookup, &records);
+    if let Some(native) = &native {
+        row("native (no WASM), warm cache", "1000", native);
+    }
     let mut wasm_1000 = 0.0;
     for batch in [1usize, 100, 1000] {
         let mut pipeline =
@@ -272,10 +292,15 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             wasm_1000 = m.per_sec();
         }
     }
-    println!(
-        "\nWASM / native at batch 1000: {:.2} (events of {avg_bytes} B on average)\n",
-        wasm_1000 / native.per_sec()
-    );
+    match &native {
+        Some(native) => println!(
+            "\nWASM / native at batch 1000: {:.2} (events of {avg_bytes} B on average)\n",
+            wasm_1000 / native.per_sec()
+        ),
+        None => println!(
+            "\nWASM / native: no native baseline in this build (feature `native-baseline`)\n"
+        ),
+    }
 
     file_end_to_end(&args, &db, &records)?;
     if args.warm_only {

@@ -4,6 +4,13 @@
 //! one buffer: exact decimals go out as number tokens (`1500.00`) straight from
 //! their text, which a `serde` serializer could only do through `f64` or an
 //! extra allocation per value.
+//!
+//! Hand-written, not serde_json, because this is the plugin's per-record hot
+//! path: BENCHMARKS.md ("Where the WASM gap is") measured that a byte-at-a-time
+//! escape loop costs 4× more inside WASM than natively and that `core::fmt`
+//! number output is slow there, hence 8-byte escape checks and u64 decimal digits.
+//! Hot functions are `#[inline]` so the plugin compiles them as its own code,
+//! as it did when this module lived in the plugin's crate.
 
 use rust_decimal::Decimal;
 
@@ -14,11 +21,13 @@ pub struct ObjectWriter<'b> {
 }
 
 impl<'b> ObjectWriter<'b> {
+    #[inline]
     pub fn new(out: &'b mut Vec<u8>) -> Self {
         out.push(b'{');
         Self { out, first: true }
     }
 
+    #[inline]
     fn key(&mut self, key: &str) {
         if !self.first {
             self.out.push(b',');
@@ -28,12 +37,14 @@ impl<'b> ObjectWriter<'b> {
         self.out.push(b':');
     }
 
+    #[inline]
     pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
         self.key(key);
         write_str(self.out, value);
         self
     }
 
+    #[inline]
     pub fn opt_str(&mut self, key: &str, value: Option<&str>) -> &mut Self {
         match value {
             Some(v) => self.str(key, v),
@@ -41,6 +52,7 @@ impl<'b> ObjectWriter<'b> {
         }
     }
 
+    #[inline]
     pub fn null(&mut self, key: &str) -> &mut Self {
         self.key(key);
         self.out.extend_from_slice(b"null");
@@ -48,12 +60,14 @@ impl<'b> ObjectWriter<'b> {
     }
 
     /// A decimal as a JSON number token, exactly as `Decimal` prints it.
+    #[inline]
     pub fn decimal(&mut self, key: &str, value: &Decimal) -> &mut Self {
         self.key(key);
         write_decimal(self.out, value);
         self
     }
 
+    #[inline]
     pub fn finish(&mut self) {
         self.out.push(b'}');
     }
@@ -62,6 +76,7 @@ impl<'b> ObjectWriter<'b> {
 /// Append `value` as a number token: its digits with the point at its scale,
 /// exactly what `Decimal`'s `Display` prints, without the formatting machinery
 /// (which costs several times more inside a WASM plugin).
+#[inline]
 pub fn write_decimal(out: &mut Vec<u8>, value: &Decimal) {
     let scale = value.scale() as usize;
     let mut digits = [0u8; 40];
@@ -110,6 +125,7 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
 /// Whether any of the 8 bytes in `word` is a control character, `"` or `\`
 /// (SWAR: the classic "has a byte less than n" test, exact for presence).
+#[inline]
 fn word_needs_escape(word: u64) -> bool {
     let below = |v: u64, n: u64| v.wrapping_sub(LOW_BITS * n) & !v & HIGH_BITS;
     let control = below(word, 0x20);
@@ -120,6 +136,7 @@ fn word_needs_escape(word: u64) -> bool {
 
 /// Append `s` as a JSON string literal. Runs of 8 plain bytes are checked at
 /// once; only words holding a byte to escape go byte by byte.
+#[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
