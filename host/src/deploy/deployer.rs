@@ -15,44 +15,22 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::api::{AdminError, VersionInfo};
+use super::api::AdminError;
 use super::check::{Checked, default_canaries, load_candidate, sha256_hex};
 use super::fleet::{Fleet, LocalOnly};
 use super::policy::{RollbackPolicy, Running};
+use super::state::{Known, State};
 use super::versions::{Activated, HistoryError, VersionStore};
 use crate::bindings::InputRecord;
 use crate::clock::now_ms;
 use crate::config::DeployConfig;
 use crate::error::PluginError;
 use crate::lookup::ClaimsLookup;
-use crate::pipeline::{Desired, FeedControl, PluginFeed, StreamEvent};
-use crate::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine, WIT_PACKAGE};
+use crate::pipeline::{Desired, FeedControl, PluginFeed};
+use crate::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine};
 
 /// How often the monitor thread reads the stream's reports.
 pub(crate) const MONITOR_EVERY: Duration = Duration::from_millis(20);
-
-/// One version this host has checked and compiled.
-pub(super) struct Known {
-    pub plugin: Plugin,
-    pub sha256: String,
-    /// The component, to publish it to the fleet.
-    pub bytes: Arc<[u8]>,
-    pub loaded_at_ms: i64,
-}
-
-pub(super) struct State {
-    pub store: VersionStore<Known>,
-    /// The version the pipeline runs, and how it is doing.
-    pub running: Running,
-    /// Whether the desired version came from a deploy (watched by the policy).
-    pub on_probation: bool,
-    pub swaps: u64,
-    pub rollbacks: u64,
-    pub last_swap_pause: Option<Duration>,
-    pub last_event: Option<String>,
-    /// The sequence number of the last desired version sent to pipelines.
-    pub seq: u64,
-}
 
 /// The plugin versions of one host (shared by the admin API, the fleet watcher
 /// and the watched folder; pipelines hold only a [`PluginFeed`]).
@@ -177,50 +155,13 @@ impl Deployer {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut state = self.lock();
             while let Ok(event) = control.events.try_recv() {
-                if let Some(v) = self.on_event(&mut state, event) {
+                if let Some(v) = state.on_event(&self.policy, event) {
                     verdict = Some(v);
                 }
             }
         }
         if let Some((history, reason)) = verdict {
             self.rollback_automatically(history, &reason);
-        }
-    }
-
-    fn on_event(&self, state: &mut State, event: StreamEvent) -> Option<(Vec<String>, String)> {
-        match event {
-            StreamEvent::Started { key } => {
-                if state.running.key != *key {
-                    state.running = Running::new(&key, now_ms());
-                }
-                None
-            }
-            StreamEvent::Swapped { key, pause } => {
-                if state.running.key != *key {
-                    tracing::info!(from = %state.running.key, to = &*key, pause_us = pause.as_micros() as u64, "plugin swapped at a commit boundary");
-                    state.running = Running::new(&key, now_ms());
-                    state.swaps += 1;
-                    state.last_swap_pause = Some(pause);
-                }
-                None
-            }
-            StreamEvent::Batch {
-                key,
-                records,
-                plugin_errors,
-            } => {
-                if state.running.key != *key {
-                    return None; // a batch of the version before a swap
-                }
-                let watched = state.on_probation
-                    && state.store.desired_key() == Some(&*key)
-                    && state.store.previous().is_some();
-                let reason =
-                    self.policy
-                        .observe(&mut state.running, records, plugin_errors, watched)?;
-                state.on_probation = false;
-                Some((state.store.history_after_rollback().ok()?, reason))
-            }
         }
     }
 
@@ -346,21 +287,6 @@ impl Deployer {
     /// The history after activating `key`.
     pub(super) fn history_with(&self, key: &str) -> Vec<String> {
         self.lock().store.history_with(key)
-    }
-
-    pub(super) fn version_info(&self, state: &State, key: &str) -> Option<VersionInfo> {
-        let known = state.store.get(key)?;
-        let info = known.plugin.info();
-        Some(VersionInfo {
-            key: key.to_owned(),
-            name: info.name.clone(),
-            version: info.version.clone(),
-            world: format!("{WIT_PACKAGE}@{}", known.plugin.world()),
-            sha256: known.sha256.clone(),
-            size_bytes: known.bytes.len() as u64,
-            loaded_at_ms: known.loaded_at_ms,
-            active: state.running.key == key,
-        })
     }
 
     /// Wait until the pipeline runs `key` (for answers that say "it is live").

@@ -9,6 +9,7 @@
 //! - `policy`: the automatic rollback policy, pure;
 //! - `fleet`: where deployments go besides this host ([`Fleet`]; [`LocalOnly`]);
 //! - `fleet_kafka`: the fleet as a compacted Kafka topic (publisher and watcher);
+//! - `state`: what a host knows of its plugins, and how the stream's reports change it;
 //! - `deployer`: [`Deployer`], which ties them together, feeds pipelines and reads their reports;
 //! - `operations`: deploy / list / rollback / status for the admin API;
 //! - `watch_dir`: local development: deploy `.wasm` files dropped into a folder;
@@ -25,6 +26,7 @@ mod fleet;
 mod fleet_kafka;
 mod operations;
 mod policy;
+mod state;
 mod versions;
 mod watch_dir;
 

@@ -26,8 +26,8 @@ impl PluginAdmin for Deployer {
             tracing::info!(version = %key, "deployed; it goes live at the next commit boundary");
         }
         let state = self.lock();
-        let deployed = self
-            .version_info(&state, &key)
+        let deployed = state
+            .version_info(&key)
             .ok_or_else(|| AdminError::Conflict(format!("{key} vanished while deploying")))?;
         Ok(DeployReport {
             deployed,
@@ -44,7 +44,7 @@ impl PluginAdmin for Deployer {
             .store
             .iter()
             .map(|(key, _)| key)
-            .filter_map(|key| self.version_info(&state, key))
+            .filter_map(|key| state.version_info(key))
             .collect();
         list.sort_by(|a, b| b.loaded_at_ms.cmp(&a.loaded_at_ms).then(a.key.cmp(&b.key)));
         list
@@ -69,8 +69,8 @@ impl PluginAdmin for Deployer {
         self.drain();
         let state = self.lock();
         let running = &state.running;
-        let active = self
-            .version_info(&state, &running.key)
+        let active = state
+            .version_info(&running.key)
             .unwrap_or_else(|| VersionInfo {
                 key: running.key.clone(),
                 name: String::new(),

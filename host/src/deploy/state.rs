@@ -1,0 +1,96 @@
+//! What a host knows about its plugins ([`State`]: the version store, the
+//! running version and its counters, swaps, rollbacks, the last notable
+//! event), and how the stream's reports change it. Held under the
+//! deployer's lock; no I/O here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::api::VersionInfo;
+use super::policy::{RollbackPolicy, Running};
+use super::versions::VersionStore;
+use crate::clock::now_ms;
+use crate::pipeline::StreamEvent;
+use crate::runtime::{Plugin, WIT_PACKAGE};
+
+/// One version this host has checked and compiled.
+pub(super) struct Known {
+    pub plugin: Plugin,
+    pub sha256: String,
+    /// The component, to publish it to the fleet.
+    pub bytes: Arc<[u8]>,
+    pub loaded_at_ms: i64,
+}
+
+pub(super) struct State {
+    pub store: VersionStore<Known>,
+    /// The version the pipeline runs, and how it is doing.
+    pub running: Running,
+    /// Whether the desired version came from a deploy (watched by the policy).
+    pub on_probation: bool,
+    pub swaps: u64,
+    pub rollbacks: u64,
+    pub last_swap_pause: Option<Duration>,
+    pub last_event: Option<String>,
+    /// The sequence number of the last desired version sent to pipelines.
+    pub seq: u64,
+}
+
+impl State {
+    /// Apply one report of the stream; returns the history to roll back to,
+    /// and why, when `policy` says the running version fails too often.
+    pub(super) fn on_event(
+        &mut self,
+        policy: &RollbackPolicy,
+        event: StreamEvent,
+    ) -> Option<(Vec<String>, String)> {
+        match event {
+            StreamEvent::Started { key } => {
+                if self.running.key != *key {
+                    self.running = Running::new(&key, now_ms());
+                }
+                None
+            }
+            StreamEvent::Swapped { key, pause } => {
+                if self.running.key != *key {
+                    tracing::info!(from = %self.running.key, to = &*key, pause_us = pause.as_micros() as u64, "plugin swapped at a commit boundary");
+                    self.running = Running::new(&key, now_ms());
+                    self.swaps += 1;
+                    self.last_swap_pause = Some(pause);
+                }
+                None
+            }
+            StreamEvent::Batch {
+                key,
+                records,
+                plugin_errors,
+            } => {
+                if self.running.key != *key {
+                    return None; // a batch of the version before a swap
+                }
+                let watched = self.on_probation
+                    && self.store.desired_key() == Some(&*key)
+                    && self.store.previous().is_some();
+                let reason = policy.observe(&mut self.running, records, plugin_errors, watched)?;
+                self.on_probation = false;
+                Some((self.store.history_after_rollback().ok()?, reason))
+            }
+        }
+    }
+
+    /// What the admin API shows of version `key`.
+    pub(super) fn version_info(&self, key: &str) -> Option<VersionInfo> {
+        let known = self.store.get(key)?;
+        let info = known.plugin.info();
+        Some(VersionInfo {
+            key: key.to_owned(),
+            name: info.name.clone(),
+            version: info.version.clone(),
+            world: format!("{WIT_PACKAGE}@{}", known.plugin.world()),
+            sha256: known.sha256.clone(),
+            size_bytes: known.bytes.len() as u64,
+            loaded_at_ms: known.loaded_at_ms,
+            active: self.running.key == key,
+        })
+    }
+}
