@@ -3,12 +3,13 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::{ClientConfig, ClientContext};
 
 use enricher::app::build_kafka_host;
 use enricher::config::Config;
@@ -145,9 +146,30 @@ pub fn tail(config: &Config, args: TailArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Counts the records the broker refused, so none is lost without a word.
+#[derive(Default)]
+struct Refusals {
+    count: AtomicU64,
+}
+
+impl ClientContext for Refusals {}
+
+impl ProducerContext for Refusals {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result
+            && self.count.fetch_add(1, Ordering::Relaxed) == 0
+        {
+            tracing::warn!("a record was refused by the broker: {e}");
+        }
+    }
+}
+
 /// An `io::Write` that produces each line as one record, keyed by its `claim_id`.
+/// `flush` fails when the broker refused any record.
 pub struct TopicWriter {
-    producer: BaseProducer,
+    producer: BaseProducer<Refusals>,
     topic: String,
     pending: Vec<u8>,
     pub sent: u64,
@@ -163,7 +185,9 @@ impl TopicWriter {
         for (k, v) in &config.kafka.properties {
             client.set(k, v);
         }
-        let producer: BaseProducer = client.create().context("creating the Kafka producer")?;
+        let producer: BaseProducer<Refusals> = client
+            .create_with_context(Refusals::default())
+            .context("creating the Kafka producer")?;
         Ok(Self {
             producer,
             topic: topic.to_owned(),
@@ -223,6 +247,13 @@ impl Write for TopicWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         self.producer
             .flush(Duration::from_secs(30))
-            .map_err(std::io::Error::other)
+            .map_err(std::io::Error::other)?;
+        match self.producer.context().count.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            n => Err(std::io::Error::other(format!(
+                "{n} of {} record(s) were refused by the broker (see the warning above)",
+                self.sent
+            ))),
+        }
     }
 }
