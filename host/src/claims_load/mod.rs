@@ -1,7 +1,7 @@
 //! `enricher claims load <FILE> [--db PATH]`: replaces the `claims` table
 //! with the rows of a CSV or JSON-lines file, atomically (one transaction:
 //! on any error nothing changes). Rows are read (`csv_rows`, `json_rows`),
-//! validated (`fields`, `timestamp`) and streamed into DuckDB's appender
+//! validated (`fields`, `ids`, `timestamp`) and streamed into DuckDB's appender
 //! (`append`), so a million rows load in seconds without being held in memory.
 
 use std::fs::File;
@@ -14,6 +14,7 @@ use crate::error::LoadError;
 mod append;
 mod csv_rows;
 mod fields;
+mod ids;
 mod json_rows;
 mod timestamp;
 
