@@ -235,7 +235,7 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn claims_load(config: &Config, file: &Path, skip_bad_rows: bool) -> anyhow::Result<()> {
+pub fn claims_load(config: &Config, file: &Path, options: &LoadOptions) -> anyhow::Result<()> {
     let path = config
         .duckdb
         .path()?
@@ -245,7 +245,7 @@ pub fn claims_load(config: &Config, file: &Path, skip_bad_rows: bool) -> anyhow:
     }
     let mut conn =
         duckdb::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let report = load_claims(&mut conn, file, &LoadOptions { skip_bad_rows })?;
+    let report = load_claims(&mut conn, file, options)?;
     println!(
         "loaded {} claims into {} in {:.2} s",
         report.rows_loaded,

@@ -3,5 +3,6 @@
 //! that would empty the table; hostile ids; a file run stopped by a signal
 //! and resumed. Real files, real DuckDB, the real binary.
 
+mod empty_load;
 mod hostile_ids;
 mod support;
