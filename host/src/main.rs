@@ -100,10 +100,17 @@ fn main() -> std::process::ExitCode {
         .init();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<cli::interrupt::Interrupted>() {
+            // The summary is printed; say why the exit code is not 0.
+            Some(interrupted) => {
+                eprintln!("{interrupted}");
+                std::process::ExitCode::from(interrupted.exit_code())
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }
 

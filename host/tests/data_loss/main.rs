@@ -5,4 +5,6 @@
 
 mod empty_load;
 mod hostile_ids;
+mod interrupt;
+mod same_file;
 mod support;
