@@ -70,6 +70,36 @@ pub enum LoadError {
         count: usize,
         details: String,
     },
+    /// No row to load (header only, empty, or every row bad and skipped):
+    /// refused unless asked for, so a mistake does not empty the table.
+    #[error(
+        "no claims to load from {}{}: nothing changed, the claims table is kept; \
+         pass --allow-empty to replace it with an empty table{}",
+        .path.display(),
+        all_bad(*.rows_rejected),
+        listed(.details)
+    )]
+    Empty {
+        path: PathBuf,
+        rows_rejected: u64,
+        details: String,
+    },
     #[error("DuckDB: {0}")]
     Db(#[from] duckdb::Error),
+}
+
+/// ` (all N row(s) are bad)`, or nothing when no row was.
+fn all_bad(rows_rejected: u64) -> String {
+    match rows_rejected {
+        0 => String::new(),
+        n => format!(" (all {n} row(s) are bad)"),
+    }
+}
+
+/// `:` and the bad rows on their own lines, or nothing.
+fn listed(details: &str) -> String {
+    match details {
+        "" => String::new(),
+        details => format!(":\n{details}"),
+    }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use enricher::claims_load::LoadOptions;
 use enricher::config::{CacheMode, Config};
 mod cli;
 
@@ -81,6 +82,10 @@ enum ClaimsCommand {
         /// Load the good rows and report the bad ones, instead of loading nothing.
         #[arg(long)]
         skip_bad_rows: bool,
+        /// Replace the table even when the file holds no claim (by default an
+        /// empty load is refused and the table kept).
+        #[arg(long)]
+        allow_empty: bool,
     },
 }
 
@@ -95,10 +100,17 @@ fn main() -> std::process::ExitCode {
         .init();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<cli::interrupt::Interrupted>() {
+            // The summary is printed; say why the exit code is not 0.
+            Some(interrupted) => {
+                eprintln!("{interrupted}");
+                std::process::ExitCode::from(interrupted.exit_code())
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -111,12 +123,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     file,
                     db,
                     skip_bad_rows,
+                    allow_empty,
                 },
         } => {
             if let Some(db) = db {
                 config.duckdb.url = db.display().to_string();
             }
-            commands::claims_load(&config, &file, skip_bad_rows)
+            let options = LoadOptions {
+                skip_bad_rows,
+                allow_empty,
+            };
+            commands::claims_load(&config, &file, &options)
         }
         Command::Run(args) => commands::run(config, args),
         Command::Generate(args) => commands::generate(&config, args),

@@ -4,6 +4,7 @@
 
 use rust_decimal::Decimal;
 
+use super::ids::check_id;
 use super::timestamp::parse_timestamp_micros;
 
 /// The largest `claim_amount` in cents that fits `DECIMAL(10,2)`.
@@ -60,12 +61,23 @@ pub(super) fn non_blank(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|trimmed| !trimmed.is_empty())
 }
 
-/// `value` quoted for a message: cut short if long.
+/// `value` quoted for a message: cut short if long, control characters
+/// escaped (`\0`, `\u{1b}`), so a hostile value cannot drive a terminal.
 pub(super) fn quoted(value: &str) -> String {
-    match value.char_indices().nth(MAX_QUOTED_CHARS) {
-        Some((cut, _)) => format!("{}...", &value[..cut]),
-        None => value.to_string(),
+    let (shown, more) = match value.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((cut, _)) => (&value[..cut], "..."),
+        None => (value, ""),
+    };
+    let mut text = String::with_capacity(shown.len() + more.len());
+    for c in shown.chars() {
+        if c.is_control() {
+            text.extend(c.escape_debug());
+        } else {
+            text.push(c);
+        }
     }
+    text.push_str(more);
+    text
 }
 
 /// Checks one row; the error says what is wrong (without the line number).
@@ -76,7 +88,9 @@ pub(super) fn validate_claim<'a>(raw: &RawClaim<'a>) -> Result<ClaimRow<'a>, Str
             .ok_or_else(|| format!("missing or empty {name}"))
     };
     let claim_id = required(raw.claim_id, "claim_id")?;
+    check_id("claim_id", claim_id)?;
     let member_id = required(raw.member_id, "member_id")?;
+    check_id("member_id", member_id)?;
     let amount_text = raw
         .claim_amount
         .and_then(non_blank)

@@ -1,7 +1,7 @@
 //! `enricher claims load <FILE> [--db PATH]`: replaces the `claims` table
 //! with the rows of a CSV or JSON-lines file, atomically (one transaction:
 //! on any error nothing changes). Rows are read (`csv_rows`, `json_rows`),
-//! validated (`fields`, `timestamp`) and streamed into DuckDB's appender
+//! validated (`fields`, `ids`, `timestamp`) and streamed into DuckDB's appender
 //! (`append`), so a million rows load in seconds without being held in memory.
 
 use std::fs::File;
@@ -14,6 +14,7 @@ use crate::error::LoadError;
 mod append;
 mod csv_rows;
 mod fields;
+mod ids;
 mod json_rows;
 mod timestamp;
 
@@ -57,11 +58,13 @@ impl InputFormat {
     }
 }
 
-/// How to treat bad rows.
+/// How to treat bad rows and an empty file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Load the good rows and report the bad ones, instead of loading nothing.
     pub skip_bad_rows: bool,
+    /// Replace the table even with no rows (otherwise [`LoadError::Empty`]).
+    pub allow_empty: bool,
 }
 
 /// What a load did.
@@ -77,7 +80,8 @@ pub struct LoadReport {
 /// Create or replace the `claims` table in `conn` from the file, atomically
 /// (one transaction: on error nothing changes). The format comes from
 /// [`InputFormat::detect`]. In strict mode (the default) any bad row fails
-/// the load with [`LoadError::BadRows`].
+/// the load with [`LoadError::BadRows`]; a file that leaves no row to load
+/// fails it with [`LoadError::Empty`] unless `allow_empty`.
 pub fn load_claims(
     conn: &mut duckdb::Connection,
     path: &Path,
@@ -106,6 +110,14 @@ pub fn load_claims(
             path: path.to_path_buf(),
             count,
             details,
+        });
+    }
+    if tally.rows_loaded == 0 && !opts.allow_empty {
+        // Rolled back as above: an empty file does not wipe the table.
+        return Err(LoadError::Empty {
+            path: path.to_path_buf(),
+            rows_rejected: tally.rows_rejected,
+            details: tally.rejected.join("\n"),
         });
     }
     transaction.commit()?;
@@ -152,7 +164,11 @@ mod tests {
             skip_bad_rows: bool,
         ) -> Result<LoadReport, LoadError> {
             let path = self.write(name, text);
-            load_claims(&mut self.conn, &path, &LoadOptions { skip_bad_rows })
+            let options = LoadOptions {
+                skip_bad_rows,
+                ..LoadOptions::default()
+            };
+            load_claims(&mut self.conn, &path, &options)
         }
 
         fn strings(&self, sql: &str) -> Vec<String> {

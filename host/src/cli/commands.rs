@@ -1,18 +1,18 @@
-//! `enricher run`, `enricher generate` and `enricher claims load`.
+//! `enricher run` (its flags; file mode is in `file_run`), `enricher generate`
+//! and `enricher claims load`.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
-use enricher::app::build_file_pipeline;
 use enricher::claims_load::{LoadOptions, load_claims};
 use enricher::config::{CacheMode, Config, DeliveryMode};
-use enricher::file_mode::run_files;
 use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
-use enricher::metrics::RunSummary;
+
+use super::file_run::FileJob;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -44,6 +44,12 @@ pub struct RunArgs {
     /// Kafka mode: exit 0 once everything in the input topic at start is processed and committed.
     #[arg(long)]
     pub stop_at_end: bool,
+    /// File mode: pass over the first N input lines (to resume an interrupted run: its summary gives N).
+    #[arg(long, value_name = "N", requires = "input")]
+    pub skip_lines: Option<u64>,
+    /// File mode: append to the outputs instead of replacing them (to resume an interrupted run).
+    #[arg(long, requires = "input")]
+    pub append: bool,
 }
 
 fn parse_delivery(s: &str) -> Result<DeliveryMode, String> {
@@ -73,63 +79,15 @@ pub fn run(mut config: Config, args: RunArgs) -> anyhow::Result<()> {
     config.validate()?;
     match (&args.input, &args.enriched_out, &args.failed_out) {
         (Some(input), Some(enriched), Some(failed)) => {
-            print!("{}", run_file_job(&config, input, enriched, failed)?);
-            Ok(())
+            let job = FileJob {
+                skip_lines: args.skip_lines.unwrap_or(0),
+                append: args.append,
+                ..FileJob::new(input, enriched, failed)
+            };
+            super::file_run::run(&config, &job)
         }
         _ => super::kafka::run(&config, args.stop_at_end),
     }
-}
-
-/// Run one file job and return its printable summary.
-pub fn run_file_job(
-    config: &Config,
-    input: &Path,
-    enriched_out: &Path,
-    failed_out: &Path,
-) -> anyhow::Result<String> {
-    let mut pipeline = build_file_pipeline(config)?;
-    let mut reader: Box<dyn BufRead> = if input == Path::new("-") {
-        Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
-    } else {
-        let file =
-            File::open(input).with_context(|| format!("opening input {}", input.display()))?;
-        Box::new(BufReader::with_capacity(1 << 16, file))
-    };
-    let mut enriched = create(enriched_out)?;
-    let mut failed = create(failed_out)?;
-    let report = run_files(
-        &mut pipeline,
-        &mut reader,
-        &mut enriched,
-        &mut failed,
-        config.pipeline.batch_size,
-    )
-    .context("enriching")?;
-    let info = pipeline.plugin().info();
-    let summary = RunSummary {
-        metrics: pipeline.metrics(),
-        lookup: pipeline.lookup().stats(),
-        elapsed: report.elapsed,
-        plugin: format!(
-            "{} {} ({})",
-            info.name,
-            info.version,
-            pipeline.plugin().source()
-        ),
-    };
-    let mut text = summary.to_string();
-    if report.blank_lines > 0 {
-        text.push_str(&format!(
-            "skipped    {} blank line(s)\n",
-            report.blank_lines
-        ));
-    }
-    text.push_str(&format!(
-        "output     {} and {}\n",
-        enriched_out.display(),
-        failed_out.display()
-    ));
-    Ok(text)
 }
 
 fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
@@ -235,7 +193,7 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn claims_load(config: &Config, file: &Path, skip_bad_rows: bool) -> anyhow::Result<()> {
+pub fn claims_load(config: &Config, file: &Path, options: &LoadOptions) -> anyhow::Result<()> {
     let path = config
         .duckdb
         .path()?
@@ -245,7 +203,7 @@ pub fn claims_load(config: &Config, file: &Path, skip_bad_rows: bool) -> anyhow:
     }
     let mut conn =
         duckdb::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let report = load_claims(&mut conn, file, &LoadOptions { skip_bad_rows })?;
+    let report = load_claims(&mut conn, file, options)?;
     println!(
         "loaded {} claims into {} in {:.2} s",
         report.rows_loaded,

@@ -12,7 +12,7 @@ use enricher::claims_load::{LoadOptions, load_claims};
 use enricher::config::Config;
 use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
 
-use super::commands::run_file_job;
+use super::file_run::{FileJob, run_file_job};
 
 const DEMO_CLAIMS: u64 = 10_000;
 const DEMO_SEED: u64 = 7;
@@ -60,10 +60,8 @@ pub fn run(config: &mut Config, dir: &Path, events: u64) -> anyhow::Result<()> {
     let enriched = dir.join("enriched-payments.jsonl");
     let failed = dir.join("failed-payments.jsonl");
     println!("3. enriched them through the WASM plugin:\n");
-    print!(
-        "{}",
-        run_file_job(config, &events_file, &enriched, &failed)?
-    );
+    let job = FileJob::new(&events_file, &enriched, &failed);
+    print!("{}", run_file_job(config, &job, None)?.summary);
     for (label, path) in [
         ("an enriched record", &enriched),
         ("a failed record", &failed),

@@ -4,5 +4,7 @@
 pub mod bench;
 pub mod commands;
 pub mod demo;
+pub mod file_run;
+pub mod interrupt;
 pub mod kafka;
 pub mod plugin;

@@ -4,20 +4,54 @@
 //! Lines are read with a cap: a line longer than `max-record-bytes` is never
 //! held whole in memory; it goes to `failed` as RECORD_TOO_LARGE with a prefix.
 //! Empty lines carry no record and are skipped (and counted).
+//!
+//! A run can start past the first lines (`skip_lines`) and be stopped between
+//! two lines (`stop`): it then runs the records it holds, flushes both outputs
+//! and reports how far it got, so that a second run resumes exactly there.
+//! Which paths a run may write is checked by [`paths`].
 
 use std::io::{self, BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::bindings::{InputRecord, Output};
 use crate::pipeline::Pipeline;
 
+pub mod paths;
+
 /// What a file run did, beside the pipeline's own metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileRunReport {
+    /// Lines read after the skipped ones (records and blank lines).
     pub lines_read: u64,
     pub blank_lines: u64,
+    /// Lines passed over unread at the start ([`FileRunOptions::skip_lines`]).
+    pub skipped_lines: u64,
     pub batches: u64,
+    /// The stop flag ended the run before the end of the input.
+    pub interrupted: bool,
     pub elapsed: std::time::Duration,
+}
+
+impl FileRunReport {
+    /// The input lines done with, skipped ones included: each of the first
+    /// `lines_done` lines has its output written (blank lines have none),
+    /// no later line has. `skip_lines` for a run that resumes this one.
+    pub fn lines_done(&self) -> u64 {
+        self.skipped_lines + self.lines_read
+    }
+}
+
+/// How a file run goes.
+#[derive(Debug, Clone, Copy)]
+pub struct FileRunOptions<'a> {
+    /// Records per plugin call.
+    pub batch_size: usize,
+    /// Input lines to pass over before the first record (to resume a run).
+    pub skip_lines: u64,
+    /// Read before each line: once true, the run processes the records it
+    /// holds, flushes both outputs and returns, `interrupted`.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// Read every record of `input`, run it through `pipeline` in batches of
@@ -30,13 +64,48 @@ pub fn run_files(
     failed: &mut dyn Write,
     batch_size: usize,
 ) -> io::Result<FileRunReport> {
+    let options = FileRunOptions {
+        batch_size,
+        skip_lines: 0,
+        stop: None,
+    };
+    run_files_with(pipeline, input, enriched, failed, &options)
+}
+
+/// [`run_files`], starting past `skip_lines` and stopping when `stop` is set.
+pub fn run_files_with(
+    pipeline: &mut Pipeline,
+    input: &mut dyn BufRead,
+    enriched: &mut dyn Write,
+    failed: &mut dyn Write,
+    options: &FileRunOptions<'_>,
+) -> io::Result<FileRunReport> {
     let max_record_bytes = pipeline.max_record_bytes();
+    let batch_size = options.batch_size;
+    let stopped = || {
+        options
+            .stop
+            .is_some_and(|stop| stop.load(Ordering::Relaxed))
+    };
     let started = Instant::now();
     let mut report = FileRunReport::default();
     let mut batch: Vec<InputRecord> = Vec::with_capacity(batch_size);
     let mut line = Vec::new();
-    // Keep one byte past the limit, so the pipeline sees the record as too large.
-    while let Some(_len) = read_capped_line(input, &mut line, max_record_bytes.saturating_add(1))? {
+    while report.skipped_lines < options.skip_lines && !stopped() {
+        if read_capped_line(input, &mut line, 0)?.is_none() {
+            break;
+        }
+        report.skipped_lines += 1;
+    }
+    loop {
+        if stopped() {
+            report.interrupted = true;
+            break;
+        }
+        // Keep one byte past the limit, so the pipeline sees the record as too large.
+        if read_capped_line(input, &mut line, max_record_bytes.saturating_add(1))?.is_none() {
+            break;
+        }
         report.lines_read += 1;
         if line.is_empty() {
             report.blank_lines += 1;

@@ -1,0 +1,211 @@
+//! SIGTERM or SIGINT during `enricher run --input ...`: the run stops between
+//! two lines with both outputs whole and complete up to the same input line,
+//! prints its summary and the command that resumes (`--skip-lines N
+//! --append`), and exits 143 or 130. Resumed (and interrupted again), the
+//! outputs end up holding every input line exactly once, as one
+//! uninterrupted run does.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::support::{Dir, answers, enricher, ok};
+
+const EVENTS: u64 = 100_000;
+
+/// The payment ids of the first `lines` input lines.
+fn input_ids(dir: &Dir, lines: u64) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).expect("input");
+    let taken = usize::try_from(lines).expect("line count");
+    let mut ids: Vec<String> = text
+        .lines()
+        .take(taken)
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("generated event");
+            value["payment_id"]
+                .as_str()
+                .expect("payment_id")
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every `(payment_id, status)` in the two outputs of a run, by id.
+fn both_outputs(dir: &Dir, prefix: &str) -> BTreeMap<String, Vec<String>> {
+    let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in ["enriched", "failed"] {
+        for (id, status) in answers(&dir.join(&format!("{prefix}{name}.jsonl"))) {
+            by_id.entry(id).or_default().push(status);
+        }
+    }
+    by_id
+}
+
+/// The ids answered, each once (a duplicate fails the test).
+fn answered_once(by_id: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    for (id, statuses) in by_id {
+        assert_eq!(statuses.len(), 1, "{id} answered {} times", statuses.len());
+    }
+    by_id.keys().cloned().collect()
+}
+
+/// Starts `command`, waits until `output` grows past `past` bytes, sends
+/// `signal`; returns the exit code and stdout.
+fn interrupt(mut command: Command, output: &Path, past: u64, signal: &str) -> (i32, String) {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child: Child = command.spawn().expect("spawn enricher");
+    let started = Instant::now();
+    while std::fs::metadata(output).map_or(0, |m| m.len()) <= past {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no output after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code().unwrap_or_else(|| {
+        panic!(
+            "killed outright, not stopped: {:?}\n{stdout}\n{stderr}",
+            out.status
+        )
+    });
+    assert!(
+        stderr.contains("interrupted by SIG"),
+        "exit {code}; the run ended before the signal? {stdout}\n{stderr}"
+    );
+    (code, stdout)
+}
+
+/// The line N and the arguments of the summary's resume command.
+fn resume_point(stdout: &str) -> (u64, Vec<String>) {
+    let command = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("resume     "))
+        .unwrap_or_else(|| panic!("no resume command in {stdout}"));
+    let args: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+    let at = args
+        .iter()
+        .position(|arg| arg == "--skip-lines")
+        .expect("--skip-lines");
+    let line = args[at + 1].parse().expect("a line number");
+    assert_eq!(
+        args.last().map(String::as_str),
+        Some("--append"),
+        "{command}"
+    );
+    (line, args[1..].to_vec())
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn an_interrupted_run_stops_whole_and_resumes_with_nothing_lost_or_doubled() {
+    let dir = Dir::new("interrupt");
+    let count = EVENTS.to_string();
+    let generate = [
+        "generate",
+        "--count",
+        &count,
+        "--claims",
+        "1000",
+        "--seed",
+        "5",
+        "--out",
+        "events.jsonl",
+        "--claims-out",
+        "claims.csv",
+    ];
+    ok(enricher(&dir, &generate));
+    ok(enricher(
+        &dir,
+        &["claims", "load", "claims.csv", "--db", "claims.duckdb"],
+    ));
+    // No cache (a query per batch): about 4 s, slow enough to be stopped early.
+    let slow = [
+        "run",
+        "--input",
+        "events.jsonl",
+        "--enriched-out",
+        "enriched.jsonl",
+        "--failed-out",
+        "failed.jsonl",
+        "--db",
+        "claims.duckdb",
+        "--batch-size",
+        "100",
+        "--cache",
+        "none",
+    ];
+    let (code, stdout) = interrupt(
+        enricher(&dir, &slow),
+        &dir.join("enriched.jsonl"),
+        0,
+        "-TERM",
+    );
+    assert_eq!(code, 143, "{stdout}");
+    assert!(stdout.contains("interrupted by SIGTERM"), "{stdout}");
+    assert!(stdout.contains("records    "), "the summary: {stdout}");
+    let (first, resume) = resume_point(&stdout);
+    assert!(0 < first && first < EVENTS, "stopped at line {first}");
+    assert_eq!(
+        answered_once(&both_outputs(&dir, "")),
+        input_ids(&dir, first)
+    );
+
+    // The printed command, stopped again (by SIGINT) further on.
+    let size = std::fs::metadata(dir.join("enriched.jsonl"))
+        .expect("output")
+        .len();
+    let (code, stdout) = interrupt(
+        enricher(&dir, &as_strs(&resume)),
+        &dir.join("enriched.jsonl"),
+        size,
+        "-INT",
+    );
+    assert_eq!(code, 130, "{stdout}");
+    assert!(
+        stdout.contains(&format!("the first {first} input line(s)")),
+        "{stdout}"
+    );
+    let (second, resume) = resume_point(&stdout);
+    assert!(first < second && second < EVENTS, "{first} then {second}");
+    assert_eq!(
+        answered_once(&both_outputs(&dir, "")),
+        input_ids(&dir, second)
+    );
+
+    // The printed command again, to the end.
+    let stdout = ok(enricher(&dir, &as_strs(&resume)));
+    assert!(!stdout.contains("interrupted"), "{stdout}");
+    let resumed = both_outputs(&dir, "");
+    assert_eq!(answered_once(&resumed), input_ids(&dir, EVENTS));
+
+    // The same records, with the same statuses, as one run without a stop.
+    ok(enricher(
+        &dir,
+        &[
+            "run",
+            "--input",
+            "events.jsonl",
+            "--enriched-out",
+            "whole-enriched.jsonl",
+            "--failed-out",
+            "whole-failed.jsonl",
+            "--db",
+            "claims.duckdb",
+        ],
+    ));
+    assert_eq!(resumed, both_outputs(&dir, "whole-"));
+}
