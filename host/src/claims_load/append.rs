@@ -11,7 +11,8 @@ use std::path::Path;
 use duckdb::types::{TimeUnit, Value};
 
 use super::InputFormat;
-use super::fields::{ClaimRow, RowResult, quoted, validate_claim};
+use super::fields::{ClaimRow, RowResult, validate_claim};
+use super::quote::quoted;
 use super::{csv_rows, json_rows};
 use crate::error::LoadError;
 

@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::fields::{RawClaim, RowResult, quoted};
+use super::fields::{RawClaim, RowResult};
+use super::quote::quoted;
 use crate::error::LoadError;
 
 /// The claims table's columns in table order; the first three are required.

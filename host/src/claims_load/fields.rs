@@ -5,12 +5,11 @@
 use rust_decimal::Decimal;
 
 use super::ids::check_id;
+use super::quote::quoted;
 use super::timestamp::parse_timestamp_micros;
 
 /// The largest `claim_amount` in cents that fits `DECIMAL(10,2)`.
 const MAX_AMOUNT_CENTS: i64 = 9_999_999_999;
-/// Values quoted in messages are cut to this many characters.
-const MAX_QUOTED_CHARS: usize = 60;
 
 /// The raw text of one input row; `None` = absent, null or empty.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -59,25 +58,6 @@ pub(super) struct ClaimRow<'a> {
 /// Trims a field; blank means NULL.
 pub(super) fn non_blank(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|trimmed| !trimmed.is_empty())
-}
-
-/// `value` quoted for a message: cut short if long, control characters
-/// escaped (`\0`, `\u{1b}`), so a hostile value cannot drive a terminal.
-pub(super) fn quoted(value: &str) -> String {
-    let (shown, more) = match value.char_indices().nth(MAX_QUOTED_CHARS) {
-        Some((cut, _)) => (&value[..cut], "..."),
-        None => (value, ""),
-    };
-    let mut text = String::with_capacity(shown.len() + more.len());
-    for c in shown.chars() {
-        if c.is_control() {
-            text.extend(c.escape_debug());
-        } else {
-            text.push(c);
-        }
-    }
-    text.push_str(more);
-    text
 }
 
 /// Checks one row; the error says what is wrong (without the line number).
@@ -256,12 +236,5 @@ mod tests {
                 .expect_err("bad date")
                 .ends_with("(2023-02-30)")
         );
-    }
-
-    #[test]
-    fn long_values_are_cut_in_messages() {
-        let long = "9".repeat(200);
-        assert_eq!(quoted(&long).len(), MAX_QUOTED_CHARS + 3);
-        assert_eq!(quoted("é"), "é");
     }
 }

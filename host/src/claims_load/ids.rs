@@ -4,7 +4,7 @@
 //! table, outputs and terminals, and a huge one would be held in memory by
 //! every cache entry. The error says what is wrong, like the other row checks.
 
-use super::fields::quoted;
+use super::quote::quoted;
 
 /// The longest id accepted, in UTF-8 bytes.
 pub(super) const MAX_ID_BYTES: usize = 256;

@@ -10,7 +10,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::fields::{RawClaim, RowResult, quoted};
+use super::fields::{RawClaim, RowResult};
+use super::quote::quoted;
 use crate::error::LoadError;
 
 /// One JSON line as written; `null` and absent fields are `None`.

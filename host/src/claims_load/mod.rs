@@ -16,6 +16,7 @@ mod csv_rows;
 mod fields;
 mod ids;
 mod json_rows;
+mod quote;
 mod timestamp;
 
 /// The claims table's schema (the lookup reads this table).
