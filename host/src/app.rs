@@ -17,7 +17,8 @@ use crate::lookup::{ClaimsLookup, DuckDbStore, FetchError};
 use crate::pipeline::Pipeline;
 use crate::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine, read_component};
 
-/// The host could not start a run.
+/// The host could not start a run. Each message says it all: none has a
+/// `source()` repeating its last words (`main` prints the whole chain).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -25,16 +26,22 @@ pub enum StartError {
     #[error(transparent)]
     Plugin(#[from] PluginError),
     #[error("claims store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("claims store: {0}")]
     Lookup(String),
     #[error(transparent)]
     Kafka(#[from] KafkaRunError),
-    #[error("cannot serve the admin API on {addr}: {source} (set ENRICHER_ADMIN_BIND, or `off`)")]
+    #[error("cannot serve the admin API on {addr}: {error} (set ENRICHER_ADMIN_BIND, or `off`)")]
     Admin {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> Self {
+        StartError::Store(e)
+    }
 }
 
 /// How long a starting host may take to read the fleet's plugin topic.
@@ -150,8 +157,8 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     let admin = match config.deploy.admin_bind {
         Some(addr) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
-            let server = AdminServer::start(addr, api)
-                .map_err(|source| StartError::Admin { addr, source })?;
+            let server =
+                AdminServer::start(addr, api).map_err(|error| StartError::Admin { addr, error })?;
             tracing::info!(addr = %server.local_addr(), "admin API listening");
             Some(server)
         }

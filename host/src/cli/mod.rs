@@ -6,3 +6,4 @@ pub mod commands;
 pub mod demo;
 pub mod kafka;
 pub mod plugin;
+pub mod report;
