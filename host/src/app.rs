@@ -13,7 +13,7 @@ use crate::deploy::{
 };
 use crate::error::{ConfigError, PluginError, StoreError};
 use crate::kafka::KafkaRunError;
-use crate::lookup::{ClaimsLookup, DuckDbStore, FetchError};
+use crate::lookup::{ClaimsLookup, DuckDbStore, FetchError, SchemaError};
 use crate::pipeline::Pipeline;
 use crate::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine, read_component};
 
@@ -29,6 +29,17 @@ pub enum StartError {
     Store(StoreError),
     #[error("claims store: {0}")]
     Lookup(String),
+    /// `duckdb.url` names no file: an in-memory database never holds claims.
+    #[error(
+        "duckdb.url (DUCKDB_URL) is {0:?}, an in-memory database, which has no claims table: \
+         give the database file `enricher claims load FILE --db PATH` wrote (such as claims.duckdb)"
+    )]
+    InMemory(String),
+    /// The database's claims table is not the one the lookup reads.
+    #[error(
+        "claims database {db}: {problem}; re-create it with `enricher claims load FILE --db {db}`"
+    )]
+    Schema { db: String, problem: SchemaError },
     #[error(transparent)]
     Kafka(#[from] KafkaRunError),
     #[error("cannot serve the admin API on {addr}: {error} (set ENRICHER_ADMIN_BIND, or `off`)")]
@@ -51,9 +62,15 @@ const WAIT_LIVE: Duration = Duration::from_secs(5);
 
 /// Open the claims database the config names and start the lookup over it.
 pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
-    let path = config.duckdb.path()?;
-    let store = DuckDbStore::open(path.as_deref(), config.duckdb.threads)?;
+    let Some(path) = config.duckdb.path()? else {
+        return Err(StartError::InMemory(config.duckdb.url.clone()));
+    };
+    let store = DuckDbStore::open(Some(&path), config.duckdb.threads)?;
     // Fail fast on a database without a usable claims table.
+    store.check_schema().map_err(|problem| StartError::Schema {
+        db: path.display().to_string(),
+        problem,
+    })?;
     let rows = store.count()?;
     tracing::info!(db = %config.duckdb.url, rows, cache = ?config.lookup.cache, "claims store opened");
     let lookup = ClaimsLookup::start(Box::new(store), &config.lookup).map_err(|e| match e {

@@ -99,6 +99,12 @@ impl Config {
     /// Reject settings that cannot work, with the setting's name in the message.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.duckdb.path()?;
+        if self.duckdb.threads == Some(0) {
+            return Err(invalid(
+                "duckdb.threads",
+                "must be at least 1 (or unset, to let DuckDB choose)",
+            ));
+        }
         if self.pipeline.batch_size == 0 || self.pipeline.batch_size > 100_000 {
             return Err(invalid(
                 "pipeline.batch-size",
