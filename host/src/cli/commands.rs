@@ -14,6 +14,8 @@ use enricher::file_mode::run_files;
 use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
 use enricher::metrics::RunSummary;
 
+use super::named_io::Named;
+
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// File mode: input file, one raw record per line (`-` reads stdin).
@@ -93,7 +95,7 @@ pub fn run_file_job(
     } else {
         let file =
             File::open(input).with_context(|| format!("opening input {}", input.display()))?;
-        Box::new(BufReader::with_capacity(1 << 16, file))
+        Box::new(BufReader::with_capacity(1 << 16, Named::new(file, input)))
     };
     let mut enriched = create(enriched_out)?;
     let mut failed = create(failed_out)?;
@@ -132,13 +134,13 @@ pub fn run_file_job(
     Ok(text)
 }
 
-fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
+fn create(path: &Path) -> anyhow::Result<BufWriter<Named<File>>> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    Ok(BufWriter::with_capacity(1 << 16, file))
+    Ok(BufWriter::with_capacity(1 << 16, Named::new(file, path)))
 }
 
 #[derive(clap::Args)]
@@ -241,7 +243,8 @@ pub fn claims_load(config: &Config, file: &Path, skip_bad_rows: bool) -> anyhow:
         .path()?
         .context("claims load needs a database file, not :memory: (use --db PATH)")?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     let mut conn =
         duckdb::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;

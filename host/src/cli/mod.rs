@@ -5,5 +5,6 @@ pub mod bench;
 pub mod commands;
 pub mod demo;
 pub mod kafka;
+pub mod named_io;
 pub mod plugin;
 pub mod report;
