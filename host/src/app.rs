@@ -13,11 +13,12 @@ use crate::deploy::{
 };
 use crate::error::{ConfigError, PluginError, StoreError};
 use crate::kafka::KafkaRunError;
-use crate::lookup::{ClaimsLookup, DuckDbStore, FetchError};
+use crate::lookup::{ClaimsLookup, DuckDbStore, FetchError, SchemaError};
 use crate::pipeline::Pipeline;
 use crate::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine, read_component};
 
-/// The host could not start a run.
+/// The host could not start a run. Each message says it all: none has a
+/// `source()` repeating its last words (`main` prints the whole chain).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -25,16 +26,33 @@ pub enum StartError {
     #[error(transparent)]
     Plugin(#[from] PluginError),
     #[error("claims store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("claims store: {0}")]
     Lookup(String),
+    /// `duckdb.url` names no file: an in-memory database never holds claims.
+    #[error(
+        "duckdb.url (DUCKDB_URL) is {0:?}, an in-memory database, which has no claims table: \
+         give the database file `enricher claims load FILE --db PATH` wrote (such as claims.duckdb)"
+    )]
+    InMemory(String),
+    /// The database's claims table is not the one the lookup reads.
+    #[error(
+        "claims database {db}: {problem}; re-create it with `enricher claims load FILE --db {db}`"
+    )]
+    Schema { db: String, problem: SchemaError },
     #[error(transparent)]
     Kafka(#[from] KafkaRunError),
-    #[error("cannot serve the admin API on {addr}: {source} (set ENRICHER_ADMIN_BIND, or `off`)")]
+    #[error("cannot serve the admin API on {addr}: {error} (set ENRICHER_ADMIN_BIND, or `off`)")]
     Admin {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> Self {
+        StartError::Store(e)
+    }
 }
 
 /// How long a starting host may take to read the fleet's plugin topic.
@@ -44,9 +62,15 @@ const WAIT_LIVE: Duration = Duration::from_secs(5);
 
 /// Open the claims database the config names and start the lookup over it.
 pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
-    let path = config.duckdb.path()?;
-    let store = DuckDbStore::open(path.as_deref(), config.duckdb.threads)?;
+    let Some(path) = config.duckdb.path()? else {
+        return Err(StartError::InMemory(config.duckdb.url.clone()));
+    };
+    let store = DuckDbStore::open(Some(&path), config.duckdb.threads)?;
     // Fail fast on a database without a usable claims table.
+    store.check_schema().map_err(|problem| StartError::Schema {
+        db: path.display().to_string(),
+        problem,
+    })?;
     let rows = store.count()?;
     tracing::info!(db = %config.duckdb.url, rows, cache = ?config.lookup.cache, "claims store opened");
     let lookup = ClaimsLookup::start(Box::new(store), &config.lookup).map_err(|e| match e {
@@ -150,8 +174,8 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     let admin = match config.deploy.admin_bind {
         Some(addr) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
-            let server = AdminServer::start(addr, api)
-                .map_err(|source| StartError::Admin { addr, source })?;
+            let server =
+                AdminServer::start(addr, api).map_err(|error| StartError::Admin { addr, error })?;
             tracing::info!(addr = %server.local_addr(), "admin API listening");
             Some(server)
         }

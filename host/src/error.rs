@@ -1,15 +1,19 @@
 //! Error types that code branches on, shared by several modules (each
 //! module's own errors live with it). `anyhow` is used only in the binary.
+//!
+//! A message that embeds its cause does not also return it as `source()`, so
+//! a chain of causes says each once (`LoadError::Read`, made in `claims_load`,
+//! still does both: the binary's printer drops a cause its message holds).
 
 use std::path::PathBuf;
 
 /// The configuration cannot be read or makes no sense.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -20,10 +24,10 @@ pub enum ConfigError {
 /// A plugin cannot be loaded, or failed while running.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
-    #[error("cannot read plugin {path}: {source}")]
+    #[error("cannot read plugin {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Not a component, or one that does not fit the host's world.
     #[error("plugin {name} is not a usable enrichment component: {message}")]
@@ -85,7 +89,13 @@ pub enum LoadError {
         details: String,
     },
     #[error("DuckDB: {0}")]
-    Db(#[from] duckdb::Error),
+    Db(duckdb::Error),
+}
+
+impl From<duckdb::Error> for LoadError {
+    fn from(e: duckdb::Error) -> Self {
+        LoadError::Db(e)
+    }
 }
 
 /// ` (all N row(s) are bad)`, or nothing when no row was.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use enricher::claims_load::LoadOptions;
 use enricher::config::{CacheMode, Config};
@@ -98,7 +98,11 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let mut flag_env = Vec::new();
+    env_names(&Cli::command(), &mut flag_env);
+    enricher::config::warn_unknown_env(&flag_env.iter().map(String::as_str).collect::<Vec<_>>());
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<cli::interrupt::Interrupted>() {
             // The summary is printed; say why the exit code is not 0.
@@ -107,10 +111,22 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::from(interrupted.exit_code())
             }
             None => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", cli::report::chain_text(&e));
                 std::process::ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// The environment variables the flags of `command` and its subcommands read.
+fn env_names(command: &clap::Command, names: &mut Vec<String>) {
+    for arg in command.get_arguments() {
+        if let Some(name) = arg.get_env().and_then(|n| n.to_str()) {
+            names.push(name.to_owned());
+        }
+    }
+    for sub in command.get_subcommands() {
+        env_names(sub, names);
     }
 }
 

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+#[path = "cli/errors.rs"]
+mod errors;
+
 struct Dir(PathBuf);
 
 impl Dir {

@@ -14,6 +14,8 @@ use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
 
 use super::file_run::FileJob;
 
+use super::named_io::Named;
+
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// File mode: input file, one raw record per line (`-` reads stdin).
@@ -90,13 +92,13 @@ pub fn run(mut config: Config, args: RunArgs) -> anyhow::Result<()> {
     }
 }
 
-fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
+fn create(path: &Path) -> anyhow::Result<BufWriter<Named<File>>> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    Ok(BufWriter::with_capacity(1 << 16, file))
+    Ok(BufWriter::with_capacity(1 << 16, Named::new(file, path)))
 }
 
 #[derive(clap::Args)]
@@ -199,7 +201,8 @@ pub fn claims_load(config: &Config, file: &Path, options: &LoadOptions) -> anyho
         .path()?
         .context("claims load needs a database file, not :memory: (use --db PATH)")?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     let mut conn =
         duckdb::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;

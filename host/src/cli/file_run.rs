@@ -18,6 +18,7 @@ use enricher::file_mode::{FileRunOptions, FileRunReport, run_files_with};
 use enricher::metrics::RunSummary;
 
 use super::interrupt::{Interrupted, Signals, resume_command, signal_name};
+use super::named_io::Named;
 
 /// The files of one job and where in the input it starts.
 pub struct FileJob<'a> {
@@ -90,7 +91,7 @@ pub fn run_file_job(
     } else {
         let file =
             File::open(input).with_context(|| format!("opening input {}", input.display()))?;
-        Box::new(BufReader::with_capacity(1 << 16, file))
+        Box::new(BufReader::with_capacity(1 << 16, Named::new(file, input)))
     };
     let mut enriched = open_output(job.enriched_out, job.append)?;
     let mut failed = open_output(job.failed_out, job.append)?;
@@ -185,7 +186,7 @@ fn refuse_self_overwrite(config: &Config, job: &FileJob<'_>) -> anyhow::Result<(
 
 /// Create (or with `append`, extend) an output file and its folders. An
 /// output to append to must end with a whole line.
-fn open_output(path: &Path, append: bool) -> anyhow::Result<BufWriter<File>> {
+fn open_output(path: &Path, append: bool) -> anyhow::Result<BufWriter<Named<File>>> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -208,7 +209,7 @@ fn open_output(path: &Path, append: bool) -> anyhow::Result<BufWriter<File>> {
     } else {
         File::create(path).with_context(|| format!("creating {}", path.display()))?
     };
-    Ok(BufWriter::with_capacity(1 << 16, file))
+    Ok(BufWriter::with_capacity(1 << 16, Named::new(file, path)))
 }
 
 /// Empty, or its last byte is a line end.

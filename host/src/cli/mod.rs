@@ -7,4 +7,6 @@ pub mod demo;
 pub mod file_run;
 pub mod interrupt;
 pub mod kafka;
+pub mod named_io;
 pub mod plugin;
+pub mod report;

@@ -63,9 +63,9 @@ impl Layers {
 
     /// The TOML file at `path`.
     pub fn file(self, path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         self.toml(path, &text)
     }

@@ -6,6 +6,8 @@
 //! (applied by `main.rs`). See README.md for the table. Each setting is declared
 //! once: a field (its file key) and, if it has one, a row `(env name, file key)`
 //! in its section's `ENV` table; [`Layers`] (`figment`) does the layering.
+//! Variables that look like settings but are none are reported at start
+//! ([`warn_unknown_env`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,12 +17,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 
 mod deploy;
+mod env_check;
 mod kafka;
 mod layers;
 mod lookup;
 mod plugin;
 mod values;
 pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig};
+pub use env_check::{UnknownVar, unknown_env_vars, warn_unknown_env};
 pub use kafka::{DeliveryMode, KafkaConfig};
 pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
@@ -99,6 +103,12 @@ impl Config {
     /// Reject settings that cannot work, with the setting's name in the message.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.duckdb.path()?;
+        if self.duckdb.threads == Some(0) {
+            return Err(invalid(
+                "duckdb.threads",
+                "must be at least 1 (or unset, to let DuckDB choose)",
+            ));
+        }
         if self.pipeline.batch_size == 0 || self.pipeline.batch_size > 100_000 {
             return Err(invalid(
                 "pipeline.batch-size",

@@ -11,8 +11,16 @@ use crate::error::ConfigError;
 pub(crate) const DURATION_HINT: &str = "a duration such as 500ms, 2s, 1min or 1h 30m";
 
 /// The file a `DUCKDB_URL` names: a plain path, `jdbc:duckdb:<path>`,
-/// `duckdb:<path>` or `file:<path>`; `:memory:` (or an empty path) means in memory.
+/// `duckdb:<path>` or `file:<path>`; `:memory:` (or an empty path after a
+/// prefix, `jdbc:duckdb:`) means in memory. An empty URL is refused.
 pub fn parse_duckdb_url(url: &str) -> Result<Option<PathBuf>, ConfigError> {
+    if url.trim().is_empty() {
+        return Err(super::layers::invalid(
+            "duckdb.url",
+            "empty; expected the claims database file: a path such as claims.duckdb, \
+             jdbc:duckdb:<path> or duckdb:<path>",
+        ));
+    }
     let rest = url
         .strip_prefix("jdbc:duckdb:")
         .or_else(|| url.strip_prefix("duckdb:"))
@@ -41,6 +49,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
+    if t.starts_with('-') {
+        return Err("a duration cannot be negative".to_owned());
+    }
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         let ms: f64 = t.parse().map_err(|_| "not a number".to_owned())?;
         return Duration::try_from_secs_f64(ms / 1000.0).map_err(|e| e.to_string());
@@ -127,6 +138,12 @@ mod tests {
         let err =
             parse_duckdb_url("jdbc:duckdb:http://localhost:8080/database").expect_err("server url");
         assert!(err.to_string().contains("embedded"));
+        let err = parse_duckdb_url(" ").expect_err("empty url");
+        assert!(
+            err.to_string()
+                .starts_with("invalid setting duckdb.url (DUCKDB_URL): empty; expected"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -137,6 +154,8 @@ mod tests {
         assert_eq!(parse_duration("40"), Ok(Duration::from_millis(40)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 fortnights").is_err());
+        let negative = parse_duration("-1s").expect_err("negative");
+        assert!(negative.contains("cannot be negative"), "{negative}");
     }
 
     #[test]

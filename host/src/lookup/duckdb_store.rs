@@ -15,6 +15,7 @@ use duckdb::{AccessMode, Connection, params_from_iter};
 use rust_decimal::Decimal;
 
 use super::ClaimRow;
+use super::schema::{SchemaError, check_claims_table};
 use super::store::{ClaimsStore, Interrupter};
 use crate::error::StoreError;
 
@@ -52,7 +53,11 @@ impl DuckDbStore {
     pub fn open(path: Option<&Path>, threads: Option<u32>) -> Result<Self, StoreError> {
         let mut config = duckdb::Config::default();
         if let Some(n) = threads {
-            config = config.threads(i64::from(n)).map_err(classify)?;
+            config = config.threads(i64::from(n)).map_err(|e| {
+                StoreError::Permanent(format!(
+                    "duckdb.threads (DUCKDB_THREADS) = {n}: DuckDB refused it ({e}); give a number of threads from 1 up, or leave it unset"
+                ))
+            })?;
         }
         let conn = match path {
             Some(p) => {
@@ -80,6 +85,11 @@ impl DuckDbStore {
     pub fn with_shape(mut self, shape: QueryShape) -> Self {
         self.shape = shape;
         self
+    }
+
+    /// Whether the claims table has the columns the lookup reads (see `schema`).
+    pub fn check_schema(&self) -> Result<(), SchemaError> {
+        check_claims_table(&self.conn)
     }
 
     /// Rows in the claims table (for summaries).

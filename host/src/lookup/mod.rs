@@ -3,7 +3,8 @@
 //! - `cache`: LRU + TTL partial cache (with negative caching);
 //! - `full`: the whole table in memory, reloaded on a schedule;
 //! - `fetch`: the store on its worker thread, with timeout and retries;
-//! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation.
+//! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation;
+//! - `schema`: the claims table the lookup expects, checked at start.
 //!
 //! One call answers a whole batch of ids: cache hits first, then every miss
 //! of the batch in one store query.
@@ -12,11 +13,13 @@ mod cache;
 mod duckdb_store;
 mod fetch;
 mod full;
+mod schema;
 mod store;
 
 pub use cache::CacheCounters;
 pub use duckdb_store::{DuckDbStore, QueryShape, classify};
 pub use fetch::FetchError;
+pub use schema::{SchemaError, expected_table};
 pub use store::{ClaimsStore, Interrupter};
 
 use std::collections::HashMap;

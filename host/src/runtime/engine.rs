@@ -97,9 +97,9 @@ impl PluginEngine {
 
 /// The bytes of a `.wasm` component file.
 pub fn read_component(path: &Path) -> Result<Vec<u8>, PluginError> {
-    std::fs::read(path).map_err(|source| PluginError::Read {
+    std::fs::read(path).map_err(|error| PluginError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
