@@ -230,20 +230,40 @@ fn a_missing_database_fails_fast_with_a_clear_message() {
 
 #[test]
 fn generate_is_deterministic_for_a_seed() {
-    let run = || {
+    let run = |seed: &str| {
         ok(enricher(&[
             "generate",
             "--count",
             "500",
             "--seed",
-            "9",
+            seed,
             "--invalid-rate",
             "0.1",
         ]))
     };
-    let (a, b) = (run(), run());
-    assert_eq!(a, b);
+    let (a, b) = (run("9"), run("9"));
+    assert_eq!(a, b, "the same seed gives the same events");
     assert_eq!(a.lines().count(), 500);
+    let other = run("10");
+    assert_eq!(other.lines().count(), 500);
+    // Another seed changes the events themselves, not only their ids.
+    let without_ids = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| match l.find(r#""claim_id""#) {
+                Some(at) => l[at..].to_owned(),
+                None => l.to_owned(),
+            })
+            .collect()
+    };
+    let differing = without_ids(&a)
+        .iter()
+        .zip(without_ids(&other))
+        .filter(|(x, y)| **x != *y)
+        .count();
+    assert!(
+        differing > 400,
+        "seed 10 differs from seed 9 in only {differing} of 500 events"
+    );
 }
 
 #[test]

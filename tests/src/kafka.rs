@@ -15,6 +15,25 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 /// Produce `values` to `topic`, keyed by index, and wait for them to be acknowledged.
 pub fn produce_values(bootstrap: &str, topic: &str, values: &[String]) {
+    produce(bootstrap, topic, values, |_| None);
+}
+
+/// Like [`produce_values`], with the record timestamp `timestamp_ms(i)` for value `i`.
+pub fn produce_values_at(
+    bootstrap: &str,
+    topic: &str,
+    values: &[String],
+    timestamp_ms: impl Fn(usize) -> i64,
+) {
+    produce(bootstrap, topic, values, |i| Some(timestamp_ms(i)));
+}
+
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    values: &[String],
+    timestamp_ms: impl Fn(usize) -> Option<i64>,
+) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
@@ -23,6 +42,9 @@ pub fn produce_values(bootstrap: &str, topic: &str, values: &[String]) {
     for (i, v) in values.iter().enumerate() {
         let key = format!("k{i}");
         let mut record = BaseRecord::to(topic).key(&key).payload(v);
+        if let Some(ts) = timestamp_ms(i) {
+            record = record.timestamp(ts);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,

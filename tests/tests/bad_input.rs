@@ -102,19 +102,72 @@ fn oversized_records_never_reach_the_plugin_and_keep_a_prefix() {
     assert_eq!(pipeline.metrics().records_in, 3);
 }
 
-#[test]
-fn mixed_input_loses_nothing_at_any_batch_size() {
-    let dir = TempDir::new("mixed");
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    for i in 0..300 {
-        let claim = ["CLM-001", "CLM-002", "CLM-404"][i % 3];
-        lines.push(event(&format!("PAY-{i}"), claim, "12.34").into_bytes());
-        if i % 10 == 0 {
-            let (payload, _) = &hostile_cases()[i / 10 % 17];
-            // A file line cannot hold a raw newline; the cases hold none.
-            lines.push(payload.clone());
+/// Standard base64 with padding, as failure records keep non-UTF-8 payloads.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
         }
     }
+    out
+}
+
+/// What a failure record kept of its input: the payload, as text or base64.
+fn kept_payload(v: &Value) -> String {
+    v["original_payload"]
+        .as_str()
+        .map(|p| format!("text:{p}"))
+        .or_else(|| {
+            v["original_payload_base64"]
+                .as_str()
+                .map(|p| format!("base64:{p}"))
+        })
+        .unwrap_or_else(|| panic!("no payload kept: {v}"))
+}
+
+#[test]
+fn mixed_input_loses_nothing_at_any_batch_size() {
+    use std::collections::BTreeMap;
+    let dir = TempDir::new("mixed");
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    // What each valid event must become, by payment_id.
+    let mut expected_valid: BTreeMap<String, &str> = BTreeMap::new();
+    // (code, payload kept) of each hostile line, with multiplicity.
+    let mut expected_hostile: Vec<(String, String)> = Vec::new();
+    for i in 0..300 {
+        let claim = ["CLM-001", "CLM-002", "CLM-404"][i % 3];
+        let id = format!("PAY-{i}");
+        lines.push(event(&id, claim, "12.34").into_bytes());
+        expected_valid.insert(
+            id,
+            if claim == "CLM-404" {
+                "CLAIM_NOT_FOUND"
+            } else {
+                "SUCCESS"
+            },
+        );
+        if i % 10 == 0 {
+            let (payload, code) = &hostile_cases()[i / 10 % 17];
+            // A file line cannot hold a raw newline; the cases hold none.
+            lines.push(payload.clone());
+            let kept = match std::str::from_utf8(payload) {
+                Ok(text) => format!("text:{text}"),
+                Err(_) => format!("base64:{}", base64(payload)),
+            };
+            expected_hostile.push(((*code).to_owned(), kept));
+        }
+    }
+    expected_hostile.sort();
     let mut input = lines.join(&b'\n');
     input.extend_from_slice(b"\n\n"); // a trailing blank line is not a record
     let db = claims_db(&dir, SMALL_CLAIMS_CSV);
@@ -123,13 +176,64 @@ fn mixed_input_loses_nothing_at_any_batch_size() {
         let out = run_bytes(&mut pipeline, &input, batch_size);
         let m = pipeline.metrics();
         assert_eq!(m.records_in, lines.len() as u64, "batch {batch_size}");
-        assert_eq!(
-            (out.enriched.len() + out.failed.len()) as u64,
-            m.records_in,
-            "batch {batch_size}"
-        );
-        assert_eq!(out.enriched.len(), 200, "batch {batch_size}");
-        assert_eq!(m.status("CLAIM_NOT_FOUND"), 100);
         assert_eq!(m.enriched + m.failed, m.records_in);
+        // Every valid event exactly once, with its own outcome; every hostile
+        // line once, with its code and its payload.
+        let mut valid: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut hostile: Vec<(String, String)> = Vec::new();
+        for (v, output) in out
+            .enriched
+            .iter()
+            .map(|v| (v, "enriched"))
+            .chain(out.failed.iter().map(|v| (v, "failed")))
+        {
+            let status = v["enrichment_status"]
+                .as_str()
+                .expect("a status")
+                .to_owned();
+            if status == "SUCCESS" || status == "CLAIM_NOT_FOUND" {
+                let id = v["payment_id"].as_str().expect("a payment_id").to_owned();
+                valid
+                    .entry(id)
+                    .or_default()
+                    .push(format!("{status} on {output}"));
+            } else {
+                assert_eq!(output, "failed", "batch {batch_size}: {v}");
+                hostile.push((status, kept_payload(v)));
+            }
+        }
+        let want: BTreeMap<String, Vec<String>> = expected_valid
+            .iter()
+            .map(|(id, status)| {
+                let output = if *status == "SUCCESS" {
+                    "enriched"
+                } else {
+                    "failed"
+                };
+                (id.clone(), vec![format!("{status} on {output}")])
+            })
+            .collect();
+        let wrong: Vec<_> = want
+            .iter()
+            .filter(|(id, w)| valid.get(*id) != Some(*w))
+            .map(|(id, w)| (id, w, valid.get(id)))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "batch {batch_size}: {} valid events lost, duplicated or misrouted, e.g. {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(3)]
+        );
+        assert_eq!(
+            valid.len(),
+            want.len(),
+            "batch {batch_size}: no unexpected ids"
+        );
+        hostile.sort();
+        assert_eq!(hostile.len(), expected_hostile.len(), "batch {batch_size}");
+        assert!(
+            hostile == expected_hostile,
+            "batch {batch_size}: the hostile lines did not come back each once with their code"
+        );
     }
 }

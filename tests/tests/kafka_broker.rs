@@ -1,7 +1,8 @@
 //! Kafka mode on a real Kafka-protocol broker (nisshi, started by
 //! `scripts/test` through `scripts/kafka-up`), at-least-once since nisshi has
-//! no transactions: outputs equal file mode's, a consumer group shares and
-//! hands over partitions, and an output too large for the producer is routed.
+//! no transactions: outputs equal file mode's and keep their input's key and
+//! timestamp, a consumer group shares and hands over partitions, and an output
+//! too large for the producer is routed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,7 +51,9 @@ fn at_least_once_outputs_equal_file_mode_for_the_same_input() {
     let topics = unique_topics("e2e");
     create_topics(&broker, &topics, 3);
     let events = mixed_events(3000, "PAY-E2E");
-    produce_values(&broker, &topics[0], &events);
+    // Event times in 2020, one second apart: outputs must keep them, not take the time of the run.
+    let event_time = |i: usize| 1_600_000_000_000 + 1_000 * i as i64;
+    produce_values_at(&broker, &topics[0], &events, event_time);
 
     let config = with_topics(
         kafka_config(
@@ -88,6 +91,21 @@ fn at_least_once_outputs_equal_file_mode_for_the_same_input() {
         normalized(failed.iter().map(|r| r.value.clone())),
         normalized(values(&file.failed_raw))
     );
+    // Each output keeps its input's key (`k<index>`) and timestamp.
+    for r in enriched.iter().chain(&failed) {
+        let key = r.key.as_deref().expect("the input key is kept");
+        let index: usize = std::str::from_utf8(key)
+            .ok()
+            .and_then(|k| k.strip_prefix('k')?.parse().ok())
+            .unwrap_or_else(|| panic!("an input key, got {key:?}"));
+        assert_eq!(
+            r.timestamp_ms,
+            Some(event_time(index)),
+            "output of input {index} at partition {} offset {}",
+            r.partition,
+            r.offset
+        );
+    }
     // Keys survive, statuses and the plugin are in headers.
     let sample = &failed[0];
     assert!(sample.key.is_some());

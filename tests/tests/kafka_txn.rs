@@ -1,9 +1,12 @@
 //! Exactly-once mode on a real broker that speaks the transactional API
 //! (Tansu, started by `scripts/test` through `scripts/txn-broker-up`): init,
 //! begin, produce, send offsets with the group metadata and commit run end to
-//! end, and a hot swap keeps one plugin version per transaction. Tansu shows
-//! aborted records to read_committed consumers, so this is the happy path, not
-//! the proof of exactly-once (that is `scripts/eos-check` on Kafka or Redpanda).
+//! end, and a hot swap keeps one plugin version per transaction. No fault is
+//! injected here, and Tansu shows aborted records to read_committed consumers,
+//! so these are happy paths, not the proof of exactly-once: an aborted
+//! transaction's rewind is checked on the mock cluster (`kafka_mock.rs`,
+//! `an_aborted_transaction_is_rewound_...`), and crashes by `scripts/eos-check`
+//! on Kafka or Redpanda.
 
 use std::time::Duration;
 
@@ -35,7 +38,7 @@ fn outputs(broker: &str, topics: &[String; 3]) -> [Vec<enricher::kafka::TailedRe
 }
 
 #[test]
-fn exactly_once_on_a_real_transactional_broker_routes_every_event_once() {
+fn exactly_once_on_a_real_transactional_broker_routes_every_event_once_on_the_happy_path() {
     let broker = test_txn_broker();
     let dir = TempDir::new("txn-e2e");
     let topics = unique_topics("txn-e2e");

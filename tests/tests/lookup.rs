@@ -320,22 +320,52 @@ fn db_errors_and_timeouts_reach_the_failed_output_with_their_codes() {
 #[test]
 fn every_query_shape_returns_the_same_rows() {
     use enricher::lookup::QueryShape;
+    use rust_decimal::Decimal;
+    // Rows that differ in every column, NULLs included, so that a value taken
+    // from another row, a column shifted or a NULL read as a value shows.
+    let table = || {
+        let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+        conn.execute_batch(enricher::claims_load::CLAIMS_DDL)
+            .expect("ddl");
+        conn.execute_batch(
+            "INSERT INTO claims SELECT 'CLM-' || i, 'MBR-' || (i * 37 % 1000), i + 0.25,
+                CASE i % 3 WHEN 0 THEN NULL WHEN 1 THEN 'APPROVED' ELSE 'PENDING' END,
+                CASE WHEN i % 2 = 0 THEN NULL ELSE TIMESTAMP '2024-01-01 00:00:00' + to_minutes(i) END
+             FROM range(1000) t(i)",
+        )
+        .expect("rows");
+        DuckDbStore::from_connection(conn)
+    };
+    let expected_row = |i: i64| ClaimRow {
+        member_id: format!("MBR-{}", i * 37 % 1000),
+        claim_amount: Decimal::new(i * 100 + 25, 2),
+        claim_status: match i % 3 {
+            0 => None,
+            1 => Some("APPROVED".to_owned()),
+            _ => Some("PENDING".to_owned()),
+        },
+        created_at_micros: (i % 2 == 1).then(|| (1_704_067_200 + i * 60) * 1_000_000),
+    };
     let wanted: Vec<String> = (0..300)
         .map(|i| format!("CLM-{}", i * 7))
         .chain(["GONE".to_string()])
         .collect();
-    let mut results = Vec::new();
+    // Ids 0..999 step 7 exist; 1001.. and GONE do not.
+    let expected: Vec<(String, ClaimRow)> = (0..1000)
+        .step_by(7)
+        .map(|i| (format!("CLM-{i}"), expected_row(i)))
+        .collect();
     for shape in [
         QueryShape::InList,
         QueryShape::SplitJoin,
         QueryShape::Adaptive { in_list_max: 64 },
     ] {
-        let (store, _w) = memory_db(1000);
-        let mut store = store.with_shape(shape);
+        let mut store = table().with_shape(shape);
         let mut rows = store.fetch(&wanted).expect("fetch");
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(rows.len(), 143, "{shape:?}: ids 0..999 step 7");
-        results.push(rows);
+        rows.sort_by_key(|(id, _)| id["CLM-".len()..].parse::<i64>().expect("numeric id"));
+        assert_eq!(rows.len(), expected.len(), "{shape:?}: ids 0..999 step 7");
+        for (got, want) in rows.iter().zip(&expected) {
+            assert_eq!(got, want, "{shape:?}");
+        }
     }
-    assert!(results.windows(2).all(|w| w[0] == w[1]));
 }

@@ -4,7 +4,7 @@
 //! the rest of the batch goes through, and nothing is lost.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use enricher::pipeline::Pipeline;
@@ -12,6 +12,14 @@ use enricher::runtime::{PluginEngine, PluginSettings, SandboxLimits};
 use enricher_tests::test_plugins::CHAOS;
 use enricher_tests::*;
 use serde_json::Value;
+
+/// The tests of this file one at a time: the memory test measures the peak
+/// resident memory of the whole process, which another test's plugin filling
+/// its own cap at the same moment would inflate.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn chaos_pipeline(dir: &TempDir, limits: SandboxLimits, params: &[(&str, &str)]) -> Pipeline {
     let db = claims_db(dir, SMALL_CLAIMS_CSV);
@@ -53,8 +61,13 @@ fn batch_with(poison: usize, what: &str) -> Vec<Vec<u8>> {
 }
 
 fn run_poisoned(what: &str) -> Vec<enricher::pipeline::Routed> {
+    run_poisoned_with(what, tight())
+}
+
+fn run_poisoned_with(what: &str, limits: SandboxLimits) -> Vec<enricher::pipeline::Routed> {
+    let _serial = one_at_a_time();
     let dir = TempDir::new(&format!("sandbox-{what}"));
-    let mut pipeline = chaos_pipeline(&dir, tight(), &[]);
+    let mut pipeline = chaos_pipeline(&dir, limits, &[]);
     let payloads = batch_with(6, what);
     let slices: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
     let routed = pipeline.process(&records(&slices));
@@ -106,7 +119,24 @@ fn a_record_that_loops_forever_hits_the_cpu_deadline_and_is_isolated() {
 
 #[test]
 fn a_record_that_grows_memory_hits_the_cap_and_is_isolated() {
-    run_poisoned("grow");
+    // A CPU deadline far beyond what filling 32 MiB takes: only the memory cap
+    // can stop this record, and the trap says so.
+    let limits = SandboxLimits {
+        cpu_deadline: Duration::from_secs(30),
+        ..tight()
+    };
+    let started = std::time::Instant::now();
+    let error = trap_error(&run_poisoned_with("grow", limits));
+    assert!(
+        error.contains("memory cap reached")
+            && error.contains("plugin.max-memory-bytes = 33554432"),
+        "the trap names the memory cap: {error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped by the cap, not the deadline: {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -120,6 +150,7 @@ fn a_panicking_record_is_isolated_and_the_rest_proceed() {
 
 #[test]
 fn batch_errors_and_dropped_records_are_routed_not_lost() {
+    let _serial = one_at_a_time();
     let dir = TempDir::new("sandbox-drop");
     let mut pipeline = chaos_pipeline(&dir, tight(), &[]);
     let dropped = batch_with(2, "drop");
@@ -144,23 +175,30 @@ fn batch_errors_and_dropped_records_are_routed_not_lost() {
     );
 }
 
+/// A field of /proc/self/status, in bytes.
+fn proc_status_bytes(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
+    kb * 1024
+}
+
 #[test]
 fn host_memory_stays_bounded_while_a_plugin_grows_without_bound() {
-    fn rss_bytes() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").expect("proc status");
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS");
-        kb * 1024
-    }
+    let _serial = one_at_a_time();
     let dir = TempDir::new("sandbox-rss");
     let mut pipeline = chaos_pipeline(&dir, tight(), &[]);
     let payloads = batch_with(0, "grow");
     let slices: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
     pipeline.process(&records(&slices));
-    let before = rss_bytes();
+    // Reset the process's peak resident memory (VmHWM) to what it holds now
+    // (Linux >= 4.0), so the peak below is the peak of these calls alone.
+    std::fs::write("/proc/self/clear_refs", "5")
+        .expect("reset VmHWM through /proc/self/clear_refs");
+    let before = proc_status_bytes("VmRSS");
     for _ in 0..20 {
         let routed = pipeline.process(&records(&slices));
         assert_eq!(
@@ -168,22 +206,63 @@ fn host_memory_stays_bounded_while_a_plugin_grows_without_bound() {
             1
         );
     }
-    let grown = rss_bytes().saturating_sub(before);
-    // 20 instances each filled their 32 MiB cap; none of it may stay behind.
-    assert!(grown < 64 << 20, "host RSS grew by {} MiB", grown >> 20);
+    let peak = proc_status_bytes("VmHWM").saturating_sub(before);
+    let after = proc_status_bytes("VmRSS").saturating_sub(before);
+    eprintln!(
+        "host RSS while 20 instances filled their 32 MiB cap: peak +{} MiB, after +{} MiB",
+        peak >> 20,
+        after >> 20
+    );
+    // One instance at a time, each stopped at its 32 MiB cap and dropped when
+    // it traps: the peak holds one cap plus the host's own working memory.
+    assert!(peak < 80 << 20, "host peak RSS grew by {} MiB", peak >> 20);
+    assert!(
+        after < 64 << 20,
+        "host RSS stayed {} MiB higher",
+        after >> 20
+    );
 }
 
 #[test]
 fn a_plugin_sees_no_files_environment_or_network() {
+    let _serial = one_at_a_time();
+    // A port that accepts connections: the plugin's attempt fails because of
+    // the sandbox, not because nobody listens.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let port = listener.local_addr().expect("address").port().to_string();
     let dir = TempDir::new("sandbox-escape");
-    let mut pipeline = chaos_pipeline(&dir, tight(), &[]);
+    let mut pipeline = chaos_pipeline(&dir, tight(), &[("escape-port", &port)]);
     let routed = pipeline.process(&records(&[br#"{"chaos":"escape"}"#]));
     assert_eq!(statuses(&routed), ["SUCCESS"]);
     let v: Value = serde_json::from_slice(&routed[0].value).expect("JSON");
     assert!(v["files_listed"].is_null(), "no filesystem: {v}");
     assert_eq!(v["env_vars"], 0, "no environment: {v}");
     assert_eq!(v["args"], 0, "no arguments: {v}");
+    assert_eq!(v["net_port"].to_string(), port, "tried our listener: {v}");
     assert_eq!(v["net_connected"], false, "no network: {v}");
+    assert!(v["net_error"].is_string(), "the connection failed: {v}");
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("a connection reached the listener from inside the sandbox: {other:?}"),
+    }
+    // The listener itself works: the host can connect to it.
+    let _client = std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port")))
+        .expect("the host connects");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match listener.accept() {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the listener accepts nothing"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
 }
 
 /// The world promises a deterministic plugin with no clock beyond its batch
@@ -191,6 +270,7 @@ fn a_plugin_sees_no_files_environment_or_network() {
 /// and its random numbers are the same in every instance.
 #[test]
 fn a_plugin_gets_stopped_clocks_and_the_same_random_numbers_everywhere() {
+    let _serial = one_at_a_time();
     let dir = TempDir::new("sandbox-determinism");
     let seen: Vec<Value> = (0..2)
         .map(|_| {
@@ -217,6 +297,7 @@ fn a_plugin_gets_stopped_clocks_and_the_same_random_numbers_everywhere() {
 
 #[test]
 fn plugin_parameters_reach_the_plugin_through_the_config_import() {
+    let _serial = one_at_a_time();
     let dir = TempDir::new("sandbox-params");
     let mut pipeline = chaos_pipeline(&dir, tight(), &[("chaos", "drop")]);
     let ok = event("PAY-1", "CLM-001", "1.00");

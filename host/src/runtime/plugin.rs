@@ -87,6 +87,7 @@ impl Plugin {
 impl PluginInstance {
     /// Start the CPU clock of a call.
     fn begin_call(&mut self) {
+        self.store.data_mut().limits.reset();
         self.store.data_mut().clock.restart();
         let ticks = self.store.data().clock.ticks_left();
         self.store.set_epoch_deadline(ticks);
@@ -94,10 +95,11 @@ impl PluginInstance {
 
     pub fn info(&mut self) -> Result<PluginInfo, PluginError> {
         self.begin_call();
-        self.bindings
+        let result = self
+            .bindings
             .payments_enrichment_transform()
-            .call_info(&mut self.store)
-            .map_err(|e| PluginError::Trap(format!("{e:#}")))
+            .call_info(&mut self.store);
+        result.map_err(|e| self.trap(&e))
     }
 
     /// Run one batch. `Err(Trap)` means this instance is unusable: drop it.
@@ -107,10 +109,20 @@ impl PluginInstance {
         records: &[InputRecord],
     ) -> Result<Vec<OutputRecord>, PluginError> {
         self.begin_call();
-        self.bindings
+        let result = self
+            .bindings
             .payments_enrichment_transform()
-            .call_process_batch(&mut self.store, context, records)
-            .map_err(|e| PluginError::Trap(format!("{e:#}")))?
+            .call_process_batch(&mut self.store, context, records);
+        result
+            .map_err(|e| self.trap(&e))?
             .map_err(|BatchError::Internal(why)| PluginError::Batch(why))
+    }
+
+    /// A trap of the current call, naming the memory cap if a growth past it was refused.
+    fn trap(&self, e: &wasmtime::Error) -> PluginError {
+        match self.store.data().limits.refusal() {
+            Some(cap) => PluginError::Trap(format!("{cap}: {e:#}")),
+            None => PluginError::Trap(format!("{e:#}")),
+        }
     }
 }

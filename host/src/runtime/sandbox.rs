@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Engine, ResourceLimiter, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
 use crate::config::PluginConfig;
 
@@ -48,6 +48,80 @@ impl SandboxLimits {
             .tables(64)
             .memories(16)
             .build()
+    }
+}
+
+/// The memory cap of one instance (wasmtime asks it before each growth). A
+/// growth past the cap is refused (`memory.grow` answers -1, as the spec
+/// wants); a Rust plugin then aborts with `unreachable`, so the cap keeps a
+/// note of the refusal and the trap's message can name the cap instead.
+pub(crate) struct MemoryCap {
+    max_bytes: usize,
+    /// Instances, tables and memories per store.
+    limits: StoreLimits,
+    /// The size a refused growth asked for, during the current call.
+    refused: Option<usize>,
+}
+
+impl MemoryCap {
+    pub(crate) fn new(limits: &SandboxLimits) -> Self {
+        Self {
+            max_bytes: limits.max_memory_bytes,
+            limits: limits.store_limits(),
+            refused: None,
+        }
+    }
+
+    /// A call begins: refusals of earlier calls are forgotten.
+    pub(crate) fn reset(&mut self) {
+        self.refused = None;
+    }
+
+    /// What to say of a trap in the current call, if a growth past the cap was refused in it.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        self.refused.map(|wanted| {
+            format!(
+                "memory cap reached: the plugin asked for {wanted} bytes of linear memory, \
+                 over plugin.max-memory-bytes = {}",
+                self.max_bytes
+            )
+        })
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.refused = Some(desired);
+            return Ok(false);
+        }
+        self.limits.memory_growing(current, desired, maximum)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }
 

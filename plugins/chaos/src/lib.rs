@@ -6,7 +6,8 @@
 //! read through the WIT 1.1.0 `config` import) triggers it for every record.
 //! `<what>` is one of `loop` (spin forever), `grow` (allocate without bound),
 //! `panic`, `batch-error` (fail the whole batch), `drop` (answer nothing) or
-//! `escape` (try to list `/`, read the environment and open a socket, read
+//! `escape` (try to list `/`, read the environment and connect to
+//! 127.0.0.1 on the port of the parameter `escape-port` (default 9), read
 //! both clocks and draw random numbers, and report what it saw as the
 //! output's value).
 //! Any other record goes unchanged to `enriched` if it is a JSON object, else to `failed`.
@@ -37,7 +38,10 @@ fn try_escape() -> Vec<u8> {
         .map_err(|e| e.to_string());
     let env = std::env::vars().count();
     let args = std::env::args().count();
-    let net = std::net::TcpStream::connect("127.0.0.1:9")
+    let port = config::get("escape-port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(9);
+    let net = std::net::TcpStream::connect(("127.0.0.1", port))
         .map(|_| ())
         .map_err(|e| e.to_string());
     let wall_clock_ms = std::time::SystemTime::now()
@@ -63,6 +67,7 @@ fn try_escape() -> Vec<u8> {
         "files_error": files.err(),
         "env_vars": env,
         "args": args,
+        "net_port": port,
         "net_connected": net.is_ok(),
         "net_error": net.err(),
     })

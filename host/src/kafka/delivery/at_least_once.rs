@@ -94,6 +94,7 @@ impl AckedBatches {
         match with_retries_as(
             "commit offsets",
             |_| Action::Retry,
+            &mut state.progress.retries,
             || consumer.commit(&offsets, mode),
         ) {
             Ok(()) => {

@@ -56,15 +56,19 @@ impl Transactions {
             let group = consumer
                 .group_metadata()
                 .ok_or_else(|| KafkaRunError::Fatal("the consumer has no group metadata".into()))?;
-            with_retries("send_offsets_to_transaction", || {
-                self.producer
-                    .send_offsets_to_transaction(&offsets, &group, CALL_TIMEOUT)
-            })
+            with_retries(
+                "send_offsets_to_transaction",
+                &mut state.progress.retries,
+                || {
+                    self.producer
+                        .send_offsets_to_transaction(&offsets, &group, CALL_TIMEOUT)
+                },
+            )
         } else {
             Ok(())
         }
         .and_then(|()| {
-            with_retries("commit_transaction", || {
+            with_retries("commit_transaction", &mut state.progress.retries, || {
                 self.producer.commit_transaction(CALL_TIMEOUT)
             })
         });
@@ -90,7 +94,7 @@ impl Transactions {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), KafkaRunError> {
         if state.txn_open {
-            with_retries("abort_transaction", || {
+            with_retries("abort_transaction", &mut state.progress.retries, || {
                 self.producer.abort_transaction(CALL_TIMEOUT)
             })
             .map_err(|f| KafkaRunError::Fatal(f.into_message()))?;

@@ -37,6 +37,10 @@ pub(crate) enum Outcome {
 pub struct CommitCounters {
     pub commits: u64,
     pub rewinds: u64,
+    /// Commit-side calls (send offsets, commit, abort) called again after an
+    /// error Kafka calls retriable. librdkafka retries most broker errors
+    /// itself within a call; these are the ones it handed back (time-outs).
+    pub retries: u64,
 }
 
 /// A delivery mode: when outputs count as delivered and offsets as committed.

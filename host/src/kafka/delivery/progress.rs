@@ -29,6 +29,8 @@ pub(super) struct Progress {
     pub generation: u64,
     pub commits: u64,
     pub rewinds: u64,
+    /// Commit-side calls retried after a retriable error.
+    pub retries: u64,
 }
 
 impl Progress {
@@ -45,6 +47,7 @@ impl Progress {
         CommitCounters {
             commits: self.commits,
             rewinds: self.rewinds,
+            retries: self.retries,
         }
     }
 

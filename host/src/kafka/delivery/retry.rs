@@ -40,18 +40,21 @@ impl Failure {
     }
 }
 
-/// Call `call`, retrying what [`classify`] calls retriable.
+/// Call `call`, retrying what [`classify`] calls retriable; each retry counts in `retries`.
 pub(super) fn with_retries(
     what: &str,
+    retries: &mut u64,
     call: impl FnMut() -> Result<(), KafkaError>,
 ) -> Result<(), Failure> {
-    with_retries_as(what, classify, call)
+    with_retries_as(what, classify, retries, call)
 }
 
-/// Call `call`, retrying what `classify` calls retriable, with doubling pauses up to 2 s.
+/// Call `call`, retrying what `classify` calls retriable, with doubling pauses
+/// up to 2 s; each retry counts in `retries`.
 pub(super) fn with_retries_as(
     what: &str,
     classify: impl Fn(&KafkaError) -> Action,
+    retries: &mut u64,
     mut call: impl FnMut() -> Result<(), KafkaError>,
 ) -> Result<(), Failure> {
     let mut pause = Duration::from_millis(100);
@@ -60,6 +63,7 @@ pub(super) fn with_retries_as(
             Ok(()) => return Ok(()),
             Err(e) => match classify(&e) {
                 Action::Retry if attempt < MAX_ATTEMPTS => {
+                    *retries += 1;
                     tracing::warn!("{what} failed ({e}), retrying (attempt {attempt})");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(2));
@@ -75,4 +79,39 @@ pub(super) fn with_retries_as(
         }
     }
     Err(Failure::Stop(format!("{what}: gave up")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_retry_is_counted_and_an_abort_is_not_a_retry() {
+        let mut retries = 0;
+        let mut failures_left = 2;
+        let result = with_retries_as(
+            "flaky call",
+            |_| Action::Retry,
+            &mut retries,
+            || {
+                if failures_left == 0 {
+                    return Ok(());
+                }
+                failures_left -= 1;
+                Err(KafkaError::Canceled)
+            },
+        );
+        assert!(result.is_ok());
+        assert_eq!(retries, 2);
+
+        let mut retries = 0;
+        let result = with_retries_as(
+            "abortable call",
+            |_| Action::AbortAndRewind,
+            &mut retries,
+            || Err(KafkaError::Canceled),
+        );
+        assert!(matches!(result, Err(Failure::Abort(_))));
+        assert_eq!(retries, 0, "an abort is not a retry");
+    }
 }

@@ -14,11 +14,10 @@ mod wasi;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use wasmtime::StoreLimits;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::WasiCtx;
 
-use super::sandbox::CallClock;
+use super::sandbox::{CallClock, MemoryCap};
 use super::settings::PluginSettings;
 use crate::bindings::{Enricher, payments};
 use crate::lookup::ClaimsLookup;
@@ -35,7 +34,7 @@ pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     /// The memory cap (wasmtime asks it before each growth).
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: MemoryCap,
     /// CPU time of the current call, host calls excluded.
     pub(crate) clock: CallClock,
 }
@@ -52,7 +51,7 @@ impl HostState {
             params: Arc::clone(&settings.params),
             wasi: wasi::deterministic_ctx(),
             table: ResourceTable::new(),
-            limits: settings.limits.store_limits(),
+            limits: MemoryCap::new(&settings.limits),
             clock: CallClock::new(settings.limits.cpu_deadline),
         }
     }
