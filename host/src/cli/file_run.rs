@@ -15,7 +15,6 @@ use enricher::app::build_file_pipeline;
 use enricher::config::Config;
 use enricher::file_mode::paths::{NamedPath, check_outputs};
 use enricher::file_mode::{FileRunOptions, FileRunReport, run_files_with};
-use enricher::metrics::RunSummary;
 
 use super::interrupt::{Interrupted, Signals, resume_command, signal_name};
 use super::named_io::Named;
@@ -108,18 +107,7 @@ pub fn run_file_job(
         &options,
     )
     .context("enriching")?;
-    let info = pipeline.plugin().info();
-    let summary = RunSummary {
-        metrics: pipeline.metrics(),
-        lookup: pipeline.lookup().stats(),
-        elapsed: report.elapsed,
-        plugin: format!(
-            "{} {} ({})",
-            info.name,
-            info.version,
-            pipeline.plugin().source()
-        ),
-    };
+    let summary = pipeline.summary(report.elapsed);
     let mut text = summary.to_string();
     if report.skipped_lines > 0 {
         text.push_str(&format!(

@@ -15,7 +15,6 @@ use enricher::app::build_kafka_host;
 use enricher::config::Config;
 use enricher::kafka::{RunOptions, run as run_loop};
 use enricher::kafka::{TailOptions, tail_topic};
-use enricher::metrics::RunSummary;
 
 /// `enricher run` without `--input`: consume, enrich, produce, commit.
 pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
@@ -34,18 +33,7 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
         stop_at_end,
     };
     let report = run_loop(pipeline, &config.kafka, options, &shutdown)?;
-    let info = pipeline.plugin().info();
-    let summary = RunSummary {
-        metrics: pipeline.metrics(),
-        lookup: pipeline.lookup().stats(),
-        elapsed: report.elapsed,
-        plugin: format!(
-            "{} {} ({})",
-            info.name,
-            info.version,
-            pipeline.plugin().source()
-        ),
-    };
+    let summary = pipeline.summary(report.elapsed);
     print!("{summary}");
     println!(
         "kafka      consumed {}, produced {}, commits {}, rewinds {} ({:?})",

@@ -21,7 +21,7 @@ use crate::bindings::{BatchContext, Header, InputRecord, Output, OutputRecord};
 use crate::clock::now_ms;
 use crate::error::PluginError;
 use crate::lookup::ClaimsLookup;
-use crate::metrics::PipelineMetrics;
+use crate::metrics::{PipelineMetrics, RunSummary};
 use crate::runtime::{Plugin, PluginInstance};
 
 mod failure;
@@ -131,6 +131,17 @@ impl Pipeline {
 
     pub fn metrics(&self) -> &PipelineMetrics {
         &self.metrics
+    }
+
+    /// The end-of-run report of this pipeline, after `elapsed`.
+    pub fn summary(&self, elapsed: std::time::Duration) -> RunSummary<'_> {
+        let info = self.plugin.info();
+        RunSummary {
+            metrics: &self.metrics,
+            lookup: self.lookup.stats(),
+            elapsed,
+            plugin: format!("{} {} ({})", info.name, info.version, self.plugin.source()),
+        }
     }
 
     pub fn lookup(&self) -> &Arc<ClaimsLookup> {
