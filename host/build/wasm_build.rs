@@ -16,14 +16,20 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
-/// A target directory named `name` beside the outer build's.
+/// A target directory named `name` beside the outer build's, one per checkout:
+/// two worktrees sharing `CARGO_TARGET_DIR` would otherwise overwrite each
+/// other's components and embed the wrong plugin.
 pub fn nested_target_dir(name: &str) -> PathBuf {
+    use std::hash::{Hash, Hasher};
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    workspace_root().hash(&mut hasher);
+    let name = format!("{name}-{:08x}", hasher.finish() as u32);
     out_dir
         .ancestors()
         .nth(4)
-        .map(|t| t.join(name))
-        .unwrap_or_else(|| out_dir.join(name))
+        .map(|t| t.join(&name))
+        .unwrap_or_else(|| out_dir.join(&name))
 }
 
 /// `cargo build --release --target wasm32-wasip2 <args>` in `target_dir`;
