@@ -26,6 +26,8 @@ pub struct PipelineMetrics {
     pub invalid_outputs: u64,
     /// Plugin versions swapped in at commit boundaries.
     pub plugin_swaps: u64,
+    /// Enriched outputs marked `claim_stale` (served from an expired row while the store failed).
+    pub stale_outputs: u64,
 }
 
 impl PipelineMetrics {
@@ -92,6 +94,13 @@ impl fmt::Display for RunSummary<'_> {
             self.lookup.store_errors,
             self.lookup.store_timeouts
         )?;
+        if self.lookup.store_coalesced > 0 || self.lookup.stale_served > 0 {
+            writeln!(
+                f,
+                "           shared queries {} (ids answered by another lookup's query), stale answers {} ({} outputs marked claim_stale)",
+                self.lookup.store_coalesced, self.lookup.stale_served, m.stale_outputs
+            )?;
+        }
         if m.plugin_traps > 0 || m.invalid_outputs > 0 || m.plugin_swaps > 0 {
             writeln!(
                 f,

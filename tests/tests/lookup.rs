@@ -369,3 +369,170 @@ fn every_query_shape_returns_the_same_rows() {
         }
     }
 }
+
+/// A real store that can be switched off (every query fails) and back on.
+struct SwitchedStore {
+    inner: DuckDbStore,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ClaimsStore for SwitchedStore {
+    fn fetch(&mut self, ids: &[String]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Transient(
+                "IO Error: store is down (injected)".into(),
+            ));
+        }
+        self.inner.fetch(ids)
+    }
+    fn fetch_all(&mut self) -> Result<Vec<(String, ClaimRow)>, StoreError> {
+        self.inner.fetch_all()
+    }
+}
+
+#[test]
+fn a_store_outage_is_served_stale_within_the_limit_and_db_error_after() {
+    let (inner, _w) = memory_db(10);
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store = SwitchedStore {
+        inner,
+        down: Arc::clone(&down),
+    };
+    let ttl = Duration::from_millis(200);
+    let limit = Duration::from_millis(1500);
+    let cfg = enricher::config::Config {
+        lookup: LookupConfig {
+            cache_ttl: ttl,
+            serve_stale_for: limit,
+            ..retry_config(0)
+        },
+        ..enricher::config::Config::default()
+    };
+    let mut pipeline = pipeline_over_store(Box::new(store), &cfg);
+    let cached_at = Instant::now();
+    let first = run_bytes(
+        &mut pipeline,
+        event("PAY-1", "CLM-1", "10.00").as_bytes(),
+        10,
+    );
+    assert_eq!(first.enriched.len(), 1, "{:?}", first.failed_raw);
+    assert!(
+        first.enriched[0].get("claim_stale").is_none(),
+        "a fresh answer is not marked"
+    );
+
+    down.store(true, Ordering::SeqCst);
+    std::thread::sleep(ttl * 2);
+    let input = format!(
+        "{}\n{}\n",
+        event("PAY-2", "CLM-1", "20.00"),
+        event("PAY-3", "CLM-2", "30.00")
+    );
+    let during = run_bytes(&mut pipeline, input.as_bytes(), 10);
+    assert!(
+        cached_at.elapsed() < ttl + limit,
+        "the machine was too slow for this check"
+    );
+    assert_eq!(during.enriched.len(), 1, "{:?}", during.failed_raw);
+    let stale = &during.enriched[0];
+    assert_eq!(stale["payment_id"], "PAY-2");
+    assert_eq!(stale["member_id"], "MBR-1", "the expired row's values");
+    assert_eq!(stale["claim_stale"], true);
+    assert_eq!(
+        during.failed.len(),
+        1,
+        "a never-cached id has nothing stale to serve"
+    );
+    assert_eq!(during.failed[0]["payment_id"], "PAY-3");
+    assert_eq!(during.failed[0]["enrichment_status"], "DB_ERROR");
+
+    std::thread::sleep((ttl + limit).saturating_sub(cached_at.elapsed()) + ttl);
+    let after = run_bytes(
+        &mut pipeline,
+        event("PAY-4", "CLM-1", "40.00").as_bytes(),
+        10,
+    );
+    assert!(after.enriched.is_empty(), "{:?}", after.enriched_raw);
+    assert_eq!(after.failed[0]["payment_id"], "PAY-4");
+    assert_eq!(after.failed[0]["enrichment_status"], "DB_ERROR");
+
+    let summary = pipeline.summary(Duration::from_secs(1));
+    assert_eq!(summary.lookup.stale_served, 1);
+    assert_eq!(summary.metrics.stale_outputs, 1);
+    assert_eq!(summary.metrics.records_in, 4);
+    assert_eq!(
+        summary.metrics.enriched + summary.metrics.failed,
+        4,
+        "nothing lost"
+    );
+
+    down.store(false, Ordering::SeqCst);
+    let back = run_bytes(
+        &mut pipeline,
+        event("PAY-5", "CLM-1", "50.00").as_bytes(),
+        10,
+    );
+    assert_eq!(back.enriched.len(), 1);
+    assert!(back.enriched[0].get("claim_stale").is_none());
+}
+
+/// A real store whose queries take a while, counting them.
+struct CountedSlowStore {
+    inner: DuckDbStore,
+    queries: Arc<AtomicU32>,
+}
+
+impl ClaimsStore for CountedSlowStore {
+    fn fetch(&mut self, ids: &[String]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        self.inner.fetch(ids)
+    }
+    fn fetch_all(&mut self) -> Result<Vec<(String, ClaimRow)>, StoreError> {
+        self.inner.fetch_all()
+    }
+}
+
+#[test]
+fn concurrent_misses_of_one_id_make_one_store_query() {
+    // Without a cache every lookup goes to the store: only single flight
+    // makes the two concurrent misses share a query.
+    for mode in [CacheMode::None, CacheMode::Partial] {
+        let (inner, _w) = memory_db(10);
+        let queries = Arc::new(AtomicU32::new(0));
+        let store = CountedSlowStore {
+            inner,
+            queries: Arc::clone(&queries),
+        };
+        let lookup = ClaimsLookup::start(Box::new(store), &config(mode)).expect("start");
+        let barrier = std::sync::Barrier::new(2);
+        let answers: Vec<Vec<LookupAnswer>> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        lookup.lookup(&ids(&["CLM-4", "CLM-404"]))
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().expect("lookup thread"))
+                .collect()
+        });
+        for answer in &answers {
+            assert_eq!(found_member(&answer[0]), Some("MBR-4"), "{mode:?}");
+            assert_eq!(answer[1], LookupAnswer::NotFound, "{mode:?}");
+        }
+        assert_eq!(
+            queries.load(Ordering::SeqCst),
+            1,
+            "{mode:?}: one query for both"
+        );
+        assert_eq!(
+            lookup.stats().store_coalesced,
+            2,
+            "{mode:?}: two ids waited"
+        );
+    }
+}

@@ -20,6 +20,7 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("LOOKUP_MAX_RETRIES", "lookup.max-retries"),
     ("LOOKUP_RETRY_BACKOFF", "lookup.retry-backoff"),
     ("LOOKUP_RETRY_BACKOFF_MAX", "lookup.retry-backoff-max"),
+    ("LOOKUP_SERVE_STALE_FOR", "lookup.serve-stale-for"),
 ];
 
 /// How lookups are cached, in the spirit of Flink's `lookup.cache` options.
@@ -86,6 +87,11 @@ pub struct LookupConfig {
     /// Cap on one retry delay. env `LOOKUP_RETRY_BACKOFF_MAX`
     #[serde(with = "duration_text")]
     pub retry_backoff_max: Duration,
+    /// When the store fails or times out, answer from a cached row that
+    /// expired at most this long ago (marked stale); `0s` is off. Partial
+    /// cache only. env `LOOKUP_SERVE_STALE_FOR`
+    #[serde(with = "duration_text")]
+    pub serve_stale_for: Duration,
 }
 
 impl Default for LookupConfig {
@@ -101,6 +107,7 @@ impl Default for LookupConfig {
             max_retries: 3,
             retry_backoff: Duration::from_millis(20),
             retry_backoff_max: Duration::from_millis(500),
+            serve_stale_for: Duration::ZERO,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The partial cache: an LRU of claim rows (and of ids known to be missing),
 //! each entry with its own expiry, and counters for hits, misses, evictions.
+//! With serve-stale on, expired rows stay (until evicted or refreshed) so an
+//! outage of the store can be answered from them.
 //!
 //! Time is passed in (`now`), so tests check TTL expiry without sleeping.
 
@@ -45,6 +47,9 @@ pub struct TtlLruCache {
     found_ttl: Duration,
     /// `None` disables negative caching.
     missing_ttl: Option<Duration>,
+    /// How long past its expiry a found row may still answer when the store
+    /// fails; zero: expired rows are dropped when seen.
+    serve_stale_for: Duration,
     counters: CacheCounters,
 }
 
@@ -57,16 +62,27 @@ impl TtlLruCache {
             entries: LruCache::new(cap),
             found_ttl,
             missing_ttl,
+            serve_stale_for: Duration::ZERO,
             counters: CacheCounters::default(),
         }
+    }
+
+    /// Keep expired rows for `limit` past their expiry, for [`Self::stale`].
+    pub fn serving_stale_for(mut self, limit: Duration) -> Self {
+        self.serve_stale_for = limit;
+        self
     }
 
     /// The cached answer for `id`, if fresh at `now`; counts a hit or a miss.
     pub fn get(&mut self, id: &str, now: Instant) -> Option<Cached> {
         let fresh = match self.entries.get(id) {
             Some(entry) if entry.expires_at > now => Some(entry.value.clone()),
-            Some(_) => {
-                self.entries.pop(id);
+            Some(entry) => {
+                let keep = matches!(entry.value, Cached::Found(_))
+                    && entry.expires_at + self.serve_stale_for > now;
+                if !keep {
+                    self.entries.pop(id);
+                }
                 self.counters.expirations += 1;
                 None
             }
@@ -81,6 +97,18 @@ impl TtlLruCache {
             None => self.counters.misses += 1,
         }
         fresh
+    }
+
+    /// An expired row for `id` no older than the serve-stale limit past its
+    /// expiry (not counted as a hit, not moved in the LRU order).
+    pub fn stale(&self, id: &str, now: Instant) -> Option<Arc<ClaimRow>> {
+        match self.entries.peek(id)? {
+            Entry {
+                value: Cached::Found(row),
+                expires_at,
+            } if *expires_at + self.serve_stale_for > now => Some(Arc::clone(row)),
+            _ => None,
+        }
     }
 
     /// Remember a row found in the store.
@@ -142,6 +170,44 @@ mod tests {
         assert_eq!(c.len(), 0, "an expired entry is dropped");
         let n = c.counters();
         assert_eq!((n.hits, n.misses, n.expirations), (1, 1, 1));
+    }
+
+    #[test]
+    fn expired_rows_answer_as_stale_only_within_the_limit() {
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(60);
+        let mut c = TtlLruCache::new(10, ttl, Some(Duration::from_secs(5)))
+            .serving_stale_for(Duration::from_secs(30));
+        c.put_found("CLM-1".into(), row("M1"), t0);
+        c.put_missing("GONE".into(), t0);
+        assert_eq!(
+            c.stale("CLM-1", t0),
+            Some(row("M1")),
+            "a fresh row may serve too"
+        );
+        let expired = t0 + ttl + Duration::from_secs(10);
+        assert_eq!(
+            c.get("CLM-1", expired),
+            None,
+            "expired: a miss, the store is asked"
+        );
+        assert_eq!(
+            c.stale("CLM-1", expired),
+            Some(row("M1")),
+            "kept for the outage"
+        );
+        assert_eq!(c.stale("CLM-1", t0 + ttl + Duration::from_secs(30)), None);
+        assert_eq!(
+            c.stale("GONE", t0 + Duration::from_secs(6)),
+            None,
+            "missing is never stale-served"
+        );
+        assert_eq!(c.get("CLM-1", t0 + ttl + Duration::from_secs(31)), None);
+        assert_eq!(c.len(), 1, "past the limit the row is dropped when seen");
+        let mut off = TtlLruCache::new(10, ttl, None);
+        off.put_found("CLM-1".into(), row("M1"), t0);
+        assert_eq!(off.get("CLM-1", t0 + ttl), None);
+        assert_eq!(off.stale("CLM-1", t0 + ttl), None, "off by default");
     }
 
     #[test]

@@ -3,15 +3,19 @@
 //! - `cache`: LRU + TTL partial cache (with negative caching);
 //! - `full`: the whole table in memory, reloaded on a schedule;
 //! - `fetch`: the store on its worker thread, with timeout and retries;
+//! - `flight`: single flight, so concurrent misses of one id make one query;
 //! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation;
 //! - `schema`: the claims table the lookup expects, checked at start.
 //!
 //! One call answers a whole batch of ids: cache hits first, then every miss
-//! of the batch in one store query.
+//! of the batch in one store query. With serve-stale on, an id the store
+//! cannot answer (DB_ERROR, DB_TIMEOUT) is answered from its expired cache
+//! row when that row expired less than `lookup.serve-stale-for` ago.
 
 mod cache;
 mod duckdb_store;
 mod fetch;
+mod flight;
 mod full;
 mod schema;
 mod store;
@@ -23,15 +27,16 @@ pub use schema::{SchemaError, expected_table};
 pub use store::{ClaimsStore, Interrupter};
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 
 use crate::config::{CacheMode, LookupConfig};
 use cache::{Cached, TtlLruCache};
 use fetch::{Fetcher, RetryPolicy};
+use flight::Flights;
 use full::FullCache;
 
 /// One row of the claims table.
@@ -49,6 +54,9 @@ pub struct ClaimRow {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LookupAnswer {
     Found(Arc<ClaimRow>),
+    /// Found in an expired cache row because the store failed (serve-stale):
+    /// served as found, and the output that used it is marked.
+    Stale(Arc<ClaimRow>),
     NotFound,
     /// DB_ERROR
     Unavailable(String),
@@ -74,11 +82,19 @@ pub struct LookupStats {
     pub full_reload_failures: u64,
     /// Rows held in memory (partial cache entries, or the full table).
     pub rows_in_memory: u64,
+    /// Ids answered by another lookup's store query (single flight).
+    pub store_coalesced: u64,
+    /// Ids answered from an expired row while the store failed (serve-stale).
+    pub stale_served: u64,
 }
 
 pub struct ClaimsLookup {
     mode: Mode,
     fetcher: Arc<Fetcher>,
+    flights: Flights,
+    /// How long a waiter of another lookup's query waits at most.
+    flight_wait: Duration,
+    stale_served: AtomicU64,
 }
 
 impl ClaimsLookup {
@@ -92,18 +108,30 @@ impl ClaimsLookup {
         };
         let fetcher = Arc::new(Fetcher::spawn(store, policy));
         let mode = match config.cache {
-            CacheMode::Partial => Mode::Partial(Mutex::new(TtlLruCache::new(
-                config.cache_max_rows,
-                config.cache_ttl,
-                config.cache_missing_key.then_some(config.cache_missing_ttl),
-            ))),
+            CacheMode::Partial => Mode::Partial(Mutex::new(
+                TtlLruCache::new(
+                    config.cache_max_rows,
+                    config.cache_ttl,
+                    config.cache_missing_key.then_some(config.cache_missing_ttl),
+                )
+                .serving_stale_for(config.serve_stale_for),
+            )),
             CacheMode::Full => Mode::Full(FullCache::start(
                 Arc::clone(&fetcher),
                 config.full_reload_interval,
             )?),
             CacheMode::None => Mode::Direct,
         };
-        Ok(Self { mode, fetcher })
+        // The leader's own fetch is bounded by the timeout; waiting twice as
+        // long covers a leader that queued behind another query.
+        let flight_wait = config.timeout.saturating_mul(2) + Duration::from_secs(1);
+        Ok(Self {
+            mode,
+            fetcher,
+            flights: Flights::default(),
+            flight_wait,
+            stale_served: AtomicU64::new(0),
+        })
     }
 
     /// One answer per id, in order.
@@ -156,6 +184,7 @@ impl ClaimsLookup {
                     _ => {} // failures are never cached
                 }
             });
+            self.serve_stale(cache, ids, &mut answers);
         }
         answers
             .into_iter()
@@ -163,8 +192,38 @@ impl ClaimsLookup {
             .collect()
     }
 
-    /// Ask the store for the ids at `positions` (one query), fill their answers,
-    /// and tell `remember` the answer of each distinct id.
+    /// Replace DB_ERROR and DB_TIMEOUT answers by expired rows the cache
+    /// still holds within the serve-stale limit (off: it holds none).
+    fn serve_stale(
+        &self,
+        cache: &Mutex<TtlLruCache>,
+        ids: &[String],
+        answers: &mut [Option<LookupAnswer>],
+    ) {
+        let failed = |a: &Option<LookupAnswer>| {
+            matches!(
+                a,
+                Some(LookupAnswer::Unavailable(_) | LookupAnswer::Timeout(_))
+            )
+        };
+        if !answers.iter().any(failed) {
+            return;
+        }
+        let now = Instant::now();
+        let cache = lock(cache);
+        for (answer, id) in answers.iter_mut().zip(ids) {
+            if failed(answer)
+                && let Some(row) = cache.stale(id, now)
+            {
+                *answer = Some(LookupAnswer::Stale(row));
+                self.stale_served.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Ask the store for the ids at `positions` (one query, shared with any
+    /// concurrent lookup missing the same ids), fill their answers, and tell
+    /// `remember` the answer of each distinct id this lookup fetched.
     fn resolve_misses(
         &self,
         ids: &[String],
@@ -179,23 +238,33 @@ impl ClaimsLookup {
                 distinct.push(ids[i].clone());
             }
         }
-        let by_id: Result<HashMap<String, Arc<ClaimRow>>, FetchError> =
-            self.fetcher.fetch(distinct.clone()).map(|rows| {
-                rows.into_iter()
-                    .map(|(id, row)| (id, Arc::new(row)))
-                    .collect()
-            });
-        let mut resolved: HashMap<&str, LookupAnswer> = HashMap::with_capacity(distinct.len());
-        for id in &distinct {
-            let answer = match &by_id {
+        let claim = self.flights.claim(distinct);
+        let mut resolved: HashMap<String, LookupAnswer> = HashMap::with_capacity(positions.len());
+        if !claim.lead.ids.is_empty() {
+            let by_id: Result<HashMap<String, Arc<ClaimRow>>, FetchError> =
+                self.fetcher.fetch(claim.lead.ids.clone()).map(|rows| {
+                    rows.into_iter()
+                        .map(|(id, row)| (id, Arc::new(row)))
+                        .collect()
+                });
+            let answer_of = |id: &str| match &by_id {
                 Ok(rows) => rows.get(id).map_or(LookupAnswer::NotFound, |r| {
                     LookupAnswer::Found(Arc::clone(r))
                 }),
                 Err(FetchError::Unavailable(why)) => LookupAnswer::Unavailable(why.clone()),
                 Err(FetchError::Timeout(why)) => LookupAnswer::Timeout(why.clone()),
             };
-            remember(id, &answer);
-            resolved.insert(id.as_str(), answer);
+            for id in &claim.lead.ids {
+                let answer = answer_of(id);
+                remember(id, &answer);
+                resolved.insert(id.clone(), answer);
+            }
+            // Waiters get their answers once the cache holds them.
+            claim.lead.finish(answer_of);
+        }
+        for (id, flight) in claim.follow {
+            let answer = flight.wait(&self.flights, self.flight_wait);
+            resolved.insert(id, answer);
         }
         for i in positions {
             answers[i] = resolved.get(ids[i].as_str()).cloned();
@@ -209,6 +278,8 @@ impl ClaimsLookup {
             store_retries: c.retries.load(Ordering::Relaxed),
             store_errors: c.errors.load(Ordering::Relaxed),
             store_timeouts: c.timeouts.load(Ordering::Relaxed),
+            store_coalesced: self.flights.coalesced(),
+            stale_served: self.stale_served.load(Ordering::Relaxed),
             ..LookupStats::default()
         };
         match &self.mode {

@@ -26,9 +26,11 @@ use crate::runtime::{Plugin, PluginInstance};
 
 mod failure;
 mod follow;
+mod stale;
 use failure::intern_status;
 pub use failure::{host_failure, is_plugin_error};
 pub use follow::{Desired, FeedControl, PluginFeed, StreamEvent};
+pub use stale::{STALE_FIELD, STALE_HEADER};
 
 /// Header the plugin sets on each output with its `enrichment_status`.
 pub const STATUS_HEADER: &str = "enrichment-status";
@@ -290,7 +292,12 @@ impl Pipeline {
             Some(instance) => instance,
             slot => slot.insert(self.plugin.instantiate(Some(Arc::clone(&self.lookup)))?),
         };
-        instance.process_batch(context, records)
+        let mut outputs = instance.process_batch(context, records)?;
+        let stale_ids = instance.take_stale_claims();
+        if !stale_ids.is_empty() {
+            self.metrics.stale_outputs += stale::mark(&mut outputs, &stale_ids);
+        }
+        Ok(outputs)
     }
 
     /// Check the plugin's outputs against the batch and answer what it left out.

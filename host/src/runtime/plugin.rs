@@ -88,6 +88,7 @@ impl PluginInstance {
     /// Start the CPU clock of a call.
     fn begin_call(&mut self) {
         self.store.data_mut().limits.reset();
+        self.store.data_mut().stale_claims.clear();
         self.store.data_mut().clock.restart();
         let ticks = self.store.data().clock.ticks_left();
         self.store.set_epoch_deadline(ticks);
@@ -116,6 +117,15 @@ impl PluginInstance {
         result
             .map_err(|e| self.trap(&e))?
             .map_err(|BatchError::Internal(why)| PluginError::Batch(why))
+    }
+
+    /// The claim ids the last call was answered from expired cache rows
+    /// (serve-stale: the store was failing), each once.
+    pub fn take_stale_claims(&mut self) -> Vec<String> {
+        let mut ids = std::mem::take(&mut self.store.data_mut().stale_claims);
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// A trap of the current call, naming the memory cap if a growth past it was refused.

@@ -93,12 +93,14 @@ impl ClaimLookup for NativeLookup<'_> {
             .lookup(&ids)
             .into_iter()
             .map(|a| match a {
-                LookupAnswer::Found(row) => LookupOutcome::Found(Claim {
-                    member_id: row.member_id.clone(),
-                    claim_amount: row.claim_amount,
-                    claim_status: row.claim_status.clone(),
-                    created_at_micros: row.created_at_micros,
-                }),
+                LookupAnswer::Found(row) | LookupAnswer::Stale(row) => {
+                    LookupOutcome::Found(Claim {
+                        member_id: row.member_id.clone(),
+                        claim_amount: row.claim_amount,
+                        claim_status: row.claim_status.clone(),
+                        created_at_micros: row.created_at_micros,
+                    })
+                }
                 LookupAnswer::NotFound => LookupOutcome::NotFound,
                 LookupAnswer::Unavailable(w) => LookupOutcome::Unavailable(w),
                 LookupAnswer::Timeout(w) => LookupOutcome::Timeout(w),

@@ -34,8 +34,13 @@ impl claims_api::Host for HostState {
         self.clock.add_host_time(started.elapsed());
         answers
             .into_iter()
-            .map(|answer| match answer {
+            .zip(&claim_ids)
+            .map(|(answer, id)| match answer {
                 LookupAnswer::Found(row) => LookupResult::Found(to_wit_claim(&row)),
+                LookupAnswer::Stale(row) => {
+                    self.stale_claims.push(id.clone());
+                    LookupResult::Found(to_wit_claim(&row))
+                }
                 LookupAnswer::NotFound => LookupResult::NotFound,
                 LookupAnswer::Unavailable(why) => {
                     LookupResult::Failed(LookupError::Unavailable(why))

@@ -37,6 +37,9 @@ pub(crate) struct HostState {
     pub(crate) limits: MemoryCap,
     /// CPU time of the current call, host calls excluded.
     pub(crate) clock: CallClock,
+    /// Claim ids answered from an expired cache row during the current call
+    /// (serve-stale), so the outputs that used them can be marked.
+    pub(crate) stale_claims: Vec<String>,
 }
 
 impl HostState {
@@ -53,6 +56,7 @@ impl HostState {
             table: ResourceTable::new(),
             limits: MemoryCap::new(&settings.limits),
             clock: CallClock::new(settings.limits.cpu_deadline),
+            stale_claims: Vec::new(),
         }
     }
 }

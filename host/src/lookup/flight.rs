@@ -1,0 +1,180 @@
+//! Single flight: concurrent lookups of the same missing claim id share one
+//! store query. The first caller to miss an id leads (its query asks the
+//! store for it); callers that miss the same id while that query runs wait for
+//! the leader's answer instead of querying again.
+//!
+//! A caller finishes the ids it leads before it waits for the ones it follows,
+//! so two callers each leading an id the other follows cannot deadlock.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::LookupAnswer;
+
+/// The ids being fetched right now, each with the answer its waiters get.
+#[derive(Default)]
+pub(super) struct Flights {
+    running: Mutex<HashMap<String, Arc<Flight>>>,
+    /// Ids answered by another caller's query (each wait counts once).
+    coalesced: AtomicU64,
+}
+
+/// One id's query in progress.
+#[derive(Default)]
+pub(super) struct Flight {
+    answer: Mutex<Option<LookupAnswer>>,
+    done: Condvar,
+}
+
+/// What a caller leads and what it waits for.
+pub(super) struct Claim<'a> {
+    /// Ids this caller must fetch; [`Leading::finish`] hands their answers on.
+    pub lead: Leading<'a>,
+    /// Ids another caller is fetching, with the flight to wait on.
+    pub follow: Vec<(String, Arc<Flight>)>,
+}
+
+/// The ids a caller leads. Dropped unfinished (a panic), its waiters get
+/// DB_ERROR rather than waiting forever.
+pub(super) struct Leading<'a> {
+    flights: &'a Flights,
+    pub ids: Vec<String>,
+}
+
+impl Flights {
+    /// Split the distinct `ids` into those to fetch and those to wait for.
+    pub fn claim(&self, ids: Vec<String>) -> Claim<'_> {
+        let mut running = lock(&self.running);
+        let mut lead = Vec::with_capacity(ids.len());
+        let mut follow = Vec::new();
+        for id in ids {
+            match running.get(&id) {
+                Some(flight) => follow.push((id, Arc::clone(flight))),
+                None => {
+                    running.insert(id.clone(), Arc::default());
+                    lead.push(id);
+                }
+            }
+        }
+        Claim {
+            lead: Leading {
+                flights: self,
+                ids: lead,
+            },
+            follow,
+        }
+    }
+
+    pub fn coalesced(&self) -> u64 {
+        self.coalesced.load(Ordering::Relaxed)
+    }
+
+    fn complete(&self, id: &str, answer: LookupAnswer) {
+        let flight = lock(&self.running).remove(id);
+        if let Some(flight) = flight {
+            *lock(&flight.answer) = Some(answer);
+            flight.done.notify_all();
+        }
+    }
+}
+
+impl Leading<'_> {
+    /// Hand each led id's answer to its waiters and end the flights.
+    pub fn finish(mut self, answer_of: impl Fn(&str) -> LookupAnswer) {
+        for id in std::mem::take(&mut self.ids) {
+            let answer = answer_of(&id);
+            self.flights.complete(&id, answer);
+        }
+    }
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        for id in std::mem::take(&mut self.ids) {
+            let why = "the lookup that was fetching this id ended without an answer".to_owned();
+            self.flights.complete(&id, LookupAnswer::Unavailable(why));
+        }
+    }
+}
+
+impl Flight {
+    /// The leader's answer, or DB_TIMEOUT after `limit`.
+    pub fn wait(&self, flights: &Flights, limit: Duration) -> LookupAnswer {
+        flights.coalesced.fetch_add(1, Ordering::Relaxed);
+        let deadline = Instant::now() + limit;
+        let mut answer = lock(&self.answer);
+        loop {
+            if let Some(answer) = answer.as_ref() {
+                return answer.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let why = format!("waited {limit:?} for another lookup of the same id");
+                return LookupAnswer::Timeout(why);
+            }
+            answer = self
+                .done
+                .wait_timeout(answer, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_second_caller_waits_for_the_first_callers_answer() {
+        let flights = Flights::default();
+        let first = flights.claim(ids(&["A", "B"]));
+        assert_eq!(first.lead.ids, ids(&["A", "B"]));
+        let second = flights.claim(ids(&["B", "C"]));
+        assert_eq!(second.lead.ids, ids(&["C"]));
+        assert_eq!(second.follow.len(), 1);
+        let (id, flight) = &second.follow[0];
+        assert_eq!(id, "B");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| flight.wait(&flights, Duration::from_secs(10)));
+            first.lead.finish(|_| LookupAnswer::NotFound);
+            assert_eq!(waiter.join().expect("waiter"), LookupAnswer::NotFound);
+        });
+        assert_eq!(flights.coalesced(), 1);
+        second.lead.finish(|_| LookupAnswer::NotFound);
+        assert_eq!(
+            flights.claim(ids(&["B"])).lead.ids,
+            ids(&["B"]),
+            "a finished flight is gone: the next miss queries again"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_flight_answers_its_waiters_with_an_error() {
+        let flights = Flights::default();
+        let first = flights.claim(ids(&["A"]));
+        let second = flights.claim(ids(&["A"]));
+        drop(first);
+        let answer = second.follow[0].1.wait(&flights, Duration::from_secs(10));
+        assert!(matches!(answer, LookupAnswer::Unavailable(_)), "{answer:?}");
+    }
+
+    #[test]
+    fn a_waiter_gives_up_after_its_limit() {
+        let flights = Flights::default();
+        let _first = flights.claim(ids(&["A"]));
+        let second = flights.claim(ids(&["A"]));
+        let answer = second.follow[0].1.wait(&flights, Duration::from_millis(20));
+        assert!(matches!(answer, LookupAnswer::Timeout(_)), "{answer:?}");
+    }
+}
