@@ -42,6 +42,7 @@ pub mod error;
 pub mod file_mode;
 pub mod generate;
 pub mod kafka;
+mod log_limit;
 pub mod lookup;
 pub mod metrics;
 pub mod pipeline;

@@ -90,14 +90,13 @@ enum ClaimsCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,enricher=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let _logs = match cli::logging::init() {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {}", cli::report::chain_text(&e));
+            return std::process::ExitCode::from(2);
+        }
+    };
     let cli = Cli::parse();
     let mut flag_env = Vec::new();
     env_names(&Cli::command(), &mut flag_env);

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod file_run;
 pub mod interrupt;
 pub mod kafka;
+pub mod logging;
 pub mod named_io;
 pub mod plugin;
 pub mod report;

@@ -84,3 +84,33 @@ fn best_effort_payment_id(payload: &[u8]) -> Option<String> {
     }
     serde_json::from_slice::<IdOnly>(payload).ok()?.payment_id
 }
+
+/// Log one record routed to `failed` (the caller rate-limits: `held_back`
+/// lines were skipped before this one). Reads the payment id and the reason
+/// from the failure record, if it has them.
+pub(super) fn log_failed(r: &Routed, held_back: u64) {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        payment_id: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        error: Option<Cow<'a, str>>,
+    }
+    let probe = serde_json::from_slice::<Probe<'_>>(&r.value).ok();
+    let payment_id = probe
+        .as_ref()
+        .and_then(|p| p.payment_id.as_deref())
+        .unwrap_or("");
+    let error = probe
+        .as_ref()
+        .and_then(|p| p.error.as_deref())
+        .unwrap_or("");
+    let status = r.status.as_ref();
+    tracing::info!(
+        status,
+        payment_id,
+        error,
+        held_back,
+        "record routed to failed"
+    );
+}

@@ -20,6 +20,7 @@ use std::time::Instant;
 use crate::bindings::{BatchContext, Header, InputRecord, Output, OutputRecord};
 use crate::clock::now_ms;
 use crate::error::PluginError;
+use crate::log_limit::LogLimit;
 use crate::lookup::ClaimsLookup;
 use crate::metrics::{PipelineMetrics, RunSummary};
 use crate::runtime::{Plugin, PluginInstance};
@@ -27,10 +28,14 @@ use crate::runtime::{Plugin, PluginInstance};
 mod failure;
 mod follow;
 mod stale;
-use failure::intern_status;
 pub use failure::{host_failure, is_plugin_error};
+use failure::{intern_status, log_failed};
 pub use follow::{Desired, FeedControl, PluginFeed, StreamEvent};
 pub use stale::{STALE_FIELD, STALE_HEADER};
+
+/// Records routed to `failed` that are logged: this many per second after a burst.
+const FAILURE_LOG_LINES_PER_SECOND: f64 = 5.0;
+const FAILURE_LOG_BURST: u32 = 20;
 
 /// Header the plugin sets on each output with its `enrichment_status`.
 pub const STATUS_HEADER: &str = "enrichment-status";
@@ -63,6 +68,8 @@ pub struct Pipeline {
     /// Whether outputs get the status and plugin name/version headers (sinks that keep headers want them).
     stamp_plugin_headers: bool,
     metrics: PipelineMetrics,
+    /// Records routed to `failed` are logged, this many at most.
+    failure_log: LogLimit,
     /// Where the plugin to run comes from (hot swap), and where outcomes go, if anywhere.
     feed: Option<PluginFeed>,
     /// The feed's sequence number of the version running here.
@@ -79,6 +86,7 @@ impl Pipeline {
             max_record_bytes,
             stamp_plugin_headers: true,
             metrics: PipelineMetrics::default(),
+            failure_log: LogLimit::new(FAILURE_LOG_LINES_PER_SECOND, FAILURE_LOG_BURST),
             feed: None,
             applied_seq: 0,
         }
@@ -215,10 +223,14 @@ impl Pipeline {
             }
         }
         let mut plugin_errors = 0;
+        let now = Instant::now();
         for r in &routed {
-            self.metrics
-                .count_status(&r.status, r.output == Output::Enriched);
+            let enriched = r.output == Output::Enriched;
+            self.metrics.count_status(&r.status, enriched);
             plugin_errors += u64::from(is_plugin_error(&r.status));
+            if !enriched && let Some(held_back) = self.failure_log.admit(now) {
+                log_failed(r, held_back);
+            }
         }
         if let Some(feed) = &self.feed {
             feed.report(StreamEvent::Batch {

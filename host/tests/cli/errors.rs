@@ -36,12 +36,12 @@ fn repeated_cause(text: &str) -> Option<String> {
     None
 }
 
-fn path(p: &Path) -> &str {
+pub(super) fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
 /// A claims database loaded by the binary from the test claims.
-fn loaded_db(dir: &Dir) -> PathBuf {
+pub(super) fn loaded_db(dir: &Dir) -> PathBuf {
     std::fs::write(dir.join("claims.csv"), CLAIMS).expect("write claims");
     let db = dir.join("claims.duckdb");
     ok(enricher(&[

@@ -20,7 +20,12 @@ use wasmtime_wasi::WasiCtx;
 use super::sandbox::{CallClock, MemoryCap};
 use super::settings::PluginSettings;
 use crate::bindings::{Enricher, payments};
+use crate::log_limit::LogLimit;
 use crate::lookup::ClaimsLookup;
+
+/// A plugin instance's log lines: this many per second after a burst of `PLUGIN_LOG_BURST`.
+const PLUGIN_LOG_LINES_PER_SECOND: f64 = 20.0;
+const PLUGIN_LOG_BURST: u32 = 100;
 
 /// Store data of one plugin instance.
 pub(crate) struct HostState {
@@ -40,6 +45,8 @@ pub(crate) struct HostState {
     /// Claim ids answered from an expired cache row during the current call
     /// (serve-stale), so the outputs that used them can be marked.
     pub(crate) stale_claims: Vec<String>,
+    /// How many of the plugin's log lines reach the host's log.
+    log_limit: LogLimit,
 }
 
 impl HostState {
@@ -57,6 +64,7 @@ impl HostState {
             limits: MemoryCap::new(&settings.limits),
             clock: CallClock::new(settings.limits.cpu_deadline),
             stale_claims: Vec::new(),
+            log_limit: LogLimit::new(PLUGIN_LOG_LINES_PER_SECOND, PLUGIN_LOG_BURST),
         }
     }
 }
