@@ -26,6 +26,8 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, 
 use ed25519_dalek::{SIGNATURE_LENGTH, Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+pub use ed25519_dalek::{SigningKey as PrivateKey, VerifyingKey as PublicKey};
+
 /// The admin API's request header carrying a deploy's signature (base64).
 pub const SIGNATURE_HEADER: &str = "x-enricher-signature";
 
