@@ -6,6 +6,8 @@ use std::process::{Command, Output, Stdio};
 
 #[path = "cli/errors.rs"]
 mod errors;
+#[path = "cli/signing.rs"]
+mod signing;
 
 struct Dir(PathBuf);
 

@@ -4,7 +4,7 @@
 //! whether they come through the admin API or straight from the fleet topic,
 //! and refuses a `--plugin` file without a valid signature at start.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use enricher::app::StartError;
@@ -35,10 +35,10 @@ fn key_in(dir: &TempDir, name: &str) -> (PrivateKey, PathBuf) {
 }
 
 /// A host config with its admin API on a free port, trusting `trusted`.
-fn trusting_config(dir: &TempDir, broker: &str, topics: &[String; 3], trusted: &PathBuf) -> Config {
+fn trusting_config(dir: &TempDir, broker: &str, topics: &[String; 3], trusted: &Path) -> Config {
     let mut config = host_config(dir, broker, topics, DeliveryMode::AtLeastOnce);
     config.deploy.admin_bind = "127.0.0.1:0".parse().ok();
-    config.deploy.trusted_keys = vec![trusted.clone()];
+    config.deploy.trusted_keys = vec![trusted.to_owned()];
     config
 }
 

@@ -336,12 +336,23 @@ fn a_slow_client_does_not_hold_up_the_others() {
 #[test]
 fn a_deploy_carries_its_signature_in_a_header_and_an_untrusted_one_is_a_403() {
     let (fake, server, client) = start();
+    // 64 bytes as base64 (a `.sig` file's text, its newline dropped), and as raw bytes.
+    let text = format!("{}==", "A".repeat(86));
+    let file = format!("{text}\n");
     client
-        .deploy_signed(b"wasm", None, Some(b"c2lnbmF0dXJl\n"))
+        .deploy_signed(b"wasm", None, Some(file.as_bytes()))
         .expect("deploy");
+    client
+        .deploy_signed(b"wasm", None, Some(&[0u8; 64]))
+        .expect("deploy with a raw signature");
     client.deploy(b"wasm", None).expect("deploy unsigned");
     let seen = fake.signatures.lock().expect("lock").clone();
-    assert_eq!(seen, vec![Some(b"c2lnbmF0dXJl".to_vec()), None]);
+    let sent = Some(text.into_bytes());
+    assert_eq!(seen, vec![sent.clone(), sent, None]);
+    assert!(matches!(
+        client.deploy_signed(b"wasm", None, Some(b"not a signature")),
+        Err(ClientError::BadSignature(_))
+    ));
     let why = "the component is not signed".to_owned();
     *fake.refuse.lock().expect("lock") = Some(AdminError::Untrusted(why.clone()));
     let request = "POST /v1/plugins HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n\
