@@ -2,18 +2,24 @@
 //! the real plugin components: a host configured with trusted keys
 //! (`deploy.trusted-keys`) deploys only components signed by one of them,
 //! whether they come through the admin API or straight from the fleet topic,
-//! and refuses a `--plugin` file without a valid signature at start.
+//! or from a watched folder, and refuses a `--plugin` file without a valid
+//! signature at start.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use enricher::app::StartError;
 use enricher::config::{Config, DeliveryMode};
 use enricher::deploy::admin::{AdminClient, ClientError};
 use enricher::deploy::signature::{
-    PrivateKey, SignatureError, fingerprint, generate_key, key_pems, sign, signature_path,
+    PrivateKey, SignatureError, TrustedKeys, fingerprint, generate_key, key_pems, sign,
+    signature_path,
 };
-use enricher::deploy::{AdminError, PluginAdmin, PluginStatus};
+use enricher::deploy::{
+    AdminError, Deployer, DirWatcher, LocalOnly, PluginAdmin, PluginStatus, default_canaries,
+};
+use enricher::runtime::{DEFAULT_PLUGIN, PluginEngine};
 use enricher_tests::kafka::*;
 use enricher_tests::swap::*;
 use enricher_tests::test_plugins::V2;
@@ -231,4 +237,47 @@ fn a_plugin_file_without_a_valid_signature_is_refused_at_start() {
     std::fs::remove_file(signature_path(&plugin)).expect("remove .sig");
     config.deploy.trusted_keys.clear();
     enricher::app::build_pipeline(&config).expect("signatures are off by default");
+}
+
+#[test]
+fn the_watched_folder_deploys_a_file_only_once_its_signature_verifies() {
+    let dir = TempDir::new("signed-watch");
+    let (mine, mine_pub) = key_in(&dir, "mine");
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    let config = config_for(&db);
+    let lookup = enricher::app::open_lookup(&config).expect("lookup");
+    let engine = PluginEngine::with_settings((&config.plugin).into()).expect("engine");
+    let initial = engine.load_default().expect("the built-in plugin");
+    let trusted = TrustedKeys::load(&[mine_pub]).expect("trusted key");
+    let deployer = Arc::new(
+        Deployer::new(
+            engine,
+            initial,
+            DEFAULT_PLUGIN,
+            lookup,
+            default_canaries(),
+            &config.deploy,
+            Arc::new(LocalOnly),
+        )
+        .trusting(trusted),
+    );
+    let watched = dir.join("plugins");
+    std::fs::create_dir_all(&watched).expect("plugins folder");
+    let every = Duration::from_millis(100);
+    let _watcher =
+        DirWatcher::start(watched.clone(), Arc::clone(&deployer), every).expect("watcher");
+    let v2 = std::fs::read(V2).expect("v2 plugin");
+    let file = watched.join("v2.wasm");
+    std::fs::write(&file, &v2).expect("drop v2 in");
+    wait_for("the unsigned file refused", Duration::from_secs(30), || {
+        !deployer.status().rejected.is_empty()
+    });
+    let rejected = deployer.status().rejected;
+    assert_eq!(rejected[0].from, "watched folder");
+    assert!(rejected[0].reason.contains("not signed"), "{rejected:?}");
+    assert!(!deployer.knows(V2_KEY));
+    std::fs::write(signature_path(&file), sign(&mine, &v2)).expect("its signature");
+    wait_for("the signed file deployed", Duration::from_secs(60), || {
+        deployer.desired_key() == V2_KEY
+    });
 }
