@@ -121,12 +121,12 @@ pub fn startup_trust(config: &Config, bytes: &[u8]) -> Result<StartupTrust, Star
         });
     };
     let signature = std::fs::read(signature_path(path)).ok();
-    let signed_by = keys
-        .verify(bytes, signature.as_deref())
-        .map_err(|error| StartError::Unsigned {
-            plugin: path.display().to_string(),
-            error,
-        })?;
+    let signed_by =
+        keys.verify(bytes, signature.as_deref())
+            .map_err(|error| StartError::Unsigned {
+                plugin: path.display().to_string(),
+                error,
+            })?;
     if let Some(key) = &signed_by {
         tracing::info!(plugin = %path.display(), signed_by = %key, "plugin signature verified");
     }

@@ -77,7 +77,10 @@ fn the_admin_api_deploys_only_components_signed_by_a_trusted_key() {
     let of_other_bytes = sign(&mine, b"another component");
     untrusted(admin.deploy_signed(&v2, None, Some(of_other_bytes.as_bytes())));
     assert_eq!(admin.status().expect("status").active.key, V1_KEY);
-    assert!(!host.deployer.knows(V2_KEY), "a refused component is not kept");
+    assert!(
+        !host.deployer.knows(V2_KEY),
+        "a refused component is not kept"
+    );
 
     let signature = sign(&mine, &v2);
     let report = admin
@@ -122,9 +125,14 @@ fn produce_to_fleet(broker: &str, topic: &str, wasm: &[u8], signature: Option<&s
         }));
     }
     producer.send(record).map_err(|(e, _)| e).expect("send");
-    let active = format!(r#"{{"history":["{V1_KEY}","{V2_KEY}"],"reason":"from outside","at_ms":0}}"#);
+    let active =
+        format!(r#"{{"history":["{V1_KEY}","{V2_KEY}"],"reason":"from outside","at_ms":0}}"#);
     producer
-        .send(BaseRecord::<str, str>::to(topic).key("active").payload(&active))
+        .send(
+            BaseRecord::<str, str>::to(topic)
+                .key("active")
+                .payload(&active),
+        )
         .map_err(|(e, _)| e)
         .expect("send");
     producer.flush(Duration::from_secs(30)).expect("flush");
@@ -166,23 +174,48 @@ fn a_forged_record_on_the_fleet_topic_is_refused_and_a_signed_one_is_applied() {
 
     // Unsigned, then signed by a key the host does not trust.
     produce_to_fleet(&broker, &fleet, &v2, None);
-    wait_for("the unsigned record refused", Duration::from_secs(30), || {
-        !status().rejected.is_empty()
-    });
+    wait_for(
+        "the unsigned record refused",
+        Duration::from_secs(30),
+        || !status().rejected.is_empty(),
+    );
     produce_to_fleet(&broker, &fleet, &v2, Some(&sign(&other, &v2)));
-    wait_for("the wrongly signed record refused", Duration::from_secs(30), || {
-        status().rejected.len() >= 2
-    });
+    wait_for(
+        "the wrongly signed record refused",
+        Duration::from_secs(30),
+        || status().rejected.len() >= 2,
+    );
     let rejected = status().rejected;
-    assert!(rejected.iter().all(|r| r.what == V2_KEY && r.from == "fleet topic"));
+    assert!(
+        rejected
+            .iter()
+            .all(|r| r.what == V2_KEY && r.from == "fleet topic")
+    );
     assert!(rejected[0].reason.contains("not signed"), "{rejected:?}");
-    assert!(rejected[1].reason.contains("verifies under none"), "{rejected:?}");
-    assert!(!host.deployer.knows(V2_KEY), "a forged component is never kept");
+    assert!(
+        rejected[1].reason.contains("verifies under none"),
+        "{rejected:?}"
+    );
+    assert!(
+        !host.deployer.knows(V2_KEY),
+        "a forged component is never kept"
+    );
     assert_eq!(host.deployer.desired_key(), V1_KEY);
 
     // It never ran: every event so far is enriched by v1.
-    produce_values(&broker, &topics[0], &(0..20).map(|i| event(&format!("PAY-F{i}"), "CLM-001", "10.00")).collect::<Vec<_>>());
-    wait_for_outputs(&broker, &[&topics[1], &topics[2]], 20, Duration::from_secs(60));
+    produce_values(
+        &broker,
+        &topics[0],
+        &(0..20)
+            .map(|i| event(&format!("PAY-F{i}"), "CLM-001", "10.00"))
+            .collect::<Vec<_>>(),
+    );
+    wait_for_outputs(
+        &broker,
+        &[&topics[1], &topics[2]],
+        20,
+        Duration::from_secs(60),
+    );
     let before = output_versions(&broker, &topics);
     assert!(
         before.iter().all(|v| v.contains("0.1.0")),
@@ -198,8 +231,19 @@ fn a_forged_record_on_the_fleet_topic_is_refused_and_a_signed_one_is_applied() {
     );
     let mine_fp = fingerprint(&mine.verifying_key());
     assert_eq!(status().active.signed_by.as_deref(), Some(mine_fp.as_str()));
-    produce_values(&broker, &topics[0], &(0..20).map(|i| event(&format!("PAY-S{i}"), "CLM-001", "10.00")).collect::<Vec<_>>());
-    wait_for_outputs(&broker, &[&topics[1], &topics[2]], 40, Duration::from_secs(60));
+    produce_values(
+        &broker,
+        &topics[0],
+        &(0..20)
+            .map(|i| event(&format!("PAY-S{i}"), "CLM-001", "10.00"))
+            .collect::<Vec<_>>(),
+    );
+    wait_for_outputs(
+        &broker,
+        &[&topics[1], &topics[2]],
+        40,
+        Duration::from_secs(60),
+    );
     let after = output_versions(&broker, &topics);
     assert!(after.iter().any(|v| v.contains("0.2.0")), "{after:?}");
     host.stop();

@@ -68,7 +68,10 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32, force: bool) -> anyhow::Resul
     let _ = mode;
     let mut file = options.open(path).with_context(|| {
         if path.exists() && !force {
-            format!("{} exists; keeping it (--force replaces it)", path.display())
+            format!(
+                "{} exists; keeping it (--force replaces it)",
+                path.display()
+            )
         } else {
             format!("creating {}", path.display())
         }

@@ -112,7 +112,11 @@ impl Deployer {
 
     /// The initial version's signature (checked by the caller), published
     /// with it when it becomes the fleet's baseline, and the key it verified under.
-    pub fn initial_signature(mut self, signature: Option<&[u8]>, signed_by: Option<String>) -> Self {
+    pub fn initial_signature(
+        mut self,
+        signature: Option<&[u8]>,
+        signed_by: Option<String>,
+    ) -> Self {
         let state = self
             .state
             .get_mut()

@@ -243,11 +243,11 @@ fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
     let published = publisher
         .publish_plugin(&key, None, &bytes, signature.as_deref())
         .and_then(|()| {
-        publisher.publish_active(
-            std::slice::from_ref(&key),
-            "baseline: first host of the fleet",
-        )
-    });
+            publisher.publish_active(
+                std::slice::from_ref(&key),
+                "baseline: first host of the fleet",
+            )
+        });
     if let Err(e) = published {
         tracing::warn!("publishing the baseline plugin {key}: {e}");
     }

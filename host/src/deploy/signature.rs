@@ -84,9 +84,8 @@ pub fn read_private_key(path: &Path) -> Result<SigningKey, SignatureError> {
 
 /// Parse a public key (SPKI PEM).
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
-    VerifyingKey::from_public_key_pem(text).map_err(|e| {
-        format!("not an ed25519 public key in PEM (-----BEGIN PUBLIC KEY-----): {e}")
-    })
+    VerifyingKey::from_public_key_pem(text)
+        .map_err(|e| format!("not an ed25519 public key in PEM (-----BEGIN PUBLIC KEY-----): {e}"))
 }
 
 /// A short name of a public key for logs and `plugin list`:
@@ -269,7 +268,10 @@ mod tests {
         let read = read_private_key(&priv_path).expect("private key reads back");
         assert_eq!(read.to_bytes(), k.to_bytes());
         let trusted = TrustedKeys::load(std::slice::from_ref(&pub_path)).expect("public key");
-        assert_eq!(trusted.fingerprints(), vec![fingerprint(&k.verifying_key())]);
+        assert_eq!(
+            trusted.fingerprints(),
+            vec![fingerprint(&k.verifying_key())]
+        );
         // A private key where a public one belongs, and a missing file, name the file.
         match TrustedKeys::load(std::slice::from_ref(&priv_path)) {
             Err(SignatureError::Key { path, why }) => {

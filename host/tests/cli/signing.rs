@@ -24,7 +24,10 @@ fn keygen_writes_a_private_key_for_its_owner_only_and_sign_writes_a_verifiable_s
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&private).expect("ops.key").permissions().mode();
+        let mode = std::fs::metadata(&private)
+            .expect("ops.key")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the private key is its owner's only");
     }
     // A second keygen keeps the existing keys.
@@ -36,7 +39,13 @@ fn keygen_writes_a_private_key_for_its_owner_only_and_sign_writes_a_verifiable_s
 
     let component = dir.join("p.wasm");
     std::fs::write(&component, b"\0asm any bytes").expect("write");
-    ok(enricher(&["plugin", "sign", path(&component), "--key", path(&private)]));
+    ok(enricher(&[
+        "plugin",
+        "sign",
+        path(&component),
+        "--key",
+        path(&private),
+    ]));
     let sig = std::fs::read(signature_path(&component)).expect("p.wasm.sig");
     let trusted = TrustedKeys::load(&[public.clone()]).expect("public key");
     assert!(trusted.verify(b"\0asm any bytes", Some(&sig)).is_ok());
@@ -53,7 +62,14 @@ fn keygen_writes_a_private_key_for_its_owner_only_and_sign_writes_a_verifiable_s
     let raw_path = dir.join("p.raw.sig");
     std::fs::write(&raw_path, raw).expect("write");
     let verified = Command::new("openssl")
-        .args(["pkeyutl", "-verify", "-pubin", "-inkey", path(&public), "-rawin"])
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            path(&public),
+            "-rawin",
+        ])
         .args(["-in", path(&component), "-sigfile", path(&raw_path)])
         .output()
         .expect("openssl");
@@ -66,11 +82,24 @@ fn keygen_writes_a_private_key_for_its_owner_only_and_sign_writes_a_verifiable_s
     assert!(made.success());
     let theirs_pub = dir.join("theirs.pub");
     let pubout = Command::new("openssl")
-        .args(["pkey", "-in", path(&theirs), "-pubout", "-out", path(&theirs_pub)])
+        .args([
+            "pkey",
+            "-in",
+            path(&theirs),
+            "-pubout",
+            "-out",
+            path(&theirs_pub),
+        ])
         .status()
         .expect("openssl");
     assert!(pubout.success());
-    ok(enricher(&["plugin", "sign", path(&component), "--key", path(&theirs)]));
+    ok(enricher(&[
+        "plugin",
+        "sign",
+        path(&component),
+        "--key",
+        path(&theirs),
+    ]));
     let sig = std::fs::read(signature_path(&component)).expect("p.wasm.sig");
     let trusted = TrustedKeys::load(&[theirs_pub]).expect("openssl's public key");
     assert!(trusted.verify(b"\0asm any bytes", Some(&sig)).is_ok());
