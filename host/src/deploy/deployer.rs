@@ -6,7 +6,8 @@
 //! Writers (the admin API, the fleet topic's watcher, the watched folder, the
 //! automatic rollback) change the *desired* version; a pipeline swaps only at
 //! its next commit boundary. Compiling and checking a candidate happens on
-//! the writer's thread. Stream events are drained by a monitor thread (every
+//! the writer's thread, after the signature check of [`learn`](Deployer::learn)
+//! (every writer's one way in, when `deploy.trusted-keys` is set). Stream events are drained by a monitor thread (every
 //! [`MONITOR_EVERY`]) and by every admin call before it answers, so what it
 //! answers includes everything the stream reported before the call.
 
