@@ -47,7 +47,7 @@ fn keygen_writes_a_private_key_for_its_owner_only_and_sign_writes_a_verifiable_s
         path(&private),
     ]));
     let sig = std::fs::read(signature_path(&component)).expect("p.wasm.sig");
-    let trusted = TrustedKeys::load(&[public.clone()]).expect("public key");
+    let trusted = TrustedKeys::load(std::slice::from_ref(&public)).expect("public key");
     assert!(trusted.verify(b"\0asm any bytes", Some(&sig)).is_ok());
     assert!(trusted.verify(b"\0asm other bytes", Some(&sig)).is_err());
 
