@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::deploy::admin::AdminServer;
+use crate::deploy::signature::{SignatureError, TrustedKeys, signature_path};
 use crate::deploy::{
     Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
     canaries_from_file, default_canaries,
@@ -42,6 +43,15 @@ pub enum StartError {
     Schema { db: String, problem: SchemaError },
     #[error(transparent)]
     Kafka(#[from] KafkaRunError),
+    /// A key file of `deploy.trusted-keys` is missing or not a public key.
+    #[error("deploy.trusted-keys (ENRICHER_TRUSTED_KEYS): {0}")]
+    TrustedKeys(SignatureError),
+    /// Signed plugins are required and the `--plugin` file's signature does not verify.
+    #[error("plugin {plugin}: {error} (its signature is read from {plugin}.sig)")]
+    Unsigned {
+        plugin: String,
+        error: SignatureError,
+    },
     #[error("cannot serve the admin API on {addr}: {error} (set ENRICHER_ADMIN_BIND, or `off`)")]
     Admin {
         addr: std::net::SocketAddr,
@@ -87,9 +97,50 @@ pub fn plugin_bytes(config: &Config) -> Result<(String, Vec<u8>), StartError> {
     }
 }
 
+/// The startup plugin's trust: the keys of `deploy.trusted-keys`, the
+/// plugin's signature (`<plugin>.sig`, if there is one) and the key it
+/// verified under. When keys are configured, a `--plugin` file must verify;
+/// the built-in plugin is trusted as part of the binary.
+pub struct StartupTrust {
+    pub keys: TrustedKeys,
+    pub signature: Option<Vec<u8>>,
+    pub signed_by: Option<String>,
+}
+
+/// Check the startup plugin (`bytes`) against `deploy.trusted-keys`.
+pub fn startup_trust(config: &Config, bytes: &[u8]) -> Result<StartupTrust, StartError> {
+    let keys = TrustedKeys::load(&config.deploy.trusted_keys).map_err(StartError::TrustedKeys)?;
+    let Some(path) = &config.plugin.path else {
+        if keys.required() {
+            tracing::info!(keys = ?keys.fingerprints(), "signed plugins required; the built-in plugin is trusted as part of the binary");
+        }
+        return Ok(StartupTrust {
+            keys,
+            signature: None,
+            signed_by: None,
+        });
+    };
+    let signature = std::fs::read(signature_path(path)).ok();
+    let signed_by =
+        keys.verify(bytes, signature.as_deref())
+            .map_err(|error| StartError::Unsigned {
+                plugin: path.display().to_string(),
+                error,
+            })?;
+    if let Some(key) = &signed_by {
+        tracing::info!(plugin = %path.display(), signed_by = %key, "plugin signature verified");
+    }
+    Ok(StartupTrust {
+        keys,
+        signature,
+        signed_by,
+    })
+}
+
 /// The plugin the config names, or the one built with the host.
 pub fn load_plugin(engine: &PluginEngine, config: &Config) -> Result<Plugin, StartError> {
     let (source, bytes) = plugin_bytes(config)?;
+    startup_trust(config, &bytes)?;
     let plugin = engine.load_bytes(&source, &bytes)?;
     let info = plugin.info();
     tracing::info!(name = %info.name, version = %info.version, source = plugin.source(), "plugin loaded");
@@ -135,6 +186,7 @@ impl KafkaHost {
 pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     let engine = PluginEngine::with_settings((&config.plugin).into())?;
     let (source, bytes) = plugin_bytes(config)?;
+    let trust = startup_trust(config, &bytes)?;
     let initial = engine.load_bytes(&source, &bytes)?;
     let lookup = open_lookup(config)?;
     let canaries = match &config.deploy.canary_file {
@@ -159,7 +211,9 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
             &config.deploy,
             fleet,
         )
-        .answer_when_live(WAIT_LIVE),
+        .answer_when_live(WAIT_LIVE)
+        .trusting(trust.keys)
+        .initial_signature(trust.signature.as_deref(), trust.signed_by),
     );
     let watcher = match &publisher {
         Some(publisher) => Some(FleetWatcher::start(

@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 mod errors;
 #[path = "cli/logs.rs"]
 mod logs;
+#[path = "cli/signing.rs"]
+mod signing;
 
 struct Dir(PathBuf);
 

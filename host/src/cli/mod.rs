@@ -10,4 +10,5 @@ pub mod kafka;
 pub mod logging;
 pub mod named_io;
 pub mod plugin;
+pub mod plugin_sign;
 pub mod report;

@@ -1,6 +1,6 @@
 //! `enricher plugin ...`: deploy, list, roll back and inspect the plugin
 //! versions of a running host through its admin API, printed for humans or
-//! as JSON (`--json`).
+//! as JSON (`--json`); `keygen` and `sign` (in `plugin_sign`) work offline.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use enricher::config::{Config, DEFAULT_ADMIN_BIND};
 use enricher::deploy::admin::AdminClient;
+use enricher::deploy::signature::signature_path;
 use enricher::deploy::{DeployReport, PluginStatus, RollbackReport, VersionInfo};
 use enrichment_format::format_utc_millis;
 
@@ -36,6 +37,31 @@ pub enum PluginCommand {
         /// The name to deploy it under (default: the name the plugin reports).
         #[arg(long)]
         name: Option<String>,
+        /// Its detached signature (default: `FILE.sig` when it exists).
+        #[arg(long, value_name = "SIG")]
+        signature: Option<PathBuf>,
+    },
+    /// Write a new ed25519 key pair: PREFIX.key (private, mode 0600) and
+    /// PREFIX.pub (public, for `deploy.trusted-keys`).
+    Keygen {
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a component with a private key: writes its detached signature
+    /// (default `FILE.sig`), which `plugin deploy` sends with it.
+    Sign {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// The private key (PKCS#8 PEM, as `plugin keygen` or
+        /// `openssl genpkey -algorithm ed25519` writes it).
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+        /// Where to write the signature (default: FILE.sig).
+        #[arg(long, value_name = "SIG")]
+        out: Option<PathBuf>,
     },
     /// Every version the host knows, newest first (`*` marks the active one).
     List,
@@ -49,10 +75,28 @@ pub fn run(config: &Config, args: PluginArgs) -> anyhow::Result<()> {
     let addr = args.admin.unwrap_or_else(|| default_addr(config));
     let client = AdminClient::new(&addr);
     match args.command {
-        PluginCommand::Deploy { file, name } => {
+        PluginCommand::Keygen { out, force } => {
+            return super::plugin_sign::keygen(&out, force);
+        }
+        PluginCommand::Sign { file, key, out } => {
+            return super::plugin_sign::sign_file(&file, &key, out);
+        }
+        PluginCommand::Deploy {
+            file,
+            name,
+            signature,
+        } => {
             let wasm = std::fs::read(&file)
                 .with_context(|| format!("reading the plugin {}", file.display()))?;
-            let report = client.deploy(&wasm, name.as_deref())?;
+            let signature = match signature {
+                Some(path) => Some(
+                    std::fs::read(&path)
+                        .with_context(|| format!("reading the signature {}", path.display()))?,
+                ),
+                // A missing `.sig` is no error: a host that needs one says so.
+                None => std::fs::read(signature_path(&file)).ok(),
+            };
+            let report = client.deploy_signed(&wasm, name.as_deref(), signature.as_deref())?;
             if args.json {
                 return print_json(&report);
             }
@@ -69,6 +113,10 @@ pub fn run(config: &Config, args: PluginArgs) -> anyhow::Result<()> {
                 return print_json(&versions);
             }
             print!("{}", list_table(&versions));
+            // Best effort: refused versions are part of the host's status.
+            if let Ok(status) = client.status() {
+                print!("{}", rejected_text(&status));
+            }
         }
         PluginCommand::Rollback => {
             let report = client.rollback()?;
@@ -185,6 +233,25 @@ fn list_table(versions: &[VersionInfo]) -> String {
     out
 }
 
+/// The versions the host refused (from the fleet topic, the watched folder,
+/// or for their signature), and which keys it requires; empty when neither.
+fn rejected_text(s: &PluginStatus) -> String {
+    let mut out = String::new();
+    if !s.trusted_keys.is_empty() {
+        out += &format!("signatures  required: {}\n", s.trusted_keys.join(", "));
+    }
+    for r in &s.rejected {
+        out += &format!(
+            "rejected    {} from the {} at {}: {}\n",
+            r.what.escape_debug(),
+            r.from,
+            format_utc_millis(r.at_ms),
+            r.reason.escape_debug()
+        );
+    }
+    out
+}
+
 fn status_text(s: &PluginStatus) -> String {
     let a = &s.active;
     let pause = s.last_swap_pause_us.map_or("none yet".to_owned(), |us| {
@@ -214,5 +281,5 @@ fn status_text(s: &PluginStatus) -> String {
         s.rollbacks,
         s.previous.as_deref().unwrap_or("none"),
         s.last_event.as_deref().unwrap_or("none"),
-    )
+    ) + &rejected_text(s)
 }

@@ -1,5 +1,6 @@
 //! The deployment part of the configuration: the admin API's address, the
-//! fleet's plugin topic, the canary self-check and automatic rollback.
+//! fleet's plugin topic, the canary self-check, automatic rollback and the
+//! keys whose signatures a component must carry.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::layers::invalid;
-use super::values::{optional_addr, optional_path};
+use super::values::{optional_addr, optional_path, path_list};
 use crate::error::ConfigError;
 
 /// Environment variable of each deployment setting: (name, key in the file).
@@ -22,6 +23,7 @@ pub(super) const ENV: &[(&str, &str)] = &[
         "deploy.rollback-min-records",
     ),
     ("ENRICHER_PLUGIN_WATCH_DIR", "deploy.watch-dir"),
+    ("ENRICHER_TRUSTED_KEYS", "deploy.trusted-keys"),
 ];
 
 /// How plugin versions are deployed, checked and rolled back.
@@ -56,6 +58,13 @@ pub struct DeployConfig {
     /// folder. Off by default (an empty path too). env `ENRICHER_PLUGIN_WATCH_DIR`
     #[serde(deserialize_with = "optional_path::deserialize")]
     pub watch_dir: Option<PathBuf>,
+    /// Public key files (ed25519, PEM) of who may sign plugins. When any is
+    /// given, this host runs only components whose signature verifies under
+    /// one of them, however they arrive (admin API, fleet topic, watched
+    /// folder, `--plugin`). Empty (the default): signatures are not checked.
+    /// A list in the file; comma-separated in env `ENRICHER_TRUSTED_KEYS`.
+    #[serde(deserialize_with = "path_list::deserialize")]
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 /// The admin API's default address.
@@ -71,6 +80,7 @@ impl Default for DeployConfig {
             rollback_window: 10_000,
             rollback_min_records: 100,
             watch_dir: None,
+            trusted_keys: Vec::new(),
         }
     }
 }
@@ -129,6 +139,27 @@ mod tests {
         assert_eq!(c.fleet_topic("g1").as_deref(), Some("shared-plugins"));
         c.topic = "off".into();
         assert_eq!(c.fleet_topic("g1"), None);
+    }
+
+    #[test]
+    fn trusted_keys_are_a_list_in_the_file_and_comma_separated_in_env() {
+        let mut c = Config::default();
+        assert!(c.deploy.trusted_keys.is_empty(), "off by default");
+        c.apply_env(|k| (k == "ENRICHER_TRUSTED_KEYS").then(|| " a.pub, /k/b.pub ,".to_owned()))
+            .expect("valid setting");
+        let want: Vec<PathBuf> = vec!["a.pub".into(), "/k/b.pub".into()];
+        assert_eq!(c.deploy.trusted_keys, want);
+        let file = crate::config::Layers::new(&Config::default())
+            .toml(
+                std::path::Path::new("c.toml"),
+                "[deploy]\ntrusted-keys = [\"a.pub\", \"/k/b.pub\"]\n",
+            )
+            .and_then(|l| l.extract())
+            .expect("a list in the file");
+        assert_eq!(file.deploy.trusted_keys, want);
+        c.apply_env(|k| (k == "ENRICHER_TRUSTED_KEYS").then(String::new))
+            .expect("empty is off");
+        assert!(c.deploy.trusted_keys.is_empty());
     }
 
     #[test]

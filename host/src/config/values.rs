@@ -113,6 +113,32 @@ pub(crate) mod optional_path {
     }
 }
 
+/// Serde glue: a list of paths, given as a list (the file) or as one
+/// comma-separated text (the environment); empty entries are dropped.
+pub(crate) mod path_list {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        List(Vec<PathBuf>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+        let paths = match Given::deserialize(d)? {
+            Given::Text(text) => text.split(',').map(|p| PathBuf::from(p.trim())).collect(),
+            Given::List(list) => list,
+        };
+        Ok(paths
+            .into_iter()
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

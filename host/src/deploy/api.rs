@@ -21,6 +21,23 @@ pub struct VersionInfo {
     pub loaded_at_ms: i64,
     /// Whether it is the version processing events now.
     pub active: bool,
+    /// The trusted key its signature verified under (`ed25519:<fingerprint>`),
+    /// when this host requires signed plugins (`deploy.trusted-keys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
+}
+
+/// A version this host refused from a source it does not answer to
+/// directly (the fleet topic, the watched folder), or for its signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedVersion {
+    /// `name@version` as the record named it, or the file, or the deploy's sha256.
+    pub what: String,
+    /// `admin API`, `fleet topic` or `watched folder`.
+    pub from: String,
+    pub reason: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: i64,
 }
 
 /// The plugin state of a running host.
@@ -46,6 +63,13 @@ pub struct PluginStatus {
     pub fleet_topic: Option<String>,
     /// The last notable event (a rejected version, an automatic rollback), for humans.
     pub last_event: Option<String>,
+    /// Fingerprints of the keys a component must be signed with; empty when
+    /// signatures are not required.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+    /// The latest versions this host refused, newest last (at most 16).
+    #[serde(default)]
+    pub rejected: Vec<RejectedVersion>,
 }
 
 /// The answer to a successful deploy.
@@ -84,6 +108,9 @@ pub enum AdminError {
     /// The request itself is malformed: 400.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The component's signature is missing or verifies under no trusted key: 403.
+    #[error("plugin not trusted: {0}")]
+    Untrusted(String),
 }
 
 /// The operations the admin API offers on a running host's plugins.
@@ -92,6 +119,19 @@ pub trait PluginAdmin: Send + Sync {
     /// and make it the active version: on every host through the fleet topic,
     /// or on this one. `name` overrides the name the plugin reports.
     fn deploy(&self, wasm: &[u8], name: Option<&str>) -> Result<DeployReport, AdminError>;
+    /// [`deploy`](Self::deploy) with the component's detached signature
+    /// (base64 text or the raw 64 bytes), which a host requiring signed
+    /// plugins verifies first. An implementation that checks no signatures
+    /// deploys as `deploy` does.
+    fn deploy_signed(
+        &self,
+        wasm: &[u8],
+        name: Option<&str>,
+        signature: Option<&[u8]>,
+    ) -> Result<DeployReport, AdminError> {
+        let _ = signature;
+        self.deploy(wasm, name)
+    }
     /// Every version this host knows, newest first.
     fn list(&self) -> Vec<VersionInfo>;
     /// Return to the version that was active before the current one.

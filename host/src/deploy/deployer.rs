@@ -6,7 +6,8 @@
 //! Writers (the admin API, the fleet topic's watcher, the watched folder, the
 //! automatic rollback) change the *desired* version; a pipeline swaps only at
 //! its next commit boundary. Compiling and checking a candidate happens on
-//! the writer's thread. Stream events are drained by a monitor thread (every
+//! the writer's thread, after the signature check of [`learn`](Deployer::learn)
+//! (every writer's one way in, when `deploy.trusted-keys` is set). Stream events are drained by a monitor thread (every
 //! [`MONITOR_EVERY`]) and by every admin call before it answers, so what it
 //! answers includes everything the stream reported before the call.
 
@@ -15,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::api::AdminError;
+use super::api::{AdminError, RejectedVersion};
 use super::check::{Checked, default_canaries, load_candidate, sha256_hex};
 use super::fleet::{Fleet, LocalOnly};
 use super::policy::{RollbackPolicy, Running};
+use super::signature::{TrustedKeys, normalize_signature};
 use super::state::{Known, State};
 use super::versions::{Activated, HistoryError, VersionStore};
 use crate::bindings::InputRecord;
@@ -52,6 +54,8 @@ pub struct Deployer {
     pub(super) wait_live: Duration,
     /// Whether the monitor thread runs (started with the first feed).
     monitor: Mutex<bool>,
+    /// Whose signatures a new version must carry (none: not checked).
+    pub(super) trust: TrustedKeys,
 }
 
 impl Deployer {
@@ -72,6 +76,8 @@ impl Deployer {
             sha256: sha256_hex(initial_bytes),
             bytes: Arc::from(initial_bytes),
             loaded_at_ms: now_ms(),
+            signature: None,
+            signed_by: None,
         };
         Self {
             engine,
@@ -87,13 +93,41 @@ impl Deployer {
                 last_swap_pause: None,
                 last_event: None,
                 seq: 0,
+                rejected: Vec::new(),
             }),
             desired: control.desired.clone(),
             control: Mutex::new(control),
             fleet,
             wait_live: Duration::ZERO,
             monitor: Mutex::new(false),
+            trust: TrustedKeys::default(),
         }
+    }
+
+    /// Require every new version to be signed by one of `trust` (nothing
+    /// changes when it holds no key).
+    pub fn trusting(mut self, trust: TrustedKeys) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// The initial version's signature (checked by the caller), published
+    /// with it when it becomes the fleet's baseline, and the key it verified under.
+    pub fn initial_signature(
+        mut self,
+        signature: Option<&[u8]>,
+        signed_by: Option<String>,
+    ) -> Self {
+        let state = self
+            .state
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = state.store.desired_key().unwrap_or_default().to_owned();
+        if let Some(known) = state.store.get_mut(&key) {
+            known.signature = signature.and_then(normalize_signature);
+            known.signed_by = signed_by;
+        }
+        self
     }
 
     /// A deployer for one host that starts on the plugin built with the host,
@@ -195,10 +229,29 @@ impl Deployer {
 
     /// Compile and check a candidate and remember it (it does not run yet).
     /// A version is immutable: the same `name@version` with other bytes is refused.
-    pub fn learn(&self, bytes: &[u8], name: Option<&str>) -> Result<(String, Checked), AdminError> {
+    /// When this host requires signed plugins, `signature` is verified first.
+    pub fn learn(
+        &self,
+        bytes: &[u8],
+        name: Option<&str>,
+        signature: Option<&[u8]>,
+    ) -> Result<(String, Checked), AdminError> {
+        let signed_by = self
+            .trust
+            .verify(bytes, signature)
+            .map_err(|e| AdminError::Untrusted(e.to_string()))?;
+        let signature = signature.and_then(normalize_signature);
         let sha256 = sha256_hex(bytes);
-        if let Some(known) = self.known_by_sha(&sha256, name) {
-            return Ok(known);
+        if let Some((key, checked)) = self.known_by_sha(&sha256, name) {
+            // A version known unsigned (the baseline) keeps the signature it now comes with.
+            if let Some(known) = self.lock().store.get_mut(&key)
+                && known.signature.is_none()
+                && signature.is_some()
+            {
+                known.signature = signature;
+                known.signed_by = known.signed_by.take().or(signed_by);
+            }
+            return Ok((key, checked));
         }
         let candidate =
             load_candidate(&self.engine, bytes, sha256, name).map_err(AdminError::Rejected)?;
@@ -219,6 +272,8 @@ impl Deployer {
             sha256: checked.sha256.clone(),
             bytes: Arc::from(bytes),
             loaded_at_ms: now_ms(),
+            signature,
+            signed_by,
         });
         Ok((key, checked))
     }
@@ -247,6 +302,28 @@ impl Deployer {
     /// The component bytes of a known version.
     pub fn bytes_of(&self, key: &str) -> Option<Arc<[u8]>> {
         self.lock().store.get(key).map(|k| Arc::clone(&k.bytes))
+    }
+
+    /// The component bytes of a known version and its signature (base64), if it has one.
+    pub(super) fn bytes_and_signature(&self, key: &str) -> Option<(Arc<[u8]>, Option<String>)> {
+        let state = self.lock();
+        let known = state.store.get(key)?;
+        Some((Arc::clone(&known.bytes), known.signature.clone()))
+    }
+
+    /// A version refused from `from` (`fleet topic`, `watched folder`, `admin API`):
+    /// logged at warn, shown as the last event and in `plugin status`'s rejected list.
+    pub fn note_rejected(&self, what: &str, from: &str, reason: &str) {
+        let event = format!("{what} from the {from} refused: {reason}");
+        tracing::warn!("{event}");
+        let mut state = self.lock();
+        state.last_event = Some(event);
+        state.reject(RejectedVersion {
+            what: what.to_owned(),
+            from: from.to_owned(),
+            reason: reason.to_owned(),
+            at_ms: now_ms(),
+        });
     }
 
     /// Remember something an operator should see in `plugin status` (and log it).

@@ -7,8 +7,15 @@
 pub trait Fleet: Send + Sync {
     /// The shared channel's name (the topic), or `None` for a fleet of one.
     fn topic(&self) -> Option<&str>;
-    /// Publish a version's bytes under `key`, acknowledged before returning.
-    fn publish_plugin(&self, key: &str, name: Option<&str>, bytes: &[u8]) -> Result<(), String>;
+    /// Publish a version's bytes under `key` with its signature (base64),
+    /// acknowledged before returning.
+    fn publish_plugin(
+        &self,
+        key: &str,
+        name: Option<&str>,
+        bytes: &[u8],
+        signature: Option<&str>,
+    ) -> Result<(), String>;
     /// Publish the activation history every host should follow.
     fn publish_active(&self, history: &[String], reason: &str) -> Result<(), String>;
 }
@@ -21,7 +28,13 @@ impl Fleet for LocalOnly {
         None
     }
 
-    fn publish_plugin(&self, _: &str, _: Option<&str>, _: &[u8]) -> Result<(), String> {
+    fn publish_plugin(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: &[u8],
+        _: Option<&str>,
+    ) -> Result<(), String> {
         Ok(())
     }
 

@@ -4,7 +4,11 @@
 //!
 //! Records, by key:
 //! - `plugin/<name>@<version>`: the component's bytes (header `name` when the
-//!   deployer renamed it). Versions are immutable, so compaction keeps each one.
+//!   deployer renamed it; header `signature`, its detached ed25519 signature
+//!   as base64, when it has one). Versions are immutable, so compaction keeps
+//!   each one. A host requiring signed plugins (`deploy.trusted-keys`) refuses
+//!   a record whose signature is missing or does not verify: it never runs,
+//!   and `plugin status` lists it as rejected.
 //! - `active`: `{"history": [...], "reason", "at_ms"}`, the activation
 //!   history whose last entry every host should run. Compaction keeps the latest.
 //!
@@ -37,6 +41,7 @@ use crate::kafka::topics::create_compacted_topic;
 const ACTIVE_KEY: &str = "active";
 const PLUGIN_PREFIX: &str = "plugin/";
 const NAME_HEADER: &str = "name";
+const SIGNATURE_HEADER: &str = "signature";
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The value of an `active` record.
@@ -94,7 +99,13 @@ impl Fleet for FleetPublisher {
     }
 
     /// Publish a version's bytes, acknowledged by the broker before returning.
-    fn publish_plugin(&self, key: &str, name: Option<&str>, bytes: &[u8]) -> Result<(), String> {
+    fn publish_plugin(
+        &self,
+        key: &str,
+        name: Option<&str>,
+        bytes: &[u8],
+        signature: Option<&str>,
+    ) -> Result<(), String> {
         if bytes.len() > MAX_PLUGIN_BYTES {
             return Err(format!(
                 "the component is {} bytes; the plugin topic takes at most {MAX_PLUGIN_BYTES}",
@@ -105,11 +116,21 @@ impl Fleet for FleetPublisher {
         let mut record = BaseRecord::<str, [u8]>::to(&self.topic)
             .key(&record_key)
             .payload(bytes);
+        let mut headers = OwnedHeaders::new();
         if let Some(name) = name {
-            record = record.headers(OwnedHeaders::new().insert(Header {
+            headers = headers.insert(Header {
                 key: NAME_HEADER,
                 value: Some(name.as_bytes()),
-            }));
+            });
+        }
+        if let Some(signature) = signature {
+            headers = headers.insert(Header {
+                key: SIGNATURE_HEADER,
+                value: Some(signature.as_bytes()),
+            });
+        }
+        if name.is_some() || signature.is_some() {
+            record = record.headers(headers);
         }
         self.send(record)
     }
@@ -216,15 +237,17 @@ fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, K
 /// rollback to it works on every host.
 fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
     let key = deployer.desired_key();
-    let Some(bytes) = deployer.bytes_of(&key) else {
+    let Some((bytes, signature)) = deployer.bytes_and_signature(&key) else {
         return;
     };
-    let published = publisher.publish_plugin(&key, None, &bytes).and_then(|()| {
-        publisher.publish_active(
-            std::slice::from_ref(&key),
-            "baseline: first host of the fleet",
-        )
-    });
+    let published = publisher
+        .publish_plugin(&key, None, &bytes, signature.as_deref())
+        .and_then(|()| {
+            publisher.publish_active(
+                std::slice::from_ref(&key),
+                "baseline: first host of the fleet",
+            )
+        });
     if let Err(e) = published {
         tracing::warn!("publishing the baseline plugin {key}: {e}");
     }
@@ -241,18 +264,13 @@ fn apply(deployer: &Deployer, msg: &impl Message) {
         if deployer.knows(version) {
             return;
         }
-        let name = msg.headers().and_then(|hs| {
-            hs.iter()
-                .find(|h| h.key == NAME_HEADER)
-                .and_then(|h| h.value)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .map(str::to_owned)
-        });
-        match deployer.learn(payload, name.as_deref()) {
+        let name = header(msg, NAME_HEADER).and_then(|v| std::str::from_utf8(v).ok());
+        let signature = header(msg, SIGNATURE_HEADER);
+        match deployer.learn(payload, name, signature) {
             Ok((learned, _)) => {
                 tracing::info!(version = %learned, "plugin version from the fleet topic passed its checks")
             }
-            Err(e) => deployer.note_event(format!("fleet version {version} refused here: {e}")),
+            Err(e) => deployer.note_rejected(version, "fleet topic", &e.to_string()),
         }
     } else if key == ACTIVE_KEY {
         match serde_json::from_slice::<ActiveRecord>(payload) {
@@ -266,4 +284,12 @@ fn apply(deployer: &Deployer, msg: &impl Message) {
             )),
         }
     }
+}
+
+/// The value of header `key` of `msg`, if it has one.
+fn header<'m>(msg: &'m impl Message, key: &str) -> Option<&'m [u8]> {
+    msg.headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
 }

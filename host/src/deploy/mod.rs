@@ -5,6 +5,7 @@
 //! Layout:
 //! - `api`: the operations the admin API offers ([`PluginAdmin`]) and the shapes of their answers;
 //! - `check`: what a new version must pass before it sees a live event;
+//! - `signature`: signed plugins: keys, signing, the trusted keys that verify;
 //! - `versions`: the version store (known versions, activation history), pure;
 //! - `policy`: the automatic rollback policy, pure;
 //! - `fleet`: where deployments go besides this host ([`Fleet`]; [`LocalOnly`]);
@@ -26,11 +27,15 @@ mod fleet;
 mod fleet_kafka;
 mod operations;
 mod policy;
+pub mod signature;
 mod state;
 mod versions;
 mod watch_dir;
 
-pub use api::{AdminError, DeployReport, PluginAdmin, PluginStatus, RollbackReport, VersionInfo};
+pub use api::{
+    AdminError, DeployReport, PluginAdmin, PluginStatus, RejectedVersion, RollbackReport,
+    VersionInfo,
+};
 pub use check::{canaries_from_file, default_canaries};
 pub use deployer::Deployer;
 pub use fleet::{Fleet, LocalOnly};

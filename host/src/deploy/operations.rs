@@ -10,15 +10,25 @@ use super::deployer::Deployer;
 
 impl PluginAdmin for Deployer {
     fn deploy(&self, wasm: &[u8], name: Option<&str>) -> Result<DeployReport, AdminError> {
+        self.deploy_signed(wasm, name, None)
+    }
+
+    fn deploy_signed(
+        &self,
+        wasm: &[u8],
+        name: Option<&str>,
+        signature: Option<&[u8]>,
+    ) -> Result<DeployReport, AdminError> {
         if wasm.is_empty() {
             return Err(AdminError::BadRequest(
                 "no component in the request body".into(),
             ));
         }
         self.drain();
-        let (key, checked) = self.learn(wasm, name)?;
+        let (key, checked) = self.learn(wasm, name, signature)?;
+        let signature = self.bytes_and_signature(&key).and_then(|(_, s)| s);
         self.fleet
-            .publish_plugin(&key, name, wasm)
+            .publish_plugin(&key, name, wasm, signature.as_deref())
             .map_err(AdminError::Unavailable)?;
         let history = self.history_with(&key);
         self.apply(history, &format!("deployed {key}"))?;
@@ -80,6 +90,7 @@ impl PluginAdmin for Deployer {
                 size_bytes: 0,
                 loaded_at_ms: 0,
                 active: true,
+                signed_by: None,
             });
         // What a rollback would return to.
         let previous = state.store.previous().map(str::to_owned);
@@ -95,6 +106,8 @@ impl PluginAdmin for Deployer {
             last_swap_pause_us: state.last_swap_pause.map(|d| d.as_micros() as u64),
             fleet_topic: self.fleet.topic().map(str::to_owned),
             last_event: state.last_event.clone(),
+            trusted_keys: self.trust.fingerprints(),
+            rejected: state.rejected.clone(),
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::api::VersionInfo;
+use super::api::{RejectedVersion, VersionInfo};
 use super::policy::{RollbackPolicy, Running};
 use super::versions::VersionStore;
 use crate::clock::now_ms;
@@ -20,7 +20,14 @@ pub(super) struct Known {
     /// The component, to publish it to the fleet.
     pub bytes: Arc<[u8]>,
     pub loaded_at_ms: i64,
+    /// Its detached signature (base64), passed on with it to the fleet.
+    pub signature: Option<String>,
+    /// The trusted key that signature verified under, if keys are required.
+    pub signed_by: Option<String>,
 }
+
+/// How many refused versions `plugin status` remembers.
+const REJECTED_KEPT: usize = 16;
 
 pub(super) struct State {
     pub store: VersionStore<Known>,
@@ -34,6 +41,8 @@ pub(super) struct State {
     pub last_event: Option<String>,
     /// The sequence number of the last desired version sent to pipelines.
     pub seq: u64,
+    /// The latest refused versions, newest last (at most [`REJECTED_KEPT`]).
+    pub rejected: Vec<RejectedVersion>,
 }
 
 impl State {
@@ -78,6 +87,14 @@ impl State {
         }
     }
 
+    /// Remember a refused version for `plugin status`.
+    pub(super) fn reject(&mut self, rejected: RejectedVersion) {
+        if self.rejected.len() >= REJECTED_KEPT {
+            self.rejected.remove(0);
+        }
+        self.rejected.push(rejected);
+    }
+
     /// What the admin API shows of version `key`.
     pub(super) fn version_info(&self, key: &str) -> Option<VersionInfo> {
         let known = self.store.get(key)?;
@@ -91,6 +108,7 @@ impl State {
             size_bytes: known.bytes.len() as u64,
             loaded_at_ms: known.loaded_at_ms,
             active: self.running.key == key,
+            signed_by: known.signed_by.clone(),
         })
     }
 }

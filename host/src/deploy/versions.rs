@@ -55,6 +55,11 @@ impl<V> VersionStore<V> {
         self.versions.get(key)
     }
 
+    /// For what is kept beside a version's bytes (its signature); the bytes stay.
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.versions.get_mut(key)
+    }
+
     pub(crate) fn knows(&self, key: &str) -> bool {
         self.versions.contains_key(key)
     }

@@ -3,6 +3,11 @@
 //! deploy` would: same checks, same swap at a commit boundary, and through
 //! the fleet topic when there is one. Files already there at start are left
 //! alone (start a host on one with `--plugin`).
+//!
+//! A file's detached signature is read from `<file>.sig` beside it (written
+//! by `enricher plugin sign`); a host requiring signed plugins refuses a file
+//! without one, like any other path. A `.sig` that appears or changes after
+//! its `.wasm` deploys the file again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +18,10 @@ use std::time::{Duration, SystemTime};
 
 use super::api::PluginAdmin;
 use super::deployer::Deployer;
+use super::signature::signature_path;
+
+/// When a `.wasm` file and its `.sig` (if any) were last changed.
+type Stamp = (SystemTime, Option<SystemTime>);
 
 /// Polls a folder on its own thread; stops when dropped.
 pub struct DirWatcher {
@@ -20,8 +29,8 @@ pub struct DirWatcher {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Modification time of each `.wasm` file in `dir`.
-fn scan(dir: &Path) -> HashMap<PathBuf, SystemTime> {
+/// Modification times of each `.wasm` file in `dir` and of its signature.
+fn scan(dir: &Path) -> HashMap<PathBuf, Stamp> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return HashMap::new();
     };
@@ -29,7 +38,13 @@ fn scan(dir: &Path) -> HashMap<PathBuf, SystemTime> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .filter_map(|p| Some((p.clone(), std::fs::metadata(&p).ok()?.modified().ok()?)))
+        .filter_map(|p| {
+            let modified = std::fs::metadata(&p).ok()?.modified().ok()?;
+            let signed = std::fs::metadata(signature_path(&p))
+                .and_then(|m| m.modified())
+                .ok();
+            Some((p, (modified, signed)))
+        })
         .collect()
 }
 
@@ -62,17 +77,19 @@ impl DirWatcher {
 
 fn deploy_file(deployer: &Deployer, path: &Path) {
     // A file still being written fails its checks; the next change deploys it.
+    let signature = std::fs::read(signature_path(path)).ok();
     let result = std::fs::read(path)
         .map_err(|e| e.to_string())
-        .and_then(|bytes| deployer.deploy(&bytes, None).map_err(|e| e.to_string()));
+        .and_then(|bytes| {
+            deployer
+                .deploy_signed(&bytes, None, signature.as_deref())
+                .map_err(|e| e.to_string())
+        });
     match result {
         Ok(report) => {
             tracing::info!(file = %path.display(), version = %report.deployed.key, "deployed from the watched folder")
         }
-        Err(e) => deployer.note_event(format!(
-            "{} from the watched folder not deployed: {e}",
-            path.display()
-        )),
+        Err(e) => deployer.note_rejected(&path.display().to_string(), "watched folder", &e),
     }
 }
 

@@ -11,6 +11,7 @@ use ureq::http::Response;
 use ureq::{Agent, Body, Timeout};
 
 use super::ErrorBody;
+use crate::deploy::signature::{SIGNATURE_HEADER, normalize_signature};
 use crate::deploy::{AdminError, DeployReport, PluginStatus, RollbackReport, VersionInfo};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,6 +38,9 @@ pub enum ClientError {
     /// Anything else: a broken connection, a non-HTTP or non-JSON answer.
     #[error("admin API: {0}")]
     Protocol(String),
+    /// The signature to send is not one (nothing was sent).
+    #[error("the signature: {0}")]
+    BadSignature(String),
 }
 
 /// A client of one host's admin API.
@@ -74,6 +78,17 @@ impl AdminClient {
 
     /// `POST /v1/plugins`: check a component and make it the active version.
     pub fn deploy(&self, wasm: &[u8], name: Option<&str>) -> Result<DeployReport, ClientError> {
+        self.deploy_signed(wasm, name, None)
+    }
+
+    /// [`deploy`](Self::deploy) with the component's detached signature (the
+    /// content of its `.sig` file), sent in the `X-Enricher-Signature` header.
+    pub fn deploy_signed(
+        &self,
+        wasm: &[u8],
+        name: Option<&str>,
+        signature: Option<&[u8]>,
+    ) -> Result<DeployReport, ClientError> {
         let path = "/v1/plugins";
         let mut request = self
             .agent
@@ -83,6 +98,13 @@ impl AdminClient {
             .header("Expect", "100-continue");
         if let Some(name) = name {
             request = request.query("name", name);
+        }
+        if let Some(signature) = signature {
+            // A header holds text: the raw 64 bytes (`openssl pkeyutl`) go as base64.
+            let text = normalize_signature(signature).ok_or_else(|| {
+                ClientError::BadSignature("neither base64 text nor 64 raw bytes".into())
+            })?;
+            request = request.header(SIGNATURE_HEADER, &text);
         }
         self.answer("POST", path, request.send(wasm))
     }

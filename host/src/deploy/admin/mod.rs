@@ -6,6 +6,7 @@
 //! | route                                  | answer                        |
 //! |----------------------------------------|-------------------------------|
 //! | `POST /v1/plugins[?name=N]`, body: wasm | 200 [`DeployReport`]          |
+//! | (header `X-Enricher-Signature`: base64) |                               |
 //! | `GET /v1/plugins`                      | 200 `[`[`VersionInfo`]`]`     |
 //! | `POST /v1/plugins/rollback`            | 200 [`RollbackReport`]        |
 //! | `GET /v1/status`                       | 200 [`PluginStatus`]          |
@@ -13,7 +14,8 @@
 //!
 //! Every refusal answers `{"error": {"kind": ..., "message": ...}}` (an
 //! [`AdminError`]) with the status of [`status_of`]; an unknown path is a 404,
-//! a wrong method a 405, a component above [`MAX_PLUGIN_BYTES`] a 413.
+//! a wrong method a 405, a component above [`MAX_PLUGIN_BYTES`] a 413, one
+//! whose signature a host requiring signed plugins refuses a 403.
 //!
 //! [`DeployReport`]: crate::deploy::DeployReport
 //! [`VersionInfo`]: crate::deploy::VersionInfo
@@ -48,6 +50,7 @@ pub fn status_of(error: &AdminError) -> u16 {
         AdminError::Conflict(_) => 409,
         AdminError::Unavailable(_) => 503,
         AdminError::BadRequest(_) => 400,
+        AdminError::Untrusted(_) => 403,
     }
 }
 

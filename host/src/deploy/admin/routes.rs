@@ -19,6 +19,7 @@ use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
 use super::{ErrorBody, MAX_PLUGIN_BYTES, status_of};
+use crate::deploy::signature::SIGNATURE_HEADER;
 use crate::deploy::{AdminError, PluginAdmin};
 
 type Api = Arc<dyn PluginAdmin>;
@@ -71,7 +72,8 @@ fn allow(routes: MethodRouter<Api>, allowed: &'static str) -> MethodRouter<Api> 
 }
 
 /// `POST /v1/plugins`: the body is the component, `name` an optional query
-/// parameter.
+/// parameter, the `X-Enricher-Signature` header its signature (checked by the
+/// deployer when the host requires signed plugins).
 async fn deploy(
     State(api): State<Api>,
     RawQuery(query): RawQuery,
@@ -88,7 +90,8 @@ async fn deploy(
         Err(refused) => return refused,
     };
     let bytes = wasm.len();
-    match blocking(move || api.deploy(&wasm, name.as_deref())).await {
+    let signature = headers.get(SIGNATURE_HEADER).map(|v| v.as_bytes().to_vec());
+    match blocking(move || api.deploy_signed(&wasm, name.as_deref(), signature.as_deref())).await {
         Ok(Ok(report)) => {
             let (key, sha256) = (&report.deployed.key, &report.deployed.sha256);
             let (fleet, check_ms) = (report.fleet, report.check_ms);

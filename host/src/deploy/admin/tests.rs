@@ -21,6 +21,8 @@ enum Call {
 pub(super) struct FakeAdmin {
     calls: Mutex<Vec<Call>>,
     refuse: Mutex<Option<AdminError>>,
+    /// The signature each deploy came with.
+    signatures: Mutex<Vec<Option<Vec<u8>>>>,
 }
 
 fn version(key: &str, active: bool) -> VersionInfo {
@@ -34,6 +36,7 @@ fn version(key: &str, active: bool) -> VersionInfo {
         size_bytes: 123_456,
         loaded_at_ms: 1_700_000_000_000,
         active,
+        signed_by: None,
     }
 }
 
@@ -44,6 +47,16 @@ impl FakeAdmin {
 }
 
 impl PluginAdmin for FakeAdmin {
+    fn deploy_signed(
+        &self,
+        wasm: &[u8],
+        name: Option<&str>,
+        signature: Option<&[u8]>,
+    ) -> Result<DeployReport, AdminError> {
+        let signature = signature.map(<[u8]>::to_vec);
+        self.signatures.lock().expect("lock").push(signature);
+        self.deploy(wasm, name)
+    }
     fn deploy(&self, wasm: &[u8], name: Option<&str>) -> Result<DeployReport, AdminError> {
         let call = Call::Deploy {
             wasm: wasm.to_vec(),
@@ -87,6 +100,8 @@ impl PluginAdmin for FakeAdmin {
             last_swap_pause_us: Some(850),
             fleet_topic: Some("_enricher.plugins".into()),
             last_event: None,
+            trusted_keys: Vec::new(),
+            rejected: Vec::new(),
         }
     }
 }
@@ -316,4 +331,32 @@ fn a_slow_client_does_not_hold_up_the_others() {
     );
     stop.send(()).expect("stop the slow client");
     drip.join().expect("the slow client");
+}
+
+#[test]
+fn a_deploy_carries_its_signature_in_a_header_and_an_untrusted_one_is_a_403() {
+    let (fake, server, client) = start();
+    // 64 bytes as base64 (a `.sig` file's text, its newline dropped), and as raw bytes.
+    let text = format!("{}==", "A".repeat(86));
+    let file = format!("{text}\n");
+    client
+        .deploy_signed(b"wasm", None, Some(file.as_bytes()))
+        .expect("deploy");
+    client
+        .deploy_signed(b"wasm", None, Some(&[0u8; 64]))
+        .expect("deploy with a raw signature");
+    client.deploy(b"wasm", None).expect("deploy unsigned");
+    let seen = fake.signatures.lock().expect("lock").clone();
+    let sent = Some(text.into_bytes());
+    assert_eq!(seen, vec![sent.clone(), sent, None]);
+    assert!(matches!(
+        client.deploy_signed(b"wasm", None, Some(b"not a signature")),
+        Err(ClientError::BadSignature(_))
+    ));
+    let why = "the component is not signed".to_owned();
+    *fake.refuse.lock().expect("lock") = Some(AdminError::Untrusted(why.clone()));
+    let request = "POST /v1/plugins HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n\
+                   Content-Length: 4\r\nConnection: close\r\n\r\nwasm";
+    let (status, _, body) = raw(server.local_addr(), request);
+    assert_eq!((status, error_of(&body)), (403, AdminError::Untrusted(why)));
 }
