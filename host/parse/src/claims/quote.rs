@@ -3,12 +3,17 @@
 //! drive a terminal.
 
 /// At most this many characters of a value are shown.
-pub(super) const MAX_QUOTED_CHARS: usize = 60;
+pub const MAX_QUOTED_CHARS: usize = 60;
 
 /// `value` quoted for a message: cut short if long, control characters
 /// escaped (`\0`, `\u{1b}`), so a hostile value cannot drive a terminal.
-pub(super) fn quoted(value: &str) -> String {
-    let (shown, more) = match value.char_indices().nth(MAX_QUOTED_CHARS) {
+pub fn quoted(value: &str) -> String {
+    quoted_up_to(value, MAX_QUOTED_CHARS)
+}
+
+/// [`quoted`], showing at most `max_chars` characters of `value`.
+pub fn quoted_up_to(value: &str, max_chars: usize) -> String {
+    let (shown, more) = match value.char_indices().nth(max_chars) {
         Some((cut, _)) => (&value[..cut], "..."),
         None => (value, ""),
     };
