@@ -9,8 +9,8 @@ use enricher_parse::claims::{
 };
 use rust_decimal::Decimal;
 
-/// The longest message about one row or the file.
-const MAX_MESSAGE_BYTES: usize = 600;
+/// The longest message about one row or the file, in characters.
+const MAX_MESSAGE_CHARS: usize = 600;
 
 /// Checks each row as `claims load` does, and the line numbers' order.
 fn check_rows(last_line: &mut u64) -> impl FnMut(u64, RowResult<'_>) -> Result<(), ()> + '_ {
@@ -26,7 +26,7 @@ fn check_rows(last_line: &mut u64) -> impl FnMut(u64, RowResult<'_>) -> Result<(
                 assert_eq!(claim.claim_amount.scale(), 2);
                 assert!(claim.claim_amount.abs() <= Decimal::new(9_999_999_999, 2));
             }
-            Err(why) => crate::assert_printable(&why, MAX_MESSAGE_BYTES),
+            Err(why) => crate::assert_printable(&why, MAX_MESSAGE_CHARS),
         }
         Ok(())
     }
@@ -35,7 +35,7 @@ fn check_rows(last_line: &mut u64) -> impl FnMut(u64, RowResult<'_>) -> Result<(
 fn check_end(result: Result<(), ReadError<()>>) {
     match result {
         Ok(()) => {}
-        Err(ReadError::File(why)) => crate::assert_printable(&why, MAX_MESSAGE_BYTES),
+        Err(ReadError::File(why)) => crate::assert_printable(&why, MAX_MESSAGE_CHARS),
         Err(other) => panic!("reading from memory failed: {other:?}"),
     }
 }

@@ -31,14 +31,15 @@ pub const TARGETS: [(&str, fn(&[u8])); 5] = [
     ("admin_query", admin_query),
 ];
 
-/// A message shown to a person about hostile input: bounded, and no control
-/// character that could drive a terminal (a line break is allowed).
+/// A message shown to a person about hostile input: at most `bound`
+/// characters, and no control character that could drive a terminal (a line
+/// break is allowed).
 fn assert_printable(message: &str, bound: usize) {
+    let chars = message.chars().count();
     assert!(
-        message.len() <= bound,
-        "a message of {} bytes: {:?}",
-        message.len(),
-        message.get(..200)
+        chars <= bound,
+        "a message of {chars} characters: {:?}",
+        message.chars().take(200).collect::<String>()
     );
     assert!(
         !message.chars().any(|c| c.is_control() && c != '\n'),

@@ -11,21 +11,29 @@ pub fn quoted(value: &str) -> String {
     quoted_up_to(value, MAX_QUOTED_CHARS)
 }
 
-/// [`quoted`], showing at most `max_chars` characters of `value`.
+/// [`quoted`], at most `max_chars` characters long once escaped (then `...`
+/// follows): an escape counts its full length, so a value of control
+/// characters cannot make the message grow past the bound.
 pub fn quoted_up_to(value: &str, max_chars: usize) -> String {
-    let (shown, more) = match value.char_indices().nth(max_chars) {
-        Some((cut, _)) => (&value[..cut], "..."),
-        None => (value, ""),
-    };
-    let mut text = String::with_capacity(shown.len() + more.len());
-    for c in shown.chars() {
+    let mut text = String::with_capacity(value.len().min(max_chars * 4) + 3);
+    let mut shown = 0;
+    for c in value.chars() {
+        let width = if c.is_control() {
+            c.escape_debug().count()
+        } else {
+            1
+        };
+        if shown + width > max_chars {
+            text.push_str("...");
+            break;
+        }
+        shown += width;
         if c.is_control() {
             text.extend(c.escape_debug());
         } else {
             text.push(c);
         }
     }
-    text.push_str(more);
     text
 }
 
@@ -39,5 +47,8 @@ mod tests {
         assert_eq!(quoted(&long).len(), MAX_QUOTED_CHARS + 3);
         assert_eq!(quoted("é"), "é");
         assert_eq!(quoted("a\0b\u{1b}"), "a\\0b\\u{1b}");
+        // Found by the `claims_json_lines` fuzz target: escapes count in full.
+        let escaped = quoted(&"\u{7f}".repeat(1_000));
+        assert_eq!(escaped, format!("{}...", "\\u{7f}".repeat(10)));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! 1. native: the guest's `enrich` module compiled into the host (no WASM),
 //!    over the same warm claims cache (feature `native-baseline`, on by default);
-//! 2. the plugin in wasmtime, warm cache, batches of 1, 100, 1000;
+//! 2. the plugin in wasmtime, warm cache, batches of 1, 100, 1000, and what
+//!    the enriched-JSON check costs there (`output_check`);
 //! 3. cache misses: a 1,000,000-row claims table, every id new to the cache,
 //!    per query shape; and the full cache's load time.
 
@@ -59,19 +60,19 @@ pub fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0 // utime, stime; USER_HZ is 100 on Linux
 }
 
-struct Measured {
+pub(super) struct Measured {
     events: u64,
     wall: Duration,
     cpu: f64,
 }
 
 impl Measured {
-    fn per_sec(&self) -> f64 {
+    pub(super) fn per_sec(&self) -> f64 {
         self.events as f64 / self.wall.as_secs_f64().max(1e-9)
     }
 }
 
-fn measure(events: u64, f: impl FnOnce()) -> Measured {
+pub(super) fn measure(events: u64, f: impl FnOnce()) -> Measured {
     let (c0, t0) = (cpu_seconds(), Instant::now());
     f();
     Measured {
@@ -230,7 +231,7 @@ fn file_end_to_end(
     Ok(())
 }
 
-fn run_pipeline(pipeline: &mut Pipeline, records: &[InputRecord], batch: usize) -> u64 {
+pub(super) fn run_pipeline(pipeline: &mut Pipeline, records: &[InputRecord], batch: usize) -> u64 {
     let mut out = 0u64;
     for chunk in records.chunks(batch) {
         out += pipeline.process(chunk).len() as u64;
@@ -301,6 +302,8 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             "\nWASM / native: no native baseline in this build (feature `native-baseline`)\n"
         ),
     }
+
+    super::output_check::print_cost(&plugin, &lookup, &records);
 
     file_end_to_end(&args, &db, &records)?;
     if args.warm_only {

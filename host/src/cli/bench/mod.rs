@@ -5,4 +5,5 @@
 
 pub mod files;
 pub mod kafka;
+mod output_check;
 pub mod swap;
