@@ -21,12 +21,9 @@ fn invalid_json_written_to_enriched_lands_in_failed_with_its_payload() {
         .expect("engine")
         .load_file(Path::new(CHAOS))
         .expect("chaos plugin loads");
-    let mut pipeline = enricher::pipeline::Pipeline::new(
-        plugin,
-        lookup,
-        config.pipeline.max_record_bytes,
-    )
-    .without_plugin_headers();
+    let mut pipeline =
+        enricher::pipeline::Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes)
+            .without_plugin_headers();
 
     let poison = r#"{"payment_id":"PAY-BAD","chaos":"invalid-json"}"#;
     let mut input = String::new();
@@ -58,7 +55,9 @@ fn invalid_json_written_to_enriched_lands_in_failed_with_its_payload() {
     assert_eq!(metrics.status("PLUGIN_INVALID_OUTPUT"), 1);
     assert_eq!((metrics.enriched, metrics.failed), (6, 1));
     assert_eq!(metrics.invalid_outputs, 1);
-    let summary = pipeline.summary(std::time::Duration::from_secs(1)).to_string();
+    let summary = pipeline
+        .summary(std::time::Duration::from_secs(1))
+        .to_string();
     assert!(summary.contains("7 in, 6 enriched, 1 failed"), "{summary}");
     assert!(
         summary

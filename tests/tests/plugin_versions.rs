@@ -247,7 +247,10 @@ fn rolled_back_after_one_in_ten(label: &str, poison: &[u8]) {
         pipeline.at_commit_boundary();
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert!(plugin_errors >= 5, "the poison was a plugin error: {plugin_errors}");
+    assert!(
+        plugin_errors >= 5,
+        "the poison was a plugin error: {plugin_errors}"
+    );
     let status = deployer.status();
     assert_eq!(status.active.key, "payment-enrichment@0.1.0", "{status:?}");
     assert_eq!(status.rollbacks, 1);

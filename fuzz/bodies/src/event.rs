@@ -46,14 +46,20 @@ pub fn event_batch(data: &[u8]) {
             Ok(event) => {
                 assert_eq!(event.payment_amount.scale(), 2);
                 assert!(event.payment_amount.abs() <= Decimal::new(9_999_999_999, 2));
-                assert!(!matches!(out.status, Status::InvalidJson | Status::InvalidEvent));
+                assert!(!matches!(
+                    out.status,
+                    Status::InvalidJson | Status::InvalidEvent
+                ));
                 assert_eq!(record["payment_id"], *event.payment_id);
                 if out.status.is_success() {
                     assert_eq!(record["claim_id"], *event.claim_id);
                 }
             }
             Err(invalid) => {
-                assert!(matches!(out.status, Status::InvalidJson | Status::InvalidEvent));
+                assert!(matches!(
+                    out.status,
+                    Status::InvalidJson | Status::InvalidEvent
+                ));
                 assert!(!invalid.message.is_empty());
             }
         }

@@ -30,7 +30,10 @@ pub fn json_writer(data: &[u8]) {
     // Fields: chunks separated by 0xff; the first byte of each says which kind.
     let mut fields = Vec::new();
     for (i, chunk) in data.split(|&b| b == 0xff).enumerate() {
-        let key = format!("{i}:{}", String::from_utf8_lossy(chunk.get(..3).unwrap_or(chunk)));
+        let key = format!(
+            "{i}:{}",
+            String::from_utf8_lossy(chunk.get(..3).unwrap_or(chunk))
+        );
         let rest = chunk.get(1..).unwrap_or_default();
         let value = match chunk.first().map(|b| b % 3) {
             Some(0) => Written::Number(decimal(rest)),
@@ -51,14 +54,20 @@ pub fn json_writer(data: &[u8]) {
     writer.finish();
     let read: HashMap<String, Box<RawValue>> = match serde_json::from_slice(&out) {
         Ok(read) => read,
-        Err(e) => panic!("the writer wrote invalid JSON ({e}): {:?}", String::from_utf8_lossy(&out)),
+        Err(e) => panic!(
+            "the writer wrote invalid JSON ({e}): {:?}",
+            String::from_utf8_lossy(&out)
+        ),
     };
     assert_eq!(read.len(), fields.len());
     for (key, value) in &fields {
         let token = read[key].get();
         match value {
             Written::Text(text) => {
-                assert_eq!(serde_json::from_str::<String>(token).ok().as_ref(), Some(text));
+                assert_eq!(
+                    serde_json::from_str::<String>(token).ok().as_ref(),
+                    Some(text)
+                );
             }
             Written::Number(number) => {
                 assert_eq!(token, number.to_string(), "a decimal's token is its text");
@@ -84,7 +93,10 @@ fn failure_record(payload: &[u8]) {
         .write(&mut out);
         let record: HashMap<String, Value> = match serde_json::from_slice(&out) {
             Ok(record) => record,
-            Err(e) => panic!("invalid failure record ({e}): {:?}", String::from_utf8_lossy(&out)),
+            Err(e) => panic!(
+                "invalid failure record ({e}): {:?}",
+                String::from_utf8_lossy(&out)
+            ),
         };
         let kept = &payload[..keep_prefix.unwrap_or(payload.len())];
         let text = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_owned);

@@ -12,18 +12,37 @@ const MUTATIONS: usize = 4_000;
 
 /// Bytes that matter to our parsers, spliced in by the mutator.
 const TOKENS: [&[u8]; 16] = [
-    b"\"", b"\\", b"\\u0000", b"\n", b"\r\n", b",", b"%", b"\xff", b"e9", b"-",
-    b"9999999999", b".001", b"{}", b"\"claim_id\":", b"\xef\xbb\xbf", b"\xc3",
+    b"\"",
+    b"\\",
+    b"\\u0000",
+    b"\n",
+    b"\r\n",
+    b",",
+    b"%",
+    b"\xff",
+    b"e9",
+    b"-",
+    b"9999999999",
+    b".001",
+    b"{}",
+    b"\"claim_id\":",
+    b"\xef\xbb\xbf",
+    b"\xc3",
 ];
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus")
+        .join(target);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("a corpus entry").path())
         .collect();
     paths.sort();
-    let seeds: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).expect("a seed")).collect();
+    let seeds: Vec<Vec<u8>> = paths
+        .iter()
+        .map(|p| std::fs::read(p).expect("a seed"))
+        .collect();
     assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
     seeds
 }
@@ -77,7 +96,11 @@ fn every_fuzz_target_survives_its_corpus_and_seeded_mutations() {
             let seed = &seeds[rng.usize(..seeds.len())];
             let other = &seeds[rng.usize(..seeds.len())];
             // Half the time build on the last mutant, to wander further.
-            let base = if rng.bool() && !last.is_empty() { &last } else { seed };
+            let base = if rng.bool() && !last.is_empty() {
+                &last
+            } else {
+                seed
+            };
             let input = mutate(&mut rng, base, other);
             run(&input);
             last = input;

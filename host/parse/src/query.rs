@@ -40,7 +40,10 @@ mod tests {
     fn the_first_matching_key_is_decoded() {
         let name = |query: &str| query_param(query, "name");
         assert_eq!(name("name=my+plugin"), Ok(Some("my plugin".into())));
-        assert_eq!(name("x=1&name=a%26b%3Dc&name=two"), Ok(Some("a&b=c".into())));
+        assert_eq!(
+            name("x=1&name=a%26b%3Dc&name=two"),
+            Ok(Some("a&b=c".into()))
+        );
         assert_eq!(name("na%6De=%C3%BC"), Ok(Some("ü".into())));
         assert_eq!(name("name"), Ok(Some(String::new())));
         assert_eq!(name("&&other=1"), Ok(None));

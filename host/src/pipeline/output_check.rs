@@ -33,14 +33,22 @@ mod tests {
             b"42",
             br#""text""#,
         ] {
-            assert_eq!(invalid_json(good), None, "{}", String::from_utf8_lossy(good));
+            assert_eq!(
+                invalid_json(good),
+                None,
+                "{}",
+                String::from_utf8_lossy(good)
+            );
         }
         for (bad, why) in [
             (&br#"{"payment_id":"PAY-1","#[..], "EOF while parsing"),
             (b"", "EOF while parsing"),
             (br#"{"a":1}{"b":2}"#, "trailing characters"),
             (br#"{"a":NaN}"#, "expected value"),
-            (b"{\"a\":\"\xff\"}", "not UTF-8: invalid utf-8 sequence of 1 bytes from index 6"),
+            (
+                b"{\"a\":\"\xff\"}",
+                "not UTF-8: invalid utf-8 sequence of 1 bytes from index 6",
+            ),
             (br#"{'a':1}"#, "key must be a string"),
         ] {
             let message = invalid_json(bad).expect("invalid");

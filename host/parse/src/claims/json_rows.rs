@@ -60,8 +60,7 @@ pub fn read_json_lines<E>(
     loop {
         buffer.clear();
         let read = input.read_until(b'\n', &mut buffer);
-        if read.map_err(ReadError::Io)? == 0
-        {
+        if read.map_err(ReadError::Io)? == 0 {
             return Ok(());
         }
         line += 1;
@@ -186,9 +185,8 @@ mod tests {
     #[test]
     fn a_hostile_unknown_key_is_escaped_and_cut_in_the_message() {
         let long = "k".repeat(100_000);
-        let text = format!(
-            "{{\"claim_id\":\"CLM-1\",\"x\\u0000\\u001b[31m\":1}}\n{{\"{long}\":1}}\n"
-        );
+        let text =
+            format!("{{\"claim_id\":\"CLM-1\",\"x\\u0000\\u001b[31m\":1}}\n{{\"{long}\":1}}\n");
         let rows = collect(&text).expect("readable");
         let escaped = rows[0].1.clone().expect_err("unknown key");
         assert!(

@@ -5,5 +5,6 @@
 
 pub mod files;
 pub mod kafka;
+mod measure;
 mod output_check;
 pub mod swap;

@@ -12,7 +12,7 @@ use enricher::lookup::ClaimsLookup;
 use enricher::pipeline::Pipeline;
 use enricher::runtime::Plugin;
 
-use super::files::{measure, run_pipeline};
+use super::measure::{measure, run_pipeline};
 
 /// Alternated runs of each variant.
 const ROUNDS: usize = 3;
