@@ -22,8 +22,11 @@ pub use event::event_batch;
 pub use query::admin_query;
 pub use writer::json_writer;
 
+/// A fuzz target's body: arbitrary bytes in, a panic only for a broken property.
+pub type Body = fn(&[u8]);
+
 /// The targets by name (the corpus folders have these names).
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Body); 5] = [
     ("event_batch", event_batch),
     ("json_writer", json_writer),
     ("claims_csv", claims_csv),
