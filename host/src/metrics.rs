@@ -22,7 +22,9 @@ pub struct PipelineMetrics {
     pub plugin_calls: u64,
     /// Plugin traps (each discards the instance).
     pub plugin_traps: u64,
-    /// Outputs the plugin addressed to no input of the batch (dropped, logged).
+    /// Outputs the plugin got wrong: addressed to no input of the batch
+    /// (dropped, logged), or enriched values that are not valid JSON (routed
+    /// to failed as PLUGIN_INVALID_OUTPUT, logged).
     pub invalid_outputs: u64,
     /// Plugin versions swapped in at commit boundaries.
     pub plugin_swaps: u64,

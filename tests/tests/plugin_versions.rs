@@ -191,7 +191,23 @@ fn a_version_is_immutable() {
 
 #[test]
 fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
-    let dir = TempDir::new("auto-rollback");
+    // One record in ten panics: 10% plugin errors > 5%.
+    rolled_back_after_one_in_ten("auto-rollback", br#"{"chaos":"panic"}"#);
+}
+
+#[test]
+fn a_new_version_that_writes_invalid_json_is_rolled_back_automatically() {
+    // One record in ten is written to `enriched` as invalid JSON: PLUGIN_INVALID_OUTPUT.
+    rolled_back_after_one_in_ten(
+        "invalid-json-rollback",
+        br#"{"payment_id":"PAY-X","chaos":"invalid-json"}"#,
+    );
+}
+
+/// The chaos plugin deployed over the built-in one, fed batches where one
+/// record in ten is `poison`, is rolled back by the policy on its own.
+fn rolled_back_after_one_in_ten(label: &str, poison: &[u8]) {
+    let dir = TempDir::new(label);
     let (mut pipeline, deployer) = host(&dir, PluginSettings::default(), |c| {
         c.deploy.rollback_error_rate = 0.05;
         c.deploy.rollback_min_records = 50;
@@ -202,12 +218,12 @@ fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
         .expect("chaos passes its canaries");
     pipeline.at_commit_boundary();
     assert_eq!(deployer.status().active.key, "chaos@1.0.0");
-    // One record in ten panics: 10% plugin errors > 5%.
+    let mut plugin_errors = 0;
     for round in 0..10 {
         let batch: Vec<Vec<u8>> = (0..10)
             .map(|i| {
                 if i == 3 {
-                    br#"{"chaos":"panic"}"#.to_vec()
+                    poison.to_vec()
                 } else {
                     event(&format!("PAY-{round}-{i}"), "CLM-001", "1.00").into_bytes()
                 }
@@ -216,6 +232,10 @@ fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
         let slices: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
         let routed = pipeline.process(&records(&slices));
         assert_eq!(routed.len(), 10, "nothing lost while failing");
+        plugin_errors += routed
+            .iter()
+            .filter(|r| enricher::pipeline::is_plugin_error(&r.status))
+            .count();
         pipeline.at_commit_boundary();
     }
     // The stream only reports; the deployer judges off its thread, so the
@@ -227,6 +247,10 @@ fn a_new_version_that_fails_too_often_is_rolled_back_automatically() {
         pipeline.at_commit_boundary();
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    assert!(
+        plugin_errors >= 5,
+        "the poison was a plugin error: {plugin_errors}"
+    );
     let status = deployer.status();
     assert_eq!(status.active.key, "payment-enrichment@0.1.0", "{status:?}");
     assert_eq!(status.rollbacks, 1);

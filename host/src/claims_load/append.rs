@@ -5,15 +5,15 @@
 use std::collections::HashMap;
 use std::collections::hash_map::{Entry, RandomState};
 use std::hash::BuildHasher;
-use std::io::BufRead;
+use std::io::{self, BufRead};
 use std::path::Path;
 
 use duckdb::types::{TimeUnit, Value};
+use enricher_parse::claims::{
+    ClaimRow, ReadError, RowResult, quoted, read_csv, read_json_lines, validate_claim,
+};
 
 use super::InputFormat;
-use super::fields::{ClaimRow, RowResult, validate_claim};
-use super::quote::quoted;
-use super::{csv_rows, json_rows};
 use crate::error::LoadError;
 
 /// How many bad-row messages are kept for the report or the error.
@@ -67,10 +67,22 @@ pub(super) fn append_claims(
         }
         Ok(())
     };
-    match format {
-        InputFormat::Csv => csv_rows::read_csv(input, path, &mut on_row)?,
-        InputFormat::JsonLines => json_rows::read_json_lines(input, path, &mut on_row)?,
-    }
+    let read = match format {
+        InputFormat::Csv => read_csv(input, &mut on_row),
+        InputFormat::JsonLines => read_json_lines(input, &mut on_row),
+    };
+    read.map_err(|error| match error {
+        ReadError::Io(source) => LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        // The whole file is unusable (bad header...): reported as unreadable data.
+        ReadError::File(why) => LoadError::Read {
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidData, why),
+        },
+        ReadError::Stopped(error) => error,
+    })?;
     appender.flush()?;
     Ok(tally)
 }

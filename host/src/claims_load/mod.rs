@@ -1,8 +1,9 @@
 //! `enricher claims load <FILE> [--db PATH]`: replaces the `claims` table
 //! with the rows of a CSV or JSON-lines file, atomically (one transaction:
-//! on any error nothing changes). Rows are read (`csv_rows`, `json_rows`),
-//! validated (`fields`, `ids`, `timestamp`) and streamed into DuckDB's appender
-//! (`append`), so a million rows load in seconds without being held in memory.
+//! on any error nothing changes). Rows are read and validated by the light
+//! `enricher-parse` crate (`host/parse/`, fuzzed apart from the host) and
+//! streamed into DuckDB's appender (`append`), so a million rows load in
+//! seconds without being held in memory.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -12,12 +13,6 @@ use std::time::{Duration, Instant};
 use crate::error::LoadError;
 
 mod append;
-mod csv_rows;
-mod fields;
-mod ids;
-mod json_rows;
-mod quote;
-mod timestamp;
 
 /// The claims table's schema (the lookup reads this table).
 pub const CLAIMS_DDL: &str = "CREATE TABLE claims (claim_id VARCHAR PRIMARY KEY, member_id VARCHAR NOT NULL, claim_amount DECIMAL(10,2) NOT NULL, claim_status VARCHAR, created_date TIMESTAMP)";

@@ -1,5 +1,6 @@
 //! The automatic rollback policy: a freshly deployed version whose plugin
-//! errors (traps, batch errors, dropped records) cross a rate within a window
+//! errors (traps, batch errors, dropped records, invalid JSON written to
+//! `enriched`) cross a rate within a window
 //! of records after it went live is rolled back. Pure: it sees counts only.
 //!
 //! Only a version on probation is judged: one activated by a deploy, still

@@ -1,5 +1,6 @@
 //! Failure records the host writes itself (the plugin never answered for a
-//! record: too large, trapped, batch error, dropped), and the status codes.
+//! record: too large, trapped, batch error, dropped, or answered it with
+//! invalid JSON), and the status codes.
 
 use std::borrow::Cow;
 
@@ -48,12 +49,12 @@ pub fn host_failure(
 pub fn is_plugin_error(status: &str) -> bool {
     matches!(
         status,
-        "PLUGIN_TRAP" | "PLUGIN_ERROR" | "PLUGIN_DROPPED_RECORD"
+        "PLUGIN_TRAP" | "PLUGIN_ERROR" | "PLUGIN_DROPPED_RECORD" | "PLUGIN_INVALID_OUTPUT"
     )
 }
 
 /// The status codes this host and the built-in plugin use, without an allocation each.
-const KNOWN_STATUSES: [&str; 10] = [
+const KNOWN_STATUSES: [&str; 11] = [
     "SUCCESS",
     "CLAIM_NOT_FOUND",
     "DB_ERROR",
@@ -64,6 +65,7 @@ const KNOWN_STATUSES: [&str; 10] = [
     "PLUGIN_TRAP",
     "PLUGIN_ERROR",
     "PLUGIN_DROPPED_RECORD",
+    "PLUGIN_INVALID_OUTPUT",
 ];
 
 pub(super) fn intern_status(code: &str) -> Cow<'static, str> {

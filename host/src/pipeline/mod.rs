@@ -6,6 +6,8 @@
 //!   fresh instances until the poisonous record(s) stand alone: PLUGIN_TRAP.
 //! - A `batch-error` routes that (sub-)batch to `failed`: PLUGIN_ERROR.
 //! - An input the plugin answered with no output: PLUGIN_DROPPED_RECORD.
+//! - An output to `enriched` that is not valid JSON: PLUGIN_INVALID_OUTPUT
+//!   (checked at run time for every enriched value, see `output_check`).
 //!
 //! Host-made failure records carry the original payload, like the plugin's.
 //!
@@ -27,10 +29,12 @@ use crate::runtime::{Plugin, PluginInstance};
 
 mod failure;
 mod follow;
+mod output_check;
 mod stale;
 pub use failure::{host_failure, is_plugin_error};
 use failure::{intern_status, log_failed};
 pub use follow::{Desired, FeedControl, PluginFeed, StreamEvent};
+pub use output_check::INVALID_OUTPUT;
 pub use stale::{STALE_FIELD, STALE_HEADER};
 
 /// Records routed to `failed` that are logged: this many per second after a burst.
@@ -67,6 +71,8 @@ pub struct Pipeline {
     max_record_bytes: usize,
     /// Whether outputs get the status and plugin name/version headers (sinks that keep headers want them).
     stamp_plugin_headers: bool,
+    /// Whether enriched values are checked to be JSON (always, but for `enricher bench`'s A/B).
+    check_outputs: bool,
     metrics: PipelineMetrics,
     /// Records routed to `failed` are logged, this many at most.
     failure_log: LogLimit,
@@ -85,6 +91,7 @@ impl Pipeline {
             lookup,
             max_record_bytes,
             stamp_plugin_headers: true,
+            check_outputs: true,
             metrics: PipelineMetrics::default(),
             failure_log: LogLimit::new(FAILURE_LOG_LINES_PER_SECOND, FAILURE_LOG_BURST),
             feed: None,
@@ -136,6 +143,14 @@ impl Pipeline {
     /// Leave out the status and plugin name/version headers (for sinks that drop headers, like files).
     pub fn without_plugin_headers(mut self) -> Self {
         self.stamp_plugin_headers = false;
+        self
+    }
+
+    /// Skip the check that enriched values are JSON. Only for measuring what
+    /// the check costs (`enricher bench`); nothing else turns it off.
+    #[doc(hidden)]
+    pub fn without_output_check_for_bench(mut self) -> Self {
+        self.check_outputs = false;
         self
     }
 
@@ -330,6 +345,15 @@ impl Pipeline {
                 continue;
             };
             *slot = true;
+            let i = start + out.input_index as usize;
+            if out.output == Output::Enriched && self.check_outputs {
+                if let Some(why) = output_check::invalid_json(&out.value) {
+                    self.metrics.invalid_outputs += 1;
+                    tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, bytes = out.value.len(), "{why}; routed to failed");
+                    routed.push(host_failure(i, &batch[i], INVALID_OUTPUT, &why, now_ms));
+                    continue;
+                }
+            }
             let status = out
                 .headers
                 .iter()
@@ -342,7 +366,7 @@ impl Pipeline {
                     "FAILED"
                 }));
             routed.push(Routed {
-                input_index: start + out.input_index as usize,
+                input_index: i,
                 output: out.output,
                 status,
                 key: out.key,

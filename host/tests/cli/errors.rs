@@ -231,6 +231,32 @@ fn each_cause_is_printed_once() {
 }
 
 #[test]
+fn a_claims_csv_whose_header_is_not_utf8_names_the_file_line_and_column() {
+    let dir = Dir::new("err-utf8-header");
+    let csv = dir.join("latin1.csv");
+    std::fs::write(
+        &csv,
+        b"\nclaim_id,member_id,claim_amount,claim_status,cr\xe9ated_date\nCLM-1,MBR-1,1.00,OK,\n",
+    )
+    .expect("write");
+    let error = error_of(enricher(&[
+        "claims",
+        "load",
+        path(&csv),
+        "--db",
+        path(&dir.join("c.duckdb")),
+    ]));
+    assert_eq!(
+        error,
+        format!(
+            "error: cannot read {}: line 2: the header row is not valid UTF-8 (column 5, after 2 valid byte(s)); save the file as UTF-8",
+            csv.display()
+        )
+    );
+    assert!(!error.contains("Utf8"), "no Debug dump: {error}");
+}
+
+#[test]
 fn a_variable_that_looks_like_a_setting_is_reported_with_the_nearest_name() {
     let mut cmd = enricher(&["generate", "--count", "1"]);
     cmd.env("ENRICHER_LOOKUP_CACHE", "full")

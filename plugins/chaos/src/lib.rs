@@ -5,8 +5,9 @@
 //! `<what>` for that record; the plugin parameter `chaos` (`[plugin.params]`,
 //! read through the WIT 1.1.0 `config` import) triggers it for every record.
 //! `<what>` is one of `loop` (spin forever), `grow` (allocate without bound),
-//! `panic`, `batch-error` (fail the whole batch), `drop` (answer nothing) or
-//! `escape` (try to list `/`, read the environment and connect to
+//! `panic`, `batch-error` (fail the whole batch), `drop` (answer nothing),
+//! `invalid-json` (write the payload without its last byte to `enriched`:
+//! a broken JSON writer) or `escape` (try to list `/`, read the environment and connect to
 //! 127.0.0.1 on the port of the parameter `escape-port` (default 9), read
 //! both clocks and draw random numbers, and report what it saw as the
 //! output's value).
@@ -116,6 +117,17 @@ impl Guest for Chaos {
                     ));
                 }
                 Some("drop") => continue,
+                Some("invalid-json") => {
+                    let mut value = record.value;
+                    value.pop();
+                    outputs.push(OutputRecord {
+                        input_index: i as u32,
+                        output: Output::Enriched,
+                        key: record.key,
+                        value,
+                        headers: record.headers,
+                    });
+                }
                 Some("escape") => outputs.push(OutputRecord {
                     input_index: i as u32,
                     output: Output::Enriched,

@@ -3,14 +3,15 @@
 //!
 //! 1. native: the guest's `enrich` module compiled into the host (no WASM),
 //!    over the same warm claims cache (feature `native-baseline`, on by default);
-//! 2. the plugin in wasmtime, warm cache, batches of 1, 100, 1000;
+//! 2. the plugin in wasmtime, warm cache, batches of 1, 100, 1000, and what
+//!    the enriched-JSON check costs there (`output_check`);
 //! 3. cache misses: a 1,000,000-row claims table, every id new to the cache,
 //!    per query shape; and the full cache's load time.
 
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 
@@ -20,6 +21,8 @@ use enricher::generate::{GenerateOptions, claim_id, write_events};
 use enricher::lookup::{ClaimsLookup, LookupAnswer};
 use enricher::lookup::{DuckDbStore, QueryShape};
 use enricher::pipeline::Pipeline;
+
+use super::measure::{Measured, measure, run_pipeline};
 use enricher::runtime::PluginEngine;
 #[cfg(feature = "native-baseline")]
 use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, enrich_batch};
@@ -41,44 +44,6 @@ pub struct BenchArgs {
     /// Where the benchmark's DuckDB file goes.
     #[arg(long, default_value = "out/bench")]
     pub dir: PathBuf,
-}
-
-/// CPU seconds this process has used (user + system), from /proc.
-pub fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
-    };
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    (ticks(11) + ticks(12)) / 100.0 // utime, stime; USER_HZ is 100 on Linux
-}
-
-struct Measured {
-    events: u64,
-    wall: Duration,
-    cpu: f64,
-}
-
-impl Measured {
-    fn per_sec(&self) -> f64 {
-        self.events as f64 / self.wall.as_secs_f64().max(1e-9)
-    }
-}
-
-fn measure(events: u64, f: impl FnOnce()) -> Measured {
-    let (c0, t0) = (cpu_seconds(), Instant::now());
-    f();
-    Measured {
-        events,
-        wall: t0.elapsed(),
-        cpu: cpu_seconds() - c0,
-    }
 }
 
 /// The host's claims cache, as the guest core's lookup (the native baseline).
@@ -232,14 +197,6 @@ fn file_end_to_end(
     Ok(())
 }
 
-fn run_pipeline(pipeline: &mut Pipeline, records: &[InputRecord], batch: usize) -> u64 {
-    let mut out = 0u64;
-    for chunk in records.chunks(batch) {
-        out += pipeline.process(chunk).len() as u64;
-    }
-    out
-}
-
 pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let db = table_db(&args)?;
     let engine = PluginEngine::new()?;
@@ -303,6 +260,8 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             "\nWASM / native: no native baseline in this build (feature `native-baseline`)\n"
         ),
     }
+
+    super::output_check::print_cost(&plugin, &lookup, &records);
 
     file_end_to_end(&args, &db, &records)?;
     if args.warm_only {

@@ -138,7 +138,7 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
     for label in ["passthrough", "enrich"] {
         let c = topics_for(&base, label)?;
         produce(&c, &events)?;
-        let cpu_before = super::files::cpu_seconds();
+        let cpu_before = super::measure::cpu_seconds();
         let report = if label == "passthrough" {
             run_loop(&mut Passthrough, &c.kafka, options, &stop)?
         } else {
@@ -152,7 +152,7 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
         );
         let rate = steady_rate(&report);
         let host_cpu_us =
-            (super::files::cpu_seconds() - cpu_before) * 1e6 / report.consumed.max(1) as f64;
+            (super::measure::cpu_seconds() - cpu_before) * 1e6 / report.consumed.max(1) as f64;
         println!("| {label} | {rate:.0} | {host_cpu_us:.1} |");
         rates.push(rate);
     }

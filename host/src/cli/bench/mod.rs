@@ -5,4 +5,6 @@
 
 pub mod files;
 pub mod kafka;
+mod measure;
+mod output_check;
 pub mod swap;

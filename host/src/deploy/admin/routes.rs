@@ -15,8 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use percent_encoding::percent_decode_str;
 use serde::Serialize;
+
+use enricher_parse::query::query_param;
 
 use super::{ErrorBody, MAX_PLUGIN_BYTES, status_of};
 use crate::deploy::signature::SIGNATURE_HEADER;
@@ -193,30 +194,4 @@ fn refused(error: AdminError) -> Response {
 
 fn refusal(error: AdminError, status: StatusCode) -> Response {
     (status, Json(ErrorBody { error })).into_response()
-}
-
-/// The URL-decoded value of `key` in a query string (`+` is a space).
-fn query_param(query: &str, key: &str) -> Result<Option<String>, String> {
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if url_decode(k)? == key {
-            return url_decode(v).map(Some);
-        }
-    }
-    Ok(None)
-}
-
-fn url_decode(s: &str) -> Result<String, String> {
-    // `percent-encoding` passes a malformed escape through; refuse it instead.
-    let well_formed = s.split('%').skip(1).all(|after| {
-        let digits = after.as_bytes().get(..2);
-        digits.is_some_and(|d| d.iter().all(u8::is_ascii_hexdigit))
-    });
-    if !well_formed {
-        return Err(format!("bad percent-encoding in the query: {s}"));
-    }
-    match percent_decode_str(&s.replace('+', " ")).decode_utf8() {
-        Ok(decoded) => Ok(decoded.into_owned()),
-        Err(_) => Err(format!("the query is not UTF-8: {s}")),
-    }
 }

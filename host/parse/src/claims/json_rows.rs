@@ -5,14 +5,13 @@
 
 use std::borrow::Cow;
 use std::io::BufRead;
-use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::ReadError;
 use super::fields::{RawClaim, RowResult};
-use super::quote::quoted;
-use crate::error::LoadError;
+use super::quote::{quoted, quoted_up_to};
 
 /// One JSON line as written; `null` and absent fields are `None`.
 #[derive(Deserialize)]
@@ -29,6 +28,10 @@ struct JsonClaim<'a> {
     #[serde(borrow)]
     created_date: Option<Cow<'a, str>>,
 }
+
+/// At most this many characters of serde_json's message about a line are
+/// shown (it quotes an unknown key, which may be long or hostile).
+const MAX_JSON_ERROR_CHARS: usize = 300;
 
 /// The text of a JSON `claim_amount`: a number's own digits, or a string's content.
 fn amount_text(raw: &RawValue) -> Result<Cow<'_, str>, String> {
@@ -47,22 +50,17 @@ fn amount_text(raw: &RawValue) -> Result<Cow<'_, str>, String> {
     }
 }
 
-/// Reads one JSON object per line.
-pub(super) fn read_json_lines(
+/// Reads one JSON object per line, handing each to `on_row` with its line.
+pub fn read_json_lines<E>(
     mut input: impl BufRead,
-    path: &Path,
-    on_row: &mut impl FnMut(u64, RowResult<'_>) -> Result<(), LoadError>,
-) -> Result<(), LoadError> {
+    on_row: &mut impl FnMut(u64, RowResult<'_>) -> Result<(), E>,
+) -> Result<(), ReadError<E>> {
     let mut buffer = Vec::with_capacity(512);
     let mut line = 0;
     loop {
         buffer.clear();
         let read = input.read_until(b'\n', &mut buffer);
-        if read.map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })? == 0
-        {
+        if read.map_err(ReadError::Io)? == 0 {
             return Ok(());
         }
         line += 1;
@@ -77,7 +75,8 @@ pub(super) fn read_json_lines(
         let claim = match serde_json::from_str::<JsonClaim<'_>>(text) {
             Ok(claim) => claim,
             Err(error) => {
-                on_row(line, Err(format!("not a valid claim object: {error}")))?;
+                let why = quoted_up_to(&error.to_string(), MAX_JSON_ERROR_CHARS);
+                on_row(line, Err(format!("not a valid claim object: {why}")))?;
                 continue;
             }
         };
@@ -103,18 +102,14 @@ pub(super) fn read_json_lines(
 mod tests {
     use super::*;
 
-    use crate::claims_load::fields::{OwnedRows as Rows, owned_fields};
+    use crate::claims::fields::{OwnedRows as Rows, owned_fields};
 
-    fn collect(text: &str) -> Result<Rows, LoadError> {
+    fn collect(text: &str) -> Result<Rows, ReadError<()>> {
         let mut rows = Rows::new();
-        read_json_lines(
-            text.as_bytes(),
-            Path::new("test-input"),
-            &mut |line, row| {
-                rows.push((line, owned_fields(row)));
-                Ok(())
-            },
-        )?;
+        read_json_lines(text.as_bytes(), &mut |line, row| {
+            rows.push((line, owned_fields(row)));
+            Ok(())
+        })?;
         Ok(rows)
     }
 
@@ -183,5 +178,22 @@ mod tests {
             (9, Ok([some("CLM-8"), some("MBR-8"), None, None, None]))
         );
         assert_eq!(rows.len(), 8);
+    }
+
+    /// Found by the `claims_json_lines` fuzz target: serde_json's message
+    /// quotes an unknown key raw, control characters and length included.
+    #[test]
+    fn a_hostile_unknown_key_is_escaped_and_cut_in_the_message() {
+        let long = "k".repeat(100_000);
+        let text =
+            format!("{{\"claim_id\":\"CLM-1\",\"x\\u0000\\u001b[31m\":1}}\n{{\"{long}\":1}}\n");
+        let rows = collect(&text).expect("readable");
+        let escaped = rows[0].1.clone().expect_err("unknown key");
+        assert!(
+            escaped.contains("unknown field `x\\0\\u{1b}[31m`"),
+            "{escaped}"
+        );
+        let cut = rows[1].1.clone().expect_err("unknown key");
+        assert!(cut.len() < 400 && cut.ends_with("..."), "{}", cut.len());
     }
 }

@@ -7,10 +7,10 @@
 use super::quote::quoted;
 
 /// The longest id accepted, in UTF-8 bytes.
-pub(super) const MAX_ID_BYTES: usize = 256;
+pub const MAX_ID_BYTES: usize = 256;
 
 /// Checks one (trimmed, non-empty) id; `name` is its column.
-pub(super) fn check_id(name: &str, id: &str) -> Result<(), String> {
+pub fn check_id(name: &str, id: &str) -> Result<(), String> {
     if id.len() > MAX_ID_BYTES {
         return Err(format!(
             "{name} is {} bytes long, more than {MAX_ID_BYTES} ({})",

@@ -13,7 +13,7 @@ const MAX_AMOUNT_CENTS: i64 = 9_999_999_999;
 
 /// The raw text of one input row; `None` = absent, null or empty.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct RawClaim<'a> {
+pub struct RawClaim<'a> {
     pub claim_id: Option<&'a str>,
     pub member_id: Option<&'a str>,
     pub claim_amount: Option<&'a str>,
@@ -22,15 +22,15 @@ pub(super) struct RawClaim<'a> {
 }
 
 /// One row read: its raw fields, or why it could not be read.
-pub(super) type RowResult<'a> = Result<RawClaim<'a>, String>;
+pub type RowResult<'a> = Result<RawClaim<'a>, String>;
 
 /// What the row readers' tests compare: every row read, as `(line, fields or error)`.
 #[cfg(test)]
-pub(super) type OwnedRows = Vec<(u64, Result<[Option<String>; 5], String>)>;
+pub(crate) type OwnedRows = Vec<(u64, Result<[Option<String>; 5], String>)>;
 
 /// One row read, owned, in column order (for the readers' tests).
 #[cfg(test)]
-pub(super) fn owned_fields(row: RowResult<'_>) -> Result<[Option<String>; 5], String> {
+pub(crate) fn owned_fields(row: RowResult<'_>) -> Result<[Option<String>; 5], String> {
     row.map(|raw| {
         [
             raw.claim_id,
@@ -45,7 +45,7 @@ pub(super) fn owned_fields(row: RowResult<'_>) -> Result<[Option<String>; 5], St
 
 /// One valid row of the `claims` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ClaimRow<'a> {
+pub struct ClaimRow<'a> {
     pub claim_id: &'a str,
     pub member_id: &'a str,
     /// Scale 2, within `DECIMAL(10,2)`.
@@ -56,12 +56,12 @@ pub(super) struct ClaimRow<'a> {
 }
 
 /// Trims a field; blank means NULL.
-pub(super) fn non_blank(text: &str) -> Option<&str> {
+pub fn non_blank(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|trimmed| !trimmed.is_empty())
 }
 
 /// Checks one row; the error says what is wrong (without the line number).
-pub(super) fn validate_claim<'a>(raw: &RawClaim<'a>) -> Result<ClaimRow<'a>, String> {
+pub fn validate_claim<'a>(raw: &RawClaim<'a>) -> Result<ClaimRow<'a>, String> {
     let required = |value: Option<&'a str>, name: &str| {
         value
             .and_then(non_blank)
@@ -97,7 +97,7 @@ pub(super) fn validate_claim<'a>(raw: &RawClaim<'a>) -> Result<ClaimRow<'a>, Str
 
 /// A `DECIMAL(10,2)` amount, exactly: `[+-]digits[.digits]` (JSON exponent
 /// form too), at most 2 decimal places once trailing zeros are dropped.
-pub(super) fn parse_amount(text: &str) -> Result<Decimal, String> {
+pub fn parse_amount(text: &str) -> Result<Decimal, String> {
     let not_a_number = || format!("claim_amount is not a decimal number ({})", quoted(text));
     let mut amount = if text.contains(['e', 'E']) {
         let allowed =
