@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::Context;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::ClientContext;
 
 use enricher::app::build_kafka_host;
 use enricher::config::Config;
 use enricher::kafka::{RunOptions, run as run_loop};
-use enricher::kafka::{TailOptions, tail_topic};
+use enricher::kafka::{TailOptions, load_producer_config, tail_topic};
 
 /// `enricher run` without `--input`: consume, enrich, produce, commit.
 pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
@@ -61,7 +61,7 @@ pub struct CreateArgs {
 pub fn create(config: &Config, args: CreateArgs) -> anyhow::Result<()> {
     let names: Vec<&str> = args.topics.iter().map(String::as_str).collect();
     enricher::kafka::create_topics(
-        &config.kafka.bootstrap_servers,
+        &config.kafka,
         &names,
         args.partitions,
         args.replication,
@@ -100,7 +100,7 @@ pub fn tail(config: &Config, args: TailArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failure = None;
     let n = tail_topic(
-        &config.kafka.bootstrap_servers,
+        &config.kafka,
         &args.topic,
         &options,
         |r| {
@@ -165,15 +165,7 @@ pub struct TopicWriter {
 
 impl TopicWriter {
     pub fn new(config: &Config, topic: &str) -> anyhow::Result<Self> {
-        let mut client = ClientConfig::new();
-        client
-            .set("bootstrap.servers", &config.kafka.bootstrap_servers)
-            .set("linger.ms", "5")
-            .set("enable.idempotence", "true");
-        for (k, v) in &config.kafka.properties {
-            client.set(k, v);
-        }
-        let producer: BaseProducer<Refusals> = client
+        let producer: BaseProducer<Refusals> = load_producer_config(&config.kafka)
             .create_with_context(Refusals::default())
             .context("creating the Kafka producer")?;
         Ok(Self {

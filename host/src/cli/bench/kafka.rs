@@ -73,7 +73,7 @@ fn topics_for(config: &Config, label: &str) -> anyhow::Result<Config> {
     c.kafka.transactional_id = Some(format!("{id}-txn"));
     let k = &c.kafka;
     create_topics(
-        &k.bootstrap_servers,
+        k,
         &[
             &k.payment_events_topic,
             &k.enriched_payments_topic,
@@ -187,7 +187,7 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
                 read_committed: true,
             };
             tail_topic(
-                &c.kafka.bootstrap_servers,
+                &c.kafka,
                 &c.kafka.enriched_payments_topic,
                 &options,
                 |r| {
