@@ -116,7 +116,9 @@ fn consumed(out: &Output) -> u64 {
 #[test]
 fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
     let Ok(broker) = std::env::var("ENRICHER_TEST_KAFKA_TXN") else {
-        panic!("no transactional test broker: run scripts/test, or scripts/txn-broker-up and set ENRICHER_TEST_KAFKA_TXN");
+        panic!(
+            "no transactional test broker: run scripts/test, or scripts/txn-broker-up and set ENRICHER_TEST_KAFKA_TXN"
+        );
     };
     let dir = Dir::new("eos2");
     let db = claims_db(&dir, 10_000);

@@ -22,8 +22,14 @@ pub(super) const ENV: &[(&str, &str)] = &[
         "deploy.rollback-min-records",
     ),
     ("ENRICHER_PLUGIN_WATCH_DIR", "deploy.watch-dir"),
-    ("ENRICHER_PLUGIN_TOPIC_PARTITIONS", "deploy.topic-partitions"),
-    ("ENRICHER_PLUGIN_TOPIC_REPLICATION", "deploy.topic-replication"),
+    (
+        "ENRICHER_PLUGIN_TOPIC_PARTITIONS",
+        "deploy.topic-partitions",
+    ),
+    (
+        "ENRICHER_PLUGIN_TOPIC_REPLICATION",
+        "deploy.topic-replication",
+    ),
 ];
 
 /// How plugin versions are deployed, checked and rolled back.

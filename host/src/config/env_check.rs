@@ -76,6 +76,21 @@ impl fmt::Display for UnknownVar {
     }
 }
 
+/// Whether `name` is a setting's environment variable (the `ENV` tables,
+/// `KAFKA_SASL_*`, `KAFKA_PROPERTY_<KEY>`); manifests are checked against it.
+pub fn is_setting_env(name: &str) -> bool {
+    env_table().any(|(n, _)| n == name)
+        || PROPERTY_ENV.iter().any(|&(n, _)| n == name)
+        || SETTING_PREFIXES
+            .iter()
+            .any(|p| name.len() > p.len() && name.starts_with(p))
+}
+
+/// Whether `name` is read by the binary but is no setting (`ENRICHER_CONFIG`...).
+pub fn is_read_elsewhere(name: &str) -> bool {
+    NOT_SETTINGS.contains(&name)
+}
+
 /// The names among `present` that look like settings but are none.
 /// `also_known` are names read elsewhere (the binary's flags' `env`).
 pub fn unknown_env_vars<'a>(

@@ -62,7 +62,13 @@ fn take_slot(group: &str) -> Option<(usize, File)> {
 fn slot_path(dir: &std::path::Path, group: &str, n: usize) -> PathBuf {
     let safe: String = group
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     dir.join(format!("{safe}.{n}.lock"))
 }

@@ -113,9 +113,7 @@ impl Layers {
             kafka.insert("properties".into(), Value::from(properties));
             let mut root = Dict::new();
             root.insert("kafka".into(), Value::from(kafka));
-            self.figment = self
-                .figment
-                .merge(Serialized::from(root, Profile::Default));
+            self.figment = self.figment.merge(Serialized::from(root, Profile::Default));
         }
         self
     }

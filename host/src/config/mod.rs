@@ -25,7 +25,9 @@ mod lookup;
 mod plugin;
 mod values;
 pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig, TopicShape};
-pub use env_check::{UnknownVar, unknown_env_vars, warn_unknown_env};
+pub use env_check::{
+    UnknownVar, is_read_elsewhere, is_setting_env, unknown_env_vars, warn_unknown_env,
+};
 pub use kafka::{DeliveryMode, KafkaConfig};
 pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};

@@ -196,7 +196,11 @@ mod tests {
             k.properties.insert(key.into(), value.into());
         }
         for (client, c) in every_client(&k) {
-            assert_eq!(c.get("bootstrap.servers"), Some("broker-1:9093"), "{client}");
+            assert_eq!(
+                c.get("bootstrap.servers"),
+                Some("broker-1:9093"),
+                "{client}"
+            );
             for (key, value) in security {
                 assert_eq!(c.get(key), Some(value), "{client} lacks {key}");
             }
@@ -212,7 +216,10 @@ mod tests {
             .into_iter()
             .map(|(client, c)| {
                 let made: Result<rdkafka::consumer::BaseConsumer, _> = c.create();
-                (client, made.err().map(|e| e.to_string()).unwrap_or_default())
+                (
+                    client,
+                    made.err().map(|e| e.to_string()).unwrap_or_default(),
+                )
             })
             .collect();
         for (client, error) in &errors {

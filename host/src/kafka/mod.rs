@@ -21,12 +21,12 @@ mod runner;
 mod tail;
 pub(crate) mod topics;
 
+pub use clients::{client_config, load_producer_config};
 pub use delivery::CommitCounters;
 pub use progress::partition_watermarks;
 pub use records::COMMIT_UNIT_HEADER;
 pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run};
 pub use tail::{TailOptions, TailedRecord, tail_topic};
-pub use clients::{client_config, load_producer_config};
 pub use topics::create_topics;
 
 /// Why a Kafka run stopped with an error.

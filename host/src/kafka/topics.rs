@@ -45,8 +45,8 @@ pub fn create_compacted_topic(
         shape.partitions,
         TopicReplication::Fixed(shape.replication),
     )
-        .set("cleanup.policy", "compact")
-        .set("max.message.bytes", &max_bytes);
+    .set("cleanup.policy", "compact")
+    .set("max.message.bytes", &max_bytes);
     match create(config, &[topic])?.into_iter().next() {
         None => Ok(()),
         Some((_, code)) => {

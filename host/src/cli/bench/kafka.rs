@@ -186,20 +186,15 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
                 idle_stop: Some(Duration::from_secs(20)),
                 read_committed: true,
             };
-            tail_topic(
-                &c.kafka,
-                &c.kafka.enriched_payments_topic,
-                &options,
-                |r| {
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(0);
-                    if let Some(ts) = r.timestamp_ms {
-                        latencies.push(now - ts);
-                    }
-                },
-            )?;
+            tail_topic(&c.kafka, &c.kafka.enriched_payments_topic, &options, |r| {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                if let Some(ts) = r.timestamp_ms {
+                    latencies.push(now - ts);
+                }
+            })?;
             Ok(latencies)
         })
     };
