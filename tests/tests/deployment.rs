@@ -8,16 +8,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use enricher::config::{Config, DEFAULT_ADMIN_BIND, is_read_elsewhere, is_setting_env};
+use enricher_tests::manifests::{
+    admin_port, assert_env_names_known, assert_route_served, load_config, metric_names, object,
+    read, root, yaml,
+};
 use serde_json::Value;
-use yaml_rust2::{Yaml, YamlLoader};
-
-/// Read by code on branches being merged now (admin token, log format); drop
-/// a name from here once `is_setting_env`/`is_read_elsewhere` knows it.
-const PENDING_ENV: &[&str] = &["ENRICHER_ADMIN_TOKEN", "LOG_FORMAT"];
-
-/// Admin routes added by branches being merged now (readiness, metrics).
-const PENDING_ROUTES: &[&str] = &["/readyz", "/metrics"];
 
 /// The metric names the issue makes part of the product (dashboards use them).
 const PRODUCT_METRICS: &[&str] = &[
@@ -35,99 +30,6 @@ const PRODUCT_METRICS: &[&str] = &[
 
 /// Time a stopping host may need beyond one commit interval (commit, drain the producer).
 const DRAIN: Duration = Duration::from_secs(30);
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_owned()
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn to_json(y: &Yaml) -> Value {
-    match y {
-        Yaml::Real(r) => r.parse::<f64>().map_or(Value::Null, Value::from),
-        Yaml::Integer(i) => Value::from(*i),
-        Yaml::String(s) => Value::from(s.as_str()),
-        Yaml::Boolean(b) => Value::from(*b),
-        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
-        Yaml::Hash(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Yaml::String(s) => s.clone(),
-                        Yaml::Integer(i) => i.to_string(),
-                        other => format!("{other:?}"),
-                    };
-                    (key, to_json(v))
-                })
-                .collect(),
-        ),
-        Yaml::Alias(_) | Yaml::Null | Yaml::BadValue => Value::Null,
-    }
-}
-
-/// Every document of a YAML file.
-fn yaml(path: &str) -> Vec<Value> {
-    YamlLoader::load_from_str(&read(path))
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .iter()
-        .map(to_json)
-        .collect()
-}
-
-fn admin_port() -> u16 {
-    DEFAULT_ADMIN_BIND
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("the default admin address has a port")
-}
-
-/// A config file through the real loader (file, then `env`), validated.
-fn load_config(label: &str, toml: &str, env: &[(String, String)]) -> Config {
-    let path = std::env::temp_dir().join(format!(
-        "enricher-deploy-{label}-{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&path, toml).expect("write config");
-    let mut config = Config::from_file(&path).unwrap_or_else(|e| panic!("{label}: {e}"));
-    let _ = std::fs::remove_file(&path);
-    config
-        .apply_env(|name| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()))
-        .unwrap_or_else(|e| panic!("{label} env: {e}"));
-    config.validate().unwrap_or_else(|e| panic!("{label}: {e}"));
-    config
-}
-
-fn assert_env_names_known<'a>(place: &str, names: impl IntoIterator<Item = &'a str>) {
-    for name in names {
-        assert!(
-            is_setting_env(name) || is_read_elsewhere(name) || PENDING_ENV.contains(&name),
-            "{place} sets {name}, which the enricher does not read"
-        );
-    }
-}
-
-/// The paths the admin router serves, from its source.
-fn served_routes() -> BTreeSet<String> {
-    read("host/src/deploy/admin/routes.rs")
-        .split(".route(\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn assert_route_served(place: &str, path: &str) {
-    assert!(
-        served_routes().contains(path) || PENDING_ROUTES.contains(&path),
-        "{place} uses {path}, which the admin server does not serve"
-    );
-}
 
 #[test]
 fn dockerfile_builds_with_the_pinned_toolchain_and_runs_unprivileged() {
@@ -212,14 +114,6 @@ fn dockerfile_builds_with_the_pinned_toolchain_and_runs_unprivileged() {
         Some(port),
         "the image's admin server listens on the exposed port"
     );
-}
-
-/// The k8s object of `kind` (one per kind here).
-fn object<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
-    objects
-        .iter()
-        .find(|o| o["kind"] == kind)
-        .unwrap_or_else(|| panic!("k8s/ has no {kind}"))
 }
 
 #[test]
@@ -390,21 +284,6 @@ fn k8s_manifests_match_what_the_host_reads() {
             .find(|o| o["kind"] == "Service" && o["spec"]["clusterIP"] == "None")
             .expect("a headless service")["metadata"]["name"]
     );
-}
-
-/// Metric names in a PromQL expression (identifiers starting `enricher_`),
-/// with histogram suffixes removed.
-fn metric_names(expr: &str) -> BTreeSet<String> {
-    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| w.starts_with("enricher_"))
-        .map(|w| {
-            ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|s| w.strip_suffix(s))
-                .unwrap_or(w)
-                .to_owned()
-        })
-        .collect()
 }
 
 #[test]
