@@ -89,7 +89,11 @@ impl Config {
         }
         let config = layers
             .env(|name| std::env::var(name).ok())
-            .env_properties(std::env::vars())
+            // vars_os: a variable that is not UTF-8 is skipped, not a panic.
+            .env_properties(
+                std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+            )
             .extract()?;
         config.validate()?;
         Ok(config)
