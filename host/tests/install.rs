@@ -63,8 +63,15 @@ fn the_installed_binary_runs_from_elsewhere_on_its_own_libduckdb() {
         .lines()
         .find(|l| l.contains("libduckdb.so"))
         .unwrap_or_else(|| panic!("libduckdb.so is linked dynamically: {resolved}"));
-    assert!(
-        line.contains(&*lib.to_string_lossy()),
+    let loaded = line
+        .split("=> ")
+        .nth(1)
+        .and_then(|rest| rest.split(" (").next())
+        .map(|path| std::fs::canonicalize(path.trim()))
+        .and_then(Result::ok);
+    assert_eq!(
+        loaded,
+        std::fs::canonicalize(&lib).ok(),
         "resolved to the installed copy: {line}"
     );
 
