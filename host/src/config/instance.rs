@@ -14,8 +14,11 @@ use std::sync::{Mutex, PoisonError};
 /// Slots tried before giving up on uniqueness (and using the process id).
 const MAX_SLOTS: usize = 64;
 
+/// Group -> (its instance id, the slot lock that holds it).
+type Taken = HashMap<String, (String, Option<File>)>;
+
 /// Ids taken by this process, per group, with the lock that holds each.
-static TAKEN: Mutex<Option<HashMap<String, (String, Option<File>)>>> = Mutex::new(None);
+static TAKEN: Mutex<Option<Taken>> = Mutex::new(None);
 
 /// The machine's hostname (`enricher` when it cannot be read).
 pub(crate) fn hostname() -> String {
