@@ -1,6 +1,8 @@
 //! Build script: compiles the default plugin (`guest/`) to a wasm32-wasip2
 //! component so the host embeds the current plugin, and bakes the prebuilt
-//! DuckDB library folder into the binary's rpath.
+//! DuckDB library folder into the binary's rpath, after `$ORIGIN` and
+//! `$ORIGIN/../lib` so an installed copy (`scripts/install`) finds the
+//! `libduckdb.so` installed beside it first.
 
 use std::path::Path;
 
@@ -20,7 +22,9 @@ fn link_duckdb() {
     if !Path::new(&dir).join("libduckdb.so").exists() {
         panic!("DUCKDB_LIB_DIR={dir} has no libduckdb.so: run scripts/fetch-duckdb first");
     }
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    // rustc hands these to the linker without a shell: `$ORIGIN` stays literal
+    // and the dynamic loader expands it to the binary's own folder.
+    println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN:$ORIGIN/../lib:{dir}");
 }
 
 fn build_default_plugin() {

@@ -194,7 +194,11 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         None => default_canaries(),
     };
     let publisher = match config.deploy.fleet_topic(&config.kafka.group_id) {
-        Some(topic) => Some(Arc::new(FleetPublisher::connect(&config.kafka, &topic)?)),
+        Some(topic) => Some(Arc::new(FleetPublisher::connect(
+            &config.kafka,
+            &topic,
+            config.deploy.topic_shape(),
+        )?)),
         None => None,
     };
     let fleet: Arc<dyn Fleet> = match &publisher {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use enricher::config::{Config, DeliveryMode};
+use enricher::config::{Config, DeliveryMode, KafkaConfig};
 use enricher::kafka::KafkaRunError;
 use enricher::kafka::{KafkaRunReport, RunOptions, run};
 use enricher::kafka::{TailOptions, TailedRecord, tail_topic};
@@ -101,7 +101,7 @@ pub fn read_all(bootstrap: &str, topic: &str, read_committed: bool) -> Vec<Taile
         read_committed,
         ..TailOptions::default()
     };
-    tail_topic(bootstrap, topic, &options, |r| out.push(r)).expect("tail");
+    tail_topic(&at(bootstrap), topic, &options, |r| out.push(r)).expect("tail");
     out
 }
 
@@ -148,7 +148,15 @@ pub fn unique_topics(label: &str) -> [String; 3] {
 /// Create topics with `partitions` partitions each.
 pub fn create_topics(bootstrap: &str, names: &[String], partitions: i32) {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    enricher::kafka::create_topics(bootstrap, &names, partitions, 1).expect("create topics");
+    enricher::kafka::create_topics(&at(bootstrap), &names, partitions, 1).expect("create topics");
+}
+
+/// The Kafka settings of a client of `bootstrap` (defaults otherwise).
+pub fn at(bootstrap: &str) -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: bootstrap.to_owned(),
+        ..KafkaConfig::default()
+    }
 }
 
 /// Point a config at unique topics.

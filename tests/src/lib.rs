@@ -17,6 +17,7 @@ use enricher::runtime::PluginEngine;
 use serde_json::Value;
 
 pub mod kafka;
+pub mod manifests;
 pub mod swap;
 
 /// Test plugins, compiled from their current source by `tests/build.rs`.

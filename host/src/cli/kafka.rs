@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use rdkafka::ClientContext;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::{ClientConfig, ClientContext};
 
 use enricher::app::build_kafka_host;
 use enricher::config::Config;
 use enricher::kafka::{RunOptions, run as run_loop};
-use enricher::kafka::{TailOptions, tail_topic};
+use enricher::kafka::{TailOptions, load_producer_config, tail_topic};
 
 /// `enricher run` without `--input`: consume, enrich, produce, commit.
 pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
@@ -60,12 +60,7 @@ pub struct CreateArgs {
 /// `enricher topic create`: create topics (existing ones are kept).
 pub fn create(config: &Config, args: CreateArgs) -> anyhow::Result<()> {
     let names: Vec<&str> = args.topics.iter().map(String::as_str).collect();
-    enricher::kafka::create_topics(
-        &config.kafka.bootstrap_servers,
-        &names,
-        args.partitions,
-        args.replication,
-    )?;
+    enricher::kafka::create_topics(&config.kafka, &names, args.partitions, args.replication)?;
     eprintln!("topics ready: {}", names.join(", "));
     Ok(())
 }
@@ -99,33 +94,28 @@ pub fn tail(config: &Config, args: TailArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failure = None;
-    let n = tail_topic(
-        &config.kafka.bootstrap_servers,
-        &args.topic,
-        &options,
-        |r| {
-            let line = if args.values {
-                String::from_utf8_lossy(&r.value).into_owned()
-            } else {
-                let headers: serde_json::Map<String, serde_json::Value> = r
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned().into()))
-                    .collect();
-                serde_json::json!({
-                    "partition": r.partition,
-                    "offset": r.offset,
-                    "key": r.key.as_deref().map(String::from_utf8_lossy),
-                    "headers": headers,
-                    "value": String::from_utf8_lossy(&r.value),
-                })
-                .to_string()
-            };
-            if let Err(e) = writeln!(out, "{line}") {
-                failure.get_or_insert(e);
-            }
-        },
-    )?;
+    let n = tail_topic(&config.kafka, &args.topic, &options, |r| {
+        let line = if args.values {
+            String::from_utf8_lossy(&r.value).into_owned()
+        } else {
+            let headers: serde_json::Map<String, serde_json::Value> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned().into()))
+                .collect();
+            serde_json::json!({
+                "partition": r.partition,
+                "offset": r.offset,
+                "key": r.key.as_deref().map(String::from_utf8_lossy),
+                "headers": headers,
+                "value": String::from_utf8_lossy(&r.value),
+            })
+            .to_string()
+        };
+        if let Err(e) = writeln!(out, "{line}") {
+            failure.get_or_insert(e);
+        }
+    })?;
     out.flush()?;
     if let Some(e) = failure {
         return Err(e.into());
@@ -165,15 +155,7 @@ pub struct TopicWriter {
 
 impl TopicWriter {
     pub fn new(config: &Config, topic: &str) -> anyhow::Result<Self> {
-        let mut client = ClientConfig::new();
-        client
-            .set("bootstrap.servers", &config.kafka.bootstrap_servers)
-            .set("linger.ms", "5")
-            .set("enable.idempotence", "true");
-        for (k, v) in &config.kafka.properties {
-            client.set(k, v);
-        }
-        let producer: BaseProducer<Refusals> = client
+        let producer: BaseProducer<Refusals> = load_producer_config(&config.kafka)
             .create_with_context(Refusals::default())
             .context("creating the Kafka producer")?;
         Ok(Self {

@@ -24,6 +24,14 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ),
     ("ENRICHER_PLUGIN_WATCH_DIR", "deploy.watch-dir"),
     ("ENRICHER_TRUSTED_KEYS", "deploy.trusted-keys"),
+    (
+        "ENRICHER_PLUGIN_TOPIC_PARTITIONS",
+        "deploy.topic-partitions",
+    ),
+    (
+        "ENRICHER_PLUGIN_TOPIC_REPLICATION",
+        "deploy.topic-replication",
+    ),
 ];
 
 /// How plugin versions are deployed, checked and rolled back.
@@ -40,6 +48,15 @@ pub struct DeployConfig {
     /// consumer group is one fleet; `off` keeps deployments local to this host.
     /// env `ENRICHER_PLUGIN_TOPIC`
     pub topic: String,
+    /// Partitions of the fleet topic when the host creates it (an existing
+    /// topic is kept as it is). Records all go to partition 0, which keeps
+    /// them in order; more partitions only satisfy a cluster's policy.
+    /// env `ENRICHER_PLUGIN_TOPIC_PARTITIONS`
+    pub topic_partitions: i32,
+    /// Replication factor of the fleet topic when the host creates it; use 3
+    /// on a production cluster, `-1` for the broker's default.
+    /// env `ENRICHER_PLUGIN_TOPIC_REPLICATION`
+    pub topic_replication: i32,
     /// JSON lines run through a new version before it goes live; unset uses a
     /// built-in set (a valid event, an unknown claim, bad JSON, a missing field).
     /// env `ENRICHER_CANARY_FILE`
@@ -67,6 +84,13 @@ pub struct DeployConfig {
     pub trusted_keys: Vec<PathBuf>,
 }
 
+/// The shape of a topic to create: partitions and replication factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicShape {
+    pub partitions: i32,
+    pub replication: i32,
+}
+
 /// The admin API's default address.
 pub const DEFAULT_ADMIN_BIND: &str = "127.0.0.1:9464";
 
@@ -75,6 +99,8 @@ impl Default for DeployConfig {
         Self {
             admin_bind: DEFAULT_ADMIN_BIND.parse().ok(),
             topic: String::new(),
+            topic_partitions: 1,
+            topic_replication: 1,
             canary_file: None,
             rollback_error_rate: 0.05,
             rollback_window: 10_000,
@@ -95,7 +121,24 @@ impl DeployConfig {
         }
     }
 
+    /// How the fleet topic is created.
+    pub fn topic_shape(&self) -> TopicShape {
+        TopicShape {
+            partitions: self.topic_partitions,
+            replication: self.topic_replication,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.topic_partitions < 1 {
+            return Err(invalid("deploy.topic-partitions", "must be at least 1"));
+        }
+        if self.topic_replication < 1 && self.topic_replication != -1 {
+            return Err(invalid(
+                "deploy.topic-replication",
+                "must be at least 1 (or -1 for the broker's default)",
+            ));
+        }
         if !(0.0..=1.0).contains(&self.rollback_error_rate) {
             return Err(invalid(
                 "deploy.rollback-error-rate",
@@ -160,6 +203,34 @@ mod tests {
         c.apply_env(|k| (k == "ENRICHER_TRUSTED_KEYS").then(String::new))
             .expect("empty is off");
         assert!(c.deploy.trusted_keys.is_empty());
+    }
+
+    #[test]
+    fn the_fleet_topic_shape_is_configurable() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.deploy.topic_shape(),
+            TopicShape {
+                partitions: 1,
+                replication: 1
+            }
+        );
+        c.apply_env(|k| match k {
+            "ENRICHER_PLUGIN_TOPIC_PARTITIONS" => Some("3".to_owned()),
+            "ENRICHER_PLUGIN_TOPIC_REPLICATION" => Some("3".to_owned()),
+            _ => None,
+        })
+        .expect("valid settings");
+        assert_eq!(
+            c.deploy.topic_shape(),
+            TopicShape {
+                partitions: 3,
+                replication: 3
+            }
+        );
+        c.deploy.topic_replication = 0;
+        let err = c.deploy.validate().expect_err("refused").to_string();
+        assert!(err.contains("ENRICHER_PLUGIN_TOPIC_REPLICATION"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use super::kafka::{PROPERTY_ENV, PROPERTY_ENV_PREFIX};
 use super::layers::env_table;
 
 /// Names under our prefixes that are read elsewhere, not settings; add a name
@@ -37,6 +38,9 @@ const NOT_SETTINGS: &[&str] = &[
 
 /// Prefixes of names read by the tests and scripts (`ENRICHER_TEST_KAFKA`...).
 const NOT_SETTING_PREFIXES: &[&str] = &["ENRICHER_TEST_"];
+
+/// Prefixes of settings named by their suffix (`KAFKA_PROPERTY_<KEY>`).
+const SETTING_PREFIXES: &[&str] = &[PROPERTY_ENV_PREFIX];
 
 /// Every unknown name under these is reported.
 const OWN_PREFIXES: &[&str] = &["ENRICHER_", "LOOKUP_", "DUCKDB_"];
@@ -72,6 +76,21 @@ impl fmt::Display for UnknownVar {
     }
 }
 
+/// Whether `name` is a setting's environment variable (the `ENV` tables,
+/// `KAFKA_SASL_*`, `KAFKA_PROPERTY_<KEY>`); manifests are checked against it.
+pub fn is_setting_env(name: &str) -> bool {
+    env_table().any(|(n, _)| n == name)
+        || PROPERTY_ENV.iter().any(|&(n, _)| n == name)
+        || SETTING_PREFIXES
+            .iter()
+            .any(|p| name.len() > p.len() && name.starts_with(p))
+}
+
+/// Whether `name` is read by the binary but is no setting (`ENRICHER_CONFIG`...).
+pub fn is_read_elsewhere(name: &str) -> bool {
+    NOT_SETTINGS.contains(&name)
+}
+
 /// The names among `present` that look like settings but are none.
 /// `also_known` are names read elsewhere (the binary's flags' `env`).
 pub fn unknown_env_vars<'a>(
@@ -80,12 +99,14 @@ pub fn unknown_env_vars<'a>(
 ) -> Vec<UnknownVar> {
     let known: Vec<&str> = env_table()
         .map(|(name, _)| name)
+        .chain(PROPERTY_ENV.iter().map(|&(name, _)| name))
         .chain(also_known.iter().copied())
         .collect();
     let mut unknown: Vec<UnknownVar> = present
         .into_iter()
         .filter(|name| !known.contains(name) && !NOT_SETTINGS.contains(name))
         .filter(|name| !NOT_SETTING_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .filter(|name| !SETTING_PREFIXES.iter().any(|p| name.starts_with(p)))
         .filter_map(|name| {
             let suggestion = nearest(name, &known);
             let ours = OWN_PREFIXES.iter().any(|p| name.starts_with(p));
@@ -218,6 +239,9 @@ mod tests {
                 "ENRICHER_TEST_KAFKA_TXN",
                 "KAFKA_PORT",
                 "DUCKDB_LIB_DIR",
+                "KAFKA_SASL_USERNAME",
+                "KAFKA_SASL_PASSWORD",
+                "KAFKA_PROPERTY_SSL_CA_LOCATION",
             ]),
             []
         );

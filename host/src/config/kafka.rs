@@ -19,9 +19,42 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("KAFKA_GROUP_ID", "kafka.group-id"),
     ("ENRICHER_DELIVERY", "kafka.delivery"),
     ("KAFKA_TRANSACTIONAL_ID", "kafka.transactional-id"),
+    ("ENRICHER_INSTANCE_ID", "kafka.instance-id"),
     ("ENRICHER_COMMIT_INTERVAL", "kafka.commit-interval"),
     ("ENRICHER_COMMIT_MAX_RECORDS", "kafka.commit-max-records"),
 ];
+
+/// Variables that set one librdkafka property each (for Kubernetes Secrets):
+/// (name, property).
+pub(super) const PROPERTY_ENV: &[(&str, &str)] = &[
+    ("KAFKA_SASL_USERNAME", "sasl.username"),
+    ("KAFKA_SASL_PASSWORD", "sasl.password"),
+];
+
+/// `KAFKA_PROPERTY_<KEY>` sets any librdkafka property: see [`property_of_env`].
+pub(super) const PROPERTY_ENV_PREFIX: &str = "KAFKA_PROPERTY_";
+
+/// The librdkafka property an environment variable sets, if it sets one:
+/// `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD`, or `KAFKA_PROPERTY_<KEY>`
+/// where `<KEY>` is the property upper-cased with `.` written `_` (and a
+/// literal `_` written `__`): `KAFKA_PROPERTY_SSL_CA_LOCATION` sets
+/// `ssl.ca.location`.
+pub(super) fn property_of_env(name: &str) -> Option<String> {
+    if let Some(&(_, property)) = PROPERTY_ENV.iter().find(|(n, _)| *n == name) {
+        return Some(property.to_owned());
+    }
+    let key = name.strip_prefix(PROPERTY_ENV_PREFIX)?;
+    if key.is_empty() {
+        return None;
+    }
+    let property = key
+        .to_ascii_lowercase()
+        .split("__")
+        .map(|part| part.replace('_', "."))
+        .collect::<Vec<_>>()
+        .join("_");
+    Some(property)
+}
 
 /// How outputs and input offsets are committed.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -70,14 +103,20 @@ pub struct KafkaConfig {
     /// env `ENRICHER_DELIVERY`
     pub delivery: DeliveryMode,
     /// Stable per instance, so a restarted instance fences its zombie.
-    /// Default: `<group-id>-<hostname>`. env `KAFKA_TRANSACTIONAL_ID`
+    /// Default: `<group-id>-<instance-id>`. env `KAFKA_TRANSACTIONAL_ID`
     pub transactional_id: Option<String>,
+    /// Names this member of the group (its transactional id, its commit units).
+    /// Default: the hostname, or `<hostname>-<n>` for the n-th instance of the
+    /// group running at once on this machine. env `ENRICHER_INSTANCE_ID`
+    pub instance_id: Option<String>,
     /// A transaction (or an offset commit) is cut at least this often. env `ENRICHER_COMMIT_INTERVAL`
     #[serde(with = "duration_text")]
     pub commit_interval: Duration,
     /// ... or after this many input records. env `ENRICHER_COMMIT_MAX_RECORDS`
     pub commit_max_records: usize,
-    /// Any librdkafka setting, passed through verbatim to consumer and producer.
+    /// Any librdkafka setting, passed through verbatim to every Kafka client
+    /// (TLS, SASL...). Env `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD` and
+    /// `KAFKA_PROPERTY_<KEY>` add to (and override) the file's keys.
     pub properties: BTreeMap<String, String>,
 }
 
@@ -91,6 +130,7 @@ impl Default for KafkaConfig {
             group_id: "payment-enricher".into(),
             delivery: DeliveryMode::ExactlyOnce,
             transactional_id: None,
+            instance_id: None,
             // 100 ms bounds the latency a read_committed consumer sees while a
             // commit costs a few ms: ~10 commits/s per instance.
             commit_interval: Duration::from_millis(100),
@@ -114,16 +154,20 @@ impl KafkaConfig {
         Ok(())
     }
 
-    /// The transactional id: the configured one, or `<group-id>-<hostname>`.
+    /// The transactional id: the configured one, or `<group-id>-<instance-id>`.
     pub fn transactional_id(&self) -> String {
-        self.transactional_id.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "enricher".into());
-            format!("{}-{host}", self.group_id)
-        })
+        self.transactional_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", self.group_id, self.instance_id()))
+    }
+
+    /// This instance's id: the configured one, or one this machine's
+    /// instances of the group do not share (see [`super::instance`]).
+    pub fn instance_id(&self) -> String {
+        match self.instance_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => super::instance::default_instance_id(&self.group_id),
+        }
     }
 }
 
@@ -131,6 +175,24 @@ impl KafkaConfig {
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn property_variables_name_librdkafka_keys() {
+        let p = |n: &str| property_of_env(n);
+        assert_eq!(
+            p("KAFKA_PROPERTY_SSL_CA_LOCATION").as_deref(),
+            Some("ssl.ca.location")
+        );
+        assert_eq!(
+            p("KAFKA_PROPERTY_SECURITY_PROTOCOL").as_deref(),
+            Some("security.protocol")
+        );
+        assert_eq!(p("KAFKA_PROPERTY_A__B_C").as_deref(), Some("a_b.c"));
+        assert_eq!(p("KAFKA_SASL_USERNAME").as_deref(), Some("sasl.username"));
+        assert_eq!(p("KAFKA_SASL_PASSWORD").as_deref(), Some("sasl.password"));
+        assert_eq!(p("KAFKA_PROPERTY_"), None);
+        assert_eq!(p("KAFKA_GROUP_ID"), None);
+    }
 
     #[test]
     fn delivery_mode_and_cadence_come_from_env() {
@@ -146,6 +208,9 @@ mod tests {
         assert_eq!(k.delivery, DeliveryMode::AtLeastOnce);
         assert_eq!(k.commit_interval, Duration::from_millis(250));
         assert!(k.transactional_id().starts_with("g2-"));
+        c.apply_env(|n: &str| (n == "ENRICHER_INSTANCE_ID").then(|| "pod-3".to_string()))
+            .expect("applies");
+        assert_eq!(c.kafka.transactional_id(), "g2-pod-3");
         let err = c.apply_env(|n: &str| (n == "ENRICHER_DELIVERY").then(|| "maybe".to_string()));
         assert!(
             err.expect_err("bad mode")

@@ -98,6 +98,26 @@ impl Layers {
         self
     }
 
+    /// librdkafka properties from the environment (`KAFKA_SASL_USERNAME`,
+    /// `KAFKA_SASL_PASSWORD`, `KAFKA_PROPERTY_<KEY>`), over the file's
+    /// `[kafka.properties]`; the other variables in `vars` are ignored.
+    pub fn env_properties(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut properties = Dict::new();
+        for (name, value) in vars {
+            if let Some(key) = kafka::property_of_env(&name) {
+                properties.insert(key, Value::from(value.trim().to_owned()));
+            }
+        }
+        if !properties.is_empty() {
+            let mut kafka = Dict::new();
+            kafka.insert("properties".into(), Value::from(properties));
+            let mut root = Dict::new();
+            root.insert("kafka".into(), Value::from(kafka));
+            self.figment = self.figment.merge(Serialized::from(root, Profile::Default));
+        }
+        self
+    }
+
     /// One setting by its file key (`lookup.timeout`), the way a flag gives it.
     pub fn set(mut self, key: &str, value: impl Serialize) -> Self {
         self.figment = self.figment.merge(Serialized::default(key, value));
@@ -232,6 +252,30 @@ mod tests {
         assert_eq!(c.kafka.delivery, DeliveryMode::ExactlyOnce);
         assert_eq!(c.deploy.rollback_error_rate, 0.5);
         assert_eq!((c.deploy.watch_dir, c.deploy.admin_bind), (None, None));
+    }
+
+    #[test]
+    fn kafka_secrets_come_from_env_over_the_file() {
+        let file = "[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.username\" = \"file\"\n";
+        let vars = [
+            ("KAFKA_SASL_USERNAME", "svc"),
+            ("KAFKA_SASL_PASSWORD", " s3cret "),
+            ("KAFKA_PROPERTY_SSL_CA_LOCATION", "/etc/kafka/ca.pem"),
+            ("HOME", "/root"),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()));
+        let c = Layers::new(&Config::default())
+            .toml(Path::new("c.toml"), file)
+            .expect("valid file")
+            .env_properties(vars)
+            .extract()
+            .expect("valid");
+        let p = |k: &str| c.kafka.properties.get(k).map(String::as_str);
+        assert_eq!(p("security.protocol"), Some("SASL_SSL"), "file key kept");
+        assert_eq!(p("sasl.username"), Some("svc"), "env over file");
+        assert_eq!(p("sasl.password"), Some("s3cret"));
+        assert_eq!(p("ssl.ca.location"), Some("/etc/kafka/ca.pem"));
+        assert_eq!(c.kafka.properties.len(), 4);
     }
 
     #[test]

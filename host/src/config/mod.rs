@@ -18,13 +18,16 @@ use crate::error::ConfigError;
 
 mod deploy;
 mod env_check;
+mod instance;
 mod kafka;
 mod layers;
 mod lookup;
 mod plugin;
 mod values;
-pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig};
-pub use env_check::{UnknownVar, unknown_env_vars, warn_unknown_env};
+pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig, TopicShape};
+pub use env_check::{
+    UnknownVar, is_read_elsewhere, is_setting_env, unknown_env_vars, warn_unknown_env,
+};
 pub use kafka::{DeliveryMode, KafkaConfig};
 pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
@@ -84,7 +87,14 @@ impl Config {
         if let Some(path) = file {
             layers = layers.file(path)?;
         }
-        let config = layers.env(|name| std::env::var(name).ok()).extract()?;
+        let config = layers
+            .env(|name| std::env::var(name).ok())
+            // vars_os: a variable that is not UTF-8 is skipped, not a panic.
+            .env_properties(
+                std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+            )
+            .extract()?;
         config.validate()?;
         Ok(config)
     }
@@ -227,8 +237,10 @@ mod tests {
         names.sort_unstable();
         let documented: Vec<&str> = "DUCKDB_THREADS DUCKDB_URL ENRICHED_PAYMENTS_TOPIC \
             ENRICHER_ADMIN_BIND ENRICHER_BATCH_SIZE ENRICHER_CANARY_FILE ENRICHER_COMMIT_INTERVAL \
-            ENRICHER_COMMIT_MAX_RECORDS ENRICHER_DELIVERY ENRICHER_MAX_RECORD_BYTES ENRICHER_PLUGIN \
+            ENRICHER_COMMIT_MAX_RECORDS ENRICHER_DELIVERY ENRICHER_INSTANCE_ID \
+            ENRICHER_MAX_RECORD_BYTES ENRICHER_PLUGIN \
             ENRICHER_PLUGIN_CPU_DEADLINE ENRICHER_PLUGIN_MAX_MEMORY_BYTES ENRICHER_PLUGIN_TOPIC \
+            ENRICHER_PLUGIN_TOPIC_PARTITIONS ENRICHER_PLUGIN_TOPIC_REPLICATION \
             ENRICHER_PLUGIN_WATCH_DIR ENRICHER_ROLLBACK_ERROR_RATE ENRICHER_ROLLBACK_MIN_RECORDS \
             ENRICHER_ROLLBACK_WINDOW ENRICHER_TRUSTED_KEYS FAILED_PAYMENTS_TOPIC KAFKA_BOOTSTRAP_SERVERS \
             KAFKA_GROUP_ID \

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::deployer::Deployer;
 use super::fleet::Fleet;
 use crate::clock::now_ms;
-use crate::config::KafkaConfig;
+use crate::config::{KafkaConfig, TopicShape};
 use crate::kafka::KafkaRunError;
 use crate::kafka::clients::{MAX_PLUGIN_BYTES, plugin_consumer_config, plugin_producer_config};
 use crate::kafka::partition_watermarks;
@@ -59,9 +59,13 @@ pub struct FleetPublisher {
 }
 
 impl FleetPublisher {
-    /// Connect, creating the topic (compacted) if it is missing.
-    pub fn connect(config: &KafkaConfig, topic: &str) -> Result<Self, KafkaRunError> {
-        create_compacted_topic(&config.bootstrap_servers, topic, MAX_PLUGIN_BYTES)?;
+    /// Connect, creating the topic (compacted, `shape`) if it is missing.
+    pub fn connect(
+        config: &KafkaConfig,
+        topic: &str,
+        shape: TopicShape,
+    ) -> Result<Self, KafkaRunError> {
+        create_compacted_topic(config, topic, shape, MAX_PLUGIN_BYTES)?;
         let producer = plugin_producer_config(config)
             .create()
             .map_err(|e| KafkaRunError::Client(format!("plugin topic producer: {e}")))?;
@@ -76,8 +80,10 @@ impl FleetPublisher {
     }
 
     fn send(&self, record: BaseRecord<'_, str, [u8]>) -> Result<(), String> {
+        // Every record goes to partition 0 whatever the topic's partition
+        // count, so a version's bytes always precede the `active` naming it.
         self.producer
-            .send(record)
+            .send(record.partition(0))
             .map_err(|(e, _)| format!("producing to {}: {e}", self.topic))?;
         // Idempotent, acks=all: a flush that returns Ok means the broker has it.
         self.producer

@@ -1,7 +1,12 @@
-//! librdkafka settings for the consumer and the producer. Our defaults first,
-//! then every key of `kafka.properties` verbatim (any documented librdkafka
-//! setting), then the keys correctness depends on, which users cannot undo;
-//! and how every client logs librdkafka's global errors.
+//! librdkafka settings for every Kafka client the host makes: the stream's
+//! consumer and producer, the fleet topic's producer and reader, the admin
+//! client that creates topics, the tail reader and the `generate --topic`
+//! producer. Each starts from [`client_config`] (`bootstrap.servers` and every
+//! key of `kafka.properties`, which include the `KAFKA_SASL_*` and
+//! `KAFKA_PROPERTY_*` variables), so TLS and SASL settings reach all of them.
+//! Our defaults come first, then the user's keys, then the keys correctness
+//! depends on, which users cannot undo. Also: how every client logs
+//! librdkafka's global errors.
 
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
@@ -18,6 +23,45 @@ fn with_user_properties(mut c: ClientConfig, config: &KafkaConfig) -> ClientConf
     for (key, value) in &config.properties {
         c.set(key, value);
     }
+    c
+}
+
+/// What every client shares: the brokers and every user property (security
+/// settings among them). Other client builders start from this one.
+pub fn client_config(config: &KafkaConfig) -> ClientConfig {
+    with_user_properties(base(config), config)
+}
+
+/// The admin client (topic creation).
+pub(crate) fn admin_config(config: &KafkaConfig) -> ClientConfig {
+    client_config(config)
+}
+
+/// The tail reader: every partition assigned by hand, nothing committed.
+pub(crate) fn tail_config(config: &KafkaConfig, read_committed: bool) -> ClientConfig {
+    let mut c = base(config);
+    c.set("fetch.wait.max.ms", "10");
+    let mut c = with_user_properties(c, config);
+    c.set("group.id", format!("enricher-tail-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set(
+            "isolation.level",
+            if read_committed {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        );
+    c
+}
+
+/// The load generator's producer (`generate --topic`, `bench-kafka`).
+pub fn load_producer_config(config: &KafkaConfig) -> ClientConfig {
+    let mut c = base(config);
+    c.set("linger.ms", "5");
+    let mut c = with_user_properties(c, config);
+    c.set("enable.idempotence", "true");
     c
 }
 
@@ -60,7 +104,7 @@ pub const MAX_PLUGIN_BYTES: usize = 16 << 20;
 
 /// The producer of the fleet's plugin topic: idempotent, every write acknowledged.
 pub fn plugin_producer_config(config: &KafkaConfig) -> ClientConfig {
-    let mut c = with_user_properties(base(config), config);
+    let mut c = client_config(config);
     c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "gzip")
@@ -72,7 +116,7 @@ pub fn plugin_producer_config(config: &KafkaConfig) -> ClientConfig {
 /// The reader of the fleet's plugin topic: assigned every partition from the
 /// start, never a group member, never commits.
 pub fn plugin_consumer_config(config: &KafkaConfig) -> ClientConfig {
-    let mut c = with_user_properties(base(config), config);
+    let mut c = client_config(config);
     c.set("group.id", format!("{}-plugins", config.group_id))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
@@ -120,6 +164,70 @@ mod tests {
         let producer: Result<rdkafka::producer::BaseProducer, _> =
             plugin_producer_config(&k).create();
         assert!(producer.is_ok(), "{:?}", producer.err());
+    }
+
+    /// Every client the host makes, by its builder.
+    fn every_client(k: &KafkaConfig) -> Vec<(&'static str, ClientConfig)> {
+        vec![
+            ("stream consumer", consumer_config(k)),
+            ("stream producer", producer_config(k)),
+            ("fleet producer", plugin_producer_config(k)),
+            ("fleet reader", plugin_consumer_config(k)),
+            ("topic admin", admin_config(k)),
+            ("tail reader", tail_config(k, true)),
+            ("load producer", load_producer_config(k)),
+        ]
+    }
+
+    #[test]
+    fn every_client_gets_the_security_properties() {
+        let mut k = KafkaConfig {
+            bootstrap_servers: "broker-1:9093".into(),
+            ..KafkaConfig::default()
+        };
+        let security = [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "svc-enricher"),
+            ("sasl.password", "marker-secret"),
+            ("ssl.ca.location", "/etc/kafka/ca.pem"),
+        ];
+        for (key, value) in security {
+            k.properties.insert(key.into(), value.into());
+        }
+        for (client, c) in every_client(&k) {
+            assert_eq!(
+                c.get("bootstrap.servers"),
+                Some("broker-1:9093"),
+                "{client}"
+            );
+            for (key, value) in security {
+                assert_eq!(c.get(key), Some(value), "{client} lacks {key}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_client_refuses_the_same_bad_property() {
+        let mut k = KafkaConfig::default();
+        k.properties
+            .insert("enricher.not-a-property".into(), "1".into());
+        let errors: Vec<(&str, String)> = every_client(&k)
+            .into_iter()
+            .map(|(client, c)| {
+                let made: Result<rdkafka::consumer::BaseConsumer, _> = c.create();
+                (
+                    client,
+                    made.err().map(|e| e.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        for (client, error) in &errors {
+            assert!(
+                error.contains("enricher.not-a-property"),
+                "{client} was built without the user's properties: {error:?}"
+            );
+        }
     }
 
     #[test]

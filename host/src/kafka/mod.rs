@@ -21,6 +21,7 @@ mod runner;
 mod tail;
 pub(crate) mod topics;
 
+pub use clients::{client_config, load_producer_config};
 pub use delivery::CommitCounters;
 pub use progress::partition_watermarks;
 pub use records::COMMIT_UNIT_HEADER;

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::KafkaRunError;
-use super::clients::log_client_error;
+use super::clients::{log_client_error, tail_config};
+use crate::config::KafkaConfig;
 
 /// The tail consumer's context: end-of-partition events are expected.
 struct TailContext;
@@ -70,25 +71,12 @@ impl Default for TailOptions {
 /// Read `topic` from the beginning; `on_record` sees each record. Without
 /// `follow`, stops once every partition has been read to its end.
 pub fn tail_topic(
-    bootstrap_servers: &str,
+    config: &KafkaConfig,
     topic: &str,
     options: &TailOptions,
     mut on_record: impl FnMut(TailedRecord),
 ) -> Result<usize, KafkaRunError> {
-    let consumer: BaseConsumer<TailContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
-        .set("group.id", format!("enricher-tail-{}", std::process::id()))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("fetch.wait.max.ms", "10")
-        .set(
-            "isolation.level",
-            if options.read_committed {
-                "read_committed"
-            } else {
-                "read_uncommitted"
-            },
-        )
+    let consumer: BaseConsumer<TailContext> = tail_config(config, options.read_committed)
         .create_with_context(TailContext)
         .map_err(|e| KafkaRunError::Client(e.to_string()))?;
     let metadata = consumer

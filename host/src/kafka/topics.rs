@@ -4,17 +4,18 @@
 use std::time::Duration;
 
 use futures_executor::block_on;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaRunError;
+use super::clients::admin_config;
+use crate::config::{KafkaConfig, TopicShape};
 
 /// Create `names` with `partitions` partitions each (replication factor 1
 /// unless `replication` says otherwise); topics that exist already are kept.
 pub fn create_topics(
-    bootstrap_servers: &str,
+    config: &KafkaConfig,
     names: &[&str],
     partitions: i32,
     replication: i32,
@@ -23,32 +24,37 @@ pub fn create_topics(
         .iter()
         .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(replication)))
         .collect();
-    match create(bootstrap_servers, &new)?.into_iter().next() {
+    match create(config, &new)?.into_iter().next() {
         None => Ok(()),
         Some((topic, code)) => Err(KafkaRunError::GaveUp(format!("creating {topic}: {code}"))),
     }
 }
 
-/// Create `name` as a compacted topic of one partition (the fleet's plugin
-/// topic), allowing records of `max_bytes`. A broker that refuses topic
-/// settings gets a plain topic: readers take the latest record of each key anyway.
+/// Create `name` as a compacted topic (the fleet's plugin topic), allowing
+/// records of `max_bytes`. A broker that refuses topic settings gets a plain
+/// topic: readers take the latest record of each key anyway.
 pub fn create_compacted_topic(
-    bootstrap_servers: &str,
+    config: &KafkaConfig,
     name: &str,
+    shape: TopicShape,
     max_bytes: usize,
 ) -> Result<(), KafkaRunError> {
     let max_bytes = max_bytes.to_string();
-    let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1))
-        .set("cleanup.policy", "compact")
-        .set("max.message.bytes", &max_bytes);
-    match create(bootstrap_servers, &[topic])?.into_iter().next() {
+    let topic = NewTopic::new(
+        name,
+        shape.partitions,
+        TopicReplication::Fixed(shape.replication),
+    )
+    .set("cleanup.policy", "compact")
+    .set("max.message.bytes", &max_bytes);
+    match create(config, &[topic])?.into_iter().next() {
         None => Ok(()),
         Some((_, code)) => {
             tracing::warn!(
                 topic = name,
                 "broker refused a compacted topic ({code}); creating a plain one"
             );
-            create_topics(bootstrap_servers, &[name], 1, 1)
+            create_topics(config, &[name], shape.partitions, shape.replication)
         }
     }
 }
@@ -56,11 +62,10 @@ pub fn create_compacted_topic(
 /// Ask the broker to create `topics`; returns the ones it refused (an
 /// existing topic is not a refusal).
 fn create(
-    bootstrap_servers: &str,
+    config: &KafkaConfig,
     topics: &[NewTopic<'_>],
 ) -> Result<Vec<(String, RDKafkaErrorCode)>, KafkaRunError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
+    let admin: AdminClient<DefaultClientContext> = admin_config(config)
         .create()
         .map_err(|e| KafkaRunError::Client(e.to_string()))?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));

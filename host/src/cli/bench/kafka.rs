@@ -73,7 +73,7 @@ fn topics_for(config: &Config, label: &str) -> anyhow::Result<Config> {
     c.kafka.transactional_id = Some(format!("{id}-txn"));
     let k = &c.kafka;
     create_topics(
-        &k.bootstrap_servers,
+        k,
         &[
             &k.payment_events_topic,
             &k.enriched_payments_topic,
@@ -186,20 +186,15 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
                 idle_stop: Some(Duration::from_secs(20)),
                 read_committed: true,
             };
-            tail_topic(
-                &c.kafka.bootstrap_servers,
-                &c.kafka.enriched_payments_topic,
-                &options,
-                |r| {
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(0);
-                    if let Some(ts) = r.timestamp_ms {
-                        latencies.push(now - ts);
-                    }
-                },
-            )?;
+            tail_topic(&c.kafka, &c.kafka.enriched_payments_topic, &options, |r| {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                if let Some(ts) = r.timestamp_ms {
+                    latencies.push(now - ts);
+                }
+            })?;
             Ok(latencies)
         })
     };

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# The enricher image: a build stage with the pinned toolchain (rust-toolchain.toml)
+# and wasm32-wasip2, and a small runtime stage with the binary, libduckdb.so
+# beside it (found through the $ORIGIN/../lib rpath) and the default plugin.
+#   docker build -t enricher .
+#   docker run --rm -p 9464:9464 -e ENRICHER_ADMIN_TOKEN=... enricher run
+# Not built on the machine this was written on (no container engine there):
+# tests/tests/deployment.rs checks it statically. See README, Operations.
+
+FROM rust:1.95-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends npm build-essential pkg-config libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+RUN rustup target add wasm32-wasip2
+WORKDIR /src
+COPY . .
+# DuckDB's prebuilt library (npm package), as on a developer's machine.
+RUN scripts/fetch-duckdb
+ENV DUCKDB_LIB_DIR=/src/.duckdb/1.5.6
+RUN cargo build --release -p enricher \
+ && cargo build --release -p enrichment-guest --target wasm32-wasip2 \
+ && scripts/install --binary target/release/enricher /out \
+ && mkdir -p /out/share/enricher/plugins \
+ && cp target/wasm32-wasip2/release/enrichment_guest.wasm /out/share/enricher/plugins/
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /var/lib/enricher --create-home enricher
+COPY --from=build /out/ /opt/enricher/
+# The default plugin is also embedded in the binary; the file is for `plugin deploy`.
+ENV PATH=/opt/enricher/bin:$PATH \
+    ENRICHER_CONFIG=/etc/enricher/enricher.toml \
+    DUCKDB_URL=/var/lib/enricher/claims.duckdb \
+    ENRICHER_ADMIN_BIND=0.0.0.0:9464
+COPY deploy/local/enricher.toml /etc/enricher/enricher.toml
+USER 10001:10001
+WORKDIR /var/lib/enricher
+EXPOSE 9464
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:9464/healthz || exit 1
+ENTRYPOINT ["enricher"]
+CMD ["run"]

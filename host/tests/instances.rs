@@ -1,0 +1,225 @@
+//! Production Kafka settings through the real binary: every command that
+//! makes a Kafka client takes the `[kafka.properties]` (here from
+//! `KAFKA_PROPERTY_<KEY>`), and two exactly-once instances on one machine, in
+//! one consumer group, share the work without fencing each other (on the
+//! transactional test broker, `ENRICHER_TEST_KAFKA_TXN`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(label: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("enricher-inst-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Self(p)
+    }
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().expect("utf-8 path").to_owned()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn enricher(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
+    cmd.args(args)
+        .env_remove("ENRICHER_CONFIG")
+        .env("RUST_LOG", "warn")
+        .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0");
+    cmd
+}
+
+fn ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run enricher");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A claims database of `claims` rows (seed 5), in `dir`.
+fn claims_db(dir: &Dir, claims: u64) -> String {
+    let (csv, db) = (dir.path("claims.csv"), dir.path("claims.duckdb"));
+    let n = claims.to_string();
+    let unused = dir.path("unused.jsonl");
+    ok(&mut enricher(&[
+        "generate",
+        "--count",
+        "1",
+        "--claims",
+        &n,
+        "--seed",
+        "5",
+        "--out",
+        &unused,
+        "--claims-out",
+        &csv,
+    ]));
+    ok(&mut enricher(&["claims", "load", &csv, "--db", &db]));
+    db
+}
+
+#[test]
+fn every_kafka_command_builds_its_clients_from_the_kafka_properties() {
+    let dir = Dir::new("props");
+    let db = claims_db(&dir, 100);
+    // librdkafka refuses a property it does not know when a client is built:
+    // a command whose client skipped the user's properties would not fail.
+    let marked = |args: &[&str], fleet: &str| {
+        let out = enricher(args)
+            .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+            .env("KAFKA_PROPERTY_ENRICHER_MARKER", "1")
+            .env("ENRICHER_PLUGIN_TOPIC", fleet)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run enricher");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} ignored the property");
+        assert!(
+            stderr.contains("enricher.marker"),
+            "{args:?} (fleet topic {fleet}) did not name the property: {stderr}"
+        );
+    };
+    marked(&["topic", "create", "t1"], "");
+    marked(&["topic", "tail", "t1"], "");
+    marked(&["generate", "--count", "5", "--topic", "t1"], "");
+    // With the fleet topic, its admin client is the first; without, the stream's.
+    marked(&["run", "--db", &db], "");
+    marked(&["run", "--db", &db], "off");
+}
+
+/// The summary's `consumed N` of a stopped `run`.
+fn consumed(out: &Output) -> u64 {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.split("consumed ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary in {text}"))
+}
+
+#[test]
+fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
+    let Ok(broker) = std::env::var("ENRICHER_TEST_KAFKA_TXN") else {
+        panic!(
+            "no transactional test broker: run scripts/test, or scripts/txn-broker-up and set ENRICHER_TEST_KAFKA_TXN"
+        );
+    };
+    let dir = Dir::new("eos2");
+    let db = claims_db(&dir, 10_000);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let topics = ["in", "enriched", "failed"].map(|t| format!("inst-{t}-{stamp}"));
+    let kafka = |cmd: &mut Command| {
+        cmd.env("KAFKA_BOOTSTRAP_SERVERS", &broker)
+            .env("PAYMENT_EVENTS_TOPIC", &topics[0])
+            .env("ENRICHED_PAYMENTS_TOPIC", &topics[1])
+            .env("FAILED_PAYMENTS_TOPIC", &topics[2])
+            .env("KAFKA_GROUP_ID", format!("inst-group-{stamp}"))
+            .env("ENRICHER_PLUGIN_TOPIC", "off")
+            .env("ENRICHER_BATCH_SIZE", "50")
+            .env("LOOKUP_CACHE", "none")
+            .env("KAFKA_PROPERTY_SESSION_TIMEOUT_MS", "6000");
+    };
+    let mut create = enricher(&["topic", "create", "--partitions", "4"]);
+    create.args(&topics);
+    kafka(&mut create);
+    ok(&mut create);
+    // One instance names itself, the other takes the machine's default id
+    // (the hostname's first free slot): neither may fence the other.
+    let start = |instance: Option<&str>| -> Child {
+        let mut cmd = enricher(&["run", "--delivery", "exactly-once", "--db", &db]);
+        kafka(&mut cmd);
+        if let Some(id) = instance {
+            cmd.env("ENRICHER_INSTANCE_ID", id);
+        }
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn enricher run")
+    };
+    let children = [start(Some("instance-a")), start(None)];
+    // Both join before any input exists, so the group splits the partitions.
+    std::thread::sleep(Duration::from_secs(8));
+    let events: u64 = 30_000;
+    let mut generate = enricher(&["generate", "--seed", "5", "--claims", "10000"]);
+    generate.args(["--count", &events.to_string(), "--topic", &topics[0]]);
+    kafka(&mut generate);
+    ok(&mut generate);
+    let tail = |topic: &str| -> Vec<String> {
+        let mut cmd = enricher(&["topic", "tail", topic, "--values"]);
+        kafka(&mut cmd);
+        String::from_utf8_lossy(&ok(&mut cmd).stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let outputs = || -> Vec<String> { topics[1..].iter().flat_map(|t| tail(t)).collect() };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut out = outputs();
+    while out.len() < events as usize && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        out = outputs();
+    }
+    let stopped: Vec<Output> = children
+        .into_iter()
+        .map(|child| {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            child.wait_with_output().expect("wait")
+        })
+        .collect();
+    for (i, o) in stopped.iter().enumerate() {
+        assert!(
+            o.status.success(),
+            "instance {i} failed ({:?}):\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("admin API on http://127.0.0.1:") && !stderr.contains(":0 "),
+            "instance {i} printed its ephemeral admin port: {stderr}"
+        );
+    }
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for line in &out {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON output");
+        let id = v["payment_id"].as_str().expect("payment_id").to_owned();
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    let missing = (0..events)
+        .map(|i| format!("PAY-5-{i:08}"))
+        .filter(|id| !counts.contains_key(id))
+        .count();
+    let duplicated = counts.values().filter(|n| **n > 1).count();
+    assert_eq!(
+        (missing, duplicated),
+        (0, 0),
+        "exactly once across both instances"
+    );
+    let per_instance: Vec<u64> = stopped.iter().map(consumed).collect();
+    eprintln!("consumed per instance: {per_instance:?}");
+    assert!(
+        per_instance.iter().all(|n| *n > 0),
+        "both instances made progress: {per_instance:?}"
+    );
+}
