@@ -18,6 +18,8 @@ mod ids;
 mod json_rows;
 mod quote;
 mod timestamp;
+/// Also how `enricher redrive --since/--until` read a time.
+pub use timestamp::parse_timestamp_micros;
 
 /// The claims table's schema (the lookup reads this table).
 pub const CLAIMS_DDL: &str = "CREATE TABLE claims (claim_id VARCHAR PRIMARY KEY, member_id VARCHAR NOT NULL, claim_amount DECIMAL(10,2) NOT NULL, claim_status VARCHAR, created_date TIMESTAMP)";

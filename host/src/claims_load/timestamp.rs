@@ -8,7 +8,7 @@ use time::{Date, Month, PrimitiveDateTime, Time};
 
 /// `YYYY-MM-DD`, optionally followed by `[ T]HH:MM:SS[.f{1,6}]`, on a real
 /// calendar day: microseconds since the epoch, or `None` if not such a text.
-pub(super) fn parse_timestamp_micros(text: &str) -> Option<i64> {
+pub fn parse_timestamp_micros(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
     let number = |from: usize, to: usize| -> Option<u32> {
         let digits = bytes.get(from..to)?;

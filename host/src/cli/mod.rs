@@ -9,4 +9,5 @@ pub mod interrupt;
 pub mod kafka;
 pub mod named_io;
 pub mod plugin;
+pub mod redrive;
 pub mod report;

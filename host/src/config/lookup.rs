@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::values::duration_text;
+use super::values::{RetrySchedule, duration_text};
 
 /// Environment variable of each lookup setting: (name, key in the file).
 pub(super) const ENV: &[(&str, &str)] = &[
@@ -20,6 +20,7 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("LOOKUP_MAX_RETRIES", "lookup.max-retries"),
     ("LOOKUP_RETRY_BACKOFF", "lookup.retry-backoff"),
     ("LOOKUP_RETRY_BACKOFF_MAX", "lookup.retry-backoff-max"),
+    ("LOOKUP_RETRY_NOT_FOUND", "lookup.retry-not-found"),
 ];
 
 /// How lookups are cached, in the spirit of Flink's `lookup.cache` options.
@@ -86,6 +87,11 @@ pub struct LookupConfig {
     /// Cap on one retry delay. env `LOOKUP_RETRY_BACKOFF_MAX`
     #[serde(with = "duration_text")]
     pub retry_backoff_max: Duration,
+    /// Late claims (Kafka mode): a CLAIM_NOT_FOUND payment is tried again after
+    /// each of these delays (`30s,2m,10m`) through the retry topic before it
+    /// goes to `failed`; `off` (the default) sends it to `failed` at once.
+    /// env `LOOKUP_RETRY_NOT_FOUND`
+    pub retry_not_found: RetrySchedule,
 }
 
 impl Default for LookupConfig {
@@ -101,6 +107,7 @@ impl Default for LookupConfig {
             max_retries: 3,
             retry_backoff: Duration::from_millis(20),
             retry_backoff_max: Duration::from_millis(500),
+            retry_not_found: RetrySchedule::default(),
         }
     }
 }

@@ -29,7 +29,7 @@ pub use kafka::{DeliveryMode, KafkaConfig};
 pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
 pub use plugin::{PipelineConfig, PluginConfig};
-pub use values::{parse_duckdb_url, parse_duration};
+pub use values::{RetrySchedule, parse_duckdb_url, parse_duration};
 
 use layers::invalid;
 
@@ -231,9 +231,9 @@ mod tests {
             ENRICHER_PLUGIN_CPU_DEADLINE ENRICHER_PLUGIN_MAX_MEMORY_BYTES ENRICHER_PLUGIN_TOPIC \
             ENRICHER_PLUGIN_WATCH_DIR ENRICHER_ROLLBACK_ERROR_RATE ENRICHER_ROLLBACK_MIN_RECORDS \
             ENRICHER_ROLLBACK_WINDOW FAILED_PAYMENTS_TOPIC KAFKA_BOOTSTRAP_SERVERS KAFKA_GROUP_ID \
-            KAFKA_TRANSACTIONAL_ID LOOKUP_CACHE LOOKUP_CACHE_MAX_ROWS LOOKUP_CACHE_MISSING_KEY \
+            KAFKA_RETRY_TOPIC KAFKA_TRANSACTIONAL_ID LOOKUP_CACHE LOOKUP_CACHE_MAX_ROWS LOOKUP_CACHE_MISSING_KEY \
             LOOKUP_CACHE_MISSING_TTL LOOKUP_CACHE_TTL LOOKUP_FULL_RELOAD_INTERVAL LOOKUP_MAX_RETRIES \
-            LOOKUP_RETRY_BACKOFF LOOKUP_RETRY_BACKOFF_MAX LOOKUP_TIMEOUT PAYMENT_EVENTS_TOPIC"
+            LOOKUP_RETRY_BACKOFF LOOKUP_RETRY_BACKOFF_MAX LOOKUP_RETRY_NOT_FOUND LOOKUP_TIMEOUT PAYMENT_EVENTS_TOPIC"
             .split_whitespace()
             .collect();
         assert_eq!(names, documented);

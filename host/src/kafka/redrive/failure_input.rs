@@ -1,0 +1,131 @@
+//! A failure record (the JSON of `enrichment_format::FailureRecord`) back to
+//! the input it failed: the payload from `original_payload` (or
+//! `original_payload_base64`), the record's key and timestamp (outputs keep
+//! their input's), and its headers without the ones the host added.
+
+use base64::Engine;
+
+use super::RedriveFilter;
+use crate::bindings::InputRecord;
+use crate::kafka::late::original_headers;
+
+/// What a failure record is to a redrive.
+#[derive(Debug)]
+pub(crate) enum Redriven {
+    /// Run this input again; it had failed for `reason`.
+    Input { input: InputRecord, reason: String },
+    /// The filter leaves it out.
+    PassedOver,
+    /// It cannot be re-driven, for this reason.
+    Unusable(String),
+}
+
+#[derive(serde::Deserialize)]
+struct Failure {
+    enrichment_status: Option<String>,
+    original_payload: Option<String>,
+    original_payload_base64: Option<String>,
+    original_payload_prefix: Option<serde::de::IgnoredAny>,
+    original_payload_prefix_base64: Option<serde::de::IgnoredAny>,
+}
+
+/// `record` as read from the failed topic (value: a failure record).
+pub(crate) fn failure_to_input(record: InputRecord, filter: &RedriveFilter) -> Redriven {
+    let Ok(failure) = serde_json::from_slice::<Failure>(&record.value) else {
+        return Redriven::Unusable("NOT_A_FAILURE_RECORD".into());
+    };
+    let Some(reason) = failure.enrichment_status else {
+        return Redriven::Unusable("NOT_A_FAILURE_RECORD".into());
+    };
+    if !filter.matches(&reason, record.timestamp_ms) {
+        return Redriven::PassedOver;
+    }
+    let payload = match (failure.original_payload, failure.original_payload_base64) {
+        (Some(text), _) => text.into_bytes(),
+        (None, Some(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64) {
+            Ok(bytes) => bytes,
+            Err(_) => return Redriven::Unusable(format!("{reason} (bad base64 payload)")),
+        },
+        (None, None)
+            if failure.original_payload_prefix.is_some()
+                || failure.original_payload_prefix_base64.is_some() =>
+        {
+            return Redriven::Unusable(format!("{reason} (payload cut, too large)"));
+        }
+        (None, None) => return Redriven::Unusable("NOT_A_FAILURE_RECORD".into()),
+    };
+    Redriven::Input {
+        input: InputRecord {
+            key: record.key,
+            value: payload,
+            headers: original_headers(&record.headers),
+            timestamp_ms: record.timestamp_ms,
+        },
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::Header;
+
+    fn failed(value: &str) -> InputRecord {
+        InputRecord {
+            key: Some(b"k".to_vec()),
+            value: value.as_bytes().to_vec(),
+            headers: vec![
+                Header {
+                    key: "trace".into(),
+                    value: b"t".to_vec(),
+                },
+                Header {
+                    key: "enrichment-status".into(),
+                    value: b"CLAIM_NOT_FOUND".to_vec(),
+                },
+            ],
+            timestamp_ms: Some(7),
+        }
+    }
+
+    #[test]
+    fn the_original_payload_key_headers_and_time_come_back() {
+        let record = failed(
+            r#"{"payment_id":"P","enrichment_status":"CLAIM_NOT_FOUND","error":"x","enrichment_timestamp":"t","original_payload":"{\"payment_id\":\"P\"}"}"#,
+        );
+        let Redriven::Input { input, reason } = failure_to_input(record, &RedriveFilter::default())
+        else {
+            panic!("re-drivable");
+        };
+        assert_eq!(reason, "CLAIM_NOT_FOUND");
+        assert_eq!(input.value, br#"{"payment_id":"P"}"#);
+        assert_eq!(input.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(input.timestamp_ms, Some(7));
+        let keys: Vec<&str> = input.headers.iter().map(|h| h.key.as_str()).collect();
+        assert_eq!(keys, ["trace"]);
+    }
+
+    #[test]
+    fn base64_payloads_filters_and_cut_payloads() {
+        let b64 = failed(r#"{"enrichment_status":"INVALID_JSON","original_payload_base64":"/wA="}"#);
+        assert!(matches!(
+            failure_to_input(b64, &RedriveFilter::default()),
+            Redriven::Input { input, .. } if input.value == b"\xff\x00"
+        ));
+        let only_db = RedriveFilter {
+            reasons: vec!["DB_ERROR".into()],
+            ..RedriveFilter::default()
+        };
+        let other = failed(r#"{"enrichment_status":"INVALID_JSON","original_payload":"x"}"#);
+        assert!(matches!(failure_to_input(other, &only_db), Redriven::PassedOver));
+        let cut = failed(r#"{"enrichment_status":"RECORD_TOO_LARGE","original_payload_prefix":"x"}"#);
+        assert!(matches!(
+            failure_to_input(cut, &RedriveFilter::default()),
+            Redriven::Unusable(why) if why.contains("too large")
+        ));
+        assert!(matches!(
+            failure_to_input(failed("not json"), &RedriveFilter::default()),
+            Redriven::Unusable(_)
+        ));
+    }
+}
