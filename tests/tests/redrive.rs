@@ -26,7 +26,14 @@ fn not_found_only() -> RedriveFilter {
 
 fn redrive_now(config: &Config, filter: RedriveFilter) -> enricher::kafka::redrive::RedriveReport {
     let mut pipeline = enricher::app::build_pipeline(config).expect("pipeline");
-    redrive(&mut pipeline, &config.kafka, 100, filter, &AtomicBool::new(false)).expect("redrive")
+    redrive(
+        &mut pipeline,
+        &config.kafka,
+        100,
+        filter,
+        &AtomicBool::new(false),
+    )
+    .expect("redrive")
 }
 
 fn redrive_story(broker: &str, mode: DeliveryMode, label: &str) {
@@ -47,7 +54,10 @@ fn redrive_story(broker: &str, mode: DeliveryMode, label: &str) {
     let [enriched, failed] = [&topics[1], &topics[2]].map(|t| t.as_str());
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while read_all(broker, enriched, true).len() + read_all(broker, failed, true).len() < 140 {
-        assert!(std::time::Instant::now() < deadline, "outputs of the first run");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "outputs of the first run"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     host.stop();
@@ -64,7 +74,11 @@ fn redrive_story(broker: &str, mode: DeliveryMode, label: &str) {
         Some(30)
     );
     assert_eq!(dry.passed_over, 10, "the INVALID_JSON ones are left out");
-    assert_eq!(read_all(broker, enriched, true).len(), 100, "a dry run moves nothing");
+    assert_eq!(
+        read_all(broker, enriched, true).len(),
+        100,
+        "a dry run moves nothing"
+    );
 
     let report = redrive_now(&config, not_found_only());
     assert_eq!(
@@ -88,10 +102,17 @@ fn redrive_story(broker: &str, mode: DeliveryMode, label: &str) {
         .expect("RD-LATE-0 keeps its key");
     let v: serde_json::Value = serde_json::from_slice(&moved.value).expect("JSON");
     assert_eq!(v["member_id"], "MBR-300");
-    assert_eq!(read_all(broker, failed, true).len(), 40, "nothing failed again");
+    assert_eq!(
+        read_all(broker, failed, true).len(),
+        40,
+        "nothing failed again"
+    );
 
     let again = redrive_now(&config, not_found_only());
-    assert!(again.by_reason.is_empty(), "a second redrive moves nothing: {again:?}");
+    assert!(
+        again.by_reason.is_empty(),
+        "a second redrive moves nothing: {again:?}"
+    );
     assert_eq!(read_all(broker, enriched, true).len(), 130);
     let dry = dry_run(&config.kafka, &not_found_only()).expect("dry run");
     assert!(dry.by_reason.is_empty(), "{dry:?}");

@@ -58,7 +58,11 @@ pub fn run(mut config: Config, args: RedriveArgs) -> anyhow::Result<()> {
     }
     config.validate()?;
     let filter = RedriveFilter {
-        reasons: args.reasons.iter().map(|r| r.trim().to_ascii_uppercase()).collect(),
+        reasons: args
+            .reasons
+            .iter()
+            .map(|r| r.trim().to_ascii_uppercase())
+            .collect(),
         since_ms: args.since,
         until_ms: args.until,
     };

@@ -133,11 +133,10 @@ impl From<RetrySchedule> for String {
         if s.0.is_empty() {
             return "off".into();
         }
-        let parts: Vec<String> = s
-            .0
-            .iter()
-            .map(|d| humantime::format_duration(*d).to_string())
-            .collect();
+        let parts: Vec<String> =
+            s.0.iter()
+                .map(|d| humantime::format_duration(*d).to_string())
+                .collect();
         parts.join(",")
     }
 }

@@ -55,7 +55,13 @@ impl Held {
             .map_err(|e| {
                 KafkaRunError::GaveUp(format!("seeking {topic}/{partition} to {offset}: {e}"))
             })?;
-        tracing::debug!(topic, partition, offset, due_ms, "retry not due yet: partition held");
+        tracing::debug!(
+            topic,
+            partition,
+            offset,
+            due_ms,
+            "retry not due yet: partition held"
+        );
         Ok(())
     }
 

@@ -99,7 +99,10 @@ impl LateClaims {
                 match self.schedule.delay(attempt + 1) {
                     Some(delay) => {
                         let input = &inputs[r.input_index];
-                        (Target::Retry, retry_record(&r, input, attempt + 1, delay, now_ms))
+                        (
+                            Target::Retry,
+                            retry_record(&r, input, attempt + 1, delay, now_ms),
+                        )
                     }
                     None if attempt > 0 => (Target::Failed, with_attempts(r, attempt)),
                     None => (Target::Failed, r),
@@ -218,7 +221,10 @@ mod tests {
         assert_eq!(header(&r.headers, RETRY_ATTEMPT_HEADER), Some(&b"2"[..]));
         assert_eq!(due_ms(&r.headers), 4_500);
         assert_eq!(
-            r.headers.iter().filter(|h| h.key == RETRY_DUE_HEADER).count(),
+            r.headers
+                .iter()
+                .filter(|h| h.key == RETRY_DUE_HEADER)
+                .count(),
             1
         );
 
@@ -240,7 +246,10 @@ mod tests {
         let mut ok = not_found(0);
         ok.output = Output::Enriched;
         ok.status = Cow::Borrowed("SUCCESS");
-        assert_eq!(late("1s").route(&inputs, &[0], vec![ok], 0)[0].0, Target::Enriched);
+        assert_eq!(
+            late("1s").route(&inputs, &[0], vec![ok], 0)[0].0,
+            Target::Enriched
+        );
         assert_eq!(due_ms(&[]), i64::MIN, "no due time: due at once");
     }
 }

@@ -22,14 +22,12 @@ use rdkafka::producer::Producer;
 use super::KafkaRunError;
 use super::clients::{consumer_config, max_message_bytes, producer_config};
 use super::delivery::{CommitCounters, Delivery, for_mode};
+use super::failure_source::{Moved, RedriveCounts, RedriveFilter, Redriven, failure_to_input};
 use super::group::GroupContext;
 use super::held::Held;
 use super::late::{LateClaims, attempt_of, due_ms};
 use super::progress::EndMarks;
-use super::records::{
-    DeliveryTracker, EnricherProducer, Target, Topics, produce_batch, to_input,
-};
-use super::redrive::{Moved, RedriveFilter, RedriveReport, Redriven, failure_to_input};
+use super::records::{DeliveryTracker, EnricherProducer, Target, Topics, produce_batch, to_input};
 use super::topics::ensure_topic_like;
 use crate::bindings::{InputRecord, Output};
 use crate::clock::now_ms;
@@ -115,7 +113,7 @@ struct Loop<'a> {
     reasons: Vec<String>,
     /// Redrive: (partition, offset) of records read but not re-driven (filtered out, unusable).
     passed: Vec<(i32, i64)>,
-    redrive: RedriveReport,
+    redrive: RedriveCounts,
     /// Where the input ended at start (`--stop-at-end`).
     end: Option<EndMarks>,
     max_bytes: usize,
@@ -165,7 +163,7 @@ pub(crate) fn run_source(
     options: RunOptions,
     source: Source,
     shutdown: &AtomicBool,
-) -> Result<(KafkaRunReport, RedriveReport), KafkaRunError> {
+) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
     let mut run = Loop::start(config, options, source)?;
     while !shutdown.load(Ordering::Relaxed) {
         if run.delivery.at_boundary() {
@@ -214,7 +212,12 @@ impl<'a> Loop<'a> {
         };
         let mut topics = vec![input_topic.as_str()];
         if let Source::Stream(Some(late)) = &source {
-            ensure_topic_like(&consumer, &config.bootstrap_servers, &late.topic, &input_topic)?;
+            ensure_topic_like(
+                &consumer,
+                &config.bootstrap_servers,
+                &late.topic,
+                &input_topic,
+            )?;
             topics.push(late.topic.as_str());
         }
         consumer
@@ -234,7 +237,7 @@ impl<'a> Loop<'a> {
             held_generation: seen_generation,
             reasons: Vec::new(),
             passed: Vec::new(),
-            redrive: RedriveReport::default(),
+            redrive: RedriveCounts::default(),
             end,
             max_bytes: max_message_bytes(config),
             instance: instance_tag(config),
@@ -470,7 +473,7 @@ impl<'a> Loop<'a> {
     }
 
     /// Commit everything, flush, and report.
-    fn finish(mut self) -> Result<(KafkaRunReport, RedriveReport), KafkaRunError> {
+    fn finish(mut self) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
         self.delivery.commit_all(&self.consumer)?;
         self.delivery
             .producer()

@@ -10,7 +10,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{RedriveFilter, RedriveReport, Redriven, failure_to_input};
+use super::{RedriveCounts, RedriveFilter, RedriveReport, Redriven, failure_to_input};
 use crate::config::KafkaConfig;
 use crate::kafka::KafkaRunError;
 use crate::kafka::clients::consumer_config;
@@ -58,7 +58,8 @@ pub fn dry_run(host: &KafkaConfig, filter: &RedriveFilter) -> Result<RedriveRepo
     consumer
         .assign(&start)
         .map_err(|e| KafkaRunError::Client(format!("assign {topic}: {e}")))?;
-    let mut report = RedriveReport::default();
+    let mut report = RedriveCounts::default();
+    let mut consumed = 0;
     let mut last_progress = Instant::now();
     while !end.is_empty() && last_progress.elapsed() < STALL {
         match consumer.poll(Duration::from_millis(200)) {
@@ -66,7 +67,7 @@ pub fn dry_run(host: &KafkaConfig, filter: &RedriveFilter) -> Result<RedriveRepo
                 last_progress = Instant::now();
                 use rdkafka::message::Message;
                 let (p, offset) = (msg.partition(), msg.offset());
-                report.run.consumed += 1;
+                consumed += 1;
                 match failure_to_input(to_input(&msg), filter) {
                     Redriven::Input { reason, .. } => {
                         report.by_reason.entry(reason).or_default().redriven += 1;
@@ -87,5 +88,7 @@ pub fn dry_run(host: &KafkaConfig, filter: &RedriveFilter) -> Result<RedriveRepo
             None => {}
         }
     }
+    let mut report = RedriveReport::new(Default::default(), report);
+    report.run.consumed = consumed;
     Ok(report)
 }

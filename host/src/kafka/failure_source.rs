@@ -1,13 +1,69 @@
 //! A failure record (the JSON of `enrichment_format::FailureRecord`) back to
 //! the input it failed: the payload from `original_payload` (or
 //! `original_payload_base64`), the record's key and timestamp (outputs keep
-//! their input's), and its headers without the ones the host added.
+//! their input's), and its headers without the ones the host added; the
+//! filter that picks them and the report of what moved.
+
+use std::collections::BTreeMap;
 
 use base64::Engine;
 
-use super::RedriveFilter;
+use super::late::original_headers;
 use crate::bindings::InputRecord;
-use crate::kafka::late::original_headers;
+
+/// Which failure records to re-drive.
+#[derive(Debug, Clone, Default)]
+pub struct RedriveFilter {
+    /// Only these `enrichment_status` codes (empty: every one).
+    pub reasons: Vec<String>,
+    /// Only records whose timestamp is at or after this (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Only records whose timestamp is before this.
+    pub until_ms: Option<i64>,
+}
+
+impl RedriveFilter {
+    pub(crate) fn matches(&self, reason: &str, timestamp_ms: Option<i64>) -> bool {
+        let reason_ok = self.reasons.is_empty() || self.reasons.iter().any(|r| r == reason);
+        let t = timestamp_ms.unwrap_or(i64::MIN);
+        let since_ok = self.since_ms.is_none_or(|s| t >= s);
+        let until_ok = self.until_ms.is_none_or(|u| t < u);
+        reason_ok && since_ok && until_ok
+    }
+
+    /// The consumer group of a redrive: `<group>-redrive`, and with one
+    /// reason `<group>-redrive-<reason>` (records another filter passed over
+    /// stay there for it).
+    pub fn group(&self, group: &str) -> String {
+        match self.reasons.as_slice() {
+            [one] => format!("{group}-redrive-{}", one.to_ascii_lowercase()),
+            _ => format!("{group}-redrive"),
+        }
+    }
+}
+
+/// What happened to the re-driven records of one reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Failure records of this reason run through the pipeline again.
+    pub redriven: u64,
+    /// ... that were enriched this time.
+    pub enriched: u64,
+    /// ... that failed again (a new failure record, with the new reason).
+    pub failed_again: u64,
+}
+
+/// What a redrive's loop counted.
+#[derive(Debug, Clone, Default)]
+pub struct RedriveCounts {
+    /// By the reason each record had failed for.
+    pub by_reason: BTreeMap<String, Moved>,
+    /// Records the filter passed over (read and committed by this group, not re-driven).
+    pub passed_over: u64,
+    /// Records that cannot be re-driven (not a failure record, or its payload
+    /// was cut because it was too large), by reason.
+    pub not_redrivable: BTreeMap<String, u64>,
+}
 
 /// What a failure record is to a redrive.
 #[derive(Debug)]
@@ -107,7 +163,8 @@ mod tests {
 
     #[test]
     fn base64_payloads_filters_and_cut_payloads() {
-        let b64 = failed(r#"{"enrichment_status":"INVALID_JSON","original_payload_base64":"/wA="}"#);
+        let b64 =
+            failed(r#"{"enrichment_status":"INVALID_JSON","original_payload_base64":"/wA="}"#);
         assert!(matches!(
             failure_to_input(b64, &RedriveFilter::default()),
             Redriven::Input { input, .. } if input.value == b"\xff\x00"
@@ -117,8 +174,12 @@ mod tests {
             ..RedriveFilter::default()
         };
         let other = failed(r#"{"enrichment_status":"INVALID_JSON","original_payload":"x"}"#);
-        assert!(matches!(failure_to_input(other, &only_db), Redriven::PassedOver));
-        let cut = failed(r#"{"enrichment_status":"RECORD_TOO_LARGE","original_payload_prefix":"x"}"#);
+        assert!(matches!(
+            failure_to_input(other, &only_db),
+            Redriven::PassedOver
+        ));
+        let cut =
+            failed(r#"{"enrichment_status":"RECORD_TOO_LARGE","original_payload_prefix":"x"}"#);
         assert!(matches!(
             failure_to_input(cut, &RedriveFilter::default()),
             Redriven::Unusable(why) if why.contains("too large")
@@ -127,5 +188,21 @@ mod tests {
             failure_to_input(failed("not json"), &RedriveFilter::default()),
             Redriven::Unusable(_)
         ));
+    }
+
+    #[test]
+    fn the_filter_takes_reasons_and_a_half_open_time_range() {
+        let f = RedriveFilter {
+            reasons: vec!["CLAIM_NOT_FOUND".into()],
+            since_ms: Some(100),
+            until_ms: Some(200),
+        };
+        assert!(f.matches("CLAIM_NOT_FOUND", Some(100)));
+        assert!(!f.matches("CLAIM_NOT_FOUND", Some(200)));
+        assert!(!f.matches("CLAIM_NOT_FOUND", None));
+        assert!(!f.matches("DB_ERROR", Some(150)));
+        assert!(RedriveFilter::default().matches("ANY", None));
+        assert_eq!(f.group("g"), "g-redrive-claim_not_found");
+        assert_eq!(RedriveFilter::default().group("g"), "g-redrive");
     }
 }
