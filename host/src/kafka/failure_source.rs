@@ -108,7 +108,12 @@ pub(crate) fn failure_to_input(record: InputRecord, filter: &RedriveFilter) -> R
         {
             return Redriven::Unusable(format!("{reason} (payload cut, too large)"));
         }
-        (None, None) => return Redriven::Unusable("NOT_A_FAILURE_RECORD".into()),
+        // A business failure (CLAIM_NOT_FOUND, DB_ERROR...) is the payment's
+        // own fields plus the enrichment ones: the payment without those.
+        (None, None) => match payment_fields(&record.value) {
+            Some(payment) => payment,
+            None => return Redriven::Unusable("NOT_A_FAILURE_RECORD".into()),
+        },
     };
     Redriven::Input {
         input: InputRecord {
@@ -119,6 +124,33 @@ pub(crate) fn failure_to_input(record: InputRecord, filter: &RedriveFilter) -> R
         },
         reason,
     }
+}
+
+/// Fields the plugin adds to a payment in its output (not the payment's own).
+const ENRICHMENT_FIELDS: [&str; 7] = [
+    "member_id",
+    "claim_amount",
+    "claim_status",
+    "enrichment_status",
+    "error",
+    "enrichment_timestamp",
+    "retry_attempts",
+];
+
+/// The payment fields of a business failure record, values kept as written
+/// (raw JSON: amounts stay exact, never through a float).
+fn payment_fields(value: &[u8]) -> Option<Vec<u8>> {
+    let fields: BTreeMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_slice(value).ok()?;
+    if !fields.contains_key("payment_id") {
+        return None;
+    }
+    let payment: BTreeMap<&str, &serde_json::value::RawValue> = fields
+        .iter()
+        .filter(|(k, _)| !ENRICHMENT_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_ref()))
+        .collect();
+    serde_json::to_vec(&payment).ok()
 }
 
 #[cfg(test)]
@@ -159,6 +191,22 @@ mod tests {
         assert_eq!(input.timestamp_ms, Some(7));
         let keys: Vec<&str> = input.headers.iter().map(|h| h.key.as_str()).collect();
         assert_eq!(keys, ["trace"]);
+    }
+
+    #[test]
+    fn a_business_failure_gives_back_the_payment_fields_exactly() {
+        let record = failed(
+            r#"{"payment_id":"P","claim_id":"C","payment_amount":10.00,"member_id":null,"claim_amount":null,"claim_status":null,"enrichment_status":"CLAIM_NOT_FOUND","error":"claim C not found","enrichment_timestamp":"t"}"#,
+        );
+        let Redriven::Input { input, reason } = failure_to_input(record, &RedriveFilter::default())
+        else {
+            panic!("re-drivable");
+        };
+        assert_eq!(reason, "CLAIM_NOT_FOUND");
+        assert_eq!(
+            input.value,
+            br#"{"claim_id":"C","payment_amount":10.00,"payment_id":"P"}"#
+        );
     }
 
     #[test]
