@@ -61,6 +61,8 @@ enum Command {
     BenchSwap(bench::swap::SwapBenchArgs),
     /// Deploy, list, roll back plugin versions on a running host (admin API).
     Plugin(cli::plugin::PluginArgs),
+    /// Run failed payments (failed-payments) through the current claims and plugin again.
+    Redrive(cli::redrive::RedriveArgs),
 }
 
 #[derive(Subcommand)]
@@ -164,5 +166,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchKafka(args) => bench::kafka::run(&config, args),
         Command::BenchSwap(args) => bench::swap::run(&config, args),
         Command::Plugin(args) => cli::plugin::run(&config, args),
+        Command::Redrive(args) => cli::redrive::run(config, args),
     }
 }

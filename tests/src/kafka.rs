@@ -87,6 +87,7 @@ pub fn run_to_end(config: &Config, limit: Duration) -> Result<KafkaRunReport, Ka
     let options = RunOptions {
         batch_size: config.pipeline.batch_size,
         stop_at_end: true,
+        retry_not_found: config.lookup.retry_not_found.clone(),
     };
     let result = run(&mut pipeline, &config.kafka, options, &shutdown);
     shutdown.store(true, Ordering::Relaxed);

@@ -61,6 +61,7 @@ impl RunningHost {
         let options = RunOptions {
             batch_size: config.pipeline.batch_size,
             stop_at_end,
+            retry_not_found: config.lookup.retry_not_found.clone(),
         };
         let thread = std::thread::spawn(move || {
             let mut host = host;

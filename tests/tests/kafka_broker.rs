@@ -144,6 +144,7 @@ fn two_instances_share_the_partitions_and_hand_them_over() {
             let options = RunOptions {
                 batch_size: 100,
                 stop_at_end: false,
+                retry_not_found: Default::default(),
             };
             run(&mut pipeline, &config.kafka, options, &stop).expect("instance run")
         })

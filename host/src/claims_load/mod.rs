@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use crate::error::LoadError;
 
 mod append;
+/// Also how `enricher redrive --since/--until` read a time.
+pub use enricher_parse::claims::parse_timestamp_micros;
 
 /// The claims table's schema (the lookup reads this table).
 pub const CLAIMS_DDL: &str = "CREATE TABLE claims (claim_id VARCHAR PRIMARY KEY, member_id VARCHAR NOT NULL, claim_amount DECIMAL(10,2) NOT NULL, claim_status VARCHAR, created_date TIMESTAMP)";

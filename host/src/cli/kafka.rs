@@ -31,6 +31,7 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
     let options = RunOptions {
         batch_size: config.pipeline.batch_size,
         stop_at_end,
+        retry_not_found: config.lookup.retry_not_found.clone(),
     };
     let report = run_loop(pipeline, &config.kafka, options, &shutdown)?;
     let summary = pipeline.summary(report.elapsed);
@@ -43,6 +44,12 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
         report.commits.rewinds,
         config.kafka.delivery
     );
+    if !config.lookup.retry_not_found.is_off() {
+        println!(
+            "late claims sent {} CLAIM_NOT_FOUND payment(s) to {}, enriched {} retry record(s) again",
+            report.retries_sent, config.kafka.retry_topic, report.retries_taken
+        );
+    }
     Ok(())
 }
 

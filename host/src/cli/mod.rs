@@ -11,4 +11,5 @@ pub mod logging;
 pub mod named_io;
 pub mod plugin;
 pub mod plugin_sign;
+pub mod redrive;
 pub mod report;

@@ -16,6 +16,7 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("PAYMENT_EVENTS_TOPIC", "kafka.payment-events-topic"),
     ("ENRICHED_PAYMENTS_TOPIC", "kafka.enriched-payments-topic"),
     ("FAILED_PAYMENTS_TOPIC", "kafka.failed-payments-topic"),
+    ("KAFKA_RETRY_TOPIC", "kafka.retry-topic"),
     ("KAFKA_GROUP_ID", "kafka.group-id"),
     ("ENRICHER_DELIVERY", "kafka.delivery"),
     ("KAFKA_TRANSACTIONAL_ID", "kafka.transactional-id"),
@@ -98,6 +99,9 @@ pub struct KafkaConfig {
     pub enriched_payments_topic: String,
     /// env `FAILED_PAYMENTS_TOPIC`
     pub failed_payments_topic: String,
+    /// Where CLAIM_NOT_FOUND payments wait for their next attempt when
+    /// `lookup.retry-not-found` is on (created at start if missing). env `KAFKA_RETRY_TOPIC`
+    pub retry_topic: String,
     /// Consumer group; run more instances with the same group to scale out. env `KAFKA_GROUP_ID`
     pub group_id: String,
     /// env `ENRICHER_DELIVERY`
@@ -127,6 +131,7 @@ impl Default for KafkaConfig {
             payment_events_topic: "payment-events".into(),
             enriched_payments_topic: "enriched-payments".into(),
             failed_payments_topic: "failed-payments".into(),
+            retry_topic: "payment-events-retry".into(),
             group_id: "payment-enricher".into(),
             delivery: DeliveryMode::ExactlyOnce,
             transactional_id: None,
@@ -147,6 +152,9 @@ impl KafkaConfig {
         }
         if self.commit_max_records == 0 {
             return Err(invalid("kafka.commit-max-records", "must be positive"));
+        }
+        if self.retry_topic.trim().is_empty() {
+            return Err(invalid("kafka.retry-topic", "must not be empty"));
         }
         if self.group_id.trim().is_empty() {
             return Err(invalid("kafka.group-id", "must not be empty"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::values::duration_text;
+use super::values::{RetrySchedule, duration_text};
 
 /// Environment variable of each lookup setting: (name, key in the file).
 pub(super) const ENV: &[(&str, &str)] = &[
@@ -21,6 +21,7 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("LOOKUP_RETRY_BACKOFF", "lookup.retry-backoff"),
     ("LOOKUP_RETRY_BACKOFF_MAX", "lookup.retry-backoff-max"),
     ("LOOKUP_SERVE_STALE_FOR", "lookup.serve-stale-for"),
+    ("LOOKUP_RETRY_NOT_FOUND", "lookup.retry-not-found"),
 ];
 
 /// How lookups are cached, in the spirit of Flink's `lookup.cache` options.
@@ -92,6 +93,11 @@ pub struct LookupConfig {
     /// cache only. env `LOOKUP_SERVE_STALE_FOR`
     #[serde(with = "duration_text")]
     pub serve_stale_for: Duration,
+    /// Late claims (Kafka mode): a CLAIM_NOT_FOUND payment is tried again after
+    /// each of these delays (`30s,2m,10m`) through the retry topic before it
+    /// goes to `failed`; `off` (the default) sends it to `failed` at once.
+    /// env `LOOKUP_RETRY_NOT_FOUND`
+    pub retry_not_found: RetrySchedule,
 }
 
 impl Default for LookupConfig {
@@ -108,6 +114,7 @@ impl Default for LookupConfig {
             retry_backoff: Duration::from_millis(20),
             retry_backoff_max: Duration::from_millis(500),
             serve_stale_for: Duration::ZERO,
+            retry_not_found: RetrySchedule::default(),
         }
     }
 }

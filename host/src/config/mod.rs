@@ -32,7 +32,7 @@ pub use kafka::{DeliveryMode, KafkaConfig};
 pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
 pub use plugin::{PipelineConfig, PluginConfig};
-pub use values::{parse_duckdb_url, parse_duration};
+pub use values::{RetrySchedule, parse_duckdb_url, parse_duration};
 
 use layers::invalid;
 
@@ -243,11 +243,11 @@ mod tests {
             ENRICHER_PLUGIN_TOPIC_PARTITIONS ENRICHER_PLUGIN_TOPIC_REPLICATION \
             ENRICHER_PLUGIN_WATCH_DIR ENRICHER_ROLLBACK_ERROR_RATE ENRICHER_ROLLBACK_MIN_RECORDS \
             ENRICHER_ROLLBACK_WINDOW ENRICHER_TRUSTED_KEYS FAILED_PAYMENTS_TOPIC KAFKA_BOOTSTRAP_SERVERS \
-            KAFKA_GROUP_ID \
+            KAFKA_GROUP_ID KAFKA_RETRY_TOPIC \
             KAFKA_TRANSACTIONAL_ID LOOKUP_CACHE LOOKUP_CACHE_MAX_ROWS LOOKUP_CACHE_MISSING_KEY \
             LOOKUP_CACHE_MISSING_TTL LOOKUP_CACHE_TTL LOOKUP_FULL_RELOAD_INTERVAL LOOKUP_MAX_RETRIES \
-            LOOKUP_RETRY_BACKOFF LOOKUP_RETRY_BACKOFF_MAX LOOKUP_SERVE_STALE_FOR LOOKUP_TIMEOUT \
-            PAYMENT_EVENTS_TOPIC"
+            LOOKUP_RETRY_BACKOFF LOOKUP_RETRY_BACKOFF_MAX LOOKUP_RETRY_NOT_FOUND LOOKUP_SERVE_STALE_FOR \
+            LOOKUP_TIMEOUT PAYMENT_EVENTS_TOPIC"
             .split_whitespace()
             .collect();
         assert_eq!(names, documented);

@@ -78,6 +78,69 @@ pub(crate) mod duration_text {
     }
 }
 
+/// The delays of a retry schedule (`30s,2m,10m`), one per attempt; empty
+/// (written `off`) means no retry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RetrySchedule(pub Vec<Duration>);
+
+impl RetrySchedule {
+    /// `off` (also `none`, empty) or durations separated by commas.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "" | "off" | "none" => Ok(Self::default()),
+            list => list
+                .split(',')
+                .map(|d| match duration(d) {
+                    Ok(d) if d.is_zero() => Err(format!("{d:?}: a retry delay must be positive")),
+                    Ok(d) => Ok(d),
+                    Err(why) => Err(format!(
+                        "{:?}: expected off or delays such as 30s,2m,10m ({why})",
+                        d.trim()
+                    )),
+                })
+                .collect::<Result<_, _>>()
+                .map(Self),
+        }
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The delay before attempt `n` (1-based), if there is one.
+    pub fn delay(&self, attempt: u32) -> Option<Duration> {
+        let i = usize::try_from(attempt).ok()?.checked_sub(1)?;
+        self.0.get(i).copied()
+    }
+
+    /// How many retries there are.
+    pub fn attempts(&self) -> u32 {
+        u32::try_from(self.0.len()).unwrap_or(u32::MAX)
+    }
+}
+
+impl TryFrom<String> for RetrySchedule {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text)
+    }
+}
+
+impl From<RetrySchedule> for String {
+    fn from(s: RetrySchedule) -> String {
+        if s.0.is_empty() {
+            return "off".into();
+        }
+        let parts: Vec<String> =
+            s.0.iter()
+                .map(|d| humantime::format_duration(*d).to_string())
+                .collect();
+        parts.join(",")
+    }
+}
+
 /// Serde glue: an optional socket address, where `off`, `none` or empty means none.
 pub(crate) mod optional_addr {
     use std::net::SocketAddr;
@@ -182,6 +245,21 @@ mod tests {
         assert!(parse_duration("5 fortnights").is_err());
         let negative = parse_duration("-1s").expect_err("negative");
         assert!(negative.contains("cannot be negative"), "{negative}");
+    }
+
+    #[test]
+    fn retry_schedules_are_off_or_positive_delays() {
+        assert!(RetrySchedule::parse("off").expect("off").is_off());
+        assert!(RetrySchedule::parse("").expect("empty").is_off());
+        let s = RetrySchedule::parse("30s, 2m,10m").expect("three delays");
+        assert_eq!(s.attempts(), 3);
+        assert_eq!(s.delay(1), Some(Duration::from_secs(30)));
+        assert_eq!(s.delay(3), Some(Duration::from_secs(600)));
+        assert_eq!((s.delay(0), s.delay(4)), (None, None));
+        assert_eq!(RetrySchedule::parse(&String::from(s.clone())), Ok(s));
+        assert!(RetrySchedule::parse("0s").is_err());
+        let err = RetrySchedule::parse("30s,soon").expect_err("bad delay");
+        assert!(err.contains("\"soon\""), "{err}");
     }
 
     #[test]

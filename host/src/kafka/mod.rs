@@ -9,20 +9,28 @@
 //! - `group`: the consumer's context: commit before partitions are revoked;
 //! - `records`: Kafka messages in, routed records out (headers, backpressure, size limit);
 //! - `runner`: the poll → process → produce → maybe-commit loop;
+//! - `late`, `held`: late claims, CLAIM_NOT_FOUND retried through the retry
+//!   topic, and the retry partitions paused until their head is due;
+//! - `redrive`, `failure_source`: `enricher redrive`, failure records run again through the loop;
 //! - `progress`: where the input topic ended at start (for `--stop-at-end`);
 //! - `tail`: reading a topic back (`enricher topic tail`), for people and tests.
 
 pub(crate) mod clients;
 mod delivery;
+mod failure_source;
 mod group;
+mod held;
+mod late;
 mod progress;
 mod records;
+pub mod redrive;
 mod runner;
 mod tail;
 pub(crate) mod topics;
 
 pub use clients::{client_config, load_producer_config};
 pub use delivery::CommitCounters;
+pub use late::{RETRY_ATTEMPT_HEADER, RETRY_ATTEMPTS_HEADER, RETRY_DUE_HEADER};
 pub use progress::partition_watermarks;
 pub use records::COMMIT_UNIT_HEADER;
 pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run};

@@ -136,6 +136,35 @@ pub const COMMIT_UNIT_HEADER: &str = "commit-unit";
 pub struct Topics<'a> {
     pub enriched: &'a str,
     pub failed: &'a str,
+    /// Late claims' retry topic (when retries are on).
+    pub retry: &'a str,
+}
+
+/// Which of the [`Topics`] a record goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Enriched,
+    Failed,
+    Retry,
+}
+
+impl Target {
+    /// Where the plugin (or host) routed `r`.
+    pub fn of(r: &Routed) -> Self {
+        if r.output == Output::Enriched {
+            Self::Enriched
+        } else {
+            Self::Failed
+        }
+    }
+
+    fn topic<'a>(self, topics: &Topics<'a>) -> &'a str {
+        match self {
+            Self::Enriched => topics.enriched,
+            Self::Failed => topics.failed,
+            Self::Retry => topics.retry,
+        }
+    }
 }
 
 /// Send every routed record of a batch. Blocks (serving delivery reports)
@@ -144,37 +173,38 @@ pub fn produce_batch(
     producer: &EnricherProducer,
     topics: &Topics<'_>,
     inputs: &[InputRecord],
-    routed: Vec<Routed>,
+    routed: Vec<(Target, Routed)>,
     max_message_bytes: usize,
     batch: usize,
     unit: &str,
 ) -> Result<u64, KafkaError> {
     let mut sent = 0;
     producer.context().expect(batch, routed.len());
-    for r in routed {
+    for (target, r) in routed {
         let size = r.value.len()
             + r.key.as_ref().map_or(0, Vec::len)
             + r.headers
                 .iter()
                 .map(|h| h.key.len() + h.value.len())
                 .sum::<usize>();
-        let r = if size + 512 > max_message_bytes {
+        let (target, r) = if size + 512 > max_message_bytes {
             let why = format!(
                 "output record of {size} bytes exceeds the producer's message.max.bytes {max_message_bytes}"
             );
-            host_failure(
+            let failure = host_failure(
                 r.input_index,
                 &inputs[r.input_index],
                 "RECORD_TOO_LARGE",
                 &why,
                 now_ms(),
-            )
+            );
+            (Target::Failed, failure)
         } else {
-            r
+            (target, r)
         };
         send_one(
             producer,
-            topics,
+            target.topic(topics),
             &r,
             inputs[r.input_index].timestamp_ms,
             batch,
@@ -189,17 +219,12 @@ pub fn produce_batch(
 /// so "record timestamp → visible downstream" measures the whole path.
 fn send_one(
     producer: &EnricherProducer,
-    topics: &Topics<'_>,
+    topic: &str,
     r: &Routed,
     timestamp_ms: Option<i64>,
     batch: usize,
     unit: &str,
 ) -> Result<(), KafkaError> {
-    let topic = if r.output == Output::Enriched {
-        topics.enriched
-    } else {
-        topics.failed
-    };
     let mut headers = OwnedHeaders::new_with_capacity(r.headers.len() + 1);
     for h in &r.headers {
         headers = headers.insert(KafkaHeader {

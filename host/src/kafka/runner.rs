@@ -4,7 +4,12 @@
 //! (`group`). Stops on the shutdown flag (SIGTERM) or, with `--stop-at-end`,
 //! once the input as it was at start is committed; either way it commits
 //! before leaving. The delivery mode decides what "commit" means.
+//!
+//! The loop reads one of two sources: the payment events (and, with late
+//! claims on, the retry topic too: `late`, `held`), or for `redrive` the
+//! failure records turned back into inputs (`redrive`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,11 +22,16 @@ use rdkafka::producer::Producer;
 use super::KafkaRunError;
 use super::clients::{consumer_config, max_message_bytes, producer_config};
 use super::delivery::{CommitCounters, Delivery, for_mode};
+use super::failure_source::{Moved, RedriveCounts, RedriveFilter, Redriven, failure_to_input};
 use super::group::GroupContext;
+use super::held::Held;
+use super::late::{LateClaims, attempt_of, due_ms};
 use super::progress::EndMarks;
-use super::records::{DeliveryTracker, EnricherProducer, Topics, produce_batch, to_input};
-use crate::bindings::InputRecord;
-use crate::config::{DeliveryMode, KafkaConfig};
+use super::records::{DeliveryTracker, EnricherProducer, Target, Topics, produce_batch, to_input};
+use super::topics::ensure_topic_like;
+use crate::bindings::{InputRecord, Output};
+use crate::clock::now_ms;
+use crate::config::{DeliveryMode, KafkaConfig, RetrySchedule};
 use crate::pipeline::{Pipeline, Routed};
 
 /// How long an empty poll waits at most before the loop looks at commits again.
@@ -46,10 +56,20 @@ impl BatchTransform for Pipeline {
 }
 
 /// How a run is driven.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     pub batch_size: usize,
     pub stop_at_end: bool,
+    /// Late claims: retry delays of CLAIM_NOT_FOUND payments (`lookup.retry-not-found`; empty: off).
+    pub retry_not_found: RetrySchedule,
+}
+
+/// What the loop reads.
+pub(crate) enum Source {
+    /// The payment events, and with late claims on the retry topic as well.
+    Stream(Option<LateClaims>),
+    /// The failed topic, failure records turned back into inputs (`redrive`).
+    Redrive(RedriveFilter),
 }
 
 /// What a Kafka run did.
@@ -61,12 +81,20 @@ pub struct KafkaRunReport {
     pub elapsed: Duration,
     /// When the first record arrived, from the start (group join and assignment before it).
     pub first_record_after: Option<Duration>,
+    /// Late claims: CLAIM_NOT_FOUND payments sent to the retry topic.
+    pub retries_sent: u64,
+    /// Late claims: retry records enriched again (when due).
+    pub retries_taken: u64,
 }
 
 /// Where a polled record came from (parallel to the batch of inputs).
 struct Position {
+    /// From the retry topic (else from the input topic).
+    retry: bool,
     partition: i32,
     offset: i64,
+    /// Which retry it is (0: a first try).
+    attempt: u32,
 }
 
 /// One run's clients, settings and progress.
@@ -75,6 +103,17 @@ struct Loop<'a> {
     delivery: Arc<dyn Delivery<GroupContext>>,
     config: &'a KafkaConfig,
     options: RunOptions,
+    source: Source,
+    /// The topic read as input: the payment events, or the failed topic (redrive).
+    input_topic: String,
+    /// Retry partitions waiting for their head record.
+    held: Held,
+    held_generation: u64,
+    /// Redrive: the reason each input of the batch had failed for (parallel to `batch`).
+    reasons: Vec<String>,
+    /// Redrive: (partition, offset) of records read but not re-driven (filtered out, unusable).
+    passed: Vec<(i32, i64)>,
+    redrive: RedriveCounts,
     /// Where the input ended at start (`--stop-at-end`).
     end: Option<EndMarks>,
     max_bytes: usize,
@@ -110,7 +149,22 @@ pub fn run(
     options: RunOptions,
     shutdown: &AtomicBool,
 ) -> Result<KafkaRunReport, KafkaRunError> {
-    let mut run = Loop::start(config, options)?;
+    let late = (!options.retry_not_found.is_off()).then(|| LateClaims {
+        topic: config.retry_topic.clone(),
+        schedule: options.retry_not_found.clone(),
+    });
+    run_source(pipeline, config, options, Source::Stream(late), shutdown).map(|(report, _)| report)
+}
+
+/// Run the loop over `source`.
+pub(crate) fn run_source(
+    pipeline: &mut impl BatchTransform,
+    config: &KafkaConfig,
+    options: RunOptions,
+    source: Source,
+    shutdown: &AtomicBool,
+) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
+    let mut run = Loop::start(config, options, source)?;
     while !shutdown.load(Ordering::Relaxed) {
         if run.delivery.at_boundary() {
             pipeline.at_commit_boundary();
@@ -119,6 +173,8 @@ pub fn run(
         if !run.batch.is_empty() {
             let routed = pipeline.process(&run.batch);
             run.produce(routed)?;
+        } else if !run.passed.is_empty() {
+            run.produce(Vec::new())?;
         }
         if run.maybe_commit()? {
             tracing::info!("input committed up to where it ended at start: stopping");
@@ -130,7 +186,11 @@ pub fn run(
 
 impl<'a> Loop<'a> {
     /// Create the clients, prepare the delivery mode and subscribe.
-    fn start(config: &'a KafkaConfig, options: RunOptions) -> Result<Self, KafkaRunError> {
+    fn start(
+        config: &'a KafkaConfig,
+        options: RunOptions,
+        source: Source,
+    ) -> Result<Self, KafkaRunError> {
         let started = Instant::now();
         let consumer: BaseConsumer<GroupContext> = consumer_config(config)
             .create_with_context(GroupContext::default())
@@ -141,27 +201,48 @@ impl<'a> Loop<'a> {
         let delivery = for_mode(config.delivery, Arc::new(producer));
         consumer.context().attach(Arc::clone(&delivery));
         delivery.init()?;
-        let input_topic = config.payment_events_topic.as_str();
+        let input_topic = match &source {
+            Source::Stream(_) => config.payment_events_topic.clone(),
+            Source::Redrive(_) => config.failed_payments_topic.clone(),
+        };
         let end = if options.stop_at_end {
-            Some(EndMarks::capture(&consumer, input_topic)?)
+            Some(EndMarks::capture(&consumer, &input_topic)?)
         } else {
             None
         };
+        let mut topics = vec![input_topic.as_str()];
+        if let Source::Stream(Some(late)) = &source {
+            ensure_topic_like(
+                &consumer,
+                &config.bootstrap_servers,
+                &late.topic,
+                &input_topic,
+            )?;
+            topics.push(late.topic.as_str());
+        }
         consumer
-            .subscribe(&[input_topic])
-            .map_err(|e| KafkaRunError::Client(format!("subscribe to {input_topic}: {e}")))?;
-        tracing::info!(topic = input_topic, group = %config.group_id, delivery = ?config.delivery, "consuming");
+            .subscribe(&topics)
+            .map_err(|e| KafkaRunError::Client(format!("subscribe to {topics:?}: {e}")))?;
+        tracing::info!(topics = ?topics, group = %config.group_id, delivery = ?config.delivery, "consuming");
         let seen_generation = delivery.generation();
+        let batch_size = options.batch_size;
         Ok(Self {
             consumer,
             delivery,
             config,
             options,
+            source,
+            input_topic,
+            held: Held::default(),
+            held_generation: seen_generation,
+            reasons: Vec::new(),
+            passed: Vec::new(),
+            redrive: RedriveCounts::default(),
             end,
             max_bytes: max_message_bytes(config),
             instance: instance_tag(config),
-            batch: Vec::with_capacity(options.batch_size),
-            positions: Vec::with_capacity(options.batch_size),
+            batch: Vec::with_capacity(batch_size),
+            positions: Vec::with_capacity(batch_size),
             last_commit: Instant::now(),
             since_commit: 0,
             seen_generation,
@@ -176,7 +257,16 @@ impl<'a> Loop<'a> {
     fn poll_batch(&mut self) -> Result<(), KafkaRunError> {
         self.batch.clear();
         self.positions.clear();
+        self.reasons.clear();
+        self.passed.clear();
         let generation = self.delivery.generation();
+        if generation != self.held_generation {
+            // Rewound or revoked: positions were reset; what waits is decided again.
+            self.held.release_all(&self.consumer);
+            self.held_generation = generation;
+        } else if self.held.len() > 0 {
+            self.held.release_due(&self.consumer, now_ms());
+        }
         let wait_until =
             (Instant::now() + POLL_WAIT).min(self.last_commit + self.config.commit_interval);
         while self.batch.len() < self.options.batch_size {
@@ -188,11 +278,11 @@ impl<'a> Loop<'a> {
             match self.consumer.poll(timeout) {
                 None => break,
                 Some(Ok(msg)) => {
-                    self.batch.push(to_input(&msg));
-                    self.positions.push(Position {
-                        partition: msg.partition(),
-                        offset: msg.offset(),
-                    });
+                    let retry = msg.topic() != self.input_topic;
+                    let (partition, offset) = (msg.partition(), msg.offset());
+                    let input = to_input(&msg);
+                    drop(msg);
+                    self.take(retry, partition, offset, input)?;
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => self.saw_eof(partition),
                 Some(Err(e)) => {
@@ -203,24 +293,92 @@ impl<'a> Loop<'a> {
             if self.delivery.generation() != generation {
                 self.batch.clear();
                 self.positions.clear();
+                self.reasons.clear();
+                self.passed.clear();
                 break;
             }
         }
-        if !self.batch.is_empty() {
+        if !self.batch.is_empty() || !self.passed.is_empty() {
             let started = self.started;
             self.report
                 .first_record_after
                 .get_or_insert_with(|| started.elapsed());
-            self.report.consumed += self.batch.len() as u64;
+            self.report.consumed += (self.batch.len() + self.passed.len()) as u64;
             // Exactly-once: the transaction opens before the plugin runs.
             self.delivery.before_produce()?;
         }
         Ok(())
     }
 
+    /// One polled message: into the batch, held back (a retry not yet due), or
+    /// passed over (redrive: filtered out or not re-drivable).
+    fn take(
+        &mut self,
+        retry: bool,
+        partition: i32,
+        offset: i64,
+        input: InputRecord,
+    ) -> Result<(), KafkaRunError> {
+        let retry_topic = self.config.retry_topic.as_str();
+        if retry && self.held.is_held(retry_topic, partition) {
+            // Read before the partition was held: it will be read again.
+            return Ok(());
+        }
+        let position = |attempt| Position {
+            retry,
+            partition,
+            offset,
+            attempt,
+        };
+        match &self.source {
+            Source::Stream(_) if retry => {
+                let due = due_ms(&input.headers);
+                if due > now_ms() {
+                    return self
+                        .held
+                        .hold(&self.consumer, retry_topic, partition, offset, due);
+                }
+                self.report.retries_taken += 1;
+                self.positions.push(position(attempt_of(&input)));
+                self.batch.push(input);
+            }
+            Source::Stream(_) => {
+                self.positions.push(position(0));
+                self.batch.push(input);
+            }
+            Source::Redrive(filter) => match failure_to_input(input, filter) {
+                Redriven::Input { input, reason } => {
+                    self.positions.push(position(0));
+                    self.batch.push(input);
+                    self.reasons.push(reason);
+                }
+                Redriven::PassedOver => {
+                    self.redrive.passed_over += 1;
+                    self.passed.push((partition, offset));
+                }
+                Redriven::Unusable(why) => {
+                    *self.redrive.not_redrivable.entry(why).or_default() += 1;
+                    self.passed.push((partition, offset));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Where each routed record goes: late claims send CLAIM_NOT_FOUND to the retry topic.
+    fn targets(&self, routed: Vec<Routed>) -> Vec<(Target, Routed)> {
+        match &self.source {
+            Source::Stream(Some(late)) => {
+                let attempts: Vec<u32> = self.positions.iter().map(|p| p.attempt).collect();
+                late.route(&self.batch, &attempts, routed, now_ms())
+            }
+            _ => routed.into_iter().map(|r| (Target::of(&r), r)).collect(),
+        }
+    }
+
     /// `--stop-at-end`: a partition's end was reached at the consumer's position.
     fn saw_eof(&mut self, partition: i32) {
-        let topic = self.config.payment_events_topic.as_str();
+        let topic = self.input_topic.as_str();
         if let (Some(end), Ok(position)) = (self.end.as_mut(), self.consumer.position())
             && let Some(Some(at)) = position
                 .find_partition(topic, partition)
@@ -233,13 +391,17 @@ impl<'a> Loop<'a> {
     /// Send the batch's outputs and mark its inputs processed; a failed send
     /// abandons the batch (abort and rewind), a fatal producer stops the run.
     fn produce(&mut self, routed: Vec<Routed>) -> Result<(), KafkaRunError> {
+        let routed = self.targets(routed);
+        let retries = routed.iter().filter(|(t, _)| *t == Target::Retry).count() as u64;
         let topics = Topics {
             enriched: &self.config.enriched_payments_topic,
             failed: &self.config.failed_payments_topic,
+            retry: &self.config.retry_topic,
         };
         let seq = self.delivery.next_batch();
         let unit = format!("{}/{}", self.instance, self.delivery.unit());
         let producer = self.delivery.producer();
+        let redriven = redriven_counts(&self.reasons, &routed);
         match produce_batch(
             producer,
             &topics,
@@ -251,12 +413,27 @@ impl<'a> Loop<'a> {
         ) {
             Ok(n) => {
                 self.report.produced += n;
-                let topic = self.config.payment_events_topic.as_str();
+                self.report.retries_sent += retries;
+                for (reason, m) in redriven {
+                    let moved = self.redrive.by_reason.entry(reason).or_default();
+                    moved.redriven += m.redriven;
+                    moved.enriched += m.enriched;
+                    moved.failed_again += m.failed_again;
+                }
                 for p in &self.positions {
+                    let topic = if p.retry {
+                        self.config.retry_topic.as_str()
+                    } else {
+                        self.input_topic.as_str()
+                    };
                     self.delivery.mark_processed(topic, p.partition, p.offset);
                 }
+                for (partition, offset) in &self.passed {
+                    self.delivery
+                        .mark_processed(&self.input_topic, *partition, *offset);
+                }
                 self.delivery.seal_batch();
-                self.since_commit += self.batch.len();
+                self.since_commit += self.batch.len() + self.passed.len();
                 Ok(())
             }
             Err(e) => {
@@ -296,7 +473,7 @@ impl<'a> Loop<'a> {
     }
 
     /// Commit everything, flush, and report.
-    fn finish(mut self) -> Result<KafkaRunReport, KafkaRunError> {
+    fn finish(mut self) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
         self.delivery.commit_all(&self.consumer)?;
         self.delivery
             .producer()
@@ -304,6 +481,24 @@ impl<'a> Loop<'a> {
             .map_err(|e| KafkaRunError::GaveUp(format!("flushing at shutdown: {e}")))?;
         self.report.commits = self.delivery.counters();
         self.report.elapsed = self.started.elapsed();
-        Ok(self.report)
+        Ok((self.report, self.redrive))
     }
+}
+
+/// Redrive: a batch's outcomes by the reason each input had failed for.
+fn redriven_counts(reasons: &[String], routed: &[(Target, Routed)]) -> BTreeMap<String, Moved> {
+    let mut counts: BTreeMap<String, Moved> = BTreeMap::new();
+    for reason in reasons {
+        counts.entry(reason.clone()).or_default().redriven += 1;
+    }
+    for (_, r) in routed {
+        if let Some(reason) = reasons.get(r.input_index) {
+            let moved = counts.entry(reason.clone()).or_default();
+            match r.output {
+                Output::Enriched => moved.enriched += 1,
+                Output::Failed => moved.failed_again += 1,
+            }
+        }
+    }
+    counts
 }

@@ -1,11 +1,14 @@
 //! Creating topics (`enricher topic create`, tests, demos) through the Kafka
 //! admin API, so it works against any broker. An existing topic is fine.
+//! The retry topic of late claims is created at start when missing, shaped
+//! like the input topic.
 
 use std::time::Duration;
 
 use futures_executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaRunError;
@@ -57,6 +60,35 @@ pub fn create_compacted_topic(
             create_topics(config, &[name], shape.partitions, shape.replication)
         }
     }
+}
+
+/// Make sure `name` exists; if not, create it with as many partitions (and
+/// replicas) as `like` has (the retry topic, like the input topic).
+pub(crate) fn ensure_topic_like<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    bootstrap_servers: &str,
+    name: &str,
+    like: &str,
+) -> Result<(), KafkaRunError> {
+    let shape = |topic: &str| -> Result<Option<(i32, i32)>, KafkaRunError> {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map_err(|e| KafkaRunError::GaveUp(format!("metadata of {topic}: {e}")))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && !t.partitions().is_empty())
+            .map(|t| {
+                let replicas = t.partitions()[0].replicas().len().max(1);
+                (t.partitions().len() as i32, replicas as i32)
+            }))
+    };
+    if shape(name)?.is_some() {
+        return Ok(());
+    }
+    let (partitions, replicas) = shape(like)?.unwrap_or((1, 1));
+    tracing::info!(topic = name, partitions, "creating the retry topic");
+    create_topics(bootstrap_servers, &[name], partitions, replicas)
 }
 
 /// Ask the broker to create `topics`; returns the ones it refused (an

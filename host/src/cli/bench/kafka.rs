@@ -133,6 +133,7 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
     let options = RunOptions {
         batch_size: base.pipeline.batch_size,
         stop_at_end: true,
+        retry_not_found: Default::default(),
     };
     let mut rates = Vec::new();
     for label in ["passthrough", "enrich"] {
@@ -140,10 +141,10 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
         produce(&c, &events)?;
         let cpu_before = super::measure::cpu_seconds();
         let report = if label == "passthrough" {
-            run_loop(&mut Passthrough, &c.kafka, options, &stop)?
+            run_loop(&mut Passthrough, &c.kafka, options.clone(), &stop)?
         } else {
             let mut pipeline = enricher::app::build_pipeline(&c)?;
-            run_loop(&mut pipeline, &c.kafka, options, &stop)?
+            run_loop(&mut pipeline, &c.kafka, options.clone(), &stop)?
         };
         anyhow::ensure!(
             report.consumed >= args.events,
@@ -172,6 +173,7 @@ pub fn run_bench(config: &Config, args: KafkaBenchArgs) -> anyhow::Result<()> {
             let options = RunOptions {
                 batch_size: c.pipeline.batch_size,
                 stop_at_end: false,
+                retry_not_found: Default::default(),
             };
             Ok(run_loop(&mut pipeline, &c.kafka, options, &shutdown)?)
         })
