@@ -214,7 +214,7 @@ impl<'a> Loop<'a> {
         if let Source::Stream(Some(late)) = &source {
             ensure_topic_like(
                 &consumer,
-                &config.bootstrap_servers,
+                config,
                 &late.topic,
                 &input_topic,
             )?;

@@ -66,7 +66,7 @@ pub fn create_compacted_topic(
 /// replicas) as `like` has (the retry topic, like the input topic).
 pub(crate) fn ensure_topic_like<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
-    bootstrap_servers: &str,
+    config: &KafkaConfig,
     name: &str,
     like: &str,
 ) -> Result<(), KafkaRunError> {
@@ -88,7 +88,7 @@ pub(crate) fn ensure_topic_like<C: ConsumerContext>(
     }
     let (partitions, replicas) = shape(like)?.unwrap_or((1, 1));
     tracing::info!(topic = name, partitions, "creating the retry topic");
-    create_topics(bootstrap_servers, &[name], partitions, replicas)
+    create_topics(config, &[name], partitions, replicas)
 }
 
 /// Ask the broker to create `topics`; returns the ones it refused (an
