@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::deploy::admin::AdminServer;
+use crate::deploy::admin::{AdminAccess, AdminOptions, AdminServer, AdminStartError, TlsFiles};
 use crate::deploy::{
     Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
     canaries_from_file, default_canaries,
@@ -42,11 +42,8 @@ pub enum StartError {
     Schema { db: String, problem: SchemaError },
     #[error(transparent)]
     Kafka(#[from] KafkaRunError),
-    #[error("cannot serve the admin API on {addr}: {error} (set ENRICHER_ADMIN_BIND, or `off`)")]
-    Admin {
-        addr: std::net::SocketAddr,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Admin(#[from] AdminStartError),
 }
 
 impl From<StoreError> for StartError {
@@ -174,9 +171,10 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     let admin = match config.deploy.admin_bind {
         Some(addr) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
-            let server =
-                AdminServer::start(addr, api).map_err(|error| StartError::Admin { addr, error })?;
-            tracing::info!(addr = %server.local_addr(), "admin API listening");
+            let options = admin_options(config)?;
+            let (token, tls) = (options.access.has_token(), options.tls.is_some());
+            let server = AdminServer::start(addr, api, options)?;
+            tracing::info!(addr = %server.local_addr(), token, tls, "admin API listening");
             Some(server)
         }
         None => None,
@@ -194,5 +192,15 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         admin,
         _watcher: watcher,
         _dir_watcher: dir_watcher,
+    })
+}
+
+/// The admin API's security settings: its token (read from the file now) and TLS files.
+pub fn admin_options(config: &Config) -> Result<AdminOptions, ConfigError> {
+    let token = config.admin.token()?;
+    Ok(AdminOptions {
+        access: AdminAccess::new(token.as_deref(), config.admin.open_reads),
+        tls: config.admin.tls().map(|(cert, key)| TlsFiles { cert, key }),
+        ..AdminOptions::default()
     })
 }

@@ -84,6 +84,12 @@ pub enum AdminError {
     /// The request itself is malformed: 400.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// No admin token, or not the right one: 401.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Sent from a foreign origin (a browser page elsewhere): 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
 }
 
 /// The operations the admin API offers on a running host's plugins.

@@ -5,6 +5,7 @@
 //! Layout:
 //! - `api`: the operations the admin API offers ([`PluginAdmin`]) and the shapes of their answers;
 //! - `check`: what a new version must pass before it sees a live event;
+//! - `names`: which plugin names and versions are safe, and escaping for printing;
 //! - `versions`: the version store (known versions, activation history), pure;
 //! - `policy`: the automatic rollback policy, pure;
 //! - `fleet`: where deployments go besides this host ([`Fleet`]; [`LocalOnly`]);
@@ -24,6 +25,7 @@ mod check;
 mod deployer;
 mod fleet;
 mod fleet_kafka;
+mod names;
 mod operations;
 mod policy;
 mod state;
@@ -35,4 +37,5 @@ pub use check::{canaries_from_file, default_canaries};
 pub use deployer::Deployer;
 pub use fleet::{Fleet, LocalOnly};
 pub use fleet_kafka::{FleetPublisher, FleetWatcher};
+pub use names::{check_key, check_name, check_version, printable};
 pub use watch_dir::DirWatcher;
