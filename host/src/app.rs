@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::deploy::admin::{AdminAccess, AdminOptions, AdminServer, AdminStartError, TlsFiles};
+use crate::deploy::admin::{
+    AdminAccess, AdminOptions, AdminServer, AdminStartError, TlsFiles, check_bind,
+};
 use crate::deploy::{
     Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
     canaries_from_file, default_canaries,
@@ -130,6 +132,15 @@ impl KafkaHost {
 /// Build a Kafka-mode host: read the fleet topic first (a late host starts on
 /// the fleet's version), then serve the admin API.
 pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
+    // Refuse an open admin API (or an unreadable token) before connecting to anything.
+    let admin_options = match config.deploy.admin_bind {
+        Some(addr) => {
+            let options = admin_options(config)?;
+            check_bind(addr, &options)?;
+            Some((addr, options))
+        }
+        None => None,
+    };
     let engine = PluginEngine::with_settings((&config.plugin).into())?;
     let (source, bytes) = plugin_bytes(config)?;
     let initial = engine.load_bytes(&source, &bytes)?;
@@ -168,10 +179,9 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         None => None,
     };
     let pipeline = Pipeline::following(deployer.feed(), lookup, config.pipeline.max_record_bytes);
-    let admin = match config.deploy.admin_bind {
-        Some(addr) => {
+    let admin = match admin_options {
+        Some((addr, options)) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
-            let options = admin_options(config)?;
             let (token, tls) = (options.access.has_token(), options.tls.is_some());
             let server = AdminServer::start(addr, api, options)?;
             tracing::info!(addr = %server.local_addr(), token, tls, "admin API listening");

@@ -43,7 +43,7 @@ use crate::deploy::AdminError;
 
 pub use access::{AdminAccess, token_id};
 pub use client::{AdminClient, ClientError};
-pub use server::{AdminOptions, AdminServer, AdminStartError, MAX_CONNECTIONS};
+pub use server::{AdminOptions, AdminServer, AdminStartError, MAX_CONNECTIONS, check_bind};
 pub use tls::TlsFiles;
 pub use upload::COMPONENT_TYPES;
 

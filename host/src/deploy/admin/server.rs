@@ -93,6 +93,15 @@ pub enum AdminStartError {
     Tls(String),
 }
 
+/// Refuse an address that is not loopback without a token (checked by
+/// [`AdminServer::start`]; callers may check before they start anything else).
+pub fn check_bind(bind: SocketAddr, options: &AdminOptions) -> Result<(), AdminStartError> {
+    if bind.ip().is_loopback() || options.access.has_token() {
+        return Ok(());
+    }
+    Err(AdminStartError::NoToken { addr: bind })
+}
+
 /// A running admin API. Dropping it stops it.
 pub struct AdminServer {
     addr: SocketAddr,
@@ -109,9 +118,7 @@ impl AdminServer {
         api: Arc<dyn PluginAdmin>,
         options: AdminOptions,
     ) -> Result<AdminServer, AdminStartError> {
-        if !bind.ip().is_loopback() && !options.access.has_token() {
-            return Err(AdminStartError::NoToken { addr: bind });
-        }
+        check_bind(bind, &options)?;
         let tls = match &options.tls {
             Some(files) => Some(acceptor(files).map_err(AdminStartError::Tls)?),
             None => None,
