@@ -30,16 +30,25 @@ fn an_admin_api_beyond_loopback_without_a_token_refuses_to_start() {
     assert!(!ok, "{stderr}");
     assert!(stderr.contains("not a loopback address"), "{stderr}");
     assert!(stderr.contains("ENRICHER_ADMIN_TOKEN"), "{stderr}");
-    assert!(took < Duration::from_secs(10), "refused at once, took {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "refused at once, took {took:?}"
+    );
 }
 
 #[test]
 fn a_short_or_unreadable_token_is_refused_with_its_setting() {
     let (ok, stderr, _) = run_with(&[("ENRICHER_ADMIN_TOKEN", "short")]);
     assert!(!ok);
-    assert!(stderr.contains("admin.token (ENRICHER_ADMIN_TOKEN)"), "{stderr}");
+    assert!(
+        stderr.contains("admin.token (ENRICHER_ADMIN_TOKEN)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("at least 16"), "{stderr}");
     let (ok, stderr, _) = run_with(&[("ENRICHER_ADMIN_TOKEN_FILE", "/no/such/token")]);
     assert!(!ok);
-    assert!(stderr.contains("ENRICHER_ADMIN_TOKEN_FILE") && stderr.contains("/no/such/token"), "{stderr}");
+    assert!(
+        stderr.contains("ENRICHER_ADMIN_TOKEN_FILE") && stderr.contains("/no/such/token"),
+        "{stderr}"
+    );
 }

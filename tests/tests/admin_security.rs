@@ -97,7 +97,10 @@ fn wait_event(deployer: &Deployer, what: &str) -> String {
         if event.contains(what) {
             return event;
         }
-        assert!(Instant::now() < deadline, "no event with {what:?}; last: {event:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no event with {what:?}; last: {event:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -119,19 +122,30 @@ fn fleet_records_naming_unsafe_plugins_are_refused_and_reported_not_applied() {
     let evil_key = "plugin/evil\u{1b}]0;pwned\u{7}@0.2.0";
     produce_raw(&broker, &fleet_topic, &[(evil_key, &v2)]);
     let event = wait_event(&host.deployer, "fleet plugin record refused");
-    assert!(event.contains(r"evil\u{1b}"), "escaped in the report: {event:?}");
+    assert!(
+        event.contains(r"evil\u{1b}"),
+        "escaped in the report: {event:?}"
+    );
     assert!(!event.contains('\u{1b}'), "{event:?}");
-    let history = br#"{"history":["payment-enrichment@0.1.0","evil\nname@1"],"reason":"x","at_ms":0}"#;
+    let history =
+        br#"{"history":["payment-enrichment@0.1.0","evil\nname@1"],"reason":"x","at_ms":0}"#;
     produce_raw(&broker, &fleet_topic, &[("active", history)]);
     let event = wait_event(&host.deployer, "fleet activation refused");
     assert!(event.contains(r"evil\nname"), "{event:?}");
     assert_eq!(host.deployer.list().len(), 1, "no version was learned");
     assert_eq!(host.deployer.desired_key(), V1_KEY, "nothing was activated");
     // A well-named version on the same path is still followed.
-    produce_raw(&broker, &fleet_topic, &[("plugin/payment-enrichment@0.2.0", &v2)]);
+    produce_raw(
+        &broker,
+        &fleet_topic,
+        &[("plugin/payment-enrichment@0.2.0", &v2)],
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while host.deployer.list().len() < 2 {
-        assert!(Instant::now() < deadline, "the good version was never learned");
+        assert!(
+            Instant::now() < deadline,
+            "the good version was never learned"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     host.stop();
@@ -158,7 +172,9 @@ fn a_host_with_a_token_refuses_anonymous_writes_and_takes_the_token() {
     assert_eq!(host.deployer.list().len(), 1, "nothing deployed");
     anonymous.status().expect("reads stay open");
     let admin = anonymous.with_token(Some(token.into()));
-    let report = admin.deploy(&read(V2), None).expect("deploy with the token");
+    let report = admin
+        .deploy(&read(V2), None)
+        .expect("deploy with the token");
     assert_eq!(report.deployed.key, "payment-enrichment@0.2.0");
     host.stop();
 }

@@ -208,7 +208,9 @@ fn status_text(s: &PluginStatus) -> String {
     let fleet = s
         .fleet_topic
         .as_deref()
-        .map_or("local (no fleet topic)".to_owned(), |t| format!("via {}", printable(t)));
+        .map_or("local (no fleet topic)".to_owned(), |t| {
+            format!("via {}", printable(t))
+        });
     format!(
         "active      {} (world {}, sha256 {}, {})\n\
          since       {}\n\

@@ -131,7 +131,11 @@ mod tests {
 
     fn with_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut c = Config::default();
-        c.apply_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))?;
+        c.apply_env(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })?;
         c.validate()?;
         Ok(c)
     }
@@ -139,7 +143,10 @@ mod tests {
     #[test]
     fn the_token_comes_from_env_or_a_file_and_is_never_printed() {
         let c = with_env(&[("ENRICHER_ADMIN_TOKEN", " a-long-enough-token-1 ")]).expect("ok");
-        assert_eq!(c.admin.token().expect("ok").as_deref(), Some("a-long-enough-token-1"));
+        assert_eq!(
+            c.admin.token().expect("ok").as_deref(),
+            Some("a-long-enough-token-1")
+        );
         assert!(!format!("{c:?}").contains("a-long-enough"));
         let dir = std::env::temp_dir().join(format!("enricher-token-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
@@ -147,7 +154,10 @@ mod tests {
         std::fs::write(&file, "from-a-file-0123456789\n").expect("write");
         let path = file.to_str().expect("utf-8");
         let c = with_env(&[("ENRICHER_ADMIN_TOKEN_FILE", path)]).expect("ok");
-        assert_eq!(c.admin.token().expect("ok").as_deref(), Some("from-a-file-0123456789"));
+        assert_eq!(
+            c.admin.token().expect("ok").as_deref(),
+            Some("from-a-file-0123456789")
+        );
         let both = with_env(&[
             ("ENRICHER_ADMIN_TOKEN_FILE", path),
             ("ENRICHER_ADMIN_TOKEN", "a-long-enough-token-1"),
@@ -169,7 +179,11 @@ mod tests {
         assert!(!c.admin.open_reads);
         assert!(Config::default().admin.open_reads);
         let half = with_env(&[("ENRICHER_ADMIN_TLS_CERT", "/c.pem")]);
-        assert!(half.expect_err("no key").to_string().contains("admin.tls-key"));
+        assert!(
+            half.expect_err("no key")
+                .to_string()
+                .contains("admin.tls-key")
+        );
         let both = with_env(&[
             ("ENRICHER_ADMIN_TLS_CERT", "/c.pem"),
             ("ENRICHER_ADMIN_TLS_KEY", "/k.pem"),

@@ -262,7 +262,11 @@ fn apply(deployer: &Deployer, msg: &impl Message) {
     } else if key == ACTIVE_KEY {
         match serde_json::from_slice::<ActiveRecord>(payload) {
             Ok(active) => {
-                if let Some(why) = active.history.iter().find_map(|k| names::check_key(k).err()) {
+                if let Some(why) = active
+                    .history
+                    .iter()
+                    .find_map(|k| names::check_key(k).err())
+                {
                     return deployer.note_event(format!("fleet activation refused here: {why}"));
                 }
                 if let Err(e) = deployer.activate(active.history, &active.reason) {

@@ -29,10 +29,7 @@ pub fn check_version(version: &str) -> Result<(), String> {
 pub fn check_key(key: &str) -> Result<(), String> {
     match key.rsplit_once('@') {
         Some((name, version)) => check_name(name).and_then(|()| check_version(version)),
-        None => Err(format!(
-            "plugin key {} is not name@version",
-            printable(key)
-        )),
+        None => Err(format!("plugin key {} is not name@version", printable(key))),
     }
 }
 
@@ -85,7 +82,13 @@ mod tests {
 
     #[test]
     fn ordinary_names_and_versions_pass() {
-        for ok in ["enrichment", "my-plugin_2", "a", "0.1.0", "1.0.0-rc.1+build.5"] {
+        for ok in [
+            "enrichment",
+            "my-plugin_2",
+            "a",
+            "0.1.0",
+            "1.0.0-rc.1+build.5",
+        ] {
             assert_eq!(check_name(ok), Ok(()), "{ok}");
         }
         assert_eq!(check_key("p@1.2.3"), Ok(()));

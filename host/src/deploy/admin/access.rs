@@ -120,7 +120,11 @@ fn unauthorized(why: &str) -> Response {
 /// Why a request comes from another site, if it does: its `Origin` is not
 /// the `Host` it was sent to, or its browser says it is cross-site.
 fn foreign_origin(headers: &HeaderMap) -> Option<String> {
-    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("(not text)"));
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("(not text)"))
+    };
     if let Some(site @ ("cross-site" | "same-site")) = text("sec-fetch-site") {
         return Some(format!("the browser says this request is {site}"));
     }
@@ -226,6 +230,9 @@ mod tests {
             let status = access.check_token(&headers(&[("authorization", bad)]));
             assert_eq!(status.expect_err(bad).status(), 401);
         }
-        assert_eq!(AdminAccess::default().check_token(&ok).ok().as_deref(), Some(NO_TOKEN));
+        assert_eq!(
+            AdminAccess::default().check_token(&ok).ok().as_deref(),
+            Some(NO_TOKEN)
+        );
     }
 }

@@ -119,7 +119,11 @@ impl AdminClient {
     /// `GET /v1/plugins`: every version the host knows, newest first.
     pub fn list(&self) -> Result<Vec<VersionInfo>, ClientError> {
         let path = "/v1/plugins";
-        self.answer("GET", path, self.authorized(self.agent.get(self.url(path))).call())
+        self.answer(
+            "GET",
+            path,
+            self.authorized(self.agent.get(self.url(path))).call(),
+        )
     }
 
     /// `POST /v1/plugins/rollback`: back to the previous version.
@@ -132,7 +136,11 @@ impl AdminClient {
     /// `GET /v1/status`: the host's plugin state.
     pub fn status(&self) -> Result<PluginStatus, ClientError> {
         let path = "/v1/status";
-        self.answer("GET", path, self.authorized(self.agent.get(self.url(path))).call())
+        self.answer(
+            "GET",
+            path,
+            self.authorized(self.agent.get(self.url(path))).call(),
+        )
     }
 
     fn url(&self, path: &str) -> String {

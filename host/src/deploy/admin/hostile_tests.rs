@@ -49,7 +49,10 @@ fn status_answers_within_a_second_next_to_200_idle_connections_and_a_slow_drip()
     assert_eq!(client.status().expect("status"), fake.status());
     assert_eq!(raw(addr, "GET /healthz HTTP/1.1\r\n\r\n").0, 200);
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "took {took:?} next to 200 idle clients");
+    assert!(
+        took < Duration::from_secs(1),
+        "took {took:?} next to 200 idle clients"
+    );
     stop.send(()).expect("stop the slow client");
     drip.join().expect("the slow client");
     drop(idle);
@@ -63,14 +66,19 @@ fn a_connection_over_the_limit_is_answered_503_at_once_not_queued() {
     };
     let (_fake, server, client) = start_with(options);
     let addr = server.local_addr();
-    let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).expect("connect")).collect();
+    let idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     let (status, head, body) = raw(addr, "GET /v1/status HTTP/1.1\r\n\r\n");
     assert_eq!(status, 503, "{head}");
     assert!(head.contains("Retry-After: 1"), "{head}");
     assert!(matches!(error_of(&body), AdminError::Unavailable(m) if m.contains('4')));
-    assert!(started.elapsed() < Duration::from_secs(1), "answered at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answered at once"
+    );
     drop(idle);
     // Once they are gone, calls are served again.
     std::thread::sleep(Duration::from_millis(200));
@@ -87,7 +95,10 @@ fn an_idle_connection_is_closed_after_the_header_deadline() {
     let mut answer = Vec::new();
     let _ = idle.read_to_end(&mut answer);
     let took = started.elapsed();
-    assert!(took < server::HEADER_READ_TIMEOUT * 2, "closed after {took:?}");
+    assert!(
+        took < server::HEADER_READ_TIMEOUT * 2,
+        "closed after {took:?}"
+    );
 }
 
 /// A write request with `headers`, the way a browser page elsewhere sends one.
@@ -117,7 +128,10 @@ fn cross_origin_writes_are_refused_and_same_origin_ones_served() {
     assert!(fake.calls.lock().expect("lock").is_empty(), "nothing ran");
     let same = format!("Origin: http://{addr}\r\n");
     assert_eq!(post(addr, "/v1/plugins/rollback", &same, "").0, 200);
-    assert_eq!(post(addr, "/v1/plugins", &format!("{same}{wasm}"), "x").0, 200);
+    assert_eq!(
+        post(addr, "/v1/plugins", &format!("{same}{wasm}"), "x").0,
+        200
+    );
     assert_eq!(fake.calls.lock().expect("lock").len(), 2);
 }
 
@@ -133,12 +147,24 @@ fn deploys_need_a_component_content_type() {
     ] {
         let (status, _, body) = post(addr, "/v1/plugins", refused, "wasm");
         assert_eq!(status, 415, "{refused:?}");
-        assert!(matches!(error_of(&body), AdminError::BadRequest(m) if m.contains("application/wasm")));
+        assert!(
+            matches!(error_of(&body), AdminError::BadRequest(m) if m.contains("application/wasm"))
+        );
     }
-    assert!(fake.calls.lock().expect("lock").is_empty(), "nothing deployed");
-    for accepted in ["application/wasm", "Application/Octet-Stream; charset=binary"] {
+    assert!(
+        fake.calls.lock().expect("lock").is_empty(),
+        "nothing deployed"
+    );
+    for accepted in [
+        "application/wasm",
+        "Application/Octet-Stream; charset=binary",
+    ] {
         let headers = format!("Content-Type: {accepted}\r\n");
-        assert_eq!(post(addr, "/v1/plugins", &headers, "wasm").0, 200, "{accepted}");
+        assert_eq!(
+            post(addr, "/v1/plugins", &headers, "wasm").0,
+            200,
+            "{accepted}"
+        );
     }
 }
 
@@ -157,7 +183,10 @@ fn unsafe_plugin_names_are_refused_with_422_and_never_echoed_raw() {
     let request = "POST /v1/plugins?name=a%0Ab HTTP/1.1\r\nContent-Type: application/wasm\r\n\
                    Content-Length: 1\r\n\r\nx";
     assert_eq!(raw(server.local_addr(), request).0, 422);
-    assert!(fake.calls.lock().expect("lock").is_empty(), "nothing deployed");
+    assert!(
+        fake.calls.lock().expect("lock").is_empty(),
+        "nothing deployed"
+    );
 }
 
 #[test]
@@ -167,12 +196,17 @@ fn writes_need_the_token_and_reads_only_when_closed() {
     let (status, head, body) = post(addr, "/v1/plugins/rollback", "", "");
     assert_eq!(status, 401);
     assert!(head.contains("Www-Authenticate: Bearer"), "{head}");
-    assert!(matches!(error_of(&body), AdminError::Unauthorized(m) if m.contains("ENRICHER_ADMIN_TOKEN")));
+    assert!(
+        matches!(error_of(&body), AdminError::Unauthorized(m) if m.contains("ENRICHER_ADMIN_TOKEN"))
+    );
     let wrong = "Authorization: Bearer not-the-token-0123456789\r\n";
     assert_eq!(post(addr, "/v1/plugins/rollback", wrong, "").0, 401);
     let wasm = "Content-Type: application/wasm\r\n";
     assert_eq!(post(addr, "/v1/plugins", wasm, "x").0, 401);
-    assert!(matches!(anonymous.deploy(b"x", None), Err(ClientError::Refused(AdminError::Unauthorized(_)))));
+    assert!(matches!(
+        anonymous.deploy(b"x", None),
+        Err(ClientError::Refused(AdminError::Unauthorized(_)))
+    ));
     assert!(fake.calls.lock().expect("lock").is_empty(), "nothing ran");
     anonymous.status().expect("reads are open");
     anonymous.list().expect("reads are open");
@@ -182,8 +216,14 @@ fn writes_need_the_token_and_reads_only_when_closed() {
     assert_eq!(fake.calls.lock().expect("lock").len(), 2);
 
     let (_fake, server, anonymous) = start_with(with_token(false));
-    assert!(matches!(anonymous.status(), Err(ClientError::Refused(AdminError::Unauthorized(_)))));
-    assert!(matches!(anonymous.list(), Err(ClientError::Refused(AdminError::Unauthorized(_)))));
+    assert!(matches!(
+        anonymous.status(),
+        Err(ClientError::Refused(AdminError::Unauthorized(_)))
+    ));
+    assert!(matches!(
+        anonymous.list(),
+        Err(ClientError::Refused(AdminError::Unauthorized(_)))
+    ));
     let admin = anonymous.with_token(Some(TOKEN.into()));
     admin.status().expect("with the token");
     let healthz = raw(server.local_addr(), "GET /healthz HTTP/1.1\r\n\r\n");
@@ -242,12 +282,31 @@ fn each_deploy_and_rollback_leaves_an_audit_line_with_the_token_id_only() {
     let audit: Vec<&str> = text.lines().filter(|l| l.contains(" audit:")).collect();
     let id = token_id(TOKEN);
     assert_eq!(audit.len(), 3, "{text}");
-    assert!(audit[0].contains(&format!("token_id=\"{id}\"")) || audit[0].contains(&id), "{}", audit[0]);
-    assert!(audit[0].contains("name=\"audited\"") && audit[0].contains("version=\"0.2.0\""), "{}", audit[0]);
-    assert!(audit[0].contains(&"ab".repeat(32)) && audit[0].contains("deployed"), "{}", audit[0]);
-    assert!(audit[1].contains("rollback") && audit[1].contains("nothing before"), "{}", audit[1]);
+    assert!(
+        audit[0].contains(&format!("token_id=\"{id}\"")) || audit[0].contains(&id),
+        "{}",
+        audit[0]
+    );
+    assert!(
+        audit[0].contains("name=\"audited\"") && audit[0].contains("version=\"0.2.0\""),
+        "{}",
+        audit[0]
+    );
+    assert!(
+        audit[0].contains(&"ab".repeat(32)) && audit[0].contains("deployed"),
+        "{}",
+        audit[0]
+    );
+    assert!(
+        audit[1].contains("rollback") && audit[1].contains("nothing before"),
+        "{}",
+        audit[1]
+    );
     assert!(audit[2].contains("unauthorized"), "{}", audit[2]);
     assert!(!text.contains(TOKEN), "the token itself is never logged");
     assert_eq!(fake.calls.lock().expect("lock").len(), 2);
-    assert!(matches!(fake.calls.lock().expect("lock")[1], Call::Rollback));
+    assert!(matches!(
+        fake.calls.lock().expect("lock")[1],
+        Call::Rollback
+    ));
 }

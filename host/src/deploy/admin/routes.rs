@@ -74,10 +74,7 @@ pub(super) fn trim_trailing_slash<B>(request: &mut Request<B>) {
 }
 
 /// `routes` answer any other method with a 405 naming the `allowed` ones.
-fn allow(
-    routes: MethodRouter<AppState>,
-    allowed: &'static str,
-) -> MethodRouter<AppState> {
+fn allow(routes: MethodRouter<AppState>, allowed: &'static str) -> MethodRouter<AppState> {
     routes.fallback(move |method: Method, uri: Uri| async move {
         let path = uri.path();
         let why = format!("{method} is not allowed on {path} (allowed: {allowed})");
@@ -149,7 +146,13 @@ async fn rollback(State(app): State<AppState>, who: Writer) -> Response {
         Ok(Ok((sha256, report))) => {
             let (from, to) = (&report.from, &report.to);
             tracing::info!(%from, %to, fleet = report.fleet, "plugin rolled back");
-            audit("rollback", &who, to, &sha256, &format!("rolled back from {from}"));
+            audit(
+                "rollback",
+                &who,
+                to,
+                &sha256,
+                &format!("rolled back from {from}"),
+            );
             json(&report)
         }
         Ok(Err(e)) => {

@@ -294,7 +294,12 @@ impl Connection {
 
 /// Tell a connection over the limit to come back (503, `Retry-After`), without
 /// reading its request, and close it. Over TLS, just close it.
-async fn answer_busy(mut stream: TcpStream, plain: bool, limit: usize, _slot: OwnedSemaphorePermit) {
+async fn answer_busy(
+    mut stream: TcpStream,
+    plain: bool,
+    limit: usize,
+    _slot: OwnedSemaphorePermit,
+) {
     if plain {
         let why = format!("the admin API serves {limit} connections at once; try again");
         let body = serde_json::to_string(&ErrorBody {

@@ -132,7 +132,9 @@ pub(super) fn error_of(body: &str) -> AdminError {
 fn deploy_passes_the_bytes_and_the_url_decoded_name() {
     let (fake, _server, client) = start();
     let wasm = b"\0asm\x0d\0\x01\0 not really a component".to_vec();
-    let report = client.deploy(&wasm, Some("my-plugin+co.v2")).expect("deploy");
+    let report = client
+        .deploy(&wasm, Some("my-plugin+co.v2"))
+        .expect("deploy");
     assert_eq!(report.deployed.key, "my-plugin+co.v2@0.2.0");
     assert_eq!(report.checks, ["component", "canary 4/4"]);
     client.deploy(b"x", None).expect("deploy without a name");

@@ -22,7 +22,9 @@ pub const COMPONENT_TYPES: [&str; 2] = ["application/wasm", "application/octet-s
 
 /// A 415 unless the request says its body is a component.
 pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), Response> {
-    let declared = headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)"));
+    let declared = headers
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
     let essence = declared
         .and_then(|t| t.split(';').next())
         .map(|t| t.trim().to_ascii_lowercase());
@@ -77,4 +79,3 @@ pub(super) async fn read_component(headers: &HeaderMap, body: Body) -> Result<By
     }
     Ok(wasm)
 }
-
