@@ -73,7 +73,7 @@ impl AdminAccess {
     }
 
     /// The id of the token a request carries, or why it may not go on.
-    fn check_token(&self, headers: &HeaderMap) -> Result<String, Response> {
+    fn check_token(&self, headers: &HeaderMap) -> Result<String, &'static str> {
         let Some(token) = &self.token else {
             return Ok(NO_TOKEN.to_owned());
         };
@@ -82,16 +82,16 @@ impl AdminAccess {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")));
         let Some(presented) = presented.map(str::trim) else {
-            return Err(unauthorized(
+            return Err(
                 "this needs the admin token: send `Authorization: Bearer <token>` \
                  (`enricher plugin` sends ENRICHER_ADMIN_TOKEN or ENRICHER_ADMIN_TOKEN_FILE)",
-            ));
+            );
         };
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         if bool::from(digest.ct_eq(&token.digest)) {
             Ok(token.id.clone())
         } else {
-            Err(unauthorized("the admin token does not match this host's"))
+            Err("the admin token does not match this host's")
         }
     }
 }
@@ -155,8 +155,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let access = Arc::<AdminAccess>::from_ref(state);
         let (method, path) = (&parts.method, parts.uri.path());
-        let token_id = access.check_token(&parts.headers).inspect_err(|_| {
+        let token_id = access.check_token(&parts.headers).map_err(|why| {
             tracing::warn!(target: "audit", %method, path, result = "unauthorized", "admin API call refused");
+            unauthorized(why)
         })?;
         if let Some(why) = foreign_origin(&parts.headers) {
             tracing::warn!(target: "audit", %method, path, token_id, result = "foreign origin", "admin API call refused");
@@ -178,7 +179,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let access = Arc::<AdminAccess>::from_ref(state);
         if access.closed_reads {
-            access.check_token(&parts.headers)?;
+            access.check_token(&parts.headers).map_err(unauthorized)?;
         }
         Ok(Reader)
     }
@@ -227,9 +228,12 @@ mod tests {
         assert_eq!(id.len(), 8);
         assert!(!format!("{access:?}").contains("s3cret"));
         for bad in ["Bearer s3cret", "Basic czNjcmV0", ""] {
-            let status = access.check_token(&headers(&[("authorization", bad)]));
-            assert_eq!(status.expect_err(bad).status(), 401);
+            let refused = access.check_token(&headers(&[("authorization", bad)]));
+            assert!(refused.is_err(), "{bad}");
         }
+        let answer = unauthorized("no");
+        assert_eq!(answer.status(), 401);
+        assert!(answer.headers().contains_key(WWW_AUTHENTICATE));
         assert_eq!(
             AdminAccess::default().check_token(&ok).ok().as_deref(),
             Some(NO_TOKEN)

@@ -105,8 +105,9 @@ async fn deploy(
         audit("deploy", &who, name.as_deref().unwrap_or("-"), "-", &why);
         return refused(AdminError::Rejected(why));
     }
-    if let Err(refused) = check_content_type(&headers) {
-        return refused;
+    if let Err(why) = check_content_type(&headers) {
+        let unsupported = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return refusal(AdminError::BadRequest(why), unsupported);
     }
     let wasm = match read_component(&headers, body).await {
         Ok(wasm) => wasm,

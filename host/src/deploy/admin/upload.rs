@@ -20,8 +20,8 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// The content types a component may be sent as.
 pub const COMPONENT_TYPES: [&str; 2] = ["application/wasm", "application/octet-stream"];
 
-/// A 415 unless the request says its body is a component.
-pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), Response> {
+/// Why the request is a 415, unless it says its body is a component.
+pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
     let declared = headers
         .get(CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("(not text)"));
@@ -31,14 +31,10 @@ pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), Response> {
     if essence.is_some_and(|t| COMPONENT_TYPES.contains(&t.as_str())) {
         return Ok(());
     }
-    let sent = declared.map_or("none".to_owned(), |t| printable(t));
-    let why = format!(
+    let sent = declared.map_or("none".to_owned(), printable);
+    Err(format!(
         "a component is sent as Content-Type {} (this request: {sent})",
         COMPONENT_TYPES.join(" or ")
-    );
-    Err(refusal(
-        AdminError::BadRequest(why),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
     ))
 }
 
