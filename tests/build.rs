@@ -4,6 +4,8 @@
 //! built-in plugin itself is compiled by `host/build.rs`):
 //! - `ENRICHER_TEST_PLUGIN_V2`: the enrichment plugin with feature `v2`;
 //! - `ENRICHER_TEST_PLUGIN_CHAOS`, `_LEGACY_V1`, `_INCOMPATIBLE`: `plugins/*`.
+//!   (`chaos` reports the name and version its `report-name` / `report-version`
+//!   parameters give, to test how the host takes hostile names).
 
 #[path = "../host/build/wasm_build.rs"]
 mod wasm_build;

@@ -8,6 +8,9 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::deploy::admin::AdminServer;
 use crate::deploy::signature::{SignatureError, TrustedKeys, signature_path};
+use crate::deploy::admin::{
+    AdminAccess, AdminOptions, AdminServer, AdminStartError, TlsFiles, check_bind,
+};
 use crate::deploy::{
     Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
     canaries_from_file, default_canaries,
@@ -52,11 +55,8 @@ pub enum StartError {
         plugin: String,
         error: SignatureError,
     },
-    #[error("cannot serve the admin API on {addr}: {error} (set ENRICHER_ADMIN_BIND, or `off`)")]
-    Admin {
-        addr: std::net::SocketAddr,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Admin(#[from] AdminStartError),
 }
 
 impl From<StoreError> for StartError {
@@ -184,6 +184,15 @@ impl KafkaHost {
 /// Build a Kafka-mode host: read the fleet topic first (a late host starts on
 /// the fleet's version), then serve the admin API.
 pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
+    // Refuse an open admin API (or an unreadable token) before connecting to anything.
+    let admin_options = match config.deploy.admin_bind {
+        Some(addr) => {
+            let options = admin_options(config)?;
+            check_bind(addr, &options)?;
+            Some((addr, options))
+        }
+        None => None,
+    };
     let engine = PluginEngine::with_settings((&config.plugin).into())?;
     let (source, bytes) = plugin_bytes(config)?;
     let trust = startup_trust(config, &bytes)?;
@@ -229,12 +238,12 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         None => None,
     };
     let pipeline = Pipeline::following(deployer.feed(), lookup, config.pipeline.max_record_bytes);
-    let admin = match config.deploy.admin_bind {
-        Some(addr) => {
+    let admin = match admin_options {
+        Some((addr, options)) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
-            let server =
-                AdminServer::start(addr, api).map_err(|error| StartError::Admin { addr, error })?;
-            tracing::info!(addr = %server.local_addr(), "admin API listening");
+            let (token, tls) = (options.access.has_token(), options.tls.is_some());
+            let server = AdminServer::start(addr, api, options)?;
+            tracing::info!(addr = %server.local_addr(), token, tls, "admin API listening");
             Some(server)
         }
         None => None,
@@ -252,5 +261,15 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         admin,
         _watcher: watcher,
         _dir_watcher: dir_watcher,
+    })
+}
+
+/// The admin API's security settings: its token (read from the file now) and TLS files.
+pub fn admin_options(config: &Config) -> Result<AdminOptions, ConfigError> {
+    let token = config.admin.token()?;
+    Ok(AdminOptions {
+        access: AdminAccess::new(token.as_deref(), config.admin.open_reads),
+        tls: config.admin.tls().map(|(cert, key)| TlsFiles { cert, key }),
+        ..AdminOptions::default()
     })
 }

@@ -1,6 +1,8 @@
 //! `enricher plugin ...`: deploy, list, roll back and inspect the plugin
 //! versions of a running host through its admin API, printed for humans or
 //! as JSON (`--json`); `keygen` and `sign` (in `plugin_sign`) work offline.
+//! Text from the host is printed escaped (`printable`): a name with a newline
+//! or a terminal escape code never reaches the terminal raw.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -11,7 +13,7 @@ use serde::Serialize;
 use enricher::config::{Config, DEFAULT_ADMIN_BIND};
 use enricher::deploy::admin::AdminClient;
 use enricher::deploy::signature::signature_path;
-use enricher::deploy::{DeployReport, PluginStatus, RollbackReport, VersionInfo};
+use enricher::deploy::{DeployReport, PluginStatus, RollbackReport, VersionInfo, printable};
 use enrichment_format::format_utc_millis;
 
 #[derive(clap::Args)]
@@ -73,7 +75,11 @@ pub enum PluginCommand {
 
 pub fn run(config: &Config, args: PluginArgs) -> anyhow::Result<()> {
     let addr = args.admin.unwrap_or_else(|| default_addr(config));
-    let client = AdminClient::new(&addr);
+    // The same token and certificate the host reads (env, file, config).
+    let mut client = AdminClient::new(&addr).with_token(config.admin.token()?);
+    if let Some((cert, _)) = config.admin.tls() {
+        client = client.trusting(&cert)?;
+    }
     match args.command {
         PluginCommand::Keygen { out, force } => {
             return super::plugin_sign::keygen(&out, force);
@@ -158,7 +164,7 @@ fn print_json(answer: &impl Serialize) -> anyhow::Result<()> {
 }
 
 fn short_sha(sha256: &str) -> String {
-    let short: String = sha256.chars().take(8).collect();
+    let short: String = printable(sha256).chars().take(8).collect();
     if short.len() < sha256.len() {
         format!("{short}…")
     } else {
@@ -169,16 +175,16 @@ fn short_sha(sha256: &str) -> String {
 fn deploy_line(report: &DeployReport, topic: Option<&str>) -> String {
     let v = &report.deployed;
     let target = match (report.fleet, topic) {
-        (true, Some(topic)) => format!("the fleet via {topic}"),
+        (true, Some(topic)) => format!("the fleet via {}", printable(topic)),
         (true, None) => "the fleet".to_owned(),
         (false, _) => "this host only".to_owned(),
     };
     format!(
         "deployed {} (sha256 {}, world {}) to {target}; checks: {}; took {} ms",
-        v.key,
+        printable(&v.key),
         short_sha(&v.sha256),
-        v.world,
-        report.checks.join(", "),
+        printable(&v.world),
+        printable(&report.checks.join(", ")),
         report.check_ms
     )
 }
@@ -189,7 +195,8 @@ fn rollback_line(report: &RollbackReport) -> String {
     } else {
         "this host"
     };
-    format!("rolled back {} -> {} on {target}", report.from, report.to)
+    let (from, to) = (printable(&report.from), printable(&report.to));
+    format!("rolled back {from} -> {to} on {target}")
 }
 
 fn human_size(bytes: u64) -> String {
@@ -204,6 +211,15 @@ fn list_table(versions: &[VersionInfo]) -> String {
     if versions.is_empty() {
         return "no plugin versions\n".to_owned();
     }
+    let escaped: Vec<VersionInfo> = versions
+        .iter()
+        .map(|v| VersionInfo {
+            key: printable(&v.key),
+            world: printable(&v.world),
+            ..v.clone()
+        })
+        .collect();
+    let versions = &escaped[..];
     let key_w = versions
         .iter()
         .map(|v| v.key.len())
@@ -260,7 +276,9 @@ fn status_text(s: &PluginStatus) -> String {
     let fleet = s
         .fleet_topic
         .as_deref()
-        .map_or("local (no fleet topic)".to_owned(), |t| format!("via {t}"));
+        .map_or("local (no fleet topic)".to_owned(), |t| {
+            format!("via {}", printable(t))
+        });
     format!(
         "active      {} (world {}, sha256 {}, {})\n\
          since       {}\n\
@@ -269,8 +287,8 @@ fn status_text(s: &PluginStatus) -> String {
          previous    {}\n\
          deploys     {fleet}\n\
          last event  {}\n",
-        a.key,
-        a.world,
+        printable(&a.key),
+        printable(&a.world),
         short_sha(&a.sha256),
         human_size(a.size_bytes),
         format_utc_millis(s.activated_at_ms),
@@ -279,7 +297,7 @@ fn status_text(s: &PluginStatus) -> String {
         s.error_rate * 100.0,
         s.swaps,
         s.rollbacks,
-        s.previous.as_deref().unwrap_or("none"),
-        s.last_event.as_deref().unwrap_or("none"),
+        printable(s.previous.as_deref().unwrap_or("none")),
+        printable(s.last_event.as_deref().unwrap_or("none")),
     ) + &rejected_text(s)
 }

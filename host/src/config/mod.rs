@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
+mod admin;
 mod deploy;
 mod env_check;
 mod instance;
@@ -24,6 +25,7 @@ mod layers;
 mod lookup;
 mod plugin;
 mod values;
+pub use admin::{AdminConfig, MIN_TOKEN_LEN, Secret};
 pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig, TopicShape};
 pub use env_check::{
     UnknownVar, is_read_elsewhere, is_setting_env, unknown_env_vars, warn_unknown_env,
@@ -46,6 +48,7 @@ pub struct Config {
     pub plugin: PluginConfig,
     pub kafka: KafkaConfig,
     pub deploy: DeployConfig,
+    pub admin: AdminConfig,
 }
 
 /// Environment variable of each DuckDB setting: (name, key in the file).
@@ -145,6 +148,7 @@ impl Config {
         }
         self.kafka.validate()?;
         self.deploy.validate()?;
+        self.admin.validate()?;
         Ok(())
     }
 }
@@ -236,7 +240,9 @@ mod tests {
         let mut names: Vec<&str> = layers::env_table().map(|(name, _)| name).collect();
         names.sort_unstable();
         let documented: Vec<&str> = "DUCKDB_THREADS DUCKDB_URL ENRICHED_PAYMENTS_TOPIC \
-            ENRICHER_ADMIN_BIND ENRICHER_BATCH_SIZE ENRICHER_CANARY_FILE ENRICHER_COMMIT_INTERVAL \
+            ENRICHER_ADMIN_BIND ENRICHER_ADMIN_OPEN_READS ENRICHER_ADMIN_TLS_CERT \
+            ENRICHER_ADMIN_TLS_KEY ENRICHER_ADMIN_TOKEN ENRICHER_ADMIN_TOKEN_FILE ENRICHER_BATCH_SIZE \
+            ENRICHER_CANARY_FILE ENRICHER_COMMIT_INTERVAL \
             ENRICHER_COMMIT_MAX_RECORDS ENRICHER_DELIVERY ENRICHER_INSTANCE_ID \
             ENRICHER_MAX_RECORD_BYTES ENRICHER_PLUGIN \
             ENRICHER_PLUGIN_CPU_DEADLINE ENRICHER_PLUGIN_MAX_MEMORY_BYTES ENRICHER_PLUGIN_TOPIC \

@@ -111,6 +111,12 @@ pub enum AdminError {
     /// The component's signature is missing or verifies under no trusted key: 403.
     #[error("plugin not trusted: {0}")]
     Untrusted(String),
+    /// No admin token, or not the right one: 401.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Sent from a foreign origin (a browser page elsewhere): 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
 }
 
 /// The operations the admin API offers on a running host's plugins.

@@ -1,6 +1,6 @@
 //! The checks a new plugin version passes before it may process a live event:
 //! it compiles, fits a world version this host runs (semver), instantiates and
-//! reports its name and version, then handles the canary records: no trap, no
+//! reports a safe name and version (`names`), then handles the canary records: no trap, no
 //! batch error, every input answered, every output addressed to an input and
 //! every `enriched` value a JSON object. All of it runs inside the sandbox.
 
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use super::names;
 use crate::bindings::{BatchContext, InputRecord, Output};
 use crate::lookup::ClaimsLookup;
 use crate::runtime::{Plugin, PluginEngine, WIT_PACKAGE};
@@ -91,6 +92,10 @@ pub fn load_candidate(
         Some(name) if !name.trim().is_empty() => plugin.renamed(name.trim()),
         _ => plugin,
     };
+    // What it is called reaches the fleet topic, `plugin list` and the logs.
+    let info = plugin.info();
+    names::check_name(&info.name)?;
+    names::check_version(&info.version)?;
     let checks = vec![
         format!(
             "compiled and linked in {} ms",

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::deployer::Deployer;
 use super::fleet::Fleet;
+use super::names;
 use crate::clock::now_ms;
 use crate::config::{KafkaConfig, TopicShape};
 use crate::kafka::KafkaRunError;
@@ -259,7 +260,8 @@ fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
     }
 }
 
-/// Act on one record of the topic.
+/// Act on one record of the topic. A record naming a plugin outside the safe
+/// names (`names`) is refused and reported, never applied.
 fn apply(deployer: &Deployer, msg: &impl Message) {
     let key = msg
         .key()
@@ -267,6 +269,9 @@ fn apply(deployer: &Deployer, msg: &impl Message) {
         .unwrap_or_default();
     let payload = msg.payload().unwrap_or_default();
     if let Some(version) = key.strip_prefix(PLUGIN_PREFIX) {
+        if let Err(why) = names::check_key(version) {
+            return deployer.note_event(format!("fleet plugin record refused here: {why}"));
+        }
         if deployer.knows(version) {
             return;
         }
@@ -281,6 +286,13 @@ fn apply(deployer: &Deployer, msg: &impl Message) {
     } else if key == ACTIVE_KEY {
         match serde_json::from_slice::<ActiveRecord>(payload) {
             Ok(active) => {
+                if let Some(why) = active
+                    .history
+                    .iter()
+                    .find_map(|k| names::check_key(k).err())
+                {
+                    return deployer.note_event(format!("fleet activation refused here: {why}"));
+                }
                 if let Err(e) = deployer.activate(active.history, &active.reason) {
                     deployer.note_event(format!("fleet activation not followed: {e}"));
                 }

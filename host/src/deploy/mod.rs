@@ -5,6 +5,7 @@
 //! Layout:
 //! - `api`: the operations the admin API offers ([`PluginAdmin`]) and the shapes of their answers;
 //! - `check`: what a new version must pass before it sees a live event;
+//! - `names`: which plugin names and versions are safe, and escaping for printing;
 //! - `signature`: signed plugins: keys, signing, the trusted keys that verify;
 //! - `versions`: the version store (known versions, activation history), pure;
 //! - `policy`: the automatic rollback policy, pure;
@@ -25,6 +26,7 @@ mod check;
 mod deployer;
 mod fleet;
 mod fleet_kafka;
+mod names;
 mod operations;
 mod policy;
 pub mod signature;
@@ -40,4 +42,5 @@ pub use check::{canaries_from_file, default_canaries};
 pub use deployer::Deployer;
 pub use fleet::{Fleet, LocalOnly};
 pub use fleet_kafka::{FleetPublisher, FleetWatcher};
+pub use names::{check_key, check_name, check_version, printable};
 pub use watch_dir::DirWatcher;

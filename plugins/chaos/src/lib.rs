@@ -11,6 +11,8 @@
 //! 127.0.0.1 on the port of the parameter `escape-port` (default 9), read
 //! both clocks and draw random numbers, and report what it saw as the
 //! output's value).
+//! The parameters `report-name` and `report-version` replace the name and
+//! version it reports (to test how the host takes hostile names).
 //! Any other record goes unchanged to `enriched` if it is a JSON object, else to `failed`.
 #![cfg(target_arch = "wasm32")]
 
@@ -95,8 +97,9 @@ fn grow_forever() -> ! {
 impl Guest for Chaos {
     fn info() -> PluginInfo {
         PluginInfo {
-            name: "chaos".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            name: config::get("report-name").unwrap_or_else(|| "chaos".into()),
+            version: config::get("report-version")
+                .unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
         }
     }
 

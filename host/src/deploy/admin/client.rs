@@ -1,16 +1,20 @@
 //! The admin API's client, used by `enricher plugin ...`: one blocking
-//! HTTP/1.1 request per call with `ureq` (no connection pool, no proxy), its
-//! JSON answer decoded into the shared API types and its failures sorted into
-//! [`ClientError`]s.
+//! HTTP/1.1 request per call with `ureq` (no connection pool, no proxy), over
+//! TLS when asked (trusting a given certificate), with the admin token as a
+//! bearer token when it has one; its JSON answer decoded into the shared API
+//! types and its failures sorted into [`ClientError`]s.
 
 use std::io;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use ureq::http::Response;
-use ureq::{Agent, Body, Timeout};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::{Agent, Body, RequestBuilder, Timeout};
 
-use super::ErrorBody;
+use super::tls::certificates;
+use super::{COMPONENT_TYPES, ErrorBody};
 use crate::deploy::signature::{SIGNATURE_HEADER, normalize_signature};
 use crate::deploy::{AdminError, DeployReport, PluginStatus, RollbackReport, VersionInfo};
 
@@ -41,6 +45,9 @@ pub enum ClientError {
     /// The signature to send is not one (nothing was sent).
     #[error("the signature: {0}")]
     BadSignature(String),
+    /// The certificate to trust could not be read.
+    #[error("admin API TLS: {0}")]
+    Tls(String),
 }
 
 /// A client of one host's admin API.
@@ -48,27 +55,50 @@ pub enum ClientError {
 pub struct AdminClient {
     /// `host:port`, as connected to and sent in `Host`.
     addr: String,
+    /// `http` or `https`.
+    scheme: &'static str,
     agent: Agent,
+    /// Sent as `Authorization: Bearer`.
+    token: Option<String>,
 }
 
 impl AdminClient {
-    /// `addr` is `host:port` or `http://host:port`.
+    /// `addr` is `host:port`, `http://host:port` or `https://host:port` (TLS
+    /// trusting the usual public roots; see [`Self::trusting`]).
     pub fn new(addr: &str) -> Self {
         let addr = addr.trim();
-        let addr = addr.strip_prefix("http://").unwrap_or(addr);
-        let config = Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .max_redirects(0)
-            .max_idle_connections(0)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_per_read(Some(IO_TIMEOUT))
-            .timeout_per_write(Some(IO_TIMEOUT))
-            .build();
+        let (scheme, addr) = match addr.strip_prefix("https://") {
+            Some(rest) => ("https", rest),
+            None => ("http", addr.strip_prefix("http://").unwrap_or(addr)),
+        };
         Self {
             addr: addr.trim_end_matches('/').to_owned(),
-            agent: config.new_agent(),
+            scheme,
+            agent: agent(TlsConfig::default()),
+            token: None,
         }
+    }
+
+    /// Send `token` with every call.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// Talk TLS, trusting only the certificates in the PEM file `cert` (the
+    /// admin API's own, or the authority that signed it).
+    pub fn trusting(mut self, cert: &Path) -> Result<Self, ClientError> {
+        let roots: Vec<Certificate<'static>> = certificates(cert)
+            .map_err(ClientError::Tls)?
+            .iter()
+            .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+            .collect();
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::new_with_certs(&roots))
+            .build();
+        self.scheme = "https";
+        self.agent = agent(tls);
+        Ok(self)
     }
 
     /// The `host:port` this client talks to.
@@ -91,9 +121,8 @@ impl AdminClient {
     ) -> Result<DeployReport, ClientError> {
         let path = "/v1/plugins";
         let mut request = self
-            .agent
-            .post(self.url(path))
-            .content_type("application/octet-stream")
+            .authorized(self.agent.post(self.url(path)))
+            .content_type(COMPONENT_TYPES[0])
             // The host may refuse a component (413) before it is sent.
             .header("Expect", "100-continue");
         if let Some(name) = name {
@@ -112,23 +141,39 @@ impl AdminClient {
     /// `GET /v1/plugins`: every version the host knows, newest first.
     pub fn list(&self) -> Result<Vec<VersionInfo>, ClientError> {
         let path = "/v1/plugins";
-        self.answer("GET", path, self.agent.get(self.url(path)).call())
+        self.answer(
+            "GET",
+            path,
+            self.authorized(self.agent.get(self.url(path))).call(),
+        )
     }
 
     /// `POST /v1/plugins/rollback`: back to the previous version.
     pub fn rollback(&self) -> Result<RollbackReport, ClientError> {
         let path = "/v1/plugins/rollback";
-        self.answer("POST", path, self.agent.post(self.url(path)).send_empty())
+        let request = self.authorized(self.agent.post(self.url(path)));
+        self.answer("POST", path, request.send_empty())
     }
 
     /// `GET /v1/status`: the host's plugin state.
     pub fn status(&self) -> Result<PluginStatus, ClientError> {
         let path = "/v1/status";
-        self.answer("GET", path, self.agent.get(self.url(path)).call())
+        self.answer(
+            "GET",
+            path,
+            self.authorized(self.agent.get(self.url(path))).call(),
+        )
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    fn authorized<B>(&self, request: RequestBuilder<B>) -> RequestBuilder<B> {
+        match &self.token {
+            Some(token) => request.header("Authorization", format!("Bearer {token}")),
+            None => request,
+        }
     }
 
     /// A 2xx answer decoded as `T`, an error body as `Refused`.
@@ -174,6 +219,21 @@ impl AdminClient {
             source,
         }
     }
+}
+
+/// One request per connection, no proxy, no redirects, bounded waits.
+fn agent(tls: TlsConfig) -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .max_redirects(0)
+        .max_idle_connections(0)
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_per_read(Some(IO_TIMEOUT))
+        .timeout_per_write(Some(IO_TIMEOUT))
+        .tls_config(tls)
+        .build()
+        .new_agent()
 }
 
 /// The errors of connecting: the address refused or could not be reached.

@@ -1,21 +1,27 @@
 //! The admin HTTP API of a running host: its routes over
 //! [`PluginAdmin`](crate::deploy::PluginAdmin), their status codes and
-//! JSON bodies (`routes`), the server that runs them (`server`), and the
-//! client `enricher plugin ...` uses (`client`).
+//! JSON bodies (`routes`), who may call them (`access`), the deploy body
+//! (`upload`), the server that runs them (`server`, over TLS with `tls`), and
+//! the client `enricher plugin ...` uses (`client`).
 //!
-//! | route                                  | answer                        |
-//! |----------------------------------------|-------------------------------|
-//! | `POST /v1/plugins[?name=N]`, body: wasm | 200 [`DeployReport`]          |
-//! | (header `X-Enricher-Signature`: base64) |                               |
-//! | `GET /v1/plugins`                      | 200 `[`[`VersionInfo`]`]`     |
-//! | `POST /v1/plugins/rollback`            | 200 [`RollbackReport`]        |
-//! | `GET /v1/status`                       | 200 [`PluginStatus`]          |
-//! | `GET /healthz`                         | 200 `ok`                      |
+//! | route                                  | who        | answer                    |
+//! |----------------------------------------|------------|---------------------------|
+//! | `POST /v1/plugins[?name=N]`, body: wasm | writer     | 200 [`DeployReport`]      |
+//! | (header `X-Enricher-Signature`: base64) |            |                           |
+//! | `GET /v1/plugins`                      | reader     | 200 `[`[`VersionInfo`]`]` |
+//! | `POST /v1/plugins/rollback`            | writer     | 200 [`RollbackReport`]    |
+//! | `GET /v1/status`                       | reader     | 200 [`PluginStatus`]      |
+//! | `GET /healthz`                         | anyone     | 200 `ok`                  |
 //!
+//! A writer sends the admin token (when the host has one) and no foreign
+//! `Origin`; a reader needs the token only when `admin.open-reads` is false.
 //! Every refusal answers `{"error": {"kind": ..., "message": ...}}` (an
 //! [`AdminError`]) with the status of [`status_of`]; an unknown path is a 404,
-//! a wrong method a 405, a component above [`MAX_PLUGIN_BYTES`] a 413, one
-//! whose signature a host requiring signed plugins refuses a 403.
+//! a wrong method a 405, a missing or wrong token a 401, a foreign origin a
+//! 403, a deploy that is not `application/wasm` (or `octet-stream`) a 415, a
+//! component above [`MAX_PLUGIN_BYTES`] a 413, one whose signature a host
+//! requiring signed plugins refuses a 403, an unsafe plugin name a 422, and a
+//! connection over the limit a 503.
 //!
 //! [`DeployReport`]: crate::deploy::DeployReport
 //! [`VersionInfo`]: crate::deploy::VersionInfo
@@ -23,16 +29,25 @@
 //! [`PluginStatus`]: crate::deploy::PluginStatus
 
 // Why these crates: well-kept HTTP (axum/hyper on tokio, ureq) replaces hand-written HTTP/1.1.
+mod access;
 mod client;
 mod routes;
 mod server;
+mod tls;
+mod upload;
 
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::deploy::AdminError;
 
+pub use access::{AdminAccess, token_id};
 pub use client::{AdminClient, ClientError};
-pub use server::AdminServer;
+pub use server::{AdminOptions, AdminServer, AdminStartError, MAX_CONNECTIONS, check_bind};
+pub use tls::TlsFiles;
+pub use upload::COMPONENT_TYPES;
 
 /// The largest component `POST /v1/plugins` accepts (64 MiB).
 pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
@@ -51,8 +66,19 @@ pub fn status_of(error: &AdminError) -> u16 {
         AdminError::Unavailable(_) => 503,
         AdminError::BadRequest(_) => 400,
         AdminError::Untrusted(_) => 403,
+        AdminError::Unauthorized(_) => 401,
+        AdminError::Forbidden(_) => 403,
     }
 }
 
+/// An [`AdminError`] answered with `status`, as JSON.
+fn refusal(error: AdminError, status: StatusCode) -> Response {
+    (status, Json(ErrorBody { error })).into_response()
+}
+
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;

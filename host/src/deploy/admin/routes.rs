@@ -1,32 +1,48 @@
 //! The admin API's routes as an axum [`Router`] over a [`PluginAdmin`]: the
-//! handlers, their JSON answers and refusals (404, 405 with `Allow`, 413 for a
-//! component above [`MAX_PLUGIN_BYTES`], checked before any of it is read),
-//! and the `name` query parameter. The [`PluginAdmin`] calls block (a deploy
-//! compiles wasm), so they run on tokio's blocking pool.
+//! handlers, their JSON answers and refusals (404, 405 with `Allow`, 401/403
+//! from `access`, 415/413 from `upload`, 422 for an unsafe plugin name), and
+//! the `name` query parameter. The [`PluginAdmin`] calls block (a deploy
+//! compiles wasm), so they run on tokio's blocking pool. Deploys and
+//! rollbacks leave an audit log line (target `audit`).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
-use axum::http::header::{ALLOW, CONTENT_LENGTH};
+use axum::body::Body;
+use axum::extract::{FromRef, RawQuery, State};
+use axum::http::header::ALLOW;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 
 use enricher_parse::query::query_param;
 
-use super::{ErrorBody, MAX_PLUGIN_BYTES, status_of};
+use super::access::{AdminAccess, Reader, Writer, audit};
+use super::upload::{check_content_type, read_component};
+use super::{refusal, status_of};
+use crate::deploy::check::sha256_hex;
 use crate::deploy::signature::SIGNATURE_HEADER;
-use crate::deploy::{AdminError, PluginAdmin};
+use crate::deploy::{AdminError, PluginAdmin, check_name};
 
 type Api = Arc<dyn PluginAdmin>;
 
+/// What every handler may use: the operations and who may call them.
+#[derive(Clone)]
+pub(super) struct AppState {
+    api: Api,
+    access: Arc<AdminAccess>,
+}
+
+impl FromRef<AppState> for Arc<AdminAccess> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.access)
+    }
+}
+
 /// Every route of the API (see the table in [`super`]).
-pub(super) fn router(api: Api) -> Router {
+pub(super) fn router(api: Api, access: Arc<AdminAccess>) -> Router {
     Router::new()
         .route("/v1/plugins", allow(get(list).post(deploy), "GET, POST"))
         .route("/v1/plugins/rollback", allow(post(rollback), "POST"))
@@ -36,7 +52,7 @@ pub(super) fn router(api: Api) -> Router {
             let why = format!("no such route: {}", uri.path());
             refusal(AdminError::BadRequest(why), StatusCode::NOT_FOUND)
         })
-        .with_state(api)
+        .with_state(AppState { api, access })
 }
 
 /// `/v1/status/` is `/v1/status`, as it always was (axum matches paths exactly).
@@ -60,7 +76,7 @@ pub(super) fn trim_trailing_slash<B>(request: &mut Request<B>) {
 }
 
 /// `routes` answer any other method with a 405 naming the `allowed` ones.
-fn allow(routes: MethodRouter<Api>, allowed: &'static str) -> MethodRouter<Api> {
+fn allow(routes: MethodRouter<AppState>, allowed: &'static str) -> MethodRouter<AppState> {
     routes.fallback(move |method: Method, uri: Uri| async move {
         let path = uri.path();
         let why = format!("{method} is not allowed on {path} (allowed: {allowed})");
@@ -74,96 +90,94 @@ fn allow(routes: MethodRouter<Api>, allowed: &'static str) -> MethodRouter<Api> 
 
 /// `POST /v1/plugins`: the body is the component, `name` an optional query
 /// parameter, the `X-Enricher-Signature` header its signature (checked by the
-/// deployer when the host requires signed plugins).
+/// deployer when the host requires signed plugins). Who may, the content type
+/// and the name are checked before the body is read.
 async fn deploy(
-    State(api): State<Api>,
+    State(app): State<AppState>,
+    who: Writer,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let bad = |why: String| refusal(AdminError::BadRequest(why), StatusCode::BAD_REQUEST);
     let name = match query_param(query.as_deref().unwrap_or_default(), "name") {
-        Ok(name) => name,
+        Ok(name) => name.filter(|n| !n.trim().is_empty()),
         Err(why) => return bad(why),
     };
+    if let Err(why) = name.as_deref().map_or(Ok(()), |n| check_name(n.trim())) {
+        audit("deploy", &who, name.as_deref().unwrap_or("-"), "-", &why);
+        return refused(AdminError::Rejected(why));
+    }
+    if let Err(why) = check_content_type(&headers) {
+        let unsupported = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return refusal(AdminError::BadRequest(why), unsupported);
+    }
     let wasm = match read_component(&headers, body).await {
         Ok(wasm) => wasm,
         Err(refused) => return refused,
     };
-    let bytes = wasm.len();
+    let (bytes, sha256) = (wasm.len(), sha256_hex(&wasm));
+    let api = Arc::clone(&app.api);
+    let asked = name.clone();
     let signature = headers.get(SIGNATURE_HEADER).map(|v| v.as_bytes().to_vec());
-    match blocking(move || api.deploy_signed(&wasm, name.as_deref(), signature.as_deref())).await {
+    match blocking(move || api.deploy_signed(&wasm, asked.as_deref(), signature.as_deref())).await {
         Ok(Ok(report)) => {
             let (key, sha256) = (&report.deployed.key, &report.deployed.sha256);
             let (fleet, check_ms) = (report.fleet, report.check_ms);
             tracing::info!(%key, %sha256, fleet, check_ms, "plugin deployed");
+            audit("deploy", &who, key, sha256, "deployed");
             json(&report)
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, bytes, "plugin deploy refused");
+            let key = name.map_or("-".to_owned(), |n| format!("{n}@-"));
+            audit("deploy", &who, &key, &sha256, &e.to_string());
             refused(e)
         }
         Err(failed) => failed,
     }
 }
 
-/// The component, or the refusal: 413 above [`MAX_PLUGIN_BYTES`] (by its
-/// `Content-Length` before reading any of it, or while a chunked body
-/// streams), 400 when empty or cut off.
-async fn read_component(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
-    let refuse = |status, why: String| refusal(AdminError::BadRequest(why), status);
-    let too_large = StatusCode::PAYLOAD_TOO_LARGE;
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if let Some(n) = declared.filter(|&n| n > MAX_PLUGIN_BYTES as u64) {
-        let why = format!("the component is {n} bytes, the limit is {MAX_PLUGIN_BYTES}");
-        return Err(refuse(too_large, why));
-    }
-    let wasm = match Limited::new(body, MAX_PLUGIN_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => {
-            let why = format!("the component is over the limit of {MAX_PLUGIN_BYTES} bytes");
-            return Err(refuse(too_large, why));
-        }
-        Err(e) => {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                format!("reading the body: {e}"),
-            ));
-        }
-    };
-    if wasm.is_empty() {
-        let why = "the request body (the component) is empty".to_owned();
-        return Err(refuse(StatusCode::BAD_REQUEST, why));
-    }
-    Ok(wasm)
-}
-
-async fn list(State(api): State<Api>) -> Response {
-    match blocking(move || api.list()).await {
+async fn list(State(app): State<AppState>, _: Reader) -> Response {
+    match blocking(move || app.api.list()).await {
         Ok(versions) => json(&versions),
         Err(failed) => failed,
     }
 }
 
-async fn rollback(State(api): State<Api>) -> Response {
-    match blocking(move || api.rollback()).await {
-        Ok(Ok(report)) => {
+async fn rollback(State(app): State<AppState>, who: Writer) -> Response {
+    let api = Arc::clone(&app.api);
+    match blocking(move || api.rollback().map(|r| (sha256_of(api.as_ref(), &r.to), r))).await {
+        Ok(Ok((sha256, report))) => {
             let (from, to) = (&report.from, &report.to);
             tracing::info!(%from, %to, fleet = report.fleet, "plugin rolled back");
+            audit(
+                "rollback",
+                &who,
+                to,
+                &sha256,
+                &format!("rolled back from {from}"),
+            );
             json(&report)
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "plugin rollback refused");
+            audit("rollback", &who, "-", "-", &e.to_string());
             refused(e)
         }
         Err(failed) => failed,
     }
 }
 
-async fn status(State(api): State<Api>) -> Response {
-    match blocking(move || api.status()).await {
+/// The SHA-256 of a known version, for the audit log.
+fn sha256_of(api: &dyn PluginAdmin, key: &str) -> String {
+    let versions = api.list();
+    let known = versions.into_iter().find(|v| v.key == key);
+    known.map_or("-".to_owned(), |v| v.sha256)
+}
+
+async fn status(State(app): State<AppState>, _: Reader) -> Response {
+    match blocking(move || app.api.status()).await {
         Ok(status) => json(&status),
         Err(failed) => failed,
     }
@@ -190,8 +204,4 @@ fn refused(error: AdminError) -> Response {
     let status =
         StatusCode::from_u16(status_of(&error)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     refusal(error, status)
-}
-
-fn refusal(error: AdminError, status: StatusCode) -> Response {
-    (status, Json(ErrorBody { error })).into_response()
 }

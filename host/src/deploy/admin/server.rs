@@ -1,13 +1,19 @@
 //! The admin API's HTTP server: a thread named `admin-api` running a
 //! current-thread tokio runtime, which accepts connections and serves each
-//! one concurrently (hyper HTTP/1.1, one request per connection, answered
-//! with `Connection: close`) through the axum routes of `routes`.
+//! one concurrently (hyper HTTP/1.1 over TCP, or TLS (`tls`), one request per
+//! connection, answered with `Connection: close`) through the axum routes of
+//! `routes`, guarded by `access`.
 //!
-//! Bounded so that no client holds it up: at most `MAX_CONNECTIONS`
-//! connections at once (more wait in the listen backlog until one ends), a
-//! request head must arrive within `HEADER_READ_TIMEOUT` and a whole request
-//! be answered within `REQUEST_TIMEOUT`. Dropping the server stops accepting,
-//! gives running requests `STOP_GRACE` to finish and joins the thread.
+//! Bounded so that no client holds it up: at most `max_connections` (default
+//! [`MAX_CONNECTIONS`]) connections are served at once, and one more is
+//! answered 503 at once and closed (never left waiting in the backlog); a
+//! request head (TLS handshake included) must arrive within
+//! `HEADER_READ_TIMEOUT`, so idle and slow-drip connections go soon; a body
+//! within `upload`'s deadline, and a whole request be answered within
+//! `REQUEST_TIMEOUT`. Dropping the server stops accepting, gives running
+//! requests `STOP_GRACE` to finish and joins the thread.
+//!
+//! It refuses to start on an address that is not loopback without a token.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,21 +27,30 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use super::routes;
-use crate::deploy::PluginAdmin;
+use super::access::AdminAccess;
+use super::tls::{TlsFiles, acceptor};
+use super::{ErrorBody, routes};
+use crate::deploy::{AdminError, PluginAdmin};
 
-/// Connections served at once; further ones wait to be accepted.
-const MAX_CONNECTIONS: usize = 32;
-/// How long a client may take to send its request line and headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once by default; one more is answered 503 and closed.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Admin calls running at once on the blocking pool (a deploy compiles wasm).
+const BLOCKING_THREADS: usize = 16;
+/// How long a client may take to send its request line and headers (and
+/// finish its TLS handshake): an idle or slow-drip connection is closed then.
+pub(super) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one request may take, from accepting it to the last byte of its
 /// answer (a deploy uploads up to 64 MiB, then compiles and checks it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a connection over the limit has to read its 503.
+const BUSY_ANSWER_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long running requests may still take once the server is stopping.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 /// How long a stopping server waits for admin calls on the blocking pool
@@ -43,6 +58,49 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 const BLOCKING_GRACE: Duration = Duration::from_secs(1);
 /// The longest request head (request line and headers) read.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// How the admin API is served: who may call it, TLS, the connection limit.
+#[derive(Debug, Clone)]
+pub struct AdminOptions {
+    pub access: AdminAccess,
+    /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
+    pub tls: Option<TlsFiles>,
+    pub max_connections: usize,
+}
+
+impl Default for AdminOptions {
+    fn default() -> Self {
+        Self {
+            access: AdminAccess::default(),
+            tls: None,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Why the admin API did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminStartError {
+    #[error("cannot serve the admin API on {addr}: {error} (set ENRICHER_ADMIN_BIND, or `off`)")]
+    Bind { addr: SocketAddr, error: io::Error },
+    #[error(
+        "refusing to serve the admin API on {addr}, which is not a loopback address, without \
+         a token: anyone who reaches it could deploy code. Set ENRICHER_ADMIN_TOKEN or \
+         ENRICHER_ADMIN_TOKEN_FILE (admin.token-file), or bind to 127.0.0.1 (ENRICHER_ADMIN_BIND)"
+    )]
+    NoToken { addr: SocketAddr },
+    #[error("admin API TLS (admin.tls-cert, admin.tls-key): {0}")]
+    Tls(String),
+}
+
+/// Refuse an address that is not loopback without a token (checked by
+/// [`AdminServer::start`]; callers may check before they start anything else).
+pub fn check_bind(bind: SocketAddr, options: &AdminOptions) -> Result<(), AdminStartError> {
+    if bind.ip().is_loopback() || options.access.has_token() {
+        return Ok(());
+    }
+    Err(AdminStartError::NoToken { addr: bind })
+}
 
 /// A running admin API. Dropping it stops it.
 pub struct AdminServer {
@@ -55,28 +113,44 @@ pub struct AdminServer {
 impl AdminServer {
     /// Listen on `bind` (port 0 picks one, see [`Self::local_addr`]) and serve
     /// `api` on a thread of its own.
-    pub fn start(bind: SocketAddr, api: Arc<dyn PluginAdmin>) -> io::Result<AdminServer> {
+    pub fn start(
+        bind: SocketAddr,
+        api: Arc<dyn PluginAdmin>,
+        options: AdminOptions,
+    ) -> Result<AdminServer, AdminStartError> {
+        check_bind(bind, &options)?;
+        let tls = match &options.tls {
+            Some(files) => Some(acceptor(files).map_err(AdminStartError::Tls)?),
+            None => None,
+        };
+        let failed = |error| AdminStartError::Bind { addr: bind, error };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .thread_name("admin-api-blocking")
-            // One admin call per connection at most.
-            .max_blocking_threads(MAX_CONNECTIONS)
-            .build()?;
-        let listener = std::net::TcpListener::bind(bind)?;
-        listener.set_nonblocking(true)?;
+            .max_blocking_threads(BLOCKING_THREADS)
+            .build()
+            .map_err(failed)?;
+        let listener = std::net::TcpListener::bind(bind).map_err(failed)?;
+        listener.set_nonblocking(true).map_err(failed)?;
         let listener = {
             let _runtime = runtime.enter();
-            TcpListener::from_std(listener)?
+            TcpListener::from_std(listener).map_err(failed)?
         };
-        let addr = listener.local_addr()?;
+        let addr = listener.local_addr().map_err(failed)?;
         let (stop, stopped) = oneshot::channel();
+        let router = routes::router(api, Arc::new(options.access));
+        let limit = options.max_connections.max(1);
+        // Its log lines (the audit log's too) go where the caller's go.
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
         let thread = std::thread::Builder::new()
             .name("admin-api".into())
             .spawn(move || {
-                runtime.block_on(serve(listener, routes::router(api), stopped));
+                let _logs = tracing::dispatcher::set_default(&dispatch);
+                runtime.block_on(serve(listener, router, tls, limit, stopped));
                 runtime.shutdown_timeout(BLOCKING_GRACE);
-            })?;
+            })
+            .map_err(failed)?;
         tracing::debug!(%addr, "admin API started");
         Ok(AdminServer {
             addr,
@@ -106,10 +180,19 @@ impl Drop for AdminServer {
     }
 }
 
-/// Accept and serve connections until `stop`, then wait for running requests
-/// for at most `STOP_GRACE`.
-async fn serve(listener: TcpListener, router: Router, mut stop: oneshot::Receiver<()>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+/// Accept connections until `stop`, serving up to `limit` at once and
+/// answering the others 503; then wait for running requests for at most
+/// `STOP_GRACE`.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    limit: usize,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let slots = Arc::new(Semaphore::new(limit));
+    // Refusing takes a moment too: as many refusals as connections at most.
+    let refusals = Arc::new(Semaphore::new(limit));
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -120,9 +203,9 @@ async fn serve(listener: TcpListener, router: Router, mut stop: oneshot::Receive
     loop {
         let accepted = tokio::select! {
             _ = &mut stop => break,
-            accepted = accept(&listener, &slots) => accepted,
+            accepted = listener.accept() => accepted,
         };
-        let (stream, peer, slot) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "admin API: accepting a connection failed");
@@ -130,23 +213,22 @@ async fn serve(listener: TcpListener, router: Router, mut stop: oneshot::Receive
                 continue;
             }
         };
-        let router = router.clone();
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            routes::trim_trailing_slash(&mut request);
-            let (method, target) = (request.method().clone(), request.uri().clone());
-            let answer = router.clone().oneshot(request);
-            async move {
-                let answer = answer.await;
-                if let Ok(answer) = &answer {
-                    let status = answer.status().as_u16();
-                    tracing::debug!(%method, %target, status, "admin API request");
-                }
-                answer
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!(%peer, limit, "admin API: too many connections, answering 503");
+            if let Ok(refusal) = Arc::clone(&refusals).try_acquire_owned() {
+                let plain = tls.is_none();
+                tokio::spawn(answer_busy(stream, plain, limit, refusal));
             }
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            continue;
+        };
+        let connection = Connection {
+            http: http.clone(),
+            router: router.clone(),
+            watcher: graceful.watcher(),
+            tls: tls.clone(),
+        };
         tokio::spawn(async move {
-            match tokio::time::timeout(REQUEST_TIMEOUT, connection).await {
+            match tokio::time::timeout(REQUEST_TIMEOUT, connection.serve(stream)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "admin API: connection failed"),
                 Err(_) => tracing::debug!(%peer, "admin API: request timed out, connection closed"),
@@ -163,19 +245,83 @@ async fn serve(listener: TcpListener, router: Router, mut stop: oneshot::Receive
     }
 }
 
-/// The next connection, once fewer than `MAX_CONNECTIONS` are open: until
-/// then, new ones wait in the listen backlog (their clients' connect or read
-/// timeouts apply).
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let slot = Arc::clone(slots)
-        .acquire_owned()
-        .await
-        .map_err(|_| io::Error::other("the connection limit was closed"))?;
-    let (stream, peer) = listener.accept().await?;
-    Ok((stream, peer, slot))
+/// What serving one accepted connection takes.
+struct Connection {
+    http: http1::Builder,
+    router: Router,
+    watcher: Watcher,
+    tls: Option<TlsAcceptor>,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream) -> Result<(), String> {
+        let Some(tls) = self.tls.clone() else {
+            return self.serve_io(TokioIo::new(stream)).await;
+        };
+        let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream));
+        match handshake.await {
+            Ok(Ok(stream)) => self.serve_io(TokioIo::new(stream)).await,
+            Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+            Err(_) => Err("TLS handshake timed out".to_owned()),
+        }
+    }
+
+    async fn serve_io<I>(self, io: I) -> Result<(), String>
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let router = self.router;
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            routes::trim_trailing_slash(&mut request);
+            let (method, target) = (request.method().clone(), request.uri().clone());
+            let answer = router.clone().oneshot(request);
+            async move {
+                let answer = answer.await;
+                if let Ok(answer) = &answer {
+                    let status = answer.status().as_u16();
+                    tracing::debug!(%method, %target, status, "admin API request");
+                }
+                answer
+            }
+        });
+        let connection = self.http.serve_connection(io, service);
+        self.watcher
+            .watch(connection)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Tell a connection over the limit to come back (503, `Retry-After`), without
+/// reading its request, and close it. Over TLS, just close it.
+async fn answer_busy(
+    mut stream: TcpStream,
+    plain: bool,
+    limit: usize,
+    _slot: OwnedSemaphorePermit,
+) {
+    if plain {
+        let why = format!("the admin API serves {limit} connections at once; try again");
+        let body = serde_json::to_string(&ErrorBody {
+            error: AdminError::Unavailable(why),
+        })
+        .unwrap_or_default();
+        let answer = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tokio::time::timeout(BUSY_ANSWER_TIMEOUT, async {
+            stream.write_all(answer.as_bytes()).await?;
+            stream.shutdown().await?;
+            // Read what the client sent, so closing does not reset the connection
+            // before it has read the answer.
+            let mut sink = [0u8; 1024];
+            while stream.read(&mut sink).await? > 0 {}
+            io::Result::Ok(())
+        })
+        .await;
+    }
 }
 
 #[cfg(test)]

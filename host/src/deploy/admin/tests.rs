@@ -11,7 +11,7 @@ use crate::deploy::{DeployReport, PluginAdmin, PluginStatus, RollbackReport, Ver
 
 /// What the fake API was asked.
 #[derive(Debug, Clone, PartialEq)]
-enum Call {
+pub(super) enum Call {
     Deploy { wasm: Vec<u8>, name: Option<String> },
     Rollback,
 }
@@ -19,8 +19,8 @@ enum Call {
 /// Canned answers; `refuse` makes deploy and rollback fail with it.
 #[derive(Default)]
 pub(super) struct FakeAdmin {
-    calls: Mutex<Vec<Call>>,
-    refuse: Mutex<Option<AdminError>>,
+    pub(super) calls: Mutex<Vec<Call>>,
+    pub(super) refuse: Mutex<Option<AdminError>>,
     /// The signature each deploy came with.
     signatures: Mutex<Vec<Option<Vec<u8>>>>,
 }
@@ -108,15 +108,20 @@ impl PluginAdmin for FakeAdmin {
 
 /// A server over a fresh [`FakeAdmin`] on 127.0.0.1, and a client of it.
 pub(super) fn start() -> (Arc<FakeAdmin>, AdminServer, AdminClient) {
+    start_with(AdminOptions::default())
+}
+
+/// [`start`], served with `options`.
+pub(super) fn start_with(options: AdminOptions) -> (Arc<FakeAdmin>, AdminServer, AdminClient) {
     let fake = Arc::new(FakeAdmin::default());
     let api: Arc<dyn PluginAdmin> = Arc::clone(&fake) as Arc<dyn PluginAdmin>;
-    let server = AdminServer::start(([127, 0, 0, 1], 0).into(), api).expect("start");
+    let server = AdminServer::start(([127, 0, 0, 1], 0).into(), api, options).expect("start");
     let client = AdminClient::new(&format!("http://{}/", server.local_addr()));
     (fake, server, client)
 }
 
 /// Send `request` as is; the status, the head and the body of the answer.
-fn raw(addr: SocketAddr, request: &str) -> (u16, String, String) {
+pub(super) fn raw(addr: SocketAddr, request: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -132,7 +137,7 @@ fn raw(addr: SocketAddr, request: &str) -> (u16, String, String) {
     (status, head.to_owned(), body.to_owned())
 }
 
-fn error_of(body: &str) -> AdminError {
+pub(super) fn error_of(body: &str) -> AdminError {
     serde_json::from_str::<ErrorBody>(body)
         .expect("a JSON error body")
         .error
@@ -143,9 +148,9 @@ fn deploy_passes_the_bytes_and_the_url_decoded_name() {
     let (fake, _server, client) = start();
     let wasm = b"\0asm\x0d\0\x01\0 not really a component".to_vec();
     let report = client
-        .deploy(&wasm, Some("my plugin&co/ü"))
+        .deploy(&wasm, Some("my-plugin+co.v2"))
         .expect("deploy");
-    assert_eq!(report.deployed.key, "my plugin&co/ü@0.2.0");
+    assert_eq!(report.deployed.key, "my-plugin+co.v2@0.2.0");
     assert_eq!(report.checks, ["component", "canary 4/4"]);
     client.deploy(b"x", None).expect("deploy without a name");
     let calls = fake.calls.lock().expect("lock").clone();
@@ -154,7 +159,7 @@ fn deploy_passes_the_bytes_and_the_url_decoded_name() {
         [
             Call::Deploy {
                 wasm,
-                name: Some("my plugin&co/ü".into())
+                name: Some("my-plugin+co.v2".into())
             },
             Call::Deploy {
                 wasm: b"x".to_vec(),
@@ -171,7 +176,8 @@ fn expect_100_continue_gets_its_interim_answer() {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let head = "POST /v1/plugins HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n";
+    let head = "POST /v1/plugins HTTP/1.1\r\nContent-Type: application/wasm\r\n\
+                Content-Length: 4\r\nExpect: 100-continue\r\n\r\n";
     stream.write_all(head.as_bytes()).expect("write");
     let mut interim = [0u8; 25];
     stream.read_exact(&mut interim).expect("read");
@@ -249,11 +255,13 @@ fn oversized_and_empty_bodies_are_refused_without_deploying() {
     let (fake, server, client) = start();
     // Declares 100 GB, sends none of it, keeps the connection open: the
     // answer must come anyway, and the host must survive it.
-    let huge = "POST /v1/plugins HTTP/1.1\r\nContent-Length: 100000000000\r\n\r\n";
+    let huge = "POST /v1/plugins HTTP/1.1\r\nContent-Type: application/wasm\r\n\
+                Content-Length: 100000000000\r\n\r\n";
     let (status, head, body) = raw(server.local_addr(), huge);
     assert_eq!(status, 413, "{head}");
     assert!(matches!(error_of(&body), AdminError::BadRequest(m) if m.contains("limit")));
-    let empty = "POST /v1/plugins HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+    let empty = "POST /v1/plugins HTTP/1.1\r\nContent-Type: application/wasm\r\n\
+                 Content-Length: 0\r\n\r\n";
     assert_eq!(raw(server.local_addr(), empty).0, 400);
     // Through the client: the host answers before the body is all sent.
     match client.deploy(&vec![0u8; MAX_PLUGIN_BYTES + 1], None) {
@@ -285,14 +293,17 @@ fn a_closed_port_is_a_connect_error_naming_the_address() {
 #[test]
 fn query_names_are_url_decoded_and_bad_escapes_refused() {
     let (fake, server, client) = start();
-    let name = "my plugin+a&b=c/ü%";
+    let name = "my+plugin-1.0";
     let report = client.deploy(b"x", Some(name)).expect("deploy");
     assert_eq!(report.deployed.key, format!("{name}@0.2.0"));
     let deploy = |query: &str| {
-        let request = format!("POST /v1/plugins?{query} HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
+        let request = format!(
+            "POST /v1/plugins?{query} HTTP/1.1\r\nContent-Type: application/wasm\r\n\
+             Content-Length: 1\r\n\r\nx"
+        );
         raw(server.local_addr(), &request).0
     };
-    assert_eq!(deploy("name=my+plugin"), 200);
+    assert_eq!(deploy("name=my%2Bplugin"), 200);
     assert_eq!(deploy("name=%zz"), 400, "a malformed escape");
     assert_eq!(deploy("name=%ff"), 400, "not UTF-8");
     let deployed = |name: &str| Call::Deploy {
@@ -300,7 +311,7 @@ fn query_names_are_url_decoded_and_bad_escapes_refused() {
         name: Some(name.into()),
     };
     let calls = fake.calls.lock().expect("lock").clone();
-    assert_eq!(calls, [deployed(name), deployed("my plugin")]);
+    assert_eq!(calls, [deployed(name), deployed("my+plugin")]);
 }
 
 #[test]

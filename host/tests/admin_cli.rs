@@ -1,0 +1,54 @@
+//! The binary's admin API settings as a user meets them: `enricher run`
+//! refuses to open the admin API beyond loopback without a token, and
+//! refuses a token that is too short, before it connects to anything.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn run_with(env: &[(&str, &str)]) -> (bool, String, Duration) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
+    cmd.arg("run")
+        .env_remove("ENRICHER_CONFIG")
+        .env_remove("ENRICHER_ADMIN_TOKEN")
+        .env_remove("ENRICHER_ADMIN_TOKEN_FILE")
+        // Nobody listens there: the refusal must come before any connection.
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .env("DUCKDB_URL", "/nonexistent/claims.duckdb")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let out = cmd.output().expect("run enricher");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.success(), stderr, started.elapsed())
+}
+
+#[test]
+fn an_admin_api_beyond_loopback_without_a_token_refuses_to_start() {
+    let (ok, stderr, took) = run_with(&[("ENRICHER_ADMIN_BIND", "0.0.0.0:0")]);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+    assert!(stderr.contains("ENRICHER_ADMIN_TOKEN"), "{stderr}");
+    assert!(
+        took < Duration::from_secs(10),
+        "refused at once, took {took:?}"
+    );
+}
+
+#[test]
+fn a_short_or_unreadable_token_is_refused_with_its_setting() {
+    let (ok, stderr, _) = run_with(&[("ENRICHER_ADMIN_TOKEN", "short")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("admin.token (ENRICHER_ADMIN_TOKEN)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("at least 16"), "{stderr}");
+    let (ok, stderr, _) = run_with(&[("ENRICHER_ADMIN_TOKEN_FILE", "/no/such/token")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("ENRICHER_ADMIN_TOKEN_FILE") && stderr.contains("/no/such/token"),
+        "{stderr}"
+    );
+}
