@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::deploy::admin::AdminServer;
 use crate::deploy::signature::{SignatureError, TrustedKeys, signature_path};
 use crate::deploy::admin::{
     AdminAccess, AdminOptions, AdminServer, AdminStartError, TlsFiles, check_bind,
