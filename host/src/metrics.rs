@@ -54,6 +54,8 @@ pub struct RunSummary<'a> {
     pub lookup: LookupStats,
     pub elapsed: Duration,
     pub plugin: String,
+    /// How far the claims changelog was applied, when it is.
+    pub changelog: Option<crate::lookup::ChangelogStatus>,
 }
 
 impl fmt::Display for RunSummary<'_> {
@@ -92,6 +94,13 @@ impl fmt::Display for RunSummary<'_> {
             self.lookup.store_errors,
             self.lookup.store_timeouts
         )?;
+        if let Some(c) = &self.changelog {
+            writeln!(
+                f,
+                "changelog  {}: applied {} ({} deletions, {} rejected), lag {} record(s), {:.1} s",
+                c.source, c.applied, c.deleted, c.rejected, c.lag_records, c.lag_seconds
+            )?;
+        }
         if m.plugin_traps > 0 || m.invalid_outputs > 0 || m.plugin_swaps > 0 {
             writeln!(
                 f,

@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 
 use crate::error::LoadError;
 
+pub use read::{Claim, parse_claim_json, read_claims, timestamp_text};
+
 mod append;
 mod csv_rows;
 mod fields;
 mod ids;
 mod json_rows;
 mod quote;
+mod read;
 mod timestamp;
 
 /// The claims table's schema (the lookup reads this table).

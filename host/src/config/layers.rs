@@ -11,7 +11,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::Serialize;
 
-use super::{Config, deploy, kafka, lookup, plugin};
+use super::{Config, claims, deploy, kafka, lookup, plugin};
 use crate::error::ConfigError;
 
 /// Every setting that has an environment variable: (name, key in the file).
@@ -22,6 +22,7 @@ pub(super) fn env_table() -> impl Iterator<Item = (&'static str, &'static str)> 
         plugin::ENV,
         kafka::ENV,
         deploy::ENV,
+        claims::ENV,
     ]
     .into_iter()
     .flatten()

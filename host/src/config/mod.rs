@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
+mod claims;
 mod deploy;
 mod env_check;
 mod kafka;
@@ -23,6 +24,7 @@ mod layers;
 mod lookup;
 mod plugin;
 mod values;
+pub use claims::ClaimsConfig;
 pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig};
 pub use env_check::{UnknownVar, unknown_env_vars, warn_unknown_env};
 pub use kafka::{DeliveryMode, KafkaConfig};
@@ -43,6 +45,7 @@ pub struct Config {
     pub plugin: PluginConfig,
     pub kafka: KafkaConfig,
     pub deploy: DeployConfig,
+    pub claims: ClaimsConfig,
 }
 
 /// Environment variable of each DuckDB setting: (name, key in the file).
@@ -225,7 +228,7 @@ mod tests {
     fn env_names_are_the_documented_ones_and_each_names_a_setting() {
         let mut names: Vec<&str> = layers::env_table().map(|(name, _)| name).collect();
         names.sort_unstable();
-        let documented: Vec<&str> = "DUCKDB_THREADS DUCKDB_URL ENRICHED_PAYMENTS_TOPIC \
+        let documented: Vec<&str> = "CLAIMS_CHANGELOG_TOPIC DUCKDB_THREADS DUCKDB_URL ENRICHED_PAYMENTS_TOPIC \
             ENRICHER_ADMIN_BIND ENRICHER_BATCH_SIZE ENRICHER_CANARY_FILE ENRICHER_COMMIT_INTERVAL \
             ENRICHER_COMMIT_MAX_RECORDS ENRICHER_DELIVERY ENRICHER_MAX_RECORD_BYTES ENRICHER_PLUGIN \
             ENRICHER_PLUGIN_CPU_DEADLINE ENRICHER_PLUGIN_MAX_MEMORY_BYTES ENRICHER_PLUGIN_TOPIC \

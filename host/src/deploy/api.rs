@@ -46,6 +46,9 @@ pub struct PluginStatus {
     pub fleet_topic: Option<String>,
     /// The last notable event (a rejected version, an automatic rollback), for humans.
     pub last_event: Option<String>,
+    /// How far this host has applied the claims changelog (applied lag), when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims_changelog: Option<crate::lookup::ChangelogStatus>,
 }
 
 /// The answer to a successful deploy.

@@ -95,6 +95,7 @@ impl PluginAdmin for Deployer {
             last_swap_pause_us: state.last_swap_pause.map(|d| d.as_micros() as u64),
             fleet_topic: self.fleet.topic().map(str::to_owned),
             last_event: state.last_event.clone(),
+            claims_changelog: self.claims_lookup().changelog(),
         }
     }
 }

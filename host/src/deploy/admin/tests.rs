@@ -87,6 +87,7 @@ impl PluginAdmin for FakeAdmin {
             last_swap_pause_us: Some(850),
             fleet_topic: Some("_enricher.plugins".into()),
             last_event: None,
+            claims_changelog: None,
         }
     }
 }
