@@ -87,6 +87,9 @@ enum ClaimsCommand {
         #[arg(long)]
         allow_empty: bool,
     },
+    /// Publish claims (or, with --delete, their deletion) to the claims
+    /// changelog, which every running host applies within about a second.
+    Publish(cli::claims::PublishArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -149,8 +152,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 skip_bad_rows,
                 allow_empty,
             };
-            commands::claims_load(&config, &file, &options)
+            cli::claims::load(&config, &file, &options)
         }
+        Command::Claims {
+            command: ClaimsCommand::Publish(args),
+        } => cli::claims::publish(&config, &args),
         Command::Run(args) => commands::run(config, args),
         Command::Generate(args) => commands::generate(&config, args),
         Command::Topic { command } => match command {
