@@ -59,6 +59,8 @@ enum Command {
     BenchKafka(bench::kafka::KafkaBenchArgs),
     /// Measure a plugin deployment: the checks, and the pause of a swap.
     BenchSwap(bench::swap::SwapBenchArgs),
+    /// Measure the claims changelog: apply rate and freshness latency (needs Kafka).
+    BenchClaims(bench::claims::ClaimsBenchArgs),
     /// Deploy, list, roll back plugin versions on a running host (admin API).
     Plugin(cli::plugin::PluginArgs),
 }
@@ -170,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::files::run(&config, args),
         Command::BenchKafka(args) => bench::kafka::run(&config, args),
         Command::BenchSwap(args) => bench::swap::run(&config, args),
+        Command::BenchClaims(args) => bench::claims::run(&config, args),
         Command::Plugin(args) => cli::plugin::run(&config, args),
     }
 }

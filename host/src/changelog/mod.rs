@@ -26,4 +26,4 @@ mod publish;
 pub use apply::{Batch, ClaimsWriter, OFFSETS_DDL};
 pub use codec::{decode, encode};
 pub use consumer::{ChangelogApplier, topic_exists};
-pub use publish::publish;
+pub use publish::{Publisher, publish};

@@ -38,6 +38,77 @@ impl ProducerContext for Refusals {
     }
 }
 
+/// A producer of one changelog topic (created compacted if missing).
+pub struct Publisher {
+    producer: BaseProducer<Refusals>,
+    topic: String,
+}
+
+impl Publisher {
+    pub fn connect(kafka: &KafkaConfig, topic: &str) -> Result<Self, KafkaRunError> {
+        create_compacted_topic(&kafka.bootstrap_servers, topic, MAX_RECORD_BYTES)?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &kafka.bootstrap_servers)
+            .set("linger.ms", "5");
+        for (key, value) in &kafka.properties {
+            config.set(key, value);
+        }
+        config.set("enable.idempotence", "true").set("acks", "all");
+        let producer: BaseProducer<Refusals> = config
+            .create_with_context(Refusals::default())
+            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+        Ok(Self {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Publish `claims` (or, with `delete`, a tombstone for each id) and wait
+    /// for every acknowledgement; returns how many were sent. Fails when any
+    /// was refused (since this publisher was made).
+    pub fn send(&self, claims: &[Claim], delete: bool) -> Result<u64, KafkaRunError> {
+        let topic = self.topic.as_str();
+        for claim in claims {
+            let value = (!delete).then(|| encode(claim));
+            let mut record: BaseRecord<'_, str, [u8]> =
+                BaseRecord::to(topic).key(claim.claim_id.as_str());
+            if let Some(value) = &value {
+                record = record.payload(value.as_slice());
+            }
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        back,
+                    )) => {
+                        self.producer.poll(Duration::from_millis(10));
+                        record = back;
+                    }
+                    Err((e, _)) => {
+                        return Err(KafkaRunError::GaveUp(format!("producing to {topic}: {e}")));
+                    }
+                }
+            }
+            self.producer.poll(Duration::ZERO);
+        }
+        self.producer
+            .flush(Duration::from_secs(30))
+            .map_err(|e| KafkaRunError::GaveUp(format!("flushing to {topic}: {e}")))?;
+        match self.producer.context().count.load(Ordering::Relaxed) {
+            0 => Ok(claims.len() as u64),
+            n => Err(KafkaRunError::GaveUp(format!(
+                "{n} record(s) were refused by the broker (see the warning above); \
+                 the others of the {} were published",
+                claims.len()
+            ))),
+        }
+    }
+}
+
 /// Publish `claims` (or, with `delete`, a tombstone for each id) to `topic`;
 /// returns how many were acknowledged. Fails when any was refused.
 pub fn publish(
@@ -46,51 +117,5 @@ pub fn publish(
     claims: &[Claim],
     delete: bool,
 ) -> Result<u64, KafkaRunError> {
-    create_compacted_topic(&kafka.bootstrap_servers, topic, MAX_RECORD_BYTES)?;
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &kafka.bootstrap_servers)
-        .set("linger.ms", "5");
-    for (key, value) in &kafka.properties {
-        config.set(key, value);
-    }
-    config.set("enable.idempotence", "true").set("acks", "all");
-    let producer: BaseProducer<Refusals> = config
-        .create_with_context(Refusals::default())
-        .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-    for claim in claims {
-        let value = (!delete).then(|| encode(claim));
-        let mut record: BaseRecord<'_, str, [u8]> =
-            BaseRecord::to(topic).key(claim.claim_id.as_str());
-        if let Some(value) = &value {
-            record = record.payload(value.as_slice());
-        }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-                Err((e, _)) => return Err(KafkaRunError::GaveUp(format!("producing to {topic}: {e}"))),
-            }
-        }
-        producer.poll(Duration::ZERO);
-    }
-    producer
-        .flush(Duration::from_secs(30))
-        .map_err(|e| KafkaRunError::GaveUp(format!("flushing to {topic}: {e}")))?;
-    match producer.context().count.load(Ordering::Relaxed) {
-        0 => Ok(claims.len() as u64),
-        n => Err(KafkaRunError::GaveUp(format!(
-            "{n} of {} record(s) were refused by the broker (see the warning above); \
-             the others were published",
-            claims.len()
-        ))),
-    }
+    Publisher::connect(kafka, topic)?.send(claims, delete)
 }
