@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use duckdb::Connection;
+use duckdb::types::{TimeUnit, Value};
 
 use crate::claims_load::CLAIMS_DDL;
 use crate::error::StoreError;
@@ -18,9 +19,17 @@ pub const OFFSETS_DDL: &str = "CREATE TABLE IF NOT EXISTS enricher_changelog_off
      (topic VARCHAR NOT NULL, partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, \
       PRIMARY KEY (topic, partition))";
 
-const UPSERT: &str = "INSERT OR REPLACE INTO claims \
-     (claim_id, member_id, claim_amount, claim_status, created_date) \
-     VALUES (?, ?, CAST(? AS DECIMAL(10,2)), ?, make_timestamp(?))";
+/// A batch is staged in two temporary tables (filled by DuckDB's appender),
+/// then applied with two set-based statements: one statement per row costs
+/// milliseconds each in DuckDB, a batch of thousands as much as one.
+const STAGING_DDL: &str = "CREATE TEMP TABLE IF NOT EXISTS changelog_upserts \
+     (claim_id VARCHAR, member_id VARCHAR, claim_amount DECIMAL(10,2), claim_status VARCHAR, created_date TIMESTAMP); \
+     CREATE TEMP TABLE IF NOT EXISTS changelog_deletes (claim_id VARCHAR)";
+
+const APPLY_STAGED: &str = "DELETE FROM claims WHERE claim_id IN (SELECT claim_id FROM temp.main.changelog_deletes); \
+     INSERT OR REPLACE INTO claims (claim_id, member_id, claim_amount, claim_status, created_date) \
+     SELECT claim_id, member_id, claim_amount, claim_status, created_date FROM temp.main.changelog_upserts; \
+     DELETE FROM temp.main.changelog_upserts; DELETE FROM temp.main.changelog_deletes";
 
 /// The apply side's connection to the host's database.
 pub struct ClaimsWriter {
@@ -55,6 +64,7 @@ impl ClaimsWriter {
             tracing::info!(db = %path.display(), "created an empty claims table (bootstrapping from the changelog)");
         }
         conn.execute_batch(OFFSETS_DDL).map_err(classify)?;
+        conn.execute_batch(STAGING_DDL).map_err(classify)?;
         let store = DuckDbStore::from_connection(conn.try_clone().map_err(classify)?);
         Ok((Self { conn }, store))
     }
@@ -81,9 +91,11 @@ impl ClaimsWriter {
         }
         let tx = self.conn.transaction().map_err(classify)?;
         {
-            let mut upsert = tx.prepare_cached(UPSERT).map_err(classify)?;
-            let mut delete = tx
-                .prepare_cached("DELETE FROM claims WHERE claim_id = ?")
+            let mut upserts = tx
+                .appender_to_catalog_and_db("changelog_upserts", "temp", "main")
+                .map_err(classify)?;
+            let mut deletes = tx
+                .appender_to_catalog_and_db("changelog_deletes", "temp", "main")
                 .map_err(classify)?;
             for (i, change) in batch.changes.iter().enumerate() {
                 if last.get(change.claim_id.as_str()) != Some(&i) {
@@ -91,22 +103,31 @@ impl ClaimsWriter {
                 }
                 match &change.row {
                     Some(row) => {
-                        let amount = row.claim_amount.to_string();
-                        upsert
-                            .execute(duckdb::params![
+                        let mut amount = row.claim_amount;
+                        amount.rescale(2);
+                        let amount = duckdb::types::Decimal::new(10, 2, amount.mantissa())
+                            .map_err(|e| classify(duckdb::Error::from(e)))?;
+                        let created = row
+                            .created_at_micros
+                            .map(|micros| Value::Timestamp(TimeUnit::Microsecond, micros));
+                        upserts
+                            .append_row(duckdb::params![
                                 change.claim_id,
                                 row.member_id,
-                                amount,
+                                Value::Decimal(amount),
                                 row.claim_status,
-                                row.created_at_micros
+                                created
                             ])
                             .map_err(classify)?;
                     }
-                    None => {
-                        delete.execute([&change.claim_id]).map_err(classify)?;
-                    }
+                    None => deletes.append_row([&change.claim_id]).map_err(classify)?,
                 }
             }
+            upserts.flush().map_err(classify)?;
+            deletes.flush().map_err(classify)?;
+        }
+        tx.execute_batch(APPLY_STAGED).map_err(classify)?;
+        {
             let mut offset = tx
                 .prepare_cached("INSERT OR REPLACE INTO enricher_changelog_offsets VALUES (?, ?, ?)")
                 .map_err(classify)?;
