@@ -105,7 +105,10 @@ pub fn open_changelog_lookup(
         return Ok(None);
     };
     if !topic_exists(&config.kafka, topic)? {
-        tracing::info!(topic, "no claims changelog topic: the claims are the ones the file holds");
+        tracing::info!(
+            topic,
+            "no claims changelog topic: the claims are the ones the file holds"
+        );
         return Ok(None);
     }
     let Some(path) = config.duckdb.path()? else {
@@ -114,7 +117,10 @@ pub fn open_changelog_lookup(
     let db = path.display().to_string();
     let (writer, store) = ClaimsWriter::open(&path, config.duckdb.threads).map_err(|error| {
         if is_lock_conflict(&error.to_string()) {
-            StartError::InUse { db: db.clone(), error }
+            StartError::InUse {
+                db: db.clone(),
+                error,
+            }
         } else {
             StartError::Store(error)
         }

@@ -23,15 +23,23 @@ struct Scratch {
 
 impl Scratch {
     fn new(label: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("enricher-claims-cli-{label}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "enricher-claims-cli-{label}-{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let topics = ["in", "enriched", "failed", "changelog"].map(|t| format!("cli-{label}-{t}-{stamp}"));
-        Self { dir, broker: broker(), topics }
+        let topics =
+            ["in", "enriched", "failed", "changelog"].map(|t| format!("cli-{label}-{t}-{stamp}"));
+        Self {
+            dir,
+            broker: broker(),
+            topics,
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -57,7 +65,11 @@ impl Scratch {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "enricher {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "enricher {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -90,20 +102,44 @@ fn event(payment: &str, claim: &str) -> String {
 #[test]
 fn load_on_a_held_file_names_publish_and_published_claims_reach_the_running_host() {
     let s = Scratch::new("held");
-    let claims = s.write("claims.csv", "claim_id,member_id,claim_amount\nCLM-1,MBR-1,10.00\n");
+    let claims = s.write(
+        "claims.csv",
+        "claim_id,member_id,claim_amount\nCLM-1,MBR-1,10.00\n",
+    );
     s.ok(&["claims", "load", &claims]);
-    s.ok(&["topic", "create", &s.topics[0], &s.topics[1], &s.topics[2], "--partitions", "1"]);
+    s.ok(&[
+        "topic",
+        "create",
+        &s.topics[0],
+        &s.topics[1],
+        &s.topics[2],
+        "--partitions",
+        "1",
+    ]);
     // Bad rows are refused with `claims load`'s messages, and nothing is published.
-    let bad = s.write("bad.csv", "claim_id,member_id,claim_amount\nCLM-2,MBR-2,abc\n");
+    let bad = s.write(
+        "bad.csv",
+        "claim_id,member_id,claim_amount\nCLM-2,MBR-2,abc\n",
+    );
     let refused = s.run(&["claims", "publish", &bad]);
     assert!(!refused.status.success());
     let text = String::from_utf8_lossy(&refused.stderr);
-    assert!(text.contains("line 2: claim_amount is not a decimal number (abc)"), "{text}");
+    assert!(
+        text.contains("line 2: claim_amount is not a decimal number (abc)"),
+        "{text}"
+    );
     // The first publish creates the changelog topic.
-    let late = s.write("late.jsonl", r#"{"claim_id":"CLM-0","member_id":"MBR-0","claim_amount":"1.00"}"#);
-    assert!(s.ok(&["claims", "publish", &late]).contains("published 1 claims"));
+    let late = s.write(
+        "late.jsonl",
+        r#"{"claim_id":"CLM-0","member_id":"MBR-0","claim_amount":"1.00"}"#,
+    );
+    assert!(
+        s.ok(&["claims", "publish", &late])
+            .contains("published 1 claims")
+    );
 
-    let mut host = s.command(&["run", "--delivery", "at-least-once"])
+    let mut host = s
+        .command(&["run", "--delivery", "at-least-once"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -111,36 +147,70 @@ fn load_on_a_held_file_names_publish_and_published_claims_reach_the_running_host
     let input = s.write("events.jsonl", &format!("{}\n", event("PAY-1", "CLM-2")));
     // Let the host start and read PAY-1 (CLM-2 is not a claim yet: cached missing for 1h).
     produce(&s, &input);
-    wait_until(|| s.tail(&s.topics[2]).len() == 1, "PAY-1 failed as CLAIM_NOT_FOUND");
+    wait_until(
+        || s.tail(&s.topics[2]).len() == 1,
+        "PAY-1 failed as CLAIM_NOT_FOUND",
+    );
 
     let out = s.run(&["claims", "load", &claims]);
-    assert!(!out.status.success(), "load must be refused while the host holds the file");
+    assert!(
+        !out.status.success(),
+        "load must be refused while the host holds the file"
+    );
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("is in use by a running host"), "{text}");
     assert!(text.contains("enricher claims publish"), "{text}");
-    assert!(host.try_wait().expect("try_wait").is_none(), "the host keeps running");
+    assert!(
+        host.try_wait().expect("try_wait").is_none(),
+        "the host keeps running"
+    );
 
-    let update = s.write("update.csv", "claim_id,member_id,claim_amount\nCLM-2,MBR-2,20.00\n");
-    assert!(s.ok(&["claims", "publish", &update]).contains("published 1 claims"));
+    let update = s.write(
+        "update.csv",
+        "claim_id,member_id,claim_amount\nCLM-2,MBR-2,20.00\n",
+    );
+    assert!(
+        s.ok(&["claims", "publish", &update])
+            .contains("published 1 claims")
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     // Until the host applied it, PAY-n fail; once applied, they are enriched.
     let mut n = 1;
     while s.tail(&s.topics[1]).is_empty() {
-        assert!(Instant::now() < deadline, "the published claim never reached the host");
+        assert!(
+            Instant::now() < deadline,
+            "the published claim never reached the host"
+        );
         std::thread::sleep(Duration::from_millis(300));
         n += 1;
-        let again = s.write(&format!("events{n}.jsonl"), &format!("{}\n", event(&format!("PAY-{n}"), "CLM-2")));
+        let again = s.write(
+            &format!("events{n}.jsonl"),
+            &format!("{}\n", event(&format!("PAY-{n}"), "CLM-2")),
+        );
         produce(&s, &again);
     }
     let enriched = s.tail(&s.topics[1]);
     assert_eq!(enriched[0]["member_id"], "MBR-2");
 
-    Command::new("kill").args(["-TERM", &host.id().to_string()]).status().expect("kill");
+    Command::new("kill")
+        .args(["-TERM", &host.id().to_string()])
+        .status()
+        .expect("kill");
     let output = host.wait_with_output().expect("wait");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let summary = String::from_utf8_lossy(&output.stdout);
     // CLM-0 (published before the host started, applied at its start) and CLM-2.
-    assert!(summary.contains(&format!("changelog  {}: applied 2 (0 deletions", s.topics[3])), "{summary}");
+    assert!(
+        summary.contains(&format!(
+            "changelog  {}: applied 2 (0 deletions",
+            s.topics[3]
+        )),
+        "{summary}"
+    );
 }
 
 /// Produce the lines of `file` to the input topic.

@@ -72,7 +72,11 @@ fn wait_applied(lookup: &ClaimsLookup, n: u64) {
         if status.applied >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "applied {} of {n} changes in time: {status:?}", status.applied);
+        assert!(
+            Instant::now() < deadline,
+            "applied {} of {n} changes in time: {status:?}",
+            status.applied
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -85,14 +89,28 @@ fn an_update_is_seen_by_the_next_lookup_and_a_tombstone_makes_it_not_found() {
         let topic = changelog_topic(&broker, "update");
         let (lookup, _applier) = start(&config(&dir, &broker, &topic, cache));
         // Cached now, for an hour: found, and missing.
-        assert_eq!(answer(&lookup, "CLM-001"), Some(("MBR-789".into(), Decimal::new(200_000, 2))));
+        assert_eq!(
+            answer(&lookup, "CLM-001"),
+            Some(("MBR-789".into(), Decimal::new(200_000, 2)))
+        );
         assert_eq!(answer(&lookup, "CLM-NEW"), None);
 
-        let changes = [claim("CLM-001", "MBR-789", 123_456), claim("CLM-NEW", "MBR-1", 5_000)];
+        let changes = [
+            claim("CLM-001", "MBR-789", 123_456),
+            claim("CLM-NEW", "MBR-1", 5_000),
+        ];
         publish(&lookup_kafka(&broker), &topic, &changes, false).expect("publish");
         wait_applied(&lookup, 2);
-        assert_eq!(answer(&lookup, "CLM-001"), Some(("MBR-789".into(), Decimal::new(123_456, 2))), "{cache:?}");
-        assert_eq!(answer(&lookup, "CLM-NEW"), Some(("MBR-1".into(), Decimal::new(5_000, 2))), "{cache:?}");
+        assert_eq!(
+            answer(&lookup, "CLM-001"),
+            Some(("MBR-789".into(), Decimal::new(123_456, 2))),
+            "{cache:?}"
+        );
+        assert_eq!(
+            answer(&lookup, "CLM-NEW"),
+            Some(("MBR-1".into(), Decimal::new(5_000, 2))),
+            "{cache:?}"
+        );
 
         publish(&lookup_kafka(&broker), &topic, &changes[..1], true).expect("tombstone");
         wait_applied(&lookup, 3);
@@ -117,7 +135,9 @@ fn two_hosts_converge() {
     let (dir_a, dir_b) = (TempDir::new("converge-a"), TempDir::new("converge-b"));
     let (a, _applier_a) = start(&config(&dir_a, &broker, &topic, CacheMode::Partial));
     let (b, _applier_b) = start(&config(&dir_b, &broker, &topic, CacheMode::Full));
-    let mut changes: Vec<Claim> = (0..200).map(|n| claim(&format!("CLM-C{n}"), "MBR-C", n)).collect();
+    let mut changes: Vec<Claim> = (0..200)
+        .map(|n| claim(&format!("CLM-C{n}"), "MBR-C", n))
+        .collect();
     changes.push(claim("CLM-002", "MBR-NEW", 42));
     publish(&lookup_kafka(&broker), &topic, &changes, false).expect("publish");
     publish(&lookup_kafka(&broker), &topic, &changes[..50], true).expect("delete some");
@@ -131,8 +151,15 @@ fn two_hosts_converge() {
         assert_eq!(answer(&b, &id), expected, "host b, {id}");
     }
     for host in [&a, &b] {
-        assert_eq!(answer(host, "CLM-002"), Some(("MBR-NEW".into(), Decimal::new(42, 2))));
-        assert_eq!(answer(host, "CLM-003").map(|r| r.0), Some("MBR-200".into()), "untouched");
+        assert_eq!(
+            answer(host, "CLM-002"),
+            Some(("MBR-NEW".into(), Decimal::new(42, 2)))
+        );
+        assert_eq!(
+            answer(host, "CLM-003").map(|r| r.0),
+            Some("MBR-200".into()),
+            "untouched"
+        );
     }
 }
 
@@ -142,7 +169,9 @@ fn stored_offsets(db: &std::path::Path, topic: &str) -> Vec<(i32, i64)> {
     let mut stmt = conn
         .prepare("SELECT partition, next_offset FROM enricher_changelog_offsets WHERE topic = ? ORDER BY 1")
         .expect("prepare");
-    let rows = stmt.query_map([topic], |r| Ok((r.get(0)?, r.get(1)?))).expect("query");
+    let rows = stmt
+        .query_map([topic], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query");
     rows.collect::<Result<_, _>>().expect("rows")
 }
 
@@ -155,25 +184,53 @@ fn a_restart_resumes_from_the_stored_offset_without_reapplying_or_skipping() {
     let db = config.duckdb.path().expect("path").expect("a file");
     {
         let (lookup, applier) = start(&config);
-        let first = [claim("CLM-R1", "MBR-R1", 100), claim("CLM-R2", "MBR-R2", 200)];
+        let first = [
+            claim("CLM-R1", "MBR-R1", 100),
+            claim("CLM-R2", "MBR-R2", 200),
+        ];
         publish(&lookup_kafka(&broker), &topic, &first, false).expect("publish");
         wait_applied(&lookup, 2);
         drop(applier);
     }
-    assert_eq!(stored_offsets(&db, &topic), vec![(0, 2)], "the offsets reached, in the file");
+    assert_eq!(
+        stored_offsets(&db, &topic),
+        vec![(0, 2)],
+        "the offsets reached, in the file"
+    );
     // While the host is down: a change on the topic, and (to see a re-apply)
     // an edit of an applied row that a replay from the start would undo.
-    publish(&lookup_kafka(&broker), &topic, &[claim("CLM-R3", "MBR-R3", 300)], false).expect("publish");
+    publish(
+        &lookup_kafka(&broker),
+        &topic,
+        &[claim("CLM-R3", "MBR-R3", 300)],
+        false,
+    )
+    .expect("publish");
     {
         let conn = duckdb::Connection::open(&db).expect("open");
-        conn.execute("UPDATE claims SET member_id = 'EDITED' WHERE claim_id = 'CLM-R1'", [])
-            .expect("edit");
+        conn.execute(
+            "UPDATE claims SET member_id = 'EDITED' WHERE claim_id = 'CLM-R1'",
+            [],
+        )
+        .expect("edit");
     }
     let (lookup, _applier) = start(&config);
     // Started: caught up with what the topic held, so no wait is needed.
-    assert_eq!(answer(&lookup, "CLM-R3"), Some(("MBR-R3".into(), Decimal::new(300, 2))), "no gap");
-    assert_eq!(answer(&lookup, "CLM-R1").map(|r| r.0), Some("EDITED".into()), "no re-apply");
-    assert_eq!(lookup.changelog().expect("status").applied, 1, "only the new change");
+    assert_eq!(
+        answer(&lookup, "CLM-R3"),
+        Some(("MBR-R3".into(), Decimal::new(300, 2))),
+        "no gap"
+    );
+    assert_eq!(
+        answer(&lookup, "CLM-R1").map(|r| r.0),
+        Some("EDITED".into()),
+        "no re-apply"
+    );
+    assert_eq!(
+        lookup.changelog().expect("status").applied,
+        1,
+        "only the new change"
+    );
     drop(_applier);
     drop(lookup);
     assert_eq!(stored_offsets(&db, &topic), vec![(0, 3)]);
@@ -183,15 +240,29 @@ fn a_restart_resumes_from_the_stored_offset_without_reapplying_or_skipping() {
 fn a_new_host_bootstraps_from_the_topic_alone() {
     let broker = test_broker();
     let topic = changelog_topic(&broker, "bootstrap");
-    publish(&lookup_kafka(&broker), &topic, &[claim("CLM-B1", "MBR-B1", 1), claim("CLM-B2", "MBR-B2", 2)], false)
-        .expect("publish");
-    publish(&lookup_kafka(&broker), &topic, &[claim("CLM-B2", "MBR-B2", 2)], true).expect("delete");
+    publish(
+        &lookup_kafka(&broker),
+        &topic,
+        &[claim("CLM-B1", "MBR-B1", 1), claim("CLM-B2", "MBR-B2", 2)],
+        false,
+    )
+    .expect("publish");
+    publish(
+        &lookup_kafka(&broker),
+        &topic,
+        &[claim("CLM-B2", "MBR-B2", 2)],
+        true,
+    )
+    .expect("delete");
     let dir = TempDir::new("changelog-bootstrap");
     let mut config = config_for(&dir.join("new/claims.duckdb"));
     config.kafka.bootstrap_servers = broker.clone();
     config.claims.changelog_topic = topic;
     let (lookup, _applier) = start(&config);
-    assert_eq!(answer(&lookup, "CLM-B1"), Some(("MBR-B1".into(), Decimal::new(1, 2))));
+    assert_eq!(
+        answer(&lookup, "CLM-B1"),
+        Some(("MBR-B1".into(), Decimal::new(1, 2)))
+    );
     assert_eq!(answer(&lookup, "CLM-B2"), None);
 }
 
@@ -208,16 +279,41 @@ fn a_claim_published_after_the_host_started_turns_its_payments_from_not_found_to
     config.deploy.admin_bind = None;
     let host = RunningHost::start(&config, false);
     produce_values(&broker, &topics[0], &[event("PAY-1", "CLM-LATE", "10.00")]);
-    wait_for_outputs(&broker, &[&topics[1], &topics[2]], 1, Duration::from_secs(30));
+    wait_for_outputs(
+        &broker,
+        &[&topics[1], &topics[2]],
+        1,
+        Duration::from_secs(30),
+    );
 
-    publish(&config.kafka, &changelog, &[claim("CLM-LATE", "MBR-LATE", 250_000)], false).expect("publish");
+    publish(
+        &config.kafka,
+        &changelog,
+        &[claim("CLM-LATE", "MBR-LATE", 250_000)],
+        false,
+    )
+    .expect("publish");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while host.deployer.status().claims_changelog.map_or(0, |s| s.applied) < 1 {
-        assert!(Instant::now() < deadline, "the host applied the claim in time");
+    while host
+        .deployer
+        .status()
+        .claims_changelog
+        .map_or(0, |s| s.applied)
+        < 1
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the host applied the claim in time"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     produce_values(&broker, &topics[0], &[event("PAY-2", "CLM-LATE", "10.00")]);
-    wait_for_outputs(&broker, &[&topics[1], &topics[2]], 2, Duration::from_secs(30));
+    wait_for_outputs(
+        &broker,
+        &[&topics[1], &topics[2]],
+        2,
+        Duration::from_secs(30),
+    );
     let report = host.stop();
     assert_eq!(report.consumed, 2);
     let [enriched, failed] = read_outputs(&broker, &topics[1], &topics[2]);

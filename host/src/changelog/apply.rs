@@ -73,7 +73,9 @@ impl ClaimsWriter {
     pub fn stored_offsets(&self, topic: &str) -> Result<HashMap<i32, i64>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT partition, next_offset FROM enricher_changelog_offsets WHERE topic = ?")
+            .prepare(
+                "SELECT partition, next_offset FROM enricher_changelog_offsets WHERE topic = ?",
+            )
             .map_err(classify)?;
         let rows = stmt
             .query_map([topic], |r| Ok((r.get::<_, i32>(0)?, r.get::<_, i64>(1)?)))
@@ -129,7 +131,9 @@ impl ClaimsWriter {
         tx.execute_batch(APPLY_STAGED).map_err(classify)?;
         {
             let mut offset = tx
-                .prepare_cached("INSERT OR REPLACE INTO enricher_changelog_offsets VALUES (?, ?, ?)")
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO enricher_changelog_offsets VALUES (?, ?, ?)",
+                )
                 .map_err(classify)?;
             for (topic, partition, next) in &batch.offsets {
                 offset
@@ -170,7 +174,8 @@ mod tests {
     }
 
     fn scratch(test: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("changelog-apply-{}-{test}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("changelog-apply-{}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         dir.join("claims.duckdb")
@@ -207,7 +212,11 @@ mod tests {
                 offsets: vec![("t".into(), 0, 3)],
             };
             writer.apply(&first, &lookup).expect("apply");
-            assert_eq!(found(&lookup, "CLM-1"), Some(row("M1", 150)), "{mode:?}: last wins");
+            assert_eq!(
+                found(&lookup, "CLM-1"),
+                Some(row("M1", 150)),
+                "{mode:?}: last wins"
+            );
             assert_eq!(found(&lookup, "CLM-2"), Some(row("M2", 200)));
             let second = Batch {
                 changes: vec![change("CLM-2", None), change("CLM-1", Some(row("M9", 1)))],
@@ -215,13 +224,20 @@ mod tests {
             };
             writer.apply(&second, &lookup).expect("apply");
             assert_eq!(found(&lookup, "CLM-2"), None, "{mode:?}: deleted");
-            assert_eq!(found(&lookup, "CLM-1"), Some(row("M9", 1)), "{mode:?}: updated");
+            assert_eq!(
+                found(&lookup, "CLM-1"),
+                Some(row("M9", 1)),
+                "{mode:?}: updated"
+            );
             let offsets = writer.stored_offsets("t").expect("offsets");
             assert_eq!(offsets, HashMap::from([(0, 5), (1, 7)]));
             drop(lookup);
             drop(writer);
             let (writer, _) = ClaimsWriter::open(&path, Some(1)).expect("reopen");
-            assert_eq!(writer.stored_offsets("t").expect("offsets").get(&0), Some(&5));
+            assert_eq!(
+                writer.stored_offsets("t").expect("offsets").get(&0),
+                Some(&5)
+            );
         }
     }
 }

@@ -81,8 +81,16 @@ mod tests {
             let value = encode(&original);
             let change = decode(Some(b"CLM-1"), Some(&value)).expect("decodes");
             let row = change.row.expect("an upsert");
-            assert_eq!(row.claim_amount, original.claim_amount, "{}", String::from_utf8_lossy(&value));
-            assert_eq!(row.claim_amount.to_string(), original.claim_amount.to_string());
+            assert_eq!(
+                row.claim_amount,
+                original.claim_amount,
+                "{}",
+                String::from_utf8_lossy(&value)
+            );
+            assert_eq!(
+                row.claim_amount.to_string(),
+                original.claim_amount.to_string()
+            );
             assert_eq!(row.created_at_micros, micros);
             assert_eq!(row.claim_status.as_deref(), Some("APPROVED"));
         }
@@ -93,7 +101,10 @@ mod tests {
     #[test]
     fn amounts_as_json_numbers_are_read_exactly() {
         let value = br#"{"claim_id":"CLM-1","member_id":"M","claim_amount":12345678.91}"#;
-        let row = decode(Some(b"CLM-1"), Some(value)).expect("decodes").row.expect("row");
+        let row = decode(Some(b"CLM-1"), Some(value))
+            .expect("decodes")
+            .row
+            .expect("row");
         assert_eq!(row.claim_amount, Decimal::new(1_234_567_891, 2));
     }
 

@@ -84,9 +84,9 @@ impl ChangelogApplier {
             .create()
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
         let ends = partition_watermarks(&consumer, topic)?;
-        let stored = writer
-            .stored_offsets(topic)
-            .map_err(|e| KafkaRunError::GaveUp(format!("reading the stored changelog offsets: {e}")))?;
+        let stored = writer.stored_offsets(topic).map_err(|e| {
+            KafkaRunError::GaveUp(format!("reading the stored changelog offsets: {e}"))
+        })?;
         let mut assignment = TopicPartitionList::new();
         let mut next = BTreeMap::new();
         for &(partition, _, _) in &ends {
@@ -129,9 +129,18 @@ impl ChangelogApplier {
         }
         let status = progress.snapshot();
         if caught_up.load(Ordering::Acquire) {
-            tracing::info!(topic, applied = status.applied, "claims changelog caught up");
+            tracing::info!(
+                topic,
+                applied = status.applied,
+                "claims changelog caught up"
+            );
         } else {
-            tracing::warn!(topic, applied = status.applied, lag = status.lag_records, "claims changelog not caught up yet; starting anyway");
+            tracing::warn!(
+                topic,
+                applied = status.applied,
+                lag = status.lag_records,
+                "claims changelog not caught up yet; starting anyway"
+            );
         }
         Ok(Self {
             stop,
@@ -202,7 +211,11 @@ impl ApplyLoop {
         let (mut rejected, mut deleted) = (0, 0);
         let mut reached: BTreeMap<i32, i64> = BTreeMap::new();
         while batch.changes.len() < MAX_BATCH {
-            let wait = if reached.is_empty() { POLL_WAIT } else { Duration::ZERO };
+            let wait = if reached.is_empty() {
+                POLL_WAIT
+            } else {
+                Duration::ZERO
+            };
             match self.consumer.poll(wait) {
                 None => break,
                 Some(Ok(msg)) => {

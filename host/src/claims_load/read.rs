@@ -140,10 +140,15 @@ mod tests {
             claim.created_micros.and_then(timestamp_text).as_deref(),
             Some("2024-02-29 08:30:00.250000")
         );
-        let bad = parse_claim_json(br#"{"claim_id":"CLM-1","member_id":"MBR-1","claim_amount":"1.234"}"#)
-            .expect_err("three decimals");
+        let bad =
+            parse_claim_json(br#"{"claim_id":"CLM-1","member_id":"MBR-1","claim_amount":"1.234"}"#)
+                .expect_err("three decimals");
         assert!(bad.contains("claim_amount"), "{bad}");
-        assert!(parse_claim_json(b"").expect_err("empty").contains("tombstone"));
+        assert!(
+            parse_claim_json(b"")
+                .expect_err("empty")
+                .contains("tombstone")
+        );
         assert!(parse_claim_json(b"{}\n{}").is_err());
     }
 }

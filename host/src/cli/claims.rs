@@ -31,7 +31,8 @@ pub fn publish(config: &Config, args: &PublishArgs) -> anyhow::Result<()> {
         skip_bad_rows: args.skip_bad_rows,
         allow_empty: false,
     };
-    let file = File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    let file =
+        File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
     let format = InputFormat::detect(&args.file);
     let (claims, report) = read_claims(format, BufReader::new(file), &args.file, &options)?;
     let topic = config.claims.changelog().context(

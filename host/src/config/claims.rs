@@ -28,7 +28,9 @@ impl ClaimsConfig {
     /// The changelog topic, or `None` when it is off.
     pub fn changelog(&self) -> Option<&str> {
         let topic = self.changelog_topic.trim();
-        (!topic.is_empty() && !topic.eq_ignore_ascii_case("off") && !topic.eq_ignore_ascii_case("none"))
-            .then_some(topic)
+        (!topic.is_empty()
+            && !topic.eq_ignore_ascii_case("off")
+            && !topic.eq_ignore_ascii_case("none"))
+        .then_some(topic)
     }
 }

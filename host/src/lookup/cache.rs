@@ -262,7 +262,11 @@ mod tests {
         c.put_found_since("CLM-2".into(), row("old"), t0, before);
         c.put_missing_since("CLM-3".into(), t0, before);
         assert_eq!(c.get("CLM-2", t0), None, "the stale read is not cached");
-        assert_eq!(c.get("CLM-3", t0), Some(Cached::Missing), "an unchanged id is");
+        assert_eq!(
+            c.get("CLM-3", t0),
+            Some(Cached::Missing),
+            "an unchanged id is"
+        );
         // A lookup that starts after the invalidation caches normally.
         let after = c.epoch();
         c.put_found_since("CLM-2".into(), row("new"), t0, after);
@@ -281,7 +285,11 @@ mod tests {
             c.invalidate(&format!("OTHER-{n}"));
         }
         c.put_found_since("CLM-1".into(), row("maybe-old"), t0, before);
-        assert_eq!(c.get("CLM-1", t0), None, "the log no longer covers the read");
+        assert_eq!(
+            c.get("CLM-1", t0),
+            None,
+            "the log no longer covers the read"
+        );
     }
 
     #[test]

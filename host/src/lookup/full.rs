@@ -13,8 +13,8 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{ClaimChange, ClaimRow};
 use super::fetch::{FetchError, Fetcher};
+use super::{ClaimChange, ClaimRow};
 
 /// How long one full load may take before it counts as failed.
 pub const FULL_LOAD_BUDGET: Duration = Duration::from_secs(600);

@@ -79,7 +79,12 @@ pub fn run(config: &Config, args: ClaimsBenchArgs) -> anyhow::Result<()> {
         .context("the changelog topic was just created")?;
     let took = started.elapsed();
     let status = lookup.changelog().unwrap_or_default();
-    anyhow::ensure!(status.applied == args.changes, "applied {} of {}", status.applied, args.changes);
+    anyhow::ensure!(
+        status.applied == args.changes,
+        "applied {} of {}",
+        status.applied,
+        args.changes
+    );
     println!(
         "apply      {} changes into a {}-row table in {:.2} s: {:.0} changes/s (read from the topic, \
          one DuckDB transaction per batch with its offsets, cache invalidated)",
@@ -106,7 +111,10 @@ pub fn run(config: &Config, args: ClaimsBenchArgs) -> anyhow::Result<()> {
             {
                 break;
             }
-            anyhow::ensure!(sent.elapsed() < Duration::from_secs(30), "probe {probe} not visible in 30 s");
+            anyhow::ensure!(
+                sent.elapsed() < Duration::from_secs(30),
+                "probe {probe} not visible in 30 s"
+            );
             std::thread::sleep(Duration::from_micros(500));
         }
         latencies.push(sent.elapsed());
