@@ -75,7 +75,7 @@ mod tests {
             (10, Some(1_685_620_800_250_000)),
             (9_999_999_999, None),
             (-550, Some(-1)),
-            (1_500_00, Some(0)),
+            (150_000, Some(0)),
         ] {
             let original = claim(cents, micros);
             let value = encode(&original);
