@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::changelog::{ChangelogApplier, ClaimsWriter, topic_exists};
 use crate::config::Config;
 use crate::deploy::signature::{SignatureError, TrustedKeys, signature_path};
 use crate::deploy::admin::{
@@ -54,6 +55,12 @@ pub enum StartError {
         plugin: String,
         error: SignatureError,
     },
+    /// Another process (a running host) holds the database file.
+    #[error(
+        "claims database {db} is in use by another process (a running host?): {error}. \
+         With the claims changelog on, each host needs its own DuckDB file"
+    )]
+    InUse { db: String, error: StoreError },
     #[error(transparent)]
     Admin(#[from] AdminStartError),
 }
@@ -86,6 +93,65 @@ pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
         FetchError::Unavailable(why) | FetchError::Timeout(why) => StartError::Lookup(why),
     })?;
     Ok(Arc::new(lookup))
+}
+
+/// How long a starting host waits to apply what the changelog holds.
+const CHANGELOG_CATCH_UP: Duration = Duration::from_secs(60);
+
+/// Whether a DuckDB error says another process holds the file's lock.
+pub fn is_lock_conflict(error: &str) -> bool {
+    let lower = error.to_ascii_lowercase();
+    lower.contains("could not set lock") || lower.contains("conflicting lock")
+}
+
+/// The lookup over this host's own, writable database and the thread that
+/// applies the claims changelog into it (Kafka mode, when the topic exists);
+/// `None` when the changelog is off or the topic does not exist.
+pub fn open_changelog_lookup(
+    config: &Config,
+) -> Result<Option<(Arc<ClaimsLookup>, ChangelogApplier)>, StartError> {
+    let Some(topic) = config.claims.changelog() else {
+        return Ok(None);
+    };
+    if !topic_exists(&config.kafka, topic)? {
+        tracing::info!(
+            topic,
+            "no claims changelog topic: the claims are the ones the file holds"
+        );
+        return Ok(None);
+    }
+    let Some(path) = config.duckdb.path()? else {
+        return Err(StartError::InMemory(config.duckdb.url.clone()));
+    };
+    let db = path.display().to_string();
+    let (writer, store) = ClaimsWriter::open(&path, config.duckdb.threads).map_err(|error| {
+        if is_lock_conflict(&error.to_string()) {
+            StartError::InUse {
+                db: db.clone(),
+                error,
+            }
+        } else {
+            StartError::Store(error)
+        }
+    })?;
+    store.check_schema().map_err(|problem| StartError::Schema {
+        db: db.clone(),
+        problem,
+    })?;
+    let rows = store.count()?;
+    tracing::info!(db = %db, rows, topic, cache = ?config.lookup.cache, "claims store opened read-write for the changelog");
+    let lookup = ClaimsLookup::start(Box::new(store), &config.lookup).map_err(|e| match e {
+        FetchError::Unavailable(why) | FetchError::Timeout(why) => StartError::Lookup(why),
+    })?;
+    let lookup = Arc::new(lookup);
+    let applier = ChangelogApplier::start(
+        &config.kafka,
+        topic,
+        writer,
+        Arc::clone(&lookup),
+        CHANGELOG_CATCH_UP,
+    )?;
+    Ok(Some((lookup, applier)))
 }
 
 /// The component bytes the config names, or those of the plugin built with the host.
@@ -169,6 +235,8 @@ pub struct KafkaHost {
     pub pipeline: Pipeline,
     pub deployer: Arc<Deployer>,
     admin: Option<AdminServer>,
+    /// Applies the claims changelog (stopped on drop).
+    changelog: Option<ChangelogApplier>,
     _watcher: Option<FleetWatcher>,
     _dir_watcher: Option<DirWatcher>,
 }
@@ -177,6 +245,11 @@ impl KafkaHost {
     /// Where the admin API listens, if it does.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(AdminServer::local_addr)
+    }
+
+    /// Whether this host applies the claims changelog.
+    pub fn applies_changelog(&self) -> bool {
+        self.changelog.is_some()
     }
 }
 
@@ -196,7 +269,10 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     let (source, bytes) = plugin_bytes(config)?;
     let trust = startup_trust(config, &bytes)?;
     let initial = engine.load_bytes(&source, &bytes)?;
-    let lookup = open_lookup(config)?;
+    let (lookup, changelog) = match open_changelog_lookup(config)? {
+        Some((lookup, applier)) => (lookup, Some(applier)),
+        None => (open_lookup(config)?, None),
+    };
     let canaries = match &config.deploy.canary_file {
         Some(path) => canaries_from_file(path).map_err(ConfigError::Invalid)?,
         None => default_canaries(),
@@ -258,6 +334,7 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         pipeline,
         deployer,
         admin,
+        changelog,
         _watcher: watcher,
         _dir_watcher: dir_watcher,
     })

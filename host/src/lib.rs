@@ -21,6 +21,7 @@
 //! - [`pipeline`]: batches records through the plugin and routes every output, losing none;
 //! - [`metrics`]: counters per status, for summaries and logs;
 //! - [`runtime`]: engine, loading, world check, instances, sandbox, host imports;
+//! - [`changelog`]: live claims: the changelog topic applied into each host's DuckDB, `claims publish`;
 //! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
 //! - [`generate`]: realistic payment events and a matching claims file;
@@ -34,6 +35,7 @@
 
 pub mod app;
 pub mod bindings;
+pub mod changelog;
 pub mod claims_load;
 mod clock;
 pub mod config;

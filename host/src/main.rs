@@ -59,6 +59,8 @@ enum Command {
     BenchKafka(bench::kafka::KafkaBenchArgs),
     /// Measure a plugin deployment: the checks, and the pause of a swap.
     BenchSwap(bench::swap::SwapBenchArgs),
+    /// Measure the claims changelog: apply rate and freshness latency (needs Kafka).
+    BenchClaims(bench::claims::ClaimsBenchArgs),
     /// Deploy, list, roll back plugin versions on a running host (admin API).
     Plugin(cli::plugin::PluginArgs),
     /// Run failed payments (failed-payments) through the current claims and plugin again.
@@ -89,6 +91,9 @@ enum ClaimsCommand {
         #[arg(long)]
         allow_empty: bool,
     },
+    /// Publish claims (or, with --delete, their deletion) to the claims
+    /// changelog, which every running host applies within about a second.
+    Publish(cli::claims::PublishArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -150,8 +155,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 skip_bad_rows,
                 allow_empty,
             };
-            commands::claims_load(&config, &file, &options)
+            cli::claims::load(&config, &file, &options)
         }
+        Command::Claims {
+            command: ClaimsCommand::Publish(args),
+        } => cli::claims::publish(&config, &args),
         Command::Run(args) => commands::run(config, args),
         Command::Generate(args) => commands::generate(&config, args),
         Command::Topic { command } => match command {
@@ -165,6 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::files::run(&config, args),
         Command::BenchKafka(args) => bench::kafka::run(&config, args),
         Command::BenchSwap(args) => bench::swap::run(&config, args),
+        Command::BenchClaims(args) => bench::claims::run(&config, args),
         Command::Plugin(args) => cli::plugin::run(&config, args),
         Command::Redrive(args) => cli::redrive::run(config, args),
     }

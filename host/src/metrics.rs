@@ -58,6 +58,8 @@ pub struct RunSummary<'a> {
     pub lookup: LookupStats,
     pub elapsed: Duration,
     pub plugin: String,
+    /// How far the claims changelog was applied, when it is.
+    pub changelog: Option<crate::lookup::ChangelogStatus>,
 }
 
 impl fmt::Display for RunSummary<'_> {
@@ -101,6 +103,13 @@ impl fmt::Display for RunSummary<'_> {
                 f,
                 "           shared queries {} (ids answered by another lookup's query), stale answers {} ({} outputs marked claim_stale)",
                 self.lookup.store_coalesced, self.lookup.stale_served, m.stale_outputs
+            )?;
+        }
+        if let Some(c) = &self.changelog {
+            writeln!(
+                f,
+                "changelog  {}: applied {} ({} deletions, {} rejected), lag {} record(s), {:.1} s",
+                c.source, c.applied, c.deleted, c.rejected, c.lag_records, c.lag_seconds
             )?;
         }
         if m.plugin_traps > 0 || m.invalid_outputs > 0 || m.plugin_swaps > 0 {

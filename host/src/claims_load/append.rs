@@ -39,6 +39,24 @@ pub(super) fn append_claims(
     skip_bad_rows: bool,
 ) -> Result<AppendTally, LoadError> {
     let mut appender = conn.appender("claims")?;
+    let tally = check_claims(format, input, path, skip_bad_rows, |claim| {
+        append_claim(&mut appender, claim)
+    })?;
+    appender.flush()?;
+    Ok(tally)
+}
+
+/// Reads and checks every row of `input` (fields, unique `claim_id`), hands
+/// the good ones to `on_good` and counts the bad ones. Unless
+/// `skip_bad_rows`, `on_good` is not called after the first bad row (nothing
+/// will be kept) but reading goes on, to count them all.
+pub(super) fn check_claims(
+    format: InputFormat,
+    input: impl BufRead,
+    path: &Path,
+    skip_bad_rows: bool,
+    mut on_good: impl FnMut(&ClaimRow<'_>) -> Result<(), LoadError>,
+) -> Result<AppendTally, LoadError> {
     let mut seen = SeenClaimIds::default();
     let mut tally = AppendTally::default();
     let mut on_row = |line: u64, row: RowResult<'_>| {
@@ -54,7 +72,7 @@ pub(super) fn append_claims(
         match checked {
             Ok(claim) => {
                 if tally.rows_rejected == 0 || skip_bad_rows {
-                    append_claim(&mut appender, &claim)?;
+                    on_good(&claim)?;
                 }
                 tally.rows_loaded += 1;
             }
@@ -83,7 +101,6 @@ pub(super) fn append_claims(
         },
         ReadError::Stopped(error) => error,
     })?;
-    appender.flush()?;
     Ok(tally)
 }
 

@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 
 use crate::error::LoadError;
 
+pub use read::{Claim, parse_claim_json, read_claims, timestamp_text};
+
 mod append;
 /// Also how `enricher redrive --since/--until` read a time.
 pub use enricher_parse::claims::parse_timestamp_micros;
+mod read;
 
 /// The claims table's schema (the lookup reads this table).
 pub const CLAIMS_DDL: &str = "CREATE TABLE claims (claim_id VARCHAR PRIMARY KEY, member_id VARCHAR NOT NULL, claim_amount DECIMAL(10,2) NOT NULL, claim_status VARCHAR, created_date TIMESTAMP)";

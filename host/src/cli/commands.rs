@@ -1,5 +1,4 @@
-//! `enricher run` (its flags; file mode is in `file_run`), `enricher generate`
-//! and `enricher claims load`.
+//! `enricher run` (its flags; file mode is in `file_run`) and `enricher generate`.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -8,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use enricher::claims_load::{LoadOptions, load_claims};
 use enricher::config::{CacheMode, Config, DeliveryMode};
 use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
 
@@ -192,32 +190,5 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
         "generated {} events: {} with a known claim, {} unknown, {} invalid",
         summary.events, summary.valid_claim, summary.unknown_claim, summary.invalid
     );
-    Ok(())
-}
-
-pub fn claims_load(config: &Config, file: &Path, options: &LoadOptions) -> anyhow::Result<()> {
-    let path = config
-        .duckdb
-        .path()?
-        .context("claims load needs a database file, not :memory: (use --db PATH)")?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let mut conn =
-        duckdb::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let report = load_claims(&mut conn, file, options)?;
-    println!(
-        "loaded {} claims into {} in {:.2} s",
-        report.rows_loaded,
-        path.display(),
-        report.elapsed.as_secs_f64()
-    );
-    if report.rows_rejected > 0 {
-        println!("rejected {} bad row(s):", report.rows_rejected);
-        for line in &report.rejected {
-            println!("  {line}");
-        }
-    }
     Ok(())
 }

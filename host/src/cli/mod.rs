@@ -2,6 +2,7 @@
 //! from the library to the terminal); benchmarks and load tools in `bench/`.
 
 pub mod bench;
+pub mod claims;
 pub mod commands;
 pub mod demo;
 pub mod file_run;

@@ -2,7 +2,7 @@
 //! `ENRICHER_LOOKUP_CACHE` (for `LOOKUP_CACHE`) would otherwise be ignored
 //! without a word; at start each one is reported with the nearest real name.
 //!
-//! Which names are ours: `ENRICHER_*`, `LOOKUP_*` and `DUCKDB_*` (every unknown
+//! Which names are ours: `ENRICHER_*`, `LOOKUP_*`, `DUCKDB_*` and `CLAIMS_*` (every unknown
 //! one is reported), `KAFKA_*` (shared with other Kafka tools: reported only
 //! when close to one of ours), and any other name very close to one of ours
 //! (`PAYMENT_EVENT_TOPIC`).
@@ -43,7 +43,7 @@ const NOT_SETTING_PREFIXES: &[&str] = &["ENRICHER_TEST_"];
 const SETTING_PREFIXES: &[&str] = &[PROPERTY_ENV_PREFIX];
 
 /// Every unknown name under these is reported.
-const OWN_PREFIXES: &[&str] = &["ENRICHER_", "LOOKUP_", "DUCKDB_"];
+const OWN_PREFIXES: &[&str] = &["ENRICHER_", "LOOKUP_", "DUCKDB_", "CLAIMS_"];
 
 /// Unknown names under these are reported only with a suggestion.
 const SHARED_PREFIXES: &[&str] = &["KAFKA_"];

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 
 mod admin;
+mod claims;
 mod deploy;
 mod env_check;
 mod instance;
@@ -30,6 +31,7 @@ pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig, TopicShape};
 pub use env_check::{
     UnknownVar, is_read_elsewhere, is_setting_env, unknown_env_vars, warn_unknown_env,
 };
+pub use claims::ClaimsConfig;
 pub use kafka::{DeliveryMode, KafkaConfig};
 pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
@@ -49,6 +51,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub deploy: DeployConfig,
     pub admin: AdminConfig,
+    pub claims: ClaimsConfig,
 }
 
 /// Environment variable of each DuckDB setting: (name, key in the file).
@@ -239,7 +242,7 @@ mod tests {
     fn env_names_are_the_documented_ones_and_each_names_a_setting() {
         let mut names: Vec<&str> = layers::env_table().map(|(name, _)| name).collect();
         names.sort_unstable();
-        let documented: Vec<&str> = "DUCKDB_THREADS DUCKDB_URL ENRICHED_PAYMENTS_TOPIC \
+        let documented: Vec<&str> = "CLAIMS_CHANGELOG_TOPIC DUCKDB_THREADS DUCKDB_URL ENRICHED_PAYMENTS_TOPIC \
             ENRICHER_ADMIN_BIND ENRICHER_ADMIN_OPEN_READS ENRICHER_ADMIN_TLS_CERT \
             ENRICHER_ADMIN_TLS_KEY ENRICHER_ADMIN_TOKEN ENRICHER_ADMIN_TOKEN_FILE ENRICHER_BATCH_SIZE \
             ENRICHER_CANARY_FILE ENRICHER_COMMIT_INTERVAL \

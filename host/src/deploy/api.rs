@@ -70,6 +70,9 @@ pub struct PluginStatus {
     /// The latest versions this host refused, newest last (at most 16).
     #[serde(default)]
     pub rejected: Vec<RejectedVersion>,
+    /// How far this host has applied the claims changelog (applied lag), when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims_changelog: Option<crate::lookup::ChangelogStatus>,
 }
 
 /// The answer to a successful deploy.

@@ -59,6 +59,11 @@ pub struct Deployer {
 }
 
 impl Deployer {
+    /// The claims lookup the stream and the canaries use.
+    pub(super) fn claims_lookup(&self) -> &Arc<ClaimsLookup> {
+        &self.lookup
+    }
+
     /// A deployer whose first (and active) version is `initial`.
     pub fn new(
         engine: PluginEngine,

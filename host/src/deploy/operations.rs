@@ -108,6 +108,7 @@ impl PluginAdmin for Deployer {
             last_event: state.last_event.clone(),
             trusted_keys: self.trust.fingerprints(),
             rejected: state.rejected.clone(),
+            claims_changelog: self.claims_lookup().changelog(),
         }
     }
 }

@@ -4,7 +4,17 @@
 //! outage of the store can be answered from them.
 //!
 //! Time is passed in (`now`), so tests check TTL expiry without sleeping.
+//!
+//! Invalidation (the claims changelog, `invalidate`) and the race it must not
+//! lose: a lookup that read an id from the store *before* a change committed
+//! must not put that old row into the cache *after* the change invalidated
+//! it. Each invalidation bumps an epoch and is logged (bounded); a lookup
+//! notes the epoch before it goes to the store ([`TtlLruCache::epoch`]) and
+//! [`TtlLruCache::put_found_since`] / [`TtlLruCache::put_missing_since`] keep
+//! the answer out of the cache when its id was invalidated since (or when the
+//! log no longer reaches back that far).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,7 +61,15 @@ pub struct TtlLruCache {
     /// fails; zero: expired rows are dropped when seen.
     serve_stale_for: Duration,
     counters: CacheCounters,
+    /// Bumped once per invalidated id.
+    epoch: u64,
+    /// The last invalidations, `(epoch after it, id)`, oldest first.
+    invalidated: VecDeque<(u64, String)>,
 }
+
+/// How many invalidations are remembered for lookups in flight; a lookup
+/// older than that does not cache what it read.
+const INVALIDATION_LOG: usize = 16_384;
 
 impl TtlLruCache {
     /// `max_rows` is clamped to at least 1.
@@ -64,6 +82,56 @@ impl TtlLruCache {
             missing_ttl,
             serve_stale_for: Duration::ZERO,
             counters: CacheCounters::default(),
+            epoch: 0,
+            invalidated: VecDeque::new(),
+        }
+    }
+
+    /// The invalidation epoch now: note it before going to the store.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Forget `id` (found or missing alike), and note it so that a lookup
+    /// that read it before cannot cache its older answer.
+    pub fn invalidate(&mut self, id: &str) {
+        self.entries.pop(id);
+        self.epoch += 1;
+        if self.invalidated.len() == INVALIDATION_LOG {
+            self.invalidated.pop_front();
+        }
+        self.invalidated.push_back((self.epoch, id.to_owned()));
+    }
+
+    /// Whether an answer read from the store at `since` (an [`Self::epoch`])
+    /// may still be cached: `id` was not invalidated after it.
+    fn unchanged_since(&self, id: &str, since: u64) -> bool {
+        if since == self.epoch {
+            return true;
+        }
+        match self.invalidated.front() {
+            // The log starts after `since`: changes to `id` may be missing from it.
+            Some(&(oldest, _)) if oldest > since + 1 => false,
+            _ => !self
+                .invalidated
+                .iter()
+                .rev()
+                .take_while(|(at, _)| *at > since)
+                .any(|(_, changed)| changed == id),
+        }
+    }
+
+    /// [`Self::put_found`], unless `id` was invalidated after epoch `since`.
+    pub fn put_found_since(&mut self, id: String, row: Arc<ClaimRow>, now: Instant, since: u64) {
+        if self.unchanged_since(&id, since) {
+            self.put_found(id, row, now);
+        }
+    }
+
+    /// [`Self::put_missing`], unless `id` was invalidated after epoch `since`.
+    pub fn put_missing_since(&mut self, id: String, now: Instant, since: u64) {
+        if self.unchanged_since(&id, since) {
+            self.put_missing(id, now);
         }
     }
 
@@ -243,6 +311,51 @@ mod tests {
         assert_eq!(c.get("GONE", t0 + Duration::from_secs(5)), None);
         let n = c.counters();
         assert_eq!((n.hits, n.negative_hits, n.misses), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_read_older_than_an_invalidation_is_not_cached() {
+        let t0 = Instant::now();
+        let mut c = TtlLruCache::new(10, Duration::from_secs(600), Some(Duration::from_secs(600)));
+        c.put_found("CLM-1".into(), row("old"), t0);
+        // A lookup misses CLM-2 and CLM-3 and goes to the store...
+        let before = c.epoch();
+        // ... meanwhile the changelog applies CLM-1 and CLM-2 and invalidates them.
+        c.invalidate("CLM-1");
+        c.invalidate("CLM-2");
+        assert_eq!(c.get("CLM-1", t0), None, "a found entry is dropped");
+        // The lookup comes back with what it read before the change.
+        c.put_found_since("CLM-2".into(), row("old"), t0, before);
+        c.put_missing_since("CLM-3".into(), t0, before);
+        assert_eq!(c.get("CLM-2", t0), None, "the stale read is not cached");
+        assert_eq!(
+            c.get("CLM-3", t0),
+            Some(Cached::Missing),
+            "an unchanged id is"
+        );
+        // A lookup that starts after the invalidation caches normally.
+        let after = c.epoch();
+        c.put_found_since("CLM-2".into(), row("new"), t0, after);
+        assert_eq!(c.get("CLM-2", t0), Some(Cached::Found(row("new"))));
+        // Missing entries are invalidated too.
+        c.invalidate("CLM-3");
+        assert_eq!(c.get("CLM-3", t0), None);
+    }
+
+    #[test]
+    fn a_read_older_than_the_invalidation_log_is_not_cached() {
+        let t0 = Instant::now();
+        let mut c = TtlLruCache::new(10, Duration::from_secs(600), None);
+        let before = c.epoch();
+        for n in 0..=INVALIDATION_LOG {
+            c.invalidate(&format!("OTHER-{n}"));
+        }
+        c.put_found_since("CLM-1".into(), row("maybe-old"), t0, before);
+        assert_eq!(
+            c.get("CLM-1", t0),
+            None,
+            "the log no longer covers the read"
+        );
     }
 
     #[test]

@@ -75,6 +75,23 @@ impl DuckDbStore {
         Ok(Self::from_connection(conn))
     }
 
+    /// Open (or create) a database file read-write, for a host that applies
+    /// changes to it (the claims changelog): no other process may open it
+    /// then. Give [`Connection::try_clone`] of it to [`Self::from_connection`]
+    /// for the lookup's own connection on the same database.
+    pub fn open_writable(path: &Path, threads: Option<u32>) -> Result<Connection, StoreError> {
+        let mut config = duckdb::Config::default();
+        if let Some(n) = threads {
+            config = config.threads(i64::from(n)).map_err(classify)?;
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Permanent(format!("creating {}: {e}", parent.display()))
+            })?;
+        }
+        Connection::open_with_flags(path, config).map_err(classify)
+    }
+
     pub fn from_connection(conn: Connection) -> Self {
         Self {
             conn,

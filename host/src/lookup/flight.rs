@@ -5,6 +5,10 @@
 //!
 //! A caller finishes the ids it leads before it waits for the ones it follows,
 //! so two callers each leading an id the other follows cannot deadlock.
+//!
+//! A claim change applied while a query runs ([`Flights::forget`]) detaches
+//! that id's flight: lookups starting afterwards query again instead of
+//! waiting for an answer read before the change.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +45,8 @@ pub(super) struct Claim<'a> {
 pub(super) struct Leading<'a> {
     flights: &'a Flights,
     pub ids: Vec<String>,
+    /// The flight of each of `ids`, in the same order.
+    own: Vec<Arc<Flight>>,
 }
 
 impl Flights {
@@ -48,13 +54,16 @@ impl Flights {
     pub fn claim(&self, ids: Vec<String>) -> Claim<'_> {
         let mut running = lock(&self.running);
         let mut lead = Vec::with_capacity(ids.len());
+        let mut own = Vec::with_capacity(ids.len());
         let mut follow = Vec::new();
         for id in ids {
             match running.get(&id) {
                 Some(flight) => follow.push((id, Arc::clone(flight))),
                 None => {
-                    running.insert(id.clone(), Arc::default());
+                    let flight = Arc::<Flight>::default();
+                    running.insert(id.clone(), Arc::clone(&flight));
                     lead.push(id);
+                    own.push(flight);
                 }
             }
         }
@@ -62,8 +71,18 @@ impl Flights {
             lead: Leading {
                 flights: self,
                 ids: lead,
+                own,
             },
             follow,
+        }
+    }
+
+    /// Detach the running flights of `ids` (their claims just changed): their
+    /// waiters still get the leader's answer, later lookups query anew.
+    pub fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let mut running = lock(&self.running);
+        for id in ids {
+            running.remove(id);
         }
     }
 
@@ -71,30 +90,35 @@ impl Flights {
         self.coalesced.load(Ordering::Relaxed)
     }
 
-    fn complete(&self, id: &str, answer: LookupAnswer) {
-        let flight = lock(&self.running).remove(id);
-        if let Some(flight) = flight {
-            *lock(&flight.answer) = Some(answer);
-            flight.done.notify_all();
+    fn complete(&self, id: &str, flight: &Arc<Flight>, answer: LookupAnswer) {
+        {
+            let mut running = lock(&self.running);
+            // Only this flight: after a `forget` the id may have a newer one.
+            if running.get(id).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+                running.remove(id);
+            }
         }
+        *lock(&flight.answer) = Some(answer);
+        flight.done.notify_all();
     }
 }
 
 impl Leading<'_> {
     /// Hand each led id's answer to its waiters and end the flights.
     pub fn finish(mut self, answer_of: impl Fn(&str) -> LookupAnswer) {
-        for id in std::mem::take(&mut self.ids) {
-            let answer = answer_of(&id);
-            self.flights.complete(&id, answer);
+        let own = std::mem::take(&mut self.own);
+        for (id, flight) in std::mem::take(&mut self.ids).iter().zip(&own) {
+            self.flights.complete(id, flight, answer_of(id));
         }
     }
 }
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
-        for id in std::mem::take(&mut self.ids) {
+        let own = std::mem::take(&mut self.own);
+        for (id, flight) in std::mem::take(&mut self.ids).iter().zip(&own) {
             let why = "the lookup that was fetching this id ended without an answer".to_owned();
-            self.flights.complete(&id, LookupAnswer::Unavailable(why));
+            self.flights.complete(id, flight, LookupAnswer::Unavailable(why));
         }
     }
 }
@@ -167,6 +191,19 @@ mod tests {
         drop(first);
         let answer = second.follow[0].1.wait(&flights, Duration::from_secs(10));
         assert!(matches!(answer, LookupAnswer::Unavailable(_)), "{answer:?}");
+    }
+
+    #[test]
+    fn a_changed_id_is_queried_again_not_joined() {
+        let flights = Flights::default();
+        let before = flights.claim(ids(&["A"]));
+        flights.forget(["A"]);
+        let after = flights.claim(ids(&["A"]));
+        assert_eq!(after.lead.ids, ids(&["A"]), "leads its own query");
+        before.lead.finish(|_| LookupAnswer::NotFound);
+        let later = flights.claim(ids(&["A"]));
+        assert_eq!(later.follow.len(), 1, "the newer flight is still running");
+        after.lead.finish(|_| LookupAnswer::NotFound);
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The full cache (Flink's `lookup.cache = FULL`): the whole claims table in
 //! memory, reloaded in the background every `full-reload-interval`. Lookups
 //! never touch the store; a failed reload keeps serving the last good copy.
+//!
+//! Changes applied while running (the claims changelog) update the table in
+//! place under its write lock, so a lookup sees a row before or after a
+//! change, never between. A reload that read the table before a change and
+//! finishes after it replays the changes made meanwhile onto what it read.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,8 +13,8 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::ClaimRow;
 use super::fetch::{FetchError, Fetcher};
+use super::{ClaimChange, ClaimRow};
 
 /// How long one full load may take before it counts as failed.
 pub const FULL_LOAD_BUDGET: Duration = Duration::from_secs(600);
@@ -24,6 +29,8 @@ pub struct FullCache {
 
 struct Shared {
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Changes applied while a reload runs (`Some` only then), replayed onto its result.
+    during_reload: Mutex<Option<Vec<ClaimChange>>>,
     fetcher: Arc<Fetcher>,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
@@ -37,6 +44,7 @@ impl FullCache {
         let first = load(&fetcher)?;
         let shared = Arc::new(Shared {
             snapshot: RwLock::new(Arc::new(first)),
+            during_reload: Mutex::new(None),
             fetcher,
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
@@ -51,11 +59,25 @@ impl FullCache {
         Ok(Self { shared, reloader })
     }
 
-    /// The current copy of the table.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    /// Read the table (under its read lock: a change waits until `read` returns).
+    pub fn read<T>(&self, read: impl FnOnce(&Snapshot) -> T) -> T {
         match self.shared.snapshot.read() {
-            Ok(s) => Arc::clone(&s),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+            Ok(s) => read(&s),
+            Err(poisoned) => read(&poisoned.into_inner()),
+        }
+    }
+
+    /// Apply committed changes to the table in place.
+    pub fn apply(&self, changes: &[ClaimChange]) {
+        let mut current = match self.shared.snapshot.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Lookups read under the lock and keep no copy: no clone here.
+        update(Arc::make_mut(&mut current), changes);
+        let mut log = lock(&self.shared.during_reload);
+        if let Some(log) = log.as_mut() {
+            log.extend_from_slice(changes);
         }
     }
 
@@ -74,6 +96,23 @@ fn load(fetcher: &Fetcher) -> Result<Snapshot, FetchError> {
         .into_iter()
         .map(|(id, row)| (id, Arc::new(row)))
         .collect())
+}
+
+fn update(table: &mut Snapshot, changes: &[ClaimChange]) {
+    for change in changes {
+        match &change.row {
+            Some(row) => {
+                table.insert(change.claim_id.clone(), Arc::new(row.clone()));
+            }
+            None => {
+                table.remove(&change.claim_id);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn reload_loop(shared: &Shared, interval: Duration) {
@@ -97,10 +136,15 @@ fn reload_loop(shared: &Shared, interval: Duration) {
         }
         drop(stop);
         let started = Instant::now();
-        match load(&shared.fetcher) {
-            Ok(fresh) => {
+        *lock(&shared.during_reload) = Some(Vec::new());
+        let loaded = load(&shared.fetcher);
+        match loaded {
+            Ok(mut fresh) => {
                 let rows = fresh.len();
                 if let Ok(mut current) = shared.snapshot.write() {
+                    // Under the write lock no change can slip between replay and swap.
+                    let meanwhile = lock(&shared.during_reload).take().unwrap_or_default();
+                    update(&mut fresh, &meanwhile);
                     *current = Arc::new(fresh);
                 }
                 shared.reloads.fetch_add(1, Ordering::Relaxed);
@@ -111,6 +155,7 @@ fn reload_loop(shared: &Shared, interval: Duration) {
                 );
             }
             Err(e) => {
+                lock(&shared.during_reload).take();
                 shared.reload_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = ?e, "claims table reload failed; serving the previous copy");
             }

@@ -5,7 +5,8 @@
 //! - `fetch`: the store on its worker thread, with timeout and retries;
 //! - `flight`: single flight, so concurrent misses of one id make one query;
 //! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation;
-//! - `schema`: the claims table the lookup expects, checked at start.
+//! - `schema`: the claims table the lookup expects, checked at start;
+//! - `changes`: changes applied while running (the claims changelog) and their progress.
 //!
 //! One call answers a whole batch of ids: cache hits first, then every miss
 //! of the batch in one store query. With serve-stale on, an id the store
@@ -13,6 +14,7 @@
 //! row when that row expired less than `lookup.serve-stale-for` ago.
 
 mod cache;
+mod changes;
 mod duckdb_store;
 mod fetch;
 mod flight;
@@ -21,6 +23,7 @@ mod schema;
 mod store;
 
 pub use cache::CacheCounters;
+pub use changes::{ChangelogProgress, ChangelogStatus, ClaimChange};
 pub use duckdb_store::{DuckDbStore, QueryShape, classify};
 pub use fetch::FetchError;
 pub use schema::{SchemaError, expected_table};
@@ -95,6 +98,8 @@ pub struct ClaimsLookup {
     /// How long a waiter of another lookup's query waits at most.
     flight_wait: Duration,
     stale_served: AtomicU64,
+    /// Set when changes are applied while running (the claims changelog).
+    changelog: std::sync::OnceLock<Arc<ChangelogProgress>>,
 }
 
 impl ClaimsLookup {
@@ -131,21 +136,50 @@ impl ClaimsLookup {
             flights: Flights::default(),
             flight_wait,
             stale_served: AtomicU64::new(0),
+            changelog: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Apply changes the store has committed: each id is dropped from the
+    /// partial cache (found or missing alike; a lookup that read it before
+    /// the commit cannot cache its older answer), or updated in place in the
+    /// full cache. Call it after the commit, never before.
+    pub fn apply_changes(&self, changes: &[ClaimChange]) {
+        self.flights
+            .forget(changes.iter().map(|c| c.claim_id.as_str()));
+        match &self.mode {
+            Mode::Partial(cache) => {
+                let mut cache = lock(cache);
+                for change in changes {
+                    cache.invalidate(&change.claim_id);
+                }
+            }
+            Mode::Full(full) => full.apply(changes),
+            Mode::Direct => {}
+        }
+    }
+
+    /// Report changelog progress from now on (see [`Self::changelog`]).
+    pub fn track_changelog(&self, progress: Arc<ChangelogProgress>) {
+        let _ = self.changelog.set(progress);
+    }
+
+    /// How far changes have been applied, when they are.
+    pub fn changelog(&self) -> Option<ChangelogStatus> {
+        self.changelog.get().map(|p| p.snapshot())
     }
 
     /// One answer per id, in order.
     pub fn lookup(&self, ids: &[String]) -> Vec<LookupAnswer> {
         match &self.mode {
-            Mode::Full(full) => {
-                let snapshot = full.snapshot();
+            Mode::Full(full) => full.read(|table| {
                 ids.iter()
-                    .map(|id| match snapshot.get(id) {
+                    .map(|id| match table.get(id) {
                         Some(row) => LookupAnswer::Found(Arc::clone(row)),
                         None => LookupAnswer::NotFound,
                     })
                     .collect()
-            }
+            }),
             Mode::Partial(cache) => self.lookup_partial(cache, ids),
             Mode::Direct => {
                 let mut answers = vec![None; ids.len()];
@@ -162,7 +196,7 @@ impl ClaimsLookup {
         let now = Instant::now();
         let mut answers: Vec<Option<LookupAnswer>> = vec![None; ids.len()];
         let mut missed = Vec::new();
-        {
+        let epoch = {
             let mut cache = lock(cache);
             for (i, id) in ids.iter().enumerate() {
                 match cache.get(id, now) {
@@ -171,16 +205,17 @@ impl ClaimsLookup {
                     None => missed.push(i),
                 }
             }
-        }
+            cache.epoch()
+        };
         if !missed.is_empty() {
             self.resolve_misses(ids, missed, &mut answers, |id, answer| {
                 let now = Instant::now();
                 let mut cache = lock(cache);
                 match answer {
                     LookupAnswer::Found(row) => {
-                        cache.put_found(id.to_owned(), Arc::clone(row), now)
+                        cache.put_found_since(id.to_owned(), Arc::clone(row), now, epoch)
                     }
-                    LookupAnswer::NotFound => cache.put_missing(id.to_owned(), now),
+                    LookupAnswer::NotFound => cache.put_missing_since(id.to_owned(), now, epoch),
                     _ => {} // failures are never cached
                 }
             });
@@ -290,7 +325,7 @@ impl ClaimsLookup {
             }
             Mode::Full(full) => {
                 (stats.full_reloads, stats.full_reload_failures) = full.reload_counts();
-                stats.rows_in_memory = full.snapshot().len() as u64;
+                stats.rows_in_memory = full.read(|table| table.len() as u64);
             }
             Mode::Direct => {}
         }

@@ -166,6 +166,7 @@ impl Pipeline {
             lookup: self.lookup.stats(),
             elapsed,
             plugin: format!("{} {} ({})", info.name, info.version, self.plugin.source()),
+            changelog: self.lookup.changelog(),
         }
     }
 

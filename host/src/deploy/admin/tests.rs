@@ -102,6 +102,7 @@ impl PluginAdmin for FakeAdmin {
             last_event: None,
             trusted_keys: Vec::new(),
             rejected: Vec::new(),
+            claims_changelog: None,
         }
     }
 }

@@ -1,0 +1,29 @@
+//! Live claims: the claims changelog, a compacted topic (`claims-changelog`
+//! by default) every host applies into its own DuckDB file while it runs.
+//!
+//! - `codec`: a record ↔ a change (key = `claim_id`, value = the claim as
+//!   JSON, a tombstone deletes);
+//! - `apply`: a batch into DuckDB in one transaction with the offsets it
+//!   reached, then the lookup told exactly which ids changed;
+//! - `consumer`: the `claims-apply` thread (manual assignment from the stored
+//!   offsets, batches, lag);
+//! - `publish`: `enricher claims publish`.
+//!
+//! The guarantee: once a host has applied the changelog up to offset X (the
+//! batch's transaction committed, then the cache told), every lookup that
+//! starts afterwards answers from X or later: the store's connection sees the
+//! committed rows, the partial cache has dropped the changed ids, and a lookup
+//! that read an id before the commit cannot put its older answer back into
+//! the cache (see `lookup/cache.rs`). A lookup running during the apply
+//! answers the row before or after it, never a mix: each row changes inside
+//! one DuckDB transaction, and the full cache's table under its write lock.
+
+mod apply;
+mod codec;
+mod consumer;
+mod publish;
+
+pub use apply::{Batch, ClaimsWriter, OFFSETS_DDL};
+pub use codec::{decode, encode};
+pub use consumer::{ChangelogApplier, topic_exists};
+pub use publish::{Publisher, publish};

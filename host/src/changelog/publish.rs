@@ -1,0 +1,121 @@
+//! `enricher claims publish`: claims (or tombstones for their ids) onto the
+//! changelog topic, keyed by `claim_id`, every write acknowledged by all
+//! replicas; the topic is created compacted when it does not exist.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::{ClientConfig, ClientContext};
+
+use super::codec::encode;
+use crate::claims_load::Claim;
+use crate::config::KafkaConfig;
+use crate::kafka::KafkaRunError;
+use crate::kafka::topics::create_compacted_topic;
+
+/// Largest changelog record (a claim is a few hundred bytes).
+const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// Counts the records the broker refused, and logs the first.
+#[derive(Default)]
+struct Refusals {
+    count: AtomicU64,
+}
+
+impl ClientContext for Refusals {}
+
+impl ProducerContext for Refusals {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result
+            && self.count.fetch_add(1, Ordering::Relaxed) == 0
+        {
+            tracing::warn!("a claims changelog record was refused by the broker: {e}");
+        }
+    }
+}
+
+/// A producer of one changelog topic (created compacted if missing).
+pub struct Publisher {
+    producer: BaseProducer<Refusals>,
+    topic: String,
+}
+
+impl Publisher {
+    pub fn connect(kafka: &KafkaConfig, topic: &str) -> Result<Self, KafkaRunError> {
+        create_compacted_topic(&kafka.bootstrap_servers, topic, MAX_RECORD_BYTES)?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &kafka.bootstrap_servers)
+            .set("linger.ms", "5");
+        for (key, value) in &kafka.properties {
+            config.set(key, value);
+        }
+        config.set("enable.idempotence", "true").set("acks", "all");
+        let producer: BaseProducer<Refusals> = config
+            .create_with_context(Refusals::default())
+            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+        Ok(Self {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Publish `claims` (or, with `delete`, a tombstone for each id) and wait
+    /// for every acknowledgement; returns how many were sent. Fails when any
+    /// was refused (since this publisher was made).
+    pub fn send(&self, claims: &[Claim], delete: bool) -> Result<u64, KafkaRunError> {
+        let topic = self.topic.as_str();
+        for claim in claims {
+            let value = (!delete).then(|| encode(claim));
+            let mut record: BaseRecord<'_, str, [u8]> =
+                BaseRecord::to(topic).key(claim.claim_id.as_str());
+            if let Some(value) = &value {
+                record = record.payload(value.as_slice());
+            }
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        back,
+                    )) => {
+                        self.producer.poll(Duration::from_millis(10));
+                        record = back;
+                    }
+                    Err((e, _)) => {
+                        return Err(KafkaRunError::GaveUp(format!("producing to {topic}: {e}")));
+                    }
+                }
+            }
+            self.producer.poll(Duration::ZERO);
+        }
+        self.producer
+            .flush(Duration::from_secs(30))
+            .map_err(|e| KafkaRunError::GaveUp(format!("flushing to {topic}: {e}")))?;
+        match self.producer.context().count.load(Ordering::Relaxed) {
+            0 => Ok(claims.len() as u64),
+            n => Err(KafkaRunError::GaveUp(format!(
+                "{n} record(s) were refused by the broker (see the warning above); \
+                 the others of the {} were published",
+                claims.len()
+            ))),
+        }
+    }
+}
+
+/// Publish `claims` (or, with `delete`, a tombstone for each id) to `topic`;
+/// returns how many were acknowledged. Fails when any was refused.
+pub fn publish(
+    kafka: &KafkaConfig,
+    topic: &str,
+    claims: &[Claim],
+    delete: bool,
+) -> Result<u64, KafkaRunError> {
+    Publisher::connect(kafka, topic)?.send(claims, delete)
+}

@@ -1,0 +1,87 @@
+//! `enricher claims load` and `enricher claims publish`: the claims table
+//! offline (load, refused with a pointer to `publish` while a host holds the
+//! file), and claim changes to running hosts (publish: the changelog topic).
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use enricher::app::is_lock_conflict;
+use enricher::claims_load::{InputFormat, LoadOptions, load_claims, read_claims};
+use enricher::config::Config;
+
+#[derive(clap::Args)]
+pub struct PublishArgs {
+    /// A CSV or JSON-lines claims file (the format `claims load` reads).
+    pub file: PathBuf,
+    /// Delete the claims whose ids the file holds (tombstones) instead.
+    #[arg(long)]
+    pub delete: bool,
+    /// Publish the good rows and report the bad ones, instead of publishing nothing.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+/// `enricher claims publish`: check every row as `claims load` does, then
+/// publish them to the changelog (CLAIMS_CHANGELOG_TOPIC) keyed by claim_id.
+pub fn publish(config: &Config, args: &PublishArgs) -> anyhow::Result<()> {
+    let options = LoadOptions {
+        skip_bad_rows: args.skip_bad_rows,
+        allow_empty: false,
+    };
+    let file =
+        File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    let format = InputFormat::detect(&args.file);
+    let (claims, report) = read_claims(format, BufReader::new(file), &args.file, &options)?;
+    let topic = config.claims.changelog().context(
+        "claims.changelog-topic (CLAIMS_CHANGELOG_TOPIC) is off: there is no changelog to publish to",
+    )?;
+    let sent = enricher::changelog::publish(&config.kafka, topic, &claims, args.delete)?;
+    let what = if args.delete { "deletions" } else { "claims" };
+    println!("published {sent} {what} to {topic}");
+    if report.rows_rejected > 0 {
+        println!("rejected {} bad row(s):", report.rows_rejected);
+        for line in &report.rejected {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}
+
+/// `enricher claims load`: replace the claims table of a database file.
+pub fn load(config: &Config, file: &Path, options: &LoadOptions) -> anyhow::Result<()> {
+    let path = config
+        .duckdb
+        .path()?
+        .context("claims load needs a database file, not :memory: (use --db PATH)")?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let mut conn = match duckdb::Connection::open(&path) {
+        Ok(conn) => conn,
+        Err(e) if is_lock_conflict(&e.to_string()) => anyhow::bail!(
+            "{} is in use by a running host (DuckDB: {e}); to change the claims of running hosts, \
+             use `enricher claims publish {}` (the claims changelog), or stop the host first",
+            path.display(),
+            file.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    };
+    let report = load_claims(&mut conn, file, options)?;
+    println!(
+        "loaded {} claims into {} in {:.2} s",
+        report.rows_loaded,
+        path.display(),
+        report.elapsed.as_secs_f64()
+    );
+    if report.rows_rejected > 0 {
+        println!("rejected {} bad row(s):", report.rows_rejected);
+        for line in &report.rejected {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! `enricher claims publish` and `enricher claims load` against a running
+//! Kafka-mode host on the real test broker (nisshi): load is refused while
+//! the host holds the file, with a message naming `claims publish`, and the
+//! host goes on; the claims published instead reach it, and its summary
+//! reports the changelog it applied.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn broker() -> String {
+    std::env::var("ENRICHER_TEST_KAFKA").unwrap_or_else(|_| {
+        panic!("no test broker: run scripts/test, or scripts/kafka-up and set ENRICHER_TEST_KAFKA")
+    })
+}
+
+struct Scratch {
+    dir: PathBuf,
+    broker: String,
+    /// input, enriched, failed, changelog
+    topics: [String; 4],
+}
+
+impl Scratch {
+    fn new(label: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "enricher-claims-cli-{label}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let topics =
+            ["in", "enriched", "failed", "changelog"].map(|t| format!("cli-{label}-{t}-{stamp}"));
+        Self {
+            dir,
+            broker: broker(),
+            topics,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
+        cmd.args(args)
+            .env("KAFKA_BOOTSTRAP_SERVERS", &self.broker)
+            .env("PAYMENT_EVENTS_TOPIC", &self.topics[0])
+            .env("ENRICHED_PAYMENTS_TOPIC", &self.topics[1])
+            .env("FAILED_PAYMENTS_TOPIC", &self.topics[2])
+            .env("CLAIMS_CHANGELOG_TOPIC", &self.topics[3])
+            .env("KAFKA_GROUP_ID", format!("{}-group", self.topics[0]))
+            .env("LOOKUP_CACHE_MISSING_TTL", "1h")
+            .env("LOOKUP_CACHE_TTL", "1h")
+            .env("RUST_LOG", "warn")
+            .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
+            .env("DUCKDB_URL", self.dir.join("claims.duckdb"));
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run enricher")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "enricher {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    }
+
+    fn tail(&self, topic: &str) -> Vec<serde_json::Value> {
+        self.ok(&["topic", "tail", topic, "--values"])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn event(payment: &str, claim: &str) -> String {
+    format!(
+        r#"{{"payment_id":"{payment}","claim_id":"{claim}","payment_amount":10.00,"payment_date":"2024-01-15T10:30:00","processor_id":"P","payment_method":"ELECTRONIC","payment_status":"COMPLETED"}}"#
+    )
+}
+
+#[test]
+fn load_on_a_held_file_names_publish_and_published_claims_reach_the_running_host() {
+    let s = Scratch::new("held");
+    let claims = s.write(
+        "claims.csv",
+        "claim_id,member_id,claim_amount\nCLM-1,MBR-1,10.00\n",
+    );
+    s.ok(&["claims", "load", &claims]);
+    s.ok(&[
+        "topic",
+        "create",
+        &s.topics[0],
+        &s.topics[1],
+        &s.topics[2],
+        "--partitions",
+        "1",
+    ]);
+    // Bad rows are refused with `claims load`'s messages, and nothing is published.
+    let bad = s.write(
+        "bad.csv",
+        "claim_id,member_id,claim_amount\nCLM-2,MBR-2,abc\n",
+    );
+    let refused = s.run(&["claims", "publish", &bad]);
+    assert!(!refused.status.success());
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        text.contains("line 2: claim_amount is not a decimal number (abc)"),
+        "{text}"
+    );
+    // The first publish creates the changelog topic.
+    let late = s.write(
+        "late.jsonl",
+        r#"{"claim_id":"CLM-0","member_id":"MBR-0","claim_amount":"1.00"}"#,
+    );
+    assert!(
+        s.ok(&["claims", "publish", &late])
+            .contains("published 1 claims")
+    );
+
+    let mut host = s
+        .command(&["run", "--delivery", "at-least-once"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let input = s.write("events.jsonl", &format!("{}\n", event("PAY-1", "CLM-2")));
+    // Let the host start and read PAY-1 (CLM-2 is not a claim yet: cached missing for 1h).
+    produce(&s, &input);
+    wait_until(
+        || s.tail(&s.topics[2]).len() == 1,
+        "PAY-1 failed as CLAIM_NOT_FOUND",
+    );
+
+    let out = s.run(&["claims", "load", &claims]);
+    assert!(
+        !out.status.success(),
+        "load must be refused while the host holds the file"
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("is in use by a running host"), "{text}");
+    assert!(text.contains("enricher claims publish"), "{text}");
+    assert!(
+        host.try_wait().expect("try_wait").is_none(),
+        "the host keeps running"
+    );
+
+    let update = s.write(
+        "update.csv",
+        "claim_id,member_id,claim_amount\nCLM-2,MBR-2,20.00\n",
+    );
+    assert!(
+        s.ok(&["claims", "publish", &update])
+            .contains("published 1 claims")
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Until the host applied it, PAY-n fail; once applied, they are enriched.
+    let mut n = 1;
+    while s.tail(&s.topics[1]).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the published claim never reached the host"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        n += 1;
+        let again = s.write(
+            &format!("events{n}.jsonl"),
+            &format!("{}\n", event(&format!("PAY-{n}"), "CLM-2")),
+        );
+        produce(&s, &again);
+    }
+    let enriched = s.tail(&s.topics[1]);
+    assert_eq!(enriched[0]["member_id"], "MBR-2");
+
+    Command::new("kill")
+        .args(["-TERM", &host.id().to_string()])
+        .status()
+        .expect("kill");
+    let output = host.wait_with_output().expect("wait");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = String::from_utf8_lossy(&output.stdout);
+    // CLM-0 (published before the host started, applied at its start) and CLM-2.
+    assert!(
+        summary.contains(&format!(
+            "changelog  {}: applied 2 (0 deletions",
+            s.topics[3]
+        )),
+        "{summary}"
+    );
+}
+
+/// Produce the lines of `file` to the input topic.
+fn produce(s: &Scratch, file: &str) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let text = std::fs::read_to_string(file).expect("read");
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &s.broker)
+        .create()
+        .expect("producer");
+    for line in text.lines() {
+        producer
+            .send(BaseRecord::<(), str>::to(&s.topics[0]).payload(line))
+            .expect("send");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
