@@ -39,18 +39,16 @@ pub struct ChangelogApplier {
 
 /// The reader's settings: any user key, then ours (read committed records, no group commits).
 fn consumer_config(kafka: &KafkaConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &kafka.bootstrap_servers)
-        .set("fetch.wait.max.ms", "20");
-    for (key, value) in &kafka.properties {
-        c.set(key, value);
-    }
+    let mut c = crate::kafka::client_config(kafka);
     c.set("group.id", format!("{}-claims-changelog", kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed");
+    if !kafka.properties.contains_key("fetch.wait.max.ms") {
+        c.set("fetch.wait.max.ms", "20");
+    }
     c
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::ClientContext;
 
 use super::codec::encode;
 use crate::claims_load::Claim;
@@ -46,15 +46,14 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn connect(kafka: &KafkaConfig, topic: &str) -> Result<Self, KafkaRunError> {
-        create_compacted_topic(&kafka.bootstrap_servers, topic, MAX_RECORD_BYTES)?;
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &kafka.bootstrap_servers)
-            .set("linger.ms", "5");
-        for (key, value) in &kafka.properties {
-            config.set(key, value);
-        }
-        config.set("enable.idempotence", "true").set("acks", "all");
+        let shape = crate::config::TopicShape {
+            partitions: 1,
+            replication: -1, // the broker's default
+        };
+        create_compacted_topic(kafka, topic, shape, MAX_RECORD_BYTES)?;
+        // The load producer's settings (every user property included), waiting for all replicas.
+        let mut config = crate::kafka::load_producer_config(kafka);
+        config.set("acks", "all");
         let producer: BaseProducer<Refusals> = config
             .create_with_context(Refusals::default())
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
