@@ -12,6 +12,7 @@ use crate::deploy::{
     canaries_from_file, default_canaries,
 };
 use crate::error::{ConfigError, PluginError, StoreError};
+use crate::health::{Health, Source, StoreProbe};
 use crate::kafka::KafkaRunError;
 use crate::lookup::{ClaimsLookup, DuckDbStore, FetchError, SchemaError};
 use crate::pipeline::Pipeline;
@@ -118,6 +119,8 @@ pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
 pub struct KafkaHost {
     pub pipeline: Pipeline,
     pub deployer: Arc<Deployer>,
+    /// What the probes answer; the stream loop publishes to it.
+    pub health: Health,
     admin: Option<AdminServer>,
     _watcher: Option<FleetWatcher>,
     _dir_watcher: Option<DirWatcher>,
@@ -137,6 +140,9 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     let (source, bytes) = plugin_bytes(config)?;
     let initial = engine.load_bytes(&source, &bytes)?;
     let lookup = open_lookup(config)?;
+    let probe_lookup = Arc::clone(&lookup);
+    let probe: StoreProbe = Arc::new(move || probe_lookup.ping());
+    let health = Health::new(Source::Kafka, config.kafka.liveness_timeout, Some(probe));
     let canaries = match &config.deploy.canary_file {
         Some(path) => canaries_from_file(path).map_err(ConfigError::Invalid)?,
         None => default_canaries(),
@@ -170,12 +176,14 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         )?),
         None => None,
     };
+    // The deployer always holds an active plugin (the initial one at least).
+    health.set_plugin_loaded(true);
     let pipeline = Pipeline::following(deployer.feed(), lookup, config.pipeline.max_record_bytes);
     let admin = match config.deploy.admin_bind {
         Some(addr) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
-            let server =
-                AdminServer::start(addr, api).map_err(|error| StartError::Admin { addr, error })?;
+            let server = AdminServer::start_with_health(addr, api, health.clone())
+                .map_err(|error| StartError::Admin { addr, error })?;
             tracing::info!(addr = %server.local_addr(), "admin API listening");
             Some(server)
         }
@@ -191,6 +199,7 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     Ok(KafkaHost {
         pipeline,
         deployer,
+        health,
         admin,
         _watcher: watcher,
         _dir_watcher: dir_watcher,

@@ -20,6 +20,7 @@
 //! - [`file_mode`]: `enricher run` on files (one record per line, JSON lines out);
 //! - [`pipeline`]: batches records through the plugin and routes every output, losing none;
 //! - [`metrics`]: counters per status, for summaries and logs;
+//! - [`health`]: liveness and readiness the stream publishes for the probes;
 //! - [`runtime`]: engine, loading, world check, instances, sandbox, host imports;
 //! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
@@ -41,6 +42,7 @@ pub mod deploy;
 pub mod error;
 pub mod file_mode;
 pub mod generate;
+pub mod health;
 pub mod kafka;
 pub mod lookup;
 pub mod metrics;

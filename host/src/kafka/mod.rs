@@ -2,20 +2,26 @@
 //! run each batch through the pipeline, produce to `enriched-payments` /
 //! `failed-payments`, and commit input offsets with the outputs.
 //!
+//! - `reach`: waiting for the broker at start (says which address, backs off, stops on SIGTERM);
+//! - `broker_watch`: broker reachability and stalls from librdkafka's statistics;
 //! - `topics`: creating topics (plain and compacted);
 //! - `clients`: librdkafka settings for every client (user keys pass through), error logging;
 //! - `delivery`: the two delivery modes, exactly-once (transactions) and
 //!   at-least-once (acknowledged batches), behind one trait;
 //! - `group`: the consumer's context: commit before partitions are revoked;
 //! - `records`: Kafka messages in, routed records out (headers, backpressure, size limit);
+//! - `faults`: heartbeat, lost assignment, recreating a fatal producer;
 //! - `runner`: the poll → process → produce → maybe-commit loop;
 //! - `progress`: where the input topic ended at start (for `--stop-at-end`);
 //! - `tail`: reading a topic back (`enricher topic tail`), for people and tests.
 
+mod broker_watch;
 pub(crate) mod clients;
 mod delivery;
+mod faults;
 mod group;
 mod progress;
+mod reach;
 mod records;
 mod runner;
 mod tail;
@@ -24,7 +30,8 @@ pub(crate) mod topics;
 pub use delivery::CommitCounters;
 pub use progress::partition_watermarks;
 pub use records::COMMIT_UNIT_HEADER;
-pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run};
+pub use reach::wait_for_broker;
+pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run, run_observed};
 pub use tail::{TailOptions, TailedRecord, tail_topic};
 pub use topics::create_topics;
 

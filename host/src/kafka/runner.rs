@@ -3,7 +3,10 @@
 //! `commit-max-records`). On revocation the consumer context commits first
 //! (`group`). Stops on the shutdown flag (SIGTERM) or, with `--stop-at-end`,
 //! once the input as it was at start is committed; either way it commits
-//! before leaving. The delivery mode decides what "commit" means.
+//! before leaving. The delivery mode decides what "commit" means. Broker
+//! faults (`faults`): each iteration beats the heartbeat; a fatal producer is
+//! recreated and the input rewound; at shutdown with the broker unreachable
+//! nothing more is committed (those inputs are processed again).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,17 +18,22 @@ use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 
 use super::KafkaRunError;
+use super::broker_watch::BrokerWatch;
 use super::clients::{consumer_config, max_message_bytes, producer_config};
 use super::delivery::{CommitCounters, Delivery, for_mode};
+use super::faults::Faults;
 use super::group::GroupContext;
 use super::progress::EndMarks;
 use super::records::{DeliveryTracker, EnricherProducer, Topics, produce_batch, to_input};
 use crate::bindings::InputRecord;
 use crate::config::{DeliveryMode, KafkaConfig};
+use crate::health::Health;
 use crate::pipeline::{Pipeline, Routed};
 
 /// How long an empty poll waits at most before the loop looks at commits again.
 const POLL_WAIT: Duration = Duration::from_millis(50);
+/// How long the last flush may take at a shutdown that does not commit.
+const QUICK_FLUSH: Duration = Duration::from_secs(1);
 
 /// What the loop runs each batch through: the plugin pipeline, or (for the
 /// benchmark's baseline) a plain copy.
@@ -87,6 +95,9 @@ struct Loop<'a> {
     seen_generation: u64,
     report: KafkaRunReport,
     started: Instant,
+    faults: Faults,
+    /// A batch was given up half-sent (shutdown while the producer queue was full).
+    abandoned: bool,
 }
 
 /// Names this run in commit-unit headers: the transactional id (or, in
@@ -110,19 +121,42 @@ pub fn run(
     options: RunOptions,
     shutdown: &AtomicBool,
 ) -> Result<KafkaRunReport, KafkaRunError> {
-    let mut run = Loop::start(config, options)?;
+    run_observed(pipeline, config, options, shutdown, &Health::default())
+}
+
+/// [`run`], publishing its heartbeat, assignment and broker state to `health`.
+pub fn run_observed(
+    pipeline: &mut impl BatchTransform,
+    config: &KafkaConfig,
+    options: RunOptions,
+    shutdown: &AtomicBool,
+    health: &Health,
+) -> Result<KafkaRunReport, KafkaRunError> {
+    let mut run = Loop::start(config, options, health)?;
+    let topic = config.payment_events_topic.as_str();
     while !shutdown.load(Ordering::Relaxed) {
+        run.faults.tick(&run.consumer, topic);
         if run.delivery.at_boundary() {
             pipeline.at_commit_boundary();
         }
-        run.poll_batch()?;
+        if let Err(e) = run.poll_batch() {
+            run.recover(e, shutdown)?;
+            continue;
+        }
         if !run.batch.is_empty() {
             let routed = pipeline.process(&run.batch);
-            run.produce(routed)?;
+            if let Err(e) = run.produce(routed, shutdown) {
+                run.recover(e, shutdown)?;
+                continue;
+            }
         }
-        if run.maybe_commit()? {
-            tracing::info!("input committed up to where it ended at start: stopping");
-            break;
+        match run.maybe_commit() {
+            Ok(true) => {
+                tracing::info!("input committed up to where it ended at start: stopping");
+                break;
+            }
+            Ok(false) => {}
+            Err(e) => run.recover(e, shutdown)?,
         }
     }
     run.finish()
@@ -130,11 +164,21 @@ pub fn run(
 
 impl<'a> Loop<'a> {
     /// Create the clients, prepare the delivery mode and subscribe.
-    fn start(config: &'a KafkaConfig, options: RunOptions) -> Result<Self, KafkaRunError> {
+    fn start(
+        config: &'a KafkaConfig,
+        options: RunOptions,
+        health: &Health,
+    ) -> Result<Self, KafkaRunError> {
         let started = Instant::now();
         let consumer: BaseConsumer<GroupContext> = consumer_config(config)
             .create_with_context(GroupContext::default())
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+        let watch = Arc::new(BrokerWatch::new(
+            &config.bootstrap_servers,
+            config.stall_warning,
+            health.clone(),
+        ));
+        consumer.context().watch_brokers(Arc::clone(&watch));
         let producer: EnricherProducer = producer_config(config)
             .create_with_context(DeliveryTracker::default())
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
@@ -167,6 +211,8 @@ impl<'a> Loop<'a> {
             seen_generation,
             report: KafkaRunReport::default(),
             started,
+            faults: Faults::new(health.clone(), watch),
+            abandoned: false,
         })
     }
 
@@ -232,7 +278,7 @@ impl<'a> Loop<'a> {
 
     /// Send the batch's outputs and mark its inputs processed; a failed send
     /// abandons the batch (abort and rewind), a fatal producer stops the run.
-    fn produce(&mut self, routed: Vec<Routed>) -> Result<(), KafkaRunError> {
+    fn produce(&mut self, routed: Vec<Routed>, stop: &AtomicBool) -> Result<(), KafkaRunError> {
         let topics = Topics {
             enriched: &self.config.enriched_payments_topic,
             failed: &self.config.failed_payments_topic,
@@ -240,14 +286,20 @@ impl<'a> Loop<'a> {
         let seq = self.delivery.next_batch();
         let unit = format!("{}/{}", self.instance, self.delivery.unit());
         let producer = self.delivery.producer();
+        let health = self.faults.health().clone();
+        let mut keep_waiting = || {
+            health.beat();
+            !stop.load(Ordering::Relaxed)
+        };
         match produce_batch(
-            producer,
+            &producer,
             &topics,
             &self.batch,
             routed,
             self.max_bytes,
             seq,
             &unit,
+            &mut keep_waiting,
         ) {
             Ok(n) => {
                 self.report.produced += n;
@@ -257,6 +309,11 @@ impl<'a> Loop<'a> {
                 }
                 self.delivery.seal_batch();
                 self.since_commit += self.batch.len();
+                Ok(())
+            }
+            Err(KafkaError::Canceled) => {
+                // Stopping while the broker makes no room: not sealed, not committed.
+                self.abandoned = true;
                 Ok(())
             }
             Err(e) => {
@@ -295,11 +352,40 @@ impl<'a> Loop<'a> {
         }
     }
 
-    /// Commit everything, flush, and report.
+    /// A step failed: recover a fatal producer (see `faults`) or stop with `error`.
+    fn recover(&mut self, error: KafkaRunError, stop: &AtomicBool) -> Result<(), KafkaRunError> {
+        self.batch.clear();
+        self.positions.clear();
+        self.faults
+            .recover(error, &self.delivery, &self.consumer, self.config, stop)
+    }
+
+    /// Commit everything, flush, and report. With the broker unreachable, a
+    /// fatal producer or a batch given up half-sent, nothing more is
+    /// committed (those inputs are processed again after a restart): a
+    /// shutdown does not wait for a broker that is not there.
     fn finish(mut self) -> Result<KafkaRunReport, KafkaRunError> {
+        let producer = self.delivery.producer();
+        let why_not = if self.abandoned {
+            Some("a batch was given up half-sent")
+        } else if !self.faults.broker_reachable() {
+            Some("the broker is unreachable")
+        } else if producer.client().fatal_error().is_some() {
+            Some("the producer is fatal")
+        } else {
+            None
+        };
+        if let Some(why) = why_not {
+            tracing::warn!(
+                "stopping without a last commit ({why}): uncommitted inputs are processed again after a restart"
+            );
+            let _ = producer.flush(QUICK_FLUSH);
+            self.report.commits = self.delivery.counters();
+            self.report.elapsed = self.started.elapsed();
+            return Ok(self.report);
+        }
         self.delivery.commit_all(&self.consumer)?;
-        self.delivery
-            .producer()
+        producer
             .flush(Duration::from_secs(30))
             .map_err(|e| KafkaRunError::GaveUp(format!("flushing at shutdown: {e}")))?;
         self.report.commits = self.delivery.counters();

@@ -9,7 +9,8 @@
 //! | `GET /v1/plugins`                      | 200 `[`[`VersionInfo`]`]`     |
 //! | `POST /v1/plugins/rollback`            | 200 [`RollbackReport`]        |
 //! | `GET /v1/status`                       | 200 [`PluginStatus`]          |
-//! | `GET /healthz`                         | 200 `ok`                      |
+//! | `GET /healthz`                         | 200 `ok`, 503 stream stuck (`probes`) |
+//! | `GET /readyz`                          | 200 ready, 503 with the reasons (`probes`) |
 //!
 //! Every refusal answers `{"error": {"kind": ..., "message": ...}}` (an
 //! [`AdminError`]) with the status of [`status_of`]; an unknown path is a 404,
@@ -22,6 +23,7 @@
 
 // Why these crates: well-kept HTTP (axum/hyper on tokio, ureq) replaces hand-written HTTP/1.1.
 mod client;
+mod probes;
 mod routes;
 mod server;
 

@@ -26,8 +26,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tower::ServiceExt;
 
-use super::routes;
+use super::{probes, routes};
 use crate::deploy::PluginAdmin;
+use crate::health::Health;
 
 /// Connections served at once; further ones wait to be accepted.
 const MAX_CONNECTIONS: usize = 32;
@@ -54,8 +55,17 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// Listen on `bind` (port 0 picks one, see [`Self::local_addr`]) and serve
-    /// `api` on a thread of its own.
+    /// `api` on a thread of its own; the probes answer from a fresh [`Health`].
     pub fn start(bind: SocketAddr, api: Arc<dyn PluginAdmin>) -> io::Result<AdminServer> {
+        Self::start_with_health(bind, api, Health::default())
+    }
+
+    /// [`Self::start`], the probes (`/healthz`, `/readyz`) answering from `health`.
+    pub fn start_with_health(
+        bind: SocketAddr,
+        api: Arc<dyn PluginAdmin>,
+        health: Health,
+    ) -> io::Result<AdminServer> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -74,7 +84,8 @@ impl AdminServer {
         let thread = std::thread::Builder::new()
             .name("admin-api".into())
             .spawn(move || {
-                runtime.block_on(serve(listener, routes::router(api), stopped));
+                let router = routes::router(api).merge(probes::router(health));
+                runtime.block_on(serve(listener, router, stopped));
                 runtime.shutdown_timeout(BLOCKING_GRACE);
             })?;
         tracing::debug!(%addr, "admin API started");
