@@ -29,6 +29,14 @@ fn port() -> String {
     })
 }
 
+/// The binary under test (`ENRICHER_TEST_BIN` overrides it, e.g. a copy
+/// taken when several checkouts share one target folder).
+fn binary() -> PathBuf {
+    std::env::var_os("ENRICHER_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_enricher")))
+}
+
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scripts")
@@ -105,7 +113,7 @@ impl Fixture {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
+        let mut cmd = Command::new(binary());
         cmd.args(args)
             .env("KAFKA_BOOTSTRAP_SERVERS", format!("127.0.0.1:{}", self.port))
             .env("KAFKA_GROUP_ID", "faults")

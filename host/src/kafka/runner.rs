@@ -34,6 +34,8 @@ use crate::pipeline::{Pipeline, Routed};
 const POLL_WAIT: Duration = Duration::from_millis(50);
 /// How long the last flush may take at a shutdown that does not commit.
 const QUICK_FLUSH: Duration = Duration::from_secs(1);
+/// How long outputs may take to be acknowledged at a normal shutdown.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
 /// What the loop runs each batch through: the plugin pipeline, or (for the
 /// benchmark's baseline) a plain copy.
@@ -380,6 +382,17 @@ impl<'a> Loop<'a> {
                 "stopping without a last commit ({why}): uncommitted inputs are processed again after a restart"
             );
             let _ = producer.flush(QUICK_FLUSH);
+            self.report.commits = self.delivery.counters();
+            self.report.elapsed = self.started.elapsed();
+            return Ok(self.report);
+        }
+        // Outputs not acknowledged within the grace are not committed: the
+        // stop does not wait out a broker that does not answer.
+        if let Err(e) = producer.flush(SHUTDOWN_FLUSH) {
+            tracing::warn!(
+                "outputs not acknowledged within {SHUTDOWN_FLUSH:?} at shutdown ({e}): \
+                 their inputs are not committed and are processed again after a restart"
+            );
             self.report.commits = self.delivery.counters();
             self.report.elapsed = self.started.elapsed();
             return Ok(self.report);
