@@ -83,7 +83,9 @@ impl Health {
 
     /// The stream loop is alive (call once per iteration; two atomic stores).
     pub fn beat(&self) {
-        self.inner.last_beat_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.inner
+            .last_beat_ms
+            .store(self.now_ms(), Ordering::Relaxed);
         self.inner.started.store(true, Ordering::Relaxed);
     }
 
@@ -171,7 +173,9 @@ impl Health {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
         {
-            reasons.push(format!("a Kafka client is fatal and being recreated: {why}"));
+            reasons.push(format!(
+                "a Kafka client is fatal and being recreated: {why}"
+            ));
         }
         reasons
     }

@@ -54,7 +54,8 @@ struct Fixture {
 impl Fixture {
     fn new(label: &str) -> Self {
         let lock = BROKER.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = std::env::temp_dir().join(format!("enricher-faults-{label}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("enricher-faults-{label}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         // A lost member leaves the group quickly; the stall warning comes early.
@@ -115,7 +116,10 @@ impl Fixture {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(binary());
         cmd.args(args)
-            .env("KAFKA_BOOTSTRAP_SERVERS", format!("127.0.0.1:{}", self.port))
+            .env(
+                "KAFKA_BOOTSTRAP_SERVERS",
+                format!("127.0.0.1:{}", self.port),
+            )
             .env("KAFKA_GROUP_ID", "faults")
             .env("ENRICHER_DELIVERY", "at-least-once")
             .env("RUST_LOG", "warn")
@@ -156,7 +160,9 @@ impl Fixture {
 
     /// `enricher run` with stderr kept in a file; `env` added.
     fn start_run(&self, env: &[(&str, &str)]) -> Running {
-        let log = self.dir.join(format!("run-{}.log", Instant::now().elapsed().as_nanos()));
+        let log = self
+            .dir
+            .join(format!("run-{}.log", Instant::now().elapsed().as_nanos()));
         let file = std::fs::File::create(&log).expect("log file");
         let child = self
             .command(&["run", "--db", self.db.to_str().expect("path")])
@@ -236,7 +242,11 @@ impl Running {
         );
         let log = self.log();
         let at = log.find("admin API on http://").expect("line") + "admin API on http://".len();
-        log[at..].split_whitespace().next().expect("addr").to_owned()
+        log[at..]
+            .split_whitespace()
+            .next()
+            .expect("addr")
+            .to_owned()
     }
 
     /// SIGTERM, then the exit status and how long it took.
@@ -275,7 +285,11 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     let status = answer
@@ -283,7 +297,11 @@ fn get(addr: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    let body = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
     (status, body)
 }
 
@@ -317,8 +335,14 @@ fn started_before_the_broker_it_names_the_address_stops_on_sigterm_and_later_cat
         run.log()
     );
     let (status, took, log) = run.stop();
-    assert!(status.success(), "SIGTERM while waiting: exit 0, got {status:?}\n{log}");
-    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}:\n{log}");
+    assert!(
+        status.success(),
+        "SIGTERM while waiting: exit 0, got {status:?}\n{log}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "SIGTERM took {took:?}:\n{log}"
+    );
 
     // Started again before the broker, it waits, then processes everything.
     let run = f.start_run(&[]);
@@ -327,9 +351,17 @@ fn started_before_the_broker_it_names_the_address_stops_on_sigterm_and_later_cat
     f.produce(5, 3000);
     let missing = f.wait_for_ids(5, 3000, Duration::from_secs(120));
     let (status, _, log) = run.stop();
-    assert!(missing.is_empty(), "lost {} ids, e.g. {:?}\n{log}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "lost {} ids, e.g. {:?}\n{log}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     assert!(status.success(), "{log}");
-    assert!(log.contains("reachable after"), "the recovery is logged:\n{log}");
+    assert!(
+        log.contains("reachable after"),
+        "the recovery is logged:\n{log}"
+    );
 }
 
 #[test]
@@ -352,7 +384,11 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(before >= 2000, "no progress before the pause:\n{}", run.log());
+    assert!(
+        before >= 2000,
+        "no progress before the pause:\n{}",
+        run.log()
+    );
     f.signal_broker("-STOP");
     let stalled = run.wait_for_log("Kafka stalled", Duration::from_secs(15));
     std::thread::sleep(Duration::from_secs(5));
@@ -361,7 +397,12 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
     let (status, _, log) = run.stop();
     assert!(stalled, "no stall warning while paused:\n{log}");
     assert!(before < events as usize, "the pause landed mid-stream");
-    assert!(missing.is_empty(), "lost {} ids, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "lost {} ids, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     assert!(status.success(), "{log}");
 }
 
@@ -372,7 +413,11 @@ fn a_broker_killed_and_restarted_is_recovered_and_readiness_follows() {
     f.produce(5, 2000);
     let run = f.start_run(&[("ENRICHER_KAFKA_STALL_WARNING", "3s")]);
     let admin = run.admin();
-    assert!(f.wait_for_ids(5, 2000, Duration::from_secs(60)).is_empty(), "{}", run.log());
+    assert!(
+        f.wait_for_ids(5, 2000, Duration::from_secs(60)).is_empty(),
+        "{}",
+        run.log()
+    );
     let (ready, body) = wait_for_status(&admin, "/readyz", 200, Duration::from_secs(30));
     assert_eq!(ready, 200, "ready before the fault: {body}");
 
@@ -389,10 +434,18 @@ fn a_broker_killed_and_restarted_is_recovered_and_readiness_follows() {
     let (ready, body) = wait_for_status(&admin, "/readyz", 200, Duration::from_secs(60));
     assert_eq!(get(&admin, "/healthz").0, 200);
     let (status, took, log) = run.stop();
-    assert!(missing.is_empty(), "lost {} ids after the restart, e.g. {:?}\n{log}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "lost {} ids after the restart, e.g. {:?}\n{log}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     assert_eq!(ready, 200, "ready again after the restart: {body}\n{log}");
     assert!(log.contains("unreachable"), "the outage is logged:\n{log}");
-    assert!(log.contains("reachable again"), "the recovery is logged:\n{log}");
+    assert!(
+        log.contains("reachable again"),
+        "the recovery is logged:\n{log}"
+    );
     assert!(status.success(), "{log}");
     assert!(took < Duration::from_secs(35), "SIGTERM took {took:?}");
     let seen: HashSet<String> = f.output_counts().into_keys().collect();

@@ -25,7 +25,10 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
     }
     // Say within seconds which address cannot be reached; Ctrl-C stops the wait.
     if !wait_for_broker(&config.kafka, &shutdown)? {
-        eprintln!("stopped before Kafka at {} answered", config.kafka.bootstrap_servers);
+        eprintln!(
+            "stopped before Kafka at {} answered",
+            config.kafka.bootstrap_servers
+        );
         return Ok(());
     }
     let mut host = build_kafka_host(config)?;

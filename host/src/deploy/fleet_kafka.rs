@@ -18,8 +18,8 @@
 //! fatal (`UnknownProducerId`); the publisher then makes a new one (logged at
 //! warn level) and sends again, so deploys keep working.
 
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 

@@ -34,7 +34,9 @@ struct BrokerStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sample {
     /// Some broker is connected and has sent something within the returned time.
-    Up { silent: Duration },
+    Up {
+        silent: Duration,
+    },
     Down,
 }
 
@@ -71,6 +73,8 @@ pub(crate) struct BrokerWatch {
     state: Mutex<State>,
     /// Transitions to unreachable so far.
     outages: AtomicU64,
+    /// Milliseconds without a byte from the broker, at the last statistics.
+    silent_ms: AtomicU64,
 }
 
 impl BrokerWatch {
@@ -85,6 +89,7 @@ impl BrokerWatch {
                 warned_at: None,
             }),
             outages: AtomicU64::new(0),
+            silent_ms: AtomicU64::new(0),
         }
     }
 
@@ -114,6 +119,8 @@ impl BrokerWatch {
     pub(crate) fn saw_stats(&self, json: &[u8]) {
         match sample(json) {
             Some(Sample::Up { silent }) => {
+                let ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
+                self.silent_ms.store(ms, Ordering::Relaxed);
                 self.up();
                 if silent > self.stall {
                     self.maybe_warn_stall(&format!(
@@ -178,6 +185,12 @@ impl BrokerWatch {
         self.outages.load(Ordering::Relaxed)
     }
 
+    /// Whether a broker is reachable and has sent something within the stall time.
+    pub(crate) fn answering(&self) -> bool {
+        let silent = Duration::from_millis(self.silent_ms.load(Ordering::Relaxed));
+        self.reachable() && silent < self.stall
+    }
+
     /// Whether a broker is reachable as far as this client knows.
     pub(crate) fn reachable(&self) -> bool {
         self.state().down_since.is_none()
@@ -194,10 +207,8 @@ mod tests {
 
     #[test]
     fn statistics_say_up_only_with_a_connected_broker() {
-        let up = doc(
-            r#""a:1/bootstrap":{"nodeid":-1,"state":"INIT","rxidle":-1},
-               "a:1/1":{"nodeid":1,"state":"UP","rxidle":2500000}"#,
-        );
+        let up = doc(r#""a:1/bootstrap":{"nodeid":-1,"state":"INIT","rxidle":-1},
+               "a:1/1":{"nodeid":1,"state":"UP","rxidle":2500000}"#);
         assert_eq!(
             sample(&up),
             Some(Sample::Up {
@@ -215,9 +226,19 @@ mod tests {
         let watch = BrokerWatch::new("a:1", Duration::from_secs(30), health.clone());
         watch.saw_down("AllBrokersDown");
         assert!(!watch.reachable());
-        assert!(health.readiness().iter().any(|r| r.contains("not reachable")));
+        assert!(
+            health
+                .readiness()
+                .iter()
+                .any(|r| r.contains("not reachable"))
+        );
         watch.saw_stats(&doc(r#""a:1/1":{"nodeid":1,"state":"UP","rxidle":1000}"#));
         assert!(watch.reachable());
-        assert!(!health.readiness().iter().any(|r| r.contains("not reachable")));
+        assert!(
+            !health
+                .readiness()
+                .iter()
+                .any(|r| r.contains("not reachable"))
+        );
     }
 }

@@ -62,6 +62,14 @@ impl Faults {
         self.watch.reachable()
     }
 
+    /// Outputs pending without a commit since `since` while the broker
+    /// answers: longer than the stall time means the producer is stuck (a
+    /// restarted broker that lost its state may leave an idempotent producer
+    /// waiting for a producer id it never gets, without a fatal error).
+    pub(super) fn producer_stuck(&self, since: Instant, stall: Duration) -> bool {
+        since.elapsed() > stall && self.watch.answering()
+    }
+
     /// Once per loop iteration: cheap unless a look at the assignment is due.
     pub(super) fn tick<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, topic: &str) {
         self.health.beat();
@@ -121,10 +129,28 @@ impl Faults {
                 "producer: {what} (another instance uses this transactional id)"
             )));
         }
-        tracing::warn!(
-            "the producer is fatal ({what}); recreating it and rewinding to the committed offsets"
+        self.recreate(
+            &format!("the producer is fatal ({what})"),
+            delivery,
+            consumer,
+            config,
+            stop,
         );
-        self.health.set_fatal(Some(what));
+        Ok(())
+    }
+
+    /// Make a new producer (retrying until it works or `stop` is set) and
+    /// rewind to the committed offsets; `why` is logged and shown by `/readyz` meanwhile.
+    pub(super) fn recreate<C: ConsumerContext>(
+        &self,
+        why: &str,
+        delivery: &Arc<dyn Delivery<C>>,
+        consumer: &BaseConsumer<C>,
+        config: &KafkaConfig,
+        stop: &AtomicBool,
+    ) {
+        tracing::warn!("{why}: recreating the producer and rewinding to the committed offsets");
+        self.health.set_fatal(Some(why.to_owned()));
         let mut pause = FIRST_PAUSE;
         while !stop.load(Ordering::Relaxed) {
             self.health.beat();
@@ -136,7 +162,7 @@ impl Faults {
                 Ok(()) => {
                     self.health.set_fatal(None);
                     tracing::warn!("producer recreated; uncommitted inputs are processed again");
-                    return Ok(());
+                    return;
                 }
                 Err(e) => {
                     tracing::warn!("recreating the producer: {e}; retrying in {pause:?}")
@@ -149,7 +175,6 @@ impl Faults {
             }
             pause = (pause * 2).min(MAX_PAUSE);
         }
-        Ok(())
     }
 }
 

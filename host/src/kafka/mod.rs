@@ -29,8 +29,8 @@ pub(crate) mod topics;
 
 pub use delivery::CommitCounters;
 pub use progress::partition_watermarks;
-pub use records::COMMIT_UNIT_HEADER;
 pub use reach::wait_for_broker;
+pub use records::COMMIT_UNIT_HEADER;
 pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run, run_observed};
 pub use tail::{TailOptions, TailedRecord, tail_topic};
 pub use topics::create_topics;

@@ -20,7 +20,7 @@ use rdkafka::producer::Producer;
 use super::KafkaRunError;
 use super::broker_watch::BrokerWatch;
 use super::clients::{consumer_config, max_message_bytes, producer_config};
-use super::delivery::{CommitCounters, Delivery, for_mode};
+use super::delivery::{CommitCounters, Delivery, Outcome, for_mode};
 use super::faults::Faults;
 use super::group::GroupContext;
 use super::progress::EndMarks;
@@ -100,6 +100,8 @@ struct Loop<'a> {
     faults: Faults,
     /// A batch was given up half-sent (shutdown while the producer queue was full).
     abandoned: bool,
+    /// The last commit, or the last time nothing was pending.
+    last_progress: Instant,
 }
 
 /// Names this run in commit-unit headers: the transactional id (or, in
@@ -157,7 +159,7 @@ pub fn run_observed(
                 tracing::info!("input committed up to where it ended at start: stopping");
                 break;
             }
-            Ok(false) => {}
+            Ok(false) => run.unstick(shutdown),
             Err(e) => run.recover(e, shutdown)?,
         }
     }
@@ -215,6 +217,7 @@ impl<'a> Loop<'a> {
             started,
             faults: Faults::new(health.clone(), watch),
             abandoned: false,
+            last_progress: Instant::now(),
         })
     }
 
@@ -336,8 +339,12 @@ impl<'a> Loop<'a> {
             return Ok(false);
         }
         if self.delivery.has_pending() {
-            self.delivery.commit(&self.consumer)?;
+            if self.delivery.commit(&self.consumer)? == Outcome::Committed {
+                self.last_progress = Instant::now();
+            }
             self.since_commit = 0;
+        } else {
+            self.last_progress = Instant::now();
         }
         self.last_commit = Instant::now();
         let generation = self.delivery.generation();
@@ -351,6 +358,26 @@ impl<'a> Loop<'a> {
         match &self.end {
             Some(end) => end.reached(&self.consumer, !self.delivery.has_pending()),
             None => Ok(false),
+        }
+    }
+
+    /// Outputs pending for long without a commit while the broker answers:
+    /// the producer is stuck; recreate it (see `faults`).
+    fn unstick(&mut self, stop: &AtomicBool) {
+        if self.delivery.has_pending()
+            && self
+                .faults
+                .producer_stuck(self.last_progress, self.config.stall_warning)
+        {
+            let why = format!(
+                "outputs not acknowledged for {:.0}s while the broker answers",
+                self.last_progress.elapsed().as_secs_f64()
+            );
+            self.batch.clear();
+            self.positions.clear();
+            self.faults
+                .recreate(&why, &self.delivery, &self.consumer, self.config, stop);
+            self.last_progress = Instant::now();
         }
     }
 

@@ -83,9 +83,17 @@ mod tests {
             .expect("runtime");
         runtime.block_on(async {
             let request = Request::get(path).body(Body::empty()).expect("request");
-            let response = router(health.clone()).oneshot(request).await.expect("answer");
+            let response = router(health.clone())
+                .oneshot(request)
+                .await
+                .expect("answer");
             let status = response.status().as_u16();
-            let body = response.into_body().collect().await.expect("body").to_bytes();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
             (status, String::from_utf8_lossy(&body).into_owned())
         })
     }
@@ -127,6 +135,9 @@ mod tests {
         health.set_assigned(3);
         store_ok.store(true, std::sync::atomic::Ordering::Relaxed);
         let (status, body) = answer(&health, "/readyz");
-        assert_eq!((status, body.as_str()), (200, r#"{"partitions":3,"ready":true}"#));
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"{"partitions":3,"ready":true}"#)
+        );
     }
 }
