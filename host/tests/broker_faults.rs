@@ -267,6 +267,16 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A failed test leaves no `enricher run` behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn send(signal: &str, pid: &str) {
     let status = Command::new("kill")
         .args([signal, pid])

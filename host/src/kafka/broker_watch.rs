@@ -185,10 +185,10 @@ impl BrokerWatch {
         self.outages.load(Ordering::Relaxed)
     }
 
-    /// Whether a broker is reachable and has sent something within the stall time.
-    pub(crate) fn answering(&self) -> bool {
+    /// Whether a broker is reachable and has sent something within `within`.
+    pub(crate) fn answering(&self, within: Duration) -> bool {
         let silent = Duration::from_millis(self.silent_ms.load(Ordering::Relaxed));
-        self.reachable() && silent < self.stall
+        self.reachable() && silent < within
     }
 
     /// Whether a broker is reachable as far as this client knows.

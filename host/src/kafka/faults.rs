@@ -66,8 +66,10 @@ impl Faults {
     /// answers: longer than the stall time means the producer is stuck (a
     /// restarted broker that lost its state may leave an idempotent producer
     /// waiting for a producer id it never gets, without a fatal error).
+    /// Twice the stall time, and the broker heard from within half of it, so
+    /// that a paused broker (statistics come once a second) never counts.
     pub(super) fn producer_stuck(&self, since: Instant, stall: Duration) -> bool {
-        since.elapsed() > stall && self.watch.answering()
+        since.elapsed() > stall * 2 && self.watch.answering(stall / 2)
     }
 
     /// Once per loop iteration: cheap unless a look at the assignment is due.
