@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use crate::changelog::{ChangelogApplier, ClaimsWriter, topic_exists};
 use crate::config::Config;
-use crate::deploy::signature::{SignatureError, TrustedKeys, signature_path};
 use crate::deploy::admin::{
     AdminAccess, AdminOptions, AdminServer, AdminStartError, TlsFiles, check_bind,
 };
+use crate::deploy::signature::{SignatureError, TrustedKeys, signature_path};
 use crate::deploy::{
     Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
     canaries_from_file, default_canaries,
 };
 use crate::error::{ConfigError, PluginError, StoreError};
+use crate::health::{Health, Source, StoreProbe};
 use crate::kafka::KafkaRunError;
 use crate::lookup::{ClaimsLookup, DuckDbStore, FetchError, SchemaError};
 use crate::pipeline::Pipeline;
@@ -234,6 +235,8 @@ pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
 pub struct KafkaHost {
     pub pipeline: Pipeline,
     pub deployer: Arc<Deployer>,
+    /// What the probes answer; the stream loop publishes to it.
+    pub health: Health,
     admin: Option<AdminServer>,
     /// Applies the claims changelog (stopped on drop).
     changelog: Option<ChangelogApplier>,
@@ -273,6 +276,9 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         Some((lookup, applier)) => (lookup, Some(applier)),
         None => (open_lookup(config)?, None),
     };
+    let probe_lookup = Arc::clone(&lookup);
+    let probe: StoreProbe = Arc::new(move || probe_lookup.ping());
+    let health = Health::new(Source::Kafka, config.kafka.liveness_timeout, Some(probe));
     let canaries = match &config.deploy.canary_file {
         Some(path) => canaries_from_file(path).map_err(ConfigError::Invalid)?,
         None => default_canaries(),
@@ -312,11 +318,17 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         )?),
         None => None,
     };
+    // The deployer always holds an active plugin (the initial one at least).
+    health.set_plugin_loaded(true);
     let pipeline = Pipeline::following(deployer.feed(), lookup, config.pipeline.max_record_bytes);
     let admin = match admin_options {
         Some((addr, options)) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
             let (token, tls) = (options.access.has_token(), options.tls.is_some());
+            let options = AdminOptions {
+                health: health.clone(),
+                ..options
+            };
             let server = AdminServer::start(addr, api, options)?;
             tracing::info!(addr = %server.local_addr(), token, tls, "admin API listening");
             Some(server)
@@ -333,6 +345,7 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     Ok(KafkaHost {
         pipeline,
         deployer,
+        health,
         admin,
         changelog,
         _watcher: watcher,

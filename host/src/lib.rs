@@ -20,6 +20,7 @@
 //! - [`file_mode`]: `enricher run` on files (one record per line, JSON lines out);
 //! - [`pipeline`]: batches records through the plugin and routes every output, losing none;
 //! - [`metrics`]: counters per status, for summaries and logs;
+//! - [`health`]: liveness and readiness the stream publishes for the probes;
 //! - [`runtime`]: engine, loading, world check, instances, sandbox, host imports;
 //! - [`changelog`]: live claims: the changelog topic applied into each host's DuckDB, `claims publish`;
 //! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
@@ -43,6 +44,7 @@ pub mod deploy;
 pub mod error;
 pub mod file_mode;
 pub mod generate;
+pub mod health;
 pub mod kafka;
 mod log_limit;
 pub mod lookup;

@@ -13,7 +13,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
 use enricher::app::build_kafka_host;
 use enricher::config::Config;
-use enricher::kafka::{RunOptions, run as run_loop};
+use enricher::kafka::{RunOptions, run_observed, wait_for_broker};
 use enricher::kafka::{TailOptions, load_producer_config, tail_topic};
 
 /// `enricher run` without `--input`: consume, enrich, produce, commit.
@@ -22,6 +22,14 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .context("installing the signal handler")?;
+    }
+    // Say within seconds which address cannot be reached; Ctrl-C stops the wait.
+    if !wait_for_broker(&config.kafka, &shutdown)? {
+        eprintln!(
+            "stopped before Kafka at {} answered",
+            config.kafka.bootstrap_servers
+        );
+        return Ok(());
     }
     let mut host = build_kafka_host(config)?;
     if let Some(addr) = host.admin_addr() {
@@ -33,7 +41,7 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
         stop_at_end,
         retry_not_found: config.lookup.retry_not_found.clone(),
     };
-    let report = run_loop(pipeline, &config.kafka, options, &shutdown)?;
+    let report = run_observed(pipeline, &config.kafka, options, &shutdown, &host.health)?;
     let summary = pipeline.summary(report.elapsed);
     print!("{summary}");
     println!(

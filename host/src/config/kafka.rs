@@ -23,6 +23,9 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("ENRICHER_INSTANCE_ID", "kafka.instance-id"),
     ("ENRICHER_COMMIT_INTERVAL", "kafka.commit-interval"),
     ("ENRICHER_COMMIT_MAX_RECORDS", "kafka.commit-max-records"),
+    ("ENRICHER_KAFKA_STARTUP_TIMEOUT", "kafka.startup-timeout"),
+    ("ENRICHER_KAFKA_STALL_WARNING", "kafka.stall-warning"),
+    ("ENRICHER_LIVENESS_TIMEOUT", "kafka.liveness-timeout"),
 ];
 
 /// Variables that set one librdkafka property each (for Kubernetes Secrets):
@@ -118,6 +121,19 @@ pub struct KafkaConfig {
     pub commit_interval: Duration,
     /// ... or after this many input records. env `ENRICHER_COMMIT_MAX_RECORDS`
     pub commit_max_records: usize,
+    /// How long `run` keeps retrying an unreachable broker at start before it
+    /// gives up; `0s` retries forever (with a warning per attempt).
+    /// env `ENRICHER_KAFKA_STARTUP_TIMEOUT`
+    #[serde(with = "duration_text")]
+    pub startup_timeout: Duration,
+    /// A broker unreachable, or silent, this long logs a stall warning
+    /// (repeated each period while it lasts). env `ENRICHER_KAFKA_STALL_WARNING`
+    #[serde(with = "duration_text")]
+    pub stall_warning: Duration,
+    /// `/healthz` turns 503 when the stream loop has not beaten its heartbeat
+    /// this long (longer than the longest Kafka call, 30 s). env `ENRICHER_LIVENESS_TIMEOUT`
+    #[serde(with = "duration_text")]
+    pub liveness_timeout: Duration,
     /// Any librdkafka setting, passed through verbatim to every Kafka client
     /// (TLS, SASL...). Env `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD` and
     /// `KAFKA_PROPERTY_<KEY>` add to (and override) the file's keys.
@@ -140,6 +156,9 @@ impl Default for KafkaConfig {
             // commit costs a few ms: ~10 commits/s per instance.
             commit_interval: Duration::from_millis(100),
             commit_max_records: 20_000,
+            startup_timeout: Duration::ZERO,
+            stall_warning: Duration::from_secs(30),
+            liveness_timeout: Duration::from_secs(60),
             properties: BTreeMap::new(),
         }
     }
@@ -155,6 +174,12 @@ impl KafkaConfig {
         }
         if self.retry_topic.trim().is_empty() {
             return Err(invalid("kafka.retry-topic", "must not be empty"));
+        }
+        if self.stall_warning.is_zero() {
+            return Err(invalid("kafka.stall-warning", "must be positive"));
+        }
+        if self.liveness_timeout.is_zero() {
+            return Err(invalid("kafka.liveness-timeout", "must be positive"));
         }
         if self.group_id.trim().is_empty() {
             return Err(invalid("kafka.group-id", "must not be empty"));

@@ -27,11 +27,11 @@ mod lookup;
 mod plugin;
 mod values;
 pub use admin::{AdminConfig, MIN_TOKEN_LEN, Secret};
+pub use claims::ClaimsConfig;
 pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig, TopicShape};
 pub use env_check::{
     UnknownVar, is_read_elsewhere, is_setting_env, unknown_env_vars, warn_unknown_env,
 };
-pub use claims::ClaimsConfig;
 pub use kafka::{DeliveryMode, KafkaConfig};
 pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
@@ -247,6 +247,7 @@ mod tests {
             ENRICHER_ADMIN_TLS_KEY ENRICHER_ADMIN_TOKEN ENRICHER_ADMIN_TOKEN_FILE ENRICHER_BATCH_SIZE \
             ENRICHER_CANARY_FILE ENRICHER_COMMIT_INTERVAL \
             ENRICHER_COMMIT_MAX_RECORDS ENRICHER_DELIVERY ENRICHER_INSTANCE_ID \
+            ENRICHER_KAFKA_STALL_WARNING ENRICHER_KAFKA_STARTUP_TIMEOUT ENRICHER_LIVENESS_TIMEOUT \
             ENRICHER_MAX_RECORD_BYTES ENRICHER_PLUGIN \
             ENRICHER_PLUGIN_CPU_DEADLINE ENRICHER_PLUGIN_MAX_MEMORY_BYTES ENRICHER_PLUGIN_TOPIC \
             ENRICHER_PLUGIN_TOPIC_PARTITIONS ENRICHER_PLUGIN_TOPIC_REPLICATION \

@@ -17,9 +17,13 @@
 //! version itself (a version failing here never runs here) and activates what
 //! `active` names; the pipeline swaps at its next commit boundary. A host that
 //! starts later reads the topic to its end before it processes anything.
+//!
+//! A broker that restarts without its state makes the idempotent producer
+//! fatal (`UnknownProducerId`); the publisher then makes a new one (logged at
+//! warn level) and sends again, so deploys keep working.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -55,7 +59,9 @@ struct ActiveRecord {
 
 /// Writes deployments and rollbacks to the fleet topic.
 pub struct FleetPublisher {
-    producer: BaseProducer,
+    /// Replaced when it goes fatal.
+    producer: RwLock<Arc<BaseProducer>>,
+    config: KafkaConfig,
     topic: String,
 }
 
@@ -71,28 +77,82 @@ impl FleetPublisher {
             .create()
             .map_err(|e| KafkaRunError::Client(format!("plugin topic producer: {e}")))?;
         Ok(Self {
-            producer,
+            producer: RwLock::new(Arc::new(producer)),
+            config: config.clone(),
             topic: topic.to_owned(),
         })
+    }
+
+    /// The producer, recreated first if it went fatal.
+    fn producer(&self) -> Result<Arc<BaseProducer>, String> {
+        let current = Arc::clone(
+            &self
+                .producer
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let Some((code, why)) = current.client().fatal_error() else {
+            return Ok(current);
+        };
+        tracing::warn!(
+            topic = %self.topic,
+            "the plugin topic producer is fatal ({code:?}: {why}); making a new one"
+        );
+        let fresh: Arc<BaseProducer> = Arc::new(
+            plugin_producer_config(&self.config)
+                .create()
+                .map_err(|e| format!("plugin topic producer: {e}"))?,
+        );
+        *self
+            .producer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
+        Ok(fresh)
     }
 
     pub fn topic(&self) -> &str {
         &self.topic
     }
 
-    fn send(&self, record: BaseRecord<'_, str, [u8]>) -> Result<(), String> {
+    /// Send the record `make` builds and wait for the acknowledgement; a
+    /// producer that went fatal on the way is recreated and the record sent
+    /// once more.
+    fn send<'r>(&self, make: impl Fn() -> BaseRecord<'r, str, [u8]>) -> Result<(), String> {
+        let producer = self.producer()?;
+        match self.send_once(&producer, make()) {
+            Err(first) if producer.client().fatal_error().is_some() => {
+                let fresh = self.producer()?;
+                self.send_once(&fresh, make())
+                    .map_err(|e| format!("{e} (after a fatal producer: {first})"))
+            }
+            other => other,
+        }
+    }
+
+    fn send_once(
+        &self,
+        producer: &BaseProducer,
+        record: BaseRecord<'_, str, [u8]>,
+    ) -> Result<(), String> {
         // Every record goes to partition 0 whatever the topic's partition
         // count, so a version's bytes always precede the `active` naming it.
-        self.producer
+        producer
             .send(record.partition(0))
             .map_err(|(e, _)| format!("producing to {}: {e}", self.topic))?;
         // Idempotent, acks=all: a flush that returns Ok means the broker has it.
-        self.producer
+        producer
             .flush(SEND_TIMEOUT)
             .map_err(|e| format!("producing to {}: {e}", self.topic))?;
-        if self.producer.in_flight_count() > 0 {
+        if producer.in_flight_count() > 0 {
             return Err(format!(
                 "producing to {}: not acknowledged in time",
+                self.topic
+            ));
+        }
+        // A producer that went fatal drops its records without a flush error.
+        if let Some((code, why)) = producer.client().fatal_error() {
+            return Err(format!(
+                "producing to {}: the producer is fatal ({code:?}: {why})",
                 self.topic
             ));
         }
@@ -120,26 +180,29 @@ impl Fleet for FleetPublisher {
             ));
         }
         let record_key = format!("{PLUGIN_PREFIX}{key}");
-        let mut record = BaseRecord::<str, [u8]>::to(&self.topic)
-            .key(&record_key)
-            .payload(bytes);
-        let mut headers = OwnedHeaders::new();
-        if let Some(name) = name {
-            headers = headers.insert(Header {
-                key: NAME_HEADER,
-                value: Some(name.as_bytes()),
-            });
-        }
-        if let Some(signature) = signature {
-            headers = headers.insert(Header {
-                key: SIGNATURE_HEADER,
-                value: Some(signature.as_bytes()),
-            });
-        }
-        if name.is_some() || signature.is_some() {
-            record = record.headers(headers);
-        }
-        self.send(record)
+        self.send(|| {
+            let record = BaseRecord::<str, [u8]>::to(&self.topic)
+                .key(&record_key)
+                .payload(bytes);
+            let mut headers = OwnedHeaders::new();
+            if let Some(name) = name {
+                headers = headers.insert(Header {
+                    key: NAME_HEADER,
+                    value: Some(name.as_bytes()),
+                });
+            }
+            if let Some(signature) = signature {
+                headers = headers.insert(Header {
+                    key: SIGNATURE_HEADER,
+                    value: Some(signature.as_bytes()),
+                });
+            }
+            if name.is_some() || signature.is_some() {
+                record.headers(headers)
+            } else {
+                record
+            }
+        })
     }
 
     /// Publish the activation history every host should follow.
@@ -150,7 +213,7 @@ impl Fleet for FleetPublisher {
             at_ms: now_ms(),
         })
         .map_err(|e| e.to_string())?;
-        self.send(BaseRecord::to(&self.topic).key(ACTIVE_KEY).payload(&value))
+        self.send(|| BaseRecord::to(&self.topic).key(ACTIVE_KEY).payload(&value))
     }
 }
 

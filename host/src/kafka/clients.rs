@@ -65,6 +65,11 @@ pub fn load_producer_config(config: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// A client that only asks for metadata (waiting for the broker at start).
+pub(crate) fn probe_config(config: &KafkaConfig) -> ClientConfig {
+    client_config(config)
+}
+
 /// The consumer: a group member that never commits on its own.
 pub fn consumer_config(config: &KafkaConfig) -> ClientConfig {
     let mut c = base(config);
@@ -74,7 +79,9 @@ pub fn consumer_config(config: &KafkaConfig) -> ClientConfig {
         .set("queued.max.messages.kbytes", "16384")
         // Brokers that hold a fetch for its full wait (not only until data
         // arrives) would add up to this much latency per hop.
-        .set("fetch.wait.max.ms", "20");
+        .set("fetch.wait.max.ms", "20")
+        // Broker states every second, for the broker watch (stalls, readiness).
+        .set("statistics.interval.ms", "1000");
     let mut c = with_user_properties(c, config);
     c.set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")

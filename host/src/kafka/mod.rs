@@ -2,12 +2,15 @@
 //! run each batch through the pipeline, produce to `enriched-payments` /
 //! `failed-payments`, and commit input offsets with the outputs.
 //!
+//! - `reach`: waiting for the broker at start (says which address, backs off, stops on SIGTERM);
+//! - `broker_watch`: broker reachability and stalls from librdkafka's statistics;
 //! - `topics`: creating topics (plain and compacted);
 //! - `clients`: librdkafka settings for every client (user keys pass through), error logging;
 //! - `delivery`: the two delivery modes, exactly-once (transactions) and
 //!   at-least-once (acknowledged batches), behind one trait;
 //! - `group`: the consumer's context: commit before partitions are revoked;
 //! - `records`: Kafka messages in, routed records out (headers, backpressure, size limit);
+//! - `faults`: heartbeat, lost assignment, recreating a fatal producer;
 //! - `runner`: the poll → process → produce → maybe-commit loop;
 //! - `late`, `held`: late claims, CLAIM_NOT_FOUND retried through the retry
 //!   topic, and the retry partitions paused until their head is due;
@@ -15,13 +18,16 @@
 //! - `progress`: where the input topic ended at start (for `--stop-at-end`);
 //! - `tail`: reading a topic back (`enricher topic tail`), for people and tests.
 
+mod broker_watch;
 pub(crate) mod clients;
 mod delivery;
 mod failure_source;
+mod faults;
 mod group;
 mod held;
 mod late;
 mod progress;
+mod reach;
 mod records;
 pub mod redrive;
 mod runner;
@@ -32,8 +38,9 @@ pub use clients::{client_config, load_producer_config};
 pub use delivery::CommitCounters;
 pub use late::{RETRY_ATTEMPT_HEADER, RETRY_ATTEMPTS_HEADER, RETRY_DUE_HEADER};
 pub use progress::partition_watermarks;
+pub use reach::wait_for_broker;
 pub use records::COMMIT_UNIT_HEADER;
-pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run};
+pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run, run_observed};
 pub use tail::{TailOptions, TailedRecord, tail_topic};
 pub use topics::create_topics;
 

@@ -168,7 +168,10 @@ impl Target {
 }
 
 /// Send every routed record of a batch. Blocks (serving delivery reports)
-/// while the producer queue is full.
+/// while the producer queue is full, asking `keep_waiting` every few
+/// milliseconds (it beats the heartbeat; `false`, at shutdown, gives up the
+/// batch with `KafkaError::Canceled`).
+#[allow(clippy::too_many_arguments)]
 pub fn produce_batch(
     producer: &EnricherProducer,
     topics: &Topics<'_>,
@@ -177,6 +180,7 @@ pub fn produce_batch(
     max_message_bytes: usize,
     batch: usize,
     unit: &str,
+    keep_waiting: &mut dyn FnMut() -> bool,
 ) -> Result<u64, KafkaError> {
     let mut sent = 0;
     producer.context().expect(batch, routed.len());
@@ -209,6 +213,7 @@ pub fn produce_batch(
             inputs[r.input_index].timestamp_ms,
             batch,
             unit,
+            keep_waiting,
         )?;
         sent += 1;
     }
@@ -224,6 +229,7 @@ fn send_one(
     timestamp_ms: Option<i64>,
     batch: usize,
     unit: &str,
+    keep_waiting: &mut dyn FnMut() -> bool,
 ) -> Result<(), KafkaError> {
     let mut headers = OwnedHeaders::new_with_capacity(r.headers.len() + 1);
     for h in &r.headers {
@@ -250,6 +256,9 @@ fn send_one(
             Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                 // Backpressure: wait for the broker to acknowledge and make room.
+                if !keep_waiting() {
+                    return Err(KafkaError::Canceled);
+                }
                 std::thread::sleep(Duration::from_millis(2));
                 record = back;
             }

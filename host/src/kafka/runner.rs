@@ -7,7 +7,10 @@
 //!
 //! The loop reads one of two sources: the payment events (and, with late
 //! claims on, the retry topic too: `late`, `held`), or for `redrive` the
-//! failure records turned back into inputs (`redrive`).
+//! failure records turned back into inputs (`redrive`). Broker faults
+//! (`faults`): each iteration beats the heartbeat; a fatal producer is
+//! recreated and the input rewound; at shutdown with the broker unreachable
+//! nothing more is committed (those inputs are processed again).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,9 +23,11 @@ use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 
 use super::KafkaRunError;
+use super::broker_watch::BrokerWatch;
 use super::clients::{consumer_config, max_message_bytes, producer_config};
-use super::delivery::{CommitCounters, Delivery, for_mode};
+use super::delivery::{CommitCounters, Delivery, Outcome, for_mode};
 use super::failure_source::{Moved, RedriveCounts, RedriveFilter, Redriven, failure_to_input};
+use super::faults::Faults;
 use super::group::GroupContext;
 use super::held::Held;
 use super::late::{LateClaims, attempt_of, due_ms};
@@ -32,10 +37,15 @@ use super::topics::ensure_topic_like;
 use crate::bindings::{InputRecord, Output};
 use crate::clock::now_ms;
 use crate::config::{DeliveryMode, KafkaConfig, RetrySchedule};
+use crate::health::Health;
 use crate::pipeline::{Pipeline, Routed};
 
 /// How long an empty poll waits at most before the loop looks at commits again.
 const POLL_WAIT: Duration = Duration::from_millis(50);
+/// How long the last flush may take at a shutdown that does not commit.
+const QUICK_FLUSH: Duration = Duration::from_secs(1);
+/// How long outputs may take to be acknowledged at a normal shutdown.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
 /// What the loop runs each batch through: the plugin pipeline, or (for the
 /// benchmark's baseline) a plain copy.
@@ -126,6 +136,11 @@ struct Loop<'a> {
     seen_generation: u64,
     report: KafkaRunReport,
     started: Instant,
+    faults: Faults,
+    /// A batch was given up half-sent (shutdown while the producer queue was full).
+    abandoned: bool,
+    /// The last commit, or the last time nothing was pending.
+    last_progress: Instant,
 }
 
 /// Names this run in commit-unit headers: the transactional id (or, in
@@ -149,11 +164,23 @@ pub fn run(
     options: RunOptions,
     shutdown: &AtomicBool,
 ) -> Result<KafkaRunReport, KafkaRunError> {
+    run_observed(pipeline, config, options, shutdown, &Health::default())
+}
+
+/// [`run`], publishing its heartbeat, assignment and broker state to `health`.
+pub fn run_observed(
+    pipeline: &mut impl BatchTransform,
+    config: &KafkaConfig,
+    options: RunOptions,
+    shutdown: &AtomicBool,
+    health: &Health,
+) -> Result<KafkaRunReport, KafkaRunError> {
     let late = (!options.retry_not_found.is_off()).then(|| LateClaims {
         topic: config.retry_topic.clone(),
         schedule: options.retry_not_found.clone(),
     });
-    run_source(pipeline, config, options, Source::Stream(late), shutdown).map(|(report, _)| report)
+    let source = Source::Stream(late);
+    run_source(pipeline, config, options, source, shutdown, health).map(|(report, _)| report)
 }
 
 /// Run the loop over `source`.
@@ -163,22 +190,38 @@ pub(crate) fn run_source(
     options: RunOptions,
     source: Source,
     shutdown: &AtomicBool,
+    health: &Health,
 ) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
-    let mut run = Loop::start(config, options, source)?;
+    let mut run = Loop::start(config, options, source, health)?;
+    let topic = run.input_topic.clone();
     while !shutdown.load(Ordering::Relaxed) {
+        run.faults.tick(&run.consumer, &topic);
         if run.delivery.at_boundary() {
             pipeline.at_commit_boundary();
         }
-        run.poll_batch()?;
+        if let Err(e) = run.poll_batch() {
+            run.recover(e, shutdown)?;
+            continue;
+        }
         if !run.batch.is_empty() {
             let routed = pipeline.process(&run.batch);
-            run.produce(routed)?;
-        } else if !run.passed.is_empty() {
-            run.produce(Vec::new())?;
+            if let Err(e) = run.produce(routed, shutdown) {
+                run.recover(e, shutdown)?;
+                continue;
+            }
+        } else if !run.passed.is_empty()
+            && let Err(e) = run.produce(Vec::new(), shutdown)
+        {
+            run.recover(e, shutdown)?;
+            continue;
         }
-        if run.maybe_commit()? {
-            tracing::info!("input committed up to where it ended at start: stopping");
-            break;
+        match run.maybe_commit() {
+            Ok(true) => {
+                tracing::info!("input committed up to where it ended at start: stopping");
+                break;
+            }
+            Ok(false) => run.unstick(shutdown),
+            Err(e) => run.recover(e, shutdown)?,
         }
     }
     run.finish()
@@ -190,11 +233,18 @@ impl<'a> Loop<'a> {
         config: &'a KafkaConfig,
         options: RunOptions,
         source: Source,
+        health: &Health,
     ) -> Result<Self, KafkaRunError> {
         let started = Instant::now();
         let consumer: BaseConsumer<GroupContext> = consumer_config(config)
             .create_with_context(GroupContext::default())
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+        let watch = Arc::new(BrokerWatch::new(
+            &config.bootstrap_servers,
+            config.stall_warning,
+            health.clone(),
+        ));
+        consumer.context().watch_brokers(Arc::clone(&watch));
         let producer: EnricherProducer = producer_config(config)
             .create_with_context(DeliveryTracker::default())
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
@@ -212,12 +262,7 @@ impl<'a> Loop<'a> {
         };
         let mut topics = vec![input_topic.as_str()];
         if let Source::Stream(Some(late)) = &source {
-            ensure_topic_like(
-                &consumer,
-                config,
-                &late.topic,
-                &input_topic,
-            )?;
+            ensure_topic_like(&consumer, config, &late.topic, &input_topic)?;
             topics.push(late.topic.as_str());
         }
         consumer
@@ -248,6 +293,9 @@ impl<'a> Loop<'a> {
             seen_generation,
             report: KafkaRunReport::default(),
             started,
+            faults: Faults::new(health.clone(), watch),
+            abandoned: false,
+            last_progress: Instant::now(),
         })
     }
 
@@ -390,7 +438,7 @@ impl<'a> Loop<'a> {
 
     /// Send the batch's outputs and mark its inputs processed; a failed send
     /// abandons the batch (abort and rewind), a fatal producer stops the run.
-    fn produce(&mut self, routed: Vec<Routed>) -> Result<(), KafkaRunError> {
+    fn produce(&mut self, routed: Vec<Routed>, stop: &AtomicBool) -> Result<(), KafkaRunError> {
         let routed = self.targets(routed);
         let retries = routed.iter().filter(|(t, _)| *t == Target::Retry).count() as u64;
         let topics = Topics {
@@ -402,14 +450,20 @@ impl<'a> Loop<'a> {
         let unit = format!("{}/{}", self.instance, self.delivery.unit());
         let producer = self.delivery.producer();
         let redriven = redriven_counts(&self.reasons, &routed);
+        let health = self.faults.health().clone();
+        let mut keep_waiting = || {
+            health.beat();
+            !stop.load(Ordering::Relaxed)
+        };
         match produce_batch(
-            producer,
+            &producer,
             &topics,
             &self.batch,
             routed,
             self.max_bytes,
             seq,
             &unit,
+            &mut keep_waiting,
         ) {
             Ok(n) => {
                 self.report.produced += n;
@@ -436,6 +490,11 @@ impl<'a> Loop<'a> {
                 self.since_commit += self.batch.len() + self.passed.len();
                 Ok(())
             }
+            Err(KafkaError::Canceled) => {
+                // Stopping while the broker makes no room: not sealed, not committed.
+                self.abandoned = true;
+                Ok(())
+            }
             Err(e) => {
                 if let Some((code, why)) = producer.client().fatal_error() {
                     return Err(KafkaRunError::Fatal(format!("producer: {code:?} {why}")));
@@ -454,8 +513,12 @@ impl<'a> Loop<'a> {
             return Ok(false);
         }
         if self.delivery.has_pending() {
-            self.delivery.commit(&self.consumer)?;
+            if self.delivery.commit(&self.consumer)? == Outcome::Committed {
+                self.last_progress = Instant::now();
+            }
             self.since_commit = 0;
+        } else {
+            self.last_progress = Instant::now();
         }
         self.last_commit = Instant::now();
         let generation = self.delivery.generation();
@@ -472,11 +535,77 @@ impl<'a> Loop<'a> {
         }
     }
 
-    /// Commit everything, flush, and report.
+    /// Forget the batch read (it is read again after the rewind).
+    fn clear_batch(&mut self) {
+        self.batch.clear();
+        self.positions.clear();
+        self.reasons.clear();
+        self.passed.clear();
+    }
+
+    /// Outputs pending for long without a commit while the broker answers:
+    /// the producer is stuck; recreate it (see `faults`).
+    fn unstick(&mut self, stop: &AtomicBool) {
+        if self.delivery.has_pending()
+            && self
+                .faults
+                .producer_stuck(self.last_progress, self.config.stall_warning)
+        {
+            let why = format!(
+                "outputs not acknowledged for {:.0}s while the broker answers",
+                self.last_progress.elapsed().as_secs_f64()
+            );
+            self.clear_batch();
+            self.faults
+                .recreate(&why, &self.delivery, &self.consumer, self.config, stop);
+            self.last_progress = Instant::now();
+        }
+    }
+
+    /// A step failed: recover a fatal producer (see `faults`) or stop with `error`.
+    fn recover(&mut self, error: KafkaRunError, stop: &AtomicBool) -> Result<(), KafkaRunError> {
+        self.clear_batch();
+        self.faults
+            .recover(error, &self.delivery, &self.consumer, self.config, stop)
+    }
+
+    /// Commit everything, flush, and report. With the broker unreachable, a
+    /// fatal producer or a batch given up half-sent, nothing more is
+    /// committed (those inputs are processed again after a restart): a
+    /// shutdown does not wait for a broker that is not there.
     fn finish(mut self) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
+        let producer = self.delivery.producer();
+        let why_not = if self.abandoned {
+            Some("a batch was given up half-sent")
+        } else if !self.faults.broker_reachable() {
+            Some("the broker is unreachable")
+        } else if producer.client().fatal_error().is_some() {
+            Some("the producer is fatal")
+        } else {
+            None
+        };
+        if let Some(why) = why_not {
+            tracing::warn!(
+                "stopping without a last commit ({why}): uncommitted inputs are processed again after a restart"
+            );
+            let _ = producer.flush(QUICK_FLUSH);
+            self.report.commits = self.delivery.counters();
+            self.report.elapsed = self.started.elapsed();
+            return Ok((self.report, self.redrive));
+        }
+        // Outputs not acknowledged within the grace are not committed: the
+        // stop does not wait out a broker that does not answer.
+        if let Err(e) = producer.flush(SHUTDOWN_FLUSH) {
+            tracing::warn!(
+                "outputs not acknowledged within {SHUTDOWN_FLUSH:?} at shutdown ({e}): \
+                 their inputs are not committed and are processed again after a restart"
+            );
+            self.report.commits = self.delivery.counters();
+            self.report.elapsed = self.started.elapsed();
+            return Ok((self.report, self.redrive));
+        }
         self.delivery.commit_all(&self.consumer)?;
-        self.delivery
-            .producer()
+        producer
             .flush(Duration::from_secs(30))
             .map_err(|e| KafkaRunError::GaveUp(format!("flushing at shutdown: {e}")))?;
         self.report.commits = self.delivery.counters();

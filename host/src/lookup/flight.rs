@@ -118,7 +118,8 @@ impl Drop for Leading<'_> {
         let own = std::mem::take(&mut self.own);
         for (id, flight) in std::mem::take(&mut self.ids).iter().zip(&own) {
             let why = "the lookup that was fetching this id ended without an answer".to_owned();
-            self.flights.complete(id, flight, LookupAnswer::Unavailable(why));
+            self.flights
+                .complete(id, flight, LookupAnswer::Unavailable(why));
         }
     }
 }

@@ -169,6 +169,17 @@ impl ClaimsLookup {
         self.changelog.get().map(|p| p.snapshot())
     }
 
+    /// Whether the store answers a query now (readiness; off the stream, a
+    /// real query through the store's worker and its retries).
+    pub fn ping(&self) -> Result<(), String> {
+        self.fetcher
+            .fetch(vec!["__enricher_readiness_probe__".to_owned()])
+            .map(|_| ())
+            .map_err(|e| match e {
+                FetchError::Unavailable(why) | FetchError::Timeout(why) => why,
+            })
+    }
+
     /// One answer per id, in order.
     pub fn lookup(&self, ids: &[String]) -> Vec<LookupAnswer> {
         match &self.mode {

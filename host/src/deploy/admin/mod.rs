@@ -11,7 +11,8 @@
 //! | `GET /v1/plugins`                      | reader     | 200 `[`[`VersionInfo`]`]` |
 //! | `POST /v1/plugins/rollback`            | writer     | 200 [`RollbackReport`]    |
 //! | `GET /v1/status`                       | reader     | 200 [`PluginStatus`]      |
-//! | `GET /healthz`                         | anyone     | 200 `ok`                  |
+//! | `GET /healthz`                         | anyone     | 200 `ok`, 503 stream stuck (`probes`) |
+//! | `GET /readyz`                          | anyone     | 200 ready, 503 with the reasons (`probes`) |
 //!
 //! A writer sends the admin token (when the host has one) and no foreign
 //! `Origin`; a reader needs the token only when `admin.open-reads` is false.
@@ -31,6 +32,7 @@
 // Why these crates: well-kept HTTP (axum/hyper on tokio, ureq) replaces hand-written HTTP/1.1.
 mod access;
 mod client;
+mod probes;
 mod routes;
 mod server;
 mod tls;

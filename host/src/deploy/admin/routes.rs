@@ -47,7 +47,6 @@ pub(super) fn router(api: Api, access: Arc<AdminAccess>) -> Router {
         .route("/v1/plugins", allow(get(list).post(deploy), "GET, POST"))
         .route("/v1/plugins/rollback", allow(post(rollback), "POST"))
         .route("/v1/status", allow(get(status), "GET"))
-        .route("/healthz", allow(get(|| async { "ok" }), "GET"))
         .fallback(|uri: Uri| async move {
             let why = format!("no such route: {}", uri.path());
             refusal(AdminError::BadRequest(why), StatusCode::NOT_FOUND)

@@ -36,8 +36,9 @@ use tower::ServiceExt;
 
 use super::access::AdminAccess;
 use super::tls::{TlsFiles, acceptor};
-use super::{ErrorBody, routes};
+use super::{ErrorBody, probes, routes};
 use crate::deploy::{AdminError, PluginAdmin};
+use crate::health::Health;
 
 /// Connections served at once by default; one more is answered 503 and closed.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -66,6 +67,8 @@ pub struct AdminOptions {
     /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
     pub max_connections: usize,
+    /// What `/healthz` and `/readyz` answer from (always open, see `probes`).
+    pub health: Health,
 }
 
 impl Default for AdminOptions {
@@ -74,6 +77,7 @@ impl Default for AdminOptions {
             access: AdminAccess::default(),
             tls: None,
             max_connections: MAX_CONNECTIONS,
+            health: Health::default(),
         }
     }
 }
@@ -139,7 +143,9 @@ impl AdminServer {
         };
         let addr = listener.local_addr().map_err(failed)?;
         let (stop, stopped) = oneshot::channel();
-        let router = routes::router(api, Arc::new(options.access));
+        // The probes sit outside the access checks: they stay open.
+        let router =
+            routes::router(api, Arc::new(options.access)).merge(probes::router(options.health));
         let limit = options.max_connections.max(1);
         // Its log lines (the audit log's too) go where the caller's go.
         let dispatch = tracing::dispatcher::get_default(Clone::clone);

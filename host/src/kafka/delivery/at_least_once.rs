@@ -5,7 +5,7 @@
 //! (duplicates at worst, never a loss).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
@@ -25,16 +25,33 @@ struct State {
 
 /// Input offsets committed after their outputs are acknowledged.
 pub(crate) struct AckedBatches {
-    producer: Arc<EnricherProducer>,
+    /// Replaced when it goes fatal (see [`Delivery::replace_producer`]).
+    producer: RwLock<Arc<EnricherProducer>>,
     state: Mutex<State>,
 }
 
 impl AckedBatches {
     pub(crate) fn new(producer: Arc<EnricherProducer>) -> Self {
         Self {
-            producer,
+            producer: RwLock::new(producer),
             state: Mutex::new(State::default()),
         }
+    }
+
+    fn current(&self) -> Arc<EnricherProducer> {
+        Arc::clone(
+            &self
+                .producer
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn swap(&self, fresh: Arc<EnricherProducer>) {
+        *self
+            .producer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -55,8 +72,9 @@ impl AckedBatches {
         if state.sealed.is_empty() {
             return Ok(Outcome::Idle);
         }
-        let tracker = self.producer.context();
-        if wait && let Err(e) = self.producer.flush(CALL_TIMEOUT) {
+        let producer = self.current();
+        let tracker = producer.context();
+        if wait && let Err(e) = producer.flush(CALL_TIMEOUT) {
             tracing::warn!("outputs not acknowledged in time ({e}); rewinding");
             self.rewind(state, consumer)?;
             return Ok(Outcome::Rewound);
@@ -112,7 +130,7 @@ impl AckedBatches {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), KafkaRunError> {
         let seqs: Vec<usize> = state.sealed.drain(..).map(|(seq, _)| seq).collect();
-        self.producer.context().forget(seqs);
+        self.current().context().forget(seqs);
         state.progress.rewind(consumer)
     }
 }
@@ -122,8 +140,19 @@ impl<C: ConsumerContext> Delivery<C> for AckedBatches {
         Ok(())
     }
 
-    fn producer(&self) -> &EnricherProducer {
-        &self.producer
+    fn producer(&self) -> Arc<EnricherProducer> {
+        self.current()
+    }
+
+    fn replace_producer(
+        &self,
+        fresh: Arc<EnricherProducer>,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), KafkaRunError> {
+        let mut state = self.state();
+        self.rewind(&mut state, consumer)?;
+        self.swap(fresh);
+        Ok(())
     }
 
     fn before_produce(&self) -> Result<(), KafkaRunError> {

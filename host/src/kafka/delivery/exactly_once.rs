@@ -4,7 +4,7 @@
 //! abort the transaction and rewind the consumer to the committed offsets
 //! (the inputs are processed again); fatal ones (fenced, ...) stop the run.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
@@ -25,16 +25,33 @@ struct State {
 
 /// Outputs and input offsets committed together in transactions.
 pub(crate) struct Transactions {
-    producer: Arc<EnricherProducer>,
+    /// Replaced when it goes fatal (see [`Delivery::replace_producer`]).
+    producer: RwLock<Arc<EnricherProducer>>,
     state: Mutex<State>,
 }
 
 impl Transactions {
     pub(crate) fn new(producer: Arc<EnricherProducer>) -> Self {
         Self {
-            producer,
+            producer: RwLock::new(producer),
             state: Mutex::new(State::default()),
         }
+    }
+
+    fn current(&self) -> Arc<EnricherProducer> {
+        Arc::clone(
+            &self
+                .producer
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn swap(&self, fresh: Arc<EnricherProducer>) {
+        *self
+            .producer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -60,7 +77,7 @@ impl Transactions {
                 "send_offsets_to_transaction",
                 &mut state.progress.retries,
                 || {
-                    self.producer
+                    self.current()
                         .send_offsets_to_transaction(&offsets, &group, CALL_TIMEOUT)
                 },
             )
@@ -69,7 +86,7 @@ impl Transactions {
         }
         .and_then(|()| {
             with_retries("commit_transaction", &mut state.progress.retries, || {
-                self.producer.commit_transaction(CALL_TIMEOUT)
+                self.current().commit_transaction(CALL_TIMEOUT)
             })
         });
         match result {
@@ -95,7 +112,7 @@ impl Transactions {
     ) -> Result<(), KafkaRunError> {
         if state.txn_open {
             with_retries("abort_transaction", &mut state.progress.retries, || {
-                self.producer.abort_transaction(CALL_TIMEOUT)
+                self.current().abort_transaction(CALL_TIMEOUT)
             })
             .map_err(|f| KafkaRunError::Fatal(f.into_message()))?;
             state.txn_open = false;
@@ -106,7 +123,7 @@ impl Transactions {
 
 impl<C: ConsumerContext> Delivery<C> for Transactions {
     fn init(&self) -> Result<(), KafkaRunError> {
-        self.producer.init_transactions(CALL_TIMEOUT).map_err(|e| {
+        self.current().init_transactions(CALL_TIMEOUT).map_err(|e| {
             KafkaRunError::Unsupported(format!(
                 "exactly-once delivery needs a broker with transactions (Apache Kafka ≥ 2.5, Redpanda), \
                  and initialising them failed: {e}. Use --delivery at-least-once for brokers without them."
@@ -114,14 +131,28 @@ impl<C: ConsumerContext> Delivery<C> for Transactions {
         })
     }
 
-    fn producer(&self) -> &EnricherProducer {
-        &self.producer
+    fn producer(&self) -> Arc<EnricherProducer> {
+        self.current()
+    }
+
+    fn replace_producer(
+        &self,
+        fresh: Arc<EnricherProducer>,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), KafkaRunError> {
+        let mut state = self.state();
+        fresh
+            .init_transactions(CALL_TIMEOUT)
+            .map_err(|e| KafkaRunError::GaveUp(format!("init_transactions: {e}")))?;
+        self.swap(fresh);
+        state.txn_open = false;
+        state.progress.rewind(consumer)
     }
 
     fn before_produce(&self) -> Result<(), KafkaRunError> {
         let mut state = self.state();
         if !state.txn_open {
-            self.producer
+            self.current()
                 .begin_transaction()
                 .map_err(|e| KafkaRunError::Fatal(format!("begin_transaction: {e}")))?;
             state.txn_open = true;

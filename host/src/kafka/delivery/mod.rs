@@ -49,7 +49,16 @@ pub(crate) trait Delivery<C: ConsumerContext>: Send + Sync {
     /// Prepare the producer (exactly-once: register the transactional id,
     /// fencing older instances; fails clearly without broker support).
     fn init(&self) -> Result<(), KafkaRunError>;
-    fn producer(&self) -> &EnricherProducer;
+    fn producer(&self) -> Arc<EnricherProducer>;
+    /// The producer went fatal: abandon what is open (its outputs may be
+    /// lost with it), take `fresh` (exactly-once: register it, which aborts
+    /// the dead one's transaction) and rewind the consumer to the committed
+    /// offsets, so those inputs are processed again.
+    fn replace_producer(
+        &self,
+        fresh: Arc<EnricherProducer>,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), KafkaRunError>;
     /// Before a batch's outputs are produced (exactly-once: open a transaction).
     fn before_produce(&self) -> Result<(), KafkaRunError>;
     /// The outputs of inputs up to `offset` of a partition have been produced.

@@ -72,6 +72,13 @@ pub fn redrive(
         retry_not_found: RetrySchedule::default(),
     };
     let source = Source::Redrive(filter);
-    let (run, counts) = run_source(pipeline, &config, options, source, shutdown)?;
+    let (run, counts) = run_source(
+        pipeline,
+        &config,
+        options,
+        source,
+        shutdown,
+        &crate::health::Health::default(),
+    )?;
     Ok(RedriveReport::new(run, counts))
 }

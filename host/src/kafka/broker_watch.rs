@@ -1,0 +1,244 @@
+//! Whether the stream consumer can reach its brokers, from librdkafka's own
+//! view: its statistics (every second: each broker's state and how long since
+//! it last received a byte) and its global errors (`AllBrokersDown`). Logs
+//! each change at warn level (unreachable, reachable again, stalled) and
+//! publishes reachability to the [`Health`]. Fed on the stream thread (the
+//! consumer's poll serves both callbacks); reading it never blocks.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::health::Health;
+
+/// The part of librdkafka's statistics JSON read here.
+#[derive(Deserialize)]
+struct Stats {
+    #[serde(default)]
+    brokers: HashMap<String, BrokerStats>,
+}
+
+#[derive(Deserialize)]
+struct BrokerStats {
+    /// -1 for a bootstrap address whose broker id is not known yet.
+    nodeid: i32,
+    state: String,
+    /// Microseconds since the last byte received (-1: never).
+    rxidle: i64,
+}
+
+/// What a statistics sample says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sample {
+    /// Some broker is connected and has sent something within the returned time.
+    Up {
+        silent: Duration,
+    },
+    Down,
+}
+
+/// Read one statistics JSON document; `None` if it is not one.
+pub(crate) fn sample(json: &[u8]) -> Option<Sample> {
+    let stats: Stats = serde_json::from_slice(json).ok()?;
+    let up = stats
+        .brokers
+        .values()
+        .filter(|b| b.state == "UP" && (b.nodeid >= 0 || stats.brokers.len() == 1));
+    let silent = up
+        .map(|b| Duration::from_micros(u64::try_from(b.rxidle).unwrap_or(0)))
+        .min();
+    Some(match silent {
+        Some(silent) => Sample::Up { silent },
+        None => Sample::Down,
+    })
+}
+
+struct State {
+    /// Since when no broker is reachable (None: reachable).
+    down_since: Option<Instant>,
+    /// Why, as librdkafka last said.
+    why: String,
+    /// When the last stall warning was logged (one per `stall` period).
+    warned_at: Option<Instant>,
+}
+
+/// Broker reachability of one client, logged and published.
+pub(crate) struct BrokerWatch {
+    servers: String,
+    stall: Duration,
+    health: Health,
+    state: Mutex<State>,
+    /// Transitions to unreachable so far.
+    outages: AtomicU64,
+    /// Milliseconds without a byte from the broker, at the last statistics.
+    silent_ms: AtomicU64,
+}
+
+impl BrokerWatch {
+    pub(crate) fn new(servers: &str, stall: Duration, health: Health) -> Self {
+        Self {
+            servers: servers.to_owned(),
+            stall,
+            health,
+            state: Mutex::new(State {
+                down_since: None,
+                why: String::new(),
+                warned_at: None,
+            }),
+            outages: AtomicU64::new(0),
+            silent_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// librdkafka says no broker can be reached.
+    pub(crate) fn saw_down(&self, why: &str) {
+        let mut s = self.state();
+        s.why = why.to_owned();
+        if s.down_since.is_none() {
+            s.down_since = Some(Instant::now());
+            self.outages.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                servers = %self.servers,
+                "Kafka broker(s) at {} unreachable: {why}; the stream waits and retries",
+                self.servers
+            );
+            self.health.set_broker_reachable(false);
+        }
+    }
+
+    /// A statistics document arrived.
+    pub(crate) fn saw_stats(&self, json: &[u8]) {
+        match sample(json) {
+            Some(Sample::Up { silent }) => {
+                let ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
+                self.silent_ms.store(ms, Ordering::Relaxed);
+                self.up();
+                if silent > self.stall {
+                    self.maybe_warn_stall(&format!(
+                        "connected, but nothing received from the broker for {:.0}s",
+                        silent.as_secs_f64()
+                    ));
+                }
+            }
+            Some(Sample::Down) => self.saw_down("no broker connection is up"),
+            None => {}
+        }
+    }
+
+    fn up(&self) {
+        let mut s = self.state();
+        if let Some(since) = s.down_since.take() {
+            tracing::warn!(
+                servers = %self.servers,
+                "Kafka broker(s) at {} reachable again after {:.1}s",
+                self.servers,
+                since.elapsed().as_secs_f64()
+            );
+            s.warned_at = None;
+        }
+        self.health.set_broker_reachable(true);
+    }
+
+    /// Called by the loop each iteration: a broker down longer than the stall
+    /// time logs a warning (again each stall period while it lasts).
+    pub(crate) fn check_stall(&self) {
+        let (down_for, why) = {
+            let s = self.state();
+            match s.down_since {
+                Some(since) => (since.elapsed(), s.why.clone()),
+                None => return,
+            }
+        };
+        if down_for > self.stall {
+            self.maybe_warn_stall(&format!(
+                "unreachable for {:.0}s ({why})",
+                down_for.as_secs_f64()
+            ));
+        }
+    }
+
+    fn maybe_warn_stall(&self, what: &str) {
+        let mut s = self.state();
+        if s.warned_at.is_some_and(|at| at.elapsed() < self.stall) {
+            return;
+        }
+        s.warned_at = Some(Instant::now());
+        tracing::warn!(
+            servers = %self.servers,
+            "Kafka stalled: broker(s) at {} {what} (kafka.stall-warning {:?})",
+            self.servers,
+            self.stall
+        );
+    }
+
+    /// How many times the brokers became unreachable.
+    pub(crate) fn outages(&self) -> u64 {
+        self.outages.load(Ordering::Relaxed)
+    }
+
+    /// Whether a broker is reachable and has sent something within `within`.
+    pub(crate) fn answering(&self, within: Duration) -> bool {
+        let silent = Duration::from_millis(self.silent_ms.load(Ordering::Relaxed));
+        self.reachable() && silent < within
+    }
+
+    /// Whether a broker is reachable as far as this client knows.
+    pub(crate) fn reachable(&self) -> bool {
+        self.state().down_since.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(brokers: &str) -> Vec<u8> {
+        format!(r#"{{"name":"c","brokers":{{{brokers}}}}}"#).into_bytes()
+    }
+
+    #[test]
+    fn statistics_say_up_only_with_a_connected_broker() {
+        let up = doc(r#""a:1/bootstrap":{"nodeid":-1,"state":"INIT","rxidle":-1},
+               "a:1/1":{"nodeid":1,"state":"UP","rxidle":2500000}"#);
+        assert_eq!(
+            sample(&up),
+            Some(Sample::Up {
+                silent: Duration::from_millis(2500)
+            })
+        );
+        let down = doc(r#""a:1/1":{"nodeid":1,"state":"CONNECT","rxidle":-1}"#);
+        assert_eq!(sample(&down), Some(Sample::Down));
+        assert_eq!(sample(b"not json"), None);
+    }
+
+    #[test]
+    fn down_then_up_is_published_to_health() {
+        let health = Health::default();
+        let watch = BrokerWatch::new("a:1", Duration::from_secs(30), health.clone());
+        watch.saw_down("AllBrokersDown");
+        assert!(!watch.reachable());
+        assert!(
+            health
+                .readiness()
+                .iter()
+                .any(|r| r.contains("not reachable"))
+        );
+        watch.saw_stats(&doc(r#""a:1/1":{"nodeid":1,"state":"UP","rxidle":1000}"#));
+        assert!(watch.reachable());
+        assert!(
+            !health
+                .readiness()
+                .iter()
+                .any(|r| r.contains("not reachable"))
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! What the Kafka loop does about broker faults, besides waiting: each
+//! iteration it beats the heartbeat, lets the [`BrokerWatch`] warn about a
+//! stall, and publishes how many partitions it holds; it subscribes again
+//! when a broker outage left it without partitions; and it recreates a
+//! producer that went fatal (a broker that lost its state answers
+//! `UnknownProducerId`), rewinding to the committed offsets, instead of
+//! stopping. Fencing (another instance took the transactional id) still stops.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::producer::Producer;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::KafkaRunError;
+use super::broker_watch::BrokerWatch;
+use super::clients::producer_config;
+use super::delivery::Delivery;
+use super::records::{DeliveryTracker, EnricherProducer};
+use crate::config::KafkaConfig;
+use crate::health::Health;
+
+/// How often the assignment is looked at.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+/// How long without partitions after a broker outage before subscribing again.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(10);
+/// Pauses between attempts to recreate a fatal producer.
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+const MAX_PAUSE: Duration = Duration::from_secs(10);
+
+/// The loop's view of faults: assignment, outages, the heartbeat.
+pub(super) struct Faults {
+    health: Health,
+    watch: Arc<BrokerWatch>,
+    next_look: Instant,
+    /// Partitions held at the last look.
+    assigned: usize,
+    unassigned_since: Option<Instant>,
+    /// The watch's outage count when partitions were last held.
+    outages_when_assigned: u64,
+}
+
+impl Faults {
+    pub(super) fn new(health: Health, watch: Arc<BrokerWatch>) -> Self {
+        Self {
+            health,
+            watch,
+            next_look: Instant::now(),
+            assigned: 0,
+            unassigned_since: None,
+            outages_when_assigned: 0,
+        }
+    }
+
+    pub(super) fn health(&self) -> &Health {
+        &self.health
+    }
+
+    pub(super) fn broker_reachable(&self) -> bool {
+        self.watch.reachable()
+    }
+
+    /// Outputs pending without a commit since `since` while the broker
+    /// answers: longer than the stall time means the producer is stuck (a
+    /// restarted broker that lost its state may leave an idempotent producer
+    /// waiting for a producer id it never gets, without a fatal error).
+    /// Twice the stall time, and the broker heard from within half of it, so
+    /// that a paused broker (statistics come once a second) never counts.
+    pub(super) fn producer_stuck(&self, since: Instant, stall: Duration) -> bool {
+        since.elapsed() > stall * 2 && self.watch.answering(stall / 2)
+    }
+
+    /// Once per loop iteration: cheap unless a look at the assignment is due.
+    pub(super) fn tick<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, topic: &str) {
+        self.health.beat();
+        self.watch.check_stall();
+        let now = Instant::now();
+        if now < self.next_look {
+            return;
+        }
+        self.next_look = now + LOOK_EVERY;
+        let n = consumer.assignment().map_or(0, |a| a.count());
+        self.health.set_assigned(n);
+        if n > 0 {
+            if self.assigned == 0 && self.unassigned_since.is_some() {
+                tracing::warn!(partitions = n, "partitions assigned again");
+            }
+            self.unassigned_since = None;
+            self.outages_when_assigned = self.watch.outages();
+        } else {
+            if self.assigned > 0 {
+                tracing::warn!(was = self.assigned, "no partitions assigned any more");
+            }
+            let since = *self.unassigned_since.get_or_insert(now);
+            let after_outage = self.watch.outages() > self.outages_when_assigned;
+            if after_outage && self.watch.reachable() && since.elapsed() >= RESUBSCRIBE_AFTER {
+                tracing::warn!(
+                    topic,
+                    "no partitions assigned {:.0}s after a broker outage: subscribing again",
+                    since.elapsed().as_secs_f64()
+                );
+                consumer.unsubscribe();
+                if let Err(e) = consumer.subscribe(&[topic]) {
+                    tracing::warn!("subscribing to {topic} again: {e}");
+                }
+                self.unassigned_since = Some(now);
+            }
+        }
+        self.assigned = n;
+    }
+
+    /// `error` stopped a step of the loop. If the producer went fatal (and
+    /// was not fenced), recreate it, retrying until it works or `stop` is set,
+    /// and rewind to the committed offsets; any other error is returned.
+    pub(super) fn recover<C: ConsumerContext>(
+        &self,
+        error: KafkaRunError,
+        delivery: &Arc<dyn Delivery<C>>,
+        consumer: &BaseConsumer<C>,
+        config: &KafkaConfig,
+        stop: &AtomicBool,
+    ) -> Result<(), KafkaRunError> {
+        let Some((code, why)) = delivery.producer().client().fatal_error() else {
+            return Err(error);
+        };
+        let what = format!("{code:?}: {why}");
+        if is_fencing(code) {
+            return Err(KafkaRunError::Fatal(format!(
+                "producer: {what} (another instance uses this transactional id)"
+            )));
+        }
+        self.recreate(
+            &format!("the producer is fatal ({what})"),
+            delivery,
+            consumer,
+            config,
+            stop,
+        );
+        Ok(())
+    }
+
+    /// Make a new producer (retrying until it works or `stop` is set) and
+    /// rewind to the committed offsets; `why` is logged and shown by `/readyz` meanwhile.
+    pub(super) fn recreate<C: ConsumerContext>(
+        &self,
+        why: &str,
+        delivery: &Arc<dyn Delivery<C>>,
+        consumer: &BaseConsumer<C>,
+        config: &KafkaConfig,
+        stop: &AtomicBool,
+    ) {
+        tracing::warn!("{why}: recreating the producer and rewinding to the committed offsets");
+        self.health.set_fatal(Some(why.to_owned()));
+        let mut pause = FIRST_PAUSE;
+        while !stop.load(Ordering::Relaxed) {
+            self.health.beat();
+            let attempt = producer_config(config)
+                .create_with_context::<_, EnricherProducer>(DeliveryTracker::default())
+                .map_err(|e| KafkaRunError::Client(e.to_string()))
+                .and_then(|fresh| delivery.replace_producer(Arc::new(fresh), consumer));
+            match attempt {
+                Ok(()) => {
+                    self.health.set_fatal(None);
+                    tracing::warn!("producer recreated; uncommitted inputs are processed again");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("recreating the producer: {e}; retrying in {pause:?}")
+                }
+            }
+            let until = Instant::now() + pause;
+            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                self.health.beat();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+}
+
+/// Fatal errors that mean another instance took over: recreating would fight it.
+fn is_fencing(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+    )
+}
