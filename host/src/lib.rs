@@ -20,6 +20,7 @@
 //! - [`file_mode`]: `enricher run` on files (one record per line, JSON lines out);
 //! - [`pipeline`]: batches records through the plugin and routes every output, losing none;
 //! - [`metrics`]: counters per status, for summaries and logs;
+//! - [`observe`]: the stream's atomic counters and histograms `/metrics` reads;
 //! - [`runtime`]: engine, loading, world check, instances, sandbox, host imports;
 //! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
@@ -44,6 +45,7 @@ pub mod generate;
 pub mod kafka;
 pub mod lookup;
 pub mod metrics;
+pub mod observe;
 pub mod pipeline;
 pub mod runtime;
 

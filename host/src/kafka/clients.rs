@@ -30,7 +30,9 @@ pub fn consumer_config(config: &KafkaConfig) -> ClientConfig {
         .set("queued.max.messages.kbytes", "16384")
         // Brokers that hold a fetch for its full wait (not only until data
         // arrives) would add up to this much latency per hop.
-        .set("fetch.wait.max.ms", "20");
+        .set("fetch.wait.max.ms", "20")
+        // Consumer lag per partition for `/metrics` (`GroupContext::stats`).
+        .set("statistics.interval.ms", "2000");
     let mut c = with_user_properties(c, config);
     c.set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")

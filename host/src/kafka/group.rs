@@ -7,14 +7,18 @@ use std::sync::{Arc, OnceLock};
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
 
 use super::clients::log_client_error;
 use super::delivery::Delivery;
+use crate::observe::StreamMeter;
 
 /// The consumer's context: commits (or aborts) before partitions are revoked.
 #[derive(Default)]
 pub(crate) struct GroupContext {
     delivery: OnceLock<Arc<dyn Delivery<GroupContext>>>,
+    /// Where the consumer's statistics put the lag of each assigned partition.
+    meter: OnceLock<Arc<StreamMeter>>,
 }
 
 impl GroupContext {
@@ -22,11 +26,35 @@ impl GroupContext {
     pub(crate) fn attach(&self, delivery: Arc<dyn Delivery<GroupContext>>) {
         let _ = self.delivery.set(delivery);
     }
+
+    /// Report each assigned partition's lag to `meter` from now on.
+    pub(crate) fn report_lag_to(&self, meter: Arc<StreamMeter>) {
+        let _ = self.meter.set(meter);
+    }
 }
 
 impl ClientContext for GroupContext {
     fn error(&self, error: KafkaError, reason: &str) {
         log_client_error(error, reason);
+    }
+
+    /// librdkafka's periodic statistics (`statistics.interval.ms`, served by
+    /// the stream's own poll): keep the lag of the partitions this member
+    /// fetches (`-1`, unknown, is left out).
+    fn stats(&self, statistics: Statistics) {
+        let Some(meter) = self.meter.get() else {
+            return;
+        };
+        let mut lag = Vec::new();
+        for (topic, t) in &statistics.topics {
+            for (&partition, p) in &t.partitions {
+                if partition >= 0 && p.desired && p.consumer_lag >= 0 {
+                    lag.push((topic.clone(), partition, p.consumer_lag));
+                }
+            }
+        }
+        lag.sort();
+        meter.set_lag(lag);
     }
 }
 

@@ -22,6 +22,7 @@ use super::progress::EndMarks;
 use super::records::{DeliveryTracker, EnricherProducer, Topics, produce_batch, to_input};
 use crate::bindings::InputRecord;
 use crate::config::{DeliveryMode, KafkaConfig};
+use crate::observe::{PipelineState, StreamMeter};
 use crate::pipeline::{Pipeline, Routed};
 
 /// How long an empty poll waits at most before the loop looks at commits again.
@@ -33,6 +34,10 @@ pub trait BatchTransform {
     fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed>;
     /// No transaction is open: the only moment the transform may change (plugin swap).
     fn at_commit_boundary(&mut self) {}
+    /// Where the loop reports commits, lag and backpressure for `/metrics`.
+    fn meter(&self) -> Option<Arc<StreamMeter>> {
+        None
+    }
 }
 
 impl BatchTransform for Pipeline {
@@ -42,6 +47,10 @@ impl BatchTransform for Pipeline {
 
     fn at_commit_boundary(&mut self) {
         Pipeline::at_commit_boundary(self);
+    }
+
+    fn meter(&self) -> Option<Arc<StreamMeter>> {
+        Some(Arc::clone(Pipeline::meter(self)))
     }
 }
 
@@ -87,6 +96,7 @@ struct Loop<'a> {
     seen_generation: u64,
     report: KafkaRunReport,
     started: Instant,
+    meter: Arc<StreamMeter>,
 }
 
 /// Names this run in commit-unit headers: the transactional id (or, in
@@ -110,7 +120,9 @@ pub fn run(
     options: RunOptions,
     shutdown: &AtomicBool,
 ) -> Result<KafkaRunReport, KafkaRunError> {
-    let mut run = Loop::start(config, options)?;
+    let meter = pipeline.meter().unwrap_or_default();
+    let mut run = Loop::start(config, options, Arc::clone(&meter))?;
+    meter.set_state(PipelineState::Running);
     while !shutdown.load(Ordering::Relaxed) {
         if run.delivery.at_boundary() {
             pipeline.at_commit_boundary();
@@ -125,12 +137,19 @@ pub fn run(
             break;
         }
     }
-    run.finish()
+    meter.set_state(PipelineState::Draining);
+    let report = run.finish();
+    meter.set_state(PipelineState::Stopped);
+    report
 }
 
 impl<'a> Loop<'a> {
     /// Create the clients, prepare the delivery mode and subscribe.
-    fn start(config: &'a KafkaConfig, options: RunOptions) -> Result<Self, KafkaRunError> {
+    fn start(
+        config: &'a KafkaConfig,
+        options: RunOptions,
+        meter: Arc<StreamMeter>,
+    ) -> Result<Self, KafkaRunError> {
         let started = Instant::now();
         let consumer: BaseConsumer<GroupContext> = consumer_config(config)
             .create_with_context(GroupContext::default())
@@ -140,6 +159,7 @@ impl<'a> Loop<'a> {
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
         let delivery = for_mode(config.delivery, Arc::new(producer));
         consumer.context().attach(Arc::clone(&delivery));
+        consumer.context().report_lag_to(Arc::clone(&meter));
         delivery.init()?;
         let input_topic = config.payment_events_topic.as_str();
         let end = if options.stop_at_end {
@@ -167,6 +187,7 @@ impl<'a> Loop<'a> {
             seen_generation,
             report: KafkaRunReport::default(),
             started,
+            meter,
         })
     }
 
@@ -240,7 +261,7 @@ impl<'a> Loop<'a> {
         let seq = self.delivery.next_batch();
         let unit = format!("{}/{}", self.instance, self.delivery.unit());
         let producer = self.delivery.producer();
-        match produce_batch(
+        let sent = produce_batch(
             producer,
             &topics,
             &self.batch,
@@ -248,7 +269,10 @@ impl<'a> Loop<'a> {
             self.max_bytes,
             seq,
             &unit,
-        ) {
+        );
+        let blocked = producer.context().blocked_ns.load(Ordering::Relaxed);
+        self.meter.backpressure_ns.store(blocked, Ordering::Relaxed);
+        match sent {
             Ok(n) => {
                 self.report.produced += n;
                 let topic = self.config.payment_events_topic.as_str();
@@ -264,7 +288,9 @@ impl<'a> Loop<'a> {
                     return Err(KafkaRunError::Fatal(format!("producer: {code:?} {why}")));
                 }
                 tracing::warn!("producing failed ({e}); abandoning the batch");
-                self.delivery.abort(&self.consumer)
+                let aborted = self.delivery.abort(&self.consumer);
+                self.publish_commits();
+                aborted
             }
         }
     }
@@ -277,7 +303,11 @@ impl<'a> Loop<'a> {
             return Ok(false);
         }
         if self.delivery.has_pending() {
-            self.delivery.commit(&self.consumer)?;
+            let started = Instant::now();
+            let committed = self.delivery.commit(&self.consumer);
+            self.meter.commit_duration.observe(started.elapsed());
+            self.publish_commits();
+            committed?;
             self.since_commit = 0;
         }
         self.last_commit = Instant::now();
@@ -295,9 +325,23 @@ impl<'a> Loop<'a> {
         }
     }
 
+    /// Mirror the delivery mode's commit counters into the meter.
+    fn publish_commits(&self) {
+        let counters = self.delivery.counters();
+        let meter = &self.meter;
+        meter.commits.store(counters.commits, Ordering::Relaxed);
+        meter.aborts.store(counters.rewinds, Ordering::Relaxed);
+    }
+
     /// Commit everything, flush, and report.
     fn finish(mut self) -> Result<KafkaRunReport, KafkaRunError> {
-        self.delivery.commit_all(&self.consumer)?;
+        let started = Instant::now();
+        let committed = self.delivery.commit_all(&self.consumer);
+        if self.delivery.counters().commits > self.meter.commits.load(Ordering::Relaxed) {
+            self.meter.commit_duration.observe(started.elapsed());
+        }
+        self.publish_commits();
+        committed?;
         self.delivery
             .producer()
             .flush(Duration::from_secs(30))

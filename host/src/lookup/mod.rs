@@ -23,13 +23,14 @@ pub use schema::{SchemaError, expected_table};
 pub use store::{ClaimsStore, Interrupter};
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rust_decimal::Decimal;
 
 use crate::config::{CacheMode, LookupConfig};
+use crate::observe::HistogramSnapshot;
 use cache::{Cached, TtlLruCache};
 use fetch::{Fetcher, RetryPolicy};
 use full::FullCache;
@@ -79,6 +80,45 @@ pub struct LookupStats {
 pub struct ClaimsLookup {
     mode: Mode,
     fetcher: Arc<Fetcher>,
+    /// The cache's counters as atomics, so [`Self::stats`] (a scrape on the
+    /// admin thread) never takes the lock the stream's lookups take.
+    counts: CacheAtomics,
+}
+
+/// [`CacheCounters`] and the rows in memory, readable without a lock. In
+/// full mode every id is answered from memory (a hit, found or not); with
+/// no cache every id is a miss the store answers.
+#[derive(Debug, Default)]
+struct CacheAtomics {
+    hits: AtomicU64,
+    negative_hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    expirations: AtomicU64,
+    rows: AtomicU64,
+}
+
+impl CacheAtomics {
+    /// Copy the partial cache's counters (called under its lock).
+    fn publish(&self, cache: &TtlLruCache) {
+        let c = cache.counters();
+        self.hits.store(c.hits, Ordering::Relaxed);
+        self.negative_hits.store(c.negative_hits, Ordering::Relaxed);
+        self.misses.store(c.misses, Ordering::Relaxed);
+        self.evictions.store(c.evictions, Ordering::Relaxed);
+        self.expirations.store(c.expirations, Ordering::Relaxed);
+        self.rows.store(cache.len() as u64, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> CacheCounters {
+        CacheCounters {
+            hits: self.hits.load(Ordering::Relaxed),
+            negative_hits: self.negative_hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            expirations: self.expirations.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl ClaimsLookup {
@@ -103,7 +143,16 @@ impl ClaimsLookup {
             )?),
             CacheMode::None => Mode::Direct,
         };
-        Ok(Self { mode, fetcher })
+        let counts = CacheAtomics::default();
+        if let Mode::Full(full) = &mode {
+            let rows = full.snapshot().len() as u64;
+            counts.rows.store(rows, Ordering::Relaxed);
+        }
+        Ok(Self {
+            mode,
+            fetcher,
+            counts,
+        })
     }
 
     /// One answer per id, in order.
@@ -111,15 +160,27 @@ impl ClaimsLookup {
         match &self.mode {
             Mode::Full(full) => {
                 let snapshot = full.snapshot();
-                ids.iter()
+                let answers: Vec<LookupAnswer> = ids
+                    .iter()
                     .map(|id| match snapshot.get(id) {
                         Some(row) => LookupAnswer::Found(Arc::clone(row)),
                         None => LookupAnswer::NotFound,
                     })
-                    .collect()
+                    .collect();
+                let absent = answers
+                    .iter()
+                    .filter(|a| matches!(a, LookupAnswer::NotFound))
+                    .count() as u64;
+                let c = &self.counts;
+                c.hits.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                c.negative_hits.fetch_add(absent, Ordering::Relaxed);
+                c.rows.store(snapshot.len() as u64, Ordering::Relaxed);
+                answers
             }
             Mode::Partial(cache) => self.lookup_partial(cache, ids),
             Mode::Direct => {
+                let c = &self.counts;
+                c.misses.fetch_add(ids.len() as u64, Ordering::Relaxed);
                 let mut answers = vec![None; ids.len()];
                 self.resolve_misses(ids, (0..ids.len()).collect(), &mut answers, |_, _| {});
                 answers
@@ -143,6 +204,7 @@ impl ClaimsLookup {
                     None => missed.push(i),
                 }
             }
+            self.counts.publish(&cache);
         }
         if !missed.is_empty() {
             self.resolve_misses(ids, missed, &mut answers, |id, answer| {
@@ -155,6 +217,7 @@ impl ClaimsLookup {
                     LookupAnswer::NotFound => cache.put_missing(id.to_owned(), now),
                     _ => {} // failures are never cached
                 }
+                self.counts.publish(&cache);
             });
         }
         answers
@@ -202,6 +265,12 @@ impl ClaimsLookup {
         }
     }
 
+    /// The duration of each store query attempt so far.
+    pub fn store_query_durations(&self) -> HistogramSnapshot {
+        self.fetcher.counters.query_duration.snapshot()
+    }
+
+    /// Everything counted so far; reads atomics only (never the cache's lock).
     pub fn stats(&self) -> LookupStats {
         let c = &self.fetcher.counters;
         let mut stats = LookupStats {
@@ -211,17 +280,10 @@ impl ClaimsLookup {
             store_timeouts: c.timeouts.load(Ordering::Relaxed),
             ..LookupStats::default()
         };
-        match &self.mode {
-            Mode::Partial(cache) => {
-                let cache = lock(cache);
-                stats.cache = cache.counters();
-                stats.rows_in_memory = cache.len() as u64;
-            }
-            Mode::Full(full) => {
-                (stats.full_reloads, stats.full_reload_failures) = full.reload_counts();
-                stats.rows_in_memory = full.snapshot().len() as u64;
-            }
-            Mode::Direct => {}
+        stats.cache = self.counts.read();
+        stats.rows_in_memory = self.counts.rows.load(Ordering::Relaxed);
+        if let Mode::Full(full) = &self.mode {
+            (stats.full_reloads, stats.full_reload_failures) = full.reload_counts();
         }
         stats
     }
