@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::deploy::admin::AdminServer;
+use crate::deploy::admin::{AdminServer, Observed};
 use crate::deploy::{
-    Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
+    Deployer, DirWatcher, FixedPlugin, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
     canaries_from_file, default_canaries,
 };
 use crate::error::{ConfigError, PluginError, StoreError};
@@ -113,6 +113,35 @@ pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
     Ok(build_pipeline(config)?.without_plugin_headers())
 }
 
+/// File mode: serve `/metrics`, the status page and the plugin's identity
+/// (deploys are refused) on `deploy.admin-bind`, if set. A port already in
+/// use is a warning, not a failed run: a file job does not need the API.
+pub fn serve_file_admin(config: &Config, pipeline: &Pipeline) -> Option<AdminServer> {
+    let addr = config.deploy.admin_bind?;
+    let (_, bytes) = plugin_bytes(config).ok()?;
+    let plugins = Arc::new(FixedPlugin::new(
+        pipeline.plugin(),
+        &bytes,
+        Arc::clone(pipeline.meter()),
+    ));
+    let observed = Observed {
+        meter: Arc::clone(pipeline.meter()),
+        lookup: Arc::clone(pipeline.lookup()),
+        plugins: Arc::clone(&plugins) as Arc<dyn PluginAdmin>,
+        mode: "file",
+    };
+    match AdminServer::start_observed(addr, plugins, Some(observed)) {
+        Ok(server) => {
+            tracing::info!(addr = %server.local_addr(), "admin API (metrics, status page) listening");
+            Some(server)
+        }
+        Err(error) => {
+            tracing::warn!(%addr, %error, "no admin API for this file run (set ENRICHER_ADMIN_BIND, or `off`)");
+            None
+        }
+    }
+}
+
 /// A Kafka-mode host: the pipeline following a deployer, the fleet topic's
 /// watcher and the admin API. Dropping it stops the latter two.
 pub struct KafkaHost {
@@ -174,8 +203,14 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
     let admin = match config.deploy.admin_bind {
         Some(addr) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
-            let server =
-                AdminServer::start(addr, api).map_err(|error| StartError::Admin { addr, error })?;
+            let observed = Observed {
+                meter: Arc::clone(pipeline.meter()),
+                lookup: Arc::clone(pipeline.lookup()),
+                plugins: Arc::clone(&api),
+                mode: "kafka",
+            };
+            let server = AdminServer::start_observed(addr, api, Some(observed))
+                .map_err(|error| StartError::Admin { addr, error })?;
             tracing::info!(addr = %server.local_addr(), "admin API listening");
             Some(server)
         }

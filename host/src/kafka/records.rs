@@ -230,7 +230,10 @@ fn send_one(
                 let pause = Duration::from_millis(2);
                 std::thread::sleep(pause);
                 let ns = pause.as_nanos() as u64;
-                producer.context().blocked_ns.fetch_add(ns, Ordering::Relaxed);
+                producer
+                    .context()
+                    .blocked_ns
+                    .fetch_add(ns, Ordering::Relaxed);
                 record = back;
             }
             Err((e, _)) => return Err(e),

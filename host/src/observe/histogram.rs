@@ -12,8 +12,7 @@ pub const IO_BUCKETS: &[f64] = &[
 ];
 /// Bounds (seconds) for end-to-end processing latency: 1 ms to 2 min.
 pub const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-    120.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
 /// A lock-free histogram of durations.
@@ -30,7 +29,8 @@ pub struct AtomicHistogram {
 pub struct HistogramSnapshot {
     pub sum_seconds: f64,
     pub count: u64,
-    /// `(upper bound, cumulative count)`, ending with `+Inf`.
+    /// `(upper bound, observations in this bucket)` (not cumulative: the
+    /// encoder sums them up), ending with `+Inf`.
     pub buckets: Vec<(f64, u64)>,
 }
 
@@ -67,16 +67,17 @@ impl AtomicHistogram {
     }
 
     pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut cumulative = 0;
+        let mut total = 0;
         let mut buckets = Vec::with_capacity(self.counts.len());
         for (i, count) in self.counts.iter().enumerate() {
-            cumulative += count.load(Ordering::Relaxed);
+            let n = count.load(Ordering::Relaxed);
+            total += n;
             let bound = self.bounds.get(i).copied().unwrap_or(f64::INFINITY);
-            buckets.push((bound, cumulative));
+            buckets.push((bound, n));
         }
         HistogramSnapshot {
             sum_seconds: self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
-            count: cumulative,
+            count: total,
             buckets,
         }
     }
@@ -87,14 +88,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn observations_land_in_cumulative_buckets_with_their_sum() {
+    fn observations_land_in_their_buckets_with_their_sum() {
         let h = AtomicHistogram::new(&[0.01, 0.1]);
         h.observe(Duration::from_millis(5));
         h.observe_n(Duration::from_millis(50), 2);
         h.observe(Duration::from_secs(3));
         let s = h.snapshot();
         assert_eq!(s.count, 4);
-        assert_eq!(s.buckets, vec![(0.01, 1), (0.1, 3), (f64::INFINITY, 4)]);
+        assert_eq!(s.buckets, vec![(0.01, 1), (0.1, 2), (f64::INFINITY, 1)]);
         assert!((s.sum_seconds - 3.105).abs() < 1e-9, "{}", s.sum_seconds);
     }
 }

@@ -8,4 +8,4 @@ mod histogram;
 mod meter;
 
 pub use histogram::{AtomicHistogram, HistogramSnapshot, IO_BUCKETS, LATENCY_BUCKETS};
-pub use meter::{Lag, OUTPUTS, OTHER_STATUS, PipelineState, StreamMeter};
+pub use meter::{Lag, OTHER_STATUS, OUTPUTS, PipelineState, StreamMeter};

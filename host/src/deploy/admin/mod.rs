@@ -10,6 +10,8 @@
 //! | `POST /v1/plugins/rollback`            | 200 [`RollbackReport`]        |
 //! | `GET /v1/status`                       | 200 [`PluginStatus`]          |
 //! | `GET /healthz`                         | 200 `ok`                      |
+//! | `GET /metrics`                         | 200 Prometheus text (`metrics_route`) |
+//! | `GET /`                                | 200 the live status page (`page`) |
 //!
 //! Every refusal answers `{"error": {"kind": ..., "message": ...}}` (an
 //! [`AdminError`]) with the status of [`status_of`]; an unknown path is a 404,
@@ -22,6 +24,8 @@
 
 // Why these crates: well-kept HTTP (axum/hyper on tokio, ureq) replaces hand-written HTTP/1.1.
 mod client;
+mod metrics_route;
+mod page;
 mod routes;
 mod server;
 
@@ -30,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::deploy::AdminError;
 
 pub use client::{AdminClient, ClientError};
+pub use metrics_route::Observed;
 pub use server::AdminServer;
 
 /// The largest component `POST /v1/plugins` accepts (64 MiB).

@@ -26,7 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tower::ServiceExt;
 
-use super::routes;
+use super::metrics_route::Observed;
+use super::{metrics_route, page, routes};
 use crate::deploy::PluginAdmin;
 
 /// Connections served at once; further ones wait to be accepted.
@@ -56,6 +57,21 @@ impl AdminServer {
     /// Listen on `bind` (port 0 picks one, see [`Self::local_addr`]) and serve
     /// `api` on a thread of its own.
     pub fn start(bind: SocketAddr, api: Arc<dyn PluginAdmin>) -> io::Result<AdminServer> {
+        Self::start_observed(bind, api, None)
+    }
+
+    /// [`Self::start`], also serving `/metrics` and the status page `/` over `observed`.
+    pub fn start_observed(
+        bind: SocketAddr,
+        api: Arc<dyn PluginAdmin>,
+        observed: Option<Observed>,
+    ) -> io::Result<AdminServer> {
+        let mut router = routes::router(api);
+        if let Some(observed) = observed {
+            router = router
+                .merge(metrics_route::router(observed))
+                .merge(page::router());
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -74,7 +90,7 @@ impl AdminServer {
         let thread = std::thread::Builder::new()
             .name("admin-api".into())
             .spawn(move || {
-                runtime.block_on(serve(listener, routes::router(api), stopped));
+                runtime.block_on(serve(listener, router, stopped));
                 runtime.shutdown_timeout(BLOCKING_GRACE);
             })?;
         tracing::debug!(%addr, "admin API started");
