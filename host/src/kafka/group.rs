@@ -40,7 +40,10 @@ impl ClientContext for GroupContext {
 
     /// librdkafka's periodic statistics (`statistics.interval.ms`, served by
     /// the stream's own poll): keep the lag of the partitions this member
-    /// fetches (`-1`, unknown, is left out).
+    /// fetches. Lag is the last stable offset (what `read_committed` can read)
+    /// minus the position handed to the loop, so it means the same in both
+    /// delivery modes (transactional commits do not show as `committed_offset`);
+    /// before the first record, librdkafka's own `consumer_lag`; unknown is left out.
     fn stats(&self, statistics: Statistics) {
         let Some(meter) = self.meter.get() else {
             return;
@@ -48,9 +51,22 @@ impl ClientContext for GroupContext {
         let mut lag = Vec::new();
         for (topic, t) in &statistics.topics {
             for (&partition, p) in &t.partitions {
-                if partition >= 0 && p.desired && p.consumer_lag >= 0 {
-                    lag.push((topic.clone(), partition, p.consumer_lag));
+                if partition < 0 || !p.desired {
+                    continue;
                 }
+                let end = if p.ls_offset >= 0 {
+                    p.ls_offset
+                } else {
+                    p.hi_offset
+                };
+                let behind = if p.app_offset >= 0 && end >= 0 {
+                    (end - p.app_offset).max(0)
+                } else if p.consumer_lag >= 0 {
+                    p.consumer_lag
+                } else {
+                    continue;
+                };
+                lag.push((topic.clone(), partition, behind));
             }
         }
         lag.sort();

@@ -22,7 +22,7 @@ function parseMetrics(text) {
 const pick = (s, name, f = () => true) => s.filter(x => x.name === name && f(x.labels));
 const sum = (s, name, f) => pick(s, name, f).reduce((a, x) => a + x.value, 0);
 function buckets(s, name) {
-  return pick(s, name + "_bucket").map(x => [x.labels.le === "+Inf" ? Infinity : Number(x.labels.le), x.value])
+  return pick(s, name + "_bucket").map(x => [/^\+?inf$/i.test(x.labels.le) ? Infinity : Number(x.labels.le), x.value])
     .sort((a, b) => a[0] - b[0]);
 }
 // Like Prometheus's histogram_quantile: linear within the bucket; the +Inf bucket answers its lower bound.
