@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::histogram::{AtomicHistogram, IO_BUCKETS, LATENCY_BUCKETS};
 
@@ -121,6 +121,8 @@ pub struct StreamMeter {
     pub backpressure_ns: AtomicU64,
     lag: Mutex<Lag>,
     state: AtomicU8,
+    /// When the meter (the pipeline) was made: rates are per second of this clock.
+    pub started: Instant,
 }
 
 impl Default for StreamMeter {
@@ -139,6 +141,7 @@ impl Default for StreamMeter {
             backpressure_ns: AtomicU64::new(0),
             lag: Mutex::new(Vec::new()),
             state: AtomicU8::new(PipelineState::Starting as u8),
+            started: Instant::now(),
         }
     }
 }
