@@ -107,6 +107,9 @@ impl Collector for Observed {
         if self.mode == "kafka" {
             self.encode_kafka(&mut e)?;
         }
+        let uptime = m.started.elapsed().as_secs_f64();
+        let help = "Seconds since the pipeline started (rates are per second of it)";
+        gauge(&mut e, "enricher_uptime_seconds", help, uptime)?;
         let mut family = e.encode_descriptor(
             "enricher_pipeline_state",
             "1 for the state the pipeline is in",

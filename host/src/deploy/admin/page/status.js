@@ -65,7 +65,9 @@ function update(m, now) {
   const state = pick(m, "enricher_pipeline_state").find(x => x.value === 1);
   const plugin = pick(m, "enricher_plugin_info")[0];
 
-  history.push({ t: now, m, recordsIn, success, out, hits, misses, latency });
+  // Rates per second of the host's own clock (right in a browser's virtual time too).
+  const uptime = sum(m, "enricher_uptime_seconds");
+  history.push({ t: now, uptime, m, recordsIn, success, out, hits, misses, latency });
   while (history.length > 2 && now - history[0].t > 60000) history.shift();
   const prev = history.length > 1 ? history[history.length - 2] : null;
   const old = history[0];
@@ -80,7 +82,7 @@ function update(m, now) {
   show("records_in", recordsIn, fmtInt(recordsIn));
   show("enriched", enriched, fmtInt(enriched));
   show("failed", failed, fmtInt(failed));
-  const rate = prev ? (recordsIn - prev.recordsIn) / ((now - prev.t) / 1000) : NaN;
+  const rate = prev && uptime > prev.uptime ? (recordsIn - prev.recordsIn) / (uptime - prev.uptime) : NaN;
   show("throughput", Number.isFinite(rate) ? rate : "", fmtInt(rate));
   const successRate = out > 0 ? success / out : NaN;
   show("success_rate", Number.isFinite(successRate) ? successRate : "", fmtPct(successRate));
