@@ -20,9 +20,9 @@
 //! - [`file_mode`]: `enricher run` on files (one record per line, JSON lines out);
 //! - [`pipeline`]: batches records through the plugin and routes every output, losing none;
 //! - [`metrics`]: counters per status, for summaries and logs;
-//! - [`observe`]: the stream's atomic counters and histograms `/metrics` reads;
 //! - [`runtime`]: engine, loading, world check, instances, sandbox, host imports;
 //! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
+//! - [`observe`]: the stream's atomic counters and histograms `/metrics` reads;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
 //! - [`generate`]: realistic payment events and a matching claims file;
 //! - [`config`]: the one typed configuration (defaults, TOML file, env, flags);
