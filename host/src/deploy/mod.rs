@@ -5,6 +5,7 @@
 //! Layout:
 //! - `api`: the operations the admin API offers ([`PluginAdmin`]) and the shapes of their answers;
 //! - `check`: what a new version must pass before it sees a live event;
+//! - `fixed`: the [`PluginAdmin`] of a file-mode run (one plugin, deploys refused);
 //! - `versions`: the version store (known versions, activation history), pure;
 //! - `policy`: the automatic rollback policy, pure;
 //! - `fleet`: where deployments go besides this host ([`Fleet`]; [`LocalOnly`]);
