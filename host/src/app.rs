@@ -8,11 +8,11 @@ use std::time::Duration;
 use crate::changelog::{ChangelogApplier, ClaimsWriter, topic_exists};
 use crate::config::Config;
 use crate::deploy::admin::{
-    AdminAccess, AdminOptions, AdminServer, AdminStartError, TlsFiles, check_bind,
+    AdminAccess, AdminOptions, AdminServer, AdminStartError, Observed, TlsFiles, check_bind,
 };
 use crate::deploy::signature::{SignatureError, TrustedKeys, signature_path};
 use crate::deploy::{
-    Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
+    Deployer, DirWatcher, FixedPlugin, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
     canaries_from_file, default_canaries,
 };
 use crate::error::{ConfigError, PluginError, StoreError};
@@ -230,6 +230,45 @@ pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
     Ok(build_pipeline(config)?.without_plugin_headers())
 }
 
+/// File mode: serve `/metrics`, the status page and the plugin's identity
+/// (deploys are refused) on `deploy.admin-bind`, if set. A port already in
+/// use is a warning, not a failed run: a file job does not need the API.
+pub fn serve_file_admin(config: &Config, pipeline: &Pipeline) -> Option<AdminServer> {
+    let addr = config.deploy.admin_bind?;
+    let (_, bytes) = plugin_bytes(config).ok()?;
+    let plugins = Arc::new(FixedPlugin::new(
+        pipeline.plugin(),
+        &bytes,
+        Arc::clone(pipeline.meter()),
+    ));
+    let observed = Observed {
+        meter: Arc::clone(pipeline.meter()),
+        lookup: Arc::clone(pipeline.lookup()),
+        plugins: Arc::clone(&plugins) as Arc<dyn PluginAdmin>,
+        mode: "file",
+    };
+    let options = match admin_options(config) {
+        Ok(options) => AdminOptions {
+            observed: Some(observed),
+            ..options
+        },
+        Err(error) => {
+            tracing::warn!(%error, "no admin API for this file run");
+            return None;
+        }
+    };
+    match AdminServer::start(addr, plugins, options) {
+        Ok(server) => {
+            tracing::info!(addr = %server.local_addr(), "admin API (metrics, status page) listening");
+            Some(server)
+        }
+        Err(error) => {
+            tracing::warn!(%addr, %error, "no admin API for this file run (set ENRICHER_ADMIN_BIND, or `off`)");
+            None
+        }
+    }
+}
+
 /// A Kafka-mode host: the pipeline following a deployer, the fleet topic's
 /// watcher and the admin API. Dropping it stops the latter two.
 pub struct KafkaHost {
@@ -325,8 +364,15 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         Some((addr, options)) => {
             let api: Arc<dyn PluginAdmin> = Arc::clone(&deployer) as Arc<dyn PluginAdmin>;
             let (token, tls) = (options.access.has_token(), options.tls.is_some());
+            let observed = Observed {
+                meter: Arc::clone(pipeline.meter()),
+                lookup: Arc::clone(pipeline.lookup()),
+                plugins: Arc::clone(&api),
+                mode: "kafka",
+            };
             let options = AdminOptions {
                 health: health.clone(),
+                observed: Some(observed),
                 ..options
             };
             let server = AdminServer::start(addr, api, options)?;

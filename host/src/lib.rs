@@ -24,6 +24,7 @@
 //! - [`runtime`]: engine, loading, world check, instances, sandbox, host imports;
 //! - [`changelog`]: live claims: the changelog topic applied into each host's DuckDB, `claims publish`;
 //! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
+//! - [`observe`]: the stream's atomic counters and histograms `/metrics` reads;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
 //! - [`generate`]: realistic payment events and a matching claims file;
 //! - [`config`]: the one typed configuration (defaults, TOML file, env, flags);
@@ -49,6 +50,7 @@ pub mod kafka;
 mod log_limit;
 pub mod lookup;
 pub mod metrics;
+pub mod observe;
 pub mod pipeline;
 pub mod runtime;
 

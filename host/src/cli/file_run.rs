@@ -11,10 +11,11 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
-use enricher::app::build_file_pipeline;
+use enricher::app::{build_file_pipeline, serve_file_admin};
 use enricher::config::Config;
 use enricher::file_mode::paths::{NamedPath, check_outputs};
 use enricher::file_mode::{FileRunOptions, FileRunReport, run_files_with};
+use enricher::observe::PipelineState;
 
 use super::interrupt::{Interrupted, Signals, resume_command, signal_name};
 use super::named_io::Named;
@@ -84,6 +85,11 @@ pub fn run_file_job(
 ) -> anyhow::Result<FileJobDone> {
     refuse_self_overwrite(config, job)?;
     let mut pipeline = build_file_pipeline(config)?;
+    let admin = serve_file_admin(config, &pipeline);
+    if let Some(admin) = &admin {
+        let addr = admin.local_addr();
+        eprintln!("admin API on http://{addr} (metrics: /metrics, status page: /)");
+    }
     let input = job.input;
     let mut reader: Box<dyn BufRead> = if input == Path::new("-") {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
@@ -99,14 +105,16 @@ pub fn run_file_job(
         skip_lines: job.skip_lines,
         stop,
     };
+    pipeline.meter().set_state(PipelineState::Running);
     let report = run_files_with(
         &mut pipeline,
         &mut reader,
         &mut enriched,
         &mut failed,
         &options,
-    )
-    .context("enriching")?;
+    );
+    pipeline.meter().set_state(PipelineState::Stopped);
+    let report = report.context("enriching")?;
     let summary = pipeline.summary(report.elapsed);
     let mut text = summary.to_string();
     if report.skipped_lines > 0 {

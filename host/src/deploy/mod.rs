@@ -5,6 +5,7 @@
 //! Layout:
 //! - `api`: the operations the admin API offers ([`PluginAdmin`]) and the shapes of their answers;
 //! - `check`: what a new version must pass before it sees a live event;
+//! - `fixed`: the [`PluginAdmin`] of a file-mode run (one plugin, deploys refused);
 //! - `names`: which plugin names and versions are safe, and escaping for printing;
 //! - `signature`: signed plugins: keys, signing, the trusted keys that verify;
 //! - `versions`: the version store (known versions, activation history), pure;
@@ -24,6 +25,7 @@ pub mod admin;
 mod api;
 mod check;
 mod deployer;
+mod fixed;
 mod fleet;
 mod fleet_kafka;
 mod names;
@@ -40,6 +42,7 @@ pub use api::{
 };
 pub use check::{canaries_from_file, default_canaries};
 pub use deployer::Deployer;
+pub use fixed::FixedPlugin;
 pub use fleet::{Fleet, LocalOnly};
 pub use fleet_kafka::{FleetPublisher, FleetWatcher};
 pub use names::{check_key, check_name, check_version, printable};

@@ -80,7 +80,8 @@ pub fn consumer_config(config: &KafkaConfig) -> ClientConfig {
         // Brokers that hold a fetch for its full wait (not only until data
         // arrives) would add up to this much latency per hop.
         .set("fetch.wait.max.ms", "20")
-        // Broker states every second, for the broker watch (stalls, readiness).
+        // Broker states every second, for the broker watch (stalls, readiness),
+        // and consumer lag per partition for `/metrics` (`GroupContext::stats`).
         .set("statistics.interval.ms", "1000");
     let mut c = with_user_properties(c, config);
     c.set("group.id", &config.group_id)

@@ -31,6 +31,8 @@ use crate::pipeline::{Routed, host_failure};
 pub struct DeliveryTracker {
     pub delivered: AtomicU64,
     pub failed: AtomicU64,
+    /// Nanoseconds spent waiting for room in a full producer queue.
+    pub blocked_ns: AtomicU64,
     first_error: Mutex<Option<String>>,
     /// Outputs not yet acknowledged, per batch.
     outstanding: Mutex<HashMap<usize, usize>>,
@@ -259,7 +261,13 @@ fn send_one(
                 if !keep_waiting() {
                     return Err(KafkaError::Canceled);
                 }
-                std::thread::sleep(Duration::from_millis(2));
+                let pause = Duration::from_millis(2);
+                std::thread::sleep(pause);
+                let ns = pause.as_nanos() as u64;
+                producer
+                    .context()
+                    .blocked_ns
+                    .fetch_add(ns, Ordering::Relaxed);
                 record = back;
             }
             Err((e, _)) => return Err(e),

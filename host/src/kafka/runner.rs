@@ -38,6 +38,7 @@ use crate::bindings::{InputRecord, Output};
 use crate::clock::now_ms;
 use crate::config::{DeliveryMode, KafkaConfig, RetrySchedule};
 use crate::health::Health;
+use crate::observe::{PipelineState, StreamMeter};
 use crate::pipeline::{Pipeline, Routed};
 
 /// How long an empty poll waits at most before the loop looks at commits again.
@@ -53,6 +54,10 @@ pub trait BatchTransform {
     fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed>;
     /// No transaction is open: the only moment the transform may change (plugin swap).
     fn at_commit_boundary(&mut self) {}
+    /// Where the loop reports commits, lag and backpressure for `/metrics`.
+    fn meter(&self) -> Option<Arc<StreamMeter>> {
+        None
+    }
 }
 
 impl BatchTransform for Pipeline {
@@ -62,6 +67,10 @@ impl BatchTransform for Pipeline {
 
     fn at_commit_boundary(&mut self) {
         Pipeline::at_commit_boundary(self);
+    }
+
+    fn meter(&self) -> Option<Arc<StreamMeter>> {
+        Some(Arc::clone(Pipeline::meter(self)))
     }
 }
 
@@ -141,6 +150,7 @@ struct Loop<'a> {
     abandoned: bool,
     /// The last commit, or the last time nothing was pending.
     last_progress: Instant,
+    meter: Arc<StreamMeter>,
 }
 
 /// Names this run in commit-unit headers: the transactional id (or, in
@@ -194,6 +204,9 @@ pub(crate) fn run_source(
 ) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
     let mut run = Loop::start(config, options, source, health)?;
     let topic = run.input_topic.clone();
+    let meter = pipeline.meter().unwrap_or_default();
+    let mut run = Loop::start(config, options, source, health, Arc::clone(&meter))?;
+    meter.set_state(PipelineState::Running);
     while !shutdown.load(Ordering::Relaxed) {
         run.faults.tick(&run.consumer, &topic);
         if run.delivery.at_boundary() {
@@ -224,7 +237,10 @@ pub(crate) fn run_source(
             Err(e) => run.recover(e, shutdown)?,
         }
     }
-    run.finish()
+    meter.set_state(PipelineState::Draining);
+    let report = run.finish();
+    meter.set_state(PipelineState::Stopped);
+    report
 }
 
 impl<'a> Loop<'a> {
@@ -234,6 +250,7 @@ impl<'a> Loop<'a> {
         options: RunOptions,
         source: Source,
         health: &Health,
+        meter: Arc<StreamMeter>,
     ) -> Result<Self, KafkaRunError> {
         let started = Instant::now();
         let consumer: BaseConsumer<GroupContext> = consumer_config(config)
@@ -250,6 +267,7 @@ impl<'a> Loop<'a> {
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
         let delivery = for_mode(config.delivery, Arc::new(producer));
         consumer.context().attach(Arc::clone(&delivery));
+        consumer.context().report_lag_to(Arc::clone(&meter));
         delivery.init()?;
         let input_topic = match &source {
             Source::Stream(_) => config.payment_events_topic.clone(),
@@ -296,6 +314,7 @@ impl<'a> Loop<'a> {
             faults: Faults::new(health.clone(), watch),
             abandoned: false,
             last_progress: Instant::now(),
+            meter,
         })
     }
 
@@ -455,7 +474,7 @@ impl<'a> Loop<'a> {
             health.beat();
             !stop.load(Ordering::Relaxed)
         };
-        match produce_batch(
+        let sent = produce_batch(
             &producer,
             &topics,
             &self.batch,
@@ -464,7 +483,10 @@ impl<'a> Loop<'a> {
             seq,
             &unit,
             &mut keep_waiting,
-        ) {
+        );
+        let blocked = producer.context().blocked_ns.load(Ordering::Relaxed);
+        self.meter.backpressure_ns.store(blocked, Ordering::Relaxed);
+        match sent {
             Ok(n) => {
                 self.report.produced += n;
                 self.report.retries_sent += retries;
@@ -500,7 +522,9 @@ impl<'a> Loop<'a> {
                     return Err(KafkaRunError::Fatal(format!("producer: {code:?} {why}")));
                 }
                 tracing::warn!("producing failed ({e}); abandoning the batch");
-                self.delivery.abort(&self.consumer)
+                let aborted = self.delivery.abort(&self.consumer);
+                self.publish_commits();
+                aborted
             }
         }
     }
@@ -513,7 +537,11 @@ impl<'a> Loop<'a> {
             return Ok(false);
         }
         if self.delivery.has_pending() {
-            if self.delivery.commit(&self.consumer)? == Outcome::Committed {
+            let started = Instant::now();
+            let committed = self.delivery.commit(&self.consumer);
+            self.meter.commit_duration.observe(started.elapsed());
+            self.publish_commits();
+            if committed? == Outcome::Committed {
                 self.last_progress = Instant::now();
             }
             self.since_commit = 0;
@@ -533,6 +561,14 @@ impl<'a> Loop<'a> {
             Some(end) => end.reached(&self.consumer, !self.delivery.has_pending()),
             None => Ok(false),
         }
+    }
+
+    /// Mirror the delivery mode's commit counters into the meter.
+    fn publish_commits(&self) {
+        let counters = self.delivery.counters();
+        let meter = &self.meter;
+        meter.commits.store(counters.commits, Ordering::Relaxed);
+        meter.aborts.store(counters.rewinds, Ordering::Relaxed);
     }
 
     /// Forget the batch read (it is read again after the rewind).
@@ -604,7 +640,13 @@ impl<'a> Loop<'a> {
             self.report.elapsed = self.started.elapsed();
             return Ok((self.report, self.redrive));
         }
-        self.delivery.commit_all(&self.consumer)?;
+        let started = Instant::now();
+        let committed = self.delivery.commit_all(&self.consumer);
+        if self.delivery.counters().commits > self.meter.commits.load(Ordering::Relaxed) {
+            self.meter.commit_duration.observe(started.elapsed());
+        }
+        self.publish_commits();
+        committed?;
         producer
             .flush(Duration::from_secs(30))
             .map_err(|e| KafkaRunError::GaveUp(format!("flushing at shutdown: {e}")))?;

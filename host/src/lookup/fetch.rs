@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::ClaimRow;
 use super::store::{ClaimsStore, Interrupter};
 use crate::error::StoreError;
+use crate::observe::{AtomicHistogram, IO_BUCKETS};
 
 /// Why a fetch gave no rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +33,26 @@ pub struct RetryPolicy {
 }
 
 /// Counters of the store side, all since start.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FetchCounters {
     pub queries: AtomicU64,
     pub retries: AtomicU64,
     pub errors: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Each attempt, from sending it to the worker to its answer (or giving up).
+    pub query_duration: AtomicHistogram,
+}
+
+impl Default for FetchCounters {
+    fn default() -> Self {
+        Self {
+            queries: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            query_duration: AtomicHistogram::new(IO_BUCKETS),
+        }
+    }
 }
 
 type Rows = Vec<(String, ClaimRow)>;
@@ -99,7 +114,10 @@ impl Fetcher {
         let mut attempt = 0u32;
         loop {
             self.counters.queries.fetch_add(1, Ordering::Relaxed);
-            let error = match self.run_once(request(), deadline) {
+            let started = Instant::now();
+            let answer = self.run_once(request(), deadline);
+            self.counters.query_duration.observe(started.elapsed());
+            let error = match answer {
                 Ok(rows) => return Ok(rows),
                 Err(AttemptError::TimedOut) => {
                     self.counters.timeouts.fetch_add(1, Ordering::Relaxed);

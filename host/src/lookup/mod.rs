@@ -15,6 +15,7 @@
 
 mod cache;
 mod changes;
+mod counts;
 mod duckdb_store;
 mod fetch;
 mod flight;
@@ -37,7 +38,9 @@ use std::time::{Duration, Instant};
 use rust_decimal::Decimal;
 
 use crate::config::{CacheMode, LookupConfig};
+use crate::observe::HistogramSnapshot;
 use cache::{Cached, TtlLruCache};
+use counts::CacheAtomics;
 use fetch::{Fetcher, RetryPolicy};
 use flight::Flights;
 use full::FullCache;
@@ -100,6 +103,9 @@ pub struct ClaimsLookup {
     stale_served: AtomicU64,
     /// Set when changes are applied while running (the claims changelog).
     changelog: std::sync::OnceLock<Arc<ChangelogProgress>>,
+    /// The cache's counters as atomics, so [`Self::stats`] (a scrape on the
+    /// admin thread) never takes the lock the stream's lookups take.
+    counts: CacheAtomics,
 }
 
 impl ClaimsLookup {
@@ -127,6 +133,11 @@ impl ClaimsLookup {
             )?),
             CacheMode::None => Mode::Direct,
         };
+        let counts = CacheAtomics::default();
+        if let Mode::Full(full) = &mode {
+            let rows = full.read(|table| table.len() as u64);
+            counts.rows.store(rows, Ordering::Relaxed);
+        }
         // The leader's own fetch is bounded by the timeout; waiting twice as
         // long covers a leader that queued behind another query.
         let flight_wait = config.timeout.saturating_mul(2) + Duration::from_secs(1);
@@ -137,6 +148,7 @@ impl ClaimsLookup {
             flight_wait,
             stale_served: AtomicU64::new(0),
             changelog: std::sync::OnceLock::new(),
+            counts,
         })
     }
 
@@ -153,6 +165,7 @@ impl ClaimsLookup {
                 for change in changes {
                     cache.invalidate(&change.claim_id);
                 }
+                self.counts.publish(&cache);
             }
             Mode::Full(full) => full.apply(changes),
             Mode::Direct => {}
@@ -184,15 +197,27 @@ impl ClaimsLookup {
     pub fn lookup(&self, ids: &[String]) -> Vec<LookupAnswer> {
         match &self.mode {
             Mode::Full(full) => full.read(|table| {
-                ids.iter()
+                let answers: Vec<LookupAnswer> = ids
+                    .iter()
                     .map(|id| match table.get(id) {
                         Some(row) => LookupAnswer::Found(Arc::clone(row)),
                         None => LookupAnswer::NotFound,
                     })
-                    .collect()
+                    .collect();
+                let absent = answers
+                    .iter()
+                    .filter(|a| matches!(a, LookupAnswer::NotFound))
+                    .count() as u64;
+                let c = &self.counts;
+                c.hits.fetch_add(ids.len() as u64, Ordering::Relaxed);
+                c.negative_hits.fetch_add(absent, Ordering::Relaxed);
+                c.rows.store(table.len() as u64, Ordering::Relaxed);
+                answers
             }),
             Mode::Partial(cache) => self.lookup_partial(cache, ids),
             Mode::Direct => {
+                let c = &self.counts;
+                c.misses.fetch_add(ids.len() as u64, Ordering::Relaxed);
                 let mut answers = vec![None; ids.len()];
                 self.resolve_misses(ids, (0..ids.len()).collect(), &mut answers, |_, _| {});
                 answers
@@ -216,6 +241,7 @@ impl ClaimsLookup {
                     None => missed.push(i),
                 }
             }
+            self.counts.publish(&cache);
             cache.epoch()
         };
         if !missed.is_empty() {
@@ -229,6 +255,7 @@ impl ClaimsLookup {
                     LookupAnswer::NotFound => cache.put_missing_since(id.to_owned(), now, epoch),
                     _ => {} // failures are never cached
                 }
+                self.counts.publish(&cache);
             });
             self.serve_stale(cache, ids, &mut answers);
         }
@@ -317,6 +344,12 @@ impl ClaimsLookup {
         }
     }
 
+    /// The duration of each store query attempt so far.
+    pub fn store_query_durations(&self) -> HistogramSnapshot {
+        self.fetcher.counters.query_duration.snapshot()
+    }
+
+    /// Everything counted so far; reads atomics only (never the cache's lock).
     pub fn stats(&self) -> LookupStats {
         let c = &self.fetcher.counters;
         let mut stats = LookupStats {
@@ -328,17 +361,10 @@ impl ClaimsLookup {
             stale_served: self.stale_served.load(Ordering::Relaxed),
             ..LookupStats::default()
         };
-        match &self.mode {
-            Mode::Partial(cache) => {
-                let cache = lock(cache);
-                stats.cache = cache.counters();
-                stats.rows_in_memory = cache.len() as u64;
-            }
-            Mode::Full(full) => {
-                (stats.full_reloads, stats.full_reload_failures) = full.reload_counts();
-                stats.rows_in_memory = full.read(|table| table.len() as u64);
-            }
-            Mode::Direct => {}
+        stats.cache = self.counts.read();
+        stats.rows_in_memory = self.counts.rows.load(Ordering::Relaxed);
+        if let Mode::Full(full) = &self.mode {
+            (stats.full_reloads, stats.full_reload_failures) = full.reload_counts();
         }
         stats
     }

@@ -17,7 +17,8 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 use crate::bindings::{BatchContext, Header, InputRecord, Output, OutputRecord};
 use crate::clock::now_ms;
@@ -25,6 +26,7 @@ use crate::error::PluginError;
 use crate::log_limit::LogLimit;
 use crate::lookup::ClaimsLookup;
 use crate::metrics::{PipelineMetrics, RunSummary};
+use crate::observe::StreamMeter;
 use crate::runtime::{Plugin, PluginInstance};
 
 mod failure;
@@ -76,6 +78,8 @@ pub struct Pipeline {
     metrics: PipelineMetrics,
     /// Records routed to `failed` are logged, this many at most.
     failure_log: LogLimit,
+    /// The same counts (and latencies) as atomics, for `/metrics` on the admin thread.
+    meter: Arc<StreamMeter>,
     /// Where the plugin to run comes from (hot swap), and where outcomes go, if anywhere.
     feed: Option<PluginFeed>,
     /// The feed's sequence number of the version running here.
@@ -94,6 +98,7 @@ impl Pipeline {
             check_outputs: true,
             metrics: PipelineMetrics::default(),
             failure_log: LogLimit::new(FAILURE_LOG_LINES_PER_SECOND, FAILURE_LOG_BURST),
+            meter: Arc::default(),
             feed: None,
             applied_seq: 0,
         }
@@ -134,6 +139,7 @@ impl Pipeline {
         self.key = plugin.key().into();
         self.plugin = plugin;
         self.metrics.plugin_swaps += 1;
+        self.meter.plugin_swaps.fetch_add(1, Relaxed);
         feed.report(StreamEvent::Swapped {
             key: Arc::clone(&self.key),
             pause: started.elapsed(),
@@ -156,6 +162,11 @@ impl Pipeline {
 
     pub fn metrics(&self) -> &PipelineMetrics {
         &self.metrics
+    }
+
+    /// What this pipeline counts for `/metrics` (shared with the admin thread).
+    pub fn meter(&self) -> &Arc<StreamMeter> {
+        &self.meter
     }
 
     /// The end-of-run report of this pipeline, after `elapsed`.
@@ -190,6 +201,7 @@ impl Pipeline {
             processing_time_ms: now_ms,
         };
         self.metrics.records_in += batch.len() as u64;
+        self.meter.records_in.fetch_add(batch.len() as u64, Relaxed);
 
         let mut routed = Vec::with_capacity(batch.len());
         // Contiguous runs of acceptable records go to the plugin together.
@@ -243,11 +255,13 @@ impl Pipeline {
         for r in &routed {
             let enriched = r.output == Output::Enriched;
             self.metrics.count_status(&r.status, enriched);
+            self.meter.count_out(enriched, &r.status, 1);
             plugin_errors += u64::from(is_plugin_error(&r.status));
             if !enriched && let Some(held_back) = self.failure_log.admit(now) {
                 log_failed(r, held_back);
             }
         }
+        self.observe_latency(batch, now_ms);
         if let Some(feed) = &self.feed {
             feed.report(StreamEvent::Batch {
                 key: Arc::clone(&self.key),
@@ -256,6 +270,20 @@ impl Pipeline {
             });
         }
         routed
+    }
+
+    /// Each record's latency: from its timestamp (or, for records without
+    /// one, such as file lines, from when its batch arrived) to now, when its
+    /// outputs are routed.
+    fn observe_latency(&self, batch: &[InputRecord], arrived_ms: i64) {
+        let done_ms = now_ms();
+        for record in batch {
+            let since = record.timestamp_ms.unwrap_or(arrived_ms);
+            let ms = u64::try_from(done_ms.saturating_sub(since)).unwrap_or(0);
+            self.meter
+                .processing_latency
+                .observe(Duration::from_millis(ms));
+        }
     }
 
     /// Run `batch[start..end]`, halving on traps until the bad records are alone.
@@ -291,6 +319,7 @@ impl Pipeline {
             }
             Err(error) => {
                 self.metrics.plugin_traps += 1;
+                self.meter.plugin_traps.fetch_add(1, Relaxed);
                 self.instance = None;
                 if end - start == 1 {
                     tracing::warn!(plugin = %self.plugin.info().name, "plugin trapped on one record: {error}");
@@ -316,6 +345,7 @@ impl Pipeline {
         records: &[InputRecord],
     ) -> Result<Vec<OutputRecord>, PluginError> {
         self.metrics.plugin_calls += 1;
+        self.meter.plugin_calls.fetch_add(1, Relaxed);
         let instance = match &mut self.instance {
             Some(instance) => instance,
             slot => slot.insert(self.plugin.instantiate(Some(Arc::clone(&self.lookup)))?),
@@ -342,6 +372,7 @@ impl Pipeline {
         for out in outputs {
             let Some(slot) = answered.get_mut(out.input_index as usize) else {
                 self.metrics.invalid_outputs += 1;
+                self.meter.invalid_outputs.fetch_add(1, Relaxed);
                 tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, "output addressed to no input; dropped");
                 continue;
             };

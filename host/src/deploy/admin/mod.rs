@@ -13,6 +13,8 @@
 //! | `GET /v1/status`                       | reader     | 200 [`PluginStatus`]      |
 //! | `GET /healthz`                         | anyone     | 200 `ok`, 503 stream stuck (`probes`) |
 //! | `GET /readyz`                          | anyone     | 200 ready, 503 with the reasons (`probes`) |
+//! | `GET /metrics`                         | anyone     | 200 Prometheus text (`metrics_route`) |
+//! | `GET /`                                | anyone     | 200 the live status page (`page`) |
 //!
 //! A writer sends the admin token (when the host has one) and no foreign
 //! `Origin`; a reader needs the token only when `admin.open-reads` is false.
@@ -32,6 +34,8 @@
 // Why these crates: well-kept HTTP (axum/hyper on tokio, ureq) replaces hand-written HTTP/1.1.
 mod access;
 mod client;
+mod metrics_route;
+mod page;
 mod probes;
 mod routes;
 mod server;
@@ -47,6 +51,7 @@ use crate::deploy::AdminError;
 
 pub use access::{AdminAccess, token_id};
 pub use client::{AdminClient, ClientError};
+pub use metrics_route::Observed;
 pub use server::{AdminOptions, AdminServer, AdminStartError, MAX_CONNECTIONS, check_bind};
 pub use tls::TlsFiles;
 pub use upload::COMPONENT_TYPES;

@@ -35,8 +35,9 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::access::AdminAccess;
+use super::metrics_route::Observed;
 use super::tls::{TlsFiles, acceptor};
-use super::{ErrorBody, probes, routes};
+use super::{ErrorBody, metrics_route, page, probes, routes};
 use crate::deploy::{AdminError, PluginAdmin};
 use crate::health::Health;
 
@@ -69,6 +70,8 @@ pub struct AdminOptions {
     pub max_connections: usize,
     /// What `/healthz` and `/readyz` answer from (always open, see `probes`).
     pub health: Health,
+    /// What `/metrics` and the status page `/` read (open too); none: not served.
+    pub observed: Option<Observed>,
 }
 
 impl Default for AdminOptions {
@@ -78,6 +81,7 @@ impl Default for AdminOptions {
             tls: None,
             max_connections: MAX_CONNECTIONS,
             health: Health::default(),
+            observed: None,
         }
     }
 }
@@ -144,8 +148,14 @@ impl AdminServer {
         let addr = listener.local_addr().map_err(failed)?;
         let (stop, stopped) = oneshot::channel();
         // The probes sit outside the access checks: they stay open.
-        let router =
+        // The probes, metrics and status page sit outside the access checks: they stay open.
+        let mut router =
             routes::router(api, Arc::new(options.access)).merge(probes::router(options.health));
+        if let Some(observed) = options.observed {
+            router = router
+                .merge(metrics_route::router(observed))
+                .merge(page::router());
+        }
         let limit = options.max_connections.max(1);
         // Its log lines (the audit log's too) go where the caller's go.
         let dispatch = tracing::dispatcher::get_default(Clone::clone);

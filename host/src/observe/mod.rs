@@ -1,0 +1,11 @@
+//! What the stream path measures for `/metrics` and the status page, kept
+//! apart from both: [`StreamMeter`] (records in and out per status, plugin
+//! trouble, commits, backpressure, consumer lag, pipeline state) and the
+//! lock-free [`AtomicHistogram`]. The stream thread only adds to atomics;
+//! the admin thread reads them when scraped (`deploy::admin::metrics_route`).
+
+mod histogram;
+mod meter;
+
+pub use histogram::{AtomicHistogram, HistogramSnapshot, IO_BUCKETS, LATENCY_BUCKETS};
+pub use meter::{Lag, OTHER_STATUS, OUTPUTS, PipelineState, StreamMeter};

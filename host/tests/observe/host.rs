@@ -1,0 +1,129 @@
+//! Running `enricher` processes for these tests: their admin address (read
+//! from stderr, port 0 picks one), scrapes, and the statuses in output lines.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::prom::{Scrape, parse};
+
+pub fn enricher() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
+    cmd.env("RUST_LOG", "warn")
+        .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0");
+    cmd
+}
+
+/// Run `enricher args` to its end; its stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run enricher");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh folder under the target dir, with a claims database of `claims` rows.
+pub fn workdir(label: &str, claims: u64) -> (PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("observe-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let csv = dir.join("claims.csv");
+    let db = dir.join("claims.duckdb");
+    let n = claims.to_string();
+    ok(enricher()
+        .args(["generate", "--count", "1", "--claims", &n, "--out"])
+        .arg(dir.join("one.jsonl"))
+        .arg("--claims-out")
+        .arg(&csv));
+    ok(enricher()
+        .args(["claims", "load"])
+        .arg(&csv)
+        .arg("--db")
+        .arg(&db));
+    (dir, db)
+}
+
+/// A started host and the admin address it printed.
+pub struct Running {
+    pub child: Child,
+    pub admin: String,
+}
+
+/// Start `cmd` (stderr is read for the admin address, then drained).
+pub fn start(mut cmd: Command) -> Running {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn enricher");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("admin API on http://") {
+                let rest = &line[at + "admin API on http://".len()..];
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(Ok(addr));
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        let _ = tx.send(Err(log));
+    });
+    match rx.recv_timeout(Duration::from_secs(90)) {
+        Ok(Ok(admin)) => Running { child, admin },
+        Ok(Err(log)) => panic!("the host ended without an admin API:\n{log}"),
+        Err(_) => panic!("no admin address within 90 s"),
+    }
+}
+
+pub fn get(url: &str) -> String {
+    let mut answer = ureq::get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    answer.body_mut().read_to_string().expect("body")
+}
+
+impl Running {
+    pub fn scrape(&self) -> Scrape {
+        parse(&get(&format!("http://{}/metrics", self.admin)))
+    }
+
+    /// Scrape until `done` holds (at most `limit`); the last scrape.
+    pub fn scrape_until(&self, limit: Duration, done: impl Fn(&Scrape) -> bool) -> Scrape {
+        let deadline = Instant::now() + limit;
+        loop {
+            let scrape = self.scrape();
+            if done(&scrape) {
+                return scrape;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not reached within {limit:?}: {scrape:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// `enrichment_status` → count over JSON lines.
+pub fn statuses<'a>(lines: impl Iterator<Item = &'a str>) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON output line");
+        let status = v["enrichment_status"]
+            .as_str()
+            .expect("enrichment_status")
+            .to_owned();
+        *counts.entry(status).or_insert(0) += 1;
+    }
+    counts
+}
