@@ -231,10 +231,16 @@ pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
 }
 
 /// File mode: serve `/metrics`, the status page and the plugin's identity
-/// (deploys are refused) on `deploy.admin-bind`, if set. A port already in
-/// use is a warning, not a failed run: a file job does not need the API.
+/// (deploys are refused) on `deploy.admin-bind`, when it is set to another
+/// address than the default (or `ENRICHER_ADMIN_BIND` is set): file jobs run
+/// side by side and beside Kafka hosts, which own the default port. A port
+/// already in use is a warning, not a failed run: a file job does not need the API.
 pub fn serve_file_admin(config: &Config, pipeline: &Pipeline) -> Option<AdminServer> {
     let addr = config.deploy.admin_bind?;
+    let default = crate::config::DEFAULT_ADMIN_BIND.parse().ok();
+    if Some(addr) == default && std::env::var_os("ENRICHER_ADMIN_BIND").is_none() {
+        return None;
+    }
     let (_, bytes) = plugin_bytes(config).ok()?;
     let plugins = Arc::new(FixedPlugin::new(
         pipeline.plugin(),

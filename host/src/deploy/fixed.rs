@@ -34,6 +34,7 @@ impl FixedPlugin {
             size_bytes: bytes.len() as u64,
             loaded_at_ms: now_ms(),
             active: true,
+            signed_by: None,
         };
         Self { info, meter }
     }
@@ -80,6 +81,9 @@ impl PluginAdmin for FixedPlugin {
             last_swap_pause_us: None,
             fleet_topic: None,
             last_event: None,
+            trusted_keys: Vec::new(),
+            rejected: Vec::new(),
+            claims_changelog: None,
         }
     }
 }

@@ -202,10 +202,9 @@ pub(crate) fn run_source(
     shutdown: &AtomicBool,
     health: &Health,
 ) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
-    let mut run = Loop::start(config, options, source, health)?;
-    let topic = run.input_topic.clone();
     let meter = pipeline.meter().unwrap_or_default();
     let mut run = Loop::start(config, options, source, health, Arc::clone(&meter))?;
+    let topic = run.input_topic.clone();
     meter.set_state(PipelineState::Running);
     while !shutdown.load(Ordering::Relaxed) {
         run.faults.tick(&run.consumer, &topic);
