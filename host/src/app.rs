@@ -301,6 +301,15 @@ impl KafkaHost {
     }
 }
 
+/// Refuse an open admin API (or an unreadable token) before anything else:
+/// `run` calls this before it waits for the broker.
+pub fn check_admin_settings(config: &Config) -> Result<(), StartError> {
+    if let Some(addr) = config.deploy.admin_bind {
+        check_bind(addr, &admin_options(config)?)?;
+    }
+    Ok(())
+}
+
 /// Build a Kafka-mode host: read the fleet topic first (a late host starts on
 /// the fleet's version), then serve the admin API.
 pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {

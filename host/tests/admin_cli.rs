@@ -13,6 +13,8 @@ fn run_with(env: &[(&str, &str)]) -> (bool, String, Duration) {
         .env_remove("ENRICHER_ADMIN_TOKEN_FILE")
         // Nobody listens there: the refusal must come before any connection.
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        // A regression fails here instead of waiting for the broker forever.
+        .env("ENRICHER_KAFKA_STARTUP_TIMEOUT", "5s")
         .env("DUCKDB_URL", "/nonexistent/claims.duckdb")
         .env("RUST_LOG", "warn");
     for (k, v) in env {

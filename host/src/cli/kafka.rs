@@ -11,7 +11,7 @@ use rdkafka::ClientContext;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
-use enricher::app::build_kafka_host;
+use enricher::app::{build_kafka_host, check_admin_settings};
 use enricher::config::Config;
 use enricher::kafka::{RunOptions, run_observed, wait_for_broker};
 use enricher::kafka::{TailOptions, load_producer_config, tail_topic};
@@ -23,6 +23,8 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .context("installing the signal handler")?;
     }
+    // Settings that can never work are refused before waiting for anything.
+    check_admin_settings(config)?;
     // Say within seconds which address cannot be reached; Ctrl-C stops the wait.
     if !wait_for_broker(&config.kafka, &shutdown)? {
         eprintln!(
