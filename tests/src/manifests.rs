@@ -10,12 +10,6 @@ use enricher::config::{Config, DEFAULT_ADMIN_BIND, is_read_elsewhere, is_setting
 use serde_json::Value;
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// Read by code on branches being merged now (admin token, log format); drop
-/// a name from here once `is_setting_env`/`is_read_elsewhere` knows it.
-pub const PENDING_ENV: &[&str] = &["ENRICHER_ADMIN_TOKEN", "LOG_FORMAT"];
-
-/// Admin routes added by branches being merged now (readiness, metrics).
-pub const PENDING_ROUTES: &[&str] = &["/readyz", "/metrics"];
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -87,25 +81,31 @@ pub fn load_config(label: &str, toml: &str, env: &[(String, String)]) -> Config 
 pub fn assert_env_names_known<'a>(place: &str, names: impl IntoIterator<Item = &'a str>) {
     for name in names {
         assert!(
-            is_setting_env(name) || is_read_elsewhere(name) || PENDING_ENV.contains(&name),
+            is_setting_env(name) || is_read_elsewhere(name),
             "{place} sets {name}, which the enricher does not read"
         );
     }
 }
 
-/// The paths the admin router serves, from its source.
+/// The paths the admin server serves, from the sources of its routers (the
+/// API, the probes, the metrics and the status page).
 pub fn served_routes() -> BTreeSet<String> {
-    read("host/src/deploy/admin/routes.rs")
-        .split(".route(\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .map(str::to_owned)
+    ["routes.rs", "probes.rs", "metrics_route.rs", "page.rs"]
+        .iter()
+        .flat_map(|file| {
+            read(&format!("host/src/deploy/admin/{file}"))
+                .split(".route(\"")
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
 pub fn assert_route_served(place: &str, path: &str) {
     assert!(
-        served_routes().contains(path) || PENDING_ROUTES.contains(&path),
+        served_routes().contains(path),
         "{place} uses {path}, which the admin server does not serve"
     );
 }

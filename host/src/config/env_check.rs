@@ -21,6 +21,11 @@ const NOT_SETTINGS: &[&str] = &[
     "ENRICHER_KAFKA_STATE",    // where the test brokers keep their state (scripts/)
     "ENRICHER_DEFAULT_PLUGIN", // host/build.rs, also set by `cargo run` and `cargo test`
     "KAFKA_PORT",              // the test broker's port (scripts/kafka-up, kafka-demo)
+    // Logging, read before any config (the binary's cli/logging.rs).
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "FLINK_LOG_LEVEL",
+    "LOG_FILE",
     // Read by libduckdb-sys's build script.
     "DUCKDB_LIB_DIR",
     "DUCKDB_INCLUDE_DIR",

@@ -128,7 +128,7 @@ impl Faults {
         let what = format!("{code:?}: {why}");
         if is_fencing(code) {
             return Err(KafkaRunError::Fatal(format!(
-                "producer: {what} (another instance uses this transactional id)"
+                "producer: {what} (fenced: another instance uses this transactional id, or it is not authorized)"
             )));
         }
         self.recreate(
@@ -185,6 +185,8 @@ fn is_fencing(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
         RDKafkaErrorCode::ProducerFenced
+            // librdkafka's own code for a fenced transactional producer.
+            | RDKafkaErrorCode::Fenced
             | RDKafkaErrorCode::InvalidProducerEpoch
             | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
     )

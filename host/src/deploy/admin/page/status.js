@@ -82,7 +82,12 @@ function update(m, now) {
   show("records_in", recordsIn, fmtInt(recordsIn));
   show("enriched", enriched, fmtInt(enriched));
   show("failed", failed, fmtInt(failed));
-  const rate = prev && uptime > prev.uptime ? (recordsIn - prev.recordsIn) / (uptime - prev.uptime) : NaN;
+  // The rate between two polls at least a second apart (host uptime); before
+  // there are two such polls, the average since the host started.
+  const base = [...history].reverse().find((h) => uptime - h.uptime >= 1);
+  const rate = base
+    ? (recordsIn - base.recordsIn) / (uptime - base.uptime)
+    : uptime > 0 ? recordsIn / uptime : NaN;
   show("throughput", Number.isFinite(rate) ? rate : "", fmtInt(rate));
   const successRate = out > 0 ? success / out : NaN;
   show("success_rate", Number.isFinite(successRate) ? successRate : "", fmtPct(successRate));
