@@ -10,7 +10,6 @@ use enricher::config::{Config, DEFAULT_ADMIN_BIND, is_read_elsewhere, is_setting
 use serde_json::Value;
 use yaml_rust2::{Yaml, YamlLoader};
 
-
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -73,7 +73,7 @@ impl Faults {
     }
 
     /// Once per loop iteration: cheap unless a look at the assignment is due.
-    pub(super) fn tick<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, topic: &str) {
+    pub(super) fn tick<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, topics: &[&str]) {
         self.health.beat();
         self.watch.check_stall();
         let now = Instant::now();
@@ -97,13 +97,13 @@ impl Faults {
             let after_outage = self.watch.outages() > self.outages_when_assigned;
             if after_outage && self.watch.reachable() && since.elapsed() >= RESUBSCRIBE_AFTER {
                 tracing::warn!(
-                    topic,
+                    ?topics,
                     "no partitions assigned {:.0}s after a broker outage: subscribing again",
                     since.elapsed().as_secs_f64()
                 );
                 consumer.unsubscribe();
-                if let Err(e) = consumer.subscribe(&[topic]) {
-                    tracing::warn!("subscribing to {topic} again: {e}");
+                if let Err(e) = consumer.subscribe(topics) {
+                    tracing::warn!("subscribing to {topics:?} again: {e}");
                 }
                 self.unassigned_since = Some(now);
             }

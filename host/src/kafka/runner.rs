@@ -204,10 +204,15 @@ pub(crate) fn run_source(
 ) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
     let meter = pipeline.meter().unwrap_or_default();
     let mut run = Loop::start(config, options, source, health, Arc::clone(&meter))?;
-    let topic = run.input_topic.clone();
+    // What the loop subscribed to (the input, and the retry topic with late claims on).
+    let mut topics = vec![run.input_topic.clone()];
+    if let Source::Stream(Some(late)) = &run.source {
+        topics.push(late.topic.clone());
+    }
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     meter.set_state(PipelineState::Running);
     while !shutdown.load(Ordering::Relaxed) {
-        run.faults.tick(&run.consumer, &topic);
+        run.faults.tick(&run.consumer, &topics);
         if run.delivery.at_boundary() {
             pipeline.at_commit_boundary();
         }
