@@ -378,13 +378,14 @@ impl Pipeline {
             };
             *slot = true;
             let i = start + out.input_index as usize;
-            if out.output == Output::Enriched && self.check_outputs {
-                if let Some(why) = output_check::invalid_json(&out.value) {
-                    self.metrics.invalid_outputs += 1;
-                    tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, bytes = out.value.len(), "{why}; routed to failed");
-                    routed.push(host_failure(i, &batch[i], INVALID_OUTPUT, &why, now_ms));
-                    continue;
-                }
+            if out.output == Output::Enriched
+                && self.check_outputs
+                && let Some(why) = output_check::invalid_json(&out.value)
+            {
+                self.metrics.invalid_outputs += 1;
+                tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, bytes = out.value.len(), "{why}; routed to failed");
+                routed.push(host_failure(i, &batch[i], INVALID_OUTPUT, &why, now_ms));
+                continue;
             }
             let status = out
                 .headers
