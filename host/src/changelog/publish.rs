@@ -67,6 +67,16 @@ impl Publisher {
     /// for every acknowledgement; returns how many were sent. Fails when any
     /// was refused (since this publisher was made).
     pub fn send(&self, claims: &[Claim], delete: bool) -> Result<u64, KafkaRunError> {
+        self.send_counted(claims, delete, &AtomicU64::new(0))
+    }
+
+    /// [`Publisher::send`], adding each record handed to the producer to `sent`.
+    pub fn send_counted(
+        &self,
+        claims: &[Claim],
+        delete: bool,
+        sent: &AtomicU64,
+    ) -> Result<u64, KafkaRunError> {
         let topic = self.topic.as_str();
         for claim in claims {
             let value = (!delete).then(|| encode(claim));
@@ -93,6 +103,7 @@ impl Publisher {
                 }
             }
             self.producer.poll(Duration::ZERO);
+            sent.fetch_add(1, Ordering::Relaxed);
         }
         self.producer
             .flush(Duration::from_secs(30))

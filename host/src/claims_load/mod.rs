@@ -6,7 +6,7 @@
 //! seconds without being held in memory.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -88,14 +88,23 @@ pub fn load_claims(
     path: &Path,
     opts: &LoadOptions,
 ) -> Result<LoadReport, LoadError> {
-    let started = Instant::now();
-    let format = InputFormat::detect(path);
     let file = File::open(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let input = BufReader::with_capacity(1 << 20, file);
+    load_claims_from(conn, BufReader::with_capacity(1 << 20, file), path, opts)
+}
 
+/// [`load_claims`] reading `input`, the contents of `path` (which names the
+/// format and the file in messages): for callers that watch the reading.
+pub fn load_claims_from(
+    conn: &mut duckdb::Connection,
+    input: impl BufRead,
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<LoadReport, LoadError> {
+    let started = Instant::now();
+    let format = InputFormat::detect(path);
     let transaction = conn.transaction()?;
     transaction.execute_batch(&format!("DROP TABLE IF EXISTS claims; {CLAIMS_DDL};"))?;
     let tally = append::append_claims(&transaction, format, input, path, opts.skip_bad_rows)?;

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use enricher::app::is_lock_conflict;
-use enricher::claims_load::{InputFormat, LoadOptions, load_claims, read_claims};
+use enricher::claims_load::{InputFormat, LoadOptions, load_claims_from, read_claims};
 use enricher::config::Config;
+
+use super::progress::{Counter, LineCounting, Progress, Shown};
 
 #[derive(clap::Args)]
 pub struct PublishArgs {
@@ -38,7 +40,21 @@ pub fn publish(config: &Config, args: &PublishArgs) -> anyhow::Result<()> {
     let topic = config.claims.changelog().context(
         "claims.changelog-topic (CLAIMS_CHANGELOG_TOPIC) is off: there is no changelog to publish to",
     )?;
-    let sent = enricher::changelog::publish(&config.kafka, topic, &claims, args.delete)?;
+    let publisher = enricher::changelog::Publisher::connect(&config.kafka, topic)?;
+    let counted = Counter::default();
+    let progress = Progress::start(
+        Shown {
+            what: "claims publish",
+            unit: "claims",
+            total: Some(claims.len() as u64),
+            failures: false,
+        },
+        config.observe.progress_interval,
+        counted.reader(),
+    );
+    let sent = publisher.send_counted(&claims, args.delete, counted.atomic());
+    progress.finish();
+    let sent = sent?;
     let what = if args.delete { "deletions" } else { "claims" };
     println!("published {sent} {what} to {topic}");
     if report.rows_rejected > 0 {
@@ -70,7 +86,22 @@ pub fn load(config: &Config, file: &Path, options: &LoadOptions) -> anyhow::Resu
         ),
         Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
     };
-    let report = load_claims(&mut conn, file, options)?;
+    let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let lines = Counter::default();
+    let progress = Progress::start(
+        Shown {
+            what: "claims load",
+            unit: "lines",
+            total: None,
+            failures: false,
+        },
+        config.observe.progress_interval,
+        lines.reader(),
+    );
+    let input = BufReader::with_capacity(1 << 20, LineCounting::new(input, lines));
+    let report = load_claims_from(&mut conn, input, file, options);
+    progress.finish();
+    let report = report?;
     println!(
         "loaded {} claims into {} in {:.2} s",
         report.rows_loaded,

@@ -13,6 +13,7 @@ use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
 use super::file_run::FileJob;
 
 use super::named_io::Named;
+use super::progress::{Counter, LineCounting, Progress, Shown};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -165,24 +166,39 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
         out.flush()?;
         eprintln!("wrote {n} claims to {}", path.display());
     }
+    let lines = Counter::default();
+    let progress = Progress::start(
+        Shown {
+            what: "generate",
+            unit: "events",
+            total: args.count,
+            failures: false,
+        },
+        config.observe.progress_interval,
+        lines.reader(),
+    );
     let summary = match (&args.out, &args.topic) {
         (_, Some(topic)) => {
-            let mut out = super::kafka::TopicWriter::new(config, topic)?;
+            let topic_writer = super::kafka::TopicWriter::new(config, topic)?;
+            let mut out = LineCounting::new(topic_writer, lines);
             let s = write_events(&mut out, &options)?;
             out.flush()?;
-            eprintln!("produced {} records to {topic}", out.sent);
+            progress.finish();
+            eprintln!("produced {} records to {topic}", out.inner().sent);
             s
         }
         (Some(path), None) => {
-            let mut out = create(path)?;
+            let mut out = LineCounting::new(create(path)?, lines);
             let s = write_events(&mut out, &options)?;
             out.flush()?;
+            progress.finish();
             s
         }
         (None, None) => {
-            let mut out = BufWriter::new(io::stdout().lock());
+            let mut out = LineCounting::new(BufWriter::new(io::stdout().lock()), lines);
             let s = write_events(&mut out, &options)?;
             out.flush()?;
+            progress.finish();
             s
         }
     };

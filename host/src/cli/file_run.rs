@@ -19,6 +19,7 @@ use enricher::observe::PipelineState;
 
 use super::interrupt::{Interrupted, Signals, resume_command, signal_name};
 use super::named_io::Named;
+use super::progress::{Progress, Shown, meter_counts};
 
 /// The files of one job and where in the input it starts.
 pub struct FileJob<'a> {
@@ -106,6 +107,16 @@ pub fn run_file_job(
         stop,
     };
     pipeline.meter().set_state(PipelineState::Running);
+    let progress = Progress::start(
+        Shown {
+            what: "run",
+            unit: "records",
+            total: None,
+            failures: true,
+        },
+        config.observe.progress_interval,
+        meter_counts(pipeline.meter()),
+    );
     let report = run_files_with(
         &mut pipeline,
         &mut reader,
@@ -114,6 +125,7 @@ pub fn run_file_job(
         &options,
     );
     pipeline.meter().set_state(PipelineState::Stopped);
+    progress.finish();
     let report = report.context("enriching")?;
     let summary = pipeline.summary(report.elapsed);
     let mut text = summary.to_string();

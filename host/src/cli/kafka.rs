@@ -15,6 +15,7 @@ use enricher::app::{build_kafka_host, check_admin_settings};
 use enricher::config::Config;
 use enricher::kafka::{RunOptions, run_observed, wait_for_broker};
 use enricher::kafka::{TailOptions, load_producer_config, tail_topic};
+use enricher::observe::{ChangelogLag, StatusLog};
 
 /// `enricher run` without `--input`: consume, enrich, produce, commit.
 pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
@@ -37,6 +38,12 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
     if let Some(addr) = host.admin_addr() {
         eprintln!("admin API on http://{addr} (enricher plugin status --admin {addr})");
     }
+    let _status = config.observe.status_interval.map(|every| {
+        let lookup = Arc::clone(host.pipeline.lookup());
+        let changelog: ChangelogLag =
+            Box::new(move || lookup.changelog().map(|c| (c.lag_records, c.lag_seconds)));
+        StatusLog::start(Arc::clone(host.pipeline.meter()), every, changelog)
+    });
     let pipeline = &mut host.pipeline;
     let options = RunOptions {
         batch_size: config.pipeline.batch_size,

@@ -12,5 +12,6 @@ pub mod logging;
 pub mod named_io;
 pub mod plugin;
 pub mod plugin_sign;
+pub mod progress;
 pub mod redrive;
 pub mod report;

@@ -11,7 +11,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::Serialize;
 
-use super::{Config, admin, claims, deploy, kafka, lookup, plugin};
+use super::{Config, admin, claims, deploy, kafka, lookup, observe, plugin};
 use crate::error::ConfigError;
 
 /// Every setting that has an environment variable: (name, key in the file).
@@ -24,6 +24,7 @@ pub(super) fn env_table() -> impl Iterator<Item = (&'static str, &'static str)> 
         deploy::ENV,
         admin::ENV,
         claims::ENV,
+        observe::ENV,
     ]
     .into_iter()
     .flatten()

@@ -24,6 +24,7 @@ mod instance;
 mod kafka;
 mod layers;
 mod lookup;
+mod observe;
 mod plugin;
 mod values;
 pub use admin::{AdminConfig, MIN_TOKEN_LEN, Secret};
@@ -35,6 +36,7 @@ pub use env_check::{
 pub use kafka::{DeliveryMode, KafkaConfig};
 pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
+pub use observe::ObserveConfig;
 pub use plugin::{PipelineConfig, PluginConfig};
 pub use values::{RetrySchedule, parse_duckdb_url, parse_duration};
 
@@ -52,6 +54,7 @@ pub struct Config {
     pub deploy: DeployConfig,
     pub admin: AdminConfig,
     pub claims: ClaimsConfig,
+    pub observe: ObserveConfig,
 }
 
 /// Environment variable of each DuckDB setting: (name, key in the file).
@@ -152,6 +155,7 @@ impl Config {
         self.kafka.validate()?;
         self.deploy.validate()?;
         self.admin.validate()?;
+        self.observe.validate()?;
         Ok(())
     }
 }
@@ -251,8 +255,8 @@ mod tests {
             ENRICHER_MAX_RECORD_BYTES ENRICHER_PLUGIN \
             ENRICHER_PLUGIN_CPU_DEADLINE ENRICHER_PLUGIN_MAX_MEMORY_BYTES ENRICHER_PLUGIN_TOPIC \
             ENRICHER_PLUGIN_TOPIC_PARTITIONS ENRICHER_PLUGIN_TOPIC_REPLICATION \
-            ENRICHER_PLUGIN_WATCH_DIR ENRICHER_ROLLBACK_ERROR_RATE ENRICHER_ROLLBACK_MIN_RECORDS \
-            ENRICHER_ROLLBACK_WINDOW ENRICHER_TRUSTED_KEYS FAILED_PAYMENTS_TOPIC KAFKA_BOOTSTRAP_SERVERS \
+            ENRICHER_PLUGIN_WATCH_DIR ENRICHER_PROGRESS_INTERVAL ENRICHER_ROLLBACK_ERROR_RATE ENRICHER_ROLLBACK_MIN_RECORDS \
+            ENRICHER_ROLLBACK_WINDOW ENRICHER_STATUS_INTERVAL ENRICHER_TRUSTED_KEYS FAILED_PAYMENTS_TOPIC KAFKA_BOOTSTRAP_SERVERS \
             KAFKA_GROUP_ID KAFKA_RETRY_TOPIC \
             KAFKA_TRANSACTIONAL_ID LOOKUP_CACHE LOOKUP_CACHE_MAX_ROWS LOOKUP_CACHE_MISSING_KEY \
             LOOKUP_CACHE_MISSING_TTL LOOKUP_CACHE_TTL LOOKUP_FULL_RELOAD_INTERVAL LOOKUP_MAX_RETRIES \

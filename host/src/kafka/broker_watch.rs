@@ -3,7 +3,8 @@
 //! it last received a byte) and its global errors (`AllBrokersDown`). Logs
 //! each change at warn level (unreachable, reachable again, stalled) and
 //! publishes reachability to the [`Health`]. Fed on the stream thread (the
-//! consumer's poll serves both callbacks); reading it never blocks.
+//! consumer's poll serves both callbacks), and asked by the commit-side retry
+//! loops while they wait ([`BrokerWatch::check_waiting`]); reading it never blocks.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -166,6 +167,22 @@ impl BrokerWatch {
         }
     }
 
+    /// Called while a call to the broker has been failing or waiting for
+    /// `waited` (the commit before a revocation, inside librdkafka's rebalance
+    /// callback, where neither statistics nor the loop's [`check_stall`] come):
+    /// longer than the stall time logs the stall warning too.
+    ///
+    /// [`check_stall`]: BrokerWatch::check_stall
+    pub(crate) fn check_waiting(&self, what: &str, waited: Duration) {
+        self.check_stall();
+        if waited > self.stall {
+            self.maybe_warn_stall(&format!(
+                "not answering: {what} waiting for {:.0}s",
+                waited.as_secs_f64()
+            ));
+        }
+    }
+
     fn maybe_warn_stall(&self, what: &str) {
         let mut s = self.state();
         if s.warned_at.is_some_and(|at| at.elapsed() < self.stall) {
@@ -218,6 +235,17 @@ mod tests {
         let down = doc(r#""a:1/1":{"nodeid":1,"state":"CONNECT","rxidle":-1}"#);
         assert_eq!(sample(&down), Some(Sample::Down));
         assert_eq!(sample(b"not json"), None);
+    }
+
+    #[test]
+    fn a_call_waiting_past_the_stall_time_warns_once_per_period() {
+        let watch = BrokerWatch::new("a:1", Duration::from_millis(50), Health::default());
+        watch.check_waiting("commit offsets", Duration::from_millis(10));
+        assert!(watch.state().warned_at.is_none(), "not stalled yet");
+        watch.check_waiting("commit offsets", Duration::from_millis(60));
+        let first = watch.state().warned_at.expect("warned");
+        watch.check_waiting("commit offsets", Duration::from_millis(70));
+        assert_eq!(watch.state().warned_at, Some(first), "once per period");
     }
 
     #[test]

@@ -269,7 +269,7 @@ impl<'a> Loop<'a> {
         let producer: EnricherProducer = producer_config(config)
             .create_with_context(DeliveryTracker::default())
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-        let delivery = for_mode(config.delivery, Arc::new(producer));
+        let delivery = for_mode(config.delivery, Arc::new(producer), Arc::clone(&watch));
         consumer.context().attach(Arc::clone(&delivery));
         consumer.context().report_lag_to(Arc::clone(&meter));
         delivery.init()?;

@@ -80,6 +80,8 @@ pub struct Pipeline {
     failure_log: LogLimit,
     /// The same counts (and latencies) as atomics, for `/metrics` on the admin thread.
     meter: Arc<StreamMeter>,
+    /// Whether `meter` is kept (always, but for `enricher bench`'s A/B of its cost).
+    metered: bool,
     /// Where the plugin to run comes from (hot swap), and where outcomes go, if anywhere.
     feed: Option<PluginFeed>,
     /// The feed's sequence number of the version running here.
@@ -99,6 +101,7 @@ impl Pipeline {
             metrics: PipelineMetrics::default(),
             failure_log: LogLimit::new(FAILURE_LOG_LINES_PER_SECOND, FAILURE_LOG_BURST),
             meter: Arc::default(),
+            metered: true,
             feed: None,
             applied_seq: 0,
         }
@@ -160,6 +163,14 @@ impl Pipeline {
         self
     }
 
+    /// Keep no `/metrics` counts (records in and out, latencies). Only for
+    /// measuring what they cost (`enricher bench`); nothing else turns them off.
+    #[doc(hidden)]
+    pub fn without_meter_for_bench(mut self) -> Self {
+        self.metered = false;
+        self
+    }
+
     pub fn metrics(&self) -> &PipelineMetrics {
         &self.metrics
     }
@@ -201,7 +212,9 @@ impl Pipeline {
             processing_time_ms: now_ms,
         };
         self.metrics.records_in += batch.len() as u64;
-        self.meter.records_in.fetch_add(batch.len() as u64, Relaxed);
+        if self.metered {
+            self.meter.records_in.fetch_add(batch.len() as u64, Relaxed);
+        }
 
         let mut routed = Vec::with_capacity(batch.len());
         // Contiguous runs of acceptable records go to the plugin together.
@@ -255,13 +268,17 @@ impl Pipeline {
         for r in &routed {
             let enriched = r.output == Output::Enriched;
             self.metrics.count_status(&r.status, enriched);
-            self.meter.count_out(enriched, &r.status, 1);
+            if self.metered {
+                self.meter.count_out(enriched, &r.status, 1);
+            }
             plugin_errors += u64::from(is_plugin_error(&r.status));
             if !enriched && let Some(held_back) = self.failure_log.admit(now) {
                 log_failed(r, held_back);
             }
         }
-        self.observe_latency(batch, now_ms);
+        if self.metered {
+            self.observe_latency(batch, now_ms);
+        }
         if let Some(feed) = &self.feed {
             feed.report(StreamEvent::Batch {
                 key: Arc::clone(&self.key),

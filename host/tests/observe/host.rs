@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::prom::{Scrape, parse};
@@ -54,6 +54,8 @@ pub fn workdir(label: &str, claims: u64) -> (PathBuf, PathBuf) {
 pub struct Running {
     pub child: Child,
     pub admin: String,
+    /// Its stderr so far.
+    pub log: Arc<Mutex<String>>,
 }
 
 /// Start `cmd` (stderr is read for the admin address, then drained).
@@ -61,6 +63,8 @@ pub fn start(mut cmd: Command) -> Running {
     let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn enricher");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = mpsc::channel();
+    let log = Arc::new(Mutex::new(String::new()));
+    let kept = Arc::clone(&log);
     std::thread::spawn(move || {
         let mut log = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -75,11 +79,14 @@ pub fn start(mut cmd: Command) -> Running {
             }
             log.push_str(&line);
             log.push('\n');
+            let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+            kept.push_str(&line);
+            kept.push('\n');
         }
         let _ = tx.send(Err(log));
     });
     match rx.recv_timeout(Duration::from_secs(90)) {
-        Ok(Ok(admin)) => Running { child, admin },
+        Ok(Ok(admin)) => Running { child, admin, log },
         Ok(Err(log)) => panic!("the host ended without an admin API:\n{log}"),
         Err(_) => panic!("no admin address within 90 s"),
     }
@@ -93,6 +100,11 @@ pub fn get(url: &str) -> String {
 }
 
 impl Running {
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn scrape(&self) -> Scrape {
         parse(&get(&format!("http://{}/metrics", self.admin)))
     }

@@ -23,6 +23,7 @@ use enricher::lookup::{DuckDbStore, QueryShape};
 use enricher::pipeline::Pipeline;
 
 use super::measure::{Measured, measure, run_pipeline};
+use crate::cli::progress::{Counts, Progress, Shown};
 use enricher::runtime::PluginEngine;
 #[cfg(feature = "native-baseline")]
 use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, enrich_batch};
@@ -41,6 +42,9 @@ pub struct BenchArgs {
     /// Stop after the warm-cache measurements (for profiling).
     #[arg(long)]
     pub warm_only: bool,
+    /// Only measure what keeping `/metrics` costs (metered vs unmetered, alternated).
+    #[arg(long)]
+    pub meter_cost_only: bool,
     /// Where the benchmark's DuckDB file goes.
     #[arg(long, default_value = "out/bench")]
     pub dir: PathBuf,
@@ -148,13 +152,16 @@ pub fn events_in_memory(
         .collect())
 }
 
-/// The whole file path, as Flink's benchmark ran it: JSON lines in from a file,
-/// the claims table in memory (full cache), JSON lines out to files.
-fn file_end_to_end(
-    args: &BenchArgs,
-    db: &std::path::Path,
-    records: &[InputRecord],
-) -> anyhow::Result<()> {
+/// `enricher run`'s configuration on the benchmark's table: full cache.
+fn file_config(db: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.duckdb.url = db.display().to_string();
+    config.lookup.cache = CacheMode::Full;
+    config
+}
+
+/// The events, one per line, in `dir/events.jsonl`.
+fn write_input(args: &BenchArgs, records: &[InputRecord]) -> anyhow::Result<PathBuf> {
     use std::io::Write;
     let input = args.dir.join("events.jsonl");
     let mut out = BufWriter::new(std::fs::File::create(&input)?);
@@ -163,10 +170,18 @@ fn file_end_to_end(
         out.write_all(b"\n")?;
     }
     out.flush()?;
-    drop(out);
-    let mut config = Config::default();
-    config.duckdb.url = db.display().to_string();
-    config.lookup.cache = CacheMode::Full;
+    Ok(input)
+}
+
+/// The whole file path, as Flink's benchmark ran it: JSON lines in from a file,
+/// the claims table in memory (full cache), JSON lines out to files.
+fn file_end_to_end(
+    args: &BenchArgs,
+    db: &std::path::Path,
+    records: &[InputRecord],
+) -> anyhow::Result<()> {
+    let input = write_input(args, records)?;
+    let config = file_config(db);
     let mut pipeline = enricher::app::build_file_pipeline(&config)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&input)?);
     let mut enriched = BufWriter::with_capacity(
@@ -197,7 +212,7 @@ fn file_end_to_end(
     Ok(())
 }
 
-pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
+pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let db = table_db(&args)?;
     let engine = PluginEngine::new()?;
     let plugin = engine.load_default()?;
@@ -228,6 +243,26 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let ids: Vec<String> = (0..warm_claims).map(claim_id).collect();
     for chunk in ids.chunks(5000) {
         lookup.lookup(chunk);
+    }
+    let progress = Progress::start(
+        Shown {
+            what: "bench",
+            unit: "records",
+            total: None,
+            failures: false,
+        },
+        config.observe.progress_interval,
+        || Counts {
+            records: super::measure::records_done(),
+            failed: 0,
+        },
+    );
+    if args.meter_cost_only {
+        let input = write_input(&args, &records)?;
+        let run_config = file_config(&db);
+        super::meter_cost::print_cost(&plugin, &lookup, &records, &run_config, &input, &args.dir)?;
+        progress.finish();
+        return Ok(());
     }
     let native = native_baseline(&lookup, &records);
     if let Some(native) = &native {
@@ -262,6 +297,15 @@ pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     }
 
     super::output_check::print_cost(&plugin, &lookup, &records);
+    let input = write_input(&args, &records)?;
+    super::meter_cost::print_cost(
+        &plugin,
+        &lookup,
+        &records,
+        &file_config(&db),
+        &input,
+        &args.dir,
+    )?;
 
     file_end_to_end(&args, &db, &records)?;
     if args.warm_only {

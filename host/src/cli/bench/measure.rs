@@ -1,6 +1,7 @@
 //! Measuring a benchmark step: wall time, the process's CPU time, events/s;
 //! and running records through a pipeline in batches.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use enricher::bindings::InputRecord;
@@ -44,10 +45,18 @@ pub(super) fn measure(events: u64, f: impl FnOnce()) -> Measured {
     }
 }
 
+/// Records run through [`run_pipeline`] so far (what `bench`'s progress shows).
+static RECORDS_DONE: AtomicU64 = AtomicU64::new(0);
+
+pub(super) fn records_done() -> u64 {
+    RECORDS_DONE.load(Ordering::Relaxed)
+}
+
 pub(super) fn run_pipeline(pipeline: &mut Pipeline, records: &[InputRecord], batch: usize) -> u64 {
     let mut out = 0u64;
     for chunk in records.chunks(batch) {
         out += pipeline.process(chunk).len() as u64;
+        RECORDS_DONE.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
     out
 }

@@ -8,5 +8,6 @@ pub mod claims;
 pub mod files;
 pub mod kafka;
 mod measure;
+mod meter_cost;
 mod output_check;
 pub mod swap;

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
@@ -14,7 +15,11 @@ use super::progress::{CALL_TIMEOUT, Offsets, Progress, offsets_of};
 use super::retry::{Action, with_retries_as};
 use super::{CommitCounters, Delivery, Outcome};
 use crate::kafka::KafkaRunError;
+use crate::kafka::broker_watch::BrokerWatch;
 use crate::kafka::records::EnricherProducer;
+
+/// A flush waits this long between looks at the broker watch.
+const FLUSH_SLICE: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct State {
@@ -28,13 +33,31 @@ pub(crate) struct AckedBatches {
     /// Replaced when it goes fatal (see [`Delivery::replace_producer`]).
     producer: RwLock<Arc<EnricherProducer>>,
     state: Mutex<State>,
+    /// Told how long a flush or commit has been waiting (stall warnings).
+    watch: Arc<BrokerWatch>,
 }
 
 impl AckedBatches {
-    pub(crate) fn new(producer: Arc<EnricherProducer>) -> Self {
+    pub(crate) fn new(producer: Arc<EnricherProducer>, watch: Arc<BrokerWatch>) -> Self {
         Self {
             producer: RwLock::new(producer),
             state: Mutex::new(State::default()),
+            watch,
+        }
+    }
+
+    /// Flush `producer` for up to [`CALL_TIMEOUT`], in slices, telling the
+    /// watch how long it has waited (a paused broker is noticed here too).
+    fn flush_watched(&self, producer: &EnricherProducer) -> rdkafka::error::KafkaResult<()> {
+        let started = Instant::now();
+        loop {
+            match producer.flush(FLUSH_SLICE) {
+                Ok(()) => return Ok(()),
+                Err(e) if started.elapsed() >= CALL_TIMEOUT => return Err(e),
+                Err(_) => self
+                    .watch
+                    .check_waiting("flushing outputs", started.elapsed()),
+            }
         }
     }
 
@@ -74,7 +97,7 @@ impl AckedBatches {
         }
         let producer = self.current();
         let tracker = producer.context();
-        if wait && let Err(e) = producer.flush(CALL_TIMEOUT) {
+        if wait && let Err(e) = self.flush_watched(&producer) {
             tracing::warn!("outputs not acknowledged in time ({e}); rewinding");
             self.rewind(state, consumer)?;
             return Ok(Outcome::Rewound);
@@ -112,6 +135,7 @@ impl AckedBatches {
         match with_retries_as(
             "commit offsets",
             |_| Action::Retry,
+            &self.watch,
             &mut state.progress.retries,
             || consumer.commit(&offsets, mode),
         ) {

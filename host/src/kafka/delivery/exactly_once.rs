@@ -13,6 +13,7 @@ use super::progress::{CALL_TIMEOUT, Progress, offsets_of};
 use super::retry::{Failure, with_retries};
 use super::{CommitCounters, Delivery, Outcome};
 use crate::kafka::KafkaRunError;
+use crate::kafka::broker_watch::BrokerWatch;
 use crate::kafka::records::EnricherProducer;
 
 #[derive(Default)]
@@ -28,13 +29,16 @@ pub(crate) struct Transactions {
     /// Replaced when it goes fatal (see [`Delivery::replace_producer`]).
     producer: RwLock<Arc<EnricherProducer>>,
     state: Mutex<State>,
+    /// Told how long a commit or abort has been failing (stall warnings).
+    watch: Arc<BrokerWatch>,
 }
 
 impl Transactions {
-    pub(crate) fn new(producer: Arc<EnricherProducer>) -> Self {
+    pub(crate) fn new(producer: Arc<EnricherProducer>, watch: Arc<BrokerWatch>) -> Self {
         Self {
             producer: RwLock::new(producer),
             state: Mutex::new(State::default()),
+            watch,
         }
     }
 
@@ -75,6 +79,7 @@ impl Transactions {
                 .ok_or_else(|| KafkaRunError::Fatal("the consumer has no group metadata".into()))?;
             with_retries(
                 "send_offsets_to_transaction",
+                &self.watch,
                 &mut state.progress.retries,
                 || {
                     self.current()
@@ -85,7 +90,7 @@ impl Transactions {
             Ok(())
         }
         .and_then(|()| {
-            with_retries("commit_transaction", &mut state.progress.retries, || {
+            with_retries("commit_transaction", &self.watch, &mut state.progress.retries, || {
                 self.current().commit_transaction(CALL_TIMEOUT)
             })
         });
@@ -111,7 +116,7 @@ impl Transactions {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), KafkaRunError> {
         if state.txn_open {
-            with_retries("abort_transaction", &mut state.progress.retries, || {
+            with_retries("abort_transaction", &self.watch, &mut state.progress.retries, || {
                 self.current().abort_transaction(CALL_TIMEOUT)
             })
             .map_err(|f| KafkaRunError::Fatal(f.into_message()))?;

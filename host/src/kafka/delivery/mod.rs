@@ -19,6 +19,7 @@ pub(crate) use at_least_once::AckedBatches;
 pub(crate) use exactly_once::Transactions;
 
 use super::KafkaRunError;
+use super::broker_watch::BrokerWatch;
 use super::records::EnricherProducer;
 use crate::config::DeliveryMode;
 
@@ -86,13 +87,15 @@ pub(crate) trait Delivery<C: ConsumerContext>: Send + Sync {
     fn on_revoke(&self, consumer: &BaseConsumer<C>);
 }
 
-/// The delivery mode `mode` over `producer`.
+/// The delivery mode `mode` over `producer`; its retry loops tell `watch`
+/// how long they wait on the broker.
 pub(crate) fn for_mode<C: ConsumerContext>(
     mode: DeliveryMode,
     producer: Arc<EnricherProducer>,
+    watch: Arc<BrokerWatch>,
 ) -> Arc<dyn Delivery<C>> {
     match mode {
-        DeliveryMode::ExactlyOnce => Arc::new(Transactions::new(producer)),
-        DeliveryMode::AtLeastOnce => Arc::new(AckedBatches::new(producer)),
+        DeliveryMode::ExactlyOnce => Arc::new(Transactions::new(producer, watch)),
+        DeliveryMode::AtLeastOnce => Arc::new(AckedBatches::new(producer, watch)),
     }
 }

@@ -1,9 +1,11 @@
 //! What each Kafka error leads to, as librdkafka classifies it: retriable →
 //! call again (with backoff); abortable → abort and rewind; fatal → stop.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
+
+use crate::kafka::broker_watch::BrokerWatch;
 
 /// Attempts of a call Kafka calls retriable.
 const MAX_ATTEMPTS: u32 = 8;
@@ -43,20 +45,25 @@ impl Failure {
 /// Call `call`, retrying what [`classify`] calls retriable; each retry counts in `retries`.
 pub(super) fn with_retries(
     what: &str,
+    watch: &BrokerWatch,
     retries: &mut u64,
     call: impl FnMut() -> Result<(), KafkaError>,
 ) -> Result<(), Failure> {
-    with_retries_as(what, classify, retries, call)
+    with_retries_as(what, classify, watch, retries, call)
 }
 
 /// Call `call`, retrying what `classify` calls retriable, with doubling pauses
-/// up to 2 s; each retry counts in `retries`.
+/// up to 2 s; each retry counts in `retries`. Between attempts `watch` hears
+/// how long the call has been failing: this loop may run inside the rebalance
+/// callback, where nothing else notices a stalled broker.
 pub(super) fn with_retries_as(
     what: &str,
     classify: impl Fn(&KafkaError) -> Action,
+    watch: &BrokerWatch,
     retries: &mut u64,
     mut call: impl FnMut() -> Result<(), KafkaError>,
 ) -> Result<(), Failure> {
+    let started = Instant::now();
     let mut pause = Duration::from_millis(100);
     for attempt in 1..=MAX_ATTEMPTS {
         match call() {
@@ -65,6 +72,7 @@ pub(super) fn with_retries_as(
                 Action::Retry if attempt < MAX_ATTEMPTS => {
                     *retries += 1;
                     tracing::warn!("{what} failed ({e}), retrying (attempt {attempt})");
+                    watch.check_waiting(what, started.elapsed());
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(2));
                 }
@@ -85,13 +93,19 @@ pub(super) fn with_retries_as(
 mod tests {
     use super::*;
 
+    fn watch() -> BrokerWatch {
+        BrokerWatch::new("a:1", Duration::from_secs(30), crate::health::Health::default())
+    }
+
     #[test]
     fn each_retry_is_counted_and_an_abort_is_not_a_retry() {
+        let watch = watch();
         let mut retries = 0;
         let mut failures_left = 2;
         let result = with_retries_as(
             "flaky call",
             |_| Action::Retry,
+            &watch,
             &mut retries,
             || {
                 if failures_left == 0 {
@@ -108,6 +122,7 @@ mod tests {
         let result = with_retries_as(
             "abortable call",
             |_| Action::AbortAndRewind,
+            &watch,
             &mut retries,
             || Err(KafkaError::Canceled),
         );

@@ -1,0 +1,105 @@
+//! What keeping `/metrics` costs the stream path: the same work with the
+//! pipeline's meter on and off (`Pipeline::without_meter_for_bench`),
+//! alternated in one run so the machine's noise hits both alike (median of
+//! each). Two paths: `enricher run` on a file (JSON lines in, full cache,
+//! JSON lines out, through `file_mode::run_files` as the command runs it),
+//! and the warm-cache pipeline alone at batch 1000.
+
+use std::hint::black_box;
+use std::io::{BufReader, BufWriter};
+use std::path::Path;
+use std::sync::Arc;
+
+use enricher::bindings::InputRecord;
+use enricher::config::Config;
+use enricher::lookup::ClaimsLookup;
+use enricher::pipeline::Pipeline;
+use enricher::runtime::Plugin;
+
+use super::measure::{measure, run_pipeline};
+
+/// Alternated runs of each variant.
+const ROUNDS: usize = 5;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn rounds(mut run: impl FnMut(bool) -> anyhow::Result<f64>) -> anyhow::Result<(f64, f64)> {
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS * 2 {
+        let metered = round % 2 == 0;
+        let rate = run(metered)?;
+        if metered { &mut on } else { &mut off }.push(rate);
+    }
+    Ok((median(on), median(off)))
+}
+
+fn print(label: &str, (on, off): (f64, f64)) {
+    println!(
+        "metrics cost, {label} ({ROUNDS} alternated runs each, median): {on:.0} events/s metered, \
+         {off:.0} unmetered, ratio {:.3} ({:+.1}%)",
+        on / off,
+        (on / off - 1.0) * 100.0
+    );
+}
+
+/// `input` (the events, one per line) through the file path, into `dir`.
+pub(super) fn print_cost(
+    plugin: &Plugin,
+    lookup: &Arc<ClaimsLookup>,
+    records: &[InputRecord],
+    config: &Config,
+    input: &Path,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let file_run = rounds(|metered| {
+        let mut pipeline = enricher::app::build_file_pipeline(config)?;
+        if !metered {
+            pipeline = pipeline.without_meter_for_bench();
+        }
+        let mut reader = BufReader::with_capacity(1 << 16, std::fs::File::open(input)?);
+        let out = |name: &str| -> anyhow::Result<_> {
+            Ok(BufWriter::with_capacity(
+                1 << 16,
+                std::fs::File::create(dir.join(name))?,
+            ))
+        };
+        let (mut enriched, mut failed) = (out("enriched.jsonl")?, out("failed.jsonl")?);
+        let mut result = Ok(Default::default());
+        let m = measure(records.len() as u64, || {
+            result = enricher::file_mode::run_files(
+                &mut pipeline,
+                &mut reader,
+                &mut enriched,
+                &mut failed,
+                config.pipeline.batch_size,
+            );
+        });
+        result?;
+        Ok(m.per_sec())
+    })?;
+    print(
+        &format!(
+            "`enricher run` on a file (full cache, batch {})",
+            config.pipeline.batch_size
+        ),
+        file_run,
+    );
+    let pipeline_only = rounds(|metered| {
+        let mut pipeline =
+            Pipeline::new(plugin.clone(), Arc::clone(lookup), 1 << 20).without_plugin_headers();
+        if !metered {
+            pipeline = pipeline.without_meter_for_bench();
+        }
+        run_pipeline(&mut pipeline, &records[..records.len().min(10_000)], 1000);
+        let m = measure(records.len() as u64, || {
+            black_box(run_pipeline(&mut pipeline, records, 1000));
+        });
+        Ok(m.per_sec())
+    })?;
+    print("pipeline alone, warm cache, batch 1000", pipeline_only);
+    println!();
+    Ok(())
+}
