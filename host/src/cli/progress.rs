@@ -134,11 +134,11 @@ fn draw_bar(shown: Shown, read: &dyn Fn() -> Counts, stopped: &mpsc::Receiver<()
     };
     let template = match shown.total {
         Some(_) => format!(
-            "{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {{human_pos}}/{{human_len}} {} {{per_sec}} {{msg}}",
+            "{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {{human_pos}}/{{human_len}} {} {{per_sec:0}} {{msg}}",
             shown.unit
         ),
         None => format!(
-            "{{spinner}} {{prefix}} [{{elapsed_precise}}] {{human_pos}} {} {{per_sec}} {{msg}}",
+            "{{spinner}} {{prefix}} [{{elapsed_precise}}] {{human_pos}} {} {{per_sec:0}} {{msg}}",
             shown.unit
         ),
     };

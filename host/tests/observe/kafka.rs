@@ -121,7 +121,7 @@ fn status_lines(log: &str) -> Vec<Status> {
     log.lines()
         .filter(|l| l.contains("enricher::status"))
         .filter_map(|l| {
-            let text = &l[l.find("status: ")?..];
+            let text = &l[l.rfind("status: ")?..];
             Some(Status {
                 total: number(text, "status: ")?,
                 added: number(text, "(+")?,
