@@ -52,6 +52,11 @@ pub(super) fn records_done() -> u64 {
     RECORDS_DONE.load(Ordering::Relaxed)
 }
 
+/// Count `n` records run another way (a whole file run).
+pub(super) fn count_done(n: u64) {
+    RECORDS_DONE.fetch_add(n, Ordering::Relaxed);
+}
+
 pub(super) fn run_pipeline(pipeline: &mut Pipeline, records: &[InputRecord], batch: usize) -> u64 {
     let mut out = 0u64;
     for chunk in records.chunks(batch) {

@@ -78,6 +78,7 @@ pub(super) fn print_cost(
             );
         });
         result?;
+        super::measure::count_done(m.events);
         Ok(m.per_sec())
     })?;
     print(
