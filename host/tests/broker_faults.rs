@@ -406,7 +406,10 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
     // loops ask the broker watch too, so the warning comes within seconds of
     // the stall time (3 s), not after them.
     let stalled = run.wait_for_log("Kafka stalled", Duration::from_secs(12));
-    eprintln!("stall warning after {:.1} s of pause", paused.elapsed().as_secs_f64());
+    eprintln!(
+        "stall warning after {:.1} s of pause",
+        paused.elapsed().as_secs_f64()
+    );
     std::thread::sleep(Duration::from_secs(5));
     f.signal_broker("-CONT");
     let missing = f.wait_for_ids(5, events, Duration::from_secs(180));

@@ -12,10 +12,8 @@ struct Dir(PathBuf);
 
 impl Dir {
     fn new(label: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "enricher-progress-{label}-{}",
-            std::process::id()
-        ));
+        let p =
+            std::env::temp_dir().join(format!("enricher-progress-{label}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("temp dir");
         Self(p)
@@ -72,10 +70,7 @@ fn count_before(line: &str, unit: &str) -> u64 {
 }
 
 fn line_count(path: &Path) -> u64 {
-    std::fs::read_to_string(path)
-        .expect("file")
-        .lines()
-        .count() as u64
+    std::fs::read_to_string(path).expect("file").lines().count() as u64
 }
 
 /// Claims (1000) loaded into `dir/claims.duckdb`, and `count` events (a fifth
@@ -111,7 +106,10 @@ fn fixture(dir: &Dir, count: u64) -> (PathBuf, PathBuf) {
     // 1000 claims and the CSV header: the lines it read.
     let load = progress_lines(&loaded.stderr, "claims load");
     let last = load.last().expect("a final claims load line");
-    assert!(last.starts_with("progress: claims load done, 1001 lines"), "{last}");
+    assert!(
+        last.starts_with("progress: claims load done, 1001 lines"),
+        "{last}"
+    );
     assert!(!String::from_utf8_lossy(&loaded.stdout).contains("progress:"));
     (events, db)
 }
@@ -158,13 +156,22 @@ fn a_file_run_reports_its_progress_on_stderr_with_the_counts_it_reached() {
             .any(|l| count_before(l, "records") == 100 && l.ends_with(" failed")),
         "no periodic line at 100 records:\n{stderr}"
     );
-    let counts: Vec<u64> = periodic.iter().map(|l| count_before(l, "records")).collect();
+    let counts: Vec<u64> = periodic
+        .iter()
+        .map(|l| count_before(l, "records"))
+        .collect();
     assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
     // The last line: every record, and the failed ones as the failed output holds them.
-    assert!(last.starts_with("progress: run done, 250 records"), "{last}");
+    assert!(
+        last.starts_with("progress: run done, 250 records"),
+        "{last}"
+    );
     let failed_lines = line_count(&failed);
     assert!(failed_lines > 0, "a fifth of the claims are unknown");
-    assert!(last.ends_with(&format!(", {failed_lines} failed")), "{last}");
+    assert!(
+        last.ends_with(&format!(", {failed_lines} failed")),
+        "{last}"
+    );
     assert_eq!(line_count(&enriched) + failed_lines, 250);
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("progress:"),

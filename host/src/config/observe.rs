@@ -101,7 +101,10 @@ mod tests {
         let err = c
             .apply_env(|n| (n == "ENRICHER_STATUS_INTERVAL").then(|| "often".into()))
             .expect_err("not a duration");
-        assert!(err.to_string().contains("ENRICHER_STATUS_INTERVAL"), "{err}");
+        assert!(
+            err.to_string().contains("ENRICHER_STATUS_INTERVAL"),
+            "{err}"
+        );
         c.observe.status_interval = Some(Duration::ZERO);
         assert!(c.validate().is_err(), "zero is refused: off says it");
     }

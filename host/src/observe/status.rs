@@ -37,7 +37,10 @@ impl StatusLine {
             failed: BTreeMap::new(),
             meter,
         };
-        line.records_in = line.meter.records_in.load(std::sync::atomic::Ordering::Relaxed);
+        line.records_in = line
+            .meter
+            .records_in
+            .load(std::sync::atomic::Ordering::Relaxed);
         line.failed = line.failed_now();
         line
     }
@@ -77,7 +80,9 @@ impl StatusLine {
             let total: i64 = lag.iter().map(|(_, _, n)| (*n).max(0)).sum();
             format!("lag {total} record(s)")
         };
-        let mut line = format!("status: {records_in} in (+{added}, {rate:.0}/s), {lag}, failed +{failed_added}");
+        let mut line = format!(
+            "status: {records_in} in (+{added}, {rate:.0}/s), {lag}, failed +{failed_added}"
+        );
         if !reasons.is_empty() {
             line.push_str(&format!(" ({})", reasons.join(", ")));
         }
@@ -150,7 +155,10 @@ mod tests {
             text.contains("failed +3 (CLAIM_NOT_FOUND 2, PLUGIN_TRAP 1)"),
             "{text}"
         );
-        assert!(text.ends_with("changelog lag 4 record(s) (1.5 s)"), "{text}");
+        assert!(
+            text.ends_with("changelog lag 4 record(s) (1.5 s)"),
+            "{text}"
+        );
         let text = line.next(None);
         assert!(text.starts_with("status: 15 in (+0, 0/s)"), "{text}");
         assert!(text.contains("failed +0"), "{text}");

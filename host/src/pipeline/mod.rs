@@ -265,16 +265,28 @@ impl Pipeline {
         }
         let mut plugin_errors = 0;
         let now = Instant::now();
+        // Runs of one output and status are counted in the meter at once.
+        let mut run: Option<(bool, &str, u64)> = None;
         for r in &routed {
             let enriched = r.output == Output::Enriched;
             self.metrics.count_status(&r.status, enriched);
             if self.metered {
-                self.meter.count_out(enriched, &r.status, 1);
+                match &mut run {
+                    Some((e, s, n)) if *e == enriched && *s == r.status => *n += 1,
+                    _ => {
+                        if let Some((e, s, n)) = run.replace((enriched, &r.status, 1)) {
+                            self.meter.count_out(e, s, n);
+                        }
+                    }
+                }
             }
             plugin_errors += u64::from(is_plugin_error(&r.status));
             if !enriched && let Some(held_back) = self.failure_log.admit(now) {
                 log_failed(r, held_back);
             }
+        }
+        if let Some((e, s, n)) = run {
+            self.meter.count_out(e, s, n);
         }
         if self.metered {
             self.observe_latency(batch, now_ms);
@@ -292,15 +304,21 @@ impl Pipeline {
     /// Each record's latency: from its timestamp (or, for records without
     /// one, such as file lines, from when its batch arrived) to now, when its
     /// outputs are routed.
+    /// Records without a timestamp share one latency: counted at once.
     fn observe_latency(&self, batch: &[InputRecord], arrived_ms: i64) {
         let done_ms = now_ms();
+        let since =
+            |ms: i64| Duration::from_millis(u64::try_from(done_ms.saturating_sub(ms)).unwrap_or(0));
+        let mut untimed = 0;
         for record in batch {
-            let since = record.timestamp_ms.unwrap_or(arrived_ms);
-            let ms = u64::try_from(done_ms.saturating_sub(since)).unwrap_or(0);
-            self.meter
-                .processing_latency
-                .observe(Duration::from_millis(ms));
+            match record.timestamp_ms {
+                Some(ms) => self.meter.processing_latency.observe(since(ms)),
+                None => untimed += 1,
+            }
         }
+        self.meter
+            .processing_latency
+            .observe_n(since(arrived_ms), untimed);
     }
 
     /// Run `batch[start..end]`, halving on traps until the bad records are alone.

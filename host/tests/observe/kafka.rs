@@ -184,7 +184,8 @@ fn kafka_mode_metrics_equal_the_records_produced_per_output_and_status() {
         );
         assert_eq!(lag, 0.0, "partition {partition} fully consumed");
     }
-    let (enriched_lines, failed_lines) = (topics.tail(&topics.enriched), topics.tail(&topics.failed));
+    let (enriched_lines, failed_lines) =
+        (topics.tail(&topics.enriched), topics.tail(&topics.failed));
     let failed_by_status = statuses(failed_lines.lines());
     assert_eq!(
         scrape.out_by_status("enriched"),
@@ -208,7 +209,10 @@ fn kafka_mode_metrics_equal_the_records_produced_per_output_and_status() {
     assert_eq!(added, N, "{lines:?}");
     assert_eq!(failed, failed_by_status.values().sum::<u64>(), "{lines:?}");
     assert!(failed > 0, "the input has failures to report");
-    assert!(lines.windows(2).all(|w| w[0].total <= w[1].total), "{lines:?}");
+    assert!(
+        lines.windows(2).all(|w| w[0].total <= w[1].total),
+        "{lines:?}"
+    );
     let log = host.log();
     let reason = failed_by_status.keys().next().expect("a failure reason");
     assert!(

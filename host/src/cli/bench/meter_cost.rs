@@ -16,32 +16,48 @@ use enricher::lookup::ClaimsLookup;
 use enricher::pipeline::Pipeline;
 use enricher::runtime::Plugin;
 
-use super::measure::{measure, run_pipeline};
+use super::measure::{Measured, measure, run_pipeline};
 
 /// Alternated runs of each variant.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn rounds(mut run: impl FnMut(bool) -> anyhow::Result<f64>) -> anyhow::Result<(f64, f64)> {
-    let (mut on, mut off) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS * 2 {
-        let metered = round % 2 == 0;
-        let rate = run(metered)?;
-        if metered { &mut on } else { &mut off }.push(rate);
-    }
-    Ok((median(on), median(off)))
+/// Medians of (events/s, events per CPU-s), metered and unmetered.
+struct Compared {
+    on: (f64, f64),
+    off: (f64, f64),
 }
 
-fn print(label: &str, (on, off): (f64, f64)) {
+fn rounds(mut run: impl FnMut(bool) -> anyhow::Result<Measured>) -> anyhow::Result<Compared> {
+    let (mut on, mut off) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for round in 0..ROUNDS * 2 {
+        let metered = round % 2 == 0;
+        let m = run(metered)?;
+        let into = if metered { &mut on } else { &mut off };
+        into.0.push(m.per_sec());
+        into.1.push(m.events as f64 / m.cpu.max(1e-9));
+    }
+    Ok(Compared {
+        on: (median(on.0), median(on.1)),
+        off: (median(off.0), median(off.1)),
+    })
+}
+
+fn print(label: &str, c: &Compared) {
     println!(
-        "metrics cost, {label} ({ROUNDS} alternated runs each, median): {on:.0} events/s metered, \
-         {off:.0} unmetered, ratio {:.3} ({:+.1}%)",
-        on / off,
-        (on / off - 1.0) * 100.0
+        "metrics cost, {label} ({ROUNDS} alternated runs each, median): \
+         {:.0} events/s metered, {:.0} unmetered, ratio {:.3}; \
+         {:.0} events per CPU-s metered, {:.0} unmetered, ratio {:.3}",
+        c.on.0,
+        c.off.0,
+        c.on.0 / c.off.0,
+        c.on.1,
+        c.off.1,
+        c.on.1 / c.off.1
     );
 }
 
@@ -79,14 +95,14 @@ pub(super) fn print_cost(
         });
         result?;
         super::measure::count_done(m.events);
-        Ok(m.per_sec())
+        Ok(m)
     })?;
     print(
         &format!(
             "`enricher run` on a file (full cache, batch {})",
             config.pipeline.batch_size
         ),
-        file_run,
+        &file_run,
     );
     let pipeline_only = rounds(|metered| {
         let mut pipeline =
@@ -95,12 +111,11 @@ pub(super) fn print_cost(
             pipeline = pipeline.without_meter_for_bench();
         }
         run_pipeline(&mut pipeline, &records[..records.len().min(10_000)], 1000);
-        let m = measure(records.len() as u64, || {
+        Ok(measure(records.len() as u64, || {
             black_box(run_pipeline(&mut pipeline, records, 1000));
-        });
-        Ok(m.per_sec())
+        }))
     })?;
-    print("pipeline alone, warm cache, batch 1000", pipeline_only);
+    print("pipeline alone, warm cache, batch 1000", &pipeline_only);
     println!();
     Ok(())
 }

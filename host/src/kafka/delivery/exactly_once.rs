@@ -90,9 +90,12 @@ impl Transactions {
             Ok(())
         }
         .and_then(|()| {
-            with_retries("commit_transaction", &self.watch, &mut state.progress.retries, || {
-                self.current().commit_transaction(CALL_TIMEOUT)
-            })
+            with_retries(
+                "commit_transaction",
+                &self.watch,
+                &mut state.progress.retries,
+                || self.current().commit_transaction(CALL_TIMEOUT),
+            )
         });
         match result {
             Ok(()) => {
@@ -116,9 +119,12 @@ impl Transactions {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), KafkaRunError> {
         if state.txn_open {
-            with_retries("abort_transaction", &self.watch, &mut state.progress.retries, || {
-                self.current().abort_transaction(CALL_TIMEOUT)
-            })
+            with_retries(
+                "abort_transaction",
+                &self.watch,
+                &mut state.progress.retries,
+                || self.current().abort_transaction(CALL_TIMEOUT),
+            )
             .map_err(|f| KafkaRunError::Fatal(f.into_message()))?;
             state.txn_open = false;
         }

@@ -94,7 +94,11 @@ mod tests {
     use super::*;
 
     fn watch() -> BrokerWatch {
-        BrokerWatch::new("a:1", Duration::from_secs(30), crate::health::Health::default())
+        BrokerWatch::new(
+            "a:1",
+            Duration::from_secs(30),
+            crate::health::Health::default(),
+        )
     }
 
     #[test]
