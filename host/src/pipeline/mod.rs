@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::bindings::{BatchContext, Header, InputRecord, Output, OutputRecord};
 use crate::clock::now_ms;
@@ -31,11 +31,13 @@ use crate::runtime::{Plugin, PluginInstance};
 
 mod failure;
 mod follow;
+mod metering;
 mod output_check;
 mod stale;
 pub use failure::{host_failure, is_plugin_error};
 use failure::{intern_status, log_failed};
 pub use follow::{Desired, FeedControl, PluginFeed, StreamEvent};
+pub use metering::meter_batch;
 pub use output_check::INVALID_OUTPUT;
 pub use stale::{STALE_FIELD, STALE_HEADER};
 
@@ -212,9 +214,6 @@ impl Pipeline {
             processing_time_ms: now_ms,
         };
         self.metrics.records_in += batch.len() as u64;
-        if self.metered {
-            self.meter.records_in.fetch_add(batch.len() as u64, Relaxed);
-        }
 
         let mut routed = Vec::with_capacity(batch.len());
         // Contiguous runs of acceptable records go to the plugin together.
@@ -265,31 +264,16 @@ impl Pipeline {
         }
         let mut plugin_errors = 0;
         let now = Instant::now();
-        // Runs of one output and status are counted in the meter at once.
-        let mut run: Option<(bool, &str, u64)> = None;
         for r in &routed {
             let enriched = r.output == Output::Enriched;
             self.metrics.count_status(&r.status, enriched);
-            if self.metered {
-                match &mut run {
-                    Some((e, s, n)) if *e == enriched && *s == r.status => *n += 1,
-                    _ => {
-                        if let Some((e, s, n)) = run.replace((enriched, &r.status, 1)) {
-                            self.meter.count_out(e, s, n);
-                        }
-                    }
-                }
-            }
             plugin_errors += u64::from(is_plugin_error(&r.status));
             if !enriched && let Some(held_back) = self.failure_log.admit(now) {
                 log_failed(r, held_back);
             }
         }
-        if let Some((e, s, n)) = run {
-            self.meter.count_out(e, s, n);
-        }
         if self.metered {
-            self.observe_latency(batch, now_ms);
+            meter_batch(&self.meter, batch, &routed, now_ms);
         }
         if let Some(feed) = &self.feed {
             feed.report(StreamEvent::Batch {
@@ -299,26 +283,6 @@ impl Pipeline {
             });
         }
         routed
-    }
-
-    /// Each record's latency: from its timestamp (or, for records without
-    /// one, such as file lines, from when its batch arrived) to now, when its
-    /// outputs are routed.
-    /// Records without a timestamp share one latency: counted at once.
-    fn observe_latency(&self, batch: &[InputRecord], arrived_ms: i64) {
-        let done_ms = now_ms();
-        let since =
-            |ms: i64| Duration::from_millis(u64::try_from(done_ms.saturating_sub(ms)).unwrap_or(0));
-        let mut untimed = 0;
-        for record in batch {
-            match record.timestamp_ms {
-                Some(ms) => self.meter.processing_latency.observe(since(ms)),
-                None => untimed += 1,
-            }
-        }
-        self.meter
-            .processing_latency
-            .observe_n(since(arrived_ms), untimed);
     }
 
     /// Run `batch[start..end]`, halving on traps until the bad records are alone.
