@@ -7,8 +7,8 @@ the glue: the `claims` import as the lookup, the `transform` export.
 Build: componentize-py -d wit -w enricher componentize app -p . -o target/NAME.wasm
 """
 
-import wit_world
-from wit_world.exports import transform as _transform  # noqa: F401 (the export's types)
+from wit_world import exports
+
 from wit_world.imports import claims, logging
 from wit_world.imports.types import Header, Output, OutputRecord, PluginInfo
 
@@ -40,7 +40,7 @@ def _lookup(ids):
     return [_outcome(r) for r in results]
 
 
-class Transform(wit_world.exports.Transform):
+class Transform(exports.Transform):
     def info(self) -> PluginInfo:
         return PluginInfo(NAME, VERSION)
 

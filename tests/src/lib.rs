@@ -18,6 +18,7 @@ use serde_json::Value;
 
 pub mod kafka;
 pub mod manifests;
+pub mod polyglot;
 pub mod swap;
 
 /// Test plugins, compiled from their current source by `tests/build.rs`.

@@ -1,12 +1,27 @@
 //! Bad input gets a clear reason and loses nothing: every hostile record ends
 //! on `failed` with a code, and records in == enriched + failed, always.
 
+use std::path::{Path, PathBuf};
+
+use enricher_tests::polyglot::{self, Lang};
 use enricher_tests::*;
 use serde_json::Value;
 
-fn pipeline(dir: &TempDir) -> enricher::pipeline::Pipeline {
+/// A config over `db` running `plugin` (default: the built-in Rust plugin).
+fn config_with(db: &Path, plugin: Option<&Path>) -> enricher::config::Config {
+    let mut config = config_for(db);
+    config.plugin.path = plugin.map(Path::to_owned);
+    config
+}
+
+fn pipeline(dir: &TempDir, plugin: Option<&Path>) -> enricher::pipeline::Pipeline {
     let db = claims_db(dir, SMALL_CLAIMS_CSV);
-    enricher::app::build_pipeline(&config_for(&db)).expect("pipeline starts")
+    let pipeline =
+        enricher::app::build_pipeline(&config_with(&db, plugin)).expect("pipeline starts");
+    if let Some(path) = plugin {
+        assert_eq!(pipeline.plugin().source(), path.display().to_string());
+    }
+    pipeline
 }
 
 /// (payload, expected code) for each kind of broken input.
@@ -41,8 +56,22 @@ fn hostile_cases() -> Vec<(Vec<u8>, &'static str)> {
 
 #[test]
 fn every_kind_of_bad_input_is_routed_with_its_code() {
+    every_kind_of_bad_input_is_routed_with_its_code_by(None);
+}
+
+#[test]
+fn the_python_plugin_routes_every_kind_of_bad_input_with_its_code() {
+    every_kind_of_bad_input_is_routed_with_its_code_by(Some(&polyglot::plugin(Lang::Python)));
+}
+
+#[test]
+fn the_js_plugin_routes_every_kind_of_bad_input_with_its_code() {
+    every_kind_of_bad_input_is_routed_with_its_code_by(Some(&polyglot::plugin(Lang::Js)));
+}
+
+fn every_kind_of_bad_input_is_routed_with_its_code_by(plugin: Option<&Path>) {
     let dir = TempDir::new("bad-input");
-    let mut pipeline = pipeline(&dir);
+    let mut pipeline = pipeline(&dir, plugin);
     let cases = hostile_cases();
     let batch = records(&cases.iter().map(|(p, _)| p.as_slice()).collect::<Vec<_>>());
     let routed = pipeline.process(&batch);
@@ -137,6 +166,19 @@ fn kept_payload(v: &Value) -> String {
 
 #[test]
 fn mixed_input_loses_nothing_at_any_batch_size() {
+    mixed_input_loses_nothing(None, &[1, 7, 100, 1000]);
+}
+
+/// Python and JS: two batch sizes (each pipeline compiles the component anew).
+#[test]
+fn the_python_and_js_plugins_lose_nothing_of_mixed_input() {
+    for lang in Lang::ALL {
+        let plugin: PathBuf = polyglot::plugin(lang);
+        mixed_input_loses_nothing(Some(&plugin), &[7, 1000]);
+    }
+}
+
+fn mixed_input_loses_nothing(plugin: Option<&Path>, batch_sizes: &[usize]) {
     use std::collections::BTreeMap;
     let dir = TempDir::new("mixed");
     let mut lines: Vec<Vec<u8>> = Vec::new();
@@ -171,8 +213,9 @@ fn mixed_input_loses_nothing_at_any_batch_size() {
     let mut input = lines.join(&b'\n');
     input.extend_from_slice(b"\n\n"); // a trailing blank line is not a record
     let db = claims_db(&dir, SMALL_CLAIMS_CSV);
-    for batch_size in [1, 7, 100, 1000] {
-        let mut pipeline = enricher::app::build_pipeline(&config_for(&db)).expect("pipeline");
+    for &batch_size in batch_sizes {
+        let mut pipeline =
+            enricher::app::build_pipeline(&config_with(&db, plugin)).expect("pipeline");
         let out = run_bytes(&mut pipeline, &input, batch_size);
         let m = pipeline.metrics();
         assert_eq!(m.records_in, lines.len() as u64, "batch {batch_size}");

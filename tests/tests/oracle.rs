@@ -143,7 +143,12 @@ fn payment_id_of(t: &HashMap<String, Box<RawValue>>) -> String {
         .unwrap_or_else(|| panic!("no payment_id in the output or its payload"))
 }
 
-fn check_against_oracle(cache: CacheMode, batch_size: usize, cache_max_rows: usize) {
+fn check_against_oracle(
+    plugin: Option<&Path>,
+    cache: CacheMode,
+    batch_size: usize,
+    cache_max_rows: usize,
+) {
     let dir = TempDir::new("oracle");
     let (claims, seed) = (3_000, 11);
     let claims_csv = dir.join("claims.csv");
@@ -188,7 +193,15 @@ fn check_against_oracle(cache: CacheMode, batch_size: usize, cache_max_rows: usi
     let mut config = config_for(&db);
     config.lookup.cache = cache;
     config.lookup.cache_max_rows = cache_max_rows;
+    config.plugin.path = plugin.map(Path::to_owned);
     let mut pipeline = enricher::app::build_pipeline(&config).expect("pipeline");
+    if let Some(path) = plugin {
+        assert_eq!(
+            pipeline.plugin().source(),
+            path.display().to_string(),
+            "the pipeline runs the plugin under test"
+        );
+    }
     let input = std::fs::read(&events).expect("read events");
     let out = run_bytes(&mut pipeline, &input, batch_size);
     assert_eq!(
@@ -247,15 +260,29 @@ fn check_against_oracle(cache: CacheMode, batch_size: usize, cache_max_rows: usi
 #[test]
 fn matches_the_original_sql_with_a_small_partial_cache() {
     // 500 rows for 3,000 claims: evictions and misses all along.
-    check_against_oracle(CacheMode::Partial, 250, 500);
+    check_against_oracle(None, CacheMode::Partial, 250, 500);
 }
 
 #[test]
 fn matches_the_original_sql_with_the_full_cache() {
-    check_against_oracle(CacheMode::Full, 1000, 100_000);
+    check_against_oracle(None, CacheMode::Full, 1000, 100_000);
 }
 
 #[test]
 fn matches_the_original_sql_with_no_cache_and_tiny_batches() {
-    check_against_oracle(CacheMode::None, 3, 100_000);
+    check_against_oracle(None, CacheMode::None, 3, 100_000);
+}
+
+/// The Python plugin (`plugins/python`, componentize-py) gives the same answers.
+#[test]
+fn the_python_plugin_matches_the_original_sql() {
+    let plugin = polyglot::plugin(polyglot::Lang::Python);
+    check_against_oracle(Some(&plugin), CacheMode::Partial, 250, 500);
+}
+
+/// The JavaScript plugin (`plugins/js`, componentize-js) gives the same answers.
+#[test]
+fn the_js_plugin_matches_the_original_sql() {
+    let plugin = polyglot::plugin(polyglot::Lang::Js);
+    check_against_oracle(Some(&plugin), CacheMode::Partial, 250, 500);
 }
