@@ -61,6 +61,8 @@ enum Command {
     BenchSwap(bench::swap::SwapBenchArgs),
     /// Measure the claims changelog: apply rate and freshness latency (needs Kafka).
     BenchClaims(bench::claims::ClaimsBenchArgs),
+    /// Compare plugins (Rust, Python, JS...): size, compile, instantiate, memory, events/s.
+    BenchPlugins(bench::plugins::PluginBenchArgs),
     /// Deploy, list, roll back plugin versions on a running host (admin API).
     Plugin(cli::plugin::PluginArgs),
     /// Run failed payments (failed-payments) through the current claims and plugin again.
@@ -174,6 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchKafka(args) => bench::kafka::run(&config, args),
         Command::BenchSwap(args) => bench::swap::run(&config, args),
         Command::BenchClaims(args) => bench::claims::run(&config, args),
+        Command::BenchPlugins(args) => bench::plugins::run(&config, args),
         Command::Plugin(args) => cli::plugin::run(&config, args),
         Command::Redrive(args) => cli::redrive::run(config, args),
     }

@@ -8,6 +8,7 @@ as well (`python3 -m unittest` style checks need no WASM).
 
 import base64
 import json
+import re
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 # DECIMAL(10,2) holds at most 99,999,999.99.
@@ -68,6 +69,26 @@ def _pairs(pairs):
             obj.duplicate = k
         obj[k] = v
     return obj
+
+
+# Nesting the parser takes: CPython's C JSON scanner recurses per level, and
+# the WASM stack ends (a trap) a few thousand levels down, so deeper input is
+# refused before parsing (as INVALID_EVENT for an object, INVALID_JSON otherwise).
+MAX_DEPTH = 400
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _too_deep(text):
+    """Whether `text` nests arrays and objects deeper than MAX_DEPTH (strings skipped)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for m in _BRACKETS.finditer(_STRINGS.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
 
 
 def _no_constants(name):
@@ -173,6 +194,8 @@ def parse_event(payload):
     except UnicodeDecodeError as e:
         raise Invalid("INVALID_JSON", f"payload is not UTF-8: {e}") from None
     try:
+        if _too_deep(text):
+            raise RecursionError
         obj = json.loads(text, object_pairs_hook=_pairs, parse_float=Decimal, parse_int=Decimal, parse_constant=_no_constants)
     except RecursionError:
         # Nesting deeper than the parser goes: an object is a bad event, anything else bad JSON.

@@ -1,8 +1,9 @@
 //! Benchmarks and load tools, apart from the library's core: `enricher
 //! bench` (native vs WASM, warm cache vs misses, end to end on files),
 //! `bench-kafka` (Kafka end to end against a passthrough, latency at a fixed
-//! rate), `bench-swap` (a deployment's checks and swap pause) and
-//! `bench-claims` (changelog apply rate and freshness latency).
+//! rate), `bench-swap` (a deployment's checks and swap pause),
+//! `bench-claims` (changelog apply rate and freshness latency) and
+//! `bench-plugins` (the same enrichment in Rust, Python and JS, side by side).
 
 pub mod claims;
 pub mod files;
@@ -10,4 +11,5 @@ pub mod kafka;
 mod measure;
 mod meter_cost;
 mod output_check;
+pub mod plugins;
 pub mod swap;
