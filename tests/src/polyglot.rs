@@ -201,7 +201,10 @@ fn build(lang: Lang, variant: Variant) -> PathBuf {
     hash = fnv(hash, format!("{variant:?}").as_bytes());
     for f in &files {
         hash = fnv(hash, f.to_string_lossy().as_bytes());
-        hash = fnv(hash, &std::fs::read(source_dir.join(f)).expect("read plugin source"));
+        hash = fnv(
+            hash,
+            &std::fs::read(source_dir.join(f)).expect("read plugin source"),
+        );
     }
     // Next to the test binaries: <target>/release/polyglot-plugins/.
     let exe = std::env::current_exe().expect("test binary path");

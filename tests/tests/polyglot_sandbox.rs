@@ -70,7 +70,9 @@ fn a_runaway_record_is_stopped_and_isolated(lang: Lang) {
         }
     }
     assert!(pipeline.metrics().plugin_traps >= 1);
-    let after = pipeline.process(&records(&[event("PAY-after", "CLM-001", "1.00").as_bytes()]));
+    let after = pipeline.process(&records(
+        &[event("PAY-after", "CLM-001", "1.00").as_bytes()],
+    ));
     assert_eq!(statuses(&after), ["SUCCESS"], "{lang:?}: the host goes on");
 }
 
