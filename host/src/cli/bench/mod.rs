@@ -2,9 +2,11 @@
 //! bench` (native vs WASM, warm cache vs misses, end to end on files),
 //! `bench-kafka` (Kafka end to end against a passthrough, latency at a fixed
 //! rate), `bench-swap` (a deployment's checks and swap pause) and
-//! `bench-claims` (changelog apply rate and freshness latency).
+//! `bench-claims` (changelog apply rate, freshness latency, and throughput
+//! while claim updates stream in).
 
 pub mod claims;
+mod claims_stream;
 pub mod files;
 pub mod kafka;
 mod measure;
