@@ -48,7 +48,7 @@ pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ClaimChange, S
 
 /// The change `claim` stands for: its row, or with `delete` its deletion.
 pub fn change_of(claim: Claim, delete: bool) -> ClaimChange {
-    let row = (!delete).then(|| ClaimRow {
+    let row = (!delete).then_some(ClaimRow {
         member_id: claim.member_id,
         claim_amount: claim.claim_amount,
         claim_status: claim.claim_status,
