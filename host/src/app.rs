@@ -5,14 +5,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::changelog::{ChangelogApplier, ClaimsWriter, topic_exists};
+use crate::changelog::{ChangelogApplier, ClaimsWriter, Publisher, create_topic, topic_exists};
 use crate::config::Config;
 use crate::deploy::admin::{
-    AdminAccess, AdminOptions, AdminServer, AdminStartError, Observed, TlsFiles, check_bind,
+    AdminAccess, AdminOptions, AdminServer, AdminStartError, ClaimsAdmin, Observed, TlsFiles,
+    check_bind,
 };
 use crate::deploy::signature::{SignatureError, TrustedKeys, signature_path};
 use crate::deploy::{
-    Deployer, DirWatcher, FixedPlugin, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
+    Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
     canaries_from_file, default_canaries,
 };
 use crate::error::{ConfigError, PluginError, StoreError};
@@ -59,7 +60,8 @@ pub enum StartError {
     /// Another process (a running host) holds the database file.
     #[error(
         "claims database {db} is in use by another process (a running host?): {error}. \
-         With the claims changelog on, each host needs its own DuckDB file"
+         With the claims changelog on, each host needs its own DuckDB file (hosts that \
+         share one file read-only must set CLAIMS_CHANGELOG_TOPIC=off)"
     )]
     InUse { db: String, error: StoreError },
     #[error(transparent)]
@@ -71,6 +73,10 @@ impl From<StoreError> for StartError {
         StartError::Store(e)
     }
 }
+
+mod file_host;
+
+pub use file_host::{FileHost, build_file_host};
 
 /// How long a starting host may take to read the fleet's plugin topic.
 const FLEET_CATCH_UP: Duration = Duration::from_secs(60);
@@ -98,6 +104,8 @@ pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
 
 /// How long a starting host waits to apply what the changelog holds.
 const CHANGELOG_CATCH_UP: Duration = Duration::from_secs(60);
+/// How long a host that created the changelog topic waits to see it.
+const CHANGELOG_CREATED_WAIT: Duration = Duration::from_secs(15);
 
 /// Whether a DuckDB error says another process holds the file's lock.
 pub fn is_lock_conflict(error: &str) -> bool {
@@ -105,20 +113,46 @@ pub fn is_lock_conflict(error: &str) -> bool {
     lower.contains("could not set lock") || lower.contains("conflicting lock")
 }
 
+/// Create the missing changelog `topic` (compacted, as `claims publish`
+/// does) and wait until the broker shows it. `false` when it cannot be
+/// created (say the host may not create topics): the host then serves the
+/// claims its file holds, and says so.
+fn create_changelog(config: &Config, topic: &str) -> Result<bool, StartError> {
+    if let Err(error) = create_topic(&config.kafka, topic) {
+        tracing::warn!(topic, %error, "no claims changelog topic, and it could not be created: \
+            the claims are the ones the file holds (create it with `enricher claims publish`, then restart)");
+        return Ok(false);
+    }
+    let deadline = std::time::Instant::now() + CHANGELOG_CREATED_WAIT;
+    while !topic_exists(&config.kafka, topic)? {
+        if std::time::Instant::now() >= deadline {
+            tracing::warn!(
+                topic,
+                "created the claims changelog topic, but the broker does not show it yet: \
+                the claims are the ones the file holds until a restart"
+            );
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    tracing::info!(
+        topic,
+        "created the claims changelog topic (compacted); this host applies it"
+    );
+    Ok(true)
+}
+
 /// The lookup over this host's own, writable database and the thread that
-/// applies the claims changelog into it (Kafka mode, when the topic exists);
-/// `None` when the changelog is off or the topic does not exist.
+/// applies the claims changelog into it (Kafka mode; a missing topic is
+/// created first, compacted); `None` when the changelog is off or its topic
+/// could not be created.
 pub fn open_changelog_lookup(
     config: &Config,
 ) -> Result<Option<(Arc<ClaimsLookup>, ChangelogApplier)>, StartError> {
     let Some(topic) = config.claims.changelog() else {
         return Ok(None);
     };
-    if !topic_exists(&config.kafka, topic)? {
-        tracing::info!(
-            topic,
-            "no claims changelog topic: the claims are the ones the file holds"
-        );
+    if !topic_exists(&config.kafka, topic)? && !create_changelog(config, topic)? {
         return Ok(None);
     }
     let Some(path) = config.duckdb.path()? else {
@@ -228,51 +262,6 @@ pub fn build_pipeline(config: &Config) -> Result<Pipeline, StartError> {
 /// The pipeline for file mode, where headers are not kept.
 pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
     Ok(build_pipeline(config)?.without_plugin_headers())
-}
-
-/// File mode: serve `/metrics`, the status page and the plugin's identity
-/// (deploys are refused) on `deploy.admin-bind`, when it is set to another
-/// address than the default (or `ENRICHER_ADMIN_BIND` is set): file jobs run
-/// side by side and beside Kafka hosts, which own the default port. A port
-/// already in use is a warning, not a failed run: a file job does not need the API.
-pub fn serve_file_admin(config: &Config, pipeline: &Pipeline) -> Option<AdminServer> {
-    let addr = config.deploy.admin_bind?;
-    let default = crate::config::DEFAULT_ADMIN_BIND.parse().ok();
-    if Some(addr) == default && std::env::var_os("ENRICHER_ADMIN_BIND").is_none() {
-        return None;
-    }
-    let (_, bytes) = plugin_bytes(config).ok()?;
-    let plugins = Arc::new(FixedPlugin::new(
-        pipeline.plugin(),
-        &bytes,
-        Arc::clone(pipeline.meter()),
-    ));
-    let observed = Observed {
-        meter: Arc::clone(pipeline.meter()),
-        lookup: Arc::clone(pipeline.lookup()),
-        plugins: Arc::clone(&plugins) as Arc<dyn PluginAdmin>,
-        mode: "file",
-    };
-    let options = match admin_options(config) {
-        Ok(options) => AdminOptions {
-            observed: Some(observed),
-            ..options
-        },
-        Err(error) => {
-            tracing::warn!(%error, "no admin API for this file run");
-            return None;
-        }
-    };
-    match AdminServer::start(addr, plugins, options) {
-        Ok(server) => {
-            tracing::info!(addr = %server.local_addr(), "admin API (metrics, status page) listening");
-            Some(server)
-        }
-        Err(error) => {
-            tracing::warn!(%addr, %error, "no admin API for this file run (set ENRICHER_ADMIN_BIND, or `off`)");
-            None
-        }
-    }
 }
 
 /// A Kafka-mode host: the pipeline following a deployer, the fleet topic's
@@ -388,6 +377,7 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
             let options = AdminOptions {
                 health: health.clone(),
                 observed: Some(observed),
+                claims: changelog_publisher(config),
                 ..options
             };
             let server = AdminServer::start(addr, api, options)?;
@@ -412,6 +402,19 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         _watcher: watcher,
         _dir_watcher: dir_watcher,
     })
+}
+
+/// What a Kafka-mode host's `POST /v1/claims` does: publish to the claims
+/// changelog (every host applies it, this one too); none when it is off.
+fn changelog_publisher(config: &Config) -> Option<Arc<dyn ClaimsAdmin>> {
+    let topic = config.claims.changelog()?;
+    match Publisher::connect(&config.kafka, topic) {
+        Ok(publisher) => Some(Arc::new(publisher)),
+        Err(error) => {
+            tracing::warn!(topic, %error, "POST /v1/claims will answer 409: no producer for the claims changelog");
+            None
+        }
+    }
 }
 
 /// The admin API's security settings: its token (read from the file now) and TLS files.

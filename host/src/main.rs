@@ -59,7 +59,8 @@ enum Command {
     BenchKafka(bench::kafka::KafkaBenchArgs),
     /// Measure a plugin deployment: the checks, and the pause of a swap.
     BenchSwap(bench::swap::SwapBenchArgs),
-    /// Measure the claims changelog: apply rate and freshness latency (needs Kafka).
+    /// Measure the claims changelog: apply rate, freshness latency, and throughput
+    /// while updates stream in (needs Kafka).
     BenchClaims(bench::claims::ClaimsBenchArgs),
     /// Compare plugins (Rust, Python, JS...): size, compile, instantiate, memory, events/s.
     BenchPlugins(bench::plugins::PluginBenchArgs),

@@ -134,6 +134,8 @@ fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
             .env("FAILED_PAYMENTS_TOPIC", &topics[2])
             .env("KAFKA_GROUP_ID", format!("inst-group-{stamp}"))
             .env("ENRICHER_PLUGIN_TOPIC", "off")
+            // Both instances share one claims file, read-only: no changelog.
+            .env("CLAIMS_CHANGELOG_TOPIC", "off")
             .env("ENRICHER_BATCH_SIZE", "50")
             .env("LOOKUP_CACHE", "none")
             .env("KAFKA_PROPERTY_SESSION_TIMEOUT_MS", "6000");

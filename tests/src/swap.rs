@@ -27,10 +27,14 @@ pub fn host_config(
     delivery: DeliveryMode,
 ) -> Config {
     let db = crate::claims_db(dir, crate::SMALL_CLAIMS_CSV);
-    crate::kafka::with_topics(
+    let mut config = crate::kafka::with_topics(
         crate::kafka::kafka_config(crate::config_for(&db), broker, delivery, &topics[0]),
         topics,
-    )
+    );
+    // Plugin tests run several hosts on one claims file, read-only: no changelog
+    // (a host applying it needs its own file). Claims tests set their own topic.
+    config.claims.changelog_topic = "off".into();
+    config
 }
 
 /// Every record of the enriched and of the failed output topic.

@@ -328,3 +328,103 @@ fn a_claim_published_after_the_host_started_turns_its_payments_from_not_found_to
     assert_eq!(out["payment_id"], "PAY-2");
     assert_eq!(out["member_id"], "MBR-LATE");
 }
+
+/// Whether the broker shows `topic`, and its `cleanup.policy`.
+fn topic_policy(broker: &str, topic: &str) -> Option<String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .create()
+        .expect("admin client");
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let described = futures_executor::block_on(
+        admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &options),
+    )
+    .expect("describe");
+    let resource = described.into_iter().next()?.ok()?;
+    resource
+        .get("cleanup.policy")
+        .and_then(|entry| entry.value.clone())
+}
+
+#[test]
+fn a_host_started_before_the_changelog_exists_creates_it_and_its_admin_api_publishes_to_it() {
+    let broker = test_broker();
+    let dir = TempDir::new("changelog-absent");
+    let topics = unique_topics("changelog-absent");
+    create_topics(&broker, &topics, 1);
+    // Not created: the host must create it (compacted) and apply it.
+    let changelog = format!("{}-changelog", topics[0]);
+    let mut config = host_config(&dir, &broker, &topics, DeliveryMode::AtLeastOnce);
+    config.claims.changelog_topic = changelog.clone();
+    config.lookup.cache_missing_ttl = Duration::from_secs(3600);
+    config.deploy.admin_bind = "127.0.0.1:0".parse().ok();
+    let host = RunningHost::start(&config, false);
+    assert_eq!(
+        topic_policy(&broker, &changelog).as_deref(),
+        Some("compact"),
+        "the host created the changelog topic, compacted"
+    );
+    produce_values(
+        &broker,
+        &topics[0],
+        &[event("PAY-1", "CLM-ABSENT", "10.00")],
+    );
+    wait_for_outputs(
+        &broker,
+        &[&topics[1], &topics[2]],
+        1,
+        Duration::from_secs(30),
+    );
+
+    // Kafka mode: POST /v1/claims publishes to the changelog, which the host applies.
+    let admin = enricher::deploy::admin::AdminClient::new(&host.admin.expect("admin").to_string());
+    let csv = "claim_id,member_id,claim_amount\nCLM-ABSENT,MBR-ABSENT,99.90\n";
+    let report = admin
+        .claims(
+            csv.as_bytes(),
+            enricher::claims_load::InputFormat::Csv,
+            false,
+            false,
+        )
+        .expect("claims published");
+    assert_eq!(report.rows, 1);
+    assert_eq!(report.applied_to, format!("changelog {changelog}"));
+    let on_topic = read_all(&broker, &changelog, true);
+    assert_eq!(on_topic.len(), 1, "one record on the changelog");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host
+        .deployer
+        .status()
+        .claims_changelog
+        .map_or(0, |s| s.applied)
+        < 1
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the host applied the claim in time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    produce_values(
+        &broker,
+        &topics[0],
+        &[event("PAY-2", "CLM-ABSENT", "10.00")],
+    );
+    wait_for_outputs(
+        &broker,
+        &[&topics[1], &topics[2]],
+        2,
+        Duration::from_secs(30),
+    );
+    host.stop();
+    let [enriched, failed] = read_outputs(&broker, &topics[1], &topics[2]);
+    assert_eq!(failed.len(), 1, "PAY-1 ran before the claim existed");
+    assert!(String::from_utf8_lossy(&failed[0].value).contains("CLAIM_NOT_FOUND"));
+    assert_eq!(enriched.len(), 1);
+    let out: serde_json::Value = serde_json::from_slice(&enriched[0].value).expect("json");
+    assert_eq!(out["payment_id"], "PAY-2");
+    assert_eq!(out["member_id"], "MBR-ABSENT");
+}

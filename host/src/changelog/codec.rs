@@ -43,15 +43,21 @@ pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ClaimChange, S
             claim.claim_id
         ));
     }
-    Ok(ClaimChange {
+    Ok(change_of(claim, false))
+}
+
+/// The change `claim` stands for: its row, or with `delete` its deletion.
+pub fn change_of(claim: Claim, delete: bool) -> ClaimChange {
+    let row = (!delete).then_some(ClaimRow {
+        member_id: claim.member_id,
+        claim_amount: claim.claim_amount,
+        claim_status: claim.claim_status,
+        created_at_micros: claim.created_micros,
+    });
+    ClaimChange {
         claim_id: claim.claim_id,
-        row: Some(ClaimRow {
-            member_id: claim.member_id,
-            claim_amount: claim.claim_amount,
-            claim_status: claim.claim_status,
-            created_at_micros: claim.created_micros,
-        }),
-    })
+        row,
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //!   reached, then the lookup told exactly which ids changed;
 //! - `consumer`: the `claims-apply` thread (manual assignment from the stored
 //!   offsets, batches, lag);
-//! - `publish`: `enricher claims publish`.
+//! - `publish`: `enricher claims publish`, and `POST /v1/claims` in Kafka mode;
+//! - `local`: `POST /v1/claims` without Kafka (file mode): the same apply,
+//!   on this host's `claims-apply` thread.
 //!
 //! The guarantee: once a host has applied the changelog up to offset X (the
 //! batch's transaction committed, then the cache told), every lookup that
@@ -21,9 +23,11 @@
 mod apply;
 mod codec;
 mod consumer;
+mod local;
 mod publish;
 
 pub use apply::{Batch, ClaimsWriter, OFFSETS_DDL};
-pub use codec::{decode, encode};
+pub use codec::{change_of, decode, encode};
 pub use consumer::{ChangelogApplier, topic_exists};
-pub use publish::{Publisher, publish};
+pub use local::{ADMIN_SOURCE, LocalClaims};
+pub use publish::{Publisher, create_topic, publish};

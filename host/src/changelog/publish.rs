@@ -1,6 +1,8 @@
-//! `enricher claims publish`: claims (or tombstones for their ids) onto the
-//! changelog topic, keyed by `claim_id`, every write acknowledged by all
-//! replicas; the topic is created compacted when it does not exist.
+//! `enricher claims publish` (and `POST /v1/claims` on a Kafka-mode host):
+//! claims (or tombstones for their ids) onto the changelog topic, keyed by
+//! `claim_id`, every write acknowledged by all replicas; the topic is created
+//! compacted when it does not exist (by a publisher, or by a starting host:
+//! [`create_topic`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,6 +14,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use super::codec::encode;
 use crate::claims_load::Claim;
 use crate::config::KafkaConfig;
+use crate::deploy::AdminError;
+use crate::deploy::admin::{ClaimsAdmin, ClaimsReport};
 use crate::kafka::KafkaRunError;
 use crate::kafka::topics::create_compacted_topic;
 
@@ -44,13 +48,19 @@ pub struct Publisher {
     topic: String,
 }
 
+/// Create the changelog `topic` (compacted, one partition, the broker's
+/// replication) unless it exists: what a publisher and a starting host do.
+pub fn create_topic(kafka: &KafkaConfig, topic: &str) -> Result<(), KafkaRunError> {
+    let shape = crate::config::TopicShape {
+        partitions: 1,
+        replication: -1, // the broker's default
+    };
+    create_compacted_topic(kafka, topic, shape, MAX_RECORD_BYTES)
+}
+
 impl Publisher {
     pub fn connect(kafka: &KafkaConfig, topic: &str) -> Result<Self, KafkaRunError> {
-        let shape = crate::config::TopicShape {
-            partitions: 1,
-            replication: -1, // the broker's default
-        };
-        create_compacted_topic(kafka, topic, shape, MAX_RECORD_BYTES)?;
+        create_topic(kafka, topic)?;
         // The load producer's settings (every user property included), waiting for all replicas.
         let mut config = crate::kafka::load_producer_config(kafka);
         config.set("acks", "all");
@@ -63,9 +73,14 @@ impl Publisher {
         })
     }
 
+    /// The topic it publishes to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// Publish `claims` (or, with `delete`, a tombstone for each id) and wait
     /// for every acknowledgement; returns how many were sent. Fails when any
-    /// was refused (since this publisher was made).
+    /// was refused (during this call, or one made at the same time).
     pub fn send(&self, claims: &[Claim], delete: bool) -> Result<u64, KafkaRunError> {
         self.send_counted(claims, delete, &AtomicU64::new(0))
     }
@@ -78,6 +93,7 @@ impl Publisher {
         sent: &AtomicU64,
     ) -> Result<u64, KafkaRunError> {
         let topic = self.topic.as_str();
+        let refused_before = self.producer.context().count.load(Ordering::Relaxed);
         for claim in claims {
             let value = (!delete).then(|| encode(claim));
             let mut record: BaseRecord<'_, str, [u8]> =
@@ -108,7 +124,7 @@ impl Publisher {
         self.producer
             .flush(Duration::from_secs(30))
             .map_err(|e| KafkaRunError::GaveUp(format!("flushing to {topic}: {e}")))?;
-        match self.producer.context().count.load(Ordering::Relaxed) {
+        match self.producer.context().count.load(Ordering::Relaxed) - refused_before {
             0 => Ok(claims.len() as u64),
             n => Err(KafkaRunError::GaveUp(format!(
                 "{n} record(s) were refused by the broker (see the warning above); \
@@ -116,6 +132,22 @@ impl Publisher {
                 claims.len()
             ))),
         }
+    }
+}
+
+/// A Kafka-mode host's `POST /v1/claims`: the claims go to the changelog, so
+/// every host (this one too) applies them, within about a second.
+impl ClaimsAdmin for Publisher {
+    fn submit(&self, claims: Vec<Claim>, delete: bool) -> Result<ClaimsReport, AdminError> {
+        let rows = self
+            .send(&claims, delete)
+            .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+        Ok(ClaimsReport {
+            rows,
+            delete,
+            applied_to: format!("changelog {}", self.topic),
+            ..ClaimsReport::default()
+        })
     }
 }
 

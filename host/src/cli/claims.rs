@@ -11,6 +11,7 @@ use anyhow::Context;
 use enricher::app::is_lock_conflict;
 use enricher::claims_load::{InputFormat, LoadOptions, load_claims_from, read_claims};
 use enricher::config::Config;
+use enricher::deploy::admin::AdminClient;
 
 use super::progress::{Counter, LineCounting, Progress, Shown};
 
@@ -24,11 +25,20 @@ pub struct PublishArgs {
     /// Publish the good rows and report the bad ones, instead of publishing nothing.
     #[arg(long)]
     pub skip_bad_rows: bool,
+    /// Send the rows to this running host's admin API (`POST /v1/claims`,
+    /// `host:port`) instead of the changelog topic: a file-mode host applies
+    /// them into its DuckDB file, a Kafka-mode host publishes them to the
+    /// changelog. Sends the admin token (ENRICHER_ADMIN_TOKEN[_FILE]).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<String>,
 }
 
 /// `enricher claims publish`: check every row as `claims load` does, then
 /// publish them to the changelog (CLAIMS_CHANGELOG_TOPIC) keyed by claim_id.
 pub fn publish(config: &Config, args: &PublishArgs) -> anyhow::Result<()> {
+    if let Some(addr) = &args.admin {
+        return publish_to_admin(config, args, addr);
+    }
     let options = LoadOptions {
         skip_bad_rows: args.skip_bad_rows,
         allow_empty: false,
@@ -57,6 +67,30 @@ pub fn publish(config: &Config, args: &PublishArgs) -> anyhow::Result<()> {
     let sent = sent?;
     let what = if args.delete { "deletions" } else { "claims" };
     println!("published {sent} {what} to {topic}");
+    if report.rows_rejected > 0 {
+        println!("rejected {} bad row(s):", report.rows_rejected);
+        for line in &report.rejected {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}
+
+/// `enricher claims publish --admin ADDR`: the file as it is, to the host's
+/// `POST /v1/claims`, which checks every row as `claims load` does.
+fn publish_to_admin(config: &Config, args: &PublishArgs, addr: &str) -> anyhow::Result<()> {
+    let file =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let format = InputFormat::detect(&args.file);
+    let mut client = AdminClient::new(addr).with_token(config.admin.token()?);
+    if let Some((cert, _)) = config.admin.tls() {
+        client = client.trusting(&cert)?;
+    }
+    let report = client
+        .claims(&file, format, args.delete, args.skip_bad_rows)
+        .with_context(|| format!("POST /v1/claims to {addr} ({})", args.file.display()))?;
+    let what = if args.delete { "deletions" } else { "claims" };
+    println!("applied {} {what} to {}", report.rows, report.applied_to);
     if report.rows_rejected > 0 {
         println!("rejected {} bad row(s):", report.rows_rejected);
         for line in &report.rejected {

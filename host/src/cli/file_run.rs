@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
-use enricher::app::{build_file_pipeline, serve_file_admin};
+use enricher::app::build_file_host;
 use enricher::config::Config;
 use enricher::file_mode::paths::{NamedPath, check_outputs};
 use enricher::file_mode::{FileRunOptions, FileRunReport, run_files_with};
@@ -85,12 +85,16 @@ pub fn run_file_job(
     stop: Option<&AtomicBool>,
 ) -> anyhow::Result<FileJobDone> {
     refuse_self_overwrite(config, job)?;
-    let mut pipeline = build_file_pipeline(config)?;
-    let admin = serve_file_admin(config, &pipeline);
-    if let Some(admin) = &admin {
-        let addr = admin.local_addr();
-        eprintln!("admin API on http://{addr} (metrics: /metrics, status page: /)");
+    let mut host = build_file_host(config)?;
+    if let Some(addr) = host.admin_addr() {
+        let claims = if host.takes_claims() {
+            ", claims: POST /v1/claims"
+        } else {
+            ""
+        };
+        eprintln!("admin API on http://{addr} (metrics: /metrics, status page: /{claims})");
     }
+    let pipeline = &mut host.pipeline;
     let input = job.input;
     let mut reader: Box<dyn BufRead> = if input == Path::new("-") {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
@@ -118,7 +122,7 @@ pub fn run_file_job(
         meter_counts(pipeline.meter()),
     );
     let report = run_files_with(
-        &mut pipeline,
+        pipeline,
         &mut reader,
         &mut enriched,
         &mut failed,

@@ -1,8 +1,9 @@
 //! `enricher bench-claims`: what keeping claims fresh costs on this machine,
 //! against the Kafka broker of the config: the changelog apply rate (changes
 //! read from the topic, written into DuckDB with their offsets and
-//! invalidated in a warm partial cache, per second), and the freshness
-//! latency (one claim published → the next lookup answers it).
+//! invalidated in a warm partial cache, per second), the freshness
+//! latency (one claim published → the next lookup answers it), and the
+//! enrichment throughput while updates stream in against none (`claims_stream`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,8 +13,10 @@ use rust_decimal::Decimal;
 
 use enricher::changelog::{Publisher, publish};
 use enricher::claims_load::Claim;
-use enricher::config::Config;
+use enricher::config::{CacheMode, Config};
 use enricher::lookup::LookupAnswer;
+
+use super::claims_stream::{StreamPlan, measure_stream, median};
 
 #[derive(clap::Args)]
 pub struct ClaimsBenchArgs {
@@ -26,6 +29,18 @@ pub struct ClaimsBenchArgs {
     /// Single publishes timed for the freshness latency.
     #[arg(long, default_value_t = 200)]
     pub probes: usize,
+    /// Claim updates per second streamed in while enriching.
+    #[arg(long, default_value_t = 1_000)]
+    pub updates_per_second: u64,
+    /// Seconds of each quiet and each updating phase.
+    #[arg(long, default_value_t = 5)]
+    pub phase_seconds: u64,
+    /// Quiet/updating pairs per cache mode.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Events enriched in a loop during the phases (held in memory).
+    #[arg(long, default_value_t = 100_000)]
+    pub stream_events: u64,
     /// Where the benchmark's claims DuckDB file goes.
     #[arg(long, default_value = "out/bench-claims")]
     pub dir: PathBuf,
@@ -128,5 +143,65 @@ pub fn run(config: &Config, args: ClaimsBenchArgs) -> anyhow::Result<()> {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
     drop(applier);
+    drop(lookup);
+    stream(&config, &topic, &args)
+}
+
+/// Throughput while updates stream in, against none, per cache mode.
+fn stream(config: &Config, topic: &str, args: &ClaimsBenchArgs) -> anyhow::Result<()> {
+    let events = super::files::events_in_memory(args.stream_events, args.claims, 1.0)?;
+    println!(
+        "\nthroughput while {} claim updates/s stream in over the changelog ({} phases of {} s each, \
+         alternating; {} events over {} claims, batches of 500, built-in plugin)\n",
+        args.updates_per_second,
+        args.rounds * 2,
+        args.phase_seconds,
+        args.stream_events,
+        args.claims
+    );
+    println!(
+        "| cache | no updates (events/s) | with updates (events/s) | ratio | updates/s sent | applied |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for mode in [CacheMode::Partial, CacheMode::Full] {
+        let mut config = config.clone();
+        config.lookup.cache = mode;
+        config.lookup.cache_max_rows = (args.claims as usize).max(1);
+        config.lookup.full_reload_interval = Duration::from_secs(3600);
+        let (lookup, applier) =
+            enricher::app::open_changelog_lookup(&config)?.context("the changelog topic exists")?;
+        let plan = StreamPlan {
+            kafka: &config.kafka,
+            topic,
+            claims: args.claims,
+            updates_per_sec: args.updates_per_second,
+            phase: Duration::from_secs(args.phase_seconds),
+            rounds: args.rounds,
+            events: &events,
+        };
+        let result = measure_stream(&lookup, &plan)?;
+        let (quiet, updating) = (
+            median(&result.quiet_per_sec),
+            median(&result.updating_per_sec),
+        );
+        println!(
+            "| {mode:?} | {quiet:.0} | {updating:.0} | {:.2} | {:.0} | {} |",
+            updating / quiet,
+            result.updates_per_sec,
+            result.applied
+        );
+        let each = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        eprintln!(
+            "  {mode:?}: quiet phases {}; updating phases {}",
+            each(&result.quiet_per_sec),
+            each(&result.updating_per_sec)
+        );
+        drop(applier);
+    }
     Ok(())
 }

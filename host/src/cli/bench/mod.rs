@@ -2,10 +2,12 @@
 //! bench` (native vs WASM, warm cache vs misses, end to end on files),
 //! `bench-kafka` (Kafka end to end against a passthrough, latency at a fixed
 //! rate), `bench-swap` (a deployment's checks and swap pause),
-//! `bench-claims` (changelog apply rate and freshness latency) and
-//! `bench-plugins` (the same enrichment in Rust, Python and JS, side by side).
+//! `bench-claims` (changelog apply rate, freshness latency, and throughput
+//! while claim updates stream in) and `bench-plugins` (the same enrichment
+//! in Rust, Python and JS, side by side).
 
 pub mod claims;
+mod claims_stream;
 pub mod files;
 pub mod kafka;
 mod measure;

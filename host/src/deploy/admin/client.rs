@@ -14,7 +14,8 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::{Agent, Body, RequestBuilder, Timeout};
 
 use super::tls::certificates;
-use super::{COMPONENT_TYPES, ErrorBody};
+use super::{CLAIMS_TYPES, COMPONENT_TYPES, ClaimsReport, ErrorBody};
+use crate::claims_load::InputFormat;
 use crate::deploy::signature::{SIGNATURE_HEADER, normalize_signature};
 use crate::deploy::{AdminError, DeployReport, PluginStatus, RollbackReport, VersionInfo};
 
@@ -136,6 +137,33 @@ impl AdminClient {
             request = request.header(SIGNATURE_HEADER, &text);
         }
         self.answer("POST", path, request.send(wasm))
+    }
+
+    /// `POST /v1/claims`: `file` (a claims file's bytes, CSV or JSON lines as
+    /// `format` says) applied on the host, or with `delete` its ids deleted.
+    pub fn claims(
+        &self,
+        file: &[u8],
+        format: InputFormat,
+        delete: bool,
+        skip_bad_rows: bool,
+    ) -> Result<ClaimsReport, ClientError> {
+        let path = "/v1/claims";
+        let content_type = CLAIMS_TYPES
+            .iter()
+            .find(|(_, f)| *f == format)
+            .map_or("text/csv", |(t, _)| *t);
+        let mut request = self
+            .authorized(self.agent.post(self.url(path)))
+            .content_type(content_type)
+            .header("Expect", "100-continue");
+        if delete {
+            request = request.query("delete", "true");
+        }
+        if skip_bad_rows {
+            request = request.query("skip-bad-rows", "true");
+        }
+        self.answer("POST", path, request.send(file))
     }
 
     /// `GET /v1/plugins`: every version the host knows, newest first.

@@ -10,6 +10,7 @@
 //! | (header `X-Enricher-Signature`: base64) |            |                           |
 //! | `GET /v1/plugins`                      | reader     | 200 `[`[`VersionInfo`]`]` |
 //! | `POST /v1/plugins/rollback`            | writer     | 200 [`RollbackReport`]    |
+//! | `POST /v1/claims[?delete=true]`, body: CSV or JSON lines | writer | 200 [`ClaimsReport`] (`claims_route`) |
 //! | `GET /v1/status`                       | reader     | 200 [`PluginStatus`]      |
 //! | `GET /healthz`                         | anyone     | 200 `ok`, 503 stream stuck (`probes`) |
 //! | `GET /readyz`                          | anyone     | 200 ready, 503 with the reasons (`probes`) |
@@ -24,7 +25,9 @@
 //! 403, a deploy that is not `application/wasm` (or `octet-stream`) a 415, a
 //! component above [`MAX_PLUGIN_BYTES`] a 413, one whose signature a host
 //! requiring signed plugins refuses a 403, an unsafe plugin name a 422, and a
-//! connection over the limit a 503.
+//! connection over the limit a 503. Claims in a type that is no claims file
+//! are a 415, above [`MAX_CLAIMS_BYTES`] a 413, with a bad row a 422 naming
+//! it (nothing applied), on a host that takes no claims a 409.
 //!
 //! [`DeployReport`]: crate::deploy::DeployReport
 //! [`VersionInfo`]: crate::deploy::VersionInfo
@@ -33,6 +36,7 @@
 
 // Why these crates: well-kept HTTP (axum/hyper on tokio, ureq) replaces hand-written HTTP/1.1.
 mod access;
+mod claims_route;
 mod client;
 mod metrics_route;
 mod page;
@@ -50,6 +54,7 @@ use serde::{Deserialize, Serialize};
 use crate::deploy::AdminError;
 
 pub use access::{AdminAccess, token_id};
+pub use claims_route::{CLAIMS_TYPES, ClaimsAdmin, ClaimsReport};
 pub use client::{AdminClient, ClientError};
 pub use metrics_route::Observed;
 pub use server::{AdminOptions, AdminServer, AdminStartError, MAX_CONNECTIONS, check_bind};
@@ -58,6 +63,9 @@ pub use upload::COMPONENT_TYPES;
 
 /// The largest component `POST /v1/plugins` accepts (64 MiB).
 pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// The largest claims file `POST /v1/claims` accepts (16 MiB, ~150,000 claims).
+pub const MAX_CLAIMS_BYTES: usize = 16 << 20;
 
 /// The body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -75,7 +75,10 @@ pub(super) fn trim_trailing_slash<B>(request: &mut Request<B>) {
 }
 
 /// `routes` answer any other method with a 405 naming the `allowed` ones.
-fn allow(routes: MethodRouter<AppState>, allowed: &'static str) -> MethodRouter<AppState> {
+pub(super) fn allow<S: Clone + Send + Sync + 'static>(
+    routes: MethodRouter<S>,
+    allowed: &'static str,
+) -> MethodRouter<S> {
     routes.fallback(move |method: Method, uri: Uri| async move {
         let path = uri.path();
         let why = format!("{method} is not allowed on {path} (allowed: {allowed})");
@@ -184,7 +187,7 @@ async fn status(State(app): State<AppState>, _: Reader) -> Response {
 
 /// Run a [`PluginAdmin`] call on the blocking pool, off the thread that
 /// serves the connections; a panic in it is a 500.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Response> {
     tokio::task::spawn_blocking(call).await.map_err(|e| {
@@ -194,12 +197,12 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-fn json(value: &impl Serialize) -> Response {
+pub(super) fn json(value: &impl Serialize) -> Response {
     Json(value).into_response()
 }
 
 /// An [`AdminError`] of the API, with the status of [`status_of`].
-fn refused(error: AdminError) -> Response {
+pub(super) fn refused(error: AdminError) -> Response {
     let status =
         StatusCode::from_u16(status_of(&error)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     refusal(error, status)

@@ -37,7 +37,7 @@ use tower::ServiceExt;
 use super::access::AdminAccess;
 use super::metrics_route::Observed;
 use super::tls::{TlsFiles, acceptor};
-use super::{ErrorBody, metrics_route, page, probes, routes};
+use super::{ClaimsAdmin, ErrorBody, claims_route, metrics_route, page, probes, routes};
 use crate::deploy::{AdminError, PluginAdmin};
 use crate::health::Health;
 
@@ -62,7 +62,7 @@ const BLOCKING_GRACE: Duration = Duration::from_secs(1);
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// How the admin API is served: who may call it, TLS, the connection limit.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AdminOptions {
     pub access: AdminAccess,
     /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
@@ -72,6 +72,19 @@ pub struct AdminOptions {
     pub health: Health,
     /// What `/metrics` and the status page `/` read (open too); none: not served.
     pub observed: Option<Observed>,
+    /// What `POST /v1/claims` hands the claims to; none: it answers 409.
+    pub claims: Option<Arc<dyn ClaimsAdmin>>,
+}
+
+impl std::fmt::Debug for AdminOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminOptions")
+            .field("access", &self.access)
+            .field("tls", &self.tls)
+            .field("max_connections", &self.max_connections)
+            .field("claims", &self.claims.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AdminOptions {
@@ -82,6 +95,7 @@ impl Default for AdminOptions {
             max_connections: MAX_CONNECTIONS,
             health: Health::default(),
             observed: None,
+            claims: None,
         }
     }
 }
@@ -147,10 +161,11 @@ impl AdminServer {
         };
         let addr = listener.local_addr().map_err(failed)?;
         let (stop, stopped) = oneshot::channel();
-        // The probes sit outside the access checks: they stay open.
         // The probes, metrics and status page sit outside the access checks: they stay open.
-        let mut router =
-            routes::router(api, Arc::new(options.access)).merge(probes::router(options.health));
+        let access = Arc::new(options.access);
+        let mut router = routes::router(api, Arc::clone(&access))
+            .merge(claims_route::router(options.claims, access))
+            .merge(probes::router(options.health));
         if let Some(observed) = options.observed {
             router = router
                 .merge(metrics_route::router(observed))

@@ -1,0 +1,201 @@
+//! `POST /v1/claims` and `enricher claims publish --admin` against a real
+//! file-mode host (`enricher run --input -`, stdin held open, the real
+//! plugin, a real DuckDB file): a claim posted after its payment failed
+//! CLAIM_NOT_FOUND enriches the next payment for it, an update replaces a
+//! cached row, a deletion makes it CLAIM_NOT_FOUND again; bad rows are a 422
+//! naming the row with nothing applied; no token is a 401. The cache TTLs
+//! are an hour, so only the apply's invalidation can make a change visible.
+
+#[allow(dead_code)]
+#[path = "observe/host.rs"]
+mod host;
+#[allow(dead_code)]
+#[path = "observe/prom.rs"]
+mod prom;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{ChildStdin, Stdio};
+use std::time::Duration;
+
+use host::{Running, enricher, ok, start, workdir};
+
+const TOKEN: &str = "claims-admin-test-token-0123456789";
+
+fn payment(n: u32, claim_id: &str) -> String {
+    format!(
+        r#"{{"payment_id":"PAY-{n}","claim_id":"{claim_id}","payment_amount":10.50,"payment_date":"2024-10-12T18:27:35","processor_id":"PROC-ACH-002","payment_method":"ACH","payment_status":"COMPLETED"}}"#
+    )
+}
+
+/// Write payment `n` and wait until the host has written its output.
+fn feed(host: &Running, stdin: &mut ChildStdin, n: u32, claim_id: &str) {
+    writeln!(stdin, "{}", payment(n, claim_id)).expect("write");
+    stdin.flush().expect("flush");
+    host.scrape_until(Duration::from_secs(30), |s| {
+        s.sum("enricher_records_out_total", &[]) >= f64::from(n)
+    });
+}
+
+/// `POST /v1/claims` as is: the status and the body.
+fn post(admin: &str, token: Option<&str>, content_type: &str, body: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent
+        .post(format!("http://{admin}/v1/claims"))
+        .header("Content-Type", content_type);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let mut answer = request.send(body).expect("POST /v1/claims");
+    let status = answer.status().as_u16();
+    (status, answer.body_mut().read_to_string().expect("body"))
+}
+
+/// Every output line by payment id: parsed, and as written (exact decimals).
+fn outputs(path: &std::path::Path) -> BTreeMap<String, (serde_json::Value, String)> {
+    std::fs::read_to_string(path)
+        .expect("output")
+        .lines()
+        .map(|l| {
+            let v = serde_json::from_str::<serde_json::Value>(l).expect("JSON line");
+            let id = v["payment_id"].as_str().expect("payment_id").to_owned();
+            (id, (v, l.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
+    let (dir, db) = workdir("claims-admin", 3);
+    let (enriched, failed) = (dir.join("enriched.jsonl"), dir.join("failed.jsonl"));
+    let summary = dir.join("summary.txt");
+    let mut cmd = enricher();
+    cmd.args(["run", "--input", "-", "--db"])
+        .arg(&db)
+        .arg("--enriched-out")
+        .arg(&enriched)
+        .arg("--failed-out")
+        .arg(&failed)
+        .env("ENRICHER_BATCH_SIZE", "1")
+        .env("ENRICHER_ADMIN_TOKEN", TOKEN)
+        .env("LOOKUP_CACHE_TTL", "1h")
+        .env("LOOKUP_CACHE_MISSING_TTL", "1h")
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&summary).expect("summary file"));
+    let mut host = start(cmd);
+    let mut stdin = host.child.stdin.take().expect("stdin");
+    let admin = host.admin.clone();
+
+    // A known claim (now cached as found) and a new one (cached as missing).
+    feed(&host, &mut stdin, 1, "CLM-0000000");
+    feed(&host, &mut stdin, 2, "CLM-NEW-1");
+
+    let good = "claim_id,member_id,claim_amount,claim_status,created_date\n\
+                CLM-NEW-1,MBR-NEW,1234.56,APPROVED,2024-01-02 03:04:05\n";
+    let (status, body) = post(&admin, None, "text/csv", good);
+    assert_eq!(status, 401, "no token: {body}");
+    let (status, body) = post(&admin, Some("not-the-token"), "text/csv", good);
+    assert_eq!(status, 401, "a wrong token: {body}");
+    let bad = format!("{good}CLM-NEW-2,MBR-NEW,1.234,APPROVED,\n");
+    let (status, body) = post(&admin, Some(TOKEN), "text/csv", &bad);
+    assert_eq!(status, 422, "a bad row: {body}");
+    assert!(
+        body.contains("line 3")
+            && body.contains("claim_amount")
+            && body.contains("nothing applied"),
+        "the per-row error: {body}"
+    );
+    let (status, body) = post(&admin, Some(TOKEN), "text/plain", good);
+    assert_eq!(status, 415, "not a claims type: {body}");
+    // Nothing of the refused calls was applied.
+    feed(&host, &mut stdin, 3, "CLM-NEW-1");
+
+    // Through the CLI: the new claim and an update of the cached one, as JSON lines.
+    let file = dir.join("new-claims.jsonl");
+    std::fs::write(
+        &file,
+        "{\"claim_id\":\"CLM-NEW-1\",\"member_id\":\"MBR-NEW\",\"claim_amount\":\"1234.56\",\"claim_status\":\"APPROVED\"}\n\
+         {\"claim_id\":\"CLM-0000000\",\"member_id\":\"MBR-UPDATED\",\"claim_amount\":\"0.10\"}\n",
+    )
+    .expect("claims file");
+    let published = ok(enricher()
+        .args(["claims", "publish"])
+        .arg(&file)
+        .args(["--admin", &admin])
+        .env("ENRICHER_ADMIN_TOKEN", TOKEN));
+    assert!(
+        published.contains("applied 2 claims to duckdb"),
+        "{published}"
+    );
+    feed(&host, &mut stdin, 4, "CLM-NEW-1");
+    feed(&host, &mut stdin, 5, "CLM-0000000");
+
+    // A deletion (tombstone) of the new claim, through the API.
+    let ids = "claim_id,member_id,claim_amount\nCLM-NEW-1,MBR-NEW,1234.56\n";
+    let (status, body) = post(&admin, Some(TOKEN), "text/csv; charset=utf-8", ids);
+    assert_eq!(status, 200, "{body}");
+    let mut delete = enricher();
+    let deleted_file = dir.join("gone.csv");
+    std::fs::write(&deleted_file, ids).expect("ids file");
+    let deleted = ok(delete
+        .args(["claims", "publish", "--delete", "--admin", &admin])
+        .arg(&deleted_file)
+        .env("ENRICHER_ADMIN_TOKEN", TOKEN));
+    assert!(deleted.contains("applied 1 deletions"), "{deleted}");
+    feed(&host, &mut stdin, 6, "CLM-NEW-1");
+
+    drop(stdin);
+    assert!(host.child.wait().expect("wait").success());
+    let (enriched, failed) = (outputs(&enriched), outputs(&failed));
+    let status_of = |id: &str| {
+        let (v, _) = enriched
+            .get(id)
+            .or(failed.get(id))
+            .expect("an output per payment");
+        v["enrichment_status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(status_of("PAY-1"), "SUCCESS");
+    for id in ["PAY-2", "PAY-3", "PAY-6"] {
+        assert_eq!(status_of(id), "CLAIM_NOT_FOUND", "{id}: {failed:?}");
+    }
+    let (new, new_line) = &enriched["PAY-4"];
+    assert_eq!(new["member_id"], "MBR-NEW");
+    assert!(new_line.contains(r#""claim_amount":1234.56"#), "{new_line}");
+    let (updated, updated_line) = &enriched["PAY-5"];
+    assert_eq!(updated["member_id"], "MBR-UPDATED");
+    assert!(
+        updated_line.contains(r#""claim_amount":0.10"#),
+        "{updated_line}"
+    );
+    assert_eq!(enriched.len() + failed.len(), 6, "one output per payment");
+    let text = std::fs::read_to_string(&summary).expect("summary");
+    assert!(
+        text.contains("admin-api: applied 4 (1 deletions"),
+        "the summary reports what the API applied: {text}"
+    );
+
+    // Stored in the host's file: the update kept, the new claim deleted.
+    let conn = duckdb::Connection::open(&db).expect("open db");
+    let member: String = conn
+        .query_row(
+            "SELECT member_id FROM claims WHERE claim_id = 'CLM-0000000'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("row");
+    assert_eq!(member, "MBR-UPDATED");
+    let new_rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM claims WHERE claim_id = 'CLM-NEW-1'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(new_rows, 0);
+}
