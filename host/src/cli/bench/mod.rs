@@ -7,7 +7,9 @@
 pub mod claims;
 pub mod files;
 pub mod kafka;
+mod kafka_latency;
 mod measure;
 mod meter_cost;
 mod output_check;
+mod rss;
 pub mod swap;
