@@ -5,7 +5,7 @@
 //! (the inputs are processed again); fatal ones (fenced, ...) stop the run.
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
@@ -134,20 +134,21 @@ impl Transactions {
     }
 }
 
-/// How often the wait before a commit looks at the producer's queue.
-const OUTPUT_POLL: Duration = Duration::from_micros(250);
-
-/// Wait (up to `limit`) until every output of the transaction is acknowledged.
-/// rust-rdkafka's `commit_transaction` flushes first, and its flush sleeps in
-/// steps of 100 ms while anything is in flight: with a 5 ms linger there
-/// nearly always is, so every commit stalled the loop ~100 ms (half the time
-/// at the default 100 ms commit interval). Waiting here in fine steps leaves
-/// that flush nothing to wait for. Past `limit` the commit's own flush decides.
+/// Wait (up to `limit`) until every output of the transaction is
+/// acknowledged, sending lingering ones at once (librdkafka's flush). The
+/// commit needs that anyway, but rust-rdkafka's `commit_transaction` flushes
+/// by polling in steps of 100 ms while anything is in flight: with a 5 ms
+/// linger there nearly always is, so each commit stalled the loop ~100 ms
+/// (half the time at the default 100 ms commit interval). librdkafka's own
+/// flush, with delivery reports served by the producer's thread, returns as
+/// soon as the last output is acknowledged, leaving that poll nothing to wait
+/// for. Past `limit` the commit's own flush decides.
 fn wait_for_outputs(producer: &EnricherProducer, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while producer.in_flight_count() > 0 && Instant::now() < deadline {
-        std::thread::sleep(OUTPUT_POLL);
-    }
+    let ms = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the handle is the live producer `producer` owns for the whole
+    // call; `rd_kafka_flush` is thread-safe and only waits (our delivery
+    // reports are events the producer's own thread serves).
+    let _ = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
 }
 
 impl<C: ConsumerContext> Delivery<C> for Transactions {
