@@ -45,9 +45,15 @@ fn exactly_once_latency_runs_see_every_output_and_print_one_json_object() {
             "every input's output is read: {run}"
         );
         let p = |k: &str| run[k].as_u64().unwrap_or_else(|| panic!("{k} in {run}"));
-        assert!(p("p50_ms") <= p("p99_ms") && p("p99_ms") <= p("max_ms"), "{run}");
+        assert!(
+            p("p50_ms") <= p("p99_ms") && p("p99_ms") <= p("max_ms"),
+            "{run}"
+        );
         let rss = run["rss_kib"].as_array().expect("RSS samples");
-        assert!(rss.iter().all(|s| s.as_u64().is_some_and(|k| k > 0)), "{run}");
+        assert!(
+            rss.iter().all(|s| s.as_u64().is_some_and(|k| k > 0)),
+            "{run}"
+        );
     }
     assert!(report["p99_over_passthrough_ms"].is_i64(), "{report}");
     assert!(report["rss_kib_idle"].as_u64().is_some_and(|k| k > 0));

@@ -162,7 +162,9 @@ pub(super) fn measure<T: BatchTransform + Send + 'static>(
     };
     let sampler = RssSampler::start();
     let produced = produce(c, &paced);
-    let latencies = reader.join().map_err(|_| anyhow::anyhow!("reader panicked"));
+    let latencies = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"));
     let rss_kib = sampler.stop();
     stop_runner(runner)?;
     produced?;
