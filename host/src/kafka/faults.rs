@@ -38,6 +38,8 @@ pub(super) struct Faults {
     /// Partitions held at the last look.
     assigned: usize,
     unassigned_since: Option<Instant>,
+    /// Partitions were held at some look (the first assignment is not "again").
+    ever_assigned: bool,
     /// The watch's outage count when partitions were last held.
     outages_when_assigned: u64,
 }
@@ -50,6 +52,7 @@ impl Faults {
             next_look: Instant::now(),
             assigned: 0,
             unassigned_since: None,
+            ever_assigned: false,
             outages_when_assigned: 0,
         }
     }
@@ -84,9 +87,10 @@ impl Faults {
         let n = consumer.assignment().map_or(0, |a| a.count());
         self.health.set_assigned(n);
         if n > 0 {
-            if self.assigned == 0 && self.unassigned_since.is_some() {
+            if self.ever_assigned && self.assigned == 0 && self.unassigned_since.is_some() {
                 tracing::warn!(partitions = n, "partitions assigned again");
             }
+            self.ever_assigned = true;
             self.unassigned_since = None;
             self.outages_when_assigned = self.watch.outages();
         } else {

@@ -1,10 +1,11 @@
 //! Exactly-once: one Kafka transaction at a time. `begin` before the first
 //! output, then `send_offsets_to_transaction(processed offsets, group
-//! metadata)` and `commit`. Retriable errors are retried; abortable ones
+//! metadata)`, wait for the outputs, and `commit`. Retriable errors are retried; abortable ones
 //! abort the transaction and rewind the consumer to the committed offsets
 //! (the inputs are processed again); fatal ones (fenced, ...) stop the run.
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
@@ -90,6 +91,7 @@ impl Transactions {
             Ok(())
         }
         .and_then(|()| {
+            wait_for_outputs(&self.current(), CALL_TIMEOUT);
             with_retries(
                 "commit_transaction",
                 &self.watch,
@@ -130,6 +132,23 @@ impl Transactions {
         }
         state.progress.rewind(consumer)
     }
+}
+
+/// Wait (up to `limit`) until every output of the transaction is
+/// acknowledged, sending lingering ones at once (librdkafka's flush). The
+/// commit needs that anyway, but rust-rdkafka's `commit_transaction` flushes
+/// by polling in steps of 100 ms while anything is in flight: with a 5 ms
+/// linger there nearly always is, so each commit stalled the loop ~100 ms
+/// (half the time at the default 100 ms commit interval). librdkafka's own
+/// flush, with delivery reports served by the producer's thread, returns as
+/// soon as the last output is acknowledged, leaving that poll nothing to wait
+/// for. Past `limit` the commit's own flush decides.
+fn wait_for_outputs(producer: &EnricherProducer, limit: Duration) {
+    let ms = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the handle is the live producer `producer` owns for the whole
+    // call; `rd_kafka_flush` is thread-safe and only waits (our delivery
+    // reports are events the producer's own thread serves).
+    let _ = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
 }
 
 impl<C: ConsumerContext> Delivery<C> for Transactions {
