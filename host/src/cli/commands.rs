@@ -36,7 +36,7 @@ pub struct RunArgs {
     /// Records per plugin call.
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Lookup cache: partial (LRU + TTL), full (whole table) or none.
+    /// Lookup cache: auto (full when the table fits lookup.full-cache-max-bytes, else partial), partial (LRU + TTL), full (whole table) or none.
     #[arg(long, value_parser = parse_cache_mode)]
     pub cache: Option<CacheMode>,
     /// Kafka mode: exactly-once (transactions) or at-least-once.

@@ -191,6 +191,7 @@ impl Pipeline {
             elapsed,
             plugin: format!("{} {} ({})", info.name, info.version, self.plugin.source()),
             changelog: self.lookup.changelog(),
+            cache: self.lookup.cache_choice().clone(),
         }
     }
 

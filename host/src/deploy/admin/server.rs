@@ -149,8 +149,9 @@ impl AdminServer {
         let (stop, stopped) = oneshot::channel();
         // The probes sit outside the access checks: they stay open.
         // The probes, metrics and status page sit outside the access checks: they stay open.
-        let mut router =
-            routes::router(api, Arc::new(options.access)).merge(probes::router(options.health));
+        let lookup = options.observed.as_ref().map(|o| Arc::clone(&o.lookup));
+        let mut router = routes::router(api, Arc::new(options.access), lookup)
+            .merge(probes::router(options.health));
         if let Some(observed) = options.observed {
             router = router
                 .merge(metrics_route::router(observed))
