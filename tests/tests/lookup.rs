@@ -548,7 +548,11 @@ fn cache_auto_loads_the_table_when_it_fits_the_budget_and_caches_partially_other
     let lookup = ClaimsLookup::start(Box::new(store), &auto(64 << 20)).expect("start");
     assert_eq!(lookup.cache_choice().mode, "full");
     assert!(lookup.cache_choice().auto);
-    assert_eq!(lookup.stats().rows_in_memory, 1000, "the whole table loaded");
+    assert_eq!(
+        lookup.stats().rows_in_memory,
+        1000,
+        "the whole table loaded"
+    );
     let loaded = lookup.stats().store_queries;
     let answers = lookup.lookup(&ids(&["CLM-7", "CLM-nope"]));
     assert_eq!(found_member(&answers[0]), Some("MBR-7"));

@@ -53,12 +53,21 @@ fn a_restart_loads_the_compiled_plugin_from_disk_and_rebuilds_a_damaged_entry() 
 
     ok(run(&dir, &db));
     let written = entries(&cache);
-    assert_eq!(written.len(), 1, "one compiled plugin in {}: {written:?}", cache.display());
+    assert_eq!(
+        written.len(),
+        1,
+        "one compiled plugin in {}: {written:?}",
+        cache.display()
+    );
     let entry = written[0].clone();
     let whole = std::fs::read(&entry).expect("entry");
 
     ok(run(&dir, &db));
-    assert_eq!(entries(&cache), vec![entry.clone()], "the restart reused it");
+    assert_eq!(
+        entries(&cache),
+        vec![entry.clone()],
+        "the restart reused it"
+    );
     assert_eq!(std::fs::read(&entry).expect("entry"), whole);
 
     std::fs::write(&entry, &whole[..whole.len() / 3]).expect("truncate");
@@ -94,19 +103,37 @@ fn cache_auto_loads_a_small_table_whole_and_caches_partially_past_the_budget() {
     let db = loaded_db(&dir);
 
     let summary = ok(run(&dir, &db));
-    assert!(summary.contains("cache      full (auto: 2 rows"), "{summary}");
-    assert!(summary.contains("rows in memory 2"), "the whole table: {summary}");
+    assert!(
+        summary.contains("cache      full (auto: 2 rows"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("rows in memory 2"),
+        "the whole table: {summary}"
+    );
 
     let mut cmd = run(&dir, &db);
     cmd.env("LOOKUP_FULL_CACHE_MAX_BYTES", "100");
     let summary = ok(cmd);
-    assert!(summary.contains("cache      partial (auto: 2 rows"), "{summary}");
-    assert!(summary.contains("exceeds the full-cache budget"), "{summary}");
-    assert!(summary.contains("misses 2"), "looked up on demand: {summary}");
+    assert!(
+        summary.contains("cache      partial (auto: 2 rows"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("exceeds the full-cache budget"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("misses 2"),
+        "looked up on demand: {summary}"
+    );
     assert_eq!(enriched_ids(&dir), ["PAY-1"]);
 
     let mut cmd = run(&dir, &db);
     cmd.env("LOOKUP_CACHE", "none");
     let summary = ok(cmd);
-    assert!(summary.contains("cache      none (set: configured"), "{summary}");
+    assert!(
+        summary.contains("cache      none (set: configured"),
+        "{summary}"
+    );
 }

@@ -10,4 +10,5 @@ pub mod kafka;
 mod measure;
 mod meter_cost;
 mod output_check;
+mod report;
 pub mod swap;
