@@ -31,6 +31,8 @@ pub struct FileJob<'a> {
     pub skip_lines: u64,
     /// Append to the outputs instead of replacing them (`--append`).
     pub append: bool,
+    /// Run the enrichment compiled into the host instead of the plugin (`--native-step`).
+    pub native_step: bool,
 }
 
 impl<'a> FileJob<'a> {
@@ -42,6 +44,7 @@ impl<'a> FileJob<'a> {
             failed_out,
             skip_lines: 0,
             append: false,
+            native_step: false,
         }
     }
 }
@@ -86,6 +89,9 @@ pub fn run_file_job(
 ) -> anyhow::Result<FileJobDone> {
     refuse_self_overwrite(config, job)?;
     let mut pipeline = build_file_pipeline(config)?;
+    if job.native_step {
+        pipeline = pipeline.with_native_step(super::native_step::step()?);
+    }
     let admin = serve_file_admin(config, &pipeline);
     if let Some(admin) = &admin {
         let addr = admin.local_addr();

@@ -24,10 +24,12 @@ use enricher::pipeline::Pipeline;
 
 use super::measure::{Measured, measure, run_pipeline};
 use super::report::Report;
+#[cfg(feature = "native-baseline")]
+use crate::cli::native_step::NativeLookup;
 use crate::cli::progress::{Counts, Progress, Shown};
 use enricher::runtime::PluginEngine;
 #[cfg(feature = "native-baseline")]
-use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, enrich_batch};
+use enrichment_guest::enrich::enrich_batch;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -52,34 +54,6 @@ pub struct BenchArgs {
     /// Print every figure as one JSON object on stdout (the tables go to stderr).
     #[arg(long)]
     pub json: bool,
-}
-
-/// The host's claims cache, as the guest core's lookup (the native baseline).
-#[cfg(feature = "native-baseline")]
-struct NativeLookup<'a>(&'a ClaimsLookup);
-
-#[cfg(feature = "native-baseline")]
-impl ClaimLookup for NativeLookup<'_> {
-    fn lookup(&mut self, claim_ids: &[&str]) -> Vec<LookupOutcome> {
-        let ids: Vec<String> = claim_ids.iter().map(|s| s.to_string()).collect();
-        self.0
-            .lookup(&ids)
-            .into_iter()
-            .map(|a| match a {
-                LookupAnswer::Found(row) | LookupAnswer::Stale(row) => {
-                    LookupOutcome::Found(Claim {
-                        member_id: row.member_id.clone(),
-                        claim_amount: row.claim_amount,
-                        claim_status: row.claim_status.clone(),
-                        created_at_micros: row.created_at_micros,
-                    })
-                }
-                LookupAnswer::NotFound => LookupOutcome::NotFound,
-                LookupAnswer::Unavailable(w) => LookupOutcome::Unavailable(w),
-                LookupAnswer::Timeout(w) => LookupOutcome::Timeout(w),
-            })
-            .collect()
-    }
 }
 
 /// The plugin's logic linked into the host, batches of 1000 over the warm cache.
