@@ -163,8 +163,8 @@ fn the_hidden_native_step_writes_what_the_plugin_writes() {
     std::fs::write(&input, events.join("\n")).expect("write events");
     let run = |label: &str, native: bool| {
         let (enriched, failed) = (
-            dir.join(format!("{label}-e.jsonl")),
-            dir.join(format!("{label}-f.jsonl")),
+            dir.join(&format!("{label}-e.jsonl")),
+            dir.join(&format!("{label}-f.jsonl")),
         );
         let mut args = vec![
             "run",
