@@ -559,7 +559,7 @@ fn cache_auto_loads_the_table_when_it_fits_the_budget_and_caches_partially_other
     assert_eq!(answers[1], LookupAnswer::NotFound);
     assert_eq!(lookup.stats().store_queries, loaded, "answered from memory");
 
-    // 1,000 rows take ~250 KB in memory: a 100 KB budget is too small.
+    // 1,000 rows take ~400 KB in memory: a 100 KB budget is too small.
     let (store, _writer) = memory_db(1000);
     let lookup = ClaimsLookup::start(Box::new(store), &auto(100 << 10)).expect("start");
     let choice = lookup.cache_choice();
