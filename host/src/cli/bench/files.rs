@@ -338,6 +338,7 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         &file_config(&db),
         &input,
         &args.dir,
+        &report,
     )?;
 
     file_end_to_end(&args, &db, &records, &mut report)?;
