@@ -275,8 +275,17 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     if args.meter_cost_only {
         let input = write_input(&args, &records)?;
         let run_config = file_config(&db);
-        super::meter_cost::print_cost(&plugin, &lookup, &records, &run_config, &input, &args.dir)?;
+        super::meter_cost::print_cost(
+            &plugin,
+            &lookup,
+            &records,
+            &run_config,
+            &input,
+            &args.dir,
+            &report,
+        )?;
         progress.finish();
+        report.finish();
         return Ok(());
     }
     instance_memory(&plugin, &lookup, &records, &mut report);
