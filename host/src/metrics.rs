@@ -60,6 +60,8 @@ pub struct RunSummary<'a> {
     pub plugin: String,
     /// How far the claims changelog was applied, when it is.
     pub changelog: Option<crate::lookup::ChangelogStatus>,
+    /// The lookup's cache mode and why it was chosen.
+    pub cache: crate::lookup::CacheChoice,
 }
 
 impl fmt::Display for RunSummary<'_> {
@@ -79,6 +81,12 @@ impl fmt::Display for RunSummary<'_> {
         for (status, n) in &m.by_status {
             writeln!(f, "  {status:<22} {n}")?;
         }
+        let how = if self.cache.auto { "auto" } else { "set" };
+        writeln!(
+            f,
+            "cache      {} ({how}: {})",
+            self.cache.mode, self.cache.reason
+        )?;
         let c = &self.lookup.cache;
         writeln!(
             f,

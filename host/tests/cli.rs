@@ -10,6 +10,8 @@ mod errors;
 mod logs;
 #[path = "cli/signing.rs"]
 mod signing;
+#[path = "cli/start_caches.rs"]
+mod start_caches;
 
 struct Dir(PathBuf);
 

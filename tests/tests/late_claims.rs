@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use enricher::config::{Config, DeliveryMode, RetrySchedule};
+use enricher::config::{CacheMode, Config, DeliveryMode, RetrySchedule};
 use enricher::kafka::{
     RETRY_ATTEMPT_HEADER, RETRY_ATTEMPTS_HEADER, RETRY_DUE_HEADER, TailedRecord,
 };
@@ -40,7 +40,10 @@ fn late_config(
     config.deploy.topic = "off".into();
     config.kafka.retry_topic = format!("{}-retry", topics[0]);
     config.lookup.retry_not_found = RetrySchedule::parse(delays).expect("schedule");
-    // A claim missing at the first try must not be answered from the cache later.
+    // Claims are added to the file while the host runs: the partial cache
+    // (not `auto`'s full copy, reloaded every 5 min) sees them at once, and
+    // a claim missing at the first try must not be answered from the cache later.
+    config.lookup.cache = CacheMode::Partial;
     config.lookup.cache_missing_key = false;
     config
 }

@@ -536,3 +536,37 @@ fn concurrent_misses_of_one_id_make_one_store_query() {
         );
     }
 }
+
+#[test]
+fn cache_auto_loads_the_table_when_it_fits_the_budget_and_caches_partially_otherwise() {
+    let auto = |budget: u64| LookupConfig {
+        cache: CacheMode::Auto,
+        full_cache_max_bytes: budget,
+        ..LookupConfig::default()
+    };
+    let (store, _writer) = memory_db(1000);
+    let lookup = ClaimsLookup::start(Box::new(store), &auto(64 << 20)).expect("start");
+    assert_eq!(lookup.cache_choice().mode, "full");
+    assert!(lookup.cache_choice().auto);
+    assert_eq!(
+        lookup.stats().rows_in_memory,
+        1000,
+        "the whole table loaded"
+    );
+    let loaded = lookup.stats().store_queries;
+    let answers = lookup.lookup(&ids(&["CLM-7", "CLM-nope"]));
+    assert_eq!(found_member(&answers[0]), Some("MBR-7"));
+    assert_eq!(answers[1], LookupAnswer::NotFound);
+    assert_eq!(lookup.stats().store_queries, loaded, "answered from memory");
+
+    // 1,000 rows take ~400 KB in memory: a 100 KB budget is too small.
+    let (store, _writer) = memory_db(1000);
+    let lookup = ClaimsLookup::start(Box::new(store), &auto(100 << 10)).expect("start");
+    let choice = lookup.cache_choice();
+    assert_eq!(choice.mode, "partial", "{choice:?}");
+    assert!(choice.reason.contains("1000 rows"), "{}", choice.reason);
+    assert_eq!(lookup.stats().rows_in_memory, 0, "nothing loaded up front");
+    let answers = lookup.lookup(&ids(&["CLM-7"]));
+    assert_eq!(found_member(&answers[0]), Some("MBR-7"));
+    assert_eq!(lookup.stats().cache.misses, 1, "looked up on demand");
+}

@@ -113,6 +113,7 @@ fn a_version_failing_its_canary_records_is_rejected_and_never_runs() {
             ..SandboxLimits::default()
         },
         params: Arc::new([("chaos".to_owned(), "loop".to_owned())].into()),
+        ..PluginSettings::default()
     };
     let (mut pipeline, deployer) = host(&dir, settings, |_| {});
     let err = deployer

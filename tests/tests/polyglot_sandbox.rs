@@ -25,6 +25,7 @@ fn looping_pipeline(dir: &TempDir, lang: Lang) -> Pipeline {
             cpu_deadline: Duration::from_millis(500),
         },
         params: Arc::new(BTreeMap::new()),
+        ..PluginSettings::default()
     })
     .expect("engine");
     let plugin = engine

@@ -32,6 +32,7 @@ fn chaos_pipeline(dir: &TempDir, limits: SandboxLimits, params: &[(&str, &str)])
     let engine = PluginEngine::with_settings(PluginSettings {
         limits,
         params: Arc::new(params),
+        ..PluginSettings::default()
     })
     .expect("engine");
     let plugin = engine

@@ -36,7 +36,7 @@ pub struct RunArgs {
     /// Records per plugin call.
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Lookup cache: partial (LRU + TTL), full (whole table) or none.
+    /// Lookup cache: auto (full when the table fits lookup.full-cache-max-bytes, else partial), partial (LRU + TTL), full (whole table) or none.
     #[arg(long, value_parser = parse_cache_mode)]
     pub cache: Option<CacheMode>,
     /// Kafka mode: exactly-once (transactions) or at-least-once.
@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// File mode: append to the outputs instead of replacing them (to resume an interrupted run).
     #[arg(long, requires = "input")]
     pub append: bool,
+    /// File mode: run the enrichment compiled into the host instead of the
+    /// plugin, to measure what WASM costs (a benchmark aid).
+    #[arg(long, requires = "input", hide = true)]
+    pub native_step: bool,
 }
 
 fn parse_delivery(s: &str) -> Result<DeliveryMode, String> {
@@ -83,6 +87,7 @@ pub fn run(mut config: Config, args: RunArgs) -> anyhow::Result<()> {
             let job = FileJob {
                 skip_lines: args.skip_lines.unwrap_or(0),
                 append: args.append,
+                native_step: args.native_step,
                 ..FileJob::new(input, enriched, failed)
             };
             super::file_run::run(&config, &job)

@@ -31,6 +31,8 @@ pub struct FileJob<'a> {
     pub skip_lines: u64,
     /// Append to the outputs instead of replacing them (`--append`).
     pub append: bool,
+    /// Run the enrichment compiled into the host instead of the plugin (`--native-step`).
+    pub native_step: bool,
 }
 
 impl<'a> FileJob<'a> {
@@ -42,6 +44,7 @@ impl<'a> FileJob<'a> {
             failed_out,
             skip_lines: 0,
             append: false,
+            native_step: false,
         }
     }
 }
@@ -93,6 +96,9 @@ pub fn run_file_job(
             ""
         };
         eprintln!("admin API on http://{addr} (metrics: /metrics, status page: /{claims})");
+    }
+    if job.native_step {
+        host.pipeline.set_native_step(super::native_step::step()?);
     }
     let pipeline = &mut host.pipeline;
     let input = job.input;

@@ -10,6 +10,7 @@ pub mod interrupt;
 pub mod kafka;
 pub mod logging;
 pub mod named_io;
+pub mod native_step;
 pub mod plugin;
 pub mod plugin_sign;
 pub mod progress;

@@ -15,6 +15,7 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("LOOKUP_CACHE_TTL", "lookup.cache-ttl"),
     ("LOOKUP_CACHE_MISSING_KEY", "lookup.cache-missing-key"),
     ("LOOKUP_CACHE_MISSING_TTL", "lookup.cache-missing-ttl"),
+    ("LOOKUP_FULL_CACHE_MAX_BYTES", "lookup.full-cache-max-bytes"),
     ("LOOKUP_FULL_RELOAD_INTERVAL", "lookup.full-reload-interval"),
     ("LOOKUP_TIMEOUT", "lookup.timeout"),
     ("LOOKUP_MAX_RETRIES", "lookup.max-retries"),
@@ -34,18 +35,21 @@ pub enum CacheMode {
     Full,
     /// Every lookup goes to DuckDB.
     None,
+    /// `full` when the table fits `full-cache-max-bytes` (estimated at start), else `partial`.
+    Auto,
 }
 
 impl FromStr for CacheMode {
     type Err = String;
 
-    /// `partial` (or `lru`), `full` or `none`, in any case.
+    /// `auto`, `partial` (or `lru`), `full` or `none`, in any case.
     fn from_str(text: &str) -> Result<Self, String> {
         match text.trim().to_ascii_lowercase().as_str() {
             "partial" | "lru" => Ok(Self::Partial),
             "full" => Ok(Self::Full),
             "none" => Ok(Self::None),
-            _ => Err("expected partial, full or none".into()),
+            "auto" => Ok(Self::Auto),
+            _ => Err("expected auto, partial, full or none".into()),
         }
     }
 }
@@ -74,6 +78,9 @@ pub struct LookupConfig {
     /// How long a missing id stays cached (short, so a newly loaded claim shows up soon). env `LOOKUP_CACHE_MISSING_TTL`
     #[serde(with = "duration_text")]
     pub cache_missing_ttl: Duration,
+    /// Mode `auto` loads the whole table when it is estimated to take at
+    /// most this much memory. env `LOOKUP_FULL_CACHE_MAX_BYTES`
+    pub full_cache_max_bytes: u64,
     /// How often full mode reloads the table. env `LOOKUP_FULL_RELOAD_INTERVAL`
     #[serde(with = "duration_text")]
     pub full_reload_interval: Duration,
@@ -103,11 +110,12 @@ pub struct LookupConfig {
 impl Default for LookupConfig {
     fn default() -> Self {
         Self {
-            cache: CacheMode::Partial,
+            cache: CacheMode::Auto,
             cache_max_rows: 100_000,
             cache_ttl: Duration::from_secs(60),
             cache_missing_key: true,
             cache_missing_ttl: Duration::from_secs(10),
+            full_cache_max_bytes: 512 << 20,
             full_reload_interval: Duration::from_secs(300),
             timeout: Duration::from_secs(2),
             max_retries: 3,
@@ -128,6 +136,7 @@ mod tests {
         assert_eq!("lru".parse(), Ok(CacheMode::Partial));
         assert_eq!("FULL".parse(), Ok(CacheMode::Full));
         assert_eq!(" none ".parse(), Ok(CacheMode::None));
+        assert_eq!("Auto".parse(), Ok(CacheMode::Auto));
         let err = "all".parse::<CacheMode>().expect_err("unknown mode");
         assert!(err.contains("partial, full or none"), "{err}");
     }

@@ -137,7 +137,8 @@ impl Config {
         if self.pipeline.max_record_bytes == 0 {
             return Err(invalid("pipeline.max-record-bytes", "must be positive"));
         }
-        if self.lookup.cache == CacheMode::Partial && self.lookup.cache_max_rows == 0 {
+        let partial = matches!(self.lookup.cache, CacheMode::Partial | CacheMode::Auto);
+        if partial && self.lookup.cache_max_rows == 0 {
             return Err(invalid(
                 "lookup.cache-max-rows",
                 "must be positive with the partial cache",
@@ -248,7 +249,7 @@ mod tests {
         names.sort_unstable();
         let documented: Vec<&str> = "CLAIMS_CHANGELOG_TOPIC DUCKDB_THREADS DUCKDB_URL ENRICHED_PAYMENTS_TOPIC \
             ENRICHER_ADMIN_BIND ENRICHER_ADMIN_OPEN_READS ENRICHER_ADMIN_TLS_CERT \
-            ENRICHER_ADMIN_TLS_KEY ENRICHER_ADMIN_TOKEN ENRICHER_ADMIN_TOKEN_FILE ENRICHER_BATCH_SIZE \
+            ENRICHER_ADMIN_TLS_KEY ENRICHER_ADMIN_TOKEN ENRICHER_ADMIN_TOKEN_FILE ENRICHER_BATCH_SIZE ENRICHER_CACHE_DIR \
             ENRICHER_CANARY_FILE ENRICHER_COMMIT_INTERVAL \
             ENRICHER_COMMIT_MAX_RECORDS ENRICHER_DELIVERY ENRICHER_INSTANCE_ID \
             ENRICHER_KAFKA_STALL_WARNING ENRICHER_KAFKA_STARTUP_TIMEOUT ENRICHER_LIVENESS_TIMEOUT \
@@ -259,7 +260,7 @@ mod tests {
             ENRICHER_ROLLBACK_WINDOW ENRICHER_STATUS_INTERVAL ENRICHER_TRUSTED_KEYS FAILED_PAYMENTS_TOPIC KAFKA_BOOTSTRAP_SERVERS \
             KAFKA_GROUP_ID KAFKA_RETRY_TOPIC \
             KAFKA_TRANSACTIONAL_ID LOOKUP_CACHE LOOKUP_CACHE_MAX_ROWS LOOKUP_CACHE_MISSING_KEY \
-            LOOKUP_CACHE_MISSING_TTL LOOKUP_CACHE_TTL LOOKUP_FULL_RELOAD_INTERVAL LOOKUP_MAX_RETRIES \
+            LOOKUP_CACHE_MISSING_TTL LOOKUP_CACHE_TTL LOOKUP_FULL_CACHE_MAX_BYTES LOOKUP_FULL_RELOAD_INTERVAL LOOKUP_MAX_RETRIES \
             LOOKUP_RETRY_BACKOFF LOOKUP_RETRY_BACKOFF_MAX LOOKUP_RETRY_NOT_FOUND LOOKUP_SERVE_STALE_FOR \
             LOOKUP_TIMEOUT PAYMENT_EVENTS_TOPIC"
             .split_whitespace()

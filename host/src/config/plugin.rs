@@ -20,6 +20,7 @@ pub(super) const ENV: &[(&str, &str)] = &[
         "plugin.max-memory-bytes",
     ),
     ("ENRICHER_PLUGIN_CPU_DEADLINE", "plugin.cpu-deadline"),
+    ("ENRICHER_CACHE_DIR", "plugin.cache-dir"),
 ];
 
 /// Batching and limits on the way through the plugin.
@@ -55,6 +56,10 @@ pub struct PluginConfig {
     pub cpu_deadline: Duration,
     /// Parameters the plugin reads through the `config` import (WIT 1.1.0).
     pub params: BTreeMap<String, String>,
+    /// Where compiled plugins are cached, so a restart or a deploy check of a
+    /// plugin seen before skips compiling; unset: `$XDG_CACHE_HOME/enricher`
+    /// (else `$HOME/.cache/enricher`); `off` compiles every time. env `ENRICHER_CACHE_DIR`
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for PluginConfig {
@@ -66,6 +71,7 @@ impl Default for PluginConfig {
             max_memory_bytes: 256 << 20,
             cpu_deadline: Duration::from_secs(1),
             params: BTreeMap::new(),
+            cache_dir: None,
         }
     }
 }

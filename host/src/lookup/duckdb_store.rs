@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 use super::ClaimRow;
 use super::schema::{SchemaError, check_claims_table};
-use super::store::{ClaimsStore, Interrupter};
+use super::store::{ClaimsStore, Interrupter, TableSize};
 use crate::error::StoreError;
 
 /// Separator of ids in the joined-string shape (ASCII unit separator).
@@ -194,6 +194,20 @@ impl ClaimsStore for DuckDbStore {
     fn interrupter(&self) -> Option<Interrupter> {
         let handle = self.conn.interrupt_handle();
         Some(Arc::new(move || handle.interrupt()))
+    }
+
+    /// One scan of the text columns (~10-30 ms for 1M rows).
+    fn table_size(&mut self) -> Result<Option<TableSize>, StoreError> {
+        let sql = "SELECT count(*), coalesce(avg(strlen(claim_id) + strlen(member_id) \
+                   + coalesce(strlen(claim_status), 0)), 0)::BIGINT FROM claims";
+        let (rows, avg) = self
+            .conn
+            .query_row(sql, [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(classify)?;
+        Ok(Some(TableSize {
+            rows: u64::try_from(rows).unwrap_or(0),
+            avg_text_bytes: u64::try_from(avg).unwrap_or(0),
+        }))
     }
 }
 

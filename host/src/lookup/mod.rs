@@ -2,6 +2,7 @@
 //!
 //! - `cache`: LRU + TTL partial cache (with negative caching);
 //! - `full`: the whole table in memory, reloaded on a schedule;
+//! - `auto`: the default mode's choice between the two, by the table's size;
 //! - `fetch`: the store on its worker thread, with timeout and retries;
 //! - `flight`: single flight, so concurrent misses of one id make one query;
 //! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation;
@@ -13,6 +14,7 @@
 //! cannot answer (DB_ERROR, DB_TIMEOUT) is answered from its expired cache
 //! row when that row expired less than `lookup.serve-stale-for` ago.
 
+mod auto;
 mod cache;
 mod changes;
 mod counts;
@@ -23,12 +25,13 @@ mod full;
 mod schema;
 mod store;
 
+pub use auto::{CacheChoice, ROW_OVERHEAD_BYTES, estimate_bytes};
 pub use cache::CacheCounters;
 pub use changes::{ChangelogProgress, ChangelogStatus, ClaimChange};
 pub use duckdb_store::{DuckDbStore, QueryShape, classify};
 pub use fetch::FetchError;
 pub use schema::{SchemaError, expected_table};
-pub use store::{ClaimsStore, Interrupter};
+pub use store::{ClaimsStore, Interrupter, TableSize};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,11 +109,17 @@ pub struct ClaimsLookup {
     /// The cache's counters as atomics, so [`Self::stats`] (a scrape on the
     /// admin thread) never takes the lock the stream's lookups take.
     counts: CacheAtomics,
+    /// The mode it runs with and why (`auto` resolved).
+    choice: CacheChoice,
 }
 
 impl ClaimsLookup {
     /// Start the lookup over `store`. In full mode the table is loaded now.
-    pub fn start(store: Box<dyn ClaimsStore>, config: &LookupConfig) -> Result<Self, FetchError> {
+    pub fn start(
+        mut store: Box<dyn ClaimsStore>,
+        config: &LookupConfig,
+    ) -> Result<Self, FetchError> {
+        let (cache_mode, choice) = auto::choose(&mut *store, config);
         let policy = RetryPolicy {
             timeout: config.timeout,
             max_retries: config.max_retries,
@@ -118,8 +127,8 @@ impl ClaimsLookup {
             backoff_max: config.retry_backoff_max,
         };
         let fetcher = Arc::new(Fetcher::spawn(store, policy));
-        let mode = match config.cache {
-            CacheMode::Partial => Mode::Partial(Mutex::new(
+        let mode = match cache_mode {
+            CacheMode::Partial | CacheMode::Auto => Mode::Partial(Mutex::new(
                 TtlLruCache::new(
                     config.cache_max_rows,
                     config.cache_ttl,
@@ -149,6 +158,7 @@ impl ClaimsLookup {
             stale_served: AtomicU64::new(0),
             changelog: std::sync::OnceLock::new(),
             counts,
+            choice,
         })
     }
 
@@ -170,6 +180,11 @@ impl ClaimsLookup {
             Mode::Full(full) => full.apply(changes),
             Mode::Direct => {}
         }
+    }
+
+    /// The cache mode this lookup runs with, and why.
+    pub fn cache_choice(&self) -> &CacheChoice {
+        &self.choice
     }
 
     /// Report changelog progress from now on (see [`Self::changelog`]).

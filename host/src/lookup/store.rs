@@ -10,6 +10,14 @@ use crate::error::StoreError;
 /// when a lookup runs out of time).
 pub type Interrupter = Arc<dyn Fn() + Send + Sync>;
 
+/// How big the claims table is, for cache mode `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSize {
+    pub rows: u64,
+    /// Average bytes of a row's text (id, member, status).
+    pub avg_text_bytes: u64,
+}
+
 /// A source of claim rows. Runs on the lookup's own worker thread.
 pub trait ClaimsStore: Send {
     /// The rows for those of `ids` that exist, in any order, in ONE query.
@@ -21,6 +29,11 @@ pub trait ClaimsStore: Send {
     /// A way to interrupt a running query, if the store has one.
     fn interrupter(&self) -> Option<Interrupter> {
         None
+    }
+
+    /// The table's size, if the store can tell it cheaply (called once, at start).
+    fn table_size(&mut self) -> Result<Option<TableSize>, StoreError> {
+        Ok(None)
     }
 }
 
@@ -35,5 +48,9 @@ impl<S: ClaimsStore + ?Sized> ClaimsStore for Box<S> {
 
     fn interrupter(&self) -> Option<Interrupter> {
         (**self).interrupter()
+    }
+
+    fn table_size(&mut self) -> Result<Option<TableSize>, StoreError> {
+        (**self).table_size()
     }
 }

@@ -88,7 +88,15 @@ pub struct Pipeline {
     feed: Option<PluginFeed>,
     /// The feed's sequence number of the version running here.
     applied_seq: u64,
+    /// Runs instead of the plugin when set (`enricher run --native-step`).
+    native: Option<NativeStep>,
 }
+
+/// The enrichment compiled into the host, run in place of the plugin to
+/// measure what WASM costs (`enricher run --native-step`): a batch in, the
+/// outputs the plugin would give out.
+pub type NativeStep =
+    Arc<dyn Fn(BatchContext, &[InputRecord], &ClaimsLookup) -> Vec<OutputRecord> + Send + Sync>;
 
 impl Pipeline {
     pub fn new(plugin: Plugin, lookup: Arc<ClaimsLookup>, max_record_bytes: usize) -> Self {
@@ -106,7 +114,19 @@ impl Pipeline {
             metered: true,
             feed: None,
             applied_seq: 0,
+            native: None,
         }
+    }
+
+    /// Run `step` instead of the plugin (for measurements).
+    pub fn with_native_step(mut self, step: NativeStep) -> Self {
+        self.set_native_step(step);
+        self
+    }
+
+    /// Run `step` instead of the plugin from now on (for measurements).
+    pub fn set_native_step(&mut self, step: NativeStep) {
+        self.native = Some(step);
     }
 
     /// A pipeline that runs the feed's desired plugin and follows it.
@@ -191,6 +211,7 @@ impl Pipeline {
             elapsed,
             plugin: format!("{} {} ({})", info.name, info.version, self.plugin.source()),
             changelog: self.lookup.changelog(),
+            cache: self.lookup.cache_choice().clone(),
         }
     }
 
@@ -345,6 +366,9 @@ impl Pipeline {
     ) -> Result<Vec<OutputRecord>, PluginError> {
         self.metrics.plugin_calls += 1;
         self.meter.plugin_calls.fetch_add(1, Relaxed);
+        if let Some(step) = &self.native {
+            return Ok(step(context, records, self.lookup.as_ref()));
+        }
         let instance = match &mut self.instance {
             Some(instance) => instance,
             slot => slot.insert(self.plugin.instantiate(Some(Arc::clone(&self.lookup)))?),

@@ -1,6 +1,7 @@
 //! The wasmtime engine and the linker holding the host's imports: loading a
 //! component, checking its world version, pre-instantiating it once and
-//! asking its name and version ([`PluginEngine::load_bytes`]).
+//! asking its name and version ([`PluginEngine::load_bytes`]); compiled
+//! components come from the on-disk cache when one is configured.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
+use super::compile_cache::{CompileCache, DEFAULT_MAX_BYTES};
 use super::imports::{HostState, add_imports};
 use super::plugin::Plugin;
 use super::sandbox::EpochTicker;
@@ -26,6 +28,8 @@ pub struct PluginEngine {
     /// Drives the CPU deadline; lives as long as any plugin of this engine.
     ticker: Arc<EpochTicker>,
     settings: PluginSettings,
+    /// Compiled components on disk (`settings.compile_cache`), if any.
+    cache: Option<CompileCache>,
 }
 
 impl PluginEngine {
@@ -39,10 +43,17 @@ impl PluginEngine {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         // `perf` can name JIT-compiled plugin functions with a perf map (for profiling).
-        if std::env::var_os("ENRICHER_PERF_MAP").is_some() {
+        let perf_map = std::env::var_os("ENRICHER_PERF_MAP").is_some();
+        if perf_map {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&config).map_err(|e| incompatible("engine", &e))?;
+        // Every setting above, so a change to them keys other cache entries.
+        let flags = format!("component-model,epoch-interruption,perf-map={perf_map}");
+        let cache = settings
+            .compile_cache
+            .clone()
+            .map(|dir| CompileCache::new(dir, &engine, &flags, DEFAULT_MAX_BYTES));
         let mut linker = Linker::new(&engine);
         add_imports(&mut linker).map_err(|e| incompatible("linker", &e))?;
         let ticker = Arc::new(EpochTicker::start(&engine));
@@ -51,6 +62,7 @@ impl PluginEngine {
             linker,
             ticker,
             settings,
+            cache,
         })
     }
 
@@ -66,8 +78,9 @@ impl PluginEngine {
 
     /// Compile, link against the world, instantiate once and ask for its name and version.
     pub fn load_bytes(&self, source: &str, bytes: &[u8]) -> Result<Plugin, PluginError> {
-        let component =
-            Component::new(&self.engine, bytes).map_err(|e| incompatible(source, &e))?;
+        let component = self
+            .compile(source, bytes)
+            .map_err(|e| incompatible(source, &e))?;
         let world =
             check_world(&self.engine, &component).map_err(|message| PluginError::Incompatible {
                 name: source.to_owned(),
@@ -92,6 +105,18 @@ impl PluginEngine {
         let mut probe = plugin.instantiate(None)?;
         plugin.info = probe.info()?;
         Ok(plugin)
+    }
+
+    /// The compiled component: from the cache when there is one, else compiled now.
+    fn compile(&self, source: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+        let Some(cache) = &self.cache else {
+            return Component::new(&self.engine, bytes);
+        };
+        let started = std::time::Instant::now();
+        let (component, outcome) = cache.load(&self.engine, bytes)?;
+        tracing::debug!(plugin = source, ?outcome, took_ms = started.elapsed().as_millis() as u64,
+            cache = %cache.dir().display(), "compiled plugin");
+        Ok(component)
     }
 }
 

@@ -3,6 +3,8 @@
 //!
 //! - [`engine`](PluginEngine): the wasmtime engine and linker; loading,
 //!   checking and pre-instantiating a component;
+//! - `compile_cache`: compiled components on disk, keyed by the component
+//!   and the engine configuration;
 //! - `plugin`: a loaded [`Plugin`] and its [`PluginInstance`]s, which run batches;
 //! - `world`: which WIT package version a component was built against, and
 //!   whether this host runs it;
@@ -11,6 +13,7 @@
 //! - `imports`: the host side of the world's imports (one file per
 //!   interface), and the WASI a plugin is granted (nothing nondeterministic).
 
+mod compile_cache;
 mod engine;
 mod imports;
 mod plugin;

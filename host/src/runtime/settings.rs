@@ -2,6 +2,7 @@
 //! the `[plugin.params]` answered by the `config` import.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::sandbox::SandboxLimits;
@@ -13,6 +14,8 @@ pub struct PluginSettings {
     pub limits: SandboxLimits,
     /// `[plugin.params]`, answered by the `config` import.
     pub params: Arc<BTreeMap<String, String>>,
+    /// Where compiled components are cached (`None`: compile every time).
+    pub compile_cache: Option<PathBuf>,
 }
 
 impl From<&PluginConfig> for PluginSettings {
@@ -20,6 +23,11 @@ impl From<&PluginConfig> for PluginSettings {
         Self {
             limits: c.into(),
             params: Arc::new(c.params.clone()),
+            compile_cache: match &c.cache_dir {
+                Some(dir) if dir.as_os_str() == "off" => None,
+                Some(dir) => Some(dir.clone()),
+                None => super::compile_cache::default_dir(),
+            },
         }
     }
 }

@@ -23,10 +23,13 @@ use enricher::lookup::{DuckDbStore, QueryShape};
 use enricher::pipeline::Pipeline;
 
 use super::measure::{Measured, measure, run_pipeline};
+use super::report::Report;
+#[cfg(feature = "native-baseline")]
+use crate::cli::native_step::NativeLookup;
 use crate::cli::progress::{Counts, Progress, Shown};
 use enricher::runtime::PluginEngine;
 #[cfg(feature = "native-baseline")]
-use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, enrich_batch};
+use enrichment_guest::enrich::enrich_batch;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -48,34 +51,9 @@ pub struct BenchArgs {
     /// Where the benchmark's DuckDB file goes.
     #[arg(long, default_value = "out/bench")]
     pub dir: PathBuf,
-}
-
-/// The host's claims cache, as the guest core's lookup (the native baseline).
-#[cfg(feature = "native-baseline")]
-struct NativeLookup<'a>(&'a ClaimsLookup);
-
-#[cfg(feature = "native-baseline")]
-impl ClaimLookup for NativeLookup<'_> {
-    fn lookup(&mut self, claim_ids: &[&str]) -> Vec<LookupOutcome> {
-        let ids: Vec<String> = claim_ids.iter().map(|s| s.to_string()).collect();
-        self.0
-            .lookup(&ids)
-            .into_iter()
-            .map(|a| match a {
-                LookupAnswer::Found(row) | LookupAnswer::Stale(row) => {
-                    LookupOutcome::Found(Claim {
-                        member_id: row.member_id.clone(),
-                        claim_amount: row.claim_amount,
-                        claim_status: row.claim_status.clone(),
-                        created_at_micros: row.created_at_micros,
-                    })
-                }
-                LookupAnswer::NotFound => LookupOutcome::NotFound,
-                LookupAnswer::Unavailable(w) => LookupOutcome::Unavailable(w),
-                LookupAnswer::Timeout(w) => LookupOutcome::Timeout(w),
-            })
-            .collect()
-    }
+    /// Print every figure as one JSON object on stdout (the tables go to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The plugin's logic linked into the host, batches of 1000 over the warm cache.
@@ -152,6 +130,37 @@ pub fn events_in_memory(
         .collect())
 }
 
+/// RSS an instance adds once it has run a batch of 1,000 (its linear memory
+/// is mapped lazily, so a fresh instance costs almost nothing): 8 of them.
+fn instance_memory(
+    plugin: &enricher::runtime::Plugin,
+    lookup: &Arc<ClaimsLookup>,
+    records: &[InputRecord],
+    report: &mut Report,
+) {
+    let batch = &records[..records.len().min(1000)];
+    let context = enricher::bindings::BatchContext {
+        processing_time_ms: 0,
+    };
+    let before = super::report::rss_bytes();
+    let mut instances = Vec::new();
+    for _ in 0..8 {
+        if let Ok(mut instance) = plugin.instantiate(Some(Arc::clone(lookup))) {
+            let _ = instance.process_batch(context, batch);
+            instances.push(instance);
+        }
+    }
+    if let (Some((b, _)), Some((a, _))) = (before, super::report::rss_bytes()) {
+        let per = a.saturating_sub(b) / instances.len().max(1) as u64;
+        report.say(&format!(
+            "plugin instance after a batch of {}: ~{} KiB of RSS each (8 instances)\n",
+            batch.len(),
+            per / 1024
+        ));
+        report.figure("rss_bytes_per_plugin_instance", serde_json::json!(per));
+    }
+}
+
 /// `enricher run`'s configuration on the benchmark's table: full cache.
 fn file_config(db: &std::path::Path) -> Config {
     let mut config = Config::default();
@@ -179,6 +188,7 @@ fn file_end_to_end(
     args: &BenchArgs,
     db: &std::path::Path,
     records: &[InputRecord],
+    report: &mut Report,
 ) -> anyhow::Result<()> {
     let input = write_input(args, records)?;
     let config = file_config(db);
@@ -203,31 +213,36 @@ fn file_end_to_end(
         );
     });
     result?;
-    println!(
+    report.say(&format!(
         "\nfile end to end (JSON file in, full cache, JSON files out), batch 1000: {} events, {:.0} events/s, {:.0} events per CPU-s\n",
         m.events,
         m.per_sec(),
         m.events as f64 / m.cpu.max(1e-9)
-    );
+    ));
+    report.measured("file_end_to_end_full_cache_batch_1000", &m);
+    report.memory("memory_after_file_end_to_end");
     Ok(())
 }
 
 pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
+    let mut report = Report::new(args.json);
     let db = table_db(&args)?;
+    report.memory("memory_idle");
     let engine = PluginEngine::new()?;
     let plugin = engine.load_default()?;
     let warm_claims = 100_000u64.min(args.table_rows);
     let records = events_in_memory(args.events, warm_claims, 1.0)?;
     let avg_bytes = records.iter().map(|r| r.value.len()).sum::<usize>() / records.len().max(1);
-    println!("| path | batch | events | events/s | events per CPU-s |");
-    println!("|---|---|---|---|---|");
-    let row = |label: &str, batch: &str, m: &Measured| {
-        println!(
+    report.say("| path | batch | events | events/s | events per CPU-s |");
+    report.say("|---|---|---|---|---|");
+    let row = |report: &mut Report, key: &str, label: &str, batch: &str, m: &Measured| {
+        report.say(&format!(
             "| {label} | {batch} | {} | {:.0} | {:.0} |",
             m.events,
             m.per_sec(),
             m.events as f64 / m.cpu.max(1e-9)
-        );
+        ));
+        report.measured(key, m);
     };
 
     // Warm cache: a partial cache holding every claim the events use.
@@ -260,13 +275,29 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     if args.meter_cost_only {
         let input = write_input(&args, &records)?;
         let run_config = file_config(&db);
-        super::meter_cost::print_cost(&plugin, &lookup, &records, &run_config, &input, &args.dir)?;
+        super::meter_cost::print_cost(
+            &plugin,
+            &lookup,
+            &records,
+            &run_config,
+            &input,
+            &args.dir,
+            &report,
+        )?;
         progress.finish();
+        report.finish();
         return Ok(());
     }
+    instance_memory(&plugin, &lookup, &records, &mut report);
     let native = native_baseline(&lookup, &records);
     if let Some(native) = &native {
-        row("native (no WASM), warm cache", "1000", native);
+        row(
+            &mut report,
+            "native_warm_cache_batch_1000",
+            "native (no WASM), warm cache",
+            "1000",
+            native,
+        );
     }
     let mut wasm_1000 = 0.0;
     for batch in [1usize, 100, 1000] {
@@ -281,22 +312,33 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         let m = measure(n as u64, || {
             std::hint::black_box(run_pipeline(&mut pipeline, &records[..n], batch));
         });
-        row("WASM plugin, warm cache", &batch.to_string(), &m);
+        let key = format!("wasm_warm_cache_batch_{batch}");
+        row(
+            &mut report,
+            &key,
+            "WASM plugin, warm cache",
+            &batch.to_string(),
+            &m,
+        );
         if batch == 1000 {
             wasm_1000 = m.per_sec();
         }
     }
+    report.memory("memory_under_load_warm_cache");
+    report.figure("event_bytes_average", serde_json::json!(avg_bytes));
     match &native {
-        Some(native) => println!(
-            "\nWASM / native at batch 1000: {:.2} (events of {avg_bytes} B on average)\n",
-            wasm_1000 / native.per_sec()
-        ),
-        None => println!(
-            "\nWASM / native: no native baseline in this build (feature `native-baseline`)\n"
-        ),
+        Some(native) => {
+            let ratio = wasm_1000 / native.per_sec();
+            report.say(&format!(
+                "\nWASM / native at batch 1000: {ratio:.2} (events of {avg_bytes} B on average)\n"
+            ));
+            report.figure("wasm_over_native_batch_1000", serde_json::json!(ratio));
+        }
+        None => report
+            .say("\nWASM / native: no native baseline in this build (feature `native-baseline`)\n"),
     }
 
-    super::output_check::print_cost(&plugin, &lookup, &records);
+    super::output_check::print_cost(&plugin, &lookup, &records, &mut report);
     let input = write_input(&args, &records)?;
     super::meter_cost::print_cost(
         &plugin,
@@ -305,19 +347,21 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         &file_config(&db),
         &input,
         &args.dir,
+        &report,
     )?;
 
-    file_end_to_end(&args, &db, &records)?;
+    file_end_to_end(&args, &db, &records, &mut report)?;
     if args.warm_only {
+        report.finish();
         return Ok(());
     }
 
     // Misses: every id new to the cache, one query per batch of distinct ids.
-    println!(
+    report.say(&format!(
         "| miss path ({} rows) | ids per query | queries | µs per distinct id |",
         args.table_rows
-    );
-    println!("|---|---|---|---|");
+    ));
+    report.say("|---|---|---|---|");
     let mut next_id = 0u64;
     for shape in [
         QueryShape::InList,
@@ -346,7 +390,13 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
                 );
             }
             let us = t0.elapsed().as_secs_f64() * 1e6 / (queries * per_query) as f64;
-            println!("| {shape:?} | {per_query} | {queries} | {us:.1} |");
+            report.say(&format!(
+                "| {shape:?} | {per_query} | {queries} | {us:.1} |"
+            ));
+            report.figure(
+                &format!("miss_path_{shape:?}_{per_query}_ids_us_per_id").to_ascii_lowercase(),
+                serde_json::json!(us),
+            );
         }
     }
 
@@ -382,11 +432,13 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             ClaimsLookup::start(Box::new(store), &cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?,
         );
         if mode == CacheMode::Full {
-            println!(
-                "\nfull cache: loaded {} rows in {:.2} s",
-                lookup.stats().rows_in_memory,
-                t0.elapsed().as_secs_f64()
-            );
+            let rows = lookup.stats().rows_in_memory;
+            let loaded = t0.elapsed().as_secs_f64();
+            report.say(&format!(
+                "\nfull cache: loaded {rows} rows in {loaded:.2} s"
+            ));
+            report.figure("full_cache_load_s", serde_json::json!(loaded));
+            report.memory("memory_full_cache_loaded");
         }
         let mut pipeline =
             Pipeline::new(plugin.clone(), Arc::clone(&lookup), 1 << 20).without_plugin_headers();
@@ -394,7 +446,7 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             std::hint::black_box(run_pipeline(&mut pipeline, &miss_records, batch));
         });
         let s = lookup.stats();
-        println!(
+        report.say(&format!(
             "{label}, batch {batch}, {} events over {} claims: {:.0} events/s, {:.0} events per CPU-s (cache hits {}, misses {})",
             m.events,
             args.table_rows,
@@ -402,7 +454,10 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             m.events as f64 / m.cpu.max(1e-9),
             s.cache.hits,
             s.cache.misses
-        );
+        ));
+        let mode = format!("{mode:?}").to_ascii_lowercase();
+        report.measured(&format!("cold_key_space_{mode}_cache_batch_{batch}"), &m);
     }
+    report.finish();
     Ok(())
 }

@@ -20,6 +20,7 @@ use enricher::pipeline::{Pipeline, Routed, meter_batch};
 use enricher::runtime::Plugin;
 
 use super::measure::{Measured, measure, run_pipeline};
+use super::report::Report;
 
 /// Alternated runs of each variant.
 const ROUNDS: usize = 7;
@@ -50,8 +51,8 @@ fn rounds(mut run: impl FnMut(bool) -> anyhow::Result<Measured>) -> anyhow::Resu
     })
 }
 
-fn print(label: &str, c: &Compared) {
-    println!(
+fn print(report: &Report, label: &str, c: &Compared) {
+    report.say(&format!(
         "metrics cost, {label} ({ROUNDS} alternated runs each, median): \
          {:.0} events/s metered, {:.0} unmetered, ratio {:.3}; \
          {:.0} events per CPU-s metered, {:.0} unmetered, ratio {:.3}",
@@ -61,7 +62,7 @@ fn print(label: &str, c: &Compared) {
         c.on.1,
         c.off.1,
         c.on.1 / c.off.1
-    );
+    ));
 }
 
 /// `input` (the events, one per line) through the file path, into `dir`.
@@ -72,6 +73,7 @@ pub(super) fn print_cost(
     config: &Config,
     input: &Path,
     dir: &Path,
+    report: &Report,
 ) -> anyhow::Result<()> {
     let file_run = rounds(|metered| {
         let mut pipeline = enricher::app::build_file_pipeline(config)?;
@@ -101,6 +103,7 @@ pub(super) fn print_cost(
         Ok(m)
     })?;
     print(
+        report,
         &format!(
             "`enricher run` on a file (full cache, batch {})",
             config.pipeline.batch_size
@@ -118,7 +121,11 @@ pub(super) fn print_cost(
             black_box(run_pipeline(&mut pipeline, records, 1000));
         }))
     })?;
-    print("pipeline alone, warm cache, batch 1000", &pipeline_only);
+    print(
+        report,
+        "pipeline alone, warm cache, batch 1000",
+        &pipeline_only,
+    );
 
     // The meter's own work, timed alone over the outputs of one real pass.
     let mut pipeline =
@@ -142,10 +149,10 @@ pub(super) fn print_cost(
     }
     let ns = started.elapsed().as_nanos() as f64 / (passes * records.len()).max(1) as f64;
     let record_ns = 1e9 / pipeline_only.on.0;
-    println!(
+    report.say(&format!(
         "metrics cost, the meter alone (`pipeline::meter_batch`, batch 1000): {ns:.1} ns per record, \
          {:.2}% of the {record_ns:.0} ns a record takes on the warm-cache path\n",
         ns / record_ns * 100.0
-    );
+    ));
     Ok(())
 }

@@ -16,4 +16,5 @@ mod meter_cost;
 mod output_check;
 pub mod plugins;
 mod rss;
+mod report;
 pub mod swap;

@@ -13,6 +13,7 @@ use enricher::pipeline::Pipeline;
 use enricher::runtime::Plugin;
 
 use super::measure::{measure, run_pipeline};
+use super::report::Report;
 
 /// Alternated runs of each variant.
 const ROUNDS: usize = 3;
@@ -22,7 +23,12 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-pub(super) fn print_cost(plugin: &Plugin, lookup: &Arc<ClaimsLookup>, records: &[InputRecord]) {
+pub(super) fn print_cost(
+    plugin: &Plugin,
+    lookup: &Arc<ClaimsLookup>,
+    records: &[InputRecord],
+    report: &mut Report,
+) {
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS * 2 {
         let checked = round % 2 == 0;
@@ -58,7 +64,7 @@ pub(super) fn print_cost(plugin: &Plugin, lookup: &Arc<ClaimsLookup>, records: &
         })
         .count();
     let ns = started.elapsed().as_nanos() as f64 / values.len().max(1) as f64;
-    println!(
+    report.say(&format!(
         "enriched-JSON check, WASM plugin, warm cache, batch 1000 ({ROUNDS} alternated runs each, median): \
          {with:.0} events/s checked, {without:.0} unchecked, ratio {:.3}; \
          the validator alone: {ns:.0} ns per enriched record ({} of {} valid, {} B on average)\n",
@@ -66,5 +72,7 @@ pub(super) fn print_cost(plugin: &Plugin, lookup: &Arc<ClaimsLookup>, records: &
         valid,
         values.len(),
         bytes / values.len().max(1)
-    );
+    ));
+    report.figure("output_check_ratio", serde_json::json!(with / without));
+    report.figure("output_check_ns_per_record", serde_json::json!(ns));
 }

@@ -24,7 +24,8 @@ use super::upload::{check_content_type, read_component};
 use super::{refusal, status_of};
 use crate::deploy::check::sha256_hex;
 use crate::deploy::signature::SIGNATURE_HEADER;
-use crate::deploy::{AdminError, PluginAdmin, check_name};
+use crate::deploy::{AdminError, PluginAdmin, PluginStatus, check_name};
+use crate::lookup::{CacheChoice, ClaimsLookup};
 
 type Api = Arc<dyn PluginAdmin>;
 
@@ -33,6 +34,8 @@ type Api = Arc<dyn PluginAdmin>;
 pub(super) struct AppState {
     api: Api,
     access: Arc<AdminAccess>,
+    /// The host's lookup, whose cache mode `/v1/status` reports (when known).
+    lookup: Option<Arc<ClaimsLookup>>,
 }
 
 impl FromRef<AppState> for Arc<AdminAccess> {
@@ -42,7 +45,11 @@ impl FromRef<AppState> for Arc<AdminAccess> {
 }
 
 /// Every route of the API (see the table in [`super`]).
-pub(super) fn router(api: Api, access: Arc<AdminAccess>) -> Router {
+pub(super) fn router(
+    api: Api,
+    access: Arc<AdminAccess>,
+    lookup: Option<Arc<ClaimsLookup>>,
+) -> Router {
     Router::new()
         .route("/v1/plugins", allow(get(list).post(deploy), "GET, POST"))
         .route("/v1/plugins/rollback", allow(post(rollback), "POST"))
@@ -51,7 +58,11 @@ pub(super) fn router(api: Api, access: Arc<AdminAccess>) -> Router {
             let why = format!("no such route: {}", uri.path());
             refusal(AdminError::BadRequest(why), StatusCode::NOT_FOUND)
         })
-        .with_state(AppState { api, access })
+        .with_state(AppState {
+            api,
+            access,
+            lookup,
+        })
 }
 
 /// `/v1/status/` is `/v1/status`, as it always was (axum matches paths exactly).
@@ -178,9 +189,22 @@ fn sha256_of(api: &dyn PluginAdmin, key: &str) -> String {
     known.map_or("-".to_owned(), |v| v.sha256)
 }
 
+/// `/v1/status`: the plugin state, and the lookup's cache mode when the host has one.
+#[derive(Serialize)]
+struct HostStatus {
+    #[serde(flatten)]
+    plugin: PluginStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lookup_cache: Option<CacheChoice>,
+}
+
 async fn status(State(app): State<AppState>, _: Reader) -> Response {
+    let lookup_cache = app.lookup.as_ref().map(|l| l.cache_choice().clone());
     match blocking(move || app.api.status()).await {
-        Ok(status) => json(&status),
+        Ok(plugin) => json(&HostStatus {
+            plugin,
+            lookup_cache,
+        }),
         Err(failed) => failed,
     }
 }

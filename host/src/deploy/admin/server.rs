@@ -162,8 +162,9 @@ impl AdminServer {
         let addr = listener.local_addr().map_err(failed)?;
         let (stop, stopped) = oneshot::channel();
         // The probes, metrics and status page sit outside the access checks: they stay open.
+        let lookup = options.observed.as_ref().map(|o| Arc::clone(&o.lookup));
         let access = Arc::new(options.access);
-        let mut router = routes::router(api, Arc::clone(&access))
+        let mut router = routes::router(api, Arc::clone(&access), lookup)
             .merge(claims_route::router(options.claims, access))
             .merge(probes::router(options.health));
         if let Some(observed) = options.observed {

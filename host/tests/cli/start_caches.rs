@@ -1,0 +1,196 @@
+//! What a restart reuses: the compiled plugin cached on disk (a damaged entry
+//! is rebuilt, `off` writes none), and the lookup cache mode `auto` choosing
+//! the full or the partial cache by the table's size, as the summary says.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::errors::{loaded_db, path};
+use super::{Dir, enricher, event, lines, ok};
+
+/// `enricher run` over two events (one known claim, one unknown), caches under `dir/xdg`.
+fn run(dir: &Dir, db: &Path) -> Command {
+    let input = dir.join("events.jsonl");
+    let events = [event("PAY-1", "CLM-001"), event("PAY-2", "CLM-404")];
+    std::fs::write(&input, events.join("\n")).expect("write events");
+    let mut cmd = enricher(&[
+        "run",
+        "--input",
+        path(&input),
+        "--enriched-out",
+        path(&dir.join("enriched.jsonl")),
+        "--failed-out",
+        path(&dir.join("failed.jsonl")),
+        "--db",
+        path(db),
+    ]);
+    cmd.env("XDG_CACHE_HOME", dir.join("xdg"))
+        .env_remove("ENRICHER_CACHE_DIR")
+        .env_remove("LOOKUP_CACHE")
+        .env_remove("LOOKUP_FULL_CACHE_MAX_BYTES");
+    cmd
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(listing) => listing.map(|e| e.expect("entry").path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn enriched_ids(dir: &Dir) -> Vec<String> {
+    lines(&dir.join("enriched.jsonl"))
+        .iter()
+        .map(|v| v["payment_id"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_restart_loads_the_compiled_plugin_from_disk_and_rebuilds_a_damaged_entry() {
+    let dir = Dir::new("compile-cache");
+    let db = loaded_db(&dir);
+    let cache = dir.join("xdg/enricher");
+
+    ok(run(&dir, &db));
+    let written = entries(&cache);
+    assert_eq!(
+        written.len(),
+        1,
+        "one compiled plugin in {}: {written:?}",
+        cache.display()
+    );
+    let entry = written[0].clone();
+    let whole = std::fs::read(&entry).expect("entry");
+
+    ok(run(&dir, &db));
+    assert_eq!(
+        entries(&cache),
+        vec![entry.clone()],
+        "the restart reused it"
+    );
+    assert_eq!(std::fs::read(&entry).expect("entry"), whole);
+
+    std::fs::write(&entry, &whole[..whole.len() / 3]).expect("truncate");
+    ok(run(&dir, &db));
+    assert_eq!(enriched_ids(&dir), ["PAY-1"], "the run still enriches");
+    assert_eq!(
+        std::fs::read(&entry).expect("entry").len(),
+        whole.len(),
+        "the truncated entry was rewritten whole"
+    );
+}
+
+#[test]
+fn cache_dir_off_writes_no_compiled_plugin() {
+    let dir = Dir::new("compile-cache-off");
+    let db = loaded_db(&dir);
+    let mut cmd = run(&dir, &db);
+    cmd.env("ENRICHER_CACHE_DIR", "off");
+    ok(cmd);
+    assert_eq!(enriched_ids(&dir), ["PAY-1"]);
+    assert!(entries(&dir.join("xdg")).is_empty(), "nothing cached");
+
+    let elsewhere = dir.join("elsewhere");
+    let mut cmd = run(&dir, &db);
+    cmd.env("ENRICHER_CACHE_DIR", &elsewhere);
+    ok(cmd);
+    assert_eq!(entries(&elsewhere).len(), 1, "cached where it was told");
+}
+
+#[test]
+fn cache_auto_loads_a_small_table_whole_and_caches_partially_past_the_budget() {
+    let dir = Dir::new("cache-auto");
+    let db = loaded_db(&dir);
+
+    let summary = ok(run(&dir, &db));
+    assert!(
+        summary.contains("cache      full (auto: 2 rows"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("rows in memory 2"),
+        "the whole table: {summary}"
+    );
+
+    let mut cmd = run(&dir, &db);
+    cmd.env("LOOKUP_FULL_CACHE_MAX_BYTES", "100");
+    let summary = ok(cmd);
+    assert!(
+        summary.contains("cache      partial (auto: 2 rows"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("exceeds the full-cache budget"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("misses 2"),
+        "looked up on demand: {summary}"
+    );
+    assert_eq!(enriched_ids(&dir), ["PAY-1"]);
+
+    let mut cmd = run(&dir, &db);
+    cmd.env("LOOKUP_CACHE", "none");
+    let summary = ok(cmd);
+    assert!(
+        summary.contains("cache      none (set: configured"),
+        "{summary}"
+    );
+}
+
+/// The outputs of a file, without the time each was enriched.
+fn timeless(path: &Path) -> Vec<serde_json::Value> {
+    let mut records = lines(path);
+    for r in &mut records {
+        if let Some(fields) = r.as_object_mut() {
+            fields.remove("enrichment_timestamp");
+        }
+    }
+    records
+}
+
+#[test]
+fn the_hidden_native_step_writes_what_the_plugin_writes() {
+    let dir = Dir::new("native-step");
+    let db = loaded_db(&dir);
+    let input = dir.join("mixed.jsonl");
+    let events = [
+        event("PAY-1", "CLM-001"),
+        event("PAY-2", "CLM-404"),
+        "{broken".to_owned(),
+        event("PAY-3", "CLM-002"),
+    ];
+    std::fs::write(&input, events.join("\n")).expect("write events");
+    let run = |label: &str, native: bool| {
+        let (enriched, failed) = (
+            dir.join(&format!("{label}-e.jsonl")),
+            dir.join(&format!("{label}-f.jsonl")),
+        );
+        let mut args = vec![
+            "run",
+            "--input",
+            path(&input),
+            "--enriched-out",
+            path(&enriched),
+            "--failed-out",
+            path(&failed),
+            "--db",
+            path(&db),
+        ];
+        if native {
+            args.push("--native-step");
+        }
+        let summary = ok(enricher(&args));
+        assert!(
+            summary.contains("4 in, 2 enriched, 2 failed"),
+            "{label}: {summary}"
+        );
+        (timeless(&enriched), timeless(&failed))
+    };
+    let wasm = run("wasm", false);
+    let native = run("native", true);
+    assert_eq!(native, wasm);
+    assert_eq!(wasm.0.len(), 2);
+    let help = ok(enricher(&["run", "--help"]));
+    assert!(!help.contains("native-step"), "hidden from help: {help}");
+}
