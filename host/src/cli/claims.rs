@@ -13,6 +13,7 @@ use enricher::claims_load::{InputFormat, LoadOptions, load_claims_from, read_cla
 use enricher::config::Config;
 
 use super::progress::{Counter, LineCounting, Progress, Shown};
+use super::summary::SummaryArgs;
 
 #[derive(clap::Args)]
 pub struct PublishArgs {
@@ -24,6 +25,8 @@ pub struct PublishArgs {
     /// Publish the good rows and report the bad ones, instead of publishing nothing.
     #[arg(long)]
     pub skip_bad_rows: bool,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 /// `enricher claims publish`: check every row as `claims load` does, then
@@ -56,18 +59,40 @@ pub fn publish(config: &Config, args: &PublishArgs) -> anyhow::Result<()> {
     progress.finish();
     let sent = sent?;
     let what = if args.delete { "deletions" } else { "claims" };
-    println!("published {sent} {what} to {topic}");
-    if report.rows_rejected > 0 {
-        println!("rejected {} bad row(s):", report.rows_rejected);
-        for line in &report.rejected {
-            println!("  {line}");
-        }
+    let text = format!(
+        "published {sent} {what} to {topic}\n{}",
+        rejected_text(report.rows_rejected, &report.rejected)
+    );
+    let json = serde_json::json!({
+        "command": "claims publish",
+        "topic": topic,
+        "published": sent,
+        "deletions": args.delete,
+        "rows_rejected": report.rows_rejected,
+        "rejected": report.rejected,
+    });
+    args.summary.emit(&text, &json)
+}
+
+/// The bad rows a load or publish passed over (none: no line).
+fn rejected_text(count: u64, rejected: &[String]) -> String {
+    if count == 0 {
+        return String::new();
     }
-    Ok(())
+    let mut text = format!("rejected {count} bad row(s):\n");
+    for line in rejected {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text
 }
 
 /// `enricher claims load`: replace the claims table of a database file.
-pub fn load(config: &Config, file: &Path, options: &LoadOptions) -> anyhow::Result<()> {
+pub fn load(
+    config: &Config,
+    file: &Path,
+    options: &LoadOptions,
+    summary: &SummaryArgs,
+) -> anyhow::Result<()> {
     let path = config
         .duckdb
         .path()?
@@ -102,17 +127,21 @@ pub fn load(config: &Config, file: &Path, options: &LoadOptions) -> anyhow::Resu
     let report = load_claims_from(&mut conn, input, file, options);
     progress.finish();
     let report = report?;
-    println!(
-        "loaded {} claims into {} in {:.2} s",
+    let text = format!(
+        "loaded {} claims into {} in {:.2} s\n{}",
         report.rows_loaded,
         path.display(),
-        report.elapsed.as_secs_f64()
+        report.elapsed.as_secs_f64(),
+        rejected_text(report.rows_rejected, &report.rejected)
     );
-    if report.rows_rejected > 0 {
-        println!("rejected {} bad row(s):", report.rows_rejected);
-        for line in &report.rejected {
-            println!("  {line}");
-        }
-    }
-    Ok(())
+    let json = serde_json::json!({
+        "command": "claims load",
+        "file": file.display().to_string(),
+        "db": path.display().to_string(),
+        "rows_loaded": report.rows_loaded,
+        "rows_rejected": report.rows_rejected,
+        "rejected": report.rejected,
+        "elapsed_seconds": report.elapsed.as_secs_f64(),
+    });
+    summary.emit(&text, &json)
 }

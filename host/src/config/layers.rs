@@ -3,12 +3,13 @@
 //! winning. Environment names come from the `ENV` table of each section, so a
 //! setting's name is declared once; errors name the setting and what is valid.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::error::Kind;
 use figment::providers::Serialized;
 use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider};
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::Serialize;
 
 use super::{Config, admin, claims, deploy, kafka, lookup, observe, plugin};
@@ -44,7 +45,9 @@ pub(super) fn invalid(key: &str, why: &str) -> ConfigError {
     }
 }
 
-const ENV_SOURCE: &str = "environment variable";
+pub(super) const ENV_SOURCE: &str = "environment variable";
+/// The metadata name of a value a command-line flag set.
+pub(super) const FLAG_SOURCE: &str = "command-line flag";
 
 /// One setting read from the environment: (name, file key, trimmed value).
 type EnvVar = (&'static str, &'static str, String);
@@ -53,6 +56,9 @@ type EnvVar = (&'static str, &'static str, String);
 pub struct Layers {
     figment: Figment,
     env: Vec<EnvVar>,
+    /// The variable that set each librdkafka property (`sasl.password` ->
+    /// `KAFKA_SASL_PASSWORD`), for `config check`.
+    property_env: BTreeMap<String, String>,
 }
 
 impl Layers {
@@ -61,6 +67,7 @@ impl Layers {
         Self {
             figment: Figment::from(Serialized::defaults(base.clone())),
             env: Vec::new(),
+            property_env: BTreeMap::new(),
         }
     }
 
@@ -108,7 +115,8 @@ impl Layers {
         let mut properties = Dict::new();
         for (name, value) in vars {
             if let Some(key) = kafka::property_of_env(&name) {
-                properties.insert(key, Value::from(value.trim().to_owned()));
+                properties.insert(key.clone(), Value::from(value.trim().to_owned()));
+                self.property_env.insert(key, name);
             }
         }
         if !properties.is_empty() {
@@ -116,9 +124,35 @@ impl Layers {
             kafka.insert("properties".into(), Value::from(properties));
             let mut root = Dict::new();
             root.insert("kafka".into(), Value::from(kafka));
-            self.figment = self.figment.merge(Serialized::from(root, Profile::Default));
+            self.figment = self.figment.merge(EnvProperties(root));
         }
         self
+    }
+
+    /// One setting by its file key (`duckdb.url`), given by `flag` (`--db`):
+    /// the last layer, and `config check` says which flag set it.
+    pub fn flag(
+        mut self,
+        key: &str,
+        flag: &'static str,
+        value: impl Serialize,
+    ) -> Result<Self, ConfigError> {
+        let value =
+            Value::serialize(value).map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))?;
+        let mut root = Dict::new();
+        insert(&mut root, key, value);
+        self.figment = self.figment.merge(Flag { flag, root });
+        Ok(self)
+    }
+
+    /// The layered values and where each came from (see `sources`).
+    pub(super) fn figment(&self) -> &Figment {
+        &self.figment
+    }
+
+    /// The variable that set librdkafka property `property`, if one did.
+    pub(super) fn property_env(&self, property: &str) -> Option<&str> {
+        self.property_env.get(property).map(String::as_str)
     }
 
     /// One setting by its file key (`lookup.timeout`), the way a flag gives it.
@@ -196,6 +230,35 @@ impl Provider for EnvVars {
             insert(&mut root, key, Value::from(value.as_str()));
         }
         Ok(Profile::Default.collect(root))
+    }
+}
+
+/// librdkafka properties read from the environment as a figment layer.
+struct EnvProperties(Dict);
+
+impl Provider for EnvProperties {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENV_SOURCE)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// A setting given by a command-line flag, as a figment layer.
+struct Flag {
+    flag: &'static str,
+    root: Dict,
+}
+
+impl Provider for Flag {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(FLAG_SOURCE).source(Source::Custom(self.flag.to_owned()))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.root.clone()))
     }
 }
 
