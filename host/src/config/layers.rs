@@ -321,6 +321,39 @@ mod tests {
     }
 
     #[test]
+    fn a_duration_without_a_unit_is_refused_with_the_unit_to_add() {
+        let env = |name: &str| (name == "LOOKUP_TIMEOUT").then(|| "500".to_string());
+        let err = Layers::new(&Config::default())
+            .env(env)
+            .extract()
+            .expect_err("a bare number");
+        assert_eq!(
+            err.to_string(),
+            "invalid setting LOOKUP_TIMEOUT=\"500\": add a unit, e.g. 500ms or 500s"
+        );
+        for value in ["500", "\"500\"", "2.5"] {
+            let file = format!("[kafka]\ncommit-interval = {value}\n");
+            let err = Layers::new(&Config::default())
+                .toml(Path::new("c.toml"), &file)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("add a unit, e.g. "), "{value}: {err}");
+            assert!(!err.contains("invalid type"), "{value}: {err}");
+        }
+        let zero = Layers::new(&Config::default())
+            .env(|name| (name == "LOOKUP_SERVE_STALE_FOR").then(|| "0".to_string()))
+            .extract()
+            .expect("zero needs no unit");
+        assert!(zero.lookup.serve_stale_for.is_zero());
+        let schedule = Layers::new(&Config::default())
+            .env(|name| (name == "LOOKUP_RETRY_NOT_FOUND").then(|| "30s,5".to_string()))
+            .extract()
+            .expect_err("a delay without a unit");
+        assert!(schedule.to_string().contains("add a unit, e.g. 5ms or 5s"), "{schedule}");
+    }
+
+    #[test]
     fn kafka_secrets_come_from_env_over_the_file() {
         let file = "[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.username\" = \"file\"\n";
         let vars = [
