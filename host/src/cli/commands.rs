@@ -50,6 +50,7 @@ pub fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
             let job = FileJob {
                 skip_lines: args.skip_lines.unwrap_or(0),
                 append: args.append,
+                summary_json: args.summary.summary_json.as_deref(),
                 ..FileJob::new(input, enriched, failed)
             };
             super::file_run::run(&config, &job, &args.summary)

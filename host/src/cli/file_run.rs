@@ -37,6 +37,8 @@ pub struct FileJob<'a> {
     pub skip_lines: u64,
     /// Append to the outputs instead of replacing them (`--append`).
     pub append: bool,
+    /// Where `--summary-json` writes at the end (checked like an output).
+    pub summary_json: Option<&'a Path>,
 }
 
 impl<'a> FileJob<'a> {
@@ -48,6 +50,7 @@ impl<'a> FileJob<'a> {
             failed_out,
             skip_lines: 0,
             append: false,
+            summary_json: None,
         }
     }
 }
@@ -257,6 +260,10 @@ fn refuse_self_overwrite(config: &Config, job: &FileJob<'_>) -> anyhow::Result<(
         },
     ]
     .into_iter()
+    .chain(job.summary_json.map(|path| NamedPath {
+        flag: "--summary-json",
+        path,
+    }))
     .filter(|output| output.path != Path::new(STD))
     .collect();
     Ok(check_outputs(&reads, &outputs)?)

@@ -149,6 +149,33 @@ fn both_outputs_on_stdout_are_refused_before_anything_runs() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--summary-json -"), "{stderr}");
+    // The JSON summary may not overwrite the input either.
+    let out = enricher(&[
+        "run",
+        "--input",
+        path(&input),
+        "--enriched-out",
+        path(&dir.join("enriched.jsonl")),
+        "--failed-out",
+        path(&dir.join("failed.jsonl")),
+        "--db",
+        path(&db),
+        "--summary-json",
+        path(&input),
+    ])
+    .output()
+    .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--summary-json") && stderr.contains("is the same file as --input"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&input).expect("input"),
+        event("PAY-1", "CLM-001"),
+        "the input is kept"
+    );
 }
 
 #[test]
