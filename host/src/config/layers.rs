@@ -350,7 +350,10 @@ mod tests {
             .env(|name| (name == "LOOKUP_RETRY_NOT_FOUND").then(|| "30s,5".to_string()))
             .extract()
             .expect_err("a delay without a unit");
-        assert!(schedule.to_string().contains("add a unit, e.g. 5ms or 5s"), "{schedule}");
+        assert!(
+            schedule.to_string().contains("add a unit, e.g. 5ms or 5s"),
+            "{schedule}"
+        );
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Setting {
     pub origin: Origin,
 }
 
+/// Tables whose keys are free (and may hold dots): one setting per entry.
+const FREE_MAPS: &[&str] = &["kafka.properties", "plugin.params"];
+
 /// What a masked secret shows.
 pub const MASK: &str = "***";
 
@@ -91,10 +94,10 @@ impl Layers {
 
     fn walk(&self, prefix: &str, value: &Value, out: &mut Vec<Setting>) {
         match value {
-            Value::Object(map) if prefix != "kafka.properties" || map.is_empty() => {
-                if map.is_empty() {
-                    out.push(self.setting(prefix, "{}".to_owned()));
-                }
+            Value::Object(map) if map.is_empty() => {
+                out.push(self.setting(prefix, "{}".to_owned()));
+            }
+            Value::Object(map) if !FREE_MAPS.contains(&prefix) => {
                 for (key, value) in map {
                     let path = match prefix {
                         "" => key.clone(),
@@ -103,11 +106,12 @@ impl Layers {
                     self.walk(&path, value, out);
                 }
             }
-            // librdkafka properties: keys with dots (quoted, as in TOML), one setting each.
+            // Free-form tables (librdkafka properties, plugin parameters):
+            // keys may hold dots, so each is quoted, as in TOML.
             Value::Object(map) => {
-                for (property, value) in map {
-                    let key = format!("{prefix}.{property:?}");
-                    let origin = self.property_origin(property);
+                for (name, value) in map {
+                    let key = format!("{prefix}.{name:?}");
+                    let origin = self.entry_origin(prefix, name);
                     out.push(Setting {
                         value: shown(&key, value),
                         key,
@@ -128,15 +132,19 @@ impl Layers {
         }
     }
 
-    fn property_origin(&self, property: &str) -> Origin {
+    /// The origin of entry `name` of the free-form table at `table`.
+    fn entry_origin(&self, table: &str, name: &str) -> Origin {
         let metadata = self
             .figment()
-            .find_value("kafka.properties")
+            .find_value(table)
             .ok()
             .and_then(|v| v.into_dict())
-            .and_then(|dict| dict.get(property).map(figment::value::Value::tag))
+            .and_then(|dict| dict.get(name).map(figment::value::Value::tag))
             .and_then(|tag| self.figment().get_metadata(tag));
-        origin(metadata, || self.property_env(property).map(str::to_owned))
+        origin(metadata, || match table {
+            "kafka.properties" => self.property_env(name).map(str::to_owned),
+            _ => None,
+        })
     }
 }
 
@@ -182,7 +190,8 @@ mod tests {
     fn each_setting_names_its_layer_and_secrets_are_masked() {
         let file = "[lookup]\ntimeout = \"5s\"\ncache-ttl = \"3min\"\n\
                     [admin]\ntoken = \"file-token-0123456789\"\n\
-                    [kafka.properties]\n\"ssl.key.password\" = \"pem-secret\"\n\"client.id\" = \"me\"\n";
+                    [kafka.properties]\n\"ssl.key.password\" = \"pem-secret\"\n\"client.id\" = \"me\"\n\
+                    [plugin.params]\n\"region.code\" = \"eu\"\n";
         let env = |name: &str| (name == "LOOKUP_TIMEOUT").then(|| "6s".to_owned());
         let vars = [("KAFKA_SASL_PASSWORD", "hunter2"), ("HOME", "/root")]
             .map(|(n, v)| (n.to_owned(), v.to_owned()));
@@ -223,6 +232,8 @@ mod tests {
         assert_eq!(sasl.origin, Origin::Env("KAFKA_SASL_PASSWORD".into()));
         assert_eq!(find("kafka.properties.\"ssl.key.password\"").value, MASK);
         assert_eq!(find("kafka.properties.\"client.id\"").value, "\"me\"");
+        let param = find("plugin.params.\"region.code\"");
+        assert_eq!((param.value.as_str(), &param.origin), ("\"eu\"", &file));
         let text = format!("{settings:?}");
         for secret in ["hunter2", "pem-secret", "file-token"] {
             assert!(!text.contains(secret), "{secret} printed: {text}");

@@ -33,7 +33,10 @@ fn config_check_prints_every_value_with_its_source_and_masks_secrets() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains(&format!("file {file} (--config)")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("file {file} (--config)")),
+        "{stdout}"
+    );
     let cases = [
         ("lookup.timeout", "\"6s\"", "# env LOOKUP_TIMEOUT"),
         ("lookup.cache-ttl", "\"3m\"", &format!("# file {file}")),
@@ -67,10 +70,19 @@ fn config_check_prints_every_value_with_its_source_and_masks_secrets() {
         );
     }
     // Every section is listed.
-    for key in ["kafka.delivery", "deploy.admin-bind", "claims.changelog-topic"] {
+    for key in [
+        "kafka.delivery",
+        "deploy.admin-bind",
+        "claims.changelog-topic",
+    ] {
         assert!(line_of(&stdout, key).contains("# default"), "{key}");
     }
-    for secret in ["file-token-abcdefghijklmnop", "hunter2", "pem-pass", "oauth-xyz"] {
+    for secret in [
+        "file-token-abcdefghijklmnop",
+        "hunter2",
+        "pem-pass",
+        "oauth-xyz",
+    ] {
         assert!(!stdout.contains(secret), "{secret} printed:\n{stdout}");
         assert!(
             !String::from_utf8_lossy(&out.stderr).contains(secret),
@@ -89,7 +101,10 @@ fn config_check_refuses_an_invalid_configuration_with_the_reason() {
         .expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("add a unit, e.g. 500ms or 500s"), "{stderr}");
+    assert!(
+        stderr.contains("add a unit, e.g. 500ms or 500s"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("invalid type"), "{stderr}");
 
     let mut cmd = enricher(&["config", "check"]);

@@ -77,7 +77,12 @@ fn a_dash_output_is_stdout_and_holds_only_records_while_the_summary_goes_to_stde
             "{counter}: {summary}"
         );
     }
-    for counter in ["store_queries", "store_retries", "store_errors", "rows_in_memory"] {
+    for counter in [
+        "store_queries",
+        "store_retries",
+        "store_errors",
+        "rows_in_memory",
+    ] {
         assert!(summary["lookup"][counter].is_u64(), "{counter}: {summary}");
     }
 
