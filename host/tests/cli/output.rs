@@ -240,7 +240,7 @@ fn lookup_counters(dir: &Dir, db: &Path, cache: &str) -> serde_json::Value {
         .map(|i| event(&format!("PAY-{i}"), claims[i % 3]))
         .collect();
     std::fs::write(&input, events.join("\n")).expect("write");
-    let json = dir.join(format!("summary-{cache}.json"));
+    let json = dir.join(&format!("summary-{cache}.json"));
     let (_, stderr) = outputs(enricher(&[
         "run",
         "--input",
