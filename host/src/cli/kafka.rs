@@ -96,8 +96,10 @@ pub struct CreateArgs {
     /// Topic names.
     #[arg(required = true)]
     pub topics: Vec<String>,
+    /// Partitions of each new topic.
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
+    /// Replication factor of each new topic.
     #[arg(long, default_value_t = 1)]
     pub replication: i32,
 }

@@ -30,8 +30,10 @@ pub struct KafkaBenchArgs {
     /// Input rate of the latency run.
     #[arg(long, default_value_t = 20_000.0)]
     pub latency_rate: f64,
+    /// How long the fixed-rate latency run lasts, in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub latency_seconds: f64,
+    /// Where the benchmark's files go.
     #[arg(long, default_value = "out/bench")]
     pub dir: PathBuf,
 }
