@@ -74,7 +74,7 @@ fn duration(text: &str) -> Result<Duration, String> {
     if is_bare_number(t) {
         // Zero is zero in any unit; any other bare number is ambiguous.
         return match t.parse::<f64>() {
-            Ok(n) if n == 0.0 => Ok(Duration::ZERO),
+            Ok(0.0) => Ok(Duration::ZERO),
             _ => Err(add_a_unit(t)),
         };
     }
