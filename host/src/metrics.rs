@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::lookup::LookupStats;
 
 /// What a pipeline has counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PipelineMetrics {
     /// Records handed to the pipeline.
     pub records_in: u64,
@@ -62,6 +62,22 @@ pub struct RunSummary<'a> {
     pub changelog: Option<crate::lookup::ChangelogStatus>,
     /// The lookup's cache mode and why it was chosen.
     pub cache: crate::lookup::CacheChoice,
+}
+
+impl RunSummary<'_> {
+    /// Every counter of the summary as one JSON object (`--summary-json`):
+    /// `plugin`, `elapsed_seconds`, `records` (the pipeline's counters, with
+    /// `by_status`), `lookup` (cache and store counters) and `changelog`
+    /// (`null` when the changelog is not applied).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "plugin": self.plugin,
+            "elapsed_seconds": self.elapsed.as_secs_f64(),
+            "records": self.metrics,
+            "lookup": self.lookup,
+            "changelog": self.changelog,
+        })
+    }
 }
 
 impl fmt::Display for RunSummary<'_> {

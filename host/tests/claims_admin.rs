@@ -18,7 +18,27 @@ use std::io::Write;
 use std::process::{ChildStdin, Stdio};
 use std::time::Duration;
 
-use host::{Running, enricher, ok, start, workdir};
+use host::{Running, enricher, start, workdir};
+
+/// Run `enricher args` to its end; its summary (stderr).
+fn summary_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("run enricher");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
+    stderr
+}
+
+/// The host's stderr once it holds `needle` (its reader thread may lag the exit).
+fn log_when(host: &Running, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = host.log();
+        if log.contains(needle) || std::time::Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 const TOKEN: &str = "claims-admin-test-token-0123456789";
 
@@ -71,7 +91,6 @@ fn outputs(path: &std::path::Path) -> BTreeMap<String, (serde_json::Value, Strin
 fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
     let (dir, db) = workdir("claims-admin", 3);
     let (enriched, failed) = (dir.join("enriched.jsonl"), dir.join("failed.jsonl"));
-    let summary = dir.join("summary.txt");
     let mut cmd = enricher();
     cmd.args(["run", "--input", "-", "--db"])
         .arg(&db)
@@ -83,8 +102,7 @@ fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
         .env("ENRICHER_ADMIN_TOKEN", TOKEN)
         .env("LOOKUP_CACHE_TTL", "1h")
         .env("LOOKUP_CACHE_MISSING_TTL", "1h")
-        .stdin(Stdio::piped())
-        .stdout(std::fs::File::create(&summary).expect("summary file"));
+        .stdin(Stdio::piped());
     let mut host = start(cmd);
     let mut stdin = host.child.stdin.take().expect("stdin");
     let admin = host.admin.clone();
@@ -121,11 +139,13 @@ fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
          {\"claim_id\":\"CLM-0000000\",\"member_id\":\"MBR-UPDATED\",\"claim_amount\":\"0.10\"}\n",
     )
     .expect("claims file");
-    let published = ok(enricher()
-        .args(["claims", "publish"])
-        .arg(&file)
-        .args(["--admin", &admin])
-        .env("ENRICHER_ADMIN_TOKEN", TOKEN));
+    let published = summary_of(
+        enricher()
+            .args(["claims", "publish"])
+            .arg(&file)
+            .args(["--admin", &admin])
+            .env("ENRICHER_ADMIN_TOKEN", TOKEN),
+    );
     assert!(
         published.contains("applied 2 claims to duckdb"),
         "{published}"
@@ -140,10 +160,12 @@ fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
     let mut delete = enricher();
     let deleted_file = dir.join("gone.csv");
     std::fs::write(&deleted_file, ids).expect("ids file");
-    let deleted = ok(delete
-        .args(["claims", "publish", "--delete", "--admin", &admin])
-        .arg(&deleted_file)
-        .env("ENRICHER_ADMIN_TOKEN", TOKEN));
+    let deleted = summary_of(
+        delete
+            .args(["claims", "publish", "--delete", "--admin", &admin])
+            .arg(&deleted_file)
+            .env("ENRICHER_ADMIN_TOKEN", TOKEN),
+    );
     assert!(deleted.contains("applied 1 deletions"), "{deleted}");
     feed(&host, &mut stdin, 6, "CLM-NEW-1");
 
@@ -174,7 +196,7 @@ fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
         "{updated_line}"
     );
     assert_eq!(enriched.len() + failed.len(), 6, "one output per payment");
-    let text = std::fs::read_to_string(&summary).expect("summary");
+    let text = log_when(&host, "admin-api:");
     assert!(
         text.contains("admin-api: applied 4 (1 deletions"),
         "the summary reports what the API applied: {text}"

@@ -73,6 +73,17 @@ impl Scratch {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Run `args`, which must succeed; its summary (stderr).
+    fn summary(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "enricher {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     fn write(&self, name: &str, text: &str) -> String {
         let path = self.dir.join(name);
         std::fs::write(&path, text).expect("write");
@@ -134,7 +145,7 @@ fn load_on_a_held_file_names_publish_and_published_claims_reach_the_running_host
         r#"{"claim_id":"CLM-0","member_id":"MBR-0","claim_amount":"1.00"}"#,
     );
     assert!(
-        s.ok(&["claims", "publish", &late])
+        s.summary(&["claims", "publish", &late])
             .contains("published 1 claims")
     );
 
@@ -170,7 +181,7 @@ fn load_on_a_held_file_names_publish_and_published_claims_reach_the_running_host
         "claim_id,member_id,claim_amount\nCLM-2,MBR-2,20.00\n",
     );
     assert!(
-        s.ok(&["claims", "publish", &update])
+        s.summary(&["claims", "publish", &update])
             .contains("published 1 claims")
     );
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -202,7 +213,7 @@ fn load_on_a_held_file_names_publish_and_published_claims_reach_the_running_host
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let summary = String::from_utf8_lossy(&output.stdout);
+    let summary = String::from_utf8_lossy(&output.stderr);
     // CLM-0 (published before the host started, applied at its start) and CLM-2.
     assert!(
         summary.contains(&format!(

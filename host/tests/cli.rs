@@ -4,10 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+#[path = "cli/config_check.rs"]
+mod config_check;
 #[path = "cli/errors.rs"]
 mod errors;
 #[path = "cli/logs.rs"]
 mod logs;
+#[path = "cli/output.rs"]
+mod output;
 #[path = "cli/signing.rs"]
 mod signing;
 #[path = "cli/start_caches.rs"]
@@ -53,6 +57,19 @@ fn ok(mut cmd: Command) -> String {
     stdout
 }
 
+/// Runs `cmd`, which must succeed and print nothing on stdout; its summary (stderr).
+fn summary_of(mut cmd: Command) -> String {
+    let out: Output = cmd.output().expect("run enricher");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "enricher failed: {stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "the summary goes to stderr"
+    );
+    stderr
+}
+
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .expect("output file")
@@ -75,7 +92,7 @@ fn claims_load_then_run_routes_every_event() {
     std::fs::write(dir.join("claims.csv"), CLAIMS).expect("write");
     let db = dir.join("claims.duckdb");
     let db_arg = db.to_str().expect("utf8 path");
-    let loaded = ok(enricher(&[
+    let loaded = summary_of(enricher(&[
         "claims",
         "load",
         dir.join("claims.csv").to_str().expect("path"),
@@ -93,7 +110,7 @@ fn claims_load_then_run_routes_every_event() {
     .join("\n");
     std::fs::write(dir.join("events.jsonl"), input).expect("write");
     let (enriched, failed) = (dir.join("out/enriched.jsonl"), dir.join("out/failed.jsonl"));
-    let summary = ok(enricher(&[
+    let summary = summary_of(enricher(&[
         "run",
         "--input",
         dir.join("events.jsonl").to_str().expect("path"),

@@ -14,6 +14,7 @@ use enricher::config::Config;
 use enricher::deploy::admin::AdminClient;
 
 use super::progress::{Counter, LineCounting, Progress, Shown};
+use super::summary::SummaryArgs;
 
 #[derive(clap::Args)]
 pub struct PublishArgs {
@@ -31,6 +32,8 @@ pub struct PublishArgs {
     /// changelog. Sends the admin token (ENRICHER_ADMIN_TOKEN[_FILE]).
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<String>,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 /// `enricher claims publish`: check every row as `claims load` does, then
@@ -66,14 +69,31 @@ pub fn publish(config: &Config, args: &PublishArgs) -> anyhow::Result<()> {
     progress.finish();
     let sent = sent?;
     let what = if args.delete { "deletions" } else { "claims" };
-    println!("published {sent} {what} to {topic}");
-    if report.rows_rejected > 0 {
-        println!("rejected {} bad row(s):", report.rows_rejected);
-        for line in &report.rejected {
-            println!("  {line}");
-        }
+    let text = format!(
+        "published {sent} {what} to {topic}\n{}",
+        rejected_text(report.rows_rejected, &report.rejected)
+    );
+    let json = serde_json::json!({
+        "command": "claims publish",
+        "topic": topic,
+        "published": sent,
+        "deletions": args.delete,
+        "rows_rejected": report.rows_rejected,
+        "rejected": report.rejected,
+    });
+    args.summary.emit(&text, &json)
+}
+
+/// The bad rows a load or publish passed over (none: no line).
+fn rejected_text(count: u64, rejected: &[String]) -> String {
+    if count == 0 {
+        return String::new();
     }
-    Ok(())
+    let mut text = format!("rejected {count} bad row(s):\n");
+    for line in rejected {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text
 }
 
 /// `enricher claims publish --admin ADDR`: the file as it is, to the host's
@@ -90,18 +110,31 @@ fn publish_to_admin(config: &Config, args: &PublishArgs, addr: &str) -> anyhow::
         .claims(&file, format, args.delete, args.skip_bad_rows)
         .with_context(|| format!("POST /v1/claims to {addr} ({})", args.file.display()))?;
     let what = if args.delete { "deletions" } else { "claims" };
-    println!("applied {} {what} to {}", report.rows, report.applied_to);
-    if report.rows_rejected > 0 {
-        println!("rejected {} bad row(s):", report.rows_rejected);
-        for line in &report.rejected {
-            println!("  {line}");
-        }
-    }
-    Ok(())
+    let text = format!(
+        "applied {} {what} to {}\n{}",
+        report.rows,
+        report.applied_to,
+        rejected_text(report.rows_rejected, &report.rejected)
+    );
+    let json = serde_json::json!({
+        "command": "claims publish",
+        "admin": addr,
+        "applied": report.rows,
+        "applied_to": report.applied_to,
+        "deletions": args.delete,
+        "rows_rejected": report.rows_rejected,
+        "rejected": report.rejected,
+    });
+    args.summary.emit(&text, &json)
 }
 
 /// `enricher claims load`: replace the claims table of a database file.
-pub fn load(config: &Config, file: &Path, options: &LoadOptions) -> anyhow::Result<()> {
+pub fn load(
+    config: &Config,
+    file: &Path,
+    options: &LoadOptions,
+    summary: &SummaryArgs,
+) -> anyhow::Result<()> {
     let path = config
         .duckdb
         .path()?
@@ -136,17 +169,21 @@ pub fn load(config: &Config, file: &Path, options: &LoadOptions) -> anyhow::Resu
     let report = load_claims_from(&mut conn, input, file, options);
     progress.finish();
     let report = report?;
-    println!(
-        "loaded {} claims into {} in {:.2} s",
+    let text = format!(
+        "loaded {} claims into {} in {:.2} s\n{}",
         report.rows_loaded,
         path.display(),
-        report.elapsed.as_secs_f64()
+        report.elapsed.as_secs_f64(),
+        rejected_text(report.rows_rejected, &report.rejected)
     );
-    if report.rows_rejected > 0 {
-        println!("rejected {} bad row(s):", report.rows_rejected);
-        for line in &report.rejected {
-            println!("  {line}");
-        }
-    }
-    Ok(())
+    let json = serde_json::json!({
+        "command": "claims load",
+        "file": file.display().to_string(),
+        "db": path.display().to_string(),
+        "rows_loaded": report.rows_loaded,
+        "rows_rejected": report.rows_rejected,
+        "rejected": report.rejected,
+        "elapsed_seconds": report.elapsed.as_secs_f64(),
+    });
+    summary.emit(&text, &json)
 }

@@ -7,41 +7,29 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use enricher::config::{CacheMode, Config, DeliveryMode};
+use enricher::config::Config;
 use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
 
 use super::file_run::FileJob;
-
 use super::named_io::Named;
 use super::progress::{Counter, LineCounting, Progress, Shown};
+use super::settings::SettingFlags;
+use super::summary::SummaryArgs;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// File mode: input file, one raw record per line (`-` reads stdin).
     /// Without it, `run` consumes from Kafka (KAFKA_BOOTSTRAP_SERVERS, PAYMENT_EVENTS_TOPIC).
-    #[arg(long, requires_all = ["enriched_out", "failed_out"])]
+    #[arg(long, value_name = "FILE", requires_all = ["enriched_out", "failed_out"])]
     pub input: Option<PathBuf>,
-    /// File mode: where enriched records go (JSON lines).
-    #[arg(long)]
+    /// File mode: where enriched records go (JSON lines; `-` writes stdout).
+    #[arg(long, value_name = "FILE")]
     pub enriched_out: Option<PathBuf>,
-    /// File mode: where failed records go (JSON lines, each with its reason).
-    #[arg(long)]
+    /// File mode: where failed records go (JSON lines, each with its reason; `-` writes stdout).
+    #[arg(long, value_name = "FILE")]
     pub failed_out: Option<PathBuf>,
-    /// The claims DuckDB file (overrides DUCKDB_URL).
-    #[arg(long)]
-    pub db: Option<PathBuf>,
-    /// A plugin component (.wasm); default: the plugin built with the host.
-    #[arg(long)]
-    pub plugin: Option<PathBuf>,
-    /// Records per plugin call.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Lookup cache: auto (full when the table fits lookup.full-cache-max-bytes, else partial), partial (LRU + TTL), full (whole table) or none.
-    #[arg(long, value_parser = parse_cache_mode)]
-    pub cache: Option<CacheMode>,
-    /// Kafka mode: exactly-once (transactions) or at-least-once.
-    #[arg(long, value_parser = parse_delivery)]
-    pub delivery: Option<DeliveryMode>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
     /// Kafka mode: exit 0 once everything in the input topic at start is processed and committed.
     #[arg(long)]
     pub stop_at_end: bool,
@@ -55,44 +43,24 @@ pub struct RunArgs {
     /// plugin, to measure what WASM costs (a benchmark aid).
     #[arg(long, requires = "input", hide = true)]
     pub native_step: bool,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
-fn parse_delivery(s: &str) -> Result<DeliveryMode, String> {
-    DeliveryMode::parse(s).ok_or_else(|| format!("{s:?}: expected exactly-once or at-least-once"))
-}
-
-fn parse_cache_mode(s: &str) -> Result<CacheMode, String> {
-    s.parse().map_err(|why| format!("{s:?}: {why}"))
-}
-
-pub fn run(mut config: Config, args: RunArgs) -> anyhow::Result<()> {
-    if let Some(db) = &args.db {
-        config.duckdb.url = db.display().to_string();
-    }
-    if let Some(plugin) = args.plugin {
-        config.plugin.path = Some(plugin);
-    }
-    if let Some(n) = args.batch_size {
-        config.pipeline.batch_size = n;
-    }
-    if let Some(mode) = args.cache {
-        config.lookup.cache = mode;
-    }
-    if let Some(mode) = args.delivery {
-        config.kafka.delivery = mode;
-    }
-    config.validate()?;
+/// `enricher run`; `config` holds the flags' settings already (`SettingFlags`).
+pub fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     match (&args.input, &args.enriched_out, &args.failed_out) {
         (Some(input), Some(enriched), Some(failed)) => {
             let job = FileJob {
                 skip_lines: args.skip_lines.unwrap_or(0),
                 append: args.append,
                 native_step: args.native_step,
+                summary_json: args.summary.summary_json.as_deref(),
                 ..FileJob::new(input, enriched, failed)
             };
-            super::file_run::run(&config, &job)
+            super::file_run::run(&config, &job, &args.summary)
         }
-        _ => super::kafka::run(&config, args.stop_at_end),
+        _ => super::kafka::run(&config, args.stop_at_end, &args.summary),
     }
 }
 
@@ -110,7 +78,8 @@ pub struct GenerateArgs {
     /// Number of events (or give --run-duration-seconds with --events-per-second).
     #[arg(long, conflicts_with = "run_duration_seconds")]
     pub count: Option<u64>,
-    #[arg(long, requires = "events_per_second")]
+    /// Generate for this many seconds instead of a count (needs --events-per-second).
+    #[arg(long, value_name = "SECONDS", requires = "events_per_second")]
     pub run_duration_seconds: Option<f64>,
     /// Pace the output at this rate (default: as fast as possible).
     #[arg(long)]
@@ -124,6 +93,7 @@ pub struct GenerateArgs {
     /// Distinct claims the events refer to.
     #[arg(long, default_value_t = 10_000)]
     pub claims: u64,
+    /// Random seed: the same seed writes the same events and claims.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Events file (default: stdout).
@@ -135,9 +105,14 @@ pub struct GenerateArgs {
     /// Also write the matching claims as CSV here.
     #[arg(long)]
     pub claims_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
+    if args.out.is_none() && args.topic.is_none() {
+        args.summary.check_stdout(Some("the events (no --out)"))?;
+    }
     for (name, rate) in [
         ("--valid-claim-rate", args.valid_claim_rate),
         ("--invalid-rate", args.invalid_rate),
@@ -165,11 +140,13 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
         claims: args.claims,
         seed: args.seed,
     };
+    let mut claims_written = None;
     if let Some(path) = &args.claims_out {
         let mut out = create(path)?;
         let n = write_claims_csv(&mut out, args.claims, args.seed)?;
         out.flush()?;
         eprintln!("wrote {n} claims to {}", path.display());
+        claims_written = Some(n);
     }
     let lines = Counter::default();
     let progress = Progress::start(
@@ -182,6 +159,7 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
         config.observe.progress_interval,
         lines.reader(),
     );
+    let mut produced = None;
     let summary = match (&args.out, &args.topic) {
         (_, Some(topic)) => {
             let topic_writer = super::kafka::TopicWriter::new(config, topic)?;
@@ -189,7 +167,7 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
             let s = write_events(&mut out, &options)?;
             out.flush()?;
             progress.finish();
-            eprintln!("produced {} records to {topic}", out.inner().sent);
+            produced = Some(out.inner().sent);
             s
         }
         (Some(path), None) => {
@@ -207,9 +185,25 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
             s
         }
     };
-    eprintln!(
-        "generated {} events: {} with a known claim, {} unknown, {} invalid",
+    let mut text = String::new();
+    if let (Some(n), Some(topic)) = (produced, &args.topic) {
+        text.push_str(&format!("produced {n} records to {topic}\n"));
+    }
+    text.push_str(&format!(
+        "generated {} events: {} with a known claim, {} unknown, {} invalid\n",
         summary.events, summary.valid_claim, summary.unknown_claim, summary.invalid
-    );
-    Ok(())
+    ));
+    let json = serde_json::json!({
+        "command": "generate",
+        "events": summary.events,
+        "valid_claim": summary.valid_claim,
+        "unknown_claim": summary.unknown_claim,
+        "invalid": summary.invalid,
+        "out": args.out.as_ref().map(|p| p.display().to_string()),
+        "topic": args.topic,
+        "produced": produced,
+        "claims_out": args.claims_out.as_ref().map(|p| p.display().to_string()),
+        "claims_written": claims_written,
+    });
+    args.summary.emit(&text, &json)
 }

@@ -17,8 +17,10 @@ use enricher::kafka::{RunOptions, run_observed, wait_for_broker};
 use enricher::kafka::{TailOptions, load_producer_config, tail_topic};
 use enricher::observe::{ChangelogLag, StatusLog};
 
+use super::summary::{SummaryArgs, merged};
+
 /// `enricher run` without `--input`: consume, enrich, produce, commit.
-pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
+pub fn run(config: &Config, stop_at_end: bool, summary_out: &SummaryArgs) -> anyhow::Result<()> {
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
@@ -52,22 +54,41 @@ pub fn run(config: &Config, stop_at_end: bool) -> anyhow::Result<()> {
     };
     let report = run_observed(pipeline, &config.kafka, options, &shutdown, &host.health)?;
     let summary = pipeline.summary(report.elapsed);
-    print!("{summary}");
-    println!(
-        "kafka      consumed {}, produced {}, commits {}, rewinds {} ({:?})",
+    let mut text = summary.to_string();
+    text.push_str(&format!(
+        "kafka      consumed {}, produced {}, commits {}, rewinds {} ({:?})\n",
         report.consumed,
         report.produced,
         report.commits.commits,
         report.commits.rewinds,
         config.kafka.delivery
-    );
-    if !config.lookup.retry_not_found.is_off() {
-        println!(
-            "late claims sent {} CLAIM_NOT_FOUND payment(s) to {}, enriched {} retry record(s) again",
+    ));
+    let late_claims = !config.lookup.retry_not_found.is_off();
+    if late_claims {
+        text.push_str(&format!(
+            "late claims sent {} CLAIM_NOT_FOUND payment(s) to {}, enriched {} retry record(s) again\n",
             report.retries_sent, config.kafka.retry_topic, report.retries_taken
-        );
+        ));
     }
-    Ok(())
+    let json = merged(
+        summary.to_json(),
+        serde_json::json!({
+            "command": "run",
+            "mode": "kafka",
+            "kafka": {
+                "consumed": report.consumed,
+                "produced": report.produced,
+                "commits": report.commits.commits,
+                "rewinds": report.commits.rewinds,
+                "commit_retries": report.commits.retries,
+                "delivery": config.kafka.delivery,
+                "first_record_after_seconds": report.first_record_after.map(|d| d.as_secs_f64()),
+                "retries_sent": report.retries_sent,
+                "retries_taken": report.retries_taken,
+            },
+        }),
+    );
+    summary_out.emit(&text, &json)
 }
 
 #[derive(clap::Args)]
@@ -75,8 +96,10 @@ pub struct CreateArgs {
     /// Topic names.
     #[arg(required = true)]
     pub topics: Vec<String>,
+    /// Partitions of each new topic.
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
+    /// Replication factor of each new topic.
     #[arg(long, default_value_t = 1)]
     pub replication: i32,
 }

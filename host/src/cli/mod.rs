@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod claims;
 pub mod commands;
+pub mod config_check;
 pub mod demo;
 pub mod file_run;
 pub mod interrupt;
@@ -16,3 +17,5 @@ pub mod plugin_sign;
 pub mod progress;
 pub mod redrive;
 pub mod report;
+pub mod settings;
+pub mod summary;

@@ -46,6 +46,7 @@ pub enum PluginCommand {
     /// Write a new ed25519 key pair: PREFIX.key (private, mode 0600) and
     /// PREFIX.pub (public, for `deploy.trusted-keys`).
     Keygen {
+        /// Write the key pair to PREFIX.key and PREFIX.pub.
         #[arg(long, value_name = "PREFIX")]
         out: PathBuf,
         /// Replace existing key files.

@@ -3,12 +3,13 @@
 //! winning. Environment names come from the `ENV` table of each section, so a
 //! setting's name is declared once; errors name the setting and what is valid.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::error::Kind;
 use figment::providers::Serialized;
 use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider};
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::Serialize;
 
 use super::{Config, admin, claims, deploy, kafka, lookup, observe, plugin};
@@ -44,7 +45,9 @@ pub(super) fn invalid(key: &str, why: &str) -> ConfigError {
     }
 }
 
-const ENV_SOURCE: &str = "environment variable";
+pub(super) const ENV_SOURCE: &str = "environment variable";
+/// The metadata name of a value a command-line flag set.
+pub(super) const FLAG_SOURCE: &str = "command-line flag";
 
 /// One setting read from the environment: (name, file key, trimmed value).
 type EnvVar = (&'static str, &'static str, String);
@@ -53,6 +56,9 @@ type EnvVar = (&'static str, &'static str, String);
 pub struct Layers {
     figment: Figment,
     env: Vec<EnvVar>,
+    /// The variable that set each librdkafka property (`sasl.password` ->
+    /// `KAFKA_SASL_PASSWORD`), for `config check`.
+    property_env: BTreeMap<String, String>,
 }
 
 impl Layers {
@@ -61,6 +67,7 @@ impl Layers {
         Self {
             figment: Figment::from(Serialized::defaults(base.clone())),
             env: Vec::new(),
+            property_env: BTreeMap::new(),
         }
     }
 
@@ -108,7 +115,8 @@ impl Layers {
         let mut properties = Dict::new();
         for (name, value) in vars {
             if let Some(key) = kafka::property_of_env(&name) {
-                properties.insert(key, Value::from(value.trim().to_owned()));
+                properties.insert(key.clone(), Value::from(value.trim().to_owned()));
+                self.property_env.insert(key, name);
             }
         }
         if !properties.is_empty() {
@@ -116,9 +124,35 @@ impl Layers {
             kafka.insert("properties".into(), Value::from(properties));
             let mut root = Dict::new();
             root.insert("kafka".into(), Value::from(kafka));
-            self.figment = self.figment.merge(Serialized::from(root, Profile::Default));
+            self.figment = self.figment.merge(EnvProperties(root));
         }
         self
+    }
+
+    /// One setting by its file key (`duckdb.url`), given by `flag` (`--db`):
+    /// the last layer, and `config check` says which flag set it.
+    pub fn flag(
+        mut self,
+        key: &str,
+        flag: &'static str,
+        value: impl Serialize,
+    ) -> Result<Self, ConfigError> {
+        let value =
+            Value::serialize(value).map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))?;
+        let mut root = Dict::new();
+        insert(&mut root, key, value);
+        self.figment = self.figment.merge(Flag { flag, root });
+        Ok(self)
+    }
+
+    /// The layered values and where each came from (see `sources`).
+    pub(super) fn figment(&self) -> &Figment {
+        &self.figment
+    }
+
+    /// The variable that set librdkafka property `property`, if one did.
+    pub(super) fn property_env(&self, property: &str) -> Option<&str> {
+        self.property_env.get(property).map(String::as_str)
     }
 
     /// One setting by its file key (`lookup.timeout`), the way a flag gives it.
@@ -199,6 +233,35 @@ impl Provider for EnvVars {
     }
 }
 
+/// librdkafka properties read from the environment as a figment layer.
+struct EnvProperties(Dict);
+
+impl Provider for EnvProperties {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENV_SOURCE)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// A setting given by a command-line flag, as a figment layer.
+struct Flag {
+    flag: &'static str,
+    root: Dict,
+}
+
+impl Provider for Flag {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(FLAG_SOURCE).source(Source::Custom(self.flag.to_owned()))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.root.clone()))
+    }
+}
+
 /// Put `value` at dotted `key` (`lookup.timeout`) in `dict`.
 fn insert(dict: &mut Dict, key: &str, value: Value) {
     match key.split_once('.') {
@@ -255,6 +318,42 @@ mod tests {
         assert_eq!(c.kafka.delivery, DeliveryMode::ExactlyOnce);
         assert_eq!(c.deploy.rollback_error_rate, 0.5);
         assert_eq!((c.deploy.watch_dir, c.deploy.admin_bind), (None, None));
+    }
+
+    #[test]
+    fn a_duration_without_a_unit_is_refused_with_the_unit_to_add() {
+        let env = |name: &str| (name == "LOOKUP_TIMEOUT").then(|| "500".to_string());
+        let err = Layers::new(&Config::default())
+            .env(env)
+            .extract()
+            .expect_err("a bare number");
+        assert_eq!(
+            err.to_string(),
+            "invalid setting LOOKUP_TIMEOUT=\"500\": add a unit, e.g. 500ms or 500s"
+        );
+        for value in ["500", "\"500\"", "2.5"] {
+            let file = format!("[kafka]\ncommit-interval = {value}\n");
+            let err = Layers::new(&Config::default())
+                .toml(Path::new("c.toml"), &file)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("add a unit, e.g. "), "{value}: {err}");
+            assert!(!err.contains("invalid type"), "{value}: {err}");
+        }
+        let zero = Layers::new(&Config::default())
+            .env(|name| (name == "LOOKUP_SERVE_STALE_FOR").then(|| "0".to_string()))
+            .extract()
+            .expect("zero needs no unit");
+        assert!(zero.lookup.serve_stale_for.is_zero());
+        let schedule = Layers::new(&Config::default())
+            .env(|name| (name == "LOOKUP_RETRY_NOT_FOUND").then(|| "30s,5".to_string()))
+            .extract()
+            .expect_err("a delay without a unit");
+        assert!(
+            schedule.to_string().contains("add a unit, e.g. 5ms or 5s"),
+            "{schedule}"
+        );
     }
 
     #[test]

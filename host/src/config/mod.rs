@@ -26,6 +26,7 @@ mod layers;
 mod lookup;
 mod observe;
 mod plugin;
+mod sources;
 mod values;
 pub use admin::{AdminConfig, MIN_TOKEN_LEN, Secret};
 pub use claims::ClaimsConfig;
@@ -38,6 +39,7 @@ pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
 pub use observe::ObserveConfig;
 pub use plugin::{PipelineConfig, PluginConfig};
+pub use sources::{MASK, Origin, Setting, default_text, env_var_of, is_secret};
 pub use values::{RetrySchedule, parse_duckdb_url, parse_duration};
 
 use layers::invalid;
@@ -92,20 +94,25 @@ impl DuckDbConfig {
 impl Config {
     /// Defaults, then the file (if any), then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let config = Self::layers(file)?.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The layers [`Config::load`] resolves: defaults, the file (if any) and
+    /// the process environment; flags may be added (`Layers::flag`).
+    pub fn layers(file: Option<&Path>) -> Result<Layers, ConfigError> {
         let mut layers = Layers::new(&Self::default());
         if let Some(path) = file {
             layers = layers.file(path)?;
         }
-        let config = layers
+        Ok(layers
             .env(|name| std::env::var(name).ok())
             // vars_os: a variable that is not UTF-8 is skipped, not a panic.
             .env_properties(
                 std::env::vars_os()
                     .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-            )
-            .extract()?;
-        config.validate()?;
-        Ok(config)
+            ))
     }
 
     /// Defaults, then the file.

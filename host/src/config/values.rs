@@ -41,10 +41,29 @@ pub fn parse_duckdb_url(url: &str) -> Result<Option<PathBuf>, ConfigError> {
     }
 }
 
-/// A `humantime` duration (`250ms`, `2s`, `1min`, `1m`, `1.5h`, `1h 30m`), or a
-/// bare number of milliseconds (`40`), which was accepted before humantime.
+/// A `humantime` duration (`250ms`, `2s`, `1min`, `1m`, `1.5h`, `1h 30m`).
+/// A bare number is refused (is `500` ms or s?) with a hint, except `0`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    duration(text).map_err(|why| format!("{text:?}: expected {DURATION_HINT} ({why})"))
+    duration(text).map_err(|why| describe(text, &why))
+}
+
+/// The one message for a refused duration: a bare number gets its hint
+/// alone, anything else what is accepted and the parser's own reason.
+fn describe(text: &str, why: &str) -> String {
+    if is_bare_number(text.trim()) {
+        format!("{:?}: {why}", text.trim())
+    } else {
+        format!("{text:?}: expected {DURATION_HINT} ({why})")
+    }
+}
+
+fn is_bare_number(t: &str) -> bool {
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// The hint for a number without a unit (`500`).
+fn add_a_unit(number: &str) -> String {
+    format!("add a unit, e.g. {number}ms or {number}s")
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -52,14 +71,19 @@ fn duration(text: &str) -> Result<Duration, String> {
     if t.starts_with('-') {
         return Err("a duration cannot be negative".to_owned());
     }
-    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let ms: f64 = t.parse().map_err(|_| "not a number".to_owned())?;
-        return Duration::try_from_secs_f64(ms / 1000.0).map_err(|e| e.to_string());
+    if is_bare_number(t) {
+        // Zero is zero in any unit; any other bare number is ambiguous.
+        return match t.parse::<f64>() {
+            Ok(0.0) => Ok(Duration::ZERO),
+            _ => Err(add_a_unit(t)),
+        };
     }
     humantime::parse_duration(t).map_err(|e| e.to_string())
 }
 
-/// Serde glue: a duration as text (`"2s"`), written back the way humantime prints it.
+/// Serde glue: a duration as text (`"2s"`), written back the way humantime
+/// prints it. A number (`timeout = 500` in the file) is read to say which
+/// unit to add, instead of serde's `invalid type: integer`.
 pub(crate) mod duration_text {
     use std::time::Duration;
 
@@ -71,10 +95,29 @@ pub(crate) mod duration_text {
         s.collect_str(&humantime::format_duration(*d))
     }
 
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        Whole(u64),
+        Number(f64),
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        super::duration(&text)
-            .map_err(|why| D::Error::custom(format!("expected {DURATION_HINT} ({why})")))
+        let text = match Given::deserialize(d)
+            .map_err(|_| D::Error::custom(format!("expected {DURATION_HINT}, as text (\"2s\")")))?
+        {
+            Given::Text(text) => text,
+            Given::Whole(n) => n.to_string(),
+            Given::Number(n) => n.to_string(),
+        };
+        super::duration(&text).map_err(|why| {
+            if super::is_bare_number(text.trim()) {
+                D::Error::custom(why)
+            } else {
+                D::Error::custom(format!("expected {DURATION_HINT} ({why})"))
+            }
+        })
     }
 }
 
@@ -92,7 +135,9 @@ impl RetrySchedule {
             list => list
                 .split(',')
                 .map(|d| match duration(d) {
-                    Ok(d) if d.is_zero() => Err(format!("{d:?}: a retry delay must be positive")),
+                    Ok(delay) if delay.is_zero() => {
+                        Err(format!("{:?}: a retry delay must be positive", d.trim()))
+                    }
                     Ok(d) => Ok(d),
                     Err(why) => Err(format!(
                         "{:?}: expected off or delays such as 30s,2m,10m ({why})",
@@ -240,7 +285,11 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1min"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("40"), Ok(Duration::from_millis(40)));
+        assert_eq!(
+            parse_duration("0"),
+            Ok(Duration::ZERO),
+            "zero needs no unit"
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 fortnights").is_err());
         let negative = parse_duration("-1s").expect_err("negative");
@@ -267,7 +316,10 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration(" 1h 30m "), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("2.5"), Ok(Duration::from_micros(2500)));
+        let bare = parse_duration("500").expect_err("a bare number is ambiguous");
+        assert_eq!(bare, "\"500\": add a unit, e.g. 500ms or 500s");
+        let bare = parse_duration(" 2.5 ").expect_err("a bare number is ambiguous");
+        assert_eq!(bare, "\"2.5\": add a unit, e.g. 2.5ms or 2.5s");
         let err = parse_duration("fast").expect_err("no number");
         assert!(err.contains("\"fast\"") && err.contains("1h 30m"), "{err}");
         let printed = humantime::format_duration(Duration::from_millis(90_020)).to_string();

@@ -37,7 +37,7 @@ struct Entry {
 }
 
 /// Counters of the partial cache, all since start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CacheCounters {
     /// Lookups answered from the cache (found or missing).
     pub hits: u64,

@@ -80,7 +80,7 @@ enum Mode {
 }
 
 /// Everything the lookup has counted since start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LookupStats {
     pub cache: CacheCounters,
     pub store_queries: u64,

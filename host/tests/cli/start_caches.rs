@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::errors::{loaded_db, path};
-use super::{Dir, enricher, event, lines, ok};
+use super::{Dir, enricher, event, lines, ok, summary_of};
 
 /// `enricher run` over two events (one known claim, one unknown), caches under `dir/xdg`.
 fn run(dir: &Dir, db: &Path) -> Command {
@@ -102,7 +102,7 @@ fn cache_auto_loads_a_small_table_whole_and_caches_partially_past_the_budget() {
     let dir = Dir::new("cache-auto");
     let db = loaded_db(&dir);
 
-    let summary = ok(run(&dir, &db));
+    let summary = summary_of(run(&dir, &db));
     assert!(
         summary.contains("cache      full (auto: 2 rows"),
         "{summary}"
@@ -114,7 +114,7 @@ fn cache_auto_loads_a_small_table_whole_and_caches_partially_past_the_budget() {
 
     let mut cmd = run(&dir, &db);
     cmd.env("LOOKUP_FULL_CACHE_MAX_BYTES", "100");
-    let summary = ok(cmd);
+    let summary = summary_of(cmd);
     assert!(
         summary.contains("cache      partial (auto: 2 rows"),
         "{summary}"
@@ -131,7 +131,7 @@ fn cache_auto_loads_a_small_table_whole_and_caches_partially_past_the_budget() {
 
     let mut cmd = run(&dir, &db);
     cmd.env("LOOKUP_CACHE", "none");
-    let summary = ok(cmd);
+    let summary = summary_of(cmd);
     assert!(
         summary.contains("cache      none (set: configured"),
         "{summary}"
@@ -180,7 +180,7 @@ fn the_hidden_native_step_writes_what_the_plugin_writes() {
         if native {
             args.push("--native-step");
         }
-        let summary = ok(enricher(&args));
+        let summary = summary_of(enricher(&args));
         assert!(
             summary.contains("4 in, 2 enriched, 2 failed"),
             "{label}: {summary}"

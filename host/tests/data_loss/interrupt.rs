@@ -53,7 +53,8 @@ fn answered_once(by_id: &BTreeMap<String, Vec<String>>) -> Vec<String> {
 }
 
 /// Starts `command`, waits until `output` grows past `past` bytes, sends
-/// `signal`; returns the exit code and stdout.
+/// `signal`; returns the exit code and stderr (the summary and the resume
+/// command; stdout stays empty).
 fn interrupt(mut command: Command, output: &Path, past: u64, signal: &str) -> (i32, String) {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child: Child = command.spawn().expect("spawn enricher");
@@ -83,15 +84,16 @@ fn interrupt(mut command: Command, output: &Path, past: u64, signal: &str) -> (i
         stderr.contains("interrupted by SIG"),
         "exit {code}; the run ended before the signal? {stdout}\n{stderr}"
     );
-    (code, stdout)
+    assert_eq!(stdout, "", "the summary is not on stdout");
+    (code, stderr.into_owned())
 }
 
 /// The line N and the arguments of the summary's resume command.
-fn resume_point(stdout: &str) -> (u64, Vec<String>) {
-    let command = stdout
+fn resume_point(summary: &str) -> (u64, Vec<String>) {
+    let command = summary
         .lines()
         .find_map(|line| line.strip_prefix("resume     "))
-        .unwrap_or_else(|| panic!("no resume command in {stdout}"));
+        .unwrap_or_else(|| panic!("no resume command in {summary}"));
     let args: Vec<String> = command.split_whitespace().map(str::to_string).collect();
     let at = args
         .iter()
@@ -148,16 +150,16 @@ fn an_interrupted_run_stops_whole_and_resumes_with_nothing_lost_or_doubled() {
         "--cache",
         "none",
     ];
-    let (code, stdout) = interrupt(
+    let (code, summary) = interrupt(
         enricher(&dir, &slow),
         &dir.join("enriched.jsonl"),
         0,
         "-TERM",
     );
-    assert_eq!(code, 143, "{stdout}");
-    assert!(stdout.contains("interrupted by SIGTERM"), "{stdout}");
-    assert!(stdout.contains("records    "), "the summary: {stdout}");
-    let (first, resume) = resume_point(&stdout);
+    assert_eq!(code, 143, "{summary}");
+    assert!(summary.contains("interrupted by SIGTERM"), "{summary}");
+    assert!(summary.contains("records    "), "the summary: {summary}");
+    let (first, resume) = resume_point(&summary);
     assert!(0 < first && first < EVENTS, "stopped at line {first}");
     assert_eq!(
         answered_once(&both_outputs(&dir, "")),
@@ -168,18 +170,18 @@ fn an_interrupted_run_stops_whole_and_resumes_with_nothing_lost_or_doubled() {
     let size = std::fs::metadata(dir.join("enriched.jsonl"))
         .expect("output")
         .len();
-    let (code, stdout) = interrupt(
+    let (code, summary) = interrupt(
         enricher(&dir, &as_strs(&resume)),
         &dir.join("enriched.jsonl"),
         size,
         "-INT",
     );
-    assert_eq!(code, 130, "{stdout}");
+    assert_eq!(code, 130, "{summary}");
     assert!(
-        stdout.contains(&format!("the first {first} input line(s)")),
-        "{stdout}"
+        summary.contains(&format!("the first {first} input line(s)")),
+        "{summary}"
     );
-    let (second, resume) = resume_point(&stdout);
+    let (second, resume) = resume_point(&summary);
     assert!(first < second && second < EVENTS, "{first} then {second}");
     assert_eq!(
         answered_once(&both_outputs(&dir, "")),
@@ -187,8 +189,8 @@ fn an_interrupted_run_stops_whole_and_resumes_with_nothing_lost_or_doubled() {
     );
 
     // The printed command again, to the end.
-    let stdout = ok(enricher(&dir, &as_strs(&resume)));
-    assert!(!stdout.contains("interrupted"), "{stdout}");
+    let summary = ok(enricher(&dir, &as_strs(&resume)));
+    assert!(!summary.contains("interrupted"), "{summary}");
     let resumed = both_outputs(&dir, "");
     assert_eq!(answered_once(&resumed), input_ids(&dir, EVENTS));
 

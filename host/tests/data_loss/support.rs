@@ -51,11 +51,12 @@ fn run(mut command: Command) -> (Output, String, String) {
     (out, stdout, stderr)
 }
 
-/// Runs `command`, which must succeed; its stdout.
+/// Runs `command`, which must succeed; its stderr, where the summary goes
+/// (stdout carries data only).
 pub fn ok(command: Command) -> String {
     let (out, stdout, stderr) = run(command);
     assert!(out.status.success(), "enricher failed: {stdout}\n{stderr}");
-    stdout
+    stderr
 }
 
 /// Runs `command`, which must fail; its stderr (what the user is told).

@@ -44,6 +44,7 @@ pub struct KafkaBenchArgs {
     /// Leave out the throughput runs.
     #[arg(long)]
     pub no_throughput: bool,
+    /// Where the benchmark's files go.
     #[arg(long, default_value = "out/bench")]
     pub dir: PathBuf,
     /// Print every figure as one JSON object on stdout (the tables go to stderr).

@@ -15,6 +15,6 @@ mod measure;
 mod meter_cost;
 mod output_check;
 pub mod plugins;
-mod rss;
 mod report;
+mod rss;
 pub mod swap;
