@@ -33,6 +33,7 @@ fn build_default_plugin() {
         "guest/src",
         "guest/Cargo.toml",
         "guest/format",
+        "guest/sdk",
         "wit",
         "Cargo.lock",
     ] {
