@@ -34,6 +34,7 @@ fn build_default_plugin() {
         "guest/Cargo.toml",
         "guest/format",
         "guest/sdk",
+        "guest/templates",
         "wit",
         "Cargo.lock",
     ] {

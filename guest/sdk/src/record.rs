@@ -152,6 +152,7 @@ impl Output {
 
     /// The status header to send, if any: none for a plain success (the host
     /// reads a header-less enriched record as SUCCESS; saves two allocations).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn status_header(&self) -> Option<&str> {
         match (&self.status, self.route) {
             (Some(s), Route::Enriched) if s == "SUCCESS" => None,
