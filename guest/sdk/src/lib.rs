@@ -20,6 +20,46 @@
 //!
 //! The same plugin code compiles natively (tests) and to `wasm32-wasip2` (the
 //! component the host runs): only `wasm` and the backends of `config`/`log` differ.
+//!
+//! A minimal plugin (the one in the README), tested natively:
+//!
+//! ```
+//! //! Tags each record with its claim's member: the record's key is the claim id.
+//! use enricher_sdk::{Batch, Lookup, Output, Plugin, Record};
+//!
+//! struct Tag;
+//!
+//! impl Plugin for Tag {
+//!     const NAME: &'static str = "tag";
+//!     const VERSION: &'static str = "0.1.0";
+//!     type Event<'a> = &'a str;
+//!
+//!     fn read<'a>(_: &Batch, record: &Record<'a>) -> Result<&'a str, Output> {
+//!         let key = record.key.and_then(|k| std::str::from_utf8(k).ok());
+//!         key.ok_or_else(|| Output::failed("INVALID_EVENT", record.value))
+//!     }
+//!
+//!     fn claim_id<'e>(claim_id: &'e &str) -> Option<&'e str> {
+//!         Some(claim_id)
+//!     }
+//!
+//!     fn enrich(_: &Batch, record: &Record<'_>, _: &str, claim: Lookup<'_>) -> Output {
+//!         match claim {
+//!             Lookup::Found(c) => Output::enriched(record.value).with_header("member-id", c.member_id.as_str()),
+//!             Lookup::NotFound => Output::failed("CLAIM_NOT_FOUND", record.value),
+//!             _ => Output::failed("DB_ERROR", record.value),
+//!         }
+//!     }
+//! }
+//!
+//! enricher_sdk::export!(Tag);
+//! # use enricher_sdk::testing::{ClaimsStub, process_records};
+//! # let mut claims = ClaimsStub::new().claim("CLM-1", "MBR-7", "10.00");
+//! # let (a, b) = (Record { key: Some(b"CLM-1"), ..Record::from_value(b"{}") }, Record::from_value(b"{}"));
+//! # let out = process_records::<Tag>(0, &[a, b], &mut claims);
+//! # assert_eq!(out[0].extra_headers(), [("member-id".to_owned(), b"MBR-7".to_vec())]);
+//! # assert_eq!(out[1].status(), "INVALID_EVENT");
+//! ```
 
 pub mod batch;
 pub mod claims;

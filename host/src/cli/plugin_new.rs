@@ -83,10 +83,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// Write the project for `lang` into `dir` (which must not exist); returns
 /// how many files were written.
 pub fn write_project(dir: &Path, name: &str, lang: Lang) -> anyhow::Result<usize> {
-    let template = TEMPLATES
-        .get_dir(lang.dir())
-        .filter(|t| files(t).next().is_some())
-        .with_context(|| format!("no template for {}", lang.dir()))?;
+    let template = pick(&TEMPLATES, lang.dir())?;
     anyhow::ensure!(
         !dir.exists(),
         "{} already exists: choose another name or --dir",
@@ -117,6 +114,13 @@ pub fn write_project(dir: &Path, name: &str, lang: Lang) -> anyhow::Result<usize
         }
     }
     Ok(written)
+}
+
+/// The template folder `lang` under `root`, if it holds any file but dotfiles.
+fn pick<'a>(root: &'a Dir<'a>, lang: &str) -> anyhow::Result<&'a Dir<'a>> {
+    root.get_dir(lang)
+        .filter(|t| files(t).next().is_some())
+        .with_context(|| format!("no template for {lang}"))
 }
 
 /// Every file under `dir`, recursively, but dotfiles and anything under a dot folder.
@@ -160,6 +164,21 @@ mod tests {
         for bad in ["", "Fraud", "1x", "a_b", "a/b", "../x", "x-", "a b"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_template_of_only_dotfiles_is_no_template() {
+        static ROOT: Dir<'static> = Dir::new(
+            "",
+            &[DirEntry::Dir(Dir::new(
+                "python",
+                &[DirEntry::File(include_dir::File::new("python/.keep", b""))],
+            ))],
+        );
+        let err = pick(&ROOT, "python").expect_err("only a placeholder");
+        assert_eq!(err.to_string(), "no template for python");
+        assert!(pick(&ROOT, "js").is_err());
+        assert!(pick(&TEMPLATES, "rust").is_ok());
     }
 
     #[test]
