@@ -84,3 +84,96 @@ impl Hasher for FxHasher {
         self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::Answer;
+    use crate::testing::{ClaimsStub, process};
+
+    /// Payload = claim id; `-` = no lookup; `!` = bad input.
+    struct Probe;
+
+    impl Plugin for Probe {
+        const NAME: &'static str = "probe";
+        const VERSION: &'static str = "0.0.1";
+        type Event<'a> = &'a str;
+
+        fn read<'a>(_: &Batch, record: &Record<'a>) -> Result<&'a str, Output> {
+            match std::str::from_utf8(record.value) {
+                Ok("!") | Err(_) => Err(Output::failed("INVALID_EVENT", "bad")),
+                Ok(id) => Ok(id),
+            }
+        }
+
+        fn claim_id<'e>(id: &'e &str) -> Option<&'e str> {
+            (*id != "-").then_some(*id)
+        }
+
+        fn enrich(_: &Batch, _: &Record<'_>, id: &str, claim: Lookup<'_>) -> Output {
+            let what = match claim {
+                Lookup::Found(c) => format!("{id}:{}", c.member_id),
+                Lookup::NotFound => format!("{id}:not-found"),
+                Lookup::Unavailable(why) => format!("{id}:down:{why}"),
+                Lookup::Timeout(why) => format!("{id}:slow:{why}"),
+                Lookup::NotAsked => format!("{id}:not-asked"),
+            };
+            Output::enriched(what)
+        }
+    }
+
+    fn values(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .map(|o| String::from_utf8_lossy(o.value()).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn one_lookup_of_the_distinct_ids_and_every_record_answered_in_order() {
+        let mut claims = ClaimsStub::new()
+            .claim("A", "M1", "1.00")
+            .timeout("S", "50 ms");
+        let out = process::<Probe>(0, &[b"A", b"B", b"!", b"A", b"-", b"S"], &mut claims);
+        assert_eq!(
+            values(&out),
+            ["A:M1", "B:not-found", "bad", "A:M1", "-:not-asked", "S:slow:50 ms"]
+        );
+        assert_eq!(out[2].status(), "INVALID_EVENT");
+        assert_eq!(claims.calls(), [vec!["A", "B", "S"]]);
+    }
+
+    #[test]
+    fn no_lookup_call_when_nothing_asks() {
+        let mut claims = ClaimsStub::new();
+        let out = process::<Probe>(0, &[b"!", b"-"], &mut claims);
+        assert_eq!(out.len(), 2);
+        assert!(claims.calls().is_empty());
+    }
+
+    #[test]
+    fn a_short_host_answer_is_an_outage_not_a_panic() {
+        struct Short;
+        impl Claims for Short {
+            fn lookup(&mut self, _: &[&str]) -> Vec<Answer> {
+                vec![Answer::NotFound]
+            }
+        }
+        let out = process::<Probe>(0, &[b"A", b"B"], &mut Short);
+        assert_eq!(values(&out)[0], "A:not-found");
+        assert!(values(&out)[1].starts_with("B:down:claims lookup returned fewer"));
+    }
+
+    #[test]
+    fn config_and_logs_are_per_thread_in_native_tests() {
+        crate::testing::set_config("threshold", "10");
+        assert_eq!(crate::config::get("threshold").as_deref(), Some("10"));
+        assert_eq!(crate::config::get("other"), None);
+        crate::testing::clear_config();
+        assert_eq!(crate::config::get("threshold"), None);
+        crate::log::warn("careful");
+        assert_eq!(
+            crate::testing::take_logs(),
+            [(crate::log::Level::Warn, "careful".to_owned())]
+        );
+    }
+}
