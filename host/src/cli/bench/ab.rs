@@ -21,7 +21,7 @@ pub(super) fn run(args: &BenchArgs, a: Option<&Path>, b: &Path) -> anyhow::Resul
             None => engine.load_default()?,
         })
     };
-    let plugins = [("A", load(a)?), ("B", load(b)?)];
+    let plugins = [("A", load(a)?), ("B", load(Some(b))?)];
     let warm_claims = 100_000u64.min(args.table_rows);
     let records = events_in_memory(args.events, warm_claims, 1.0)?;
     let lookup = warm_lookup(&db, warm_claims)?;
