@@ -94,7 +94,12 @@ impl Plugin for PaymentEnrichment {
         Some(&event.claim_id)
     }
 
-    fn enrich(batch: &Batch, record: &Record<'_>, event: PaymentEvent<'_>, claim: Lookup<'_>) -> Output {
+    fn enrich(
+        batch: &Batch,
+        record: &Record<'_>,
+        event: PaymentEvent<'_>,
+        claim: Lookup<'_>,
+    ) -> Output {
         let mut value = Vec::with_capacity(record.value.len() + 160);
         write_event(&mut value, &event, claim, batch.timestamp()).output(value)
     }
@@ -169,12 +174,8 @@ fn write_event(
             Status::ClaimNotFound,
             format!("claim {} not found", event.claim_id),
         ),
-        Lookup::Unavailable(why) => {
-            (Status::DbError, format!("claims store unavailable: {why}"))
-        }
-        Lookup::Timeout(why) => {
-            (Status::DbTimeout, format!("claims lookup timed out: {why}"))
-        }
+        Lookup::Unavailable(why) => (Status::DbError, format!("claims store unavailable: {why}")),
+        Lookup::Timeout(why) => (Status::DbTimeout, format!("claims lookup timed out: {why}")),
         // Every event asks for its claim: not reached.
         Lookup::NotAsked => (Status::DbError, "no claim was looked up".to_owned()),
     };
@@ -209,8 +210,8 @@ fn write_invalid(out: &mut Vec<u8>, invalid: &Invalid, payload: &[u8], timestamp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use serde_json::Value;
+    use std::collections::HashMap;
 
     /// A lookup over a fixed map that records how it was called.
     struct MapLookup {

@@ -67,7 +67,10 @@ fn built_project() -> &'static (PathBuf, PathBuf) {
             text(&out.stderr)
         );
         let wasm = PathBuf::from(last);
-        assert!(wasm.is_file(), "the last line names the component: {wasm:?}");
+        assert!(
+            wasm.is_file(),
+            "the last line names the component: {wasm:?}"
+        );
         assert!(
             text(&out.stderr).contains("which this host runs"),
             "the deploy check ran:\n{}",

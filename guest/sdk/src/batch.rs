@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::Plugin;
 use crate::claims::{Claims, Lookup, SHORT_ANSWER};
 use crate::record::{Batch, Output, Record};
-use crate::Plugin;
 
 /// Run plugin `P` over one batch: one output per record, in order.
 pub fn run<P: Plugin + ?Sized>(
@@ -136,7 +136,14 @@ mod tests {
         let out = process::<Probe>(0, &[b"A", b"B", b"!", b"A", b"-", b"S"], &mut claims);
         assert_eq!(
             values(&out),
-            ["A:M1", "B:not-found", "bad", "A:M1", "-:not-asked", "S:slow:50 ms"]
+            [
+                "A:M1",
+                "B:not-found",
+                "bad",
+                "A:M1",
+                "-:not-asked",
+                "S:slow:50 ms"
+            ]
         );
         assert_eq!(out[2].status(), "INVALID_EVENT");
         assert_eq!(claims.calls(), [vec!["A", "B", "S"]]);

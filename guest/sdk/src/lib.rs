@@ -73,10 +73,10 @@ pub mod wasm;
 
 pub use batch::run;
 pub use claims::{Answer, Claim, Claims, Lookup};
-pub use record::{Batch, Header, Output, Record, Route};
 /// The shared record format: a JSON object writer with exact decimals, the
 /// failure record, the `enrichment_timestamp` text.
 pub use enrichment_format as format;
+pub use record::{Batch, Header, Output, Record, Route};
 pub use rust_decimal::Decimal;
 
 /// A plugin written one record at a time.
@@ -102,8 +102,12 @@ pub trait Plugin {
     fn claim_id<'e>(event: &'e Self::Event<'_>) -> Option<&'e str>;
 
     /// Build the one output of a record from its event and its claim's answer.
-    fn enrich(batch: &Batch, record: &Record<'_>, event: Self::Event<'_>, claim: Lookup<'_>)
-    -> Output;
+    fn enrich(
+        batch: &Batch,
+        record: &Record<'_>,
+        event: Self::Event<'_>,
+        claim: Lookup<'_>,
+    ) -> Output;
 }
 
 /// A plugin that sees whole batches (for cross-record logic). Every
@@ -155,7 +159,7 @@ macro_rules! export {
                     $crate::wasm::process_batch::<$plugin>(context, records)
                 }
             }
-            $crate::wasm::__export_world!(EnricherSdkExport with_types_in $crate::wasm);
+    $crate::wasm::__export_world!(EnricherSdkExport with_types_in $crate::wasm);
         };
     };
 }

@@ -29,9 +29,9 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
+use crate::BatchPlugin;
 use crate::claims::{Answer, Claim, Claims};
 use crate::record::{Batch, Output, Record};
-use crate::BatchPlugin;
 
 /// An in-memory claims table that records every lookup call.
 #[derive(Debug, Default, Clone)]

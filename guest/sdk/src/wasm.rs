@@ -15,18 +15,18 @@ wit_bindgen::generate!({
 });
 
 pub use exports::payments::enrichment::transform::{BatchError, Guest};
+use payments::enrichment::claims::{self, LookupError, LookupResult};
+use payments::enrichment::logging::{self, Level as WitLevel};
 pub use payments::enrichment::types::{
     BatchContext, Header, InputRecord, Output as Target, OutputRecord, PluginInfo,
 };
-use payments::enrichment::claims::{self, LookupError, LookupResult};
-use payments::enrichment::logging::{self, Level as WitLevel};
 
 use rust_decimal::Decimal;
 
+use crate::BatchPlugin;
 use crate::claims::{Answer, Claim, Claims};
 use crate::log::Level;
 use crate::record::{Batch, Output, Record, Route};
-use crate::BatchPlugin;
 
 /// `info` of plugin `P`.
 pub fn info<P: BatchPlugin + ?Sized>() -> PluginInfo {

@@ -14,7 +14,7 @@ pub mod plugin;
 pub mod plugin_build;
 pub mod plugin_expect;
 pub mod plugin_new;
-pub mod plugin_test;
 pub mod plugin_sign;
+pub mod plugin_test;
 pub mod redrive;
 pub mod report;

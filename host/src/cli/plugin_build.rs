@@ -41,8 +41,8 @@ pub fn run(config: &Config, args: BuildArgs) -> anyhow::Result<()> {
     let project = detect(dir)?;
     let toolchains = args.toolchains.unwrap_or_else(default_toolchains);
     let wasm = build(dir, &project, &toolchains)?;
-    let bytes =
-        std::fs::read(&wasm).with_context(|| format!("reading the component {}", wasm.display()))?;
+    let bytes = std::fs::read(&wasm)
+        .with_context(|| format!("reading the component {}", wasm.display()))?;
     let engine = PluginEngine::with_settings((&config.plugin).into())?;
     let candidate = load_candidate(&engine, &bytes, sha256_hex(&bytes), None)
         .map_err(|why| anyhow::anyhow!("{} fails the deploy check: {why}", wasm.display()))?;
@@ -174,7 +174,11 @@ fn find_tool(toolchains: &Path, relative: &str, name: &str) -> anyhow::Result<Pa
         return Ok(installed);
     }
     let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .find(|p| p.is_file());
@@ -193,9 +197,16 @@ mod tests {
 
     #[test]
     fn a_missing_toolchain_names_the_installer() {
-        let err = find_tool(Path::new("/nonexistent"), "python/bin/x", "no-such-tool-here")
-            .expect_err("not installed");
-        assert!(err.to_string().contains("scripts/plugin-toolchains"), "{err}");
+        let err = find_tool(
+            Path::new("/nonexistent"),
+            "python/bin/x",
+            "no-such-tool-here",
+        )
+        .expect_err("not installed");
+        assert!(
+            err.to_string().contains("scripts/plugin-toolchains"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -204,7 +215,12 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         assert!(detect(&dir).is_err());
         std::fs::write(dir.join("package.json"), r#"{"name":"my-js"}"#).expect("write");
-        assert_eq!(detect(&dir).ok(), Some(Project::Js { name: "my-js".into() }));
+        assert_eq!(
+            detect(&dir).ok(),
+            Some(Project::Js {
+                name: "my-js".into()
+            })
+        );
         std::fs::write(dir.join("app.py"), "").expect("write");
         assert!(matches!(detect(&dir), Ok(Project::Python { .. })));
         std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"a-b\"\n").expect("write");

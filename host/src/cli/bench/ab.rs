@@ -59,7 +59,10 @@ pub(super) fn run(args: &BenchArgs, a: Option<&Path>, b: &Path) -> anyhow::Resul
             .collect();
         r.sort_by(f64::total_cmp);
         let median = r.get(r.len() / 2).copied().unwrap_or(f64::NAN);
-        println!("\nbatch {batch}: median B / A = {median:.3} over {} rounds", r.len());
+        println!(
+            "\nbatch {batch}: median B / A = {median:.3} over {} rounds",
+            r.len()
+        );
     }
     Ok(())
 }

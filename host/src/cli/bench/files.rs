@@ -226,9 +226,6 @@ fn file_end_to_end(
 }
 
 pub fn run(_config: &Config, args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(b) = &args.compare {
-        return super::ab::run(&args, args.plugin.as_deref(), b);
-    }
     let db = table_db(&args)?;
     let engine = PluginEngine::new()?;
     let plugin = engine.load_default()?;

@@ -12,3 +12,12 @@ pub mod kafka;
 mod measure;
 mod output_check;
 pub mod swap;
+
+/// `enricher bench`: the A/B of two plugin builds when `--compare` is given,
+/// else the whole benchmark.
+pub fn run(config: &enricher::config::Config, args: files::BenchArgs) -> anyhow::Result<()> {
+    match &args.compare {
+        Some(b) => ab::run(&args, args.plugin.as_deref(), b),
+        None => files::run(config, args),
+    }
+}
