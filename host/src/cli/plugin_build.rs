@@ -145,9 +145,9 @@ fn build(dir: &Path, project: &Project, toolchains: &Path) -> anyhow::Result<Pat
         }
     };
     std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
-    // The toolchain's own output goes to stderr: stdout ends with the path alone.
+    // The toolchain's own output goes to stderr: stdout holds the path alone.
     let status = command
-        .stdout(std::process::Stdio::inherit())
+        .stdout(std::io::stderr())
         .status()
         .with_context(|| format!("running {command:?}"))?;
     anyhow::ensure!(status.success(), "the build failed ({status}): {command:?}");

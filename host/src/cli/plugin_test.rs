@@ -90,7 +90,7 @@ pub fn run(mut config: Config, args: TestArgs) -> anyhow::Result<()> {
     let Some(expect) = &args.expect else {
         return Ok(());
     };
-    let expected = std::fs::read_to_string(&expect)
+    let expected = std::fs::read_to_string(expect)
         .with_context(|| format!("reading the expected outputs {}", expect.display()))?;
     let diff = differences(lines.iter().map(|l| l.as_ref()), expected.lines());
     if diff.is_empty() {
