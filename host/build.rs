@@ -33,6 +33,8 @@ fn build_default_plugin() {
         "guest/src",
         "guest/Cargo.toml",
         "guest/format",
+        "guest/sdk",
+        "guest/templates",
         "wit",
         "Cargo.lock",
     ] {

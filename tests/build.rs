@@ -24,6 +24,7 @@ fn build_test_plugins() {
         "guest/src",
         "guest/Cargo.toml",
         "guest/format",
+        "guest/sdk",
         "plugins",
         "wit",
         "Cargo.lock",

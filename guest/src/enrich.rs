@@ -1,45 +1,24 @@
-//! The enrichment step, as pure logic: a batch of raw payloads in, one routed
-//! JSON record per payload out.
+//! The enrichment step, one record at a time on `enricher-sdk`: parse a raw
+//! payload ([`Plugin::read`]), name its claim, and write it enriched or as a
+//! failure with its reason ([`Plugin::enrich`]).
 //!
-//! It parses every payload, looks the distinct claim ids of the valid events up
-//! in ONE call to a [`ClaimLookup`], and writes each event either enriched or as
-//! a failure with its reason. It knows nothing of WASM: `lib.rs` plugs the WIT
-//! import in as the lookup, and tests and the native benchmark plug in a map.
+//! The SDK looks the distinct claim ids of a batch's valid events up in ONE
+//! call and routes each output. Nothing here knows of WASM: `lib.rs` exports
+//! [`PaymentEnrichment`] as the component, and tests and the native benchmark
+//! run it through [`enrich_batch`] over a map.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::borrow::Cow;
 
-use rust_decimal::Decimal;
+use enricher_sdk::{Batch, Lookup, Output, Plugin, Record};
 
+use enrichment_format::FailureRecord;
 use enrichment_format::json_out::ObjectWriter;
-use enrichment_format::{FailureRecord, format_utc_millis};
 
 use crate::event::{Invalid, InvalidKind, PaymentEvent, parse_event};
 
-/// One row of the claims table, as the lookup returns it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claim {
-    pub member_id: String,
-    pub claim_amount: Decimal,
-    pub claim_status: Option<String>,
-    pub created_at_micros: Option<i64>,
-}
-
-/// The lookup's answer for one claim id.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LookupOutcome {
-    Found(Claim),
-    NotFound,
-    /// The store failed after the host's retries.
-    Unavailable(String),
-    /// The store did not answer in time.
-    Timeout(String),
-}
-
-/// Batched claim lookup: one outcome per id, in order.
-pub trait ClaimLookup {
-    fn lookup(&mut self, claim_ids: &[&str]) -> Vec<LookupOutcome>;
-}
+/// The SDK's lookup types under the names this crate has always used (the
+/// host's native benchmark and the fuzz bodies implement [`ClaimLookup`]).
+pub use enricher_sdk::{Answer as LookupOutcome, Claim, Claims as ClaimLookup};
 
 /// The `enrichment_status` of an output record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,8 +53,55 @@ impl Status {
         }
     }
 
+    /// The status of a code (one of ours; anything else reads as DB_ERROR).
+    pub fn from_code(code: &str) -> Status {
+        Status::ALL
+            .into_iter()
+            .find(|s| s.code() == code)
+            .unwrap_or(Status::DbError)
+    }
+
     pub fn is_success(self) -> bool {
         self == Status::Success
+    }
+
+    /// The routed output for a record written with this status.
+    fn output(self, value: Vec<u8>) -> Output {
+        if self.is_success() {
+            Output::enriched(value)
+        } else {
+            Output::failed(Cow::Borrowed(self.code()), value)
+        }
+    }
+}
+
+/// The payment-enrichment plugin, one record at a time on the SDK.
+pub struct PaymentEnrichment;
+
+impl Plugin for PaymentEnrichment {
+    const NAME: &'static str = crate::PLUGIN_NAME;
+    const VERSION: &'static str = crate::PLUGIN_VERSION;
+    type Event<'a> = PaymentEvent<'a>;
+
+    fn read<'a>(batch: &Batch, record: &Record<'a>) -> Result<PaymentEvent<'a>, Output> {
+        parse_event(record.value).map_err(|invalid| {
+            let mut value = Vec::with_capacity(record.value.len() + 160);
+            write_invalid(&mut value, &invalid, record.value, batch.timestamp()).output(value)
+        })
+    }
+
+    fn claim_id<'e>(event: &'e PaymentEvent<'_>) -> Option<&'e str> {
+        Some(&event.claim_id)
+    }
+
+    fn enrich(
+        batch: &Batch,
+        record: &Record<'_>,
+        event: PaymentEvent<'_>,
+        claim: Lookup<'_>,
+    ) -> Output {
+        let mut value = Vec::with_capacity(record.value.len() + 160);
+        write_event(&mut value, &event, claim, batch.timestamp()).output(value)
     }
 }
 
@@ -87,83 +113,22 @@ pub struct Routed {
     pub value: Vec<u8>,
 }
 
-/// Enrich a batch. Returns exactly one [`Routed`] per payload, in input order.
+/// Enrich a batch natively (tests, fuzzing, the host's no-WASM baseline): the
+/// SDK's driver over [`PaymentEnrichment`]. Exactly one [`Routed`] per payload, in order.
 pub fn enrich_batch(
     payloads: &[&[u8]],
     processing_time_ms: i64,
     lookup: &mut impl ClaimLookup,
 ) -> Vec<Routed> {
-    let parsed: Vec<Result<PaymentEvent<'_>, Invalid>> =
-        payloads.iter().map(|p| parse_event(p)).collect();
-
-    // Distinct claim ids of the valid events, in first-seen order.
-    let mut slot_of: HashMap<&str, usize, BuildHasherDefault<FxHasher>> =
-        HashMap::with_capacity_and_hasher(parsed.len(), BuildHasherDefault::default());
-    let mut distinct: Vec<&str> = Vec::with_capacity(parsed.len());
-    let slots: Vec<Option<usize>> = parsed
-        .iter()
-        .map(|p| {
-            let id = p.as_ref().ok()?.claim_id.as_ref();
-            Some(*slot_of.entry(id).or_insert_with(|| {
-                distinct.push(id);
-                distinct.len() - 1
-            }))
-        })
-        .collect();
-    let outcomes = if distinct.is_empty() {
-        Vec::new()
-    } else {
-        lookup.lookup(&distinct)
-    };
-
-    let timestamp = format_utc_millis(processing_time_ms);
-    parsed
-        .iter()
-        .zip(slots)
-        .zip(payloads)
+    enricher_sdk::testing::process::<PaymentEnrichment>(processing_time_ms, payloads, lookup)
+        .into_iter()
         .enumerate()
-        .map(|(i, ((event, slot), payload))| {
-            let mut value = Vec::with_capacity(payload.len() + 160);
-            let status = match (event, slot) {
-                (Ok(event), slot) => write_event(
-                    &mut value,
-                    event,
-                    slot.and_then(|s| outcomes.get(s)),
-                    &timestamp,
-                ),
-                (Err(invalid), _) => write_invalid(&mut value, invalid, payload, &timestamp),
-            };
-            Routed {
-                input_index: u32::try_from(i).unwrap_or(u32::MAX),
-                status,
-                value,
-            }
+        .map(|(i, out)| Routed {
+            input_index: u32::try_from(i).unwrap_or(u32::MAX),
+            status: Status::from_code(out.status()),
+            value: out.into_value(),
         })
         .collect()
-}
-
-/// The multiply-rotate hash of rustc (FxHash): claim ids come from the batch
-/// itself, so there is no flooding to defend against, and SipHash costs more
-/// than the rest of the de-duplication.
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 fn write_payment_fields<'w, 'b>(
@@ -182,12 +147,12 @@ fn write_payment_fields<'w, 'b>(
 fn write_event(
     out: &mut Vec<u8>,
     event: &PaymentEvent<'_>,
-    outcome: Option<&LookupOutcome>,
+    claim: Lookup<'_>,
     timestamp: &str,
 ) -> Status {
     let mut w = ObjectWriter::new(out);
-    let (status, error) = match outcome {
-        Some(LookupOutcome::Found(claim)) => {
+    let (status, error) = match claim {
+        Lookup::Found(claim) => {
             let mut amount = claim.claim_amount;
             amount.rescale(2);
             write_payment_fields(&mut w, event)
@@ -205,20 +170,14 @@ fn write_event(
                 .finish();
             return Status::Success;
         }
-        Some(LookupOutcome::NotFound) => (
+        Lookup::NotFound => (
             Status::ClaimNotFound,
             format!("claim {} not found", event.claim_id),
         ),
-        Some(LookupOutcome::Unavailable(why)) => {
-            (Status::DbError, format!("claims store unavailable: {why}"))
-        }
-        Some(LookupOutcome::Timeout(why)) => {
-            (Status::DbTimeout, format!("claims lookup timed out: {why}"))
-        }
-        None => (
-            Status::DbError,
-            "claims lookup returned fewer results than ids asked for".to_owned(),
-        ),
+        Lookup::Unavailable(why) => (Status::DbError, format!("claims store unavailable: {why}")),
+        Lookup::Timeout(why) => (Status::DbTimeout, format!("claims lookup timed out: {why}")),
+        // Every event asks for its claim: not reached.
+        Lookup::NotAsked => (Status::DbError, "no claim was looked up".to_owned()),
     };
     write_payment_fields(&mut w, event)
         .null("member_id")
@@ -252,6 +211,7 @@ fn write_invalid(out: &mut Vec<u8>, invalid: &Invalid, payload: &[u8], timestamp
 mod tests {
     use super::*;
     use serde_json::Value;
+    use std::collections::HashMap;
 
     /// A lookup over a fixed map that records how it was called.
     struct MapLookup {

@@ -4,12 +4,11 @@
 //! - [`enrich`]: the enrichment step as pure logic (batch in, routed records out);
 //! - [`event`]: parsing and validating one payment event;
 //! - [`timefmt`]: checking that a `payment_date` is a real ISO-8601 date-time;
-//! - `component` (wasm32 only): the thin glue between the WIT world
-//!   `payments:enrichment/enricher` and [`enrich`].
 //!
-//! Output records are written with `enrichment-format` (`guest/format/`), the
-//! record format the host shares. Everything but `component` compiles and is
-//! tested natively (`cargo test -p enrichment-guest`); the host's benchmark
+//! The WIT glue, batching and routing are `enricher-sdk`'s (`guest/sdk/`):
+//! [`enrich::PaymentEnrichment`] is a one-record-at-a-time SDK plugin, exported
+//! below. Output records are written with `enrichment-format` (`guest/format/`),
+//! the record format the host shares. Everything compiles and is tested natively (`cargo test -p enrichment-guest`); the host's benchmark
 //! also links it natively as the no-WASM baseline (feature `native-baseline`).
 
 pub mod enrich;
@@ -25,5 +24,4 @@ pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
 #[cfg(feature = "v2")]
 pub const PLUGIN_VERSION: &str = "0.2.0";
 
-#[cfg(target_arch = "wasm32")]
-mod component;
+enricher_sdk::export!(enrich::PaymentEnrichment);

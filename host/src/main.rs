@@ -235,7 +235,7 @@ fn run(cli: Cli, config_from: Option<ValueSource>) -> anyhow::Result<()> {
             config.lookup.cache = CacheMode::Partial;
             demo::run(&mut config, &dir, events)
         }
-        Command::Bench(args) => bench::files::run(&config, args),
+        Command::Bench(args) => bench::run(&config, args),
         Command::BenchKafka(args) => bench::kafka::run(&config, args),
         Command::BenchSwap(args) => bench::swap::run(&config, args),
         Command::BenchClaims(args) => bench::claims::run(&config, args),

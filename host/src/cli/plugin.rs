@@ -1,6 +1,8 @@
 //! `enricher plugin ...`: deploy, list, roll back and inspect the plugin
 //! versions of a running host through its admin API, printed for humans or
-//! as JSON (`--json`); `keygen` and `sign` (in `plugin_sign`) work offline.
+//! as JSON (`--json`); `keygen` and `sign` (in `plugin_sign`) work offline,
+//! and so does the plugin kit: `new` (`plugin_new`), `build` (`plugin_build`)
+//! and `test` (`plugin_test`).
 //! Text from the host is printed escaped (`printable`): a name with a newline
 //! or a terminal escape code never reaches the terminal raw.
 
@@ -31,6 +33,15 @@ pub struct PluginArgs {
 
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {
+    /// Write a ready plugin project: source, build file, sample records, claims
+    /// and expected outputs, a test.
+    New(super::plugin_new::NewArgs),
+    /// Build a plugin project with its language's toolchain and check the
+    /// component as a deploy would; prints its path last.
+    Build(super::plugin_build::BuildArgs),
+    /// Run a component in the host's sandbox over sample records; with
+    /// --expect, fail on any difference from the expected outputs.
+    Test(super::plugin_test::TestArgs),
     /// Check a component and make it the active version (on every host
     /// through the fleet topic, or on this one).
     Deploy {
@@ -75,13 +86,21 @@ pub enum PluginCommand {
 }
 
 pub fn run(config: &Config, args: PluginArgs) -> anyhow::Result<()> {
-    let addr = args.admin.unwrap_or_else(|| default_addr(config));
-    // The same token and certificate the host reads (env, file, config).
-    let mut client = AdminClient::new(&addr).with_token(config.admin.token()?);
-    if let Some((cert, _)) = config.admin.tls() {
-        client = client.trusting(&cert)?;
-    }
+    let admin = args.admin;
+    // The same token and certificate the host reads (env, file, config);
+    // offline commands never build it.
+    let client = || -> anyhow::Result<AdminClient> {
+        let addr = admin.unwrap_or_else(|| default_addr(config));
+        let mut client = AdminClient::new(&addr).with_token(config.admin.token()?);
+        if let Some((cert, _)) = config.admin.tls() {
+            client = client.trusting(&cert)?;
+        }
+        Ok(client)
+    };
     match args.command {
+        PluginCommand::New(new) => return super::plugin_new::run(new),
+        PluginCommand::Build(build) => return super::plugin_build::run(config, build),
+        PluginCommand::Test(test) => return super::plugin_test::run(config.clone(), test),
         PluginCommand::Keygen { out, force } => {
             return super::plugin_sign::keygen(&out, force);
         }
@@ -103,6 +122,7 @@ pub fn run(config: &Config, args: PluginArgs) -> anyhow::Result<()> {
                 // A missing `.sig` is no error: a host that needs one says so.
                 None => std::fs::read(signature_path(&file)).ok(),
             };
+            let client = client()?;
             let report = client.deploy_signed(&wasm, name.as_deref(), signature.as_deref())?;
             if args.json {
                 return print_json(&report);
@@ -115,6 +135,7 @@ pub fn run(config: &Config, args: PluginArgs) -> anyhow::Result<()> {
             println!("{}", deploy_line(&report, topic.as_deref()));
         }
         PluginCommand::List => {
+            let client = client()?;
             let versions = client.list()?;
             if args.json {
                 return print_json(&versions);
@@ -126,14 +147,14 @@ pub fn run(config: &Config, args: PluginArgs) -> anyhow::Result<()> {
             }
         }
         PluginCommand::Rollback => {
-            let report = client.rollback()?;
+            let report = client()?.rollback()?;
             if args.json {
                 return print_json(&report);
             }
             println!("{}", rollback_line(&report));
         }
         PluginCommand::Status => {
-            let status = client.status()?;
+            let status = client()?.status()?;
             if args.json {
                 return print_json(&status);
             }

@@ -117,6 +117,11 @@ pub fn load_candidate(
 }
 
 impl Candidate {
+    /// What was checked so far, in order, for the operator.
+    pub fn checks(&self) -> &[String] {
+        &self.checks
+    }
+
     /// The last check: the canary records, against the real lookup.
     pub fn run_canaries(
         mut self,

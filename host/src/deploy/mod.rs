@@ -40,7 +40,7 @@ pub use api::{
     AdminError, DeployReport, PluginAdmin, PluginStatus, RejectedVersion, RollbackReport,
     VersionInfo,
 };
-pub use check::{canaries_from_file, default_canaries};
+pub use check::{Candidate, canaries_from_file, default_canaries, load_candidate, sha256_hex};
 pub use deployer::Deployer;
 pub use fixed::FixedPlugin;
 pub use fleet::{Fleet, LocalOnly};

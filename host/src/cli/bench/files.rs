@@ -54,6 +54,16 @@ pub struct BenchArgs {
     /// Print every figure as one JSON object on stdout (the tables go to stderr).
     #[arg(long)]
     pub json: bool,
+    /// A/B: the plugin to measure (default: the built-in one) ...
+    #[arg(long, value_name = "A.wasm", requires = "compare")]
+    pub plugin: Option<PathBuf>,
+    /// ... against this one, alternating in one process (warm cache, batches
+    /// 100 and 1000); only the A/B runs.
+    #[arg(long, value_name = "B.wasm")]
+    pub compare: Option<PathBuf>,
+    /// A/B: rounds of alternation.
+    #[arg(long, default_value_t = 4, requires = "compare")]
+    pub rounds: u32,
 }
 
 /// The plugin's logic linked into the host, batches of 1000 over the warm cache.
@@ -76,7 +86,25 @@ fn native_baseline(_lookup: &ClaimsLookup, _records: &[InputRecord]) -> Option<M
     None
 }
 
-fn table_db(args: &BenchArgs) -> anyhow::Result<PathBuf> {
+/// A partial cache holding the first `claims` claims of the table (the warm-cache rows).
+pub(super) fn warm_lookup(db: &std::path::Path, claims: u64) -> anyhow::Result<Arc<ClaimsLookup>> {
+    let store = DuckDbStore::open(Some(db), Some(1))?;
+    let lookup_cfg = LookupConfig {
+        cache: CacheMode::Partial,
+        cache_max_rows: 200_000,
+        ..LookupConfig::default()
+    };
+    let lookup = Arc::new(
+        ClaimsLookup::start(Box::new(store), &lookup_cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?,
+    );
+    let ids: Vec<String> = (0..claims).map(claim_id).collect();
+    for chunk in ids.chunks(5000) {
+        lookup.lookup(chunk);
+    }
+    Ok(lookup)
+}
+
+pub(super) fn table_db(args: &BenchArgs) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&args.dir)?;
     let db = args.dir.join(format!("claims-{}.duckdb", args.table_rows));
     if !db.exists() {
@@ -245,20 +273,7 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         report.measured(key, m);
     };
 
-    // Warm cache: a partial cache holding every claim the events use.
-    let store = DuckDbStore::open(Some(&db), Some(1))?;
-    let lookup_cfg = LookupConfig {
-        cache: CacheMode::Partial,
-        cache_max_rows: 200_000,
-        ..LookupConfig::default()
-    };
-    let lookup = Arc::new(
-        ClaimsLookup::start(Box::new(store), &lookup_cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?,
-    );
-    let ids: Vec<String> = (0..warm_claims).map(claim_id).collect();
-    for chunk in ids.chunks(5000) {
-        lookup.lookup(chunk);
-    }
+    let lookup = warm_lookup(&db, warm_claims)?;
     let progress = Progress::start(
         Shown {
             what: "bench",

@@ -3,9 +3,11 @@
 //! `bench-kafka` (Kafka end to end against a passthrough, latency at a fixed
 //! rate), `bench-swap` (a deployment's checks and swap pause),
 //! `bench-claims` (changelog apply rate, freshness latency, and throughput
-//! while claim updates stream in) and `bench-plugins` (the same enrichment
-//! in Rust, Python and JS, side by side).
+//! while claim updates stream in), `bench-plugins` (the same enrichment
+//! in Rust, Python and JS, side by side); `bench --compare` (`ab`) alternates
+//! two plugin builds in one process.
 
+mod ab;
 pub mod claims;
 mod claims_stream;
 pub mod files;
@@ -18,3 +20,12 @@ pub mod plugins;
 mod report;
 mod rss;
 pub mod swap;
+
+/// `enricher bench`: the A/B of two plugin builds when `--compare` is given,
+/// else the whole benchmark.
+pub fn run(config: &enricher::config::Config, args: files::BenchArgs) -> anyhow::Result<()> {
+    match &args.compare {
+        Some(b) => ab::run(&args, args.plugin.as_deref(), b),
+        None => files::run(config, args),
+    }
+}

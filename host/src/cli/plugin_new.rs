@@ -1,0 +1,210 @@
+//! `enricher plugin new <NAME> [--lang rust|python|js]`: write a ready plugin
+//! project from the templates embedded in the binary (`guest/templates/<lang>/`,
+//! `{{name}}` replaced in file contents and names; dotfiles skipped).
+//!
+//! The SDK is not on a registry, so a Rust project also gets the SDK's
+//! source (`vendor/sdk/`, `vendor/format/`) and every project the WIT files
+//! of the host's world (`wit/`): it builds anywhere, with no checkout of ours.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use include_dir::{Dir, DirEntry, include_dir};
+
+static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../guest/templates");
+static SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../guest/sdk");
+static FORMAT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../guest/format");
+static WIT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../wit");
+
+/// The languages `plugin new` and `plugin build` know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+impl Lang {
+    fn dir(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+            Lang::Js => "js",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct NewArgs {
+    /// The plugin's name: lowercase letters, digits and `-`, starting with a letter.
+    pub name: String,
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: Lang,
+    /// Where to write the project (default: ./NAME). Must not exist yet.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+pub fn run(args: NewArgs) -> anyhow::Result<()> {
+    check_name(&args.name).map_err(anyhow::Error::msg)?;
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+    let written = write_project(&dir, &args.name, args.lang)?;
+    println!(
+        "wrote {} files into {}: edit the plugin, then\n  enricher plugin build {}\n  \
+         enricher plugin test <the .wasm it prints> --input {}/sample/input.jsonl \
+         --claims {}/sample/claims.csv --expect {}/sample/expected.jsonl",
+        written,
+        dir.display(),
+        dir.display(),
+        dir.display(),
+        dir.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// A name that is a valid crate, package and file name everywhere.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "plugin name {name:?}: use lowercase letters, digits and `-` (at most 64, starting with a letter)"
+        ))
+    }
+}
+
+/// Write the project for `lang` into `dir` (which must not exist); returns
+/// how many files were written.
+pub fn write_project(dir: &Path, name: &str, lang: Lang) -> anyhow::Result<usize> {
+    let template = pick(&TEMPLATES, lang.dir())?;
+    anyhow::ensure!(
+        !dir.exists(),
+        "{} already exists: choose another name or --dir",
+        dir.display()
+    );
+    let mut written = 0;
+    for file in files(template) {
+        let relative = strip(file.path(), template.path());
+        let relative = PathBuf::from(relative.to_string_lossy().replace("{{name}}", name));
+        let contents = match file.contents_utf8() {
+            Some(text) => text.replace("{{name}}", name).into_bytes(),
+            None => file.contents().to_vec(),
+        };
+        write(&dir.join(relative), &contents)?;
+        written += 1;
+    }
+    // Only the world's own files, not the frozen released versions.
+    for file in WIT.files().filter(|f| !is_dotfile(f.path())) {
+        write(&dir.join("wit").join(file.path()), file.contents())?;
+        written += 1;
+    }
+    if lang == Lang::Rust {
+        for (crate_dir, to) in [(&SDK, "vendor/sdk"), (&FORMAT, "vendor/format")] {
+            for file in files(crate_dir) {
+                write(&dir.join(to).join(file.path()), file.contents())?;
+                written += 1;
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// The template folder `lang` under `root`, if it holds any file but dotfiles.
+fn pick<'a>(root: &'a Dir<'a>, lang: &str) -> anyhow::Result<&'a Dir<'a>> {
+    root.get_dir(lang)
+        .filter(|t| files(t).next().is_some())
+        .with_context(|| format!("no template for {lang}"))
+}
+
+/// Every file under `dir`, recursively, but dotfiles and anything under a dot folder.
+fn files<'a>(dir: &'a Dir<'a>) -> Box<dyn Iterator<Item = &'a include_dir::File<'a>> + 'a> {
+    Box::new(
+        dir.entries()
+            .iter()
+            .filter(|e| !is_dotfile(e.path()))
+            .flat_map(|e| match e {
+                DirEntry::Dir(d) => files(d),
+                DirEntry::File(f) => Box::new(std::iter::once(f)),
+            }),
+    )
+}
+
+fn is_dotfile(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+fn strip<'a>(path: &'a Path, base: &Path) -> &'a Path {
+    path.strip_prefix(base).unwrap_or(path)
+}
+
+fn write(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_be_crate_and_file_safe() {
+        assert!(check_name("fraud-score").is_ok());
+        assert!(check_name("x").is_ok());
+        for bad in ["", "Fraud", "1x", "a_b", "a/b", "../x", "x-", "a b"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_template_of_only_dotfiles_is_no_template() {
+        static ROOT: Dir<'static> = Dir::new(
+            "",
+            &[DirEntry::Dir(Dir::new(
+                "python",
+                &[DirEntry::File(include_dir::File::new("python/.keep", b""))],
+            ))],
+        );
+        let err = pick(&ROOT, "python").expect_err("only a placeholder");
+        assert_eq!(err.to_string(), "no template for python");
+        assert!(pick(&ROOT, "js").is_err());
+        assert!(pick(&TEMPLATES, "rust").is_ok());
+    }
+
+    #[test]
+    fn the_rust_project_carries_the_sdk_and_the_world() {
+        let dir = std::env::temp_dir().join(format!("enricher-new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let n = write_project(&dir, "fraud-score", Lang::Rust).expect("written");
+        assert!(n > 10);
+        for file in [
+            "Cargo.toml",
+            "src/lib.rs",
+            "sample/input.jsonl",
+            "sample/claims.csv",
+            "sample/expected.jsonl",
+            "vendor/sdk/src/lib.rs",
+            "vendor/format/src/lib.rs",
+            "wit/world.wit",
+        ] {
+            assert!(dir.join(file).exists(), "{file}");
+        }
+        assert!(!dir.join("wit/released").exists());
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
+        assert!(manifest.contains("name = \"fraud-score\""), "{manifest}");
+        assert!(!manifest.contains("{{name}}"));
+        let again = write_project(&dir, "fraud-score", Lang::Rust);
+        assert!(again.is_err(), "never writes over a folder");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,179 @@
+//! The plugin kit as an author meets it, with the real binary, cargo and
+//! wasmtime: `enricher plugin new` writes a Rust project that `plugin build`
+//! turns into a component (checked as a deploy checks it) and that passes
+//! `plugin test --expect` on its own sample; a changed expected record fails
+//! with a readable diff; a project built against another world fails the build
+//! with the deploy check's message.
+//!
+//! The first test to need the component builds it (wasm32-wasip2, the pinned
+//! toolchain; a minute or two); the others wait for it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn enricher(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_enricher"))
+        .args(args)
+        .env_remove("ENRICHER_CONFIG")
+        .env_remove("ENRICHER_PLUGIN")
+        .env_remove("DUCKDB_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run enricher")
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("enricher-kit-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// `plugin build DIR`: the output, and the last line of stdout.
+fn build(dir: &Path) -> (Output, String) {
+    let out = enricher(&[os("plugin"), os("build"), dir.as_os_str()]);
+    let last = text(&out.stdout).lines().last().unwrap_or("").to_owned();
+    (out, last)
+}
+
+/// A new Rust project, built once for every test: (project dir, component).
+fn built_project() -> &'static (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = scratch("new").join("kit-demo");
+        let out = enricher(&[
+            os("plugin"),
+            os("new"),
+            os("kit-demo"),
+            os("--lang"),
+            os("rust"),
+            os("--dir"),
+            dir.as_os_str(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let (out, last) = build(&dir);
+        assert!(
+            out.status.success(),
+            "plugin build failed:\n{}",
+            text(&out.stderr)
+        );
+        let wasm = PathBuf::from(last);
+        assert!(
+            wasm.is_file(),
+            "the last line names the component: {wasm:?}"
+        );
+        assert!(
+            text(&out.stderr).contains("which this host runs"),
+            "the deploy check ran:\n{}",
+            text(&out.stderr)
+        );
+        (dir, wasm)
+    })
+}
+
+fn plugin_test(wasm: &Path, dir: &Path, expect: &Path) -> Output {
+    enricher(&[
+        os("plugin"),
+        os("test"),
+        wasm.as_os_str(),
+        os("--input"),
+        dir.join("sample/input.jsonl").as_os_str(),
+        os("--claims"),
+        dir.join("sample/claims.csv").as_os_str(),
+        os("--expect"),
+        expect.as_os_str(),
+    ])
+}
+
+#[test]
+fn a_new_rust_plugin_builds_and_passes_its_sample_test() {
+    let (dir, wasm) = built_project();
+    let out = plugin_test(wasm, dir, &dir.join("sample/expected.jsonl"));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let outputs: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output is JSON"))
+        .collect();
+    let statuses: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["enrichment_status"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "SUCCESS",
+            "SUCCESS",
+            "SUCCESS",
+            "CLAIM_NOT_FOUND",
+            "INVALID_EVENT",
+            "INVALID_EVENT",
+            "INVALID_EVENT"
+        ]
+    );
+    assert_eq!(outputs[0]["member_id"], "MBR-000001");
+    assert!(
+        text(&out.stdout).contains(r#""remaining_claim_amount":500.00"#),
+        "exact money"
+    );
+    assert!(stderr.contains("enriched SUCCESS"), "{stderr}");
+    assert!(stderr.contains("matches"), "{stderr}");
+}
+
+#[test]
+fn a_changed_expected_record_fails_with_a_diff() {
+    let (dir, wasm) = built_project();
+    let expected = std::fs::read_to_string(dir.join("sample/expected.jsonl")).expect("expected");
+    assert!(expected.contains("MBR-000001"));
+    let changed = expected.replacen("MBR-000001", "MBR-999999", 1);
+    let path = scratch("diff").join("expected.jsonl");
+    std::fs::write(&path, changed).expect("write");
+    let out = plugin_test(wasm, dir, &path);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            r#"differs   payment_id PAY-1: member_id: expected "MBR-999999", got "MBR-000001""#
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 difference(s)"), "{stderr}");
+}
+
+#[test]
+fn a_project_built_against_another_world_fails_the_deploy_check() {
+    let (dir, _) = built_project();
+    // A copy with its build folder, so only the plugin and the SDK rebuild.
+    let copy = scratch("world").join("kit-demo");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(dir)
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let world = copy.join("wit/world.wit");
+    let text_before = std::fs::read_to_string(&world).expect("world.wit");
+    std::fs::write(
+        &world,
+        text_before.replace("payments:enrichment@1.1.0", "payments:enrichment@2.0.0"),
+    )
+    .expect("write");
+    let (out, _) = build(&copy);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("fails the deploy check"), "{stderr}");
+    assert!(
+        stderr.contains("it was built for payments:enrichment@2.0.0; this host runs"),
+        "{stderr}"
+    );
+}
