@@ -321,7 +321,7 @@ mod tests {
         );
         let cache = help("enricher run", "cache");
         assert!(
-            cache.ends_with("[env: LOOKUP_CACHE] [default: partial]"),
+            cache.ends_with("[env: LOOKUP_CACHE] [default: auto]"),
             "{cache}"
         );
         let delivery = help("enricher config check", "delivery");

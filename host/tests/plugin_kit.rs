@@ -177,3 +177,61 @@ fn a_project_built_against_another_world_fails_the_deploy_check() {
         "{stderr}"
     );
 }
+
+/// `plugin new --lang LANG`, `plugin build` with the toolchain
+/// `scripts/plugin-toolchains` installs (scripts/test runs it; a missing
+/// toolchain fails here with a message naming it), then `plugin test
+/// --expect` on the template's own sample.
+fn new_build_and_test(lang: &str) {
+    let name = format!("kit-{lang}");
+    let dir = scratch(&name).join(&name);
+    let out = enricher(&[
+        os("plugin"),
+        os("new"),
+        os(&name),
+        os("--lang"),
+        os(lang),
+        os("--dir"),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (out, last) = build(&dir);
+    assert!(
+        out.status.success(),
+        "plugin build of the {lang} template failed (toolchain: scripts/plugin-toolchains):\n{}",
+        text(&out.stderr)
+    );
+    let wasm = PathBuf::from(last);
+    assert!(
+        wasm.is_file(),
+        "the last line names the component: {wasm:?}"
+    );
+    let out = plugin_test(&wasm, &dir, &dir.join("sample/expected.jsonl"));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("from {name}@")), "{stderr}");
+    assert!(stderr.contains("enriched SUCCESS"), "{stderr}");
+    assert!(stderr.contains("matches"), "{stderr}");
+    let statuses: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("each output is JSON");
+            v["enrichment_status"].as_str().unwrap_or("?").to_owned()
+        })
+        .collect();
+    assert!(statuses.iter().any(|s| s == "SUCCESS"), "{statuses:?}");
+    assert!(
+        statuses.iter().any(|s| s == "CLAIM_NOT_FOUND"),
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn a_new_python_plugin_builds_and_passes_its_sample_test() {
+    new_build_and_test("python");
+}
+
+#[test]
+fn a_new_js_plugin_builds_and_passes_its_sample_test() {
+    new_build_and_test("js");
+}

@@ -156,6 +156,9 @@ fn retry_config(max_retries: u32) -> LookupConfig {
         max_retries,
         retry_backoff: Duration::from_millis(5),
         retry_backoff_max: Duration::from_millis(20),
+        // These tests are about errors and retries, not timeouts: a loaded
+        // machine (the whole suite at once) must not turn an error into DB_TIMEOUT.
+        timeout: Duration::from_secs(30),
         ..config(CacheMode::Partial)
     }
 }

@@ -38,6 +38,7 @@ impl Lang {
 pub struct NewArgs {
     /// The plugin's name: lowercase letters, digits and `-`, starting with a letter.
     pub name: String,
+    /// The plugin's language: rust (the SDK), python (componentize-py) or js (jco).
     #[arg(long, value_enum, default_value = "rust")]
     pub lang: Lang,
     /// Where to write the project (default: ./NAME). Must not exist yet.

@@ -180,7 +180,7 @@ mod tests {
     fn defaults_and_env_names_come_from_the_config() {
         assert_eq!(default_text("duckdb.url").as_deref(), Some("claims.duckdb"));
         assert_eq!(default_text("lookup.timeout").as_deref(), Some("2s"));
-        assert_eq!(default_text("lookup.cache").as_deref(), Some("partial"));
+        assert_eq!(default_text("lookup.cache").as_deref(), Some("auto"));
         assert_eq!(default_text("plugin.path"), None, "unset by default");
         assert_eq!(default_text("lookup.no-such-key"), None);
         assert_eq!(env_var_of("lookup.cache"), Some("LOOKUP_CACHE"));

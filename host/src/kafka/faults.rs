@@ -24,8 +24,12 @@ use crate::health::Health;
 
 /// How often the assignment is looked at.
 const LOOK_EVERY: Duration = Duration::from_millis(500);
-/// How long without partitions after a broker outage before subscribing again.
+/// How long without partitions after a broker outage before subscribing
+/// again; each further attempt waits longer (see `resubscribe_wait`), so a
+/// group join the coordinator holds for a while (some brokers hold one for
+/// half the session timeout) is not cut short again and again.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(10);
+const RESUBSCRIBE_MAX: Duration = Duration::from_secs(120);
 /// Pauses between attempts to recreate a fatal producer.
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
 const MAX_PAUSE: Duration = Duration::from_secs(10);
@@ -42,6 +46,17 @@ pub(super) struct Faults {
     ever_assigned: bool,
     /// The watch's outage count when partitions were last held.
     outages_when_assigned: u64,
+    /// Subscriptions made again since partitions were last held.
+    resubscribed: u32,
+}
+
+/// How long to wait without partitions before the next subscription:
+/// 10 s, then 30, 60, 120 s (at most).
+fn resubscribe_wait(resubscribed: u32) -> Duration {
+    match resubscribed {
+        0 => RESUBSCRIBE_AFTER,
+        n => (RESUBSCRIBE_AFTER * 3 * 2u32.saturating_pow(n.min(8) - 1)).min(RESUBSCRIBE_MAX),
+    }
 }
 
 impl Faults {
@@ -54,6 +69,7 @@ impl Faults {
             unassigned_since: None,
             ever_assigned: false,
             outages_when_assigned: 0,
+            resubscribed: 0,
         }
     }
 
@@ -93,13 +109,17 @@ impl Faults {
             self.ever_assigned = true;
             self.unassigned_since = None;
             self.outages_when_assigned = self.watch.outages();
+            self.resubscribed = 0;
         } else {
             if self.assigned > 0 {
                 tracing::warn!(was = self.assigned, "no partitions assigned any more");
             }
             let since = *self.unassigned_since.get_or_insert(now);
             let after_outage = self.watch.outages() > self.outages_when_assigned;
-            if after_outage && self.watch.reachable() && since.elapsed() >= RESUBSCRIBE_AFTER {
+            if after_outage
+                && self.watch.reachable()
+                && since.elapsed() >= resubscribe_wait(self.resubscribed)
+            {
                 tracing::warn!(
                     ?topics,
                     "no partitions assigned {:.0}s after a broker outage: subscribing again",
@@ -110,6 +130,7 @@ impl Faults {
                     tracing::warn!("subscribing to {topics:?} again: {e}");
                 }
                 self.unassigned_since = Some(now);
+                self.resubscribed = self.resubscribed.saturating_add(1);
             }
         }
         self.assigned = n;
@@ -194,4 +215,16 @@ fn is_fencing(code: RDKafkaErrorCode) -> bool {
             | RDKafkaErrorCode::InvalidProducerEpoch
             | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_resubscription_waits_longer_up_to_two_minutes() {
+        let waits: Vec<u64> = (0..6).map(|n| resubscribe_wait(n).as_secs()).collect();
+        assert_eq!(waits, [10, 30, 60, 120, 120, 120]);
+        assert_eq!(resubscribe_wait(u32::MAX), RESUBSCRIBE_MAX);
+    }
 }

@@ -146,7 +146,7 @@ fn help_shows_kafka_mode_examples_and_each_setting_flags_env_and_default() {
     let help = String::from_utf8_lossy(&out.stdout);
     for part in [
         "[env: DUCKDB_URL] [default: claims.duckdb]",
-        "[env: LOOKUP_CACHE] [default: partial]",
+        "[env: LOOKUP_CACHE] [default: auto]",
         "[env: ENRICHER_BATCH_SIZE] [default: 1000]",
         "[env: ENRICHER_DELIVERY] [default: exactly-once]",
         "--summary-json <FILE>",
