@@ -7,40 +7,18 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rdkafka::ClientContext;
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::codec::encode;
 use crate::claims_load::Claim;
 use crate::config::KafkaConfig;
 use crate::deploy::AdminError;
 use crate::deploy::admin::{ClaimsAdmin, ClaimsReport};
-use crate::kafka::KafkaRunError;
 use crate::kafka::topics::create_compacted_topic;
+use crate::kafka::{KafkaRunError, Refusals};
 
 /// Largest changelog record (a claim is a few hundred bytes).
 const MAX_RECORD_BYTES: usize = 1 << 20;
-
-/// Counts the records the broker refused, and logs the first.
-#[derive(Default)]
-struct Refusals {
-    count: AtomicU64,
-}
-
-impl ClientContext for Refusals {}
-
-impl ProducerContext for Refusals {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result
-            && self.count.fetch_add(1, Ordering::Relaxed) == 0
-        {
-            tracing::warn!("a claims changelog record was refused by the broker: {e}");
-        }
-    }
-}
 
 /// A producer of one changelog topic (created compacted if missing).
 pub struct Publisher {
@@ -65,7 +43,7 @@ impl Publisher {
         let mut config = crate::kafka::load_producer_config(kafka);
         config.set("acks", "all");
         let producer: BaseProducer<Refusals> = config
-            .create_with_context(Refusals::default())
+            .create_with_context(Refusals::new("a claims changelog record"))
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
         Ok(Self {
             producer,
@@ -93,7 +71,7 @@ impl Publisher {
         sent: &AtomicU64,
     ) -> Result<u64, KafkaRunError> {
         let topic = self.topic.as_str();
-        let refused_before = self.producer.context().count.load(Ordering::Relaxed);
+        let refused_before = self.producer.context().count();
         for claim in claims {
             let value = (!delete).then(|| encode(claim));
             let mut record: BaseRecord<'_, str, [u8]> =
@@ -124,7 +102,7 @@ impl Publisher {
         self.producer
             .flush(Duration::from_secs(30))
             .map_err(|e| KafkaRunError::GaveUp(format!("flushing to {topic}: {e}")))?;
-        match self.producer.context().count.load(Ordering::Relaxed) - refused_before {
+        match self.producer.context().count() - refused_before {
             0 => Ok(claims.len() as u64),
             n => Err(KafkaRunError::GaveUp(format!(
                 "{n} record(s) were refused by the broker (see the warning above); \

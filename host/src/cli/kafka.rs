@@ -3,17 +3,15 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::ClientContext;
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use enricher::app::{build_kafka_host, check_admin_settings};
 use enricher::config::Config;
-use enricher::kafka::{RunOptions, run_observed, wait_for_broker};
+use enricher::kafka::{Refusals, RunOptions, run_observed, wait_for_broker};
 use enricher::kafka::{TailOptions, load_producer_config, tail_topic};
 use enricher::observe::{ChangelogLag, StatusLog};
 
@@ -171,26 +169,6 @@ pub fn tail(config: &Config, args: TailArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Counts the records the broker refused, so none is lost without a word.
-#[derive(Default)]
-struct Refusals {
-    count: AtomicU64,
-}
-
-impl ClientContext for Refusals {}
-
-impl ProducerContext for Refusals {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result
-            && self.count.fetch_add(1, Ordering::Relaxed) == 0
-        {
-            tracing::warn!("a record was refused by the broker: {e}");
-        }
-    }
-}
-
 /// An `io::Write` that produces each line as one record, keyed by its `claim_id`.
 /// `flush` fails when the broker refused any record.
 pub struct TopicWriter {
@@ -203,7 +181,7 @@ pub struct TopicWriter {
 impl TopicWriter {
     pub fn new(config: &Config, topic: &str) -> anyhow::Result<Self> {
         let producer: BaseProducer<Refusals> = load_producer_config(&config.kafka)
-            .create_with_context(Refusals::default())
+            .create_with_context(Refusals::new("a record"))
             .context("creating the Kafka producer")?;
         Ok(Self {
             producer,
@@ -265,7 +243,7 @@ impl Write for TopicWriter {
         self.producer
             .flush(Duration::from_secs(30))
             .map_err(std::io::Error::other)?;
-        match self.producer.context().count.load(Ordering::Relaxed) {
+        match self.producer.context().count() {
             0 => Ok(()),
             n => Err(std::io::Error::other(format!(
                 "{n} of {} record(s) were refused by the broker (see the warning above)",
