@@ -5,7 +5,7 @@
 //! (duplicates at worst, never a loss).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -13,6 +13,7 @@ use rdkafka::producer::Producer;
 
 use super::progress::{CALL_TIMEOUT, Offsets, Progress, offsets_of};
 use super::retry::{Action, with_retries_as};
+use super::swappable::SwappableProducer;
 use super::{CommitCounters, Delivery, Outcome};
 use crate::kafka::KafkaRunError;
 use crate::kafka::broker_watch::BrokerWatch;
@@ -31,7 +32,7 @@ struct State {
 /// Input offsets committed after their outputs are acknowledged.
 pub(crate) struct AckedBatches {
     /// Replaced when it goes fatal (see [`Delivery::replace_producer`]).
-    producer: RwLock<Arc<EnricherProducer>>,
+    producer: SwappableProducer,
     state: Mutex<State>,
     /// Told how long a flush or commit has been waiting (stall warnings).
     watch: Arc<BrokerWatch>,
@@ -40,7 +41,7 @@ pub(crate) struct AckedBatches {
 impl AckedBatches {
     pub(crate) fn new(producer: Arc<EnricherProducer>, watch: Arc<BrokerWatch>) -> Self {
         Self {
-            producer: RwLock::new(producer),
+            producer: SwappableProducer::new(producer),
             state: Mutex::new(State::default()),
             watch,
         }
@@ -61,22 +62,6 @@ impl AckedBatches {
         }
     }
 
-    fn current(&self) -> Arc<EnricherProducer> {
-        Arc::clone(
-            &self
-                .producer
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-    }
-
-    fn swap(&self, fresh: Arc<EnricherProducer>) {
-        *self
-            .producer
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
-    }
-
     fn state(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -95,7 +80,7 @@ impl AckedBatches {
         if state.sealed.is_empty() {
             return Ok(Outcome::Idle);
         }
-        let producer = self.current();
+        let producer = self.producer.current();
         let tracker = producer.context();
         if wait && let Err(e) = self.flush_watched(&producer) {
             tracing::warn!("outputs not acknowledged in time ({e}); rewinding");
@@ -154,7 +139,7 @@ impl AckedBatches {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), KafkaRunError> {
         let seqs: Vec<usize> = state.sealed.drain(..).map(|(seq, _)| seq).collect();
-        self.current().context().forget(seqs);
+        self.producer.current().context().forget(seqs);
         state.progress.rewind(consumer)
     }
 }
@@ -165,7 +150,7 @@ impl<C: ConsumerContext> Delivery<C> for AckedBatches {
     }
 
     fn producer(&self) -> Arc<EnricherProducer> {
-        self.current()
+        self.producer.current()
     }
 
     fn replace_producer(
@@ -175,7 +160,7 @@ impl<C: ConsumerContext> Delivery<C> for AckedBatches {
     ) -> Result<(), KafkaRunError> {
         let mut state = self.state();
         self.rewind(&mut state, consumer)?;
-        self.swap(fresh);
+        self.producer.swap(fresh);
         Ok(())
     }
 

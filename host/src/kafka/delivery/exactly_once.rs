@@ -4,7 +4,7 @@
 //! abort the transaction and rewind the consumer to the committed offsets
 //! (the inputs are processed again); fatal ones (fenced, ...) stop the run.
 
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -12,6 +12,7 @@ use rdkafka::producer::Producer;
 
 use super::progress::{CALL_TIMEOUT, Progress, offsets_of};
 use super::retry::{Failure, with_retries};
+use super::swappable::SwappableProducer;
 use super::{CommitCounters, Delivery, Outcome};
 use crate::kafka::KafkaRunError;
 use crate::kafka::broker_watch::BrokerWatch;
@@ -28,7 +29,7 @@ struct State {
 /// Outputs and input offsets committed together in transactions.
 pub(crate) struct Transactions {
     /// Replaced when it goes fatal (see [`Delivery::replace_producer`]).
-    producer: RwLock<Arc<EnricherProducer>>,
+    producer: SwappableProducer,
     state: Mutex<State>,
     /// Told how long a commit or abort has been failing (stall warnings).
     watch: Arc<BrokerWatch>,
@@ -37,26 +38,10 @@ pub(crate) struct Transactions {
 impl Transactions {
     pub(crate) fn new(producer: Arc<EnricherProducer>, watch: Arc<BrokerWatch>) -> Self {
         Self {
-            producer: RwLock::new(producer),
+            producer: SwappableProducer::new(producer),
             state: Mutex::new(State::default()),
             watch,
         }
-    }
-
-    fn current(&self) -> Arc<EnricherProducer> {
-        Arc::clone(
-            &self
-                .producer
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-    }
-
-    fn swap(&self, fresh: Arc<EnricherProducer>) {
-        *self
-            .producer
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -83,20 +68,23 @@ impl Transactions {
                 &self.watch,
                 &mut state.progress.retries,
                 || {
-                    self.current()
-                        .send_offsets_to_transaction(&offsets, &group, CALL_TIMEOUT)
+                    self.producer.current().send_offsets_to_transaction(
+                        &offsets,
+                        &group,
+                        CALL_TIMEOUT,
+                    )
                 },
             )
         } else {
             Ok(())
         }
         .and_then(|()| {
-            wait_for_outputs(&self.current(), CALL_TIMEOUT);
+            wait_for_outputs(&self.producer.current(), CALL_TIMEOUT);
             with_retries(
                 "commit_transaction",
                 &self.watch,
                 &mut state.progress.retries,
-                || self.current().commit_transaction(CALL_TIMEOUT),
+                || self.producer.current().commit_transaction(CALL_TIMEOUT),
             )
         });
         match result {
@@ -125,7 +113,7 @@ impl Transactions {
                 "abort_transaction",
                 &self.watch,
                 &mut state.progress.retries,
-                || self.current().abort_transaction(CALL_TIMEOUT),
+                || self.producer.current().abort_transaction(CALL_TIMEOUT),
             )
             .map_err(|f| KafkaRunError::Fatal(f.into_message()))?;
             state.txn_open = false;
@@ -153,7 +141,7 @@ fn wait_for_outputs(producer: &EnricherProducer, limit: Duration) {
 
 impl<C: ConsumerContext> Delivery<C> for Transactions {
     fn init(&self) -> Result<(), KafkaRunError> {
-        self.current().init_transactions(CALL_TIMEOUT).map_err(|e| {
+        self.producer.current().init_transactions(CALL_TIMEOUT).map_err(|e| {
             KafkaRunError::Unsupported(format!(
                 "exactly-once delivery needs a broker with transactions (Apache Kafka ≥ 2.5, Redpanda), \
                  and initialising them failed: {e}. Use --delivery at-least-once for brokers without them."
@@ -162,7 +150,7 @@ impl<C: ConsumerContext> Delivery<C> for Transactions {
     }
 
     fn producer(&self) -> Arc<EnricherProducer> {
-        self.current()
+        self.producer.current()
     }
 
     fn replace_producer(
@@ -174,7 +162,7 @@ impl<C: ConsumerContext> Delivery<C> for Transactions {
         fresh
             .init_transactions(CALL_TIMEOUT)
             .map_err(|e| KafkaRunError::GaveUp(format!("init_transactions: {e}")))?;
-        self.swap(fresh);
+        self.producer.swap(fresh);
         state.txn_open = false;
         state.progress.rewind(consumer)
     }
@@ -182,7 +170,8 @@ impl<C: ConsumerContext> Delivery<C> for Transactions {
     fn before_produce(&self) -> Result<(), KafkaRunError> {
         let mut state = self.state();
         if !state.txn_open {
-            self.current()
+            self.producer
+                .current()
                 .begin_transaction()
                 .map_err(|e| KafkaRunError::Fatal(format!("begin_transaction: {e}")))?;
             state.txn_open = true;

@@ -4,12 +4,14 @@
 //! - `exactly_once`: [`Transactions`], outputs and offsets in one Kafka transaction;
 //! - `at_least_once`: [`AckedBatches`], offsets committed once a batch's outputs are acknowledged;
 //! - `progress`: what both track (processed offsets, generations, the rewind);
-//! - `retry`: what each Kafka error leads to (retry, abort and rewind, stop).
+//! - `retry`: what each Kafka error leads to (retry, abort and rewind, stop);
+//! - `swappable`: the producer both write with, replaced when it goes fatal.
 
 mod at_least_once;
 mod exactly_once;
 mod progress;
 mod retry;
+mod swappable;
 
 use std::sync::Arc;
 
