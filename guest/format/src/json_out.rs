@@ -8,11 +8,14 @@
 //! Hand-written, not serde_json, because this is the plugin's per-record hot
 //! path: BENCHMARKS.md ("Where the WASM gap is") measured that a byte-at-a-time
 //! escape loop costs 4× more inside WASM than natively and that `core::fmt`
-//! number output is slow there, hence 8-byte escape checks and u64 decimal digits.
+//! number output is slow there, hence word-at-a-time strings ([`crate::escape`])
+//! and u64 decimal digits.
 //! Hot functions are `#[inline]` so the plugin compiles them as its own code,
 //! as it did when this module lived in the plugin's crate.
 
 use rust_decimal::Decimal;
+
+pub use crate::escape::write_str;
 
 /// Writes one JSON object into a byte buffer.
 pub struct ObjectWriter<'b> {
@@ -112,79 +115,19 @@ pub fn write_decimal(out: &mut Vec<u8>, value: &Decimal) {
     if value.is_sign_negative() && !value.is_zero() {
         out.push(b'-');
     }
+    // Byte by byte: a copy of a run-time length is a `memory.copy` inside WASM,
+    // a call into the runtime that costs more than these dozen pushes.
     let point = digits.len() - scale;
-    out.extend_from_slice(&digits[at..point]);
+    out.reserve(digits.len() - at + 2);
+    for &d in &digits[at..point] {
+        out.push(d);
+    }
     if scale > 0 {
         out.push(b'.');
-        out.extend_from_slice(&digits[point..]);
-    }
-}
-
-const LOW_BITS: u64 = 0x0101_0101_0101_0101;
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any of the 8 bytes in `word` is a control character, `"` or `\`
-/// (SWAR: the classic "has a byte less than n" test, exact for presence).
-#[inline]
-fn word_needs_escape(word: u64) -> bool {
-    let below = |v: u64, n: u64| v.wrapping_sub(LOW_BITS * n) & !v & HIGH_BITS;
-    let control = below(word, 0x20);
-    let quote = below(word ^ (LOW_BITS * u64::from(b'"')), 1);
-    let backslash = below(word ^ (LOW_BITS * u64::from(b'\\')), 1);
-    (control | quote | backslash) != 0
-}
-
-/// Append `s` as a JSON string literal. Runs of 8 plain bytes are checked at
-/// once; only words holding a byte to escape go byte by byte.
-#[inline]
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes([
-                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-            ]);
-            if !word_needs_escape(word) {
-                i += 8;
-                continue;
-            }
+        for &d in &digits[point..] {
+            out.push(d);
         }
-        let b = bytes[i];
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if escape.is_empty() {
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]);
-        } else {
-            out.extend_from_slice(escape);
-        }
-        i += 1;
-        start = i;
     }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// Standard base64 (RFC 4648, padded), for payloads that are not UTF-8.
