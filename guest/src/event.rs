@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::event_scan::{Fields, scan};
 use crate::timefmt::is_iso_datetime;
 
 /// Largest accepted amount: `DECIMAL(10,2)` holds at most 99,999,999.99.
@@ -85,6 +86,20 @@ fn into_cow(value: Option<Text<'_>>) -> Option<Cow<'_, str>> {
     value.map(|t| t.0)
 }
 
+impl<'a> From<RawEvent<'a>> for Fields<'a> {
+    fn from(raw: RawEvent<'a>) -> Self {
+        Fields {
+            payment_id: into_cow(raw.payment_id),
+            claim_id: into_cow(raw.claim_id),
+            payment_amount: raw.payment_amount.map(RawValue::get),
+            payment_date: into_cow(raw.payment_date),
+            processor_id: into_cow(raw.processor_id),
+            payment_method: into_cow(raw.payment_method),
+            payment_status: into_cow(raw.payment_status),
+        }
+    }
+}
+
 /// Parse and validate one payment event.
 pub fn parse_event(bytes: &[u8]) -> Result<PaymentEvent<'_>, Invalid> {
     let text = std::str::from_utf8(bytes).map_err(|e| Invalid {
@@ -92,6 +107,14 @@ pub fn parse_event(bytes: &[u8]) -> Result<PaymentEvent<'_>, Invalid> {
         message: format!("payload is not UTF-8: {e}"),
         payment_id: None,
     })?;
+    match scan(text) {
+        Some(fields) => validate(fields),
+        None => validate(read_with_serde(text)?),
+    }
+}
+
+/// Any JSON the fast path ([`scan`]) does not read, and every error's message.
+fn read_with_serde(text: &str) -> Result<Fields<'_>, Invalid> {
     let raw: RawEvent<'_> = serde_json::from_str(text).map_err(|e| {
         let payment_id = serde_json::from_str::<IdOnly<'_>>(text)
             .ok()
@@ -108,7 +131,7 @@ pub fn parse_event(bytes: &[u8]) -> Result<PaymentEvent<'_>, Invalid> {
             payment_id,
         }
     })?;
-    validate(raw)
+    Ok(raw.into())
 }
 
 fn describe_serde_error(e: &serde_json::Error) -> String {
@@ -121,8 +144,8 @@ fn describe_serde_error(e: &serde_json::Error) -> String {
     }
 }
 
-fn validate(raw: RawEvent<'_>) -> Result<PaymentEvent<'_>, Invalid> {
-    let payment_id = into_cow(raw.payment_id).filter(|s| !s.trim().is_empty());
+fn validate(raw: Fields<'_>) -> Result<PaymentEvent<'_>, Invalid> {
+    let payment_id = raw.payment_id.filter(|s| !s.trim().is_empty());
     let invalid = |message: String| Invalid {
         kind: InvalidKind::Event,
         message,
@@ -131,13 +154,12 @@ fn validate(raw: RawEvent<'_>) -> Result<PaymentEvent<'_>, Invalid> {
     let Some(pid) = payment_id.clone() else {
         return Err(invalid("missing or empty field `payment_id`".into()));
     };
-    let claim_id = required_text(into_cow(raw.claim_id), "claim_id").map_err(&invalid)?;
+    let claim_id = required_text(raw.claim_id, "claim_id").map_err(&invalid)?;
     let amount_raw = raw
         .payment_amount
         .ok_or_else(|| invalid("missing field `payment_amount`".into()))?;
-    let payment_amount = parse_amount(amount_raw.get()).map_err(&invalid)?;
-    let payment_date =
-        required_text(into_cow(raw.payment_date), "payment_date").map_err(&invalid)?;
+    let payment_amount = parse_amount(amount_raw).map_err(&invalid)?;
+    let payment_date = required_text(raw.payment_date, "payment_date").map_err(&invalid)?;
     if !is_iso_datetime(&payment_date) {
         return Err(invalid(format!(
             "`payment_date` {:?} is not an ISO-8601 date-time (e.g. 2024-01-15T10:30:00)",
@@ -149,9 +171,9 @@ fn validate(raw: RawEvent<'_>) -> Result<PaymentEvent<'_>, Invalid> {
         claim_id,
         payment_amount,
         payment_date,
-        processor_id: into_cow(raw.processor_id),
-        payment_method: into_cow(raw.payment_method),
-        payment_status: into_cow(raw.payment_status),
+        processor_id: raw.processor_id,
+        payment_method: raw.payment_method,
+        payment_status: raw.payment_status,
     })
 }
 
@@ -345,6 +367,84 @@ mod tests {
             let e = invalid(input.as_bytes());
             assert!(!e.message.is_empty());
         }
+    }
+
+    /// Whenever the fast path reads an input, serde_json reads the same fields from it.
+    fn same_as_serde(text: &str) -> bool {
+        let Some(fast) = scan(text) else {
+            return false;
+        };
+        let slow: RawEvent<'_> = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("fast path read what serde refuses ({e}): {text:?}"));
+        assert_eq!(fast, Fields::from(slow), "{text:?}");
+        true
+    }
+
+    #[test]
+    fn the_fast_path_reads_common_events_exactly_as_serde_does() {
+        for text in [
+            VALID,
+            r#" { "payment_id" : "P", "claim_id":"C" ,"payment_amount": -0.5e+2 ,
+                "payment_date":"2024-01-15T10:30:00", "processor_id": null } "#,
+            r#"{"payment_amount":"12.50","payment_id":"P","payment_status":"é ✓"}"#,
+            r#"{"payment_amount":0,"claim_id":""}"#,
+            r#"{"payment_amount":1E5}"#,
+            "{}",
+        ] {
+            assert!(same_as_serde(text), "not on the fast path: {text}");
+        }
+        // Left to serde_json (which reads or refuses them as before).
+        for text in [
+            r#"{"payment_id":"P\u0041"}"#,
+            r#"{"payment_id":"P","other":1}"#,
+            r#"{"payment_id":"P","payment_id":"Q"}"#,
+            r#"{"payment_amount":01}"#,
+            r#"{"payment_amount":1.}"#,
+            r#"{"payment_amount":null}"#,
+            r#"{"payment_amount":true}"#,
+            r#"{"payment_id":"P"} x"#,
+            "{\"payment_id\":\"a\tb\"}",
+            r#"{"payment_id":"P",}"#,
+            "[]",
+        ] {
+            assert!(scan(text).is_none(), "{text}");
+        }
+        assert_eq!(
+            parse_event(br#"{"payment_id":"P\u0041","claim_id":"C","payment_amount":1,"payment_date":"2024-01-01T00:00:00"}"#)
+                .map(|e| e.payment_id.into_owned()),
+            Ok("PA".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_fast_path_never_reads_what_serde_reads_otherwise() {
+        // Mutate a valid event byte by byte: whatever the fast path accepts,
+        // serde_json must read to the same fields.
+        let base = VALID.as_bytes();
+        let alphabet = b" \t\n{}[]:,\"\\0123456789.eE+-nultrfaxyz\x01\xc3\xa9";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut fast = 0;
+        for _ in 0..20_000 {
+            let mut p = base.to_vec();
+            for _ in 0..2 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state % p.len() as u64) as usize;
+                let b = alphabet[(state >> 40) as usize % alphabet.len()];
+                match (state >> 32) % 3 {
+                    0 => p[at] = b,
+                    1 => p.insert(at, b),
+                    _ => {
+                        p.remove(at);
+                    }
+                }
+            }
+            if let Ok(text) = std::str::from_utf8(&p) {
+                fast += usize::from(same_as_serde(text));
+            }
+        }
+        assert!(fast > 1000, "the fast path read only {fast} inputs");
     }
 
     #[test]

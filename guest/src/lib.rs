@@ -2,7 +2,7 @@
 //!
 //! Layout:
 //! - [`enrich`]: the enrichment step as pure logic (batch in, routed records out);
-//! - [`event`]: parsing and validating one payment event;
+//! - [`event`]: parsing and validating one payment event (`event_scan`: its fast path);
 //! - [`timefmt`]: checking that a `payment_date` is a real ISO-8601 date-time;
 //!
 //! The WIT glue, batching and routing are `enricher-sdk`'s (`guest/sdk/`):
@@ -13,6 +13,7 @@
 
 pub mod enrich;
 pub mod event;
+mod event_scan;
 pub mod timefmt;
 
 /// The name and version this plugin reports (stamped on every output record).
