@@ -34,15 +34,20 @@ pub struct PipelineMetrics {
 
 impl PipelineMetrics {
     pub fn count_status(&mut self, status: &str, enriched: bool) {
+        self.count_statuses(status, enriched, 1);
+    }
+
+    /// `n` outputs of one status at once (the pipeline counts runs of one status).
+    pub fn count_statuses(&mut self, status: &str, enriched: bool, n: u64) {
         if enriched {
-            self.enriched += 1;
+            self.enriched += n;
         } else {
-            self.failed += 1;
+            self.failed += n;
         }
         match self.by_status.get_mut(status) {
-            Some(n) => *n += 1,
+            Some(count) => *count += n,
             None => {
-                self.by_status.insert(status.to_owned(), 1);
+                self.by_status.insert(status.to_owned(), n);
             }
         }
     }

@@ -285,13 +285,25 @@ impl Pipeline {
         }
         let mut plugin_errors = 0;
         let now = Instant::now();
+        // Runs of one output and status are counted at once (one map probe per run).
+        let mut run: Option<(&str, bool, u64)> = None;
         for r in &routed {
             let enriched = r.output == Output::Enriched;
-            self.metrics.count_status(&r.status, enriched);
+            match &mut run {
+                Some((status, e, n)) if *e == enriched && *status == r.status => *n += 1,
+                _ => {
+                    if let Some((status, e, n)) = run.replace((&r.status, enriched, 1)) {
+                        self.metrics.count_statuses(status, e, n);
+                    }
+                }
+            }
             plugin_errors += u64::from(is_plugin_error(&r.status));
             if !enriched && let Some(held_back) = self.failure_log.admit(now) {
                 log_failed(r, held_back);
             }
+        }
+        if let Some((status, e, n)) = run {
+            self.metrics.count_statuses(status, e, n);
         }
         if self.metered {
             meter_batch(&self.meter, batch, &routed, now_ms);

@@ -47,9 +47,15 @@ impl PluginEngine {
         if perf_map {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
+        if settings.count_operators {
+            config.consume_fuel(true);
+        }
         let engine = Engine::new(&config).map_err(|e| incompatible("engine", &e))?;
         // Every setting above, so a change to them keys other cache entries.
-        let flags = format!("component-model,epoch-interruption,perf-map={perf_map}");
+        let mut flags = format!("component-model,epoch-interruption,perf-map={perf_map}");
+        if settings.count_operators {
+            flags.push_str(",fuel");
+        }
         let cache = settings
             .compile_cache
             .clone()

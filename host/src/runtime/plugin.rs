@@ -76,6 +76,11 @@ impl Plugin {
         store.epoch_deadline_callback(|ctx| Ok(ctx.data().clock.on_tick()));
         store.data_mut().clock.restart();
         store.set_epoch_deadline(store.data().clock.ticks_left());
+        if self.settings.count_operators {
+            store
+                .set_fuel(u64::MAX)
+                .map_err(|e| PluginError::Trap(format!("counting operators: {e:#}")))?;
+        }
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -117,6 +122,12 @@ impl PluginInstance {
         result
             .map_err(|e| self.trap(&e))?
             .map_err(|BatchError::Internal(why)| PluginError::Batch(why))
+    }
+
+    /// WASM operators run so far in this instance, when the engine counts them
+    /// (`PluginSettings::count_operators`).
+    pub fn operators_run(&self) -> Option<u64> {
+        self.store.get_fuel().ok().map(|left| u64::MAX - left)
     }
 
     /// The claim ids the last call was answered from expired cache rows

@@ -16,6 +16,10 @@ pub struct PluginSettings {
     pub params: Arc<BTreeMap<String, String>>,
     /// Where compiled components are cached (`None`: compile every time).
     pub compile_cache: Option<PathBuf>,
+    /// Count the WASM operators each instance runs (wasmtime's fuel, never
+    /// exhausted), for `enricher bench --compare`; a measuring aid, not a limit.
+    #[doc(hidden)]
+    pub count_operators: bool,
 }
 
 impl From<&PluginConfig> for PluginSettings {
@@ -28,6 +32,7 @@ impl From<&PluginConfig> for PluginSettings {
                 Some(dir) => Some(dir.clone()),
                 None => super::compile_cache::default_dir(),
             },
+            count_operators: false,
         }
     }
 }

@@ -3,13 +3,17 @@
 //! in one process (A, B, A, B, ...), so the ratio holds on a noisy machine.
 //! Prints each round and the median of B / A per batch size (1, 100, 1000;
 //! batch 1 over a fifth of the events). CPU is the measuring thread's, to the
-//! nanosecond (the plugin and the warm cache's lookups run on it).
+//! nanosecond (the plugin and the warm cache's lookups run on it). Last, the
+//! WASM operators each build runs per event (wasmtime's fuel counter, on an
+//! engine of its own): a count that does not move with the machine's load.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use enricher::pipeline::Pipeline;
-use enricher::runtime::{Plugin, PluginEngine};
+use enricher::bindings::{BatchContext, InputRecord};
+use enricher::lookup::ClaimsLookup;
+use enricher::runtime::{Plugin, PluginEngine, PluginSettings};
 
 use super::files::{BenchArgs, events_in_memory, table_db, warm_lookup};
 use super::measure::{measure_thread, run_pipeline};
@@ -26,6 +30,17 @@ pub(super) fn run(args: &BenchArgs, a: Option<&Path>, b: &Path) -> anyhow::Resul
         })
     };
     let plugins = [("A", load(a)?), ("B", load(Some(b))?)];
+    let counting = PluginEngine::with_settings(PluginSettings {
+        count_operators: true,
+        ..PluginSettings::default()
+    })?;
+    let counted = [
+        match a {
+            Some(path) => counting.load_file(path)?,
+            None => counting.load_default()?,
+        },
+        counting.load_file(b)?,
+    ];
     let warm_claims = 100_000u64.min(args.table_rows);
     let records = events_in_memory(args.events, warm_claims, 1.0)?;
     let lookup = warm_lookup(&db, warm_claims)?;
@@ -76,5 +91,32 @@ pub(super) fn run(args: &BenchArgs, a: Option<&Path>, b: &Path) -> anyhow::Resul
             high.unwrap_or(f64::NAN)
         );
     }
+    let sample = &records[..records.len().min(20_000)];
+    println!("\n| batch | A WASM operators per event | B | B / A |");
+    println!("|---|---|---|---|");
+    for batch in BATCHES {
+        let [a, b] = [&counted[0], &counted[1]].map(|p| operators_per_event(p, &lookup, sample, batch));
+        let (a, b) = (a?, b?);
+        println!("| {batch} | {a:.0} | {b:.0} | {:.3} |", b / a.max(1e-9));
+    }
     Ok(())
+}
+
+/// WASM operators `plugin` runs per event over `records` in batches of `batch`.
+fn operators_per_event(
+    plugin: &Plugin,
+    lookup: &Arc<ClaimsLookup>,
+    records: &[InputRecord],
+    batch: usize,
+) -> anyhow::Result<f64> {
+    let mut instance = plugin.instantiate(Some(Arc::clone(lookup)))?;
+    let context = BatchContext {
+        processing_time_ms: 1_705_314_601_123,
+    };
+    let before = instance.operators_run().unwrap_or(0);
+    for chunk in records.chunks(batch) {
+        instance.process_batch(context, chunk)?;
+    }
+    let run = instance.operators_run().unwrap_or(0) - before;
+    Ok(run as f64 / records.len().max(1) as f64)
 }
