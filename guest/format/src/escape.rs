@@ -35,10 +35,11 @@ static ESCAPE: [u8; 256] = {
     table
 };
 
-/// Whether any of the 8 bytes in `word` is a control character, `"` or `\`
-/// (SWAR: the classic "has a byte less than n" test, exact for presence).
+/// Whether any of the 8 bytes in `word` is a control character, `"` or `\`:
+/// a byte a JSON string cannot hold as is, or its end (SWAR: the classic
+/// "has a byte less than n" test, exact for presence).
 #[inline]
-fn word_needs_escape(word: u64) -> bool {
+pub fn word_needs_escape(word: u64) -> bool {
     let below = |v: u64, n: u64| v.wrapping_sub(LOW_BITS * n) & !v & HIGH_BITS;
     let control = below(word, 0x20);
     let quote = below(word ^ (LOW_BITS * u64::from(b'"')), 1);

@@ -15,7 +15,7 @@
 
 use rust_decimal::Decimal;
 
-pub use crate::escape::write_str;
+pub use crate::escape::{word_needs_escape, write_str};
 
 /// Writes one JSON object into a byte buffer.
 pub struct ObjectWriter<'b> {

@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use enricher::pipeline::Pipeline;
 use enricher::bindings::{BatchContext, InputRecord};
 use enricher::lookup::ClaimsLookup;
+use enricher::pipeline::Pipeline;
 use enricher::runtime::{Plugin, PluginEngine, PluginSettings};
 
 use super::files::{BenchArgs, events_in_memory, table_db, warm_lookup};
@@ -95,7 +95,8 @@ pub(super) fn run(args: &BenchArgs, a: Option<&Path>, b: &Path) -> anyhow::Resul
     println!("\n| batch | A WASM operators per event | B | B / A |");
     println!("|---|---|---|---|");
     for batch in BATCHES {
-        let [a, b] = [&counted[0], &counted[1]].map(|p| operators_per_event(p, &lookup, sample, batch));
+        let [a, b] =
+            [&counted[0], &counted[1]].map(|p| operators_per_event(p, &lookup, sample, batch));
         let (a, b) = (a?, b?);
         println!("| {batch} | {a:.0} | {b:.0} | {:.3} |", b / a.max(1e-9));
     }
