@@ -62,6 +62,13 @@ fn tail_word(rest: &[u8]) -> u64 {
 /// Append `s` as a JSON string literal.
 #[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_str_inlined(out, s);
+}
+
+/// [`write_str`], always inlined: for the keys of an object, literals at
+/// the call site, whose checks then fold away and leave only their stores.
+#[inline(always)]
+pub(crate) fn write_str_inlined(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     // The padded last word is written whole, then cut back: room for 7 more.
     out.reserve(bytes.len() + 9);

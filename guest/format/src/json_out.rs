@@ -16,6 +16,7 @@
 use rust_decimal::Decimal;
 
 pub use crate::escape::{word_needs_escape, write_str};
+use crate::escape::write_str_inlined;
 
 /// Writes one JSON object into a byte buffer.
 pub struct ObjectWriter<'b> {
@@ -30,13 +31,13 @@ impl<'b> ObjectWriter<'b> {
         Self { out, first: true }
     }
 
-    #[inline]
+    #[inline(always)]
     fn key(&mut self, key: &str) {
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
-        write_str(self.out, key);
+        write_str_inlined(self.out, key);
         self.out.push(b':');
     }
 
