@@ -85,7 +85,7 @@ impl Plugin for PaymentEnrichment {
 
     fn read<'a>(batch: &Batch, record: &Record<'a>) -> Result<PaymentEvent<'a>, Output> {
         parse_event(record.value).map_err(|invalid| {
-            let mut value = Vec::with_capacity(record.value.len() + 160);
+            let mut value = Vec::with_capacity(record.value.len() + 200);
             write_invalid(&mut value, &invalid, record.value, batch.timestamp()).output(value)
         })
     }
@@ -100,7 +100,7 @@ impl Plugin for PaymentEnrichment {
         event: PaymentEvent<'_>,
         claim: Lookup<'_>,
     ) -> Output {
-        let mut value = Vec::with_capacity(record.value.len() + 160);
+        let mut value = Vec::with_capacity(record.value.len() + 200);
         write_event(&mut value, &event, claim, batch.timestamp()).output(value)
     }
 }

@@ -15,8 +15,8 @@
 
 use rust_decimal::Decimal;
 
-pub use crate::escape::{word_needs_escape, write_str};
 use crate::escape::write_str_inlined;
+pub use crate::escape::{word_needs_escape, write_str};
 
 /// Writes one JSON object into a byte buffer.
 pub struct ObjectWriter<'b> {
