@@ -12,8 +12,13 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 /// Covers the years 0000-9999 (the text is the same as it always was there);
 /// instants beyond `time`'s range (±9999 years) are written as its first or last instant.
 pub fn format_utc_millis(epoch_ms: i64) -> String {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_ms) * 1_000_000)
-        .unwrap_or_else(|_| {
+    // Whole seconds and milliseconds in i64 (nanoseconds would take i128
+    // division, a slow library call inside WASM).
+    let (seconds, millis) = (epoch_ms.div_euclid(1000), epoch_ms.rem_euclid(1000));
+    let at = OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|at| at.replace_millisecond(millis as u16).ok())
+        .unwrap_or_else(|| {
             if epoch_ms < 0 {
                 PrimitiveDateTime::MIN.assume_utc()
             } else {
