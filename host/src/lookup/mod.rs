@@ -7,7 +7,8 @@
 //! - `flight`: single flight, so concurrent misses of one id make one query;
 //! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation;
 //! - `schema`: the claims table the lookup expects, checked at start;
-//! - `changes`: changes applied while running (the claims changelog) and their progress.
+//! - `changes`: changes applied while running (the claims changelog) and their progress;
+//! - `prefetch`: the misses of records read ahead, resolved while the plugin runs.
 //!
 //! One call answers a whole batch of ids: cache hits first, then every miss
 //! of the batch in one store query. With serve-stale on, an id the store
@@ -22,6 +23,7 @@ mod duckdb_store;
 mod fetch;
 mod flight;
 mod full;
+mod prefetch;
 mod schema;
 mod store;
 
@@ -30,6 +32,7 @@ pub use cache::CacheCounters;
 pub use changes::{ChangelogProgress, ChangelogStatus, ClaimChange};
 pub use duckdb_store::{DuckDbStore, QueryShape, classify};
 pub use fetch::FetchError;
+pub use prefetch::PREFETCH_IDS;
 pub use schema::{SchemaError, expected_table};
 pub use store::{ClaimsStore, Interrupter, TableSize};
 
@@ -45,8 +48,9 @@ use crate::observe::HistogramSnapshot;
 use cache::{Cached, TtlLruCache};
 use counts::CacheAtomics;
 use fetch::{Fetcher, RetryPolicy};
-use flight::Flights;
+use flight::{Flights, Leading};
 use full::FullCache;
+use prefetch::Prefetcher;
 
 /// One row of the claims table.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +99,8 @@ pub struct LookupStats {
     pub store_coalesced: u64,
     /// Ids answered from an expired row while the store failed (serve-stale).
     pub stale_served: u64,
+    /// Ids fetched ahead of the plugin's lookups (prefetch, partial cache).
+    pub prefetched: u64,
 }
 
 pub struct ClaimsLookup {
@@ -111,6 +117,10 @@ pub struct ClaimsLookup {
     counts: CacheAtomics,
     /// The mode it runs with and why (`auto` resolved).
     choice: CacheChoice,
+    /// The partial cache's size (bounds the prefetch window).
+    cache_max_rows: usize,
+    prefetcher: Prefetcher,
+    prefetched: AtomicU64,
 }
 
 impl ClaimsLookup {
@@ -159,6 +169,9 @@ impl ClaimsLookup {
             changelog: std::sync::OnceLock::new(),
             counts,
             choice,
+            cache_max_rows: config.cache_max_rows,
+            prefetcher: Prefetcher::default(),
+            prefetched: AtomicU64::new(0),
         })
     }
 
@@ -261,16 +274,7 @@ impl ClaimsLookup {
         };
         if !missed.is_empty() {
             self.resolve_misses(ids, missed, &mut answers, |id, answer| {
-                let now = Instant::now();
-                let mut cache = lock(cache);
-                match answer {
-                    LookupAnswer::Found(row) => {
-                        cache.put_found_since(id.to_owned(), Arc::clone(row), now, epoch)
-                    }
-                    LookupAnswer::NotFound => cache.put_missing_since(id.to_owned(), now, epoch),
-                    _ => {} // failures are never cached
-                }
-                self.counts.publish(&cache);
+                self.remember(cache, id, answer, epoch)
             });
             self.serve_stale(cache, ids, &mut answers);
         }
@@ -278,6 +282,21 @@ impl ClaimsLookup {
             .into_iter()
             .map(|a| a.unwrap_or(LookupAnswer::NotFound))
             .collect()
+    }
+
+    /// Put a store's answer into the partial cache, unless `id` changed since
+    /// `epoch` (noted before the query); failures are never cached.
+    fn remember(&self, cache: &Mutex<TtlLruCache>, id: &str, answer: &LookupAnswer, epoch: u64) {
+        let now = Instant::now();
+        let mut cache = lock(cache);
+        match answer {
+            LookupAnswer::Found(row) => {
+                cache.put_found_since(id.to_owned(), Arc::clone(row), now, epoch)
+            }
+            LookupAnswer::NotFound => cache.put_missing_since(id.to_owned(), now, epoch),
+            _ => {}
+        }
+        self.counts.publish(&cache);
     }
 
     /// Replace DB_ERROR and DB_TIMEOUT answers by expired rows the cache
@@ -317,7 +336,7 @@ impl ClaimsLookup {
         ids: &[String],
         positions: Vec<usize>,
         answers: &mut [Option<LookupAnswer>],
-        mut remember: impl FnMut(&str, &LookupAnswer),
+        remember: impl FnMut(&str, &LookupAnswer),
     ) {
         let mut distinct: Vec<String> = Vec::with_capacity(positions.len());
         let mut seen: HashMap<&str, ()> = HashMap::with_capacity(positions.len());
@@ -327,10 +346,27 @@ impl ClaimsLookup {
             }
         }
         let claim = self.flights.claim(distinct);
-        let mut resolved: HashMap<String, LookupAnswer> = HashMap::with_capacity(positions.len());
-        if !claim.lead.ids.is_empty() {
+        let mut resolved = self.fetch_led(claim.lead, remember);
+        for (id, flight) in claim.follow {
+            let answer = flight.wait(&self.flights, self.flight_wait);
+            resolved.insert(id, answer);
+        }
+        for i in positions {
+            answers[i] = resolved.get(ids[i].as_str()).cloned();
+        }
+    }
+
+    /// Fetch the ids `lead` leads (one query), tell `remember` each answer,
+    /// then hand the answers to the flights' waiters.
+    fn fetch_led(
+        &self,
+        lead: Leading<'_>,
+        mut remember: impl FnMut(&str, &LookupAnswer),
+    ) -> HashMap<String, LookupAnswer> {
+        let mut resolved: HashMap<String, LookupAnswer> = HashMap::with_capacity(lead.ids.len());
+        if !lead.ids.is_empty() {
             let by_id: Result<HashMap<String, Arc<ClaimRow>>, FetchError> =
-                self.fetcher.fetch(claim.lead.ids.clone()).map(|rows| {
+                self.fetcher.fetch(lead.ids.clone()).map(|rows| {
                     rows.into_iter()
                         .map(|(id, row)| (id, Arc::new(row)))
                         .collect()
@@ -342,21 +378,15 @@ impl ClaimsLookup {
                 Err(FetchError::Unavailable(why)) => LookupAnswer::Unavailable(why.clone()),
                 Err(FetchError::Timeout(why)) => LookupAnswer::Timeout(why.clone()),
             };
-            for id in &claim.lead.ids {
+            for id in &lead.ids {
                 let answer = answer_of(id);
                 remember(id, &answer);
                 resolved.insert(id.clone(), answer);
             }
             // Waiters get their answers once the cache holds them.
-            claim.lead.finish(answer_of);
+            lead.finish(answer_of);
         }
-        for (id, flight) in claim.follow {
-            let answer = flight.wait(&self.flights, self.flight_wait);
-            resolved.insert(id, answer);
-        }
-        for i in positions {
-            answers[i] = resolved.get(ids[i].as_str()).cloned();
-        }
+        resolved
     }
 
     /// The duration of each store query attempt so far.
@@ -374,6 +404,7 @@ impl ClaimsLookup {
             store_timeouts: c.timeouts.load(Ordering::Relaxed),
             store_coalesced: self.flights.coalesced(),
             stale_served: self.stale_served.load(Ordering::Relaxed),
+            prefetched: self.prefetched.load(Ordering::Relaxed),
             ..LookupStats::default()
         };
         stats.cache = self.counts.read();
