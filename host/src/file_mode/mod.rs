@@ -95,7 +95,11 @@ pub fn run_files_with(
     let started = Instant::now();
     let mut report = FileRunReport::default();
     let window = pipeline.prefetch_window(batch_size);
-    let chunk = if window > 0 { window } else { batch_size.max(1) };
+    let chunk = if window > 0 {
+        window
+    } else {
+        batch_size.max(1)
+    };
     // Records read; with prefetch, `ready` holds the window read before them.
     let mut batch: Vec<InputRecord> = Vec::with_capacity(chunk);
     let mut ready: Vec<InputRecord> = Vec::new();

@@ -208,6 +208,11 @@ impl TtlLruCache {
         }
     }
 
+    /// Drop every entry (the invalidation log stays).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

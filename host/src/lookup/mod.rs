@@ -80,6 +80,14 @@ pub enum LookupAnswer {
 enum Mode {
     Partial(Mutex<TtlLruCache>),
     Full(FullCache),
+    /// `auto` on a large table: the partial cache until the full table,
+    /// loading in the background on a second connection, is ready.
+    PartialUntilFull {
+        partial: Mutex<TtlLruCache>,
+        full: FullCache,
+        /// The partial cache has been emptied (once the full table serves).
+        partial_dropped: std::sync::atomic::AtomicBool,
+    },
     Direct,
 }
 
@@ -129,7 +137,11 @@ impl ClaimsLookup {
         mut store: Box<dyn ClaimsStore>,
         config: &LookupConfig,
     ) -> Result<Self, FetchError> {
-        let (cache_mode, choice) = auto::choose(&mut *store, config);
+        let (cache_mode, choice, background) = auto::choose(&mut *store, config);
+        let loader = match cache_mode {
+            CacheMode::Full if background => store.second_connection(),
+            _ => None,
+        };
         let policy = RetryPolicy {
             timeout: config.timeout,
             max_retries: config.max_retries,
@@ -137,20 +149,32 @@ impl ClaimsLookup {
             backoff_max: config.retry_backoff_max,
         };
         let fetcher = Arc::new(Fetcher::spawn(store, policy));
-        let mode = match cache_mode {
-            CacheMode::Partial | CacheMode::Auto => Mode::Partial(Mutex::new(
+        let partial = || {
+            Mutex::new(
                 TtlLruCache::new(
                     config.cache_max_rows,
                     config.cache_ttl,
                     config.cache_missing_key.then_some(config.cache_missing_ttl),
                 )
                 .serving_stale_for(config.serve_stale_for),
-            )),
-            CacheMode::Full => Mode::Full(FullCache::start(
+            )
+        };
+        let mode = match (cache_mode, loader) {
+            (CacheMode::Full, Some(loader)) => Mode::PartialUntilFull {
+                partial: partial(),
+                // Its own worker: the load never holds up the partial cache's queries.
+                full: FullCache::start_background(
+                    Arc::new(Fetcher::spawn(loader, policy)),
+                    config.full_reload_interval,
+                ),
+                partial_dropped: std::sync::atomic::AtomicBool::new(false),
+            },
+            (CacheMode::Partial | CacheMode::Auto, _) => Mode::Partial(partial()),
+            (CacheMode::Full, None) => Mode::Full(FullCache::start(
                 Arc::clone(&fetcher),
                 config.full_reload_interval,
             )?),
-            CacheMode::None => Mode::Direct,
+            (CacheMode::None, _) => Mode::Direct,
         };
         let counts = CacheAtomics::default();
         if let Mode::Full(full) = &mode {
@@ -191,6 +215,16 @@ impl ClaimsLookup {
                 self.counts.publish(&cache);
             }
             Mode::Full(full) => full.apply(changes),
+            Mode::PartialUntilFull { partial, full, .. } => {
+                // Both: lookups may still be on the partial cache, and a load
+                // in progress replays the changes onto what it read.
+                let mut cache = lock(partial);
+                for change in changes {
+                    cache.invalidate(&change.claim_id);
+                }
+                drop(cache);
+                full.apply(changes);
+            }
             Mode::Direct => {}
         }
     }
@@ -224,24 +258,20 @@ impl ClaimsLookup {
     /// One answer per id, in order.
     pub fn lookup(&self, ids: &[String]) -> Vec<LookupAnswer> {
         match &self.mode {
-            Mode::Full(full) => full.read(|table| {
-                let answers: Vec<LookupAnswer> = ids
-                    .iter()
-                    .map(|id| match table.get(id) {
-                        Some(row) => LookupAnswer::Found(Arc::clone(row)),
-                        None => LookupAnswer::NotFound,
-                    })
-                    .collect();
-                let absent = answers
-                    .iter()
-                    .filter(|a| matches!(a, LookupAnswer::NotFound))
-                    .count() as u64;
-                let c = &self.counts;
-                c.hits.fetch_add(ids.len() as u64, Ordering::Relaxed);
-                c.negative_hits.fetch_add(absent, Ordering::Relaxed);
-                c.rows.store(table.len() as u64, Ordering::Relaxed);
-                answers
-            }),
+            Mode::Full(full) => self.lookup_full(full, ids),
+            Mode::PartialUntilFull {
+                partial,
+                full,
+                partial_dropped,
+            } => {
+                if !full.is_ready() {
+                    return self.lookup_partial(partial, ids);
+                }
+                if !partial_dropped.swap(true, Ordering::Relaxed) {
+                    lock(partial).clear();
+                }
+                self.lookup_full(full, ids)
+            }
             Mode::Partial(cache) => self.lookup_partial(cache, ids),
             Mode::Direct => {
                 let c = &self.counts;
@@ -254,6 +284,27 @@ impl ClaimsLookup {
                     .collect()
             }
         }
+    }
+
+    fn lookup_full(&self, full: &FullCache, ids: &[String]) -> Vec<LookupAnswer> {
+        full.read(|table| {
+            let answers: Vec<LookupAnswer> = ids
+                .iter()
+                .map(|id| match table.get(id) {
+                    Some(row) => LookupAnswer::Found(Arc::clone(row)),
+                    None => LookupAnswer::NotFound,
+                })
+                .collect();
+            let absent = answers
+                .iter()
+                .filter(|a| matches!(a, LookupAnswer::NotFound))
+                .count() as u64;
+            let c = &self.counts;
+            c.hits.fetch_add(ids.len() as u64, Ordering::Relaxed);
+            c.negative_hits.fetch_add(absent, Ordering::Relaxed);
+            c.rows.store(table.len() as u64, Ordering::Relaxed);
+            answers
+        })
     }
 
     fn lookup_partial(&self, cache: &Mutex<TtlLruCache>, ids: &[String]) -> Vec<LookupAnswer> {
@@ -409,7 +460,7 @@ impl ClaimsLookup {
         };
         stats.cache = self.counts.read();
         stats.rows_in_memory = self.counts.rows.load(Ordering::Relaxed);
-        if let Mode::Full(full) = &self.mode {
+        if let Mode::Full(full) | Mode::PartialUntilFull { full, .. } = &self.mode {
             (stats.full_reloads, stats.full_reload_failures) = full.reload_counts();
         }
         stats
