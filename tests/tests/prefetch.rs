@@ -192,3 +192,68 @@ fn a_change_applied_after_a_prefetch_is_what_the_next_lookup_sees() {
     );
     assert_eq!(s.store_queries, 2, "the prefetch, then the changed id");
 }
+
+#[test]
+fn auto_on_a_large_table_serves_partially_while_it_loads_then_from_memory_without_losing_changes() {
+    let rows = enricher::lookup::BACKGROUND_LOAD_ROWS as usize + 1000;
+    let (store, writer) = memory_db(rows);
+    let auto = LookupConfig {
+        cache: CacheMode::Auto,
+        ..LookupConfig::default()
+    };
+    let lookup = ClaimsLookup::start(Box::new(store), &auto).expect("starts at once");
+    assert_eq!(lookup.cache_choice().mode, "full");
+    assert!(
+        lookup.cache_choice().reason.contains("background"),
+        "{}",
+        lookup.cache_choice().reason
+    );
+    // A change committed and applied while the table may still be loading.
+    writer
+        .execute_batch("UPDATE claims SET member_id = 'MBR-NEW' WHERE claim_id = 'CLM-5'")
+        .expect("update");
+    let changed = ClaimRow {
+        member_id: "MBR-NEW".into(),
+        claim_amount: rust_decimal::Decimal::new(525, 2),
+        claim_status: Some("APPROVED".into()),
+        created_at_micros: None,
+    };
+    lookup.apply_changes(&[ClaimChange {
+        claim_id: "CLM-5".into(),
+        row: Some(changed),
+    }]);
+    let ids: Vec<String> = ["CLM-5", "CLM-6", "CLM-199999", "NOPE"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let member = |a: &LookupAnswer| match a {
+        LookupAnswer::Found(row) => row.member_id.clone(),
+        other => format!("{other:?}"),
+    };
+    let expected = ["MBR-NEW", "MBR-6", "MBR-199999", "NotFound"];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        // The same answers on the partial cache and, once loaded, from memory.
+        let answers = lookup.lookup(&ids);
+        let got: Vec<String> = answers.iter().map(member).collect();
+        assert_eq!(got, expected);
+        if lookup.stats().rows_in_memory == rows as u64 {
+            break; // served from the whole table now
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the table never finished loading"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let queries = lookup.stats().store_queries;
+    assert_eq!(
+        lookup.lookup(&ids).iter().map(member).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        lookup.stats().store_queries,
+        queries,
+        "answered from memory"
+    );
+}

@@ -27,7 +27,7 @@ mod prefetch;
 mod schema;
 mod store;
 
-pub use auto::{CacheChoice, ROW_OVERHEAD_BYTES, estimate_bytes};
+pub use auto::{BACKGROUND_LOAD_ROWS, CacheChoice, ROW_OVERHEAD_BYTES, estimate_bytes};
 pub use cache::CacheCounters;
 pub use changes::{ChangelogProgress, ChangelogStatus, ClaimChange};
 pub use duckdb_store::{DuckDbStore, QueryShape, classify};
