@@ -3,6 +3,11 @@
 //! otherwise. The size is estimated at start from the store's row count and
 //! average row width, so nothing is loaded to find out; the choice and why are
 //! kept for the run summary, `/metrics` and `/v1/status`.
+//!
+//! A table of [`BACKGROUND_LOAD_ROWS`] rows or more is loaded in the
+//! background: the stream starts at once on the partial cache and switches to
+//! the full table when it is loaded (`full`); a smaller one loads before the
+//! first event (in milliseconds).
 
 use serde::Serialize;
 
@@ -17,6 +22,9 @@ use crate::config::{CacheMode, LookupConfig};
 /// 1M-row table (~29 B of text a row) over the partial cache (BENCHMARKS.md).
 pub const ROW_OVERHEAD_BYTES: u64 = 384;
 
+/// Rows from which `auto` loads the full table in the background.
+pub const BACKGROUND_LOAD_ROWS: u64 = 200_000;
+
 /// The cache mode a lookup runs with, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CacheChoice {
@@ -28,27 +36,38 @@ pub struct CacheChoice {
     pub reason: String,
 }
 
-/// The mode `config` asks for, with `auto` resolved against `store`'s size.
-pub fn choose(store: &mut dyn ClaimsStore, config: &LookupConfig) -> (CacheMode, CacheChoice) {
+/// The mode `config` asks for, with `auto` resolved against `store`'s size,
+/// and whether a full table is loaded in the background.
+pub fn choose(
+    store: &mut dyn ClaimsStore,
+    config: &LookupConfig,
+) -> (CacheMode, CacheChoice, bool) {
     let named = |mode: CacheMode| {
         let choice = CacheChoice {
             mode: mode_name(mode),
             auto: false,
             reason: "configured (lookup.cache)".into(),
         };
-        (mode, choice)
+        (mode, choice, false)
     };
     if config.cache != CacheMode::Auto {
         return named(config.cache);
     }
     let budget = config.full_cache_max_bytes;
+    let mut background = false;
     let (mode, reason) = match store.table_size() {
         Ok(Some(size)) => {
             let estimate = estimate_bytes(size);
             let fits = estimate <= budget;
             let verdict = if fits { "fits" } else { "exceeds" };
+            background = fits && size.rows >= BACKGROUND_LOAD_ROWS;
+            let when = if background {
+                "; loaded in the background (partial cache until then)"
+            } else {
+                ""
+            };
             let reason = format!(
-                "{} rows, ~{} MiB in memory, {verdict} the full-cache budget of {} MiB (lookup.full-cache-max-bytes)",
+                "{} rows, ~{} MiB in memory, {verdict} the full-cache budget of {} MiB (lookup.full-cache-max-bytes){when}",
                 size.rows,
                 mib(estimate),
                 mib(budget)
@@ -76,7 +95,7 @@ pub fn choose(store: &mut dyn ClaimsStore, config: &LookupConfig) -> (CacheMode,
         auto: true,
         reason,
     };
-    (mode, choice)
+    (mode, choice, background)
 }
 
 /// Bytes the full cache would take for a table of `size`.
@@ -133,12 +152,23 @@ mod tests {
 
     #[test]
     fn auto_loads_a_table_that_fits_and_caches_partially_one_that_does_not() {
-        let (mode, choice) = choose(&mut Sized(Ok(Some(MILLION))), &auto(512 << 20));
+        let (mode, choice, background) = choose(&mut Sized(Ok(Some(MILLION))), &auto(512 << 20));
         assert_eq!(mode, CacheMode::Full);
+        assert!(background, "a million rows load in the background");
+        assert!(choice.reason.contains("background"), "{}", choice.reason);
+        let small = TableSize {
+            rows: BACKGROUND_LOAD_ROWS - 1,
+            ..MILLION
+        };
+        let (mode, _, background) = choose(&mut Sized(Ok(Some(small))), &auto(512 << 20));
+        assert!(
+            mode == CacheMode::Full && !background,
+            "a small one before the stream"
+        );
         assert!(choice.auto && choice.mode == "full");
         assert!(choice.reason.contains("1000000 rows") && choice.reason.contains("fits"));
 
-        let (mode, choice) = choose(&mut Sized(Ok(Some(MILLION))), &auto(100 << 20));
+        let (mode, choice, _) = choose(&mut Sized(Ok(Some(MILLION))), &auto(100 << 20));
         assert_eq!(mode, CacheMode::Partial);
         assert!(choice.reason.contains("exceeds"), "{}", choice.reason);
     }
@@ -146,10 +176,10 @@ mod tests {
     #[test]
     fn auto_falls_back_to_partial_when_the_size_is_unknown() {
         let failing = Err(StoreError::Transient("locked".into()));
-        let (mode, choice) = choose(&mut Sized(failing), &auto(u64::MAX));
+        let (mode, choice, _) = choose(&mut Sized(failing), &auto(u64::MAX));
         assert_eq!(mode, CacheMode::Partial);
         assert!(choice.reason.contains("locked"));
-        let (mode, _) = choose(&mut Sized(Ok(None)), &auto(u64::MAX));
+        let (mode, _, _) = choose(&mut Sized(Ok(None)), &auto(u64::MAX));
         assert_eq!(mode, CacheMode::Partial);
     }
 
@@ -159,7 +189,7 @@ mod tests {
             cache: CacheMode::None,
             ..auto(u64::MAX)
         };
-        let (mode, choice) = choose(&mut Sized(Ok(Some(MILLION))), &config);
+        let (mode, choice, _) = choose(&mut Sized(Ok(Some(MILLION))), &config);
         assert_eq!(mode, CacheMode::None);
         assert!(!choice.auto);
     }

@@ -167,6 +167,12 @@ impl TtlLruCache {
         fresh
     }
 
+    /// Whether the cache answers `id` fresh at `now` (not counted, not moved
+    /// in the LRU order): what a prefetch need not fetch.
+    pub fn holds_fresh(&self, id: &str, now: Instant) -> bool {
+        self.entries.peek(id).is_some_and(|e| e.expires_at > now)
+    }
+
     /// An expired row for `id` no older than the serve-stale limit past its
     /// expiry (not counted as a hit, not moved in the LRU order).
     pub fn stale(&self, id: &str, now: Instant) -> Option<Arc<ClaimRow>> {
@@ -200,6 +206,11 @@ impl TtlLruCache {
                 self.counters.evictions += 1;
             }
         }
+    }
+
+    /// Drop every entry (the invalidation log stays).
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 
     pub fn len(&self) -> usize {

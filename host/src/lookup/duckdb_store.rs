@@ -191,6 +191,11 @@ impl ClaimsStore for DuckDbStore {
         rows.collect::<Result<_, _>>().map_err(classify)
     }
 
+    fn second_connection(&self) -> Option<Box<dyn ClaimsStore>> {
+        let conn = self.conn.try_clone().ok()?;
+        Some(Box::new(Self::from_connection(conn).with_shape(self.shape)))
+    }
+
     fn interrupter(&self) -> Option<Interrupter> {
         let handle = self.conn.interrupt_handle();
         Some(Arc::new(move || handle.interrupt()))

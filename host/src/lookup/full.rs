@@ -6,9 +6,15 @@
 //! place under its write lock, so a lookup sees a row before or after a
 //! change, never between. A reload that read the table before a change and
 //! finishes after it replays the changes made meanwhile onto what it read.
+//!
+//! The first load runs either before the stream starts ([`FullCache::start`])
+//! or in the background ([`FullCache::start_background`], cache mode `auto`
+//! on a large table): until it is [`FullCache::is_ready`], the lookup serves
+//! from its partial cache; changes applied meanwhile are replayed onto the
+//! loaded table like those of a reload.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,6 +40,8 @@ struct Shared {
     fetcher: Arc<Fetcher>,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
+    /// A load has succeeded: the table is whole.
+    ready: AtomicBool,
     stop: Mutex<bool>,
     wake: Condvar,
 }
@@ -42,21 +50,37 @@ impl FullCache {
     /// Load the table now (an error here fails start-up), then reload every `interval`.
     pub fn start(fetcher: Arc<Fetcher>, interval: Duration) -> Result<Self, FetchError> {
         let first = load(&fetcher)?;
-        let shared = Arc::new(Shared {
-            snapshot: RwLock::new(Arc::new(first)),
-            during_reload: Mutex::new(None),
-            fetcher,
-            reloads: AtomicU64::new(0),
-            reload_failures: AtomicU64::new(0),
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
-        });
+        let shared = Shared::new(first, fetcher, None, true);
+        Ok(Self::spawn(shared, interval, false))
+    }
+
+    /// Start empty and load the table on the reload thread (then reload
+    /// every `interval`); [`Self::is_ready`] once loaded. A failed first load
+    /// is logged and tried again at the next reload.
+    pub fn start_background(fetcher: Arc<Fetcher>, interval: Duration) -> Self {
+        // Changes applied before the load is swapped in are logged from now.
+        let shared = Shared::new(Snapshot::new(), fetcher, Some(Vec::new()), false);
+        Self::spawn(shared, interval, true)
+    }
+
+    fn spawn(shared: Shared, interval: Duration, load_first: bool) -> Self {
+        let shared = Arc::new(shared);
         let background = Arc::clone(&shared);
         let reloader = std::thread::Builder::new()
             .name("claims-full-reload".into())
-            .spawn(move || reload_loop(&background, interval))
+            .spawn(move || {
+                if load_first {
+                    reload(&background, true);
+                }
+                reload_loop(&background, interval)
+            })
             .ok();
-        Ok(Self { shared, reloader })
+        Self { shared, reloader }
+    }
+
+    /// Whether the whole table is in memory (always, after [`Self::start`]).
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Acquire)
     }
 
     /// Read the table (under its read lock: a change waits until `read` returns).
@@ -87,6 +111,26 @@ impl FullCache {
             self.shared.reloads.load(Ordering::Relaxed),
             self.shared.reload_failures.load(Ordering::Relaxed),
         )
+    }
+}
+
+impl Shared {
+    fn new(
+        first: Snapshot,
+        fetcher: Arc<Fetcher>,
+        during_reload: Option<Vec<ClaimChange>>,
+        ready: bool,
+    ) -> Self {
+        Shared {
+            snapshot: RwLock::new(Arc::new(first)),
+            during_reload: Mutex::new(during_reload),
+            fetcher,
+            reloads: AtomicU64::new(0),
+            reload_failures: AtomicU64::new(0),
+            ready: AtomicBool::new(ready),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        }
     }
 }
 
@@ -135,29 +179,46 @@ fn reload_loop(shared: &Shared, interval: Duration) {
             return;
         }
         drop(stop);
-        let started = Instant::now();
-        *lock(&shared.during_reload) = Some(Vec::new());
-        let loaded = load(&shared.fetcher);
-        match loaded {
-            Ok(mut fresh) => {
-                let rows = fresh.len();
-                if let Ok(mut current) = shared.snapshot.write() {
-                    // Under the write lock no change can slip between replay and swap.
-                    let meanwhile = lock(&shared.during_reload).take().unwrap_or_default();
-                    update(&mut fresh, &meanwhile);
-                    *current = Arc::new(fresh);
-                }
+        reload(shared, false);
+    }
+}
+
+/// Load the table, replay the changes applied meanwhile, swap it in. `first`:
+/// the background start's first load (not counted as a reload).
+fn reload(shared: &Shared, first: bool) {
+    let started = Instant::now();
+    lock(&shared.during_reload).get_or_insert_with(Vec::new);
+    match load(&shared.fetcher) {
+        Ok(mut fresh) => {
+            let rows = fresh.len();
+            if let Ok(mut current) = shared.snapshot.write() {
+                // Under the write lock no change can slip between replay and swap.
+                let meanwhile = lock(&shared.during_reload).take().unwrap_or_default();
+                update(&mut fresh, &meanwhile);
+                *current = Arc::new(fresh);
+            }
+            let was_ready = shared.ready.swap(true, Ordering::AcqRel);
+            if !first {
                 shared.reloads.fetch_add(1, Ordering::Relaxed);
+            }
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            if was_ready {
+                tracing::info!(rows, elapsed_ms, "claims table reloaded");
+            } else {
                 tracing::info!(
                     rows,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "claims table reloaded"
+                    elapsed_ms,
+                    "claims table loaded in the background; lookups serve from it now"
                 );
             }
-            Err(e) => {
-                lock(&shared.during_reload).take();
-                shared.reload_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            lock(&shared.during_reload).take();
+            shared.reload_failures.fetch_add(1, Ordering::Relaxed);
+            if shared.ready.load(Ordering::Acquire) {
                 tracing::warn!(error = ?e, "claims table reload failed; serving the previous copy");
+            } else {
+                tracing::warn!(error = ?e, "claims table load failed; lookups stay on the partial cache until a reload succeeds");
             }
         }
     }

@@ -7,7 +7,8 @@
 //! - `flight`: single flight, so concurrent misses of one id make one query;
 //! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation;
 //! - `schema`: the claims table the lookup expects, checked at start;
-//! - `changes`: changes applied while running (the claims changelog) and their progress.
+//! - `changes`: changes applied while running (the claims changelog) and their progress;
+//! - `prefetch`: the misses of records read ahead, resolved while the plugin runs.
 //!
 //! One call answers a whole batch of ids: cache hits first, then every miss
 //! of the batch in one store query. With serve-stale on, an id the store
@@ -22,14 +23,16 @@ mod duckdb_store;
 mod fetch;
 mod flight;
 mod full;
+mod prefetch;
 mod schema;
 mod store;
 
-pub use auto::{CacheChoice, ROW_OVERHEAD_BYTES, estimate_bytes};
+pub use auto::{BACKGROUND_LOAD_ROWS, CacheChoice, ROW_OVERHEAD_BYTES, estimate_bytes};
 pub use cache::CacheCounters;
 pub use changes::{ChangelogProgress, ChangelogStatus, ClaimChange};
 pub use duckdb_store::{DuckDbStore, QueryShape, classify};
 pub use fetch::FetchError;
+pub use prefetch::PREFETCH_IDS;
 pub use schema::{SchemaError, expected_table};
 pub use store::{ClaimsStore, Interrupter, TableSize};
 
@@ -45,8 +48,9 @@ use crate::observe::HistogramSnapshot;
 use cache::{Cached, TtlLruCache};
 use counts::CacheAtomics;
 use fetch::{Fetcher, RetryPolicy};
-use flight::Flights;
+use flight::{Flights, Leading};
 use full::FullCache;
+use prefetch::Prefetcher;
 
 /// One row of the claims table.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +80,14 @@ pub enum LookupAnswer {
 enum Mode {
     Partial(Mutex<TtlLruCache>),
     Full(FullCache),
+    /// `auto` on a large table: the partial cache until the full table,
+    /// loading in the background on a second connection, is ready.
+    PartialUntilFull {
+        partial: Mutex<TtlLruCache>,
+        full: FullCache,
+        /// The partial cache has been emptied (once the full table serves).
+        partial_dropped: std::sync::atomic::AtomicBool,
+    },
     Direct,
 }
 
@@ -95,6 +107,8 @@ pub struct LookupStats {
     pub store_coalesced: u64,
     /// Ids answered from an expired row while the store failed (serve-stale).
     pub stale_served: u64,
+    /// Ids fetched ahead of the plugin's lookups (prefetch, partial cache).
+    pub prefetched: u64,
 }
 
 pub struct ClaimsLookup {
@@ -111,6 +125,10 @@ pub struct ClaimsLookup {
     counts: CacheAtomics,
     /// The mode it runs with and why (`auto` resolved).
     choice: CacheChoice,
+    /// The partial cache's size (bounds the prefetch window).
+    cache_max_rows: usize,
+    prefetcher: Prefetcher,
+    prefetched: AtomicU64,
 }
 
 impl ClaimsLookup {
@@ -119,7 +137,11 @@ impl ClaimsLookup {
         mut store: Box<dyn ClaimsStore>,
         config: &LookupConfig,
     ) -> Result<Self, FetchError> {
-        let (cache_mode, choice) = auto::choose(&mut *store, config);
+        let (cache_mode, choice, background) = auto::choose(&mut *store, config);
+        let loader = match cache_mode {
+            CacheMode::Full if background => store.second_connection(),
+            _ => None,
+        };
         let policy = RetryPolicy {
             timeout: config.timeout,
             max_retries: config.max_retries,
@@ -127,20 +149,32 @@ impl ClaimsLookup {
             backoff_max: config.retry_backoff_max,
         };
         let fetcher = Arc::new(Fetcher::spawn(store, policy));
-        let mode = match cache_mode {
-            CacheMode::Partial | CacheMode::Auto => Mode::Partial(Mutex::new(
+        let partial = || {
+            Mutex::new(
                 TtlLruCache::new(
                     config.cache_max_rows,
                     config.cache_ttl,
                     config.cache_missing_key.then_some(config.cache_missing_ttl),
                 )
                 .serving_stale_for(config.serve_stale_for),
-            )),
-            CacheMode::Full => Mode::Full(FullCache::start(
+            )
+        };
+        let mode = match (cache_mode, loader) {
+            (CacheMode::Full, Some(loader)) => Mode::PartialUntilFull {
+                partial: partial(),
+                // Its own worker: the load never holds up the partial cache's queries.
+                full: FullCache::start_background(
+                    Arc::new(Fetcher::spawn(loader, policy)),
+                    config.full_reload_interval,
+                ),
+                partial_dropped: std::sync::atomic::AtomicBool::new(false),
+            },
+            (CacheMode::Partial | CacheMode::Auto, _) => Mode::Partial(partial()),
+            (CacheMode::Full, None) => Mode::Full(FullCache::start(
                 Arc::clone(&fetcher),
                 config.full_reload_interval,
             )?),
-            CacheMode::None => Mode::Direct,
+            (CacheMode::None, _) => Mode::Direct,
         };
         let counts = CacheAtomics::default();
         if let Mode::Full(full) = &mode {
@@ -159,6 +193,9 @@ impl ClaimsLookup {
             changelog: std::sync::OnceLock::new(),
             counts,
             choice,
+            cache_max_rows: config.cache_max_rows,
+            prefetcher: Prefetcher::default(),
+            prefetched: AtomicU64::new(0),
         })
     }
 
@@ -178,6 +215,16 @@ impl ClaimsLookup {
                 self.counts.publish(&cache);
             }
             Mode::Full(full) => full.apply(changes),
+            Mode::PartialUntilFull { partial, full, .. } => {
+                // Both: lookups may still be on the partial cache, and a load
+                // in progress replays the changes onto what it read.
+                let mut cache = lock(partial);
+                for change in changes {
+                    cache.invalidate(&change.claim_id);
+                }
+                drop(cache);
+                full.apply(changes);
+            }
             Mode::Direct => {}
         }
     }
@@ -211,24 +258,20 @@ impl ClaimsLookup {
     /// One answer per id, in order.
     pub fn lookup(&self, ids: &[String]) -> Vec<LookupAnswer> {
         match &self.mode {
-            Mode::Full(full) => full.read(|table| {
-                let answers: Vec<LookupAnswer> = ids
-                    .iter()
-                    .map(|id| match table.get(id) {
-                        Some(row) => LookupAnswer::Found(Arc::clone(row)),
-                        None => LookupAnswer::NotFound,
-                    })
-                    .collect();
-                let absent = answers
-                    .iter()
-                    .filter(|a| matches!(a, LookupAnswer::NotFound))
-                    .count() as u64;
-                let c = &self.counts;
-                c.hits.fetch_add(ids.len() as u64, Ordering::Relaxed);
-                c.negative_hits.fetch_add(absent, Ordering::Relaxed);
-                c.rows.store(table.len() as u64, Ordering::Relaxed);
-                answers
-            }),
+            Mode::Full(full) => self.lookup_full(full, ids),
+            Mode::PartialUntilFull {
+                partial,
+                full,
+                partial_dropped,
+            } => {
+                if !full.is_ready() {
+                    return self.lookup_partial(partial, ids);
+                }
+                if !partial_dropped.swap(true, Ordering::Relaxed) {
+                    lock(partial).clear();
+                }
+                self.lookup_full(full, ids)
+            }
             Mode::Partial(cache) => self.lookup_partial(cache, ids),
             Mode::Direct => {
                 let c = &self.counts;
@@ -241,6 +284,27 @@ impl ClaimsLookup {
                     .collect()
             }
         }
+    }
+
+    fn lookup_full(&self, full: &FullCache, ids: &[String]) -> Vec<LookupAnswer> {
+        full.read(|table| {
+            let answers: Vec<LookupAnswer> = ids
+                .iter()
+                .map(|id| match table.get(id) {
+                    Some(row) => LookupAnswer::Found(Arc::clone(row)),
+                    None => LookupAnswer::NotFound,
+                })
+                .collect();
+            let absent = answers
+                .iter()
+                .filter(|a| matches!(a, LookupAnswer::NotFound))
+                .count() as u64;
+            let c = &self.counts;
+            c.hits.fetch_add(ids.len() as u64, Ordering::Relaxed);
+            c.negative_hits.fetch_add(absent, Ordering::Relaxed);
+            c.rows.store(table.len() as u64, Ordering::Relaxed);
+            answers
+        })
     }
 
     fn lookup_partial(&self, cache: &Mutex<TtlLruCache>, ids: &[String]) -> Vec<LookupAnswer> {
@@ -261,16 +325,7 @@ impl ClaimsLookup {
         };
         if !missed.is_empty() {
             self.resolve_misses(ids, missed, &mut answers, |id, answer| {
-                let now = Instant::now();
-                let mut cache = lock(cache);
-                match answer {
-                    LookupAnswer::Found(row) => {
-                        cache.put_found_since(id.to_owned(), Arc::clone(row), now, epoch)
-                    }
-                    LookupAnswer::NotFound => cache.put_missing_since(id.to_owned(), now, epoch),
-                    _ => {} // failures are never cached
-                }
-                self.counts.publish(&cache);
+                self.remember(cache, id, answer, epoch)
             });
             self.serve_stale(cache, ids, &mut answers);
         }
@@ -278,6 +333,21 @@ impl ClaimsLookup {
             .into_iter()
             .map(|a| a.unwrap_or(LookupAnswer::NotFound))
             .collect()
+    }
+
+    /// Put a store's answer into the partial cache, unless `id` changed since
+    /// `epoch` (noted before the query); failures are never cached.
+    fn remember(&self, cache: &Mutex<TtlLruCache>, id: &str, answer: &LookupAnswer, epoch: u64) {
+        let now = Instant::now();
+        let mut cache = lock(cache);
+        match answer {
+            LookupAnswer::Found(row) => {
+                cache.put_found_since(id.to_owned(), Arc::clone(row), now, epoch)
+            }
+            LookupAnswer::NotFound => cache.put_missing_since(id.to_owned(), now, epoch),
+            _ => {}
+        }
+        self.counts.publish(&cache);
     }
 
     /// Replace DB_ERROR and DB_TIMEOUT answers by expired rows the cache
@@ -317,7 +387,7 @@ impl ClaimsLookup {
         ids: &[String],
         positions: Vec<usize>,
         answers: &mut [Option<LookupAnswer>],
-        mut remember: impl FnMut(&str, &LookupAnswer),
+        remember: impl FnMut(&str, &LookupAnswer),
     ) {
         let mut distinct: Vec<String> = Vec::with_capacity(positions.len());
         let mut seen: HashMap<&str, ()> = HashMap::with_capacity(positions.len());
@@ -327,10 +397,27 @@ impl ClaimsLookup {
             }
         }
         let claim = self.flights.claim(distinct);
-        let mut resolved: HashMap<String, LookupAnswer> = HashMap::with_capacity(positions.len());
-        if !claim.lead.ids.is_empty() {
+        let mut resolved = self.fetch_led(claim.lead, remember);
+        for (id, flight) in claim.follow {
+            let answer = flight.wait(&self.flights, self.flight_wait);
+            resolved.insert(id, answer);
+        }
+        for i in positions {
+            answers[i] = resolved.get(ids[i].as_str()).cloned();
+        }
+    }
+
+    /// Fetch the ids `lead` leads (one query), tell `remember` each answer,
+    /// then hand the answers to the flights' waiters.
+    fn fetch_led(
+        &self,
+        lead: Leading<'_>,
+        mut remember: impl FnMut(&str, &LookupAnswer),
+    ) -> HashMap<String, LookupAnswer> {
+        let mut resolved: HashMap<String, LookupAnswer> = HashMap::with_capacity(lead.ids.len());
+        if !lead.ids.is_empty() {
             let by_id: Result<HashMap<String, Arc<ClaimRow>>, FetchError> =
-                self.fetcher.fetch(claim.lead.ids.clone()).map(|rows| {
+                self.fetcher.fetch(lead.ids.clone()).map(|rows| {
                     rows.into_iter()
                         .map(|(id, row)| (id, Arc::new(row)))
                         .collect()
@@ -342,21 +429,15 @@ impl ClaimsLookup {
                 Err(FetchError::Unavailable(why)) => LookupAnswer::Unavailable(why.clone()),
                 Err(FetchError::Timeout(why)) => LookupAnswer::Timeout(why.clone()),
             };
-            for id in &claim.lead.ids {
+            for id in &lead.ids {
                 let answer = answer_of(id);
                 remember(id, &answer);
                 resolved.insert(id.clone(), answer);
             }
             // Waiters get their answers once the cache holds them.
-            claim.lead.finish(answer_of);
+            lead.finish(answer_of);
         }
-        for (id, flight) in claim.follow {
-            let answer = flight.wait(&self.flights, self.flight_wait);
-            resolved.insert(id, answer);
-        }
-        for i in positions {
-            answers[i] = resolved.get(ids[i].as_str()).cloned();
-        }
+        resolved
     }
 
     /// The duration of each store query attempt so far.
@@ -374,11 +455,12 @@ impl ClaimsLookup {
             store_timeouts: c.timeouts.load(Ordering::Relaxed),
             store_coalesced: self.flights.coalesced(),
             stale_served: self.stale_served.load(Ordering::Relaxed),
+            prefetched: self.prefetched.load(Ordering::Relaxed),
             ..LookupStats::default()
         };
         stats.cache = self.counts.read();
         stats.rows_in_memory = self.counts.rows.load(Ordering::Relaxed);
-        if let Mode::Full(full) = &self.mode {
+        if let Mode::Full(full) | Mode::PartialUntilFull { full, .. } = &self.mode {
             (stats.full_reloads, stats.full_reload_failures) = full.reload_counts();
         }
         stats

@@ -35,6 +35,12 @@ pub trait ClaimsStore: Send {
     fn table_size(&mut self) -> Result<Option<TableSize>, StoreError> {
         Ok(None)
     }
+
+    /// Another connection to the same table, for a load that runs beside the
+    /// lookups (cache mode `auto`'s background load); `None` if it has none.
+    fn second_connection(&self) -> Option<Box<dyn ClaimsStore>> {
+        None
+    }
 }
 
 impl<S: ClaimsStore + ?Sized> ClaimsStore for Box<S> {
@@ -52,5 +58,9 @@ impl<S: ClaimsStore + ?Sized> ClaimsStore for Box<S> {
 
     fn table_size(&mut self) -> Result<Option<TableSize>, StoreError> {
         (**self).table_size()
+    }
+
+    fn second_connection(&self) -> Option<Box<dyn ClaimsStore>> {
+        (**self).second_connection()
     }
 }

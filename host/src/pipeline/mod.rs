@@ -33,12 +33,14 @@ mod failure;
 mod follow;
 mod metering;
 mod output_check;
+mod prefetch;
 mod stale;
 pub use failure::{host_failure, is_plugin_error};
 use failure::{intern_status, log_failed};
 pub use follow::{Desired, FeedControl, PluginFeed, StreamEvent};
 pub use metering::meter_batch;
 pub use output_check::INVALID_OUTPUT;
+pub use prefetch::claim_id_hint;
 pub use stale::{STALE_FIELD, STALE_HEADER};
 
 /// Records routed to `failed` that are logged: this many per second after a burst.
@@ -90,6 +92,8 @@ pub struct Pipeline {
     applied_seq: u64,
     /// Runs instead of the plugin when set (`enricher run --native-step`).
     native: Option<NativeStep>,
+    /// Whether records read ahead are prefetched (see `prefetch`).
+    prefetch: bool,
 }
 
 /// The enrichment compiled into the host, run in place of the plugin to
@@ -115,6 +119,7 @@ impl Pipeline {
             feed: None,
             applied_seq: 0,
             native: None,
+            prefetch: true,
         }
     }
 

@@ -434,12 +434,21 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             10_000,
         ),
         ("WASM plugin, full cache", CacheMode::Full, 1000),
+        (
+            "WASM plugin, partial cache of the default size, cold",
+            CacheMode::Partial,
+            1000,
+        ),
     ];
-    for (label, mode, batch) in runs {
+    let last = runs.len() - 1;
+    for (n, (label, mode, batch)) in runs.into_iter().enumerate() {
+        // The last run keeps the default cache size (100,000 rows): the
+        // prefetch window grows with it (`lookup::prefetch`).
+        let default_size = n == last;
         let store = DuckDbStore::open(Some(&db), args.duckdb_threads)?;
         let cfg = LookupConfig {
             cache: mode,
-            cache_max_rows: 10_000,
+            cache_max_rows: if default_size { 100_000 } else { 10_000 },
             ..LookupConfig::default()
         };
         let t0 = Instant::now();
@@ -471,7 +480,15 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             s.cache.misses
         ));
         let mode = format!("{mode:?}").to_ascii_lowercase();
-        report.measured(&format!("cold_key_space_{mode}_cache_batch_{batch}"), &m);
+        let size = if default_size { "_default_size" } else { "" };
+        report.measured(
+            &format!("cold_key_space_{mode}_cache{size}_batch_{batch}"),
+            &m,
+        );
+        report.figure(
+            &format!("cold_key_space_{mode}_cache{size}_batch_{batch}_prefetched_ids"),
+            serde_json::json!(s.prefetched),
+        );
     }
     report.finish();
     Ok(())

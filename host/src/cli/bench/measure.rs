@@ -78,11 +78,28 @@ pub(super) fn count_done(n: u64) {
     RECORDS_DONE.fetch_add(n, Ordering::Relaxed);
 }
 
+/// Run `records` in batches of `batch`, prefetching a window ahead as
+/// `enricher run` does (when the pipeline's lookup prefetches).
 pub(super) fn run_pipeline(pipeline: &mut Pipeline, records: &[InputRecord], batch: usize) -> u64 {
+    let batch = batch.max(1);
+    let window = pipeline.prefetch_window(batch);
+    let windows: Vec<&[InputRecord]> = if window > 0 {
+        records.chunks(window).collect()
+    } else {
+        vec![records]
+    };
+    if let Some(first) = windows.first().filter(|_| window > 0) {
+        pipeline.prefetch(first);
+    }
     let mut out = 0u64;
-    for chunk in records.chunks(batch) {
-        out += pipeline.process(chunk).len() as u64;
-        RECORDS_DONE.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    for (n, records) in windows.iter().enumerate() {
+        if let Some(next) = windows.get(n + 1).filter(|_| window > 0) {
+            pipeline.prefetch(next);
+        }
+        for chunk in records.chunks(batch) {
+            out += pipeline.process(chunk).len() as u64;
+            RECORDS_DONE.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
     }
     out
 }
