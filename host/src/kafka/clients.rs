@@ -95,7 +95,7 @@ pub fn consumer_config(config: &KafkaConfig) -> ClientConfig {
 /// The producer: idempotent always; transactional in exactly-once mode.
 pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
     let mut c = base(config);
-    c.set("linger.ms", linger_ms(config.delivery))
+    c.set("linger.ms", "5")
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "100000")
         .set("queue.buffering.max.kbytes", "262144");
@@ -105,21 +105,6 @@ pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
         c.set("transactional.id", config.transactional_id());
     }
     c
-}
-
-/// How long the stream's producer lets outputs gather before a request
-/// (BENCHMARKS.md, "Kafka at 90% of passthrough"): librdkafka's producer
-/// thread costs about as much per request as per second of run, so fewer,
-/// larger requests leave more of the cores to the plugin. Exactly-once: 50 ms,
-/// as outputs are invisible until their transaction commits (every
-/// `commit-interval`, 100 ms by default) and the commit flushes what lingers;
-/// at-least-once: 5 ms, as outputs are visible once acknowledged, so the
-/// linger adds to every output's latency. `KAFKA_PROPERTY_LINGER_MS` overrides both.
-fn linger_ms(delivery: DeliveryMode) -> &'static str {
-    match delivery {
-        DeliveryMode::ExactlyOnce => "50",
-        DeliveryMode::AtLeastOnce => "5",
-    }
 }
 
 /// Largest plugin component the fleet topic carries (compressed on the wire).
@@ -200,19 +185,6 @@ mod tests {
             ("tail reader", tail_config(k, true)),
             ("load producer", load_producer_config(k)),
         ]
-    }
-
-    #[test]
-    fn the_stream_producer_lingers_by_delivery_mode_unless_the_user_says() {
-        let mut k = KafkaConfig {
-            delivery: DeliveryMode::ExactlyOnce,
-            ..KafkaConfig::default()
-        };
-        assert_eq!(producer_config(&k).get("linger.ms"), Some("50"));
-        k.delivery = DeliveryMode::AtLeastOnce;
-        assert_eq!(producer_config(&k).get("linger.ms"), Some("5"));
-        k.properties.insert("linger.ms".into(), "1".into());
-        assert_eq!(producer_config(&k).get("linger.ms"), Some("1"));
     }
 
     #[test]
