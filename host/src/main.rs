@@ -13,12 +13,6 @@ use enricher::claims_load::LoadOptions;
 use enricher::config::{CacheMode, Config};
 mod cli;
 
-/// mimalloc instead of glibc malloc for the host's own (Rust) allocations:
-/// per-record `Vec`s on the stream path cost less and contend less with
-/// librdkafka's threads (BENCHMARKS.md, "Kafka at 90% of passthrough").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use cli::settings::SettingFlags;
 use cli::summary::SummaryArgs;
 use cli::{bench, commands, demo};
