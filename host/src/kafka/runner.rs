@@ -500,17 +500,22 @@ impl<'a> Loop<'a> {
                     moved.enriched += m.enriched;
                     moved.failed_again += m.failed_again;
                 }
-                for p in &self.positions {
-                    let topic = if p.retry {
+                // Once per partition and batch (not per record: each mark takes a lock).
+                let passed = self
+                    .passed
+                    .iter()
+                    .map(|&(partition, offset)| (false, partition, offset));
+                let read = self
+                    .positions
+                    .iter()
+                    .map(|p| (p.retry, p.partition, p.offset));
+                for (retry, partition, offset) in last_per_partition(read.chain(passed)) {
+                    let topic = if retry {
                         self.config.retry_topic.as_str()
                     } else {
                         self.input_topic.as_str()
                     };
-                    self.delivery.mark_processed(topic, p.partition, p.offset);
-                }
-                for (partition, offset) in &self.passed {
-                    self.delivery
-                        .mark_processed(&self.input_topic, *partition, *offset);
+                    self.delivery.mark_processed(topic, partition, offset);
                 }
                 self.delivery.seal_batch();
                 self.since_commit += self.batch.len() + self.passed.len();
@@ -660,6 +665,21 @@ impl<'a> Loop<'a> {
     }
 }
 
+/// The highest offset read per (retry topic?, partition): what a batch marks processed.
+fn last_per_partition(read: impl Iterator<Item = (bool, i32, i64)>) -> Vec<(bool, i32, i64)> {
+    let mut last: Vec<(bool, i32, i64)> = Vec::new();
+    for (retry, partition, offset) in read {
+        match last
+            .iter_mut()
+            .find(|(r, p, _)| *r == retry && *p == partition)
+        {
+            Some(entry) => entry.2 = entry.2.max(offset),
+            None => last.push((retry, partition, offset)),
+        }
+    }
+    last
+}
+
 /// Redrive: a batch's outcomes by the reason each input had failed for.
 fn redriven_counts(reasons: &[String], routed: &[(Target, Routed)]) -> BTreeMap<String, Moved> {
     let mut counts: BTreeMap<String, Moved> = BTreeMap::new();
@@ -676,4 +696,24 @@ fn redriven_counts(reasons: &[String], routed: &[(Target, Routed)]) -> BTreeMap<
         }
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_per_partition;
+
+    #[test]
+    fn a_batch_marks_each_partition_once_at_its_highest_offset() {
+        let read = [
+            (false, 0, 10),
+            (false, 1, 4),
+            (false, 0, 12),
+            (true, 0, 3),
+            (false, 0, 11),
+            (true, 0, 2),
+        ];
+        let mut last = last_per_partition(read.into_iter());
+        last.sort();
+        assert_eq!(last, vec![(false, 0, 12), (false, 1, 4), (true, 0, 3)]);
+    }
 }
