@@ -222,12 +222,26 @@ fn exactly_once_stopped_mid_stream_and_restarted_outputs_every_input_once() {
         consumed += report.consumed;
         assert_eq!(report.commits.rewinds, 0);
         let out = output_counts(&broker, &topics);
-        assert!(out.values().all(|c| *c == 1), "no duplicates after stop {round}");
-        assert_eq!(out.len() as u64, consumed, "what was consumed is out, no more");
+        assert!(
+            out.values().all(|c| *c == 1),
+            "no duplicates after stop {round}"
+        );
+        assert_eq!(
+            out.len() as u64,
+            consumed,
+            "what was consumed is out, no more"
+        );
     }
-    assert!(consumed < n as u64, "the stops landed mid-stream ({consumed})");
+    assert!(
+        consumed < n as u64,
+        "the stops landed mid-stream ({consumed})"
+    );
     let last = run_to_end(&config, Duration::from_secs(240)).expect("last run");
-    assert_eq!(consumed + last.consumed, n as u64, "each input consumed once");
+    assert_eq!(
+        consumed + last.consumed,
+        n as u64,
+        "each input consumed once"
+    );
     let counts = output_counts(&broker, &topics);
     assert_eq!(counts.len(), n, "every payment_id is in the output");
     assert!(counts.values().all(|c| *c == 1), "each payment_id once");

@@ -59,6 +59,9 @@ pub(super) fn measure(db: &Path, table_rows: u64, report: &mut Report) -> anyhow
         "rss_bytes_per_cached_claim_partial",
         serde_json::json!(per_partial),
     );
-    report.figure("rss_bytes_per_cached_claim_full", serde_json::json!(per_full));
+    report.figure(
+        "rss_bytes_per_cached_claim_full",
+        serde_json::json!(per_full),
+    );
     Ok(())
 }

@@ -155,7 +155,10 @@ mod tests {
         // A short run: its last half.
         let short = RssTrend::of((0..20).map(|i| (1000 + i * 1024, 7)).collect());
         assert_eq!(short.trend_seconds, 9);
-        assert!((short.rss_slope_mib_per_min - 60.0).abs() < 1e-6, "{short:?}");
+        assert!(
+            (short.rss_slope_mib_per_min - 60.0).abs() < 1e-6,
+            "{short:?}"
+        );
         assert_eq!(RssTrend::of(vec![(5, 5)]).rss_slope_mib_per_min, 0.0);
         assert_eq!(RssTrend::of(Vec::new()).trend_seconds, 0);
     }
