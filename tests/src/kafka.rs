@@ -18,6 +18,19 @@ pub fn produce_values(bootstrap: &str, topic: &str, values: &[String]) {
     produce(bootstrap, topic, values, |_| None);
 }
 
+/// Like [`produce_values`], in record batches of up to 10,000 (a 500 ms
+/// linger), as a busy upstream producer writes them.
+pub fn produce_values_in_large_batches(bootstrap: &str, topic: &str, values: &[String]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "500")
+        .set("batch.num.messages", "10000")
+        .set("batch.size", "16000000")
+        .create()
+        .expect("producer");
+    send_all(&producer, topic, values, |_| None);
+}
+
 /// Like [`produce_values`], with the record timestamp `timestamp_ms(i)` for value `i`.
 pub fn produce_values_at(
     bootstrap: &str,
@@ -39,6 +52,16 @@ fn produce(
         .set("linger.ms", "5")
         .create()
         .expect("producer");
+    send_all(&producer, topic, values, timestamp_ms);
+}
+
+/// Send `values` keyed by index and wait for them to be acknowledged.
+fn send_all(
+    producer: &BaseProducer,
+    topic: &str,
+    values: &[String],
+    timestamp_ms: impl Fn(usize) -> Option<i64>,
+) {
     for (i, v) in values.iter().enumerate() {
         let key = format!("k{i}");
         let mut record = BaseRecord::to(topic).key(&key).payload(v);

@@ -38,7 +38,7 @@ pub(crate) mod topics;
 pub use clients::{client_config, load_producer_config};
 pub use delivery::CommitCounters;
 pub use late::{RETRY_ATTEMPT_HEADER, RETRY_ATTEMPTS_HEADER, RETRY_DUE_HEADER};
-pub use progress::partition_watermarks;
+pub use progress::{partition_ends, partition_watermarks};
 pub use reach::wait_for_broker;
 pub use records::COMMIT_UNIT_HEADER;
 pub use refusals::Refusals;

@@ -278,7 +278,7 @@ impl<'a> Loop<'a> {
             Source::Redrive(_) => config.failed_payments_topic.clone(),
         };
         let end = if options.stop_at_end {
-            Some(EndMarks::capture(&consumer, &input_topic)?)
+            Some(EndMarks::capture(config, &input_topic)?)
         } else {
             None
         };

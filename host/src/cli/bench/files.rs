@@ -256,6 +256,9 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let mut report = Report::new(args.json);
     let db = table_db(&args)?;
     report.memory("memory_idle");
+    if !args.meter_cost_only {
+        super::cache_memory::measure(&db, args.table_rows, &mut report)?;
+    }
     let engine = PluginEngine::new()?;
     let plugin = engine.load_default()?;
     let warm_claims = 100_000u64.min(args.table_rows);

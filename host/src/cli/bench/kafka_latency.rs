@@ -17,7 +17,7 @@ use enricher::health::Health;
 use enricher::kafka::{BatchTransform, KafkaRunReport, RunOptions, run_observed};
 use enricher::kafka::{TailOptions, tail_topic};
 
-use super::rss::RssSampler;
+use super::rss::{RssSampler, RssTrend};
 
 /// How long the loop may take to get its partitions.
 const ASSIGNMENT_WAIT: Duration = Duration::from_secs(120);
@@ -75,8 +75,9 @@ pub(super) struct LatencyFigures {
     pub p95_ms: u64,
     pub p99_ms: u64,
     pub max_ms: u64,
-    /// Resident memory once a second over the run, KiB.
-    pub rss_kib: Vec<u64>,
+    /// Resident memory once a second over the run, and its trend.
+    #[serde(flatten)]
+    pub memory: RssTrend,
 }
 
 fn now_ms() -> i64 {
@@ -165,7 +166,7 @@ pub(super) fn measure<T: BatchTransform + Send + 'static>(
     let latencies = reader
         .join()
         .map_err(|_| anyhow::anyhow!("reader panicked"));
-    let rss_kib = sampler.stop();
+    let memory = sampler.stop();
     stop_runner(runner)?;
     produced?;
     let latencies = latencies??;
@@ -181,7 +182,7 @@ pub(super) fn measure<T: BatchTransform + Send + 'static>(
         p95_ms: latencies.percentile(0.95),
         p99_ms: latencies.percentile(0.99),
         max_ms: latencies.max(),
-        rss_kib,
+        memory,
     })
 }
 

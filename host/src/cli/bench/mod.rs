@@ -8,6 +8,7 @@
 //! two plugin builds in one process.
 
 mod ab;
+mod cache_memory;
 pub mod claims;
 mod claims_stream;
 pub mod files;
