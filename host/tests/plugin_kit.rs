@@ -12,23 +12,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::text;
+
 fn enricher(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_enricher"))
+    support::enricher(&[])
         .args(args)
-        .env_remove("ENRICHER_CONFIG")
         .env_remove("ENRICHER_PLUGIN")
-        .env_remove("DUCKDB_URL")
-        .env("RUST_LOG", "warn")
         .output()
         .expect("run enricher")
 }
 
 fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -45,32 +43,39 @@ fn build(dir: &Path) -> (Output, String) {
     (out, last)
 }
 
+/// `plugin new NAME --lang LANG --dir DIR`, then `plugin build DIR`, both of
+/// which must succeed: the build's output and the component it named.
+fn new_and_build(dir: &Path, name: &str, lang: &str) -> (Output, PathBuf) {
+    let out = enricher(&[
+        os("plugin"),
+        os("new"),
+        os(name),
+        os("--lang"),
+        os(lang),
+        os("--dir"),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (out, last) = build(dir);
+    assert!(
+        out.status.success(),
+        "plugin build of the {lang} template failed (toolchain: scripts/plugin-toolchains):\n{}",
+        text(&out.stderr)
+    );
+    let wasm = PathBuf::from(last);
+    assert!(
+        wasm.is_file(),
+        "the last line names the component: {wasm:?}"
+    );
+    (out, wasm)
+}
+
 /// A new Rust project, built once for every test: (project dir, component).
 fn built_project() -> &'static (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = scratch("new").join("kit-demo");
-        let out = enricher(&[
-            os("plugin"),
-            os("new"),
-            os("kit-demo"),
-            os("--lang"),
-            os("rust"),
-            os("--dir"),
-            dir.as_os_str(),
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let (out, last) = build(&dir);
-        assert!(
-            out.status.success(),
-            "plugin build failed:\n{}",
-            text(&out.stderr)
-        );
-        let wasm = PathBuf::from(last);
-        assert!(
-            wasm.is_file(),
-            "the last line names the component: {wasm:?}"
-        );
+        let (out, wasm) = new_and_build(&dir, "kit-demo", "rust");
         assert!(
             text(&out.stderr).contains("which this host runs"),
             "the deploy check ran:\n{}",
@@ -185,27 +190,7 @@ fn a_project_built_against_another_world_fails_the_deploy_check() {
 fn new_build_and_test(lang: &str) {
     let name = format!("kit-{lang}");
     let dir = scratch(&name).join(&name);
-    let out = enricher(&[
-        os("plugin"),
-        os("new"),
-        os(&name),
-        os("--lang"),
-        os(lang),
-        os("--dir"),
-        dir.as_os_str(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let (out, last) = build(&dir);
-    assert!(
-        out.status.success(),
-        "plugin build of the {lang} template failed (toolchain: scripts/plugin-toolchains):\n{}",
-        text(&out.stderr)
-    );
-    let wasm = PathBuf::from(last);
-    assert!(
-        wasm.is_file(),
-        "the last line names the component: {wasm:?}"
-    );
+    let (_, wasm) = new_and_build(&dir, &name, lang);
     let out = plugin_test(&wasm, &dir, &dir.join("sample/expected.jsonl"));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::errors::{loaded_db, path};
+use super::{loaded_db, path};
 use super::{Dir, enricher, event, lines};
 
 /// Runs `cmd`, which must succeed: (stdout, stderr).

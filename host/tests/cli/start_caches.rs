@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::errors::{loaded_db, path};
+use super::{loaded_db, path};
 use super::{Dir, enricher, event, lines, ok, summary_of};
 
 /// `enricher run` over two events (one known claim, one unknown), caches under `dir/xdg`.

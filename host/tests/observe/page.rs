@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::host::{enricher, ok, start, workdir};
+use crate::host::{enricher, start, workdir};
+use crate::support::ok;
 use crate::prom::Scrape;
 use crate::text_file::feed;
 
