@@ -9,11 +9,12 @@ use std::sync::Arc;
 use enricher::pipeline::Pipeline;
 use enricher::runtime::{Plugin, PluginEngine};
 
-use super::files::{BenchArgs, events_in_memory, table_db, warm_lookup};
+use super::files::BenchArgs;
+use super::fixtures::{events_in_memory, table_db, warm_lookup};
 use super::measure::{measure, run_pipeline};
 
 pub(super) fn run(args: &BenchArgs, a: Option<&Path>, b: &Path) -> anyhow::Result<()> {
-    let db = table_db(args)?;
+    let db = table_db(&args.dir, args.table_rows)?;
     let engine = PluginEngine::new()?;
     let load = |path: Option<&Path>| -> anyhow::Result<Plugin> {
         Ok(match path {
