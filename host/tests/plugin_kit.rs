@@ -220,3 +220,53 @@ fn a_new_python_plugin_builds_and_passes_its_sample_test() {
 fn a_new_js_plugin_builds_and_passes_its_sample_test() {
     new_build_and_test("js");
 }
+
+#[test]
+fn the_toolchains_folder_is_a_setting_of_the_file_the_environment_and_the_flag() {
+    let root = scratch("toolchains");
+    let dir = root.join("kit-tools");
+    let out = enricher(&[
+        os("plugin"),
+        os("new"),
+        os("kit-tools"),
+        os("--lang"),
+        os("python"),
+        os("--dir"),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = root.join("enricher.toml");
+    std::fs::write(&config, "[plugin]\ntoolchains = \"/nonexistent/from-file\"\n").expect("config");
+    // The folder the build looked in, from its refusal (no componentize-py on this PATH).
+    let looked_in = |env: Option<&str>, flag: Option<&str>| -> String {
+        let mut cmd = support::enricher(&["plugin", "build"]);
+        cmd.arg(&dir)
+            .env("ENRICHER_CONFIG", &config)
+            .env("PATH", "/nonexistent/bin")
+            .env_remove("ENRICHER_TOOLCHAINS");
+        if let Some(env) = env {
+            cmd.env("ENRICHER_TOOLCHAINS", env);
+        }
+        if let Some(flag) = flag {
+            cmd.args(["--toolchains", flag]);
+        }
+        let out = cmd.output().expect("run enricher");
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        let at = stderr
+            .find("componentize-py not found in ")
+            .unwrap_or_else(|| panic!("no toolchain error: {stderr}"));
+        stderr[at + "componentize-py not found in ".len()..]
+            .split(" nor on PATH")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(looked_in(None, None), "/nonexistent/from-file");
+    assert_eq!(looked_in(Some("/nonexistent/from-env"), None), "/nonexistent/from-env");
+    assert_eq!(
+        looked_in(Some("/nonexistent/from-env"), Some("/nonexistent/from-flag")),
+        "/nonexistent/from-flag"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
