@@ -89,15 +89,15 @@ impl Fixture {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = enricher(args);
         cmd.env(
-                "KAFKA_BOOTSTRAP_SERVERS",
-                format!("127.0.0.1:{}", self.port),
-            )
-            .env("KAFKA_GROUP_ID", "faults")
-            .env("ENRICHER_DELIVERY", "at-least-once")
-            .env("RUST_LOG", "warn")
-            .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
-            .env("ENRICHER_PLUGIN_TOPIC", "off")
-            .env("ENRICHER_CONFIG", self.dir.join("enricher.toml"));
+            "KAFKA_BOOTSTRAP_SERVERS",
+            format!("127.0.0.1:{}", self.port),
+        )
+        .env("KAFKA_GROUP_ID", "faults")
+        .env("ENRICHER_DELIVERY", "at-least-once")
+        .env("RUST_LOG", "warn")
+        .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
+        .env("ENRICHER_PLUGIN_TOPIC", "off")
+        .env("ENRICHER_CONFIG", self.dir.join("enricher.toml"));
         cmd
     }
 

@@ -125,9 +125,11 @@ fn load_on_a_held_file_names_publish_and_published_claims_reach_the_running_host
     let input = s.write("events.jsonl", &format!("{}\n", event("PAY-1", "CLM-2")));
     // Let the host start and read PAY-1 (CLM-2 is not a claim yet: cached missing for 1h).
     produce(&s, &input);
-    wait_until(Duration::from_secs(30), "PAY-1 failed as CLAIM_NOT_FOUND", || {
-        s.tail(&s.topics[2]).len() == 1
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "PAY-1 failed as CLAIM_NOT_FOUND",
+        || s.tail(&s.topics[2]).len() == 1,
+    );
 
     let out = s.run(&["claims", "load", &claims]);
     assert!(

@@ -151,9 +151,7 @@ fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
         );
     }
     let counts = payment_id_counts(out.iter().map(String::as_str));
-    let missing = ids(5, events)
-        .filter(|id| !counts.contains_key(id))
-        .count();
+    let missing = ids(5, events).filter(|id| !counts.contains_key(id)).count();
     let duplicated = counts.values().filter(|n| **n > 1).count();
     assert_eq!(
         (missing, duplicated),

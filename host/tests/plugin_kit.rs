@@ -236,7 +236,11 @@ fn the_toolchains_folder_is_a_setting_of_the_file_the_environment_and_the_flag()
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let config = root.join("enricher.toml");
-    std::fs::write(&config, "[plugin]\ntoolchains = \"/nonexistent/from-file\"\n").expect("config");
+    std::fs::write(
+        &config,
+        "[plugin]\ntoolchains = \"/nonexistent/from-file\"\n",
+    )
+    .expect("config");
     // The folder the build looked in, from its refusal (no componentize-py on this PATH).
     let looked_in = |env: Option<&str>, flag: Option<&str>| -> String {
         let mut cmd = support::enricher(&["plugin", "build"]);
@@ -263,9 +267,15 @@ fn the_toolchains_folder_is_a_setting_of_the_file_the_environment_and_the_flag()
             .to_owned()
     };
     assert_eq!(looked_in(None, None), "/nonexistent/from-file");
-    assert_eq!(looked_in(Some("/nonexistent/from-env"), None), "/nonexistent/from-env");
     assert_eq!(
-        looked_in(Some("/nonexistent/from-env"), Some("/nonexistent/from-flag")),
+        looked_in(Some("/nonexistent/from-env"), None),
+        "/nonexistent/from-env"
+    );
+    assert_eq!(
+        looked_in(
+            Some("/nonexistent/from-env"),
+            Some("/nonexistent/from-flag")
+        ),
         "/nonexistent/from-flag"
     );
     let _ = std::fs::remove_dir_all(&root);

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{Dir, run_ok as ok};
 use std::time::Duration;
+use support::{Dir, run_ok as ok};
 
 /// The binary with progress lines every 100 ms.
 fn enricher(args: &[&str]) -> Command {

@@ -94,16 +94,18 @@ fn a_plugin_record_from_before_compression_is_still_read() {
     );
     // What the publisher wrote before: the component as is, no headers.
     let v2 = std::fs::read(V2).expect("v2");
-    let active = format!(
-        r#"{{"history":["{V2_KEY}"],"reason":"deployed before compression","at_ms":0}}"#
-    );
+    let active =
+        format!(r#"{{"history":["{V2_KEY}"],"reason":"deployed before compression","at_ms":0}}"#);
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker)
         .set("message.max.bytes", (MAX_PLUGIN_BYTES + 65536).to_string())
         .create()
         .expect("producer");
     let plugin_key = format!("plugin/{V2_KEY}");
-    for (key, value) in [(plugin_key.as_str(), &v2[..]), ("active", active.as_bytes())] {
+    for (key, value) in [
+        (plugin_key.as_str(), &v2[..]),
+        ("active", active.as_bytes()),
+    ] {
         producer
             .send(
                 BaseRecord::<str, [u8]>::to(&topic)

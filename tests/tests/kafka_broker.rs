@@ -44,9 +44,18 @@ fn mixed_events(n: usize, prefix: &str) -> Vec<String> {
 }
 
 /// An at-least-once Kafka run over `topics` (input, enriched, failed), grouped by the input's name.
-fn at_least_once(db: &std::path::Path, broker: &str, topics: &[String; 3]) -> enricher::config::Config {
+fn at_least_once(
+    db: &std::path::Path,
+    broker: &str,
+    topics: &[String; 3],
+) -> enricher::config::Config {
     with_topics(
-        kafka_config(config_for(db), broker, DeliveryMode::AtLeastOnce, &topics[0]),
+        kafka_config(
+            config_for(db),
+            broker,
+            DeliveryMode::AtLeastOnce,
+            &topics[0],
+        ),
         topics,
     )
 }

@@ -73,4 +73,6 @@ pub use admin::{admin_options, check_admin_settings};
 pub use claims::{is_lock_conflict, open_changelog_lookup, open_lookup};
 pub use file_host::{FileHost, build_file_host};
 pub use kafka_host::{KafkaHost, build_kafka_host};
-pub use plugin::{StartupTrust, build_file_pipeline, build_pipeline, load_plugin, plugin_bytes, startup_trust};
+pub use plugin::{
+    StartupTrust, build_file_pipeline, build_pipeline, load_plugin, plugin_bytes, startup_trust,
+};

@@ -35,8 +35,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use super::deployer::Deployer;
 use super::admin::MAX_PLUGIN_BYTES as MAX_COMPONENT_BYTES;
+use super::deployer::Deployer;
 use super::fleet::Fleet;
 use super::fleet_record::{self, ENCODING_HEADER, GZIP};
 use super::names;
@@ -345,11 +345,14 @@ fn apply(deployer: &Deployer, msg: &impl Message) {
         }
         let name = header(msg, NAME_HEADER).and_then(|v| std::str::from_utf8(v).ok());
         let signature = header(msg, SIGNATURE_HEADER);
-        let component =
-            match fleet_record::decode(payload, header(msg, ENCODING_HEADER), MAX_COMPONENT_BYTES) {
-                Ok(component) => component,
-                Err(e) => return deployer.note_rejected(version, "fleet topic", &e.to_string()),
-            };
+        let component = match fleet_record::decode(
+            payload,
+            header(msg, ENCODING_HEADER),
+            MAX_COMPONENT_BYTES,
+        ) {
+            Ok(component) => component,
+            Err(e) => return deployer.note_rejected(version, "fleet topic", &e.to_string()),
+        };
         match deployer.learn(&component, name, signature) {
             Ok((learned, _)) => {
                 tracing::info!(version = %learned, "plugin version from the fleet topic passed its checks")

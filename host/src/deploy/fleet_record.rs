@@ -34,10 +34,7 @@ pub(crate) enum DecodeError {
 
 /// The payload and encoding header of a component's record.
 pub(crate) fn encode(component: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = GzEncoder::new(
-        Vec::with_capacity(component.len() / 3),
-        Compression::best(),
-    );
+    let mut encoder = GzEncoder::new(Vec::with_capacity(component.len() / 3), Compression::best());
     encoder.write_all(component)?;
     encoder.finish()
 }
@@ -76,7 +73,13 @@ mod tests {
     fn component(len: usize) -> Vec<u8> {
         let mut rng = fastrand::Rng::with_seed(7);
         (0..len)
-            .map(|i| if i % 64 < 48 { (i % 251) as u8 } else { rng.u8(..) })
+            .map(|i| {
+                if i % 64 < 48 {
+                    (i % 251) as u8
+                } else {
+                    rng.u8(..)
+                }
+            })
             .collect()
     }
 
@@ -124,7 +127,9 @@ mod tests {
             Err(DecodeError::TooLarge(1 << 20))
         );
         assert_eq!(
-            decode(&payload, Some(b"gzip"), 4 << 20).expect("at the limit").len(),
+            decode(&payload, Some(b"gzip"), 4 << 20)
+                .expect("at the limit")
+                .len(),
             4 << 20
         );
     }

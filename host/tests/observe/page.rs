@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::host::{enricher, start, workdir};
-use crate::support::ok;
 use crate::prom::Scrape;
+use crate::support::ok;
 use crate::text_file::feed;
 
 fn chromium(args: &[&str], profile: &Path) -> std::process::Output {

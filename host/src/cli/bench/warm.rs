@@ -29,7 +29,10 @@ pub(super) fn native_baseline(lookup: &ClaimsLookup, records: &[InputRecord]) ->
 
 /// Without the plugin's crate linked in there is no native baseline to run.
 #[cfg(not(feature = "native-baseline"))]
-pub(super) fn native_baseline(_lookup: &ClaimsLookup, _records: &[InputRecord]) -> Option<Measured> {
+pub(super) fn native_baseline(
+    _lookup: &ClaimsLookup,
+    _records: &[InputRecord],
+) -> Option<Measured> {
     eprintln!(
         "no native baseline: it needs the enricher package's `native-baseline` feature (on by default)"
     );
@@ -79,14 +82,10 @@ pub(super) fn file_end_to_end(
     let config = file_config(db);
     let mut pipeline = enricher::app::build_file_pipeline(&config)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&input)?);
-    let mut enriched = BufWriter::with_capacity(
-        1 << 16,
-        std::fs::File::create(dir.join("enriched.jsonl"))?,
-    );
-    let mut failed = BufWriter::with_capacity(
-        1 << 16,
-        std::fs::File::create(dir.join("failed.jsonl"))?,
-    );
+    let mut enriched =
+        BufWriter::with_capacity(1 << 16, std::fs::File::create(dir.join("enriched.jsonl"))?);
+    let mut failed =
+        BufWriter::with_capacity(1 << 16, std::fs::File::create(dir.join("failed.jsonl"))?);
     let mut result = Ok(Default::default());
     let m = measure(records.len() as u64, || {
         result = enricher::file_mode::run_files(
