@@ -2,21 +2,20 @@
 //! refuses to open the admin API beyond loopback without a token, and
 //! refuses a token that is too short, before it connects to anything.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "support/mod.rs"]
+mod support;
+
 fn run_with(env: &[(&str, &str)]) -> (bool, String, Duration) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
-    cmd.arg("run")
-        .env_remove("ENRICHER_CONFIG")
-        .env_remove("ENRICHER_ADMIN_TOKEN")
+    let mut cmd = support::enricher(&["run"]);
+    cmd.env_remove("ENRICHER_ADMIN_TOKEN")
         .env_remove("ENRICHER_ADMIN_TOKEN_FILE")
         // Nobody listens there: the refusal must come before any connection.
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         // A regression fails here instead of waiting for the broker forever.
         .env("ENRICHER_KAFKA_STARTUP_TIMEOUT", "5s")
-        .env("DUCKDB_URL", "/nonexistent/claims.duckdb")
-        .env("RUST_LOG", "warn");
+        .env("DUCKDB_URL", "/nonexistent/claims.duckdb");
     for (k, v) in env {
         cmd.env(k, v);
     }

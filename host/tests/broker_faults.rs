@@ -17,6 +17,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::kafka::payment_id_counts;
+use support::{Dir, enricher, generated_db, ids, ok};
+
 /// The tests share one broker port: one at a time.
 static BROKER: Mutex<()> = Mutex::new(());
 
@@ -29,14 +35,6 @@ fn port() -> String {
     })
 }
 
-/// The binary under test (`ENRICHER_TEST_BIN` overrides it, e.g. a copy
-/// taken when several checkouts share one target folder).
-fn binary() -> PathBuf {
-    std::env::var_os("ENRICHER_TEST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_enricher")))
-}
-
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scripts")
@@ -45,7 +43,7 @@ fn script(name: &str) -> PathBuf {
 
 /// The test's broker and working folder.
 struct Fixture {
-    dir: PathBuf,
+    dir: Dir,
     port: String,
     db: PathBuf,
     _lock: std::sync::MutexGuard<'static, ()>,
@@ -54,10 +52,7 @@ struct Fixture {
 impl Fixture {
     fn new(label: &str) -> Self {
         let lock = BROKER.lock().unwrap_or_else(|e| e.into_inner());
-        let dir =
-            std::env::temp_dir().join(format!("enricher-faults-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = Dir::new(&format!("faults-{label}"));
         // A lost member leaves the group quickly; the stall warning comes early.
         std::fs::write(
             dir.join("enricher.toml"),
@@ -65,34 +60,12 @@ impl Fixture {
         )
         .expect("config");
         let f = Self {
-            db: dir.join("claims.duckdb"),
+            db: generated_db(&dir.0, 10_000, 5),
             dir,
             port: port(),
             _lock: lock,
         };
         f.broker("kafka-down");
-        let claims = f.dir.join("claims.csv");
-        let events = f.dir.join("unused.jsonl");
-        f.ok(&[
-            "generate",
-            "--count",
-            "10",
-            "--claims",
-            "10000",
-            "--seed",
-            "5",
-            "--out",
-            events.to_str().expect("path"),
-            "--claims-out",
-            claims.to_str().expect("path"),
-        ]);
-        f.ok(&[
-            "claims",
-            "load",
-            claims.to_str().expect("path"),
-            "--db",
-            f.db.to_str().expect("path"),
-        ]);
         f
     }
 
@@ -114,29 +87,22 @@ impl Fixture {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(binary());
-        cmd.args(args)
-            .env(
-                "KAFKA_BOOTSTRAP_SERVERS",
-                format!("127.0.0.1:{}", self.port),
-            )
-            .env("KAFKA_GROUP_ID", "faults")
-            .env("ENRICHER_DELIVERY", "at-least-once")
-            .env("RUST_LOG", "warn")
-            .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
-            .env("ENRICHER_PLUGIN_TOPIC", "off")
-            .env("ENRICHER_CONFIG", self.dir.join("enricher.toml"));
+        let mut cmd = enricher(args);
+        cmd.env(
+            "KAFKA_BOOTSTRAP_SERVERS",
+            format!("127.0.0.1:{}", self.port),
+        )
+        .env("KAFKA_GROUP_ID", "faults")
+        .env("ENRICHER_DELIVERY", "at-least-once")
+        .env("RUST_LOG", "warn")
+        .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
+        .env("ENRICHER_PLUGIN_TOPIC", "off")
+        .env("ENRICHER_CONFIG", self.dir.join("enricher.toml"));
         cmd
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run enricher");
-        assert!(
-            out.status.success(),
-            "enricher {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ok(self.command(args))
     }
 
     /// `count` events of `seed` into the input topic.
@@ -162,7 +128,7 @@ impl Fixture {
     fn start_run(&self, env: &[(&str, &str)]) -> Running {
         let log = self
             .dir
-            .join(format!("run-{}.log", Instant::now().elapsed().as_nanos()));
+            .join(&format!("run-{}.log", Instant::now().elapsed().as_nanos()));
         let file = std::fs::File::create(&log).expect("log file");
         let child = self
             .command(&["run", "--db", self.db.to_str().expect("path")])
@@ -176,15 +142,9 @@ impl Fixture {
 
     /// How often each payment_id appears on the two output topics.
     fn output_counts(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
-        for topic in ["enriched-payments", "failed-payments"] {
-            for line in self.ok(&["topic", "tail", topic, "--values"]).lines() {
-                let v: serde_json::Value = serde_json::from_str(line).expect("JSON output");
-                let id = v["payment_id"].as_str().expect("a payment_id").to_owned();
-                *counts.entry(id).or_insert(0) += 1;
-            }
-        }
-        counts
+        let tails = ["enriched-payments", "failed-payments"]
+            .map(|topic| self.ok(&["topic", "tail", topic, "--values"]));
+        payment_id_counts(tails.iter().map(String::as_str))
     }
 
     /// Wait until every id of `seed` (`count` of them) is out; the missing ones otherwise.
@@ -204,9 +164,9 @@ impl Fixture {
 }
 
 impl Drop for Fixture {
+    /// The broker stops before the folder holding its state goes.
     fn drop(&mut self) {
         self.broker("kafka-down");
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -283,10 +243,6 @@ fn send(signal: &str, pid: &str) {
         .status()
         .expect("kill");
     assert!(status.success(), "kill {signal} {pid}");
-}
-
-fn ids(seed: u64, n: u64) -> impl Iterator<Item = String> {
-    (0..n).map(move |i| format!("PAY-{seed}-{i:08}"))
 }
 
 /// `GET path` on the admin API: the status and the body.

@@ -6,27 +6,16 @@
 //! naming the row with nothing applied; no token is a 401. The cache TTLs
 //! are an hour, so only the apply's invalidation can make a change visible.
 
-#[allow(dead_code)]
-#[path = "observe/host.rs"]
-mod host;
-#[allow(dead_code)]
-#[path = "observe/prom.rs"]
-mod prom;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{ChildStdin, Stdio};
 use std::time::Duration;
 
-use host::{Running, enricher, start, workdir};
-
-/// Run `enricher args` to its end; its summary (stderr).
-fn summary_of(cmd: &mut std::process::Command) -> String {
-    let out = cmd.output().expect("run enricher");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
-    stderr
-}
+use support::host::{Running, enricher, start, workdir};
+use support::stderr_ok;
 
 /// The host's stderr once it holds `needle` (its reader thread may lag the exit).
 fn log_when(host: &Running, needle: &str) -> String {
@@ -139,7 +128,7 @@ fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
          {\"claim_id\":\"CLM-0000000\",\"member_id\":\"MBR-UPDATED\",\"claim_amount\":\"0.10\"}\n",
     )
     .expect("claims file");
-    let published = summary_of(
+    let published = stderr_ok(
         enricher()
             .args(["claims", "publish"])
             .arg(&file)
@@ -160,7 +149,7 @@ fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
     let mut delete = enricher();
     let deleted_file = dir.join("gone.csv");
     std::fs::write(&deleted_file, ids).expect("ids file");
-    let deleted = summary_of(
+    let deleted = stderr_ok(
         delete
             .args(["claims", "publish", "--delete", "--admin", &admin])
             .arg(&deleted_file)

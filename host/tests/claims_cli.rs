@@ -4,18 +4,17 @@
 //! host goes on; the claims published instead reach it, and its summary
 //! reports the changelog it applied.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn broker() -> String {
-    std::env::var("ENRICHER_TEST_KAFKA").unwrap_or_else(|_| {
-        panic!("no test broker: run scripts/test, or scripts/kafka-up and set ENRICHER_TEST_KAFKA")
-    })
-}
+#[path = "support/mod.rs"]
+mod support;
+
+use support::kafka::{broker, fresh_topics, stream_env};
+use support::{Dir, enricher, ok, stderr_ok, wait_until};
 
 struct Scratch {
-    dir: PathBuf,
+    dir: Dir,
     broker: String,
     /// input, enriched, failed, changelog
     topics: [String; 4],
@@ -23,18 +22,11 @@ struct Scratch {
 
 impl Scratch {
     fn new(label: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "enricher-claims-cli-{label}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let topics =
-            ["in", "enriched", "failed", "changelog"].map(|t| format!("cli-{label}-{t}-{stamp}"));
+        let dir = Dir::new(&format!("claims-cli-{label}"));
+        let topics = fresh_topics(
+            &format!("cli-{label}"),
+            ["in", "enriched", "failed", "changelog"],
+        );
         Self {
             dir,
             broker: broker(),
@@ -43,18 +35,11 @@ impl Scratch {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
-        cmd.args(args)
-            .env("KAFKA_BOOTSTRAP_SERVERS", &self.broker)
-            .env("PAYMENT_EVENTS_TOPIC", &self.topics[0])
-            .env("ENRICHED_PAYMENTS_TOPIC", &self.topics[1])
-            .env("FAILED_PAYMENTS_TOPIC", &self.topics[2])
-            .env("CLAIMS_CHANGELOG_TOPIC", &self.topics[3])
-            .env("KAFKA_GROUP_ID", format!("{}-group", self.topics[0]))
+        let mut cmd = enricher(args);
+        stream_env(&mut cmd, &self.broker, &self.topics);
+        cmd.env("CLAIMS_CHANGELOG_TOPIC", &self.topics[3])
             .env("LOOKUP_CACHE_MISSING_TTL", "1h")
             .env("LOOKUP_CACHE_TTL", "1h")
-            .env("RUST_LOG", "warn")
-            .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
             .env("DUCKDB_URL", self.dir.join("claims.duckdb"));
         cmd
     }
@@ -64,24 +49,12 @@ impl Scratch {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "enricher {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ok(self.command(args))
     }
 
     /// Run `args`, which must succeed; its summary (stderr).
     fn summary(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "enricher {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        stderr_ok(self.command(args))
     }
 
     fn write(&self, name: &str, text: &str) -> String {
@@ -95,12 +68,6 @@ impl Scratch {
             .lines()
             .map(|l| serde_json::from_str(l).expect("json"))
             .collect()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -159,8 +126,9 @@ fn load_on_a_held_file_names_publish_and_published_claims_reach_the_running_host
     // Let the host start and read PAY-1 (CLM-2 is not a claim yet: cached missing for 1h).
     produce(&s, &input);
     wait_until(
-        || s.tail(&s.topics[2]).len() == 1,
+        Duration::from_secs(30),
         "PAY-1 failed as CLAIM_NOT_FOUND",
+        || s.tail(&s.topics[2]).len() == 1,
     );
 
     let out = s.run(&["claims", "load", &claims]);
@@ -238,12 +206,4 @@ fn produce(s: &Scratch, file: &str) {
             .expect("send");
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
-}
-
-fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }

@@ -1,8 +1,10 @@
 //! The `enricher` binary as a user runs it: `claims load`, `run`, `generate`
 //! and `demo`, on real files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
+
+#[path = "support/mod.rs"]
+mod support;
 
 #[path = "cli/config_check.rs"]
 mod config_check;
@@ -17,74 +19,7 @@ mod signing;
 #[path = "cli/start_caches.rs"]
 mod start_caches;
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(label: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("enricher-cli-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Self(p)
-    }
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn enricher(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
-    cmd.args(args)
-        .env_remove("DUCKDB_URL")
-        .env_remove("ENRICHER_CONFIG")
-        .env("RUST_LOG", "warn");
-    cmd
-}
-
-fn ok(mut cmd: Command) -> String {
-    let out: Output = cmd.output().expect("run enricher");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "enricher failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// Runs `cmd`, which must succeed and print nothing on stdout; its summary (stderr).
-fn summary_of(mut cmd: Command) -> String {
-    let out: Output = cmd.output().expect("run enricher");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "enricher failed: {stderr}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "",
-        "the summary goes to stderr"
-    );
-    stderr
-}
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .expect("output file")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
-
-const CLAIMS: &str = "claim_id,member_id,claim_amount,claim_status,created_date\nCLM-001,MBR-789,2000.00,APPROVED,2024-01-10 09:00:00\nCLM-002,MBR-100,15.5,,\n";
-
-fn event(payment_id: &str, claim_id: &str) -> String {
-    format!(
-        r#"{{"payment_id":"{payment_id}","claim_id":"{claim_id}","payment_amount":1500.00,"payment_date":"2024-01-15T10:30:00","processor_id":"PROC-VISA-001","payment_method":"ELECTRONIC","payment_status":"COMPLETED"}}"#
-    )
-}
+use support::{CLAIMS_CSV as CLAIMS, Dir, enricher, event, lines, loaded_db, ok, path, summary_of};
 
 #[test]
 fn claims_load_then_run_routes_every_event() {

@@ -4,76 +4,27 @@
 //! one consumer group, share the work without fencing each other (on the
 //! transactional test broker, `ENRICHER_TEST_KAFKA_TXN`).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-struct Dir(PathBuf);
+#[path = "support/mod.rs"]
+mod support;
 
-impl Dir {
-    fn new(label: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("enricher-inst-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Self(p)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().expect("utf-8 path").to_owned()
-    }
-}
+use support::kafka::{fresh_topics, payment_id_counts};
+use support::{Dir, generated_db, ids, path, run_ok as ok};
 
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// The binary with its admin API on a free port.
 fn enricher(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
-    cmd.args(args)
-        .env_remove("ENRICHER_CONFIG")
-        .env("RUST_LOG", "warn")
-        .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0");
+    let mut cmd = support::enricher(args);
+    cmd.env("ENRICHER_ADMIN_BIND", "127.0.0.1:0");
     cmd
-}
-
-fn ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("run enricher");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A claims database of `claims` rows (seed 5), in `dir`.
-fn claims_db(dir: &Dir, claims: u64) -> String {
-    let (csv, db) = (dir.path("claims.csv"), dir.path("claims.duckdb"));
-    let n = claims.to_string();
-    let unused = dir.path("unused.jsonl");
-    ok(&mut enricher(&[
-        "generate",
-        "--count",
-        "1",
-        "--claims",
-        &n,
-        "--seed",
-        "5",
-        "--out",
-        &unused,
-        "--claims-out",
-        &csv,
-    ]));
-    ok(&mut enricher(&["claims", "load", &csv, "--db", &db]));
-    db
 }
 
 #[test]
 fn every_kafka_command_builds_its_clients_from_the_kafka_properties() {
     let dir = Dir::new("props");
-    let db = claims_db(&dir, 100);
+    let db = generated_db(&dir.0, 100, 5);
+    let db = path(&db);
     // librdkafka refuses a property it does not know when a client is built:
     // a command whose client skipped the user's properties would not fail.
     let marked = |args: &[&str], fleet: &str| {
@@ -95,8 +46,8 @@ fn every_kafka_command_builds_its_clients_from_the_kafka_properties() {
     marked(&["topic", "tail", "t1"], "");
     marked(&["generate", "--count", "5", "--topic", "t1"], "");
     // With the fleet topic, its admin client is the first; without, the stream's.
-    marked(&["run", "--db", &db], "");
-    marked(&["run", "--db", &db], "off");
+    marked(&["run", "--db", db], "");
+    marked(&["run", "--db", db], "off");
 }
 
 /// The summary's `consumed N` of a stopped `run`.
@@ -121,18 +72,15 @@ fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
         );
     };
     let dir = Dir::new("eos2");
-    let db = claims_db(&dir, 10_000);
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let topics = ["in", "enriched", "failed"].map(|t| format!("inst-{t}-{stamp}"));
+    let db = generated_db(&dir.0, 10_000, 5);
+    let db = path(&db);
+    let topics = fresh_topics("inst", ["in", "enriched", "failed"]);
     let kafka = |cmd: &mut Command| {
         cmd.env("KAFKA_BOOTSTRAP_SERVERS", &broker)
             .env("PAYMENT_EVENTS_TOPIC", &topics[0])
             .env("ENRICHED_PAYMENTS_TOPIC", &topics[1])
             .env("FAILED_PAYMENTS_TOPIC", &topics[2])
-            .env("KAFKA_GROUP_ID", format!("inst-group-{stamp}"))
+            .env("KAFKA_GROUP_ID", format!("{}-group", topics[0]))
             .env("ENRICHER_PLUGIN_TOPIC", "off")
             // Both instances share one claims file, read-only: no changelog.
             .env("CLAIMS_CHANGELOG_TOPIC", "off")
@@ -147,7 +95,7 @@ fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
     // One instance names itself, the other takes the machine's default id
     // (the hostname's first free slot): neither may fence the other.
     let start = |instance: Option<&str>| -> Child {
-        let mut cmd = enricher(&["run", "--delivery", "exactly-once", "--db", &db]);
+        let mut cmd = enricher(&["run", "--delivery", "exactly-once", "--db", db]);
         kafka(&mut cmd);
         if let Some(id) = instance {
             cmd.env("ENRICHER_INSTANCE_ID", id);
@@ -202,16 +150,8 @@ fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
             "instance {i} printed its ephemeral admin port: {stderr}"
         );
     }
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for line in &out {
-        let v: serde_json::Value = serde_json::from_str(line).expect("JSON output");
-        let id = v["payment_id"].as_str().expect("payment_id").to_owned();
-        *counts.entry(id).or_insert(0) += 1;
-    }
-    let missing = (0..events)
-        .map(|i| format!("PAY-5-{i:08}"))
-        .filter(|id| !counts.contains_key(id))
-        .count();
+    let counts = payment_id_counts(out.iter().map(String::as_str));
+    let missing = ids(5, events).filter(|id| !counts.contains_key(id)).count();
     let duplicated = counts.values().filter(|n| **n > 1).count();
     assert_eq!(
         (missing, duplicated),

@@ -6,20 +6,20 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::kafka::{broker, fresh_topics, payment_id_counts, stream_env};
+use support::{Dir, enricher, ids, ok, wait_until};
 
 /// Records a crash may replay per kill: one commit window plus one batch.
 const COMMIT_MAX_RECORDS: usize = 5000;
 const BATCH: usize = 1000;
 
-fn broker() -> String {
-    std::env::var("ENRICHER_TEST_KAFKA").unwrap_or_else(|_| {
-        panic!("no test broker: run scripts/test, or scripts/kafka-up and set ENRICHER_TEST_KAFKA")
-    })
-}
-
 struct Job {
-    dir: PathBuf,
+    dir: Dir,
     broker: String,
     topics: [String; 3],
     db: PathBuf,
@@ -29,15 +29,8 @@ struct Job {
 
 impl Job {
     fn new(label: &str, events: u64) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("enricher-kproc-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let topics = ["in", "enriched", "failed"].map(|t| format!("{label}-{t}-{stamp}"));
+        let dir = Dir::new(&format!("kproc-{label}"));
+        let topics = fresh_topics(label, ["in", "enriched", "failed"]);
         // A killed member leaves the group after its session times out: keep that short here.
         std::fs::write(
             dir.join("enricher.toml"),
@@ -86,32 +79,19 @@ impl Job {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
-        cmd.args(args)
-            .env("KAFKA_BOOTSTRAP_SERVERS", &self.broker)
-            .env("PAYMENT_EVENTS_TOPIC", &self.topics[0])
-            .env("ENRICHED_PAYMENTS_TOPIC", &self.topics[1])
-            .env("FAILED_PAYMENTS_TOPIC", &self.topics[2])
-            .env("KAFKA_GROUP_ID", format!("{}-group", self.topics[0]))
-            .env(
-                "ENRICHER_COMMIT_MAX_RECORDS",
-                COMMIT_MAX_RECORDS.to_string(),
-            )
-            .env("ENRICHER_BATCH_SIZE", BATCH.to_string())
-            .env("RUST_LOG", "warn")
-            .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
-            .env("ENRICHER_CONFIG", self.dir.join("enricher.toml"));
+        let mut cmd = enricher(args);
+        stream_env(&mut cmd, &self.broker, &self.topics);
+        cmd.env(
+            "ENRICHER_COMMIT_MAX_RECORDS",
+            COMMIT_MAX_RECORDS.to_string(),
+        )
+        .env("ENRICHER_BATCH_SIZE", BATCH.to_string())
+        .env("ENRICHER_CONFIG", self.dir.join("enricher.toml"));
         cmd
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run enricher");
-        assert!(
-            out.status.success(),
-            "enricher {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ok(self.command(args))
     }
 
     fn start_run(&self) -> Child {
@@ -142,18 +122,11 @@ impl Job {
 
     /// How often each payment_id appears on the two output topics.
     fn output_counts(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
-        for topic in &self.topics[1..] {
-            for line in self.ok(&["topic", "tail", topic, "--values"]).lines() {
-                let v: serde_json::Value = serde_json::from_str(line).expect("JSON output");
-                let id = v["payment_id"]
-                    .as_str()
-                    .expect("every generated event has a payment_id")
-                    .to_owned();
-                *counts.entry(id).or_insert(0) += 1;
-            }
-        }
-        counts
+        let tails: Vec<String> = self.topics[1..]
+            .iter()
+            .map(|topic| self.ok(&["topic", "tail", topic, "--values"]))
+            .collect();
+        payment_id_counts(tails.iter().map(String::as_str))
     }
 
     fn output_len(&self) -> usize {
@@ -179,22 +152,8 @@ impl Job {
     }
 }
 
-impl Drop for Job {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn expected_ids(n: u64) -> impl Iterator<Item = String> {
-    (0..n).map(|i| format!("PAY-5-{i:08}"))
-}
-
 fn wait_for_output(job: &Job, at_least: usize, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while !job.enriched_at_least(at_least) {
-        assert!(Instant::now() < deadline, "no progress within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(limit, "no progress", || job.enriched_at_least(at_least));
 }
 
 #[test]
@@ -216,7 +175,7 @@ fn killed_and_restarted_it_loses_nothing_and_duplicates_little() {
     );
     job.finish_run();
     let counts = job.output_counts();
-    let missing: Vec<String> = expected_ids(events)
+    let missing: Vec<String> = ids(5, events)
         .filter(|id| !counts.contains_key(id))
         .take(5)
         .collect();

@@ -12,23 +12,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::text;
+
 fn enricher(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_enricher"))
+    support::enricher(&[])
         .args(args)
-        .env_remove("ENRICHER_CONFIG")
         .env_remove("ENRICHER_PLUGIN")
-        .env_remove("DUCKDB_URL")
-        .env("RUST_LOG", "warn")
         .output()
         .expect("run enricher")
 }
 
 fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -45,32 +43,39 @@ fn build(dir: &Path) -> (Output, String) {
     (out, last)
 }
 
+/// `plugin new NAME --lang LANG --dir DIR`, then `plugin build DIR`, both of
+/// which must succeed: the build's output and the component it named.
+fn new_and_build(dir: &Path, name: &str, lang: &str) -> (Output, PathBuf) {
+    let out = enricher(&[
+        os("plugin"),
+        os("new"),
+        os(name),
+        os("--lang"),
+        os(lang),
+        os("--dir"),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (out, last) = build(dir);
+    assert!(
+        out.status.success(),
+        "plugin build of the {lang} template failed (toolchain: scripts/plugin-toolchains):\n{}",
+        text(&out.stderr)
+    );
+    let wasm = PathBuf::from(last);
+    assert!(
+        wasm.is_file(),
+        "the last line names the component: {wasm:?}"
+    );
+    (out, wasm)
+}
+
 /// A new Rust project, built once for every test: (project dir, component).
 fn built_project() -> &'static (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = scratch("new").join("kit-demo");
-        let out = enricher(&[
-            os("plugin"),
-            os("new"),
-            os("kit-demo"),
-            os("--lang"),
-            os("rust"),
-            os("--dir"),
-            dir.as_os_str(),
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let (out, last) = build(&dir);
-        assert!(
-            out.status.success(),
-            "plugin build failed:\n{}",
-            text(&out.stderr)
-        );
-        let wasm = PathBuf::from(last);
-        assert!(
-            wasm.is_file(),
-            "the last line names the component: {wasm:?}"
-        );
+        let (out, wasm) = new_and_build(&dir, "kit-demo", "rust");
         assert!(
             text(&out.stderr).contains("which this host runs"),
             "the deploy check ran:\n{}",
@@ -185,27 +190,7 @@ fn a_project_built_against_another_world_fails_the_deploy_check() {
 fn new_build_and_test(lang: &str) {
     let name = format!("kit-{lang}");
     let dir = scratch(&name).join(&name);
-    let out = enricher(&[
-        os("plugin"),
-        os("new"),
-        os(&name),
-        os("--lang"),
-        os(lang),
-        os("--dir"),
-        dir.as_os_str(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let (out, last) = build(&dir);
-    assert!(
-        out.status.success(),
-        "plugin build of the {lang} template failed (toolchain: scripts/plugin-toolchains):\n{}",
-        text(&out.stderr)
-    );
-    let wasm = PathBuf::from(last);
-    assert!(
-        wasm.is_file(),
-        "the last line names the component: {wasm:?}"
-    );
+    let (_, wasm) = new_and_build(&dir, &name, lang);
     let out = plugin_test(&wasm, &dir, &dir.join("sample/expected.jsonl"));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -234,4 +219,64 @@ fn a_new_python_plugin_builds_and_passes_its_sample_test() {
 #[test]
 fn a_new_js_plugin_builds_and_passes_its_sample_test() {
     new_build_and_test("js");
+}
+
+#[test]
+fn the_toolchains_folder_is_a_setting_of_the_file_the_environment_and_the_flag() {
+    let root = scratch("toolchains");
+    let dir = root.join("kit-tools");
+    let out = enricher(&[
+        os("plugin"),
+        os("new"),
+        os("kit-tools"),
+        os("--lang"),
+        os("python"),
+        os("--dir"),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = root.join("enricher.toml");
+    std::fs::write(
+        &config,
+        "[plugin]\ntoolchains = \"/nonexistent/from-file\"\n",
+    )
+    .expect("config");
+    // The folder the build looked in, from its refusal (no componentize-py on this PATH).
+    let looked_in = |env: Option<&str>, flag: Option<&str>| -> String {
+        let mut cmd = support::enricher(&["plugin", "build"]);
+        cmd.arg(&dir)
+            .env("ENRICHER_CONFIG", &config)
+            .env("PATH", "/nonexistent/bin")
+            .env_remove("ENRICHER_TOOLCHAINS");
+        if let Some(env) = env {
+            cmd.env("ENRICHER_TOOLCHAINS", env);
+        }
+        if let Some(flag) = flag {
+            cmd.args(["--toolchains", flag]);
+        }
+        let out = cmd.output().expect("run enricher");
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        let at = stderr
+            .find("componentize-py not found in ")
+            .unwrap_or_else(|| panic!("no toolchain error: {stderr}"));
+        stderr[at + "componentize-py not found in ".len()..]
+            .split(" nor on PATH")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(looked_in(None, None), "/nonexistent/from-file");
+    assert_eq!(
+        looked_in(Some("/nonexistent/from-env"), None),
+        "/nonexistent/from-env"
+    );
+    assert_eq!(
+        looked_in(
+            Some("/nonexistent/from-env"),
+            Some("/nonexistent/from-flag")
+        ),
+        "/nonexistent/from-flag"
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }

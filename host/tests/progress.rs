@@ -5,48 +5,19 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::Duration;
+use support::{Dir, run_ok as ok};
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(label: &str) -> Self {
-        let p =
-            std::env::temp_dir().join(format!("enricher-progress-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        Self(p)
-    }
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// The binary with progress lines every 100 ms.
 fn enricher(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
-    cmd.args(args)
-        .env_remove("DUCKDB_URL")
-        .env_remove("ENRICHER_CONFIG")
-        .env("RUST_LOG", "warn")
-        .env("ENRICHER_PROGRESS_INTERVAL", "100ms");
+    let mut cmd = support::enricher(args);
+    cmd.env("ENRICHER_PROGRESS_INTERVAL", "100ms");
     cmd
-}
-
-fn ok(mut cmd: Command) -> Output {
-    let out = cmd.output().expect("run enricher");
-    assert!(
-        out.status.success(),
-        "enricher failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// The `progress:` lines of `what`, in order.

@@ -81,6 +81,18 @@ fn wait_applied(lookup: &ClaimsLookup, n: u64) {
     }
 }
 
+/// Wait until the running host has applied `n` changes from the changelog.
+fn wait_host_applied(deployer: &enricher::deploy::Deployer, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while deployer.status().claims_changelog.map_or(0, |s| s.applied) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the host applied the claim in time"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn an_update_is_seen_by_the_next_lookup_and_a_tombstone_makes_it_not_found() {
     let broker = test_broker();
@@ -293,20 +305,7 @@ fn a_claim_published_after_the_host_started_turns_its_payments_from_not_found_to
         false,
     )
     .expect("publish");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while host
-        .deployer
-        .status()
-        .claims_changelog
-        .map_or(0, |s| s.applied)
-        < 1
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the host applied the claim in time"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_host_applied(&host.deployer, 1);
     produce_values(&broker, &topics[0], &[event("PAY-2", "CLM-LATE", "10.00")]);
     wait_for_outputs(
         &broker,
@@ -394,20 +393,7 @@ fn a_host_started_before_the_changelog_exists_creates_it_and_its_admin_api_publi
     assert_eq!(report.applied_to, format!("changelog {changelog}"));
     let on_topic = read_all(&broker, &changelog, true);
     assert_eq!(on_topic.len(), 1, "one record on the changelog");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while host
-        .deployer
-        .status()
-        .claims_changelog
-        .map_or(0, |s| s.applied)
-        < 1
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the host applied the claim in time"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_host_applied(&host.deployer, 1);
     produce_values(
         &broker,
         &topics[0],

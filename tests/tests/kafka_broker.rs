@@ -43,6 +43,23 @@ fn mixed_events(n: usize, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// An at-least-once Kafka run over `topics` (input, enriched, failed), grouped by the input's name.
+fn at_least_once(
+    db: &std::path::Path,
+    broker: &str,
+    topics: &[String; 3],
+) -> enricher::config::Config {
+    with_topics(
+        kafka_config(
+            config_for(db),
+            broker,
+            DeliveryMode::AtLeastOnce,
+            &topics[0],
+        ),
+        topics,
+    )
+}
+
 #[test]
 fn at_least_once_outputs_equal_file_mode_for_the_same_input() {
     let broker = test_broker();
@@ -55,15 +72,7 @@ fn at_least_once_outputs_equal_file_mode_for_the_same_input() {
     let event_time = |i: usize| 1_600_000_000_000 + 1_000 * i as i64;
     produce_values_at(&broker, &topics[0], &events, event_time);
 
-    let config = with_topics(
-        kafka_config(
-            config_for(&db),
-            &broker,
-            DeliveryMode::AtLeastOnce,
-            &topics[0],
-        ),
-        &topics,
-    );
+    let config = at_least_once(&db, &broker, &topics);
     let report = run_to_end(&config, Duration::from_secs(120)).expect("kafka run");
     assert_eq!(report.consumed, 3000);
 
@@ -127,15 +136,7 @@ fn two_instances_share_the_partitions_and_hand_them_over() {
     let db = claims_db(&dir, SMALL_CLAIMS_CSV);
     let topics = unique_topics("group");
     create_topics(&broker, &topics, 6);
-    let config = with_topics(
-        kafka_config(
-            config_for(&db),
-            &broker,
-            DeliveryMode::AtLeastOnce,
-            &topics[0],
-        ),
-        &topics,
-    );
+    let config = at_least_once(&db, &broker, &topics);
 
     let start_instance = |stop: Arc<AtomicBool>| {
         let config = config.clone();
@@ -225,15 +226,7 @@ fn an_output_too_large_for_the_producer_goes_to_failed() {
         &topics[0],
         &[event("PAY-SMALL", "CLM-001", "1"), big],
     );
-    let mut config = with_topics(
-        kafka_config(
-            config_for(&db),
-            &broker,
-            DeliveryMode::AtLeastOnce,
-            &topics[0],
-        ),
-        &topics,
-    );
+    let mut config = at_least_once(&db, &broker, &topics);
     config
         .kafka
         .properties

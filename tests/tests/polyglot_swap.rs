@@ -65,8 +65,8 @@ fn swaps_between_rust_python_and_js_under_load_lose_nothing() {
     create_topics(&broker, &topics, 3);
     let mut config = host_config(&dir, &broker, &topics, DeliveryMode::AtLeastOnce);
     config.deploy.admin_bind = "127.0.0.1:0".parse().ok();
-    // Local deployments: the Python component (~18 MB, CPython inside) is over the
-    // fleet topic's 16 MiB record limit, which refuses it with that reason.
+    // Local deployments: this test is about swaps under load on one host;
+    // fleet_topic.rs deploys the Python plugin through the fleet topic.
     config.deploy.topic = "off".into();
     let host = RunningHost::start(&config, false);
     let admin = AdminClient::new(&host.admin.expect("admin API").to_string());

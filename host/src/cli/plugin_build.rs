@@ -5,8 +5,9 @@
 //!
 //! The language is read from the project: `Cargo.toml` (cargo, wasm32-wasip2,
 //! the project's own target dir), `app.py` (componentize-py), `package.json`
-//! (jco componentize). The Python and JS tools are looked up in
-//! `$ENRICHER_TOOLCHAINS` (default `~/.cache/enricher-toolchains`), then on PATH.
+//! (jco componentize). The Python and JS tools are looked up in `--toolchains`,
+//! else the setting `plugin.toolchains` (`ENRICHER_TOOLCHAINS`), else
+//! `~/.cache/enricher-toolchains`, then on PATH.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,9 @@ pub struct BuildArgs {
     /// The project folder (default: the current one).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Where `scripts/plugin-toolchains` installed componentize-py and jco.
-    #[arg(long, env = "ENRICHER_TOOLCHAINS", value_name = "DIR")]
+    /// Where `scripts/plugin-toolchains` installed componentize-py and jco
+    /// [default: plugin.toolchains (env ENRICHER_TOOLCHAINS), else ~/.cache/enricher-toolchains]
+    #[arg(long, value_name = "DIR")]
     pub toolchains: Option<PathBuf>,
 }
 
@@ -39,7 +41,10 @@ enum Project {
 pub fn run(config: &Config, args: BuildArgs) -> anyhow::Result<()> {
     let dir = &args.dir;
     let project = detect(dir)?;
-    let toolchains = args.toolchains.unwrap_or_else(default_toolchains);
+    let toolchains = args
+        .toolchains
+        .or_else(|| config.plugin.toolchains.clone())
+        .unwrap_or_else(default_toolchains);
     let wasm = build(dir, &project, &toolchains)?;
     let bytes = std::fs::read(&wasm)
         .with_context(|| format!("reading the component {}", wasm.display()))?;
@@ -186,7 +191,7 @@ fn find_tool(toolchains: &Path, relative: &str, name: &str) -> anyhow::Result<Pa
     on_path.with_context(|| {
         format!(
             "{name} not found in {} nor on PATH: install it with scripts/plugin-toolchains \
-             (or set ENRICHER_TOOLCHAINS to where it is)",
+             (or set plugin.toolchains, ENRICHER_TOOLCHAINS or --toolchains to where it is)",
             toolchains.display()
         )
     })

@@ -1,6 +1,7 @@
 //! `enricher plugin new <NAME> [--lang rust|python|js]`: write a ready plugin
 //! project from the templates embedded in the binary (`guest/templates/<lang>/`,
-//! `{{name}}` replaced in file contents and names; dotfiles skipped).
+//! `{{name}}` replaced in file contents and names; a template's dotfiles such
+//! as `.gitignore` are written too, dot folders are not).
 //!
 //! The SDK is not on a registry, so a Rust project also gets the SDK's
 //! source (`vendor/sdk/`, `vendor/format/`) and every project the WIT files
@@ -91,7 +92,7 @@ pub fn write_project(dir: &Path, name: &str, lang: Lang) -> anyhow::Result<usize
         dir.display()
     );
     let mut written = 0;
-    for file in files(template) {
+    for file in template_files(template) {
         let relative = strip(file.path(), template.path());
         let relative = PathBuf::from(relative.to_string_lossy().replace("{{name}}", name));
         let contents = match file.contents_utf8() {
@@ -122,6 +123,18 @@ fn pick<'a>(root: &'a Dir<'a>, lang: &str) -> anyhow::Result<&'a Dir<'a>> {
     root.get_dir(lang)
         .filter(|t| files(t).next().is_some())
         .with_context(|| format!("no template for {lang}"))
+}
+
+/// Every file of a template, recursively, its dotfiles (`.gitignore`) too,
+/// but nothing under a dot folder.
+fn template_files<'a>(
+    dir: &'a Dir<'a>,
+) -> Box<dyn Iterator<Item = &'a include_dir::File<'a>> + 'a> {
+    Box::new(dir.entries().iter().flat_map(|e| match e {
+        DirEntry::Dir(d) if is_dotfile(d.path()) => Box::new(std::iter::empty()),
+        DirEntry::Dir(d) => template_files(d),
+        DirEntry::File(f) => Box::new(std::iter::once(f)),
+    }))
 }
 
 /// Every file under `dir`, recursively, but dotfiles and anything under a dot folder.
@@ -207,5 +220,42 @@ mod tests {
         let again = write_project(&dir, "fraud-score", Lang::Rust);
         assert!(again.is_err(), "never writes over a folder");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_template_s_gitignore_is_written_with_the_project() {
+        for (lang, ignored) in [(Lang::Python, "__pycache__/"), (Lang::Js, "node_modules/")] {
+            let dir = std::env::temp_dir().join(format!(
+                "enricher-new-dot-{}-{}",
+                lang.dir(),
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            write_project(&dir, "fraud-score", lang).expect("written");
+            let gitignore = std::fs::read_to_string(dir.join(".gitignore"))
+                .unwrap_or_else(|e| panic!("{lang:?} project has no .gitignore: {e}"));
+            assert!(gitignore.contains(ignored), "{lang:?}: {gitignore}");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    #[test]
+    fn nothing_under_a_dot_folder_of_a_template_is_written() {
+        static ROOT: Dir<'static> = Dir::new(
+            "t",
+            &[
+                DirEntry::File(include_dir::File::new("t/.gitignore", b"out/")),
+                DirEntry::File(include_dir::File::new("t/app.py", b"")),
+                DirEntry::Dir(Dir::new(
+                    "t/.venv",
+                    &[DirEntry::File(include_dir::File::new("t/.venv/x", b""))],
+                )),
+            ],
+        );
+        let mut names: Vec<String> = template_files(&ROOT)
+            .map(|f| f.path().display().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["t/.gitignore", "t/app.py"]);
     }
 }

@@ -21,6 +21,7 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ),
     ("ENRICHER_PLUGIN_CPU_DEADLINE", "plugin.cpu-deadline"),
     ("ENRICHER_CACHE_DIR", "plugin.cache-dir"),
+    ("ENRICHER_TOOLCHAINS", "plugin.toolchains"),
 ];
 
 /// Batching and limits on the way through the plugin.
@@ -60,6 +61,10 @@ pub struct PluginConfig {
     /// plugin seen before skips compiling; unset: `$XDG_CACHE_HOME/enricher`
     /// (else `$HOME/.cache/enricher`); `off` compiles every time. env `ENRICHER_CACHE_DIR`
     pub cache_dir: Option<PathBuf>,
+    /// Where `scripts/plugin-toolchains` installed componentize-py and jco,
+    /// for `plugin build` of Python and JS projects (its `--toolchains` wins);
+    /// unset: `$HOME/.cache/enricher-toolchains`. env `ENRICHER_TOOLCHAINS`
+    pub toolchains: Option<PathBuf>,
 }
 
 impl Default for PluginConfig {
@@ -72,6 +77,7 @@ impl Default for PluginConfig {
             cpu_deadline: Duration::from_secs(1),
             params: BTreeMap::new(),
             cache_dir: None,
+            toolchains: None,
         }
     }
 }

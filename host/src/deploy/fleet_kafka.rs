@@ -3,9 +3,11 @@
 //! one by one.
 //!
 //! Records, by key:
-//! - `plugin/<name>@<version>`: the component's bytes (header `name` when the
-//!   deployer renamed it; header `signature`, its detached ed25519 signature
-//!   as base64, when it has one). Versions are immutable, so compaction keeps
+//! - `plugin/<name>@<version>`: the component's bytes, gzip-compressed with
+//!   header `encoding: gzip` (`fleet_record`; a record without it, from before,
+//!   holds them as they are), header `name` when the deployer renamed it;
+//!   header `signature`, its detached ed25519 signature over the component's
+//!   own bytes as base64, when it has one. Versions are immutable, so compaction keeps
 //!   each one. A host requiring signed plugins (`deploy.trusted-keys`) refuses
 //!   a record whose signature is missing or does not verify: it never runs,
 //!   and `plugin status` lists it as rejected.
@@ -33,8 +35,10 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+use super::admin::MAX_PLUGIN_BYTES as MAX_COMPONENT_BYTES;
 use super::deployer::Deployer;
 use super::fleet::Fleet;
+use super::fleet_record::{self, ENCODING_HEADER, GZIP};
 use super::names;
 use crate::clock::now_ms;
 use crate::config::{KafkaConfig, TopicShape};
@@ -173,18 +177,23 @@ impl Fleet for FleetPublisher {
         bytes: &[u8],
         signature: Option<&str>,
     ) -> Result<(), String> {
-        if bytes.len() > MAX_PLUGIN_BYTES {
+        let payload = fleet_record::encode(bytes).map_err(|e| format!("compressing: {e}"))?;
+        if payload.len() > MAX_PLUGIN_BYTES {
             return Err(format!(
-                "the component is {} bytes; the plugin topic takes at most {MAX_PLUGIN_BYTES}",
-                bytes.len()
+                "the component is {} bytes, {} compressed; the plugin topic takes at most {MAX_PLUGIN_BYTES}",
+                bytes.len(),
+                payload.len()
             ));
         }
         let record_key = format!("{PLUGIN_PREFIX}{key}");
         self.send(|| {
             let record = BaseRecord::<str, [u8]>::to(&self.topic)
                 .key(&record_key)
-                .payload(bytes);
-            let mut headers = OwnedHeaders::new();
+                .payload(&payload[..]);
+            let mut headers = OwnedHeaders::new().insert(Header {
+                key: ENCODING_HEADER,
+                value: Some(GZIP),
+            });
             if let Some(name) = name {
                 headers = headers.insert(Header {
                     key: NAME_HEADER,
@@ -197,11 +206,7 @@ impl Fleet for FleetPublisher {
                     value: Some(signature.as_bytes()),
                 });
             }
-            if name.is_some() || signature.is_some() {
-                record.headers(headers)
-            } else {
-                record
-            }
+            record.headers(headers)
         })
     }
 
@@ -340,7 +345,15 @@ fn apply(deployer: &Deployer, msg: &impl Message) {
         }
         let name = header(msg, NAME_HEADER).and_then(|v| std::str::from_utf8(v).ok());
         let signature = header(msg, SIGNATURE_HEADER);
-        match deployer.learn(payload, name, signature) {
+        let component = match fleet_record::decode(
+            payload,
+            header(msg, ENCODING_HEADER),
+            MAX_COMPONENT_BYTES,
+        ) {
+            Ok(component) => component,
+            Err(e) => return deployer.note_rejected(version, "fleet topic", &e.to_string()),
+        };
+        match deployer.learn(&component, name, signature) {
             Ok((learned, _)) => {
                 tracing::info!(version = %learned, "plugin version from the fleet topic passed its checks")
             }

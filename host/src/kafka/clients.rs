@@ -107,7 +107,8 @@ pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
     c
 }
 
-/// Largest plugin component the fleet topic carries (compressed on the wire).
+/// Largest plugin record the fleet topic carries: a component compressed by
+/// the publisher (`deploy::fleet_record`), so the component itself may be larger.
 pub const MAX_PLUGIN_BYTES: usize = 16 << 20;
 
 /// The producer of the fleet's plugin topic: idempotent, every write acknowledged.
@@ -115,7 +116,8 @@ pub fn plugin_producer_config(config: &KafkaConfig) -> ClientConfig {
     let mut c = client_config(config);
     c.set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("compression.type", "gzip")
+        // Components come compressed already (`deploy::fleet_record`).
+        .set("compression.type", "none")
         .set("message.max.bytes", (MAX_PLUGIN_BYTES + 65536).to_string())
         .set("linger.ms", "0");
     c

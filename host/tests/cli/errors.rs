@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{CLAIMS, Dir, enricher, event, ok};
+use super::{Dir, enricher, event, loaded_db, path};
 
 /// Run `cmd`, require it to fail, and return its `error: ...` text.
 fn error_of(mut cmd: Command) -> String {
@@ -34,24 +34,6 @@ fn repeated_cause(text: &str) -> Option<String> {
         }
     }
     None
-}
-
-pub(super) fn path(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-/// A claims database loaded by the binary from the test claims.
-pub(super) fn loaded_db(dir: &Dir) -> PathBuf {
-    std::fs::write(dir.join("claims.csv"), CLAIMS).expect("write claims");
-    let db = dir.join("claims.duckdb");
-    ok(enricher(&[
-        "claims",
-        "load",
-        path(&dir.join("claims.csv")),
-        "--db",
-        path(&db),
-    ]));
-    db
 }
 
 /// `enricher run` in file mode on `input`, writing into `dir`, with `--db db` if given.

@@ -2,8 +2,8 @@
 //! level from `LOG_LEVEL` or the original design's `FLINK_LOG_LEVEL`, a log
 //! file (`LOG_FILE`), and failures logged rate-limited, not one line each.
 
-use super::errors::{loaded_db, path};
 use super::{Dir, enricher, event};
+use super::{loaded_db, path};
 
 /// 2,000 payments whose claims do not exist: every one is routed to failed.
 fn unknown_claims(dir: &Dir) -> std::path::PathBuf {

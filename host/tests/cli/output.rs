@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use super::errors::{loaded_db, path};
 use super::{Dir, enricher, event, lines};
+use super::{loaded_db, path};
 
 /// Runs `cmd`, which must succeed: (stdout, stderr).
 fn outputs(mut cmd: std::process::Command) -> (String, String) {

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::errors::{loaded_db, path};
 use super::{Dir, enricher, event, lines, ok, summary_of};
+use super::{loaded_db, path};
 
 /// `enricher run` over two events (one known claim, one unknown), caches under `dir/xdg`.
 fn run(dir: &Dir, db: &Path) -> Command {

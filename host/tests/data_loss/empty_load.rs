@@ -3,7 +3,7 @@
 //! bad (with `--skip-bad-rows`) is refused and the table kept, unless
 //! `--allow-empty` says it is meant.
 
-use super::support::{Dir, enricher, ok, refused, row_count};
+use super::checks::{Dir, enricher, ok, refused, row_count};
 
 fn load(dir: &Dir, file: &str, flags: &[&str]) -> std::process::Command {
     let mut args = vec!["claims", "load", file, "--db", "claims.duckdb"];

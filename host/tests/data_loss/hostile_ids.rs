@@ -2,7 +2,7 @@
 //! absurd length, naming the line and the reason like every other row check;
 //! the table is kept (strict) or holds only the good rows (`--skip-bad-rows`).
 
-use super::support::{Dir, claim_ids, claims_db, enricher, ok, refused};
+use super::checks::{Dir, claim_ids, claims_db, enricher, ok, refused};
 
 fn load(dir: &Dir, file: &str, flags: &[&str]) -> std::process::Command {
     let mut args = vec!["claims", "load", file, "--db", "claims.duckdb"];

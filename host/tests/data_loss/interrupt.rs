@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::support::{Dir, answers, enricher, ok};
+use super::checks::{Dir, answers, enricher, ok};
 
 const EVENTS: u64 = 100_000;
 

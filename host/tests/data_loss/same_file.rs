@@ -2,7 +2,7 @@
 //! that is the input, the claims database or the other output, however the
 //! path is spelled (`./x`, `dir/../x`, a symlink, a hard link).
 
-use super::support::{Dir, claims_db, enricher, event, ok, refused, row_count};
+use super::checks::{Dir, claims_db, enricher, event, ok, refused, row_count};
 
 /// `run` with these outputs, reading `events.jsonl` and `claims.duckdb`.
 fn run_into(dir: &Dir, enriched: &str, failed: &str) -> std::process::Command {

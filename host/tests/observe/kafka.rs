@@ -7,7 +7,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::host::{Running, enricher, ok, start, statuses, workdir};
+use crate::host::{Running, enricher, start, statuses, workdir};
+use crate::support::ok;
 
 fn broker() -> String {
     std::env::var("ENRICHER_TEST_KAFKA").unwrap_or_else(|_| {

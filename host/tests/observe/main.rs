@@ -4,8 +4,11 @@
 //! status; histograms have counts; labels carry no ids. The status page,
 //! loaded in a real headless Chromium, shows the numbers `/metrics` shows.
 
-mod host;
+#[path = "../support/mod.rs"]
+mod support;
+
 mod kafka;
 mod page;
-mod prom;
 mod text_file;
+
+use support::{host, prom};

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::host::{enricher, ok, start, workdir};
+use crate::host::{enricher, start, workdir};
 use crate::prom::Scrape;
+use crate::support::ok;
 use crate::text_file::feed;
 
 fn chromium(args: &[&str], profile: &Path) -> std::process::Output {

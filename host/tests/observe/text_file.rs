@@ -5,7 +5,8 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::host::{enricher, ok, start, statuses, workdir};
+use crate::host::{enricher, start, statuses, workdir};
+use crate::support::ok;
 
 /// Events written to the host's stdin, `per_tick` lines every 10 ms.
 pub fn feed(stdin: &mut impl Write, events: &str, per_tick: usize) {

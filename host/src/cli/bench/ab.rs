@@ -15,13 +15,14 @@ use enricher::lookup::ClaimsLookup;
 use enricher::pipeline::Pipeline;
 use enricher::runtime::{Plugin, PluginEngine, PluginSettings};
 
-use super::files::{BenchArgs, events_in_memory, table_db, warm_lookup};
+use super::files::BenchArgs;
+use super::fixtures::{events_in_memory, table_db, warm_lookup};
 use super::measure::{measure_thread, run_pipeline};
 
 const BATCHES: [usize; 3] = [1, 100, 1000];
 
 pub(super) fn run(args: &BenchArgs, a: Option<&Path>, b: &Path) -> anyhow::Result<()> {
-    let db = table_db(args)?;
+    let db = table_db(&args.dir, args.table_rows)?;
     let engine = PluginEngine::new()?;
     let load = |path: Option<&Path>| -> anyhow::Result<Plugin> {
         Ok(match path {

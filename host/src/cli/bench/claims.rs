@@ -149,7 +149,7 @@ pub fn run(config: &Config, args: ClaimsBenchArgs) -> anyhow::Result<()> {
 
 /// Throughput while updates stream in, against none, per cache mode.
 fn stream(config: &Config, topic: &str, args: &ClaimsBenchArgs) -> anyhow::Result<()> {
-    let events = super::files::events_in_memory(args.stream_events, args.claims, 1.0)?;
+    let events = super::fixtures::events_in_memory(args.stream_events, args.claims, 1.0)?;
     println!(
         "\nthroughput while {} claim updates/s stream in over the changelog ({} phases of {} s each, \
          alternating; {} events over {} claims, batches of 500, built-in plugin)\n",

@@ -7,29 +7,23 @@
 //!    the enriched-JSON check costs there (`output_check`);
 //! 3. cache misses: a 1,000,000-row claims table, every id new to the cache,
 //!    per query shape; and the full cache's load time.
+//!
+//! This file holds the arguments and the order of the parts; the data is
+//! made in `fixtures`, the warm-cache extras are in `warm`, the misses in
+//! `misses`.
 
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
-use anyhow::Context;
-
-use enricher::bindings::InputRecord;
-use enricher::config::{CacheMode, Config, LookupConfig};
-use enricher::generate::{GenerateOptions, claim_id, write_events};
-use enricher::lookup::{ClaimsLookup, LookupAnswer};
-use enricher::lookup::{DuckDbStore, QueryShape};
+use enricher::config::Config;
 use enricher::pipeline::Pipeline;
 
+use super::fixtures::{events_in_memory, file_config, table_db, warm_lookup, write_input};
 use super::measure::{Measured, measure, run_pipeline};
 use super::report::Report;
-#[cfg(feature = "native-baseline")]
-use crate::cli::native_step::NativeLookup;
+use super::warm::{file_end_to_end, instance_memory, native_baseline};
 use crate::cli::progress::{Counts, Progress, Shown};
 use enricher::runtime::PluginEngine;
-#[cfg(feature = "native-baseline")]
-use enrichment_guest::enrich::enrich_batch;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -66,195 +60,9 @@ pub struct BenchArgs {
     pub rounds: u32,
 }
 
-/// The plugin's logic linked into the host, batches of 1000 over the warm cache.
-#[cfg(feature = "native-baseline")]
-fn native_baseline(lookup: &ClaimsLookup, records: &[InputRecord]) -> Option<Measured> {
-    let payloads: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
-    Some(measure(records.len() as u64, || {
-        for chunk in payloads.chunks(1000) {
-            std::hint::black_box(enrich_batch(chunk, 0, &mut NativeLookup(lookup)));
-        }
-    }))
-}
-
-/// Without the plugin's crate linked in there is no native baseline to run.
-#[cfg(not(feature = "native-baseline"))]
-fn native_baseline(_lookup: &ClaimsLookup, _records: &[InputRecord]) -> Option<Measured> {
-    eprintln!(
-        "no native baseline: it needs the enricher package's `native-baseline` feature (on by default)"
-    );
-    None
-}
-
-/// A partial cache holding the first `claims` claims of the table (the warm-cache rows).
-pub(super) fn warm_lookup(db: &std::path::Path, claims: u64) -> anyhow::Result<Arc<ClaimsLookup>> {
-    let store = DuckDbStore::open(Some(db), Some(1))?;
-    let lookup_cfg = LookupConfig {
-        cache: CacheMode::Partial,
-        cache_max_rows: 200_000,
-        ..LookupConfig::default()
-    };
-    let lookup = Arc::new(
-        ClaimsLookup::start(Box::new(store), &lookup_cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?,
-    );
-    let ids: Vec<String> = (0..claims).map(claim_id).collect();
-    for chunk in ids.chunks(5000) {
-        lookup.lookup(chunk);
-    }
-    Ok(lookup)
-}
-
-pub(super) fn table_db(args: &BenchArgs) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(&args.dir)?;
-    let db = args.dir.join(format!("claims-{}.duckdb", args.table_rows));
-    if !db.exists() {
-        let t0 = Instant::now();
-        let conn = duckdb::Connection::open(&db)?;
-        conn.execute_batch(enricher::claims_load::CLAIMS_DDL)?;
-        // Same ids and shape as `enricher generate`'s claims (claim_id(n) = CLM-nnnnnnn).
-        conn.execute_batch(&format!(
-            "INSERT INTO claims SELECT printf('CLM-%07d', i), printf('MBR-%06d', i % 250000), \
-             ((i * 7919) % 5000000) / 100.0, 'APPROVED', TIMESTAMP '2024-01-01' + INTERVAL (i % 1000) HOUR \
-             FROM range({}) t(i)",
-            args.table_rows
-        ))?;
-        eprintln!(
-            "built a {}-row claims table in {:.1} s",
-            args.table_rows,
-            t0.elapsed().as_secs_f64()
-        );
-    }
-    anyhow::ensure!(
-        claim_id(7) == "CLM-0000007",
-        "the generator's claim ids changed shape"
-    );
-    Ok(db)
-}
-
-pub fn events_in_memory(
-    count: u64,
-    claims: u64,
-    valid_claim_rate: f64,
-) -> anyhow::Result<Vec<InputRecord>> {
-    let mut buf = BufWriter::new(Vec::new());
-    let options = GenerateOptions {
-        count: Some(count),
-        claims,
-        valid_claim_rate,
-        seed: 3,
-        ..GenerateOptions::default()
-    };
-    write_events(&mut buf, &options)?;
-    let bytes = buf.into_inner().context("flush")?;
-    Ok(bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| InputRecord {
-            key: None,
-            value: l.to_vec(),
-            headers: Vec::new(),
-            timestamp_ms: None,
-        })
-        .collect())
-}
-
-/// RSS an instance adds once it has run a batch of 1,000 (its linear memory
-/// is mapped lazily, so a fresh instance costs almost nothing): 8 of them.
-fn instance_memory(
-    plugin: &enricher::runtime::Plugin,
-    lookup: &Arc<ClaimsLookup>,
-    records: &[InputRecord],
-    report: &mut Report,
-) {
-    let batch = &records[..records.len().min(1000)];
-    let context = enricher::bindings::BatchContext {
-        processing_time_ms: 0,
-    };
-    let before = super::report::rss_bytes();
-    let mut instances = Vec::new();
-    for _ in 0..8 {
-        if let Ok(mut instance) = plugin.instantiate(Some(Arc::clone(lookup))) {
-            let _ = instance.process_batch(context, batch);
-            instances.push(instance);
-        }
-    }
-    if let (Some((b, _)), Some((a, _))) = (before, super::report::rss_bytes()) {
-        let per = a.saturating_sub(b) / instances.len().max(1) as u64;
-        report.say(&format!(
-            "plugin instance after a batch of {}: ~{} KiB of RSS each (8 instances)\n",
-            batch.len(),
-            per / 1024
-        ));
-        report.figure("rss_bytes_per_plugin_instance", serde_json::json!(per));
-    }
-}
-
-/// `enricher run`'s configuration on the benchmark's table: full cache.
-fn file_config(db: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.duckdb.url = db.display().to_string();
-    config.lookup.cache = CacheMode::Full;
-    config
-}
-
-/// The events, one per line, in `dir/events.jsonl`.
-fn write_input(args: &BenchArgs, records: &[InputRecord]) -> anyhow::Result<PathBuf> {
-    use std::io::Write;
-    let input = args.dir.join("events.jsonl");
-    let mut out = BufWriter::new(std::fs::File::create(&input)?);
-    for r in records {
-        out.write_all(&r.value)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(input)
-}
-
-/// The whole file path, as Flink's benchmark ran it: JSON lines in from a file,
-/// the claims table in memory (full cache), JSON lines out to files.
-fn file_end_to_end(
-    args: &BenchArgs,
-    db: &std::path::Path,
-    records: &[InputRecord],
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let input = write_input(args, records)?;
-    let config = file_config(db);
-    let mut pipeline = enricher::app::build_file_pipeline(&config)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&input)?);
-    let mut enriched = BufWriter::with_capacity(
-        1 << 16,
-        std::fs::File::create(args.dir.join("enriched.jsonl"))?,
-    );
-    let mut failed = BufWriter::with_capacity(
-        1 << 16,
-        std::fs::File::create(args.dir.join("failed.jsonl"))?,
-    );
-    let mut result = Ok(Default::default());
-    let m = measure(records.len() as u64, || {
-        result = enricher::file_mode::run_files(
-            &mut pipeline,
-            &mut reader,
-            &mut enriched,
-            &mut failed,
-            1000,
-        );
-    });
-    result?;
-    report.say(&format!(
-        "\nfile end to end (JSON file in, full cache, JSON files out), batch 1000: {} events, {:.0} events/s, {:.0} events per CPU-s\n",
-        m.events,
-        m.per_sec(),
-        m.events as f64 / m.cpu.max(1e-9)
-    ));
-    report.measured("file_end_to_end_full_cache_batch_1000", &m);
-    report.memory("memory_after_file_end_to_end");
-    Ok(())
-}
-
 pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let mut report = Report::new(args.json);
-    let db = table_db(&args)?;
+    let db = table_db(&args.dir, args.table_rows)?;
     report.memory("memory_idle");
     if !args.meter_cost_only {
         super::cache_memory::measure(&db, args.table_rows, &mut report)?;
@@ -291,7 +99,7 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         },
     );
     if args.meter_cost_only {
-        let input = write_input(&args, &records)?;
+        let input = write_input(&args.dir, &records)?;
         let run_config = file_config(&db);
         super::meter_cost::print_cost(
             &plugin,
@@ -357,7 +165,7 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     }
 
     super::output_check::print_cost(&plugin, &lookup, &records, &mut report);
-    let input = write_input(&args, &records)?;
+    let input = write_input(&args.dir, &records)?;
     super::meter_cost::print_cost(
         &plugin,
         &lookup,
@@ -368,131 +176,18 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         &report,
     )?;
 
-    file_end_to_end(&args, &db, &records, &mut report)?;
+    file_end_to_end(&args.dir, &db, &records, &mut report)?;
     if args.warm_only {
         report.finish();
         return Ok(());
     }
-
-    // Misses: every id new to the cache, one query per batch of distinct ids.
-    report.say(&format!(
-        "| miss path ({} rows) | ids per query | queries | µs per distinct id |",
-        args.table_rows
-    ));
-    report.say("|---|---|---|---|");
-    let mut next_id = 0u64;
-    for shape in [
-        QueryShape::InList,
-        QueryShape::SplitJoin,
-        QueryShape::default(),
-    ] {
-        for per_query in [100usize, 1000, 2000, 5000] {
-            let store = DuckDbStore::open(Some(&db), args.duckdb_threads)?.with_shape(shape);
-            let cfg = LookupConfig {
-                cache: CacheMode::None,
-                ..LookupConfig::default()
-            };
-            let lookup =
-                ClaimsLookup::start(Box::new(store), &cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let queries = (20_000 / per_query).clamp(3, 20);
-            let t0 = Instant::now();
-            for _ in 0..queries {
-                let ids: Vec<String> = (0..per_query as u64)
-                    .map(|k| claim_id((next_id + k * 7919) % args.table_rows))
-                    .collect();
-                next_id += 1;
-                let answers = lookup.lookup(&ids);
-                anyhow::ensure!(
-                    answers.iter().all(|a| matches!(a, LookupAnswer::Found(_))),
-                    "miss path lost rows"
-                );
-            }
-            let us = t0.elapsed().as_secs_f64() * 1e6 / (queries * per_query) as f64;
-            report.say(&format!(
-                "| {shape:?} | {per_query} | {queries} | {us:.1} |"
-            ));
-            report.figure(
-                &format!("miss_path_{shape:?}_{per_query}_ids_us_per_id").to_ascii_lowercase(),
-                serde_json::json!(us),
-            );
-        }
-    }
-
-    // End to end on misses: each event's claim is new to a partial cache.
-    let miss_records = events_in_memory(200_000, args.table_rows, 1.0)?;
-    let runs = [
-        (
-            "WASM plugin, partial cache, cold (mostly misses)",
-            CacheMode::Partial,
-            1000,
-        ),
-        (
-            "WASM plugin, partial cache, cold (mostly misses)",
-            CacheMode::Partial,
-            5000,
-        ),
-        (
-            "WASM plugin, partial cache, cold (mostly misses)",
-            CacheMode::Partial,
-            10_000,
-        ),
-        ("WASM plugin, full cache", CacheMode::Full, 1000),
-        (
-            "WASM plugin, partial cache of the default size, cold",
-            CacheMode::Partial,
-            1000,
-        ),
-    ];
-    let last = runs.len() - 1;
-    for (n, (label, mode, batch)) in runs.into_iter().enumerate() {
-        // The last run keeps the default cache size (100,000 rows): the
-        // prefetch window grows with it (`lookup::prefetch`).
-        let default_size = n == last;
-        let store = DuckDbStore::open(Some(&db), args.duckdb_threads)?;
-        let cfg = LookupConfig {
-            cache: mode,
-            cache_max_rows: if default_size { 100_000 } else { 10_000 },
-            ..LookupConfig::default()
-        };
-        let t0 = Instant::now();
-        let lookup = Arc::new(
-            ClaimsLookup::start(Box::new(store), &cfg).map_err(|e| anyhow::anyhow!("{e:?}"))?,
-        );
-        if mode == CacheMode::Full {
-            let rows = lookup.stats().rows_in_memory;
-            let loaded = t0.elapsed().as_secs_f64();
-            report.say(&format!(
-                "\nfull cache: loaded {rows} rows in {loaded:.2} s"
-            ));
-            report.figure("full_cache_load_s", serde_json::json!(loaded));
-            report.memory("memory_full_cache_loaded");
-        }
-        let mut pipeline =
-            Pipeline::new(plugin.clone(), Arc::clone(&lookup), 1 << 20).without_plugin_headers();
-        let m = measure(miss_records.len() as u64, || {
-            std::hint::black_box(run_pipeline(&mut pipeline, &miss_records, batch));
-        });
-        let s = lookup.stats();
-        report.say(&format!(
-            "{label}, batch {batch}, {} events over {} claims: {:.0} events/s, {:.0} events per CPU-s (cache hits {}, misses {})",
-            m.events,
-            args.table_rows,
-            m.per_sec(),
-            m.events as f64 / m.cpu.max(1e-9),
-            s.cache.hits,
-            s.cache.misses
-        ));
-        let mode = format!("{mode:?}").to_ascii_lowercase();
-        let size = if default_size { "_default_size" } else { "" };
-        report.measured(
-            &format!("cold_key_space_{mode}_cache{size}_batch_{batch}"),
-            &m,
-        );
-        report.figure(
-            &format!("cold_key_space_{mode}_cache{size}_batch_{batch}_prefetched_ids"),
-            serde_json::json!(s.prefetched),
-        );
-    }
+    super::misses::run(
+        &db,
+        args.table_rows,
+        args.duckdb_threads,
+        &plugin,
+        &mut report,
+    )?;
     report.finish();
     Ok(())
 }

@@ -12,15 +12,18 @@ mod cache_memory;
 pub mod claims;
 mod claims_stream;
 pub mod files;
+mod fixtures;
 pub mod kafka;
 mod kafka_latency;
 mod measure;
 mod meter_cost;
+mod misses;
 mod output_check;
 pub mod plugins;
 mod report;
 mod rss;
 pub mod swap;
+mod warm;
 
 /// `enricher bench`: the A/B of two plugin builds when `--compare` is given,
 /// else the whole benchmark.

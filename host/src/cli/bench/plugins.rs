@@ -16,7 +16,7 @@ use enricher::lookup::ClaimsLookup;
 use enricher::pipeline::Pipeline;
 use enricher::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine};
 
-use super::files::events_in_memory;
+use super::fixtures::events_in_memory;
 use super::measure::{measure, run_pipeline};
 
 #[derive(clap::Args)]

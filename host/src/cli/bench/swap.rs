@@ -66,7 +66,7 @@ pub fn run(config: &Config, args: SwapBenchArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let deploy_wall = started.elapsed();
 
-    let records = super::files::events_in_memory(1000, 2_000, 0.9)?;
+    let records = super::fixtures::events_in_memory(1000, 2_000, 0.9)?;
     let mut pauses = Vec::with_capacity(args.swaps);
     for i in 0..args.swaps {
         pipeline.process(&records);

@@ -1,5 +1,5 @@
-//! Running `enricher` processes for these tests: their admin address (read
-//! from stderr, port 0 picks one), scrapes, and the statuses in output lines.
+//! Running `enricher` hosts for the tests: their admin address (read from
+//! stderr, port 0 picks one), scrapes, and the statuses in output lines.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -8,24 +8,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::prom::{Scrape, parse};
+use super::prom::{Scrape, parse};
 
+/// The binary (no arguments yet) with its admin API on a free port.
 pub fn enricher() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_enricher"));
-    cmd.env("RUST_LOG", "warn")
-        .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0");
+    let mut cmd = super::enricher(&[]);
+    cmd.env("ENRICHER_ADMIN_BIND", "127.0.0.1:0");
     cmd
-}
-
-/// Run `enricher args` to its end; its stdout.
-pub fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run enricher");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A fresh folder under the target dir, with a claims database of `claims` rows.
@@ -34,19 +23,8 @@ pub fn workdir(label: &str, claims: u64) -> (PathBuf, PathBuf) {
         .join(format!("observe-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let csv = dir.join("claims.csv");
-    let db = dir.join("claims.duckdb");
-    let n = claims.to_string();
-    ok(enricher()
-        .args(["generate", "--count", "1", "--claims", &n, "--out"])
-        .arg(dir.join("one.jsonl"))
-        .arg("--claims-out")
-        .arg(&csv));
-    ok(enricher()
-        .args(["claims", "load"])
-        .arg(&csv)
-        .arg("--db")
-        .arg(&db));
+    // generate's default seed.
+    let db = super::generated_db(&dir, claims, 42);
     (dir, db)
 }
 

@@ -1,0 +1,109 @@
+//! `enricher bench`'s warm-cache part besides the batch table: the native
+//! baseline (the guest's logic linked into the host), the memory a plugin
+//! instance adds, and the whole file path end to end.
+
+use std::io::BufWriter;
+use std::sync::Arc;
+
+use enricher::bindings::InputRecord;
+use enricher::lookup::ClaimsLookup;
+
+use super::fixtures::{file_config, write_input};
+use super::measure::{Measured, measure};
+use super::report::Report;
+#[cfg(feature = "native-baseline")]
+use crate::cli::native_step::NativeLookup;
+#[cfg(feature = "native-baseline")]
+use enrichment_guest::enrich::enrich_batch;
+
+/// The plugin's logic linked into the host, batches of 1000 over the warm cache.
+#[cfg(feature = "native-baseline")]
+pub(super) fn native_baseline(lookup: &ClaimsLookup, records: &[InputRecord]) -> Option<Measured> {
+    let payloads: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
+    Some(measure(records.len() as u64, || {
+        for chunk in payloads.chunks(1000) {
+            std::hint::black_box(enrich_batch(chunk, 0, &mut NativeLookup(lookup)));
+        }
+    }))
+}
+
+/// Without the plugin's crate linked in there is no native baseline to run.
+#[cfg(not(feature = "native-baseline"))]
+pub(super) fn native_baseline(
+    _lookup: &ClaimsLookup,
+    _records: &[InputRecord],
+) -> Option<Measured> {
+    eprintln!(
+        "no native baseline: it needs the enricher package's `native-baseline` feature (on by default)"
+    );
+    None
+}
+
+/// RSS an instance adds once it has run a batch of 1,000 (its linear memory
+/// is mapped lazily, so a fresh instance costs almost nothing): 8 of them.
+pub(super) fn instance_memory(
+    plugin: &enricher::runtime::Plugin,
+    lookup: &Arc<ClaimsLookup>,
+    records: &[InputRecord],
+    report: &mut Report,
+) {
+    let batch = &records[..records.len().min(1000)];
+    let context = enricher::bindings::BatchContext {
+        processing_time_ms: 0,
+    };
+    let before = super::report::rss_bytes();
+    let mut instances = Vec::new();
+    for _ in 0..8 {
+        if let Ok(mut instance) = plugin.instantiate(Some(Arc::clone(lookup))) {
+            let _ = instance.process_batch(context, batch);
+            instances.push(instance);
+        }
+    }
+    if let (Some((b, _)), Some((a, _))) = (before, super::report::rss_bytes()) {
+        let per = a.saturating_sub(b) / instances.len().max(1) as u64;
+        report.say(&format!(
+            "plugin instance after a batch of {}: ~{} KiB of RSS each (8 instances)\n",
+            batch.len(),
+            per / 1024
+        ));
+        report.figure("rss_bytes_per_plugin_instance", serde_json::json!(per));
+    }
+}
+
+/// The whole file path, as Flink's benchmark ran it: JSON lines in from a file,
+/// the claims table in memory (full cache), JSON lines out to files.
+pub(super) fn file_end_to_end(
+    dir: &std::path::Path,
+    db: &std::path::Path,
+    records: &[InputRecord],
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let input = write_input(dir, records)?;
+    let config = file_config(db);
+    let mut pipeline = enricher::app::build_file_pipeline(&config)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&input)?);
+    let mut enriched =
+        BufWriter::with_capacity(1 << 16, std::fs::File::create(dir.join("enriched.jsonl"))?);
+    let mut failed =
+        BufWriter::with_capacity(1 << 16, std::fs::File::create(dir.join("failed.jsonl"))?);
+    let mut result = Ok(Default::default());
+    let m = measure(records.len() as u64, || {
+        result = enricher::file_mode::run_files(
+            &mut pipeline,
+            &mut reader,
+            &mut enriched,
+            &mut failed,
+            1000,
+        );
+    });
+    result?;
+    report.say(&format!(
+        "\nfile end to end (JSON file in, full cache, JSON files out), batch 1000: {} events, {:.0} events/s, {:.0} events per CPU-s\n",
+        m.events,
+        m.per_sec(),
+        m.events as f64 / m.cpu.max(1e-9)
+    ));
+    report.measured("file_end_to_end_full_cache_batch_1000", &m);
+    report.memory("memory_after_file_end_to_end");
+    Ok(())
+}
