@@ -21,7 +21,16 @@ use enricher::runtime::{PluginEngine, PluginForm};
 use enricher_tests::*;
 
 /// A routed record as bytes to compare: the timestamp blanked out.
-fn comparable(r: &Routed) -> (usize, Output, String, Option<Vec<u8>>, String, Vec<(String, Vec<u8>)>) {
+fn comparable(
+    r: &Routed,
+) -> (
+    usize,
+    Output,
+    String,
+    Option<Vec<u8>>,
+    String,
+    Vec<(String, Vec<u8>)>,
+) {
     let mut value = String::from_utf8(r.value.clone()).expect("outputs are UTF-8");
     let field = "\"enrichment_timestamp\":\"";
     if let Some(at) = value.find(field) {
@@ -33,7 +42,14 @@ fn comparable(r: &Routed) -> (usize, Output, String, Option<Vec<u8>>, String, Ve
         .iter()
         .map(|h| (h.key.clone(), h.value.clone()))
         .collect();
-    (r.input_index, r.output, r.status.to_string(), r.key.clone(), value, headers)
+    (
+        r.input_index,
+        r.output,
+        r.status.to_string(),
+        r.key.clone(),
+        value,
+        headers,
+    )
 }
 
 /// Every input of the comparison: a generated stream with bad input, the
@@ -54,7 +70,11 @@ fn inputs() -> Vec<InputRecord> {
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         // The generator's claims are CLM-0000000..2; ours are CLM-001..003.
-        .map(|l| String::from_utf8_lossy(l).replace("CLM-000000", "CLM-00").into_bytes())
+        .map(|l| {
+            String::from_utf8_lossy(l)
+                .replace("CLM-000000", "CLM-00")
+                .into_bytes()
+        })
         .collect();
     let ok_rest = r#""payment_date":"2024-01-15T10:30:00""#;
     let with_amount = |a: &str| {
@@ -134,8 +154,16 @@ fn assert_same(raw: &mut Pipeline, typed: &mut Pipeline, batch: &[InputRecord], 
             *statuses.entry(a.status.to_string()).or_default() += 1;
         }
     }
-    for code in ["SUCCESS", "CLAIM_NOT_FOUND", "INVALID_JSON", "INVALID_EVENT"] {
-        assert!(statuses.get(code).is_some_and(|n| *n > 0), "{code} covered: {statuses:?}");
+    for code in [
+        "SUCCESS",
+        "CLAIM_NOT_FOUND",
+        "INVALID_JSON",
+        "INVALID_EVENT",
+    ] {
+        assert!(
+            statuses.get(code).is_some_and(|n| *n > 0),
+            "{code} covered: {statuses:?}"
+        );
     }
 }
 
@@ -144,12 +172,19 @@ fn the_typed_plugin_writes_what_the_raw_plugin_writes_byte_for_byte() {
     let dir = TempDir::new("typed-same");
     let db = claims_db(&dir, SMALL_CLAIMS_CSV);
     let batch = inputs();
-    for (cache, batch_size) in [(CacheMode::Partial, 100), (CacheMode::Full, 1000), (CacheMode::None, 7)] {
+    for (cache, batch_size) in [
+        (CacheMode::Partial, 100),
+        (CacheMode::Full, 1000),
+        (CacheMode::None, 7),
+    ] {
         let mut config = config_for(&db);
         config.lookup.cache = cache;
         let lookup = Arc::new(
-            ClaimsLookup::start(Box::new(enricher::lookup::DuckDbStore::open(Some(&db), Some(1)).expect("store")), &config.lookup)
-                .expect("lookup"),
+            ClaimsLookup::start(
+                Box::new(enricher::lookup::DuckDbStore::open(Some(&db), Some(1)).expect("store")),
+                &config.lookup,
+            )
+            .expect("lookup"),
         );
         let (mut raw, mut typed) = pipelines(&lookup);
         assert_same(&mut raw, &mut typed, &batch, batch_size);
@@ -210,15 +245,30 @@ fn a_typed_plugin_that_traps_loses_nothing() {
         event("PAY-2", "CLM-404", "1.00").as_bytes(),
     ]);
     let routed = pipeline.process(&batch);
-    let mut got: Vec<(usize, &str)> = routed.iter().map(|r| (r.input_index, r.status.as_ref())).collect();
+    let mut got: Vec<(usize, &str)> = routed
+        .iter()
+        .map(|r| (r.input_index, r.status.as_ref()))
+        .collect();
     got.sort();
     assert_eq!(
         got,
-        [(0, "SUCCESS"), (1, "PLUGIN_TRAP"), (2, "INVALID_JSON"), (3, "CLAIM_NOT_FOUND")]
+        [
+            (0, "SUCCESS"),
+            (1, "PLUGIN_TRAP"),
+            (2, "INVALID_JSON"),
+            (3, "CLAIM_NOT_FOUND")
+        ]
     );
-    assert_eq!(pipeline.metrics().plugin_traps, 2, "the batch, then the half holding the trap");
+    assert_eq!(
+        pipeline.metrics().plugin_traps,
+        3,
+        "the batch, the half holding the trap, then the trap alone"
+    );
     // The failure record keeps the payload.
-    let trapped = routed.iter().find(|r| r.input_index == 1).expect("answered");
+    let trapped = routed
+        .iter()
+        .find(|r| r.input_index == 1)
+        .expect("answered");
     assert!(String::from_utf8_lossy(&trapped.value).contains("TRAP-1"));
 }
 
@@ -233,7 +283,10 @@ fn a_typed_plugin_answering_fewer_payments_gets_the_rest_dropped_records() {
         event("PAY-2", "CLM-002", "1.00").as_bytes(),
     ]);
     let routed = pipeline.process(&batch);
-    let mut got: Vec<(usize, &str)> = routed.iter().map(|r| (r.input_index, r.status.as_ref())).collect();
+    let mut got: Vec<(usize, &str)> = routed
+        .iter()
+        .map(|r| (r.input_index, r.status.as_ref()))
+        .collect();
     got.sort();
     assert_eq!(
         got,
@@ -254,7 +307,10 @@ fn a_typed_batch_error_routes_the_batch_to_plugin_error() {
         event("PAY-1", "CLM-001", "1.00").as_bytes(),
         event("BATCH-ERROR", "CLM-001", "1.00").as_bytes(),
     ]);
-    assert_eq!(statuses(&pipeline.process(&batch)), ["PLUGIN_ERROR", "PLUGIN_ERROR"]);
+    assert_eq!(
+        statuses(&pipeline.process(&batch)),
+        ["PLUGIN_ERROR", "PLUGIN_ERROR"]
+    );
 }
 
 #[test]
@@ -269,7 +325,10 @@ fn typed_outputs_the_host_cannot_write_are_invalid_and_extra_fields_are_written_
     assert_eq!(statuses(&routed), ["PLUGIN_INVALID_OUTPUT", "SUCCESS"]);
     assert_eq!(routed[0].output, Output::Failed);
     let bad = String::from_utf8_lossy(&routed[0].value);
-    assert!(bad.contains("outside it") && bad.contains("\"payment_id\":\"BAD-SPAN\""), "{bad}");
+    assert!(
+        bad.contains("outside it") && bad.contains("\"payment_id\":\"BAD-SPAN\""),
+        "{bad}"
+    );
     let extra = String::from_utf8_lossy(&routed[1].value);
     assert!(
         extra.contains(r#""claim_status":"APPROVED","score":123.4,"note":"checked \"twice\"","enrichment_status":"SUCCESS""#),

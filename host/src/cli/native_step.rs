@@ -50,7 +50,9 @@ pub fn typed_step() -> NativeStep {
     let scratch = Mutex::new(TypedBatch::default());
     Arc::new(
         move |context: BatchContext, records: &[InputRecord], lookup: &ClaimsLookup| {
-            let mut batch = scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut batch = scratch
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             batch.read(records, Some(lookup));
             let outcomes: Vec<Outcome> = batch
                 .payments()

@@ -11,10 +11,10 @@ use wasmtime::component::{Component, Linker};
 
 use super::compile_cache::{CompileCache, DEFAULT_MAX_BYTES};
 use super::imports::{HostState, add_imports};
+use super::plugin::Exports;
 use super::plugin::Plugin;
 use super::sandbox::EpochTicker;
 use super::settings::PluginSettings;
-use super::plugin::Exports;
 use super::world::{PluginForm, check_world};
 use crate::bindings::PluginInfo;
 use crate::bindings::exports::payments::enrichment::{transform, typed_transform};

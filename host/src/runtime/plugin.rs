@@ -103,12 +103,13 @@ impl Plugin {
         store.epoch_deadline_callback(|ctx| Ok(ctx.data().clock.on_tick()));
         store.data_mut().clock.restart();
         store.set_epoch_deadline(store.data().clock.ticks_left());
-        let failed = |e: wasmtime::Error| {
-            PluginError::Trap(format!("instantiating {}: {e:#}", self.source))
-        };
+        let failed =
+            |e: wasmtime::Error| PluginError::Trap(format!("instantiating {}: {e:#}", self.source));
         let instance = self.pre.instantiate(&mut store).map_err(failed)?;
         let bound = match &self.exports {
-            Exports::Raw(indices) => Bound::Raw(indices.load(&mut store, &instance).map_err(failed)?),
+            Exports::Raw(indices) => {
+                Bound::Raw(indices.load(&mut store, &instance).map_err(failed)?)
+            }
             Exports::Typed(indices) => Bound::Typed(
                 indices.load(&mut store, &instance).map_err(failed)?,
                 Box::default(),
@@ -154,11 +155,9 @@ impl PluginInstance {
                     batch.text(),
                     batch.payments(),
                 );
-                let outcomes = result
-                    .map_err(|e| trap(store, &e))?
-                    .map_err(|typed_transform::BatchError::Internal(why)| {
-                        PluginError::Batch(why)
-                    })?;
+                let outcomes = result.map_err(|e| trap(store, &e))?.map_err(
+                    |typed_transform::BatchError::Internal(why)| PluginError::Batch(why),
+                )?;
                 Ok(batch.write(records, &outcomes, context.processing_time_ms))
             }
         }

@@ -60,8 +60,7 @@ impl TypedBatch {
                         .cloned()
                         .unwrap_or(ClaimResult::NotFound);
                     let payment = payment(&mut self.text, &event);
-                    self.slots
-                        .push(Slot::Payment(self.payments.len() as u32));
+                    self.slots.push(Slot::Payment(self.payments.len() as u32));
                     self.payments.push(PaymentRecord { payment, claim });
                 }
                 Err(invalid) => self.slots.push(Slot::Invalid(invalid)),
@@ -76,7 +75,10 @@ impl TypedBatch {
             return Vec::new();
         }
         let Some(lookup) = lookup else {
-            let why = span(&mut self.text, "no claims store is attached to this instance");
+            let why = span(
+                &mut self.text,
+                "no claims store is attached to this instance",
+            );
             let failed = ClaimResult::Failed(LookupFailure {
                 kind: LookupFailureKind::Unavailable,
                 message: why,

@@ -190,6 +190,10 @@ impl TypedBatch {
 
 /// A WIT decimal as an exact `Decimal` (scale at most 28).
 pub(crate) fn decimal(d: WitDecimal) -> Result<Decimal, String> {
-    Decimal::try_from_i128_with_scale(i128::from(d.unscaled), u32::from(d.scale))
-        .map_err(|e| format!("the plugin answered with decimal {}e-{}: {e}", d.unscaled, d.scale))
+    Decimal::try_from_i128_with_scale(i128::from(d.unscaled), u32::from(d.scale)).map_err(|e| {
+        format!(
+            "the plugin answered with decimal {}e-{}: {e}",
+            d.unscaled, d.scale
+        )
+    })
 }
