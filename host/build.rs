@@ -1,5 +1,6 @@
-//! Build script: compiles the default plugin (`guest/`) to a wasm32-wasip2
-//! component so the host embeds the current plugin, and bakes the prebuilt
+//! Build script: compiles the built-in plugins (`guest/`, raw bytes, and
+//! `plugins/typed/`, typed records) to wasm32-wasip2 components so the host
+//! embeds their current source, and bakes the prebuilt
 //! DuckDB library folder into the binary's rpath, after `$ORIGIN` and
 //! `$ORIGIN/../lib` so an installed copy (`scripts/install`) finds the
 //! `libduckdb.so` installed beside it first.
@@ -35,14 +36,24 @@ fn build_default_plugin() {
         "guest/format",
         "guest/sdk",
         "guest/templates",
+        "plugins/typed",
         "wit",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = wasm_build::nested_target_dir("guest-build");
-    let wasm = wasm_build::cargo_wasm(&root, &target_dir, &["-p", "enrichment-guest"])
-        .join("enrichment_guest.wasm");
-    assert!(wasm.exists(), "no plugin at {}", wasm.display());
-    println!("cargo:rustc-env=ENRICHER_DEFAULT_PLUGIN={}", wasm.display());
+    let dir = wasm_build::cargo_wasm(
+        &root,
+        &target_dir,
+        &["-p", "enrichment-guest", "-p", "enrichment-typed"],
+    );
+    for (env, file) in [
+        ("ENRICHER_DEFAULT_PLUGIN", "enrichment_guest.wasm"),
+        ("ENRICHER_TYPED_PLUGIN", "enrichment_typed.wasm"),
+    ] {
+        let wasm = dir.join(file);
+        assert!(wasm.exists(), "no plugin at {}", wasm.display());
+        println!("cargo:rustc-env={env}={}", wasm.display());
+    }
 }

@@ -3,7 +3,7 @@
 //! wasm32-wasip2 components so every test runs their current source (the
 //! built-in plugin itself is compiled by `host/build.rs`):
 //! - `ENRICHER_TEST_PLUGIN_V2`: the enrichment plugin with feature `v2`;
-//! - `ENRICHER_TEST_PLUGIN_CHAOS`, `_LEGACY_V1`, `_INCOMPATIBLE`: `plugins/*`.
+//! - `ENRICHER_TEST_PLUGIN_CHAOS`, `_LEGACY_V1`, `_INCOMPATIBLE`, `_TYPED_CHAOS`: `plugins/*`.
 //!   (`chaos` reports the name and version its `report-name` / `report-version`
 //!   parameters give, to test how the host takes hostile names).
 
@@ -51,12 +51,15 @@ fn build_test_plugins() {
         "legacy-v1-plugin",
         "-p",
         "incompatible-plugin",
+        "-p",
+        "typed-chaos-plugin",
     ];
     let wasm_dir = wasm_build::cargo_wasm(&root, &target_dir, &packages);
     for (env, file) in [
         ("CHAOS", "chaos_plugin.wasm"),
         ("LEGACY_V1", "legacy_v1_plugin.wasm"),
         ("INCOMPATIBLE", "incompatible_plugin.wasm"),
+        ("TYPED_CHAOS", "typed_chaos_plugin.wasm"),
     ] {
         let path = wasm_dir.join(file);
         assert!(path.exists(), "no test plugin at {}", path.display());

@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod observe;
 pub mod pipeline;
 pub mod runtime;
+pub mod typed;
 
 // The binary (`main.rs`) keeps its subcommands in `src/cli/`, and the
 // benchmarks and load tools in `src/cli/bench/`: argument parsing, printing

@@ -170,7 +170,7 @@ fn a_project_built_against_another_world_fails_the_deploy_check() {
     let text_before = std::fs::read_to_string(&world).expect("world.wit");
     std::fs::write(
         &world,
-        text_before.replace("payments:enrichment@1.1.0", "payments:enrichment@2.0.0"),
+        text_before.replace("payments:enrichment@1.2.0", "payments:enrichment@2.0.0"),
     )
     .expect("write");
     let (out, _) = build(&copy);

@@ -31,6 +31,15 @@ pub mod test_plugins {
     pub const LEGACY_V1: &str = env!("ENRICHER_TEST_PLUGIN_LEGACY_V1");
     /// `plugins/incompatible`: built for WIT 2.0.0.
     pub const INCOMPATIBLE: &str = env!("ENRICHER_TEST_PLUGIN_INCOMPATIBLE");
+    /// `plugins/typed-chaos`: a typed plugin that traps, drops outcomes... on request.
+    pub const TYPED_CHAOS: &str = env!("ENRICHER_TEST_PLUGIN_TYPED_CHAOS");
+
+    /// The built-in typed plugin (`plugins/typed`, embedded in the host) as a file in `dir`.
+    pub fn typed(dir: &super::TempDir) -> std::path::PathBuf {
+        let path = dir.join("enrichment_typed.wasm");
+        std::fs::write(&path, enricher::runtime::TYPED_PLUGIN).expect("write the typed plugin");
+        path
+    }
 }
 
 /// A directory removed when dropped.

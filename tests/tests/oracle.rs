@@ -286,3 +286,14 @@ fn the_js_plugin_matches_the_original_sql() {
     let plugin = polyglot::plugin(polyglot::Lang::Js);
     check_against_oracle(Some(&plugin), CacheMode::Partial, 250, 500);
 }
+
+/// The typed plugin (`plugins/typed`: the host parses, looks up and writes)
+/// gives the same answers, with each cache mode.
+#[test]
+fn the_typed_plugin_matches_the_original_sql() {
+    let dir = TempDir::new("oracle-typed");
+    let plugin = test_plugins::typed(&dir);
+    check_against_oracle(Some(&plugin), CacheMode::Partial, 250, 500);
+    check_against_oracle(Some(&plugin), CacheMode::Full, 1000, 100_000);
+    check_against_oracle(Some(&plugin), CacheMode::None, 3, 100_000);
+}

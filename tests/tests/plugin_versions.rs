@@ -61,7 +61,7 @@ fn a_plugin_built_for_wit_1_0_0_runs_on_this_host() {
     let engine = PluginEngine::new().expect("engine");
     let plugin = engine
         .load_file(Path::new(LEGACY_V1))
-        .expect("a 1.0.0 plugin loads on a 1.1.0 host");
+        .expect("a 1.0.0 plugin loads on a 1.2.0 host");
     assert_eq!(plugin.world().to_string(), "1.0.0");
     let mut pipeline = Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes);
     let mut input = records(&[b"{}", b"{}"]);
@@ -96,7 +96,7 @@ fn a_plugin_for_another_major_version_is_refused_with_the_reason() {
         panic!("{err:?}")
     };
     assert!(why.contains("payments:enrichment@2.0.0"), "{why}");
-    assert!(why.contains("1.1.0"), "names what this host runs: {why}");
+    assert!(why.contains("1.2.0"), "names what this host runs: {why}");
     let not_wasm = deployer
         .deploy(b"definitely not wasm", None)
         .expect_err("refused");

@@ -38,7 +38,7 @@ pub struct FileJob<'a> {
     /// Append to the outputs instead of replacing them (`--append`).
     pub append: bool,
     /// Run the enrichment compiled into the host instead of the plugin (`--native-step`).
-    pub native_step: bool,
+    pub native_step: Option<super::native_step::NativeForm>,
     /// Where `--summary-json` writes at the end (checked like an output).
     pub summary_json: Option<&'a Path>,
 }
@@ -52,7 +52,7 @@ impl<'a> FileJob<'a> {
             failed_out,
             skip_lines: 0,
             append: false,
-            native_step: false,
+            native_step: None,
             summary_json: None,
         }
     }
@@ -138,8 +138,9 @@ pub fn run_file_job(
         };
         eprintln!("admin API on http://{addr} (metrics: /metrics, status page: /{claims})");
     }
-    if job.native_step {
-        host.pipeline.set_native_step(super::native_step::step()?);
+    if let Some(form) = job.native_step {
+        let (step, form) = super::native_step::step(form)?;
+        host.pipeline.set_native_step(step, form);
     }
     let pipeline = &mut host.pipeline;
     let input = job.input;

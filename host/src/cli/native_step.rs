@@ -1,11 +1,116 @@
-//! `enricher run --native-step` (hidden): the built-in plugin's logic
-//! (`guest/src/enrich.rs`) linked into the host and run in place of the WASM
-//! component, with the same output records as the component's glue
-//! (`guest/src/component.rs`) gives, so the whole file path can be measured
-//! with and without WASM. Needs the `native-baseline` feature (on by default).
+//! `enricher run --native-step [raw|typed]` (hidden): the built-in plugin's
+//! logic linked into the host and run in place of the WASM component, with
+//! the same output records, so the whole file path can be measured with and
+//! without WASM. `raw`: the raw plugin's whole step (`guest/src/enrich.rs`:
+//! parse, lookup, write); `typed`: the typed world's step (the host's
+//! [`TypedBatch`] read and write around a native copy of the typed plugin's
+//! logic, `plugins/typed/src/lib.rs`). Needs the `native-baseline` feature
+//! (on by default).
+
+use std::sync::{Arc, Mutex};
+
+use enricher::bindings::claims_api::Decimal as WitDecimal;
+use enricher::bindings::typed_api::{
+    Claim, ClaimResult, EnrichedPayment, Failure, LookupFailureKind, Outcome, PaymentRecord, Span,
+    TextRef,
+};
+use enricher::bindings::{BatchContext, InputRecord};
+use enricher::lookup::ClaimsLookup;
+use enricher::pipeline::NativeStep;
+use enricher::runtime::PluginForm;
+use enricher::typed::TypedBatch;
+use rust_decimal::Decimal;
 
 #[cfg(feature = "native-baseline")]
-pub use with_guest::{NativeLookup, step};
+pub use with_guest::NativeLookup;
+
+/// Which plugin's step `--native-step` runs natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NativeForm {
+    /// The raw plugin's whole step (parse, lookup, write in the plugin).
+    Raw,
+    /// The typed world's step: the host's parse, lookup and write around the typed logic.
+    Typed,
+}
+
+/// The step of `form`, and the form of plugin it stands for.
+pub fn step(form: NativeForm) -> anyhow::Result<(NativeStep, PluginForm)> {
+    Ok(match form {
+        NativeForm::Raw => (raw_step()?, PluginForm::Raw),
+        NativeForm::Typed => (typed_step(), PluginForm::Typed),
+    })
+}
+
+#[cfg(feature = "native-baseline")]
+use with_guest::step as raw_step;
+
+/// The typed step: what `PluginInstance::process_batch` does for a typed
+/// plugin, with the plugin's logic compiled into the host.
+pub fn typed_step() -> NativeStep {
+    let scratch = Mutex::new(TypedBatch::default());
+    Arc::new(
+        move |context: BatchContext, records: &[InputRecord], lookup: &ClaimsLookup| {
+            let mut batch = scratch
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            batch.read(records, Some(lookup));
+            let outcomes: Vec<Outcome> = batch
+                .payments()
+                .iter()
+                .map(|p| typed_outcome(batch.text(), p))
+                .collect();
+            batch.write(records, &outcomes, context.processing_time_ms)
+        },
+    )
+}
+
+/// `plugins/typed/src/lib.rs`'s `outcome`, on the host's bindings.
+pub fn typed_outcome(text: &str, record: &PaymentRecord) -> Outcome {
+    let failed = |reason: &str, message: String| {
+        Outcome::Failed(Failure {
+            reason: reason.to_owned(),
+            message,
+        })
+    };
+    match &record.claim {
+        ClaimResult::Found(claim) => Outcome::Enriched(enriched(claim)),
+        ClaimResult::NotFound => failed(
+            "CLAIM_NOT_FOUND",
+            format!("claim {} not found", span(text, record.payment.claim_id)),
+        ),
+        ClaimResult::Failed(f) => match f.kind {
+            LookupFailureKind::Unavailable => failed(
+                "DB_ERROR",
+                format!("claims store unavailable: {}", span(text, f.message)),
+            ),
+            LookupFailureKind::Timeout => failed(
+                "DB_TIMEOUT",
+                format!("claims lookup timed out: {}", span(text, f.message)),
+            ),
+        },
+    }
+}
+
+fn enriched(claim: &Claim) -> EnrichedPayment {
+    let d = claim.claim_amount;
+    let mut amount = Decimal::try_from_i128_with_scale(i128::from(d.unscaled), u32::from(d.scale))
+        .unwrap_or_default();
+    amount.rescale(2);
+    EnrichedPayment {
+        member_id: TextRef::Batch(claim.member_id),
+        claim_amount: WitDecimal {
+            unscaled: i64::try_from(amount.mantissa()).unwrap_or(i64::MAX),
+            scale: 2,
+        },
+        claim_status: claim.claim_status.map(TextRef::Batch),
+        extra_fields: Vec::new(),
+    }
+}
+
+fn span(text: &str, s: Span) -> &str {
+    let start = s.start as usize;
+    text.get(start..start + s.len as usize).unwrap_or_default()
+}
 
 #[cfg(feature = "native-baseline")]
 mod with_guest {
@@ -42,7 +147,7 @@ mod with_guest {
         }
     }
 
-    /// The step: the guest's `enrich_batch`, its outputs built as its glue does.
+    /// The raw step: the guest's `enrich_batch`, its outputs built as its glue does.
     pub fn step() -> anyhow::Result<NativeStep> {
         Ok(Arc::new(
             |context: BatchContext, records: &[InputRecord], lookup: &ClaimsLookup| {
@@ -86,8 +191,8 @@ mod with_guest {
     }
 }
 
-/// Without the plugin's crate linked in there is no native step.
+/// Without the plugin's crate linked in there is no native raw step.
 #[cfg(not(feature = "native-baseline"))]
-pub fn step() -> anyhow::Result<enricher::pipeline::NativeStep> {
+fn raw_step() -> anyhow::Result<NativeStep> {
     anyhow::bail!("--native-step needs the enricher package's `native-baseline` feature")
 }

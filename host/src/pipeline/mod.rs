@@ -7,7 +7,8 @@
 //! - A `batch-error` routes that (sub-)batch to `failed`: PLUGIN_ERROR.
 //! - An input the plugin answered with no output: PLUGIN_DROPPED_RECORD.
 //! - An output to `enriched` that is not valid JSON: PLUGIN_INVALID_OUTPUT
-//!   (checked at run time for every enriched value, see `output_check`).
+//!   (checked at run time for every enriched value a raw plugin wrote, see
+//!   `output_check`; a typed plugin's outputs are written by the host).
 //!
 //! Host-made failure records carry the original payload, like the plugin's.
 //!
@@ -27,7 +28,7 @@ use crate::log_limit::LogLimit;
 use crate::lookup::ClaimsLookup;
 use crate::metrics::{PipelineMetrics, RunSummary};
 use crate::observe::StreamMeter;
-use crate::runtime::{Plugin, PluginInstance};
+use crate::runtime::{Plugin, PluginForm, PluginInstance};
 
 mod failure;
 mod follow;
@@ -90,8 +91,9 @@ pub struct Pipeline {
     feed: Option<PluginFeed>,
     /// The feed's sequence number of the version running here.
     applied_seq: u64,
-    /// Runs instead of the plugin when set (`enricher run --native-step`).
-    native: Option<NativeStep>,
+    /// Runs instead of the plugin when set (`enricher run --native-step`),
+    /// with the form of plugin it stands for.
+    native: Option<(NativeStep, PluginForm)>,
     /// Whether records read ahead are prefetched (see `prefetch`).
     prefetch: bool,
 }
@@ -123,15 +125,25 @@ impl Pipeline {
         }
     }
 
-    /// Run `step` instead of the plugin (for measurements).
-    pub fn with_native_step(mut self, step: NativeStep) -> Self {
-        self.set_native_step(step);
+    /// Run `step`, standing for a plugin of `form`, instead of the plugin (for measurements).
+    pub fn with_native_step(mut self, step: NativeStep, form: PluginForm) -> Self {
+        self.set_native_step(step, form);
         self
     }
 
-    /// Run `step` instead of the plugin from now on (for measurements).
-    pub fn set_native_step(&mut self, step: NativeStep) {
-        self.native = Some(step);
+    /// Run `step`, standing for a plugin of `form`, instead of the plugin from now on (for measurements).
+    pub fn set_native_step(&mut self, step: NativeStep, form: PluginForm) {
+        self.native = Some((step, form));
+    }
+
+    /// Whether enriched values are checked to be JSON: the plugin wrote them
+    /// (raw), not the host (typed: written from typed outcomes, valid by construction).
+    fn outputs_checked(&self) -> bool {
+        let form = match &self.native {
+            Some((_, form)) => *form,
+            None => self.plugin.form(),
+        };
+        self.check_outputs && form == PluginForm::Raw
     }
 
     /// A pipeline that runs the feed's desired plugin and follows it.
@@ -383,7 +395,7 @@ impl Pipeline {
     ) -> Result<Vec<OutputRecord>, PluginError> {
         self.metrics.plugin_calls += 1;
         self.meter.plugin_calls.fetch_add(1, Relaxed);
-        if let Some(step) = &self.native {
+        if let Some((step, _)) = &self.native {
             return Ok(step(context, records, self.lookup.as_ref()));
         }
         let instance = match &mut self.instance {
@@ -409,6 +421,7 @@ impl Pipeline {
         now_ms: i64,
     ) {
         let mut answered = vec![false; end - start];
+        let check_outputs = self.outputs_checked();
         for out in outputs {
             let Some(slot) = answered.get_mut(out.input_index as usize) else {
                 self.metrics.invalid_outputs += 1;
@@ -419,7 +432,7 @@ impl Pipeline {
             *slot = true;
             let i = start + out.input_index as usize;
             if out.output == Output::Enriched
-                && self.check_outputs
+                && check_outputs
                 && let Some(why) = output_check::invalid_json(&out.value)
             {
                 self.metrics.invalid_outputs += 1;

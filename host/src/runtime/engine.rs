@@ -11,15 +11,19 @@ use wasmtime::component::{Component, Linker};
 
 use super::compile_cache::{CompileCache, DEFAULT_MAX_BYTES};
 use super::imports::{HostState, add_imports};
+use super::plugin::Exports;
 use super::plugin::Plugin;
 use super::sandbox::EpochTicker;
 use super::settings::PluginSettings;
-use super::world::check_world;
-use crate::bindings::{EnricherPre, PluginInfo};
+use super::world::{PluginForm, check_world};
+use crate::bindings::PluginInfo;
+use crate::bindings::exports::payments::enrichment::{transform, typed_transform};
 use crate::error::PluginError;
 
 /// The plugin built with this host (`guest/`), compiled by `host/build.rs`.
 pub const DEFAULT_PLUGIN: &[u8] = include_bytes!(env!("ENRICHER_DEFAULT_PLUGIN"));
+/// The same enrichment on the typed world (`plugins/typed/`), compiled by `host/build.rs`.
+pub const TYPED_PLUGIN: &[u8] = include_bytes!(env!("ENRICHER_TYPED_PLUGIN"));
 
 /// The wasmtime engine and the linker holding the host's imports.
 pub struct PluginEngine {
@@ -82,23 +86,35 @@ impl PluginEngine {
         self.load_bytes("built-in", DEFAULT_PLUGIN)
     }
 
-    /// Compile, link against the world, instantiate once and ask for its name and version.
+    /// The built-in enrichment on the typed world.
+    pub fn load_typed(&self) -> Result<Plugin, PluginError> {
+        self.load_bytes("built-in typed", TYPED_PLUGIN)
+    }
+
+    /// Compile, check its world (raw or typed, and the version), link,
+    /// instantiate once and ask for its name and version.
     pub fn load_bytes(&self, source: &str, bytes: &[u8]) -> Result<Plugin, PluginError> {
         let component = self
             .compile(source, bytes)
             .map_err(|e| incompatible(source, &e))?;
-        let world =
+        let (form, world) =
             check_world(&self.engine, &component).map_err(|message| PluginError::Incompatible {
                 name: source.to_owned(),
                 message,
             })?;
-        let instance_pre = self
+        let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| incompatible(source, &e))?;
-        let pre = EnricherPre::new(instance_pre).map_err(|e| incompatible(source, &e))?;
+        let exports = match form {
+            PluginForm::Raw => transform::GuestIndices::new(&pre).map(Exports::Raw),
+            PluginForm::Typed => typed_transform::GuestIndices::new(&pre).map(Exports::Typed),
+        }
+        .map_err(|e| incompatible(source, &e))?;
         let mut plugin = Plugin {
             pre,
+            exports,
+            form,
             _ticker: Arc::clone(&self.ticker),
             settings: self.settings.clone(),
             world,

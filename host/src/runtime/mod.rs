@@ -6,8 +6,8 @@
 //! - `compile_cache`: compiled components on disk, keyed by the component
 //!   and the engine configuration;
 //! - `plugin`: a loaded [`Plugin`] and its [`PluginInstance`]s, which run batches;
-//! - `world`: which WIT package version a component was built against, and
-//!   whether this host runs it;
+//! - `world`: which form a component is (raw bytes or typed) and which WIT
+//!   package version it was built against, and whether this host runs it;
 //! - `sandbox`: the memory cap and CPU deadline of every instance;
 //! - `settings`: what every instance gets from the operator;
 //! - `imports`: the host side of the world's imports (one file per
@@ -21,8 +21,8 @@ mod sandbox;
 mod settings;
 mod world;
 
-pub use engine::{DEFAULT_PLUGIN, PluginEngine, read_component};
+pub use engine::{DEFAULT_PLUGIN, PluginEngine, TYPED_PLUGIN, read_component};
 pub use plugin::{Plugin, PluginInstance};
 pub use sandbox::SandboxLimits;
 pub use settings::PluginSettings;
-pub use world::{PACKAGE as WIT_PACKAGE, WitVersion};
+pub use world::{PACKAGE as WIT_PACKAGE, PluginForm, WitVersion};

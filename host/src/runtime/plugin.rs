@@ -4,25 +4,47 @@
 //!
 //! Instantiating takes ~0.1 ms, so a trapped instance is simply thrown away
 //! and replaced by the caller.
+//!
+//! Both forms run a batch of input records into output records: a raw
+//! plugin (`transform`) itself, a typed one (`typed-transform`) between the
+//! host's [`TypedBatch`] read and write, so the caller sees one path.
 
 use std::sync::Arc;
 
 use wasmtime::Store;
+use wasmtime::component::InstancePre;
 
 use super::imports::HostState;
 use super::sandbox::EpochTicker;
 use super::settings::PluginSettings;
-use super::world::WitVersion;
-use crate::bindings::{
-    BatchContext, BatchError, Enricher, EnricherPre, InputRecord, OutputRecord, PluginInfo,
-};
+use super::world::{PluginForm, WitVersion};
+use crate::bindings::exports::payments::enrichment::{transform, typed_transform};
+use crate::bindings::{BatchContext, BatchError, InputRecord, OutputRecord, PluginInfo};
 use crate::error::PluginError;
 use crate::lookup::ClaimsLookup;
+use crate::typed::TypedBatch;
+
+/// Where a component's transform is, by form.
+#[derive(Clone)]
+pub(super) enum Exports {
+    Raw(transform::GuestIndices),
+    Typed(typed_transform::GuestIndices),
+}
+
+/// A live instance's transform.
+enum Bound {
+    Raw(transform::Guest),
+    /// With the buffers of its calls.
+    Typed(typed_transform::Guest, Box<TypedBatch>),
+}
 
 /// A loaded plugin, ready to instantiate.
 #[derive(Clone)]
 pub struct Plugin {
-    pub(super) pre: EnricherPre<HostState>,
+    pub(super) pre: InstancePre<HostState>,
+    pub(super) exports: Exports,
+    /// Raw bytes or typed records.
+    pub(super) form: PluginForm,
     /// Keeps the epoch ticking while this plugin may run.
     pub(super) _ticker: Arc<EpochTicker>,
     pub(super) settings: PluginSettings,
@@ -36,7 +58,7 @@ pub struct Plugin {
 /// One live instance: a store plus the world's exports in it.
 pub struct PluginInstance {
     store: Store<HostState>,
-    bindings: Enricher,
+    bound: Bound,
 }
 
 impl Plugin {
@@ -51,6 +73,11 @@ impl Plugin {
     /// The WIT package version it was built against.
     pub fn world(&self) -> WitVersion {
         self.world
+    }
+
+    /// Whether it is a raw-bytes or a typed plugin.
+    pub fn form(&self) -> PluginForm {
+        self.form
     }
 
     /// `name@version`, how deployments name it.
@@ -81,31 +108,30 @@ impl Plugin {
                 .set_fuel(u64::MAX)
                 .map_err(|e| PluginError::Trap(format!("counting operators: {e:#}")))?;
         }
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginError::Trap(format!("instantiating {}: {e:#}", self.source)))?;
-        Ok(PluginInstance { store, bindings })
+        let failed =
+            |e: wasmtime::Error| PluginError::Trap(format!("instantiating {}: {e:#}", self.source));
+        let instance = self.pre.instantiate(&mut store).map_err(failed)?;
+        let bound = match &self.exports {
+            Exports::Raw(indices) => {
+                Bound::Raw(indices.load(&mut store, &instance).map_err(failed)?)
+            }
+            Exports::Typed(indices) => Bound::Typed(
+                indices.load(&mut store, &instance).map_err(failed)?,
+                Box::default(),
+            ),
+        };
+        Ok(PluginInstance { store, bound })
     }
 }
 
 impl PluginInstance {
-    /// Start the CPU clock of a call.
-    fn begin_call(&mut self) {
-        self.store.data_mut().limits.reset();
-        self.store.data_mut().stale_claims.clear();
-        self.store.data_mut().clock.restart();
-        let ticks = self.store.data().clock.ticks_left();
-        self.store.set_epoch_deadline(ticks);
-    }
-
     pub fn info(&mut self) -> Result<PluginInfo, PluginError> {
-        self.begin_call();
-        let result = self
-            .bindings
-            .payments_enrichment_transform()
-            .call_info(&mut self.store);
-        result.map_err(|e| self.trap(&e))
+        begin_call(&mut self.store);
+        let result = match &self.bound {
+            Bound::Raw(guest) => guest.call_info(&mut self.store),
+            Bound::Typed(guest, _) => guest.call_info(&mut self.store),
+        };
+        result.map_err(|e| trap(&self.store, &e))
     }
 
     /// Run one batch. `Err(Trap)` means this instance is unusable: drop it.
@@ -114,14 +140,32 @@ impl PluginInstance {
         context: BatchContext,
         records: &[InputRecord],
     ) -> Result<Vec<OutputRecord>, PluginError> {
-        self.begin_call();
-        let result = self
-            .bindings
-            .payments_enrichment_transform()
-            .call_process_batch(&mut self.store, context, records);
-        result
-            .map_err(|e| self.trap(&e))?
-            .map_err(|BatchError::Internal(why)| PluginError::Batch(why))
+        let store = &mut self.store;
+        match &mut self.bound {
+            Bound::Raw(guest) => {
+                begin_call(store);
+                let result = guest.call_process_batch(&mut *store, context, records);
+                result
+                    .map_err(|e| trap(store, &e))?
+                    .map_err(|BatchError::Internal(why)| PluginError::Batch(why))
+            }
+            Bound::Typed(guest, batch) => {
+                // Parsing and the lookup are the host's: not on the plugin's CPU clock.
+                batch.read(records, store.data().lookup.as_deref());
+                begin_call(store);
+                store.data_mut().stale_claims.extend(batch.take_stale());
+                let result = guest.call_process_payments(
+                    &mut *store,
+                    context,
+                    batch.text(),
+                    batch.payments(),
+                );
+                let outcomes = result.map_err(|e| trap(store, &e))?.map_err(
+                    |typed_transform::BatchError::Internal(why)| PluginError::Batch(why),
+                )?;
+                Ok(batch.write(records, &outcomes, context.processing_time_ms))
+            }
+        }
     }
 
     /// WASM operators run so far in this instance, when the engine counts them
@@ -138,12 +182,21 @@ impl PluginInstance {
         ids.dedup();
         ids
     }
+}
 
-    /// A trap of the current call, naming the memory cap if a growth past it was refused.
-    fn trap(&self, e: &wasmtime::Error) -> PluginError {
-        match self.store.data().limits.refusal() {
-            Some(cap) => PluginError::Trap(format!("{cap}: {e:#}")),
-            None => PluginError::Trap(format!("{e:#}")),
-        }
+/// Start the CPU clock of a call.
+fn begin_call(store: &mut Store<HostState>) {
+    store.data_mut().limits.reset();
+    store.data_mut().stale_claims.clear();
+    store.data_mut().clock.restart();
+    let ticks = store.data().clock.ticks_left();
+    store.set_epoch_deadline(ticks);
+}
+
+/// A trap of the current call, naming the memory cap if a growth past it was refused.
+fn trap(store: &Store<HostState>, e: &wasmtime::Error) -> PluginError {
+    match store.data().limits.refusal() {
+        Some(cap) => PluginError::Trap(format!("{cap}: {e:#}")),
+        None => PluginError::Trap(format!("{e:#}")),
     }
 }

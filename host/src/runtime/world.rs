@@ -1,10 +1,12 @@
-//! Which version of the WIT package a component was built against, and
-//! whether this host can run it (semver: same major, minor up to the host's).
+//! Which form of plugin a component is (raw bytes or typed records), which
+//! version of the WIT package it was built against, and whether this host can
+//! run it (semver: same major, minor up to the host's).
 //!
-//! The version is read from the component's export of the `transform`
-//! interface (`payments:enrichment/transform@X.Y.Z`), before linking, so a
-//! plugin built for another major version gets a message that says so
-//! instead of a linker error about a missing export.
+//! Both are read from the component's exports before linking: a `transform`
+//! export (`payments:enrichment/transform@X.Y.Z`, world `enricher`) is a raw
+//! plugin, a `typed-transform` export (world `typed-enricher`, 1.2.0 on) a
+//! typed one. A plugin built for another major version, or exporting
+//! neither, gets a message that says so instead of a linker error.
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -14,6 +16,26 @@ use crate::bindings::WIT_PACKAGE_VERSION;
 /// The package and interface a plugin must export.
 pub const PACKAGE: &str = "payments:enrichment";
 const TRANSFORM: &str = "payments:enrichment/transform";
+const TYPED_TRANSFORM: &str = "payments:enrichment/typed-transform";
+
+/// The two forms of plugin: which transform a component exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginForm {
+    /// `transform`: raw payload bytes in, output records (JSON it wrote) out.
+    Raw,
+    /// `typed-transform`: the host parses, looks up and writes; the plugin decides.
+    Typed,
+}
+
+impl PluginForm {
+    /// How `enricher` names it (`raw` or `typed`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PluginForm::Raw => "raw",
+            PluginForm::Typed => "typed",
+        }
+    }
+}
 
 /// A `major.minor.patch` version (pre-release tags are not used by this package).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -56,16 +78,26 @@ impl std::fmt::Display for WitVersion {
     }
 }
 
-/// The package version `component` was built against, if this host can run it.
-pub fn check_world(engine: &Engine, component: &Component) -> Result<WitVersion, String> {
+/// The form of `component` and the package version it was built against, if
+/// this host can run it. A component exporting both transforms runs typed.
+pub fn check_world(
+    engine: &Engine,
+    component: &Component,
+) -> Result<(PluginForm, WitVersion), String> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine)
         .map(|(name, _)| name.to_owned())
         .collect();
-    let Some(version) = exports
-        .iter()
-        .find_map(|name| name.strip_prefix(TRANSFORM)?.strip_prefix('@'))
+    let version_of = |interface: &'static str| {
+        exports.iter().find_map(|name| {
+            let rest = name.strip_prefix(interface)?.strip_prefix('@')?;
+            Some((interface, rest))
+        })
+    };
+    let Some((form, (interface, version))) = version_of(TYPED_TRANSFORM)
+        .map(|v| (PluginForm::Typed, v))
+        .or_else(|| version_of(TRANSFORM).map(|v| (PluginForm::Raw, v)))
     else {
         let found = if exports.is_empty() {
             "nothing".to_owned()
@@ -73,11 +105,11 @@ pub fn check_world(engine: &Engine, component: &Component) -> Result<WitVersion,
             exports.join(", ")
         };
         return Err(format!(
-            "it does not export {TRANSFORM} (it exports {found}); build it against the WIT package in wit/"
+            "it exports neither {TRANSFORM} (world `enricher`) nor {TYPED_TRANSFORM} (world `typed-enricher`) (it exports {found}); build it against the WIT package in wit/"
         ));
     };
     let plugin = WitVersion::parse(version).ok_or_else(|| {
-        format!("it exports {TRANSFORM}@{version}, not a major.minor.patch version")
+        format!("it exports {interface}@{version}, not a major.minor.patch version")
     })?;
     let host = WitVersion::host();
     if !host.runs(&plugin) {
@@ -86,7 +118,7 @@ pub fn check_world(engine: &Engine, component: &Component) -> Result<WitVersion,
             host.major
         ));
     }
-    Ok(plugin)
+    Ok((form, plugin))
 }
 
 #[cfg(test)]
@@ -99,11 +131,12 @@ mod tests {
 
     #[test]
     fn same_major_up_to_the_hosts_minor_runs() {
-        let host = v("1.1.0");
+        let host = v("1.2.0");
         assert!(host.runs(&v("1.0.0")));
         assert!(host.runs(&v("1.1.0")));
+        assert!(host.runs(&v("1.2.0")));
         assert!(
-            !host.runs(&v("1.2.0")),
+            !host.runs(&v("1.3.0")),
             "a newer minor may import what this host lacks"
         );
         assert!(!host.runs(&v("2.0.0")));

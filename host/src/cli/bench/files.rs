@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// Only measure what keeping `/metrics` costs (metered vs unmetered, alternated).
     #[arg(long)]
     pub meter_cost_only: bool,
+    /// Only measure the typed world against the raw one and native code
+    /// (warm cache, batches 1, 100, 1000, alternated).
+    #[arg(long)]
+    pub typed_only: bool,
     /// Where the benchmark's DuckDB file goes.
     #[arg(long, default_value = "out/bench")]
     pub dir: PathBuf,
@@ -114,6 +118,18 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         report.finish();
         return Ok(());
     }
+    if args.typed_only {
+        super::typed::print(
+            &plugin,
+            &engine.load_typed()?,
+            &lookup,
+            &records,
+            &mut report,
+        )?;
+        progress.finish();
+        report.finish();
+        return Ok(());
+    }
     instance_memory(&plugin, &lookup, &records, &mut report);
     let native = native_baseline(&lookup, &records);
     if let Some(native) = &native {
@@ -164,6 +180,8 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .say("\nWASM / native: no native baseline in this build (feature `native-baseline`)\n"),
     }
 
+    let typed = engine.load_typed()?;
+    super::typed::print(&plugin, &typed, &lookup, &records, &mut report)?;
     super::output_check::print_cost(&plugin, &lookup, &records, &mut report);
     let input = write_input(&args.dir, &records)?;
     super::meter_cost::print_cost(

@@ -5,7 +5,8 @@
 //! `bench-claims` (changelog apply rate, freshness latency, and throughput
 //! while claim updates stream in), `bench-plugins` (the same enrichment
 //! in Rust, Python and JS, side by side); `bench --compare` (`ab`) alternates
-//! two plugin builds in one process.
+//! two plugin builds in one process; `typed`: the typed world against the raw
+//! one and native code.
 
 mod ab;
 mod cache_memory;
@@ -24,6 +25,7 @@ mod report;
 mod rss;
 pub mod swap;
 mod warm;
+mod typed;
 
 /// `enricher bench`: the A/B of two plugin builds when `--compare` is given,
 /// else the whole benchmark.

@@ -31,7 +31,7 @@ fn version(key: &str, active: bool) -> VersionInfo {
         key: key.into(),
         name: name.into(),
         version: version.into(),
-        world: "payments:enrichment@1.1.0".into(),
+        world: "payments:enrichment@1.2.0".into(),
         sha256: "ab".repeat(32),
         size_bytes: 123_456,
         loaded_at_ms: 1_700_000_000_000,

@@ -19,7 +19,7 @@ use wasmtime_wasi::WasiCtx;
 
 use super::sandbox::{CallClock, MemoryCap};
 use super::settings::PluginSettings;
-use crate::bindings::{Enricher, payments};
+use crate::bindings::{PluginHost, payments};
 use crate::log_limit::LogLimit;
 use crate::lookup::ClaimsLookup;
 
@@ -30,7 +30,7 @@ const PLUGIN_LOG_BURST: u32 = 100;
 /// Store data of one plugin instance.
 pub(crate) struct HostState {
     /// The claims lookup the `claims` import is served from (shared by all instances).
-    lookup: Option<Arc<ClaimsLookup>>,
+    pub(crate) lookup: Option<Arc<ClaimsLookup>>,
     /// The plugin's name, for log lines.
     plugin_name: String,
     /// The operator's `[plugin.params]`, answered by `config.get`.
@@ -72,7 +72,7 @@ impl HostState {
 /// Put the world's imports (and the WASI a std guest imports) into `linker`.
 pub(crate) fn add_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasi::add_to_linker(linker)?;
-    Enricher::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+    PluginHost::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
 }
 
 impl payments::enrichment::types::Host for HostState {}
