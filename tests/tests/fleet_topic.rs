@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use enricher::config::{Config, DeliveryMode};
-use enricher::deploy::FleetPublisher;
+use enricher::deploy::{FleetPublisher, PluginAdmin};
 use enricher::deploy::admin::AdminClient;
 use enricher_tests::kafka::*;
 use enricher_tests::polyglot::{self, Lang};
