@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use enricher::config::{Config, DeliveryMode};
-use enricher::deploy::{FleetPublisher, PluginAdmin};
 use enricher::deploy::admin::AdminClient;
+use enricher::deploy::{FleetPublisher, PluginAdmin};
 use enricher_tests::kafka::*;
 use enricher_tests::polyglot::{self, Lang};
 use enricher_tests::swap::*;

@@ -24,8 +24,8 @@ pub mod plugins;
 mod report;
 mod rss;
 pub mod swap;
-mod warm;
 mod typed;
+mod warm;
 
 /// `enricher bench`: the A/B of two plugin builds when `--compare` is given,
 /// else the whole benchmark.
