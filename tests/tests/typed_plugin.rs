@@ -20,17 +20,18 @@ use enricher::pipeline::{Pipeline, Routed};
 use enricher::runtime::{PluginEngine, PluginForm};
 use enricher_tests::*;
 
-/// A routed record as bytes to compare: the timestamp blanked out.
-fn comparable(
-    r: &Routed,
-) -> (
+/// A routed record as compared: input index, output, status, key, value, headers.
+type Comparable = (
     usize,
     Output,
     String,
     Option<Vec<u8>>,
     String,
     Vec<(String, Vec<u8>)>,
-) {
+);
+
+/// A routed record as bytes to compare: the timestamp blanked out.
+fn comparable(r: &Routed) -> Comparable {
     let mut value = String::from_utf8(r.value.clone()).expect("outputs are UTF-8");
     let field = "\"enrichment_timestamp\":\"";
     if let Some(at) = value.find(field) {
