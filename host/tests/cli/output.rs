@@ -294,11 +294,23 @@ fn summary_counts_hits_and_misses_right_in_every_cache_mode() {
     assert_eq!(full["cache"]["misses"], 0, "{full}");
     assert_eq!(full["rows_in_memory"], 2, "{full}");
 
-    // Partial: the first lookup of each of the 3 ids misses (the unknown one
-    // is cached as missing), the other 97 hit.
+    // Partial: each of the 3 ids is fetched from the store once, either by
+    // the read-ahead prefetch or by the stream's first lookup of it (a miss);
+    // which one wins is a race, so the counts must add up either way. The
+    // unknown id is cached as missing, so its later lookups are negative hits.
     let partial = lookup_counters(&dir, &db, "partial");
-    assert_eq!(partial["cache"]["misses"], 3, "{partial}");
-    assert_eq!(partial["cache"]["hits"], 97, "{partial}");
-    assert_eq!(partial["cache"]["negative_hits"], 32, "{partial}");
-    assert_eq!(partial["store_queries"], 3, "{partial}");
+    let count = |v: &serde_json::Value| v.as_u64().expect("a count");
+    let misses = count(&partial["cache"]["misses"]);
+    let hits = count(&partial["cache"]["hits"]);
+    let prefetched = count(&partial["prefetched"]);
+    let queries = count(&partial["store_queries"]);
+    assert_eq!(hits + misses, 100, "every lookup is a hit or a miss: {partial}");
+    assert!(misses <= 3, "at most one miss per id: {partial}");
+    assert!(
+        misses + prefetched >= 3,
+        "every id was fetched, by the prefetch or a miss: {partial}"
+    );
+    assert!((1..=3).contains(&queries), "{partial}");
+    let negative = count(&partial["cache"]["negative_hits"]);
+    assert!((32..=33).contains(&negative), "{partial}");
 }
