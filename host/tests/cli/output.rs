@@ -304,7 +304,11 @@ fn summary_counts_hits_and_misses_right_in_every_cache_mode() {
     let hits = count(&partial["cache"]["hits"]);
     let prefetched = count(&partial["prefetched"]);
     let queries = count(&partial["store_queries"]);
-    assert_eq!(hits + misses, 100, "every lookup is a hit or a miss: {partial}");
+    assert_eq!(
+        hits + misses,
+        100,
+        "every lookup is a hit or a miss: {partial}"
+    );
     assert!(misses <= 3, "at most one miss per id: {partial}");
     assert!(
         misses + prefetched >= 3,
