@@ -64,7 +64,7 @@ pub(super) fn run(args: &BenchArgs, a: Option<&Path>, b: &Path) -> anyhow::Resul
                     .without_plugin_headers();
                 run_pipeline(&mut pipeline, &records[..records.len().min(10_000)], batch);
                 let m = measure_thread(records.len() as u64, || {
-                    std::hint::black_box(run_pipeline(&mut pipeline, &records, batch));
+                    std::hint::black_box(run_pipeline(&mut pipeline, records, batch));
                 });
                 rate[i] = m.events as f64 / m.cpu.max(1e-9);
             }
