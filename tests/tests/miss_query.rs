@@ -103,15 +103,14 @@ fn one_query_of_1000_ids_each_way() {
                 .expect("query")
                 .count()
         });
-        for sql in [format!("EXPLAIN ANALYZE {split_sql}")] {
-            let joined = ids(99, 1000, rows).join("\u{1f}");
-            let mut stmt = conn.prepare(&sql).expect("prepare");
-            let plan: Vec<String> = stmt
-                .query_map([joined], |row| row.get::<_, String>(1))
-                .expect("explain")
-                .filter_map(Result::ok)
-                .collect();
-            println!("{}", plan.join("\n"));
-        }
+        let sql = format!("EXPLAIN ANALYZE {split_sql}");
+        let joined = ids(99, 1000, rows).join("\u{1f}");
+        let mut stmt = conn.prepare(&sql).expect("prepare");
+        let plan: Vec<String> = stmt
+            .query_map([joined], |row| row.get::<_, String>(1))
+            .expect("explain")
+            .filter_map(Result::ok)
+            .collect();
+        println!("{}", plan.join("\n"));
     }
 }
