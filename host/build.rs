@@ -49,8 +49,8 @@ fn build_default_plugin() {
         &["-p", "enrichment-guest", "-p", "enrichment-typed"],
     );
     for (env, file) in [
-        ("ENRICHER_DEFAULT_PLUGIN", "enrichment_guest.wasm"),
-        ("ENRICHER_TYPED_PLUGIN", "enrichment_typed.wasm"),
+        ("ENRICHER_DEFAULT_PLUGIN", "enrichment_typed.wasm"),
+        ("ENRICHER_RAW_PLUGIN", "enrichment_guest.wasm"),
     ] {
         let wasm = dir.join(file);
         assert!(wasm.exists(), "no plugin at {}", wasm.display());

@@ -34,10 +34,15 @@ pub mod test_plugins {
     /// `plugins/typed-chaos`: a typed plugin that traps, drops outcomes... on request.
     pub const TYPED_CHAOS: &str = env!("ENRICHER_TEST_PLUGIN_TYPED_CHAOS");
 
-    /// The built-in typed plugin (`plugins/typed`, embedded in the host) as a file in `dir`.
-    pub fn typed(dir: &super::TempDir) -> std::path::PathBuf {
-        let path = dir.join("enrichment_typed.wasm");
-        std::fs::write(&path, enricher::runtime::TYPED_PLUGIN).expect("write the typed plugin");
+    /// The name and version the built-in plugin (`plugins/typed`) reports.
+    pub const BUILTIN_NAME: &str = "payment-enrichment";
+    pub const BUILTIN_VERSION: &str = "0.1.0";
+
+    /// The raw-bytes build of the enrichment (`guest/`, embedded in the host)
+    /// as a file in `dir`.
+    pub fn raw(dir: &super::TempDir) -> std::path::PathBuf {
+        let path = dir.join("enrichment_guest.wasm");
+        std::fs::write(&path, enricher::runtime::RAW_PLUGIN).expect("write the raw plugin");
         path
     }
 }

@@ -128,11 +128,11 @@ fn outputs_keep_the_key_and_headers_and_name_the_plugin() {
     );
     assert_eq!(
         header(&routed[0], PLUGIN_NAME_HEADER).as_deref(),
-        Some(enrichment_guest::PLUGIN_NAME)
+        Some(test_plugins::BUILTIN_NAME)
     );
     assert_eq!(
         header(&routed[0], PLUGIN_VERSION_HEADER).as_deref(),
-        Some(enrichment_guest::PLUGIN_VERSION)
+        Some(test_plugins::BUILTIN_VERSION)
     );
     assert_eq!(routed[1].output, Output::Failed);
     assert_eq!(routed[1].key.as_deref(), Some(&b"k2"[..]));
@@ -146,8 +146,8 @@ fn outputs_keep_the_key_and_headers_and_name_the_plugin() {
 fn the_plugin_reports_its_name_and_version() {
     let engine = enricher::runtime::PluginEngine::new().expect("engine");
     let plugin = engine.load_default().expect("built-in plugin loads");
-    assert_eq!(plugin.info().name, enrichment_guest::PLUGIN_NAME);
-    assert_eq!(plugin.info().version, enrichment_guest::PLUGIN_VERSION);
+    assert_eq!(plugin.info().name, test_plugins::BUILTIN_NAME);
+    assert_eq!(plugin.info().version, test_plugins::BUILTIN_VERSION);
 }
 
 #[test]

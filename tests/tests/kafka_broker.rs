@@ -125,7 +125,7 @@ fn at_least_once_outputs_equal_file_mode_for_the_same_input() {
     );
     assert_eq!(
         sample.header("plugin-version"),
-        Some(enrichment_guest::PLUGIN_VERSION.as_bytes())
+        Some(test_plugins::BUILTIN_VERSION.as_bytes())
     );
 }
 

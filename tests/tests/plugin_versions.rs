@@ -124,7 +124,7 @@ fn a_version_failing_its_canary_records_is_rejected_and_never_runs() {
     let (version, _) = one_event(&mut pipeline);
     assert_eq!(
         version,
-        enrichment_guest::PLUGIN_VERSION,
+        test_plugins::BUILTIN_VERSION,
         "the running version is untouched"
     );
 }

@@ -1,8 +1,8 @@
 //! The typed world (WIT 1.2.0, `typed-enricher`): the host parses the
 //! events, resolves their claims and writes the outputs around a plugin that
 //! only decides each payment's outcome.
-//! - The typed built-in plugin writes, byte for byte, what the raw built-in
-//!   plugin writes, for good events, unknown claims, a failing store and every
+//! - The built-in (typed) plugin writes, byte for byte, what the raw build of
+//!   the same enrichment (`guest/`) writes, for good events, unknown claims, a failing store and every
 //!   kind of bad input (the batch timestamp aside, decided per call).
 //! - A typed plugin that traps, drops outcomes, reports a batch error or
 //!   answers with a span outside the batch is handled as a raw one is: every
@@ -135,8 +135,8 @@ fn inputs() -> Vec<InputRecord> {
 
 fn pipelines(lookup: &Arc<ClaimsLookup>) -> (Pipeline, Pipeline) {
     let engine = PluginEngine::new().expect("engine");
-    let raw = engine.load_default().expect("raw plugin");
-    let typed = engine.load_typed().expect("typed plugin");
+    let raw = engine.load_raw().expect("raw plugin");
+    let typed = engine.load_default().expect("built-in (typed) plugin");
     assert_eq!(raw.form(), PluginForm::Raw);
     assert_eq!(typed.form(), PluginForm::Typed);
     assert_eq!(typed.world().to_string(), "1.2.0");

@@ -40,10 +40,10 @@ pub struct RunArgs {
     #[arg(long, requires = "input")]
     pub append: bool,
     /// File mode: run the enrichment compiled into the host instead of the
-    /// plugin, to measure what WASM costs (a benchmark aid): `raw` (default)
-    /// the raw plugin's whole step, `typed` the typed world's (host parse and
-    /// write around the typed plugin's logic).
-    #[arg(long, requires = "input", hide = true, value_name = "FORM", num_args = 0..=1, default_missing_value = "raw")]
+    /// plugin, to measure what WASM costs (a benchmark aid): `typed` (default,
+    /// as the built-in plugin) the typed world's step (host parse and write
+    /// around the typed plugin's logic), `raw` the raw plugin's whole step.
+    #[arg(long, requires = "input", hide = true, value_name = "FORM", num_args = 0..=1, default_missing_value = "typed")]
     pub native_step: Option<super::native_step::NativeForm>,
     #[command(flatten)]
     pub summary: SummaryArgs,

@@ -1,25 +1,24 @@
 //! `enricher run --native-step [raw|typed]` (hidden): the built-in plugin's
 //! logic linked into the host and run in place of the WASM component, with
 //! the same output records, so the whole file path can be measured with and
-//! without WASM. `raw`: the raw plugin's whole step (`guest/src/enrich.rs`:
-//! parse, lookup, write); `typed`: the typed world's step (the host's
-//! [`TypedBatch`] read and write around a native copy of the typed plugin's
-//! logic, `plugins/typed/src/lib.rs`). Needs the `native-baseline` feature
-//! (on by default).
+//! without WASM. `typed` (the built-in plugin's form): the typed world's step
+//! (the host's [`TypedBatch`] read and write around the typed plugin's logic,
+//! `enrichment-typed-logic`, the crate the plugin itself calls); `raw`: the
+//! raw plugin's whole step (`guest/src/enrich.rs`: parse, lookup, write),
+//! which needs the `native-baseline` feature (on by default).
 
 use std::sync::{Arc, Mutex};
 
 use enricher::bindings::claims_api::Decimal as WitDecimal;
 use enricher::bindings::typed_api::{
-    Claim, ClaimResult, EnrichedPayment, Failure, LookupFailureKind, Outcome, PaymentRecord, Span,
-    TextRef,
+    ClaimResult, EnrichedPayment, Failure, LookupFailureKind, Outcome, PaymentRecord, Span, TextRef,
 };
 use enricher::bindings::{BatchContext, InputRecord};
 use enricher::lookup::ClaimsLookup;
 use enricher::pipeline::NativeStep;
 use enricher::runtime::PluginForm;
 use enricher::typed::TypedBatch;
-use rust_decimal::Decimal;
+use enrichment_typed_logic::{Amount, ClaimAnswer, Decision, decide};
 
 #[cfg(feature = "native-baseline")]
 pub use with_guest::NativeLookup;
@@ -64,46 +63,40 @@ pub fn typed_step() -> NativeStep {
     )
 }
 
-/// `plugins/typed/src/lib.rs`'s `outcome`, on the host's bindings.
+/// What `plugins/typed/src/lib.rs` answers for one payment: the same
+/// `enrichment_typed_logic::decide`, on the host's bindings.
 pub fn typed_outcome(text: &str, record: &PaymentRecord) -> Outcome {
-    let failed = |reason: &str, message: String| {
-        Outcome::Failed(Failure {
+    let answer = match &record.claim {
+        ClaimResult::Found(claim) => ClaimAnswer::Found {
+            claim,
+            claim_amount: Amount {
+                unscaled: claim.claim_amount.unscaled,
+                scale: claim.claim_amount.scale,
+            },
+        },
+        ClaimResult::NotFound => ClaimAnswer::NotFound,
+        ClaimResult::Failed(f) => match f.kind {
+            LookupFailureKind::Unavailable => ClaimAnswer::Unavailable(span(text, f.message)),
+            LookupFailureKind::Timeout => ClaimAnswer::Timeout(span(text, f.message)),
+        },
+    };
+    match decide(span(text, record.payment.claim_id), answer) {
+        Decision::Enrich {
+            claim,
+            claim_amount,
+        } => Outcome::Enriched(EnrichedPayment {
+            member_id: TextRef::Batch(claim.member_id),
+            claim_amount: WitDecimal {
+                unscaled: claim_amount.unscaled,
+                scale: claim_amount.scale,
+            },
+            claim_status: claim.claim_status.map(TextRef::Batch),
+            extra_fields: Vec::new(),
+        }),
+        Decision::Fail { reason, message } => Outcome::Failed(Failure {
             reason: reason.to_owned(),
             message,
-        })
-    };
-    match &record.claim {
-        ClaimResult::Found(claim) => Outcome::Enriched(enriched(claim)),
-        ClaimResult::NotFound => failed(
-            "CLAIM_NOT_FOUND",
-            format!("claim {} not found", span(text, record.payment.claim_id)),
-        ),
-        ClaimResult::Failed(f) => match f.kind {
-            LookupFailureKind::Unavailable => failed(
-                "DB_ERROR",
-                format!("claims store unavailable: {}", span(text, f.message)),
-            ),
-            LookupFailureKind::Timeout => failed(
-                "DB_TIMEOUT",
-                format!("claims lookup timed out: {}", span(text, f.message)),
-            ),
-        },
-    }
-}
-
-fn enriched(claim: &Claim) -> EnrichedPayment {
-    let d = claim.claim_amount;
-    let mut amount = Decimal::try_from_i128_with_scale(i128::from(d.unscaled), u32::from(d.scale))
-        .unwrap_or_default();
-    amount.rescale(2);
-    EnrichedPayment {
-        member_id: TextRef::Batch(claim.member_id),
-        claim_amount: WitDecimal {
-            unscaled: i64::try_from(amount.mantissa()).unwrap_or(i64::MAX),
-            scale: 2,
-        },
-        claim_status: claim.claim_status.map(TextRef::Batch),
-        extra_fields: Vec::new(),
+        }),
     }
 }
 

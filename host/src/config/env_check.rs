@@ -20,7 +20,7 @@ const NOT_SETTINGS: &[&str] = &[
     "ENRICHER_PERF_MAP",       // a perf map of the JIT code (runtime/engine.rs)
     "ENRICHER_KAFKA_STATE",    // where the test brokers keep their state (scripts/)
     "ENRICHER_DEFAULT_PLUGIN", // host/build.rs, also set by `cargo run` and `cargo test`
-    "ENRICHER_TYPED_PLUGIN",   // host/build.rs, as ENRICHER_DEFAULT_PLUGIN
+    "ENRICHER_RAW_PLUGIN",     // host/build.rs, as ENRICHER_DEFAULT_PLUGIN
     "KAFKA_PORT",              // the test broker's port (scripts/kafka-up, kafka-demo)
     // Logging, read before any config (the binary's cli/logging.rs).
     "LOG_FORMAT",
@@ -241,7 +241,7 @@ mod tests {
                 "ENRICHER_CONFIG",
                 "ENRICHER_PERF_MAP",
                 "ENRICHER_DEFAULT_PLUGIN",
-                "ENRICHER_TYPED_PLUGIN",
+                "ENRICHER_RAW_PLUGIN",
                 "ENRICHER_TEST_KAFKA",
                 "ENRICHER_TEST_KAFKA_TXN",
                 "KAFKA_PORT",

@@ -54,9 +54,10 @@ pub fn is_plugin_error(status: &str) -> bool {
 }
 
 /// The status codes this host and the built-in plugin use, without an allocation each.
-const KNOWN_STATUSES: [&str; 11] = [
+const KNOWN_STATUSES: [&str; 12] = [
     "SUCCESS",
     "CLAIM_NOT_FOUND",
+    "INVALID_CLAIM_AMOUNT",
     "DB_ERROR",
     "DB_TIMEOUT",
     "INVALID_JSON",

@@ -20,10 +20,14 @@ use crate::bindings::PluginInfo;
 use crate::bindings::exports::payments::enrichment::{transform, typed_transform};
 use crate::error::PluginError;
 
-/// The plugin built with this host (`guest/`), compiled by `host/build.rs`.
+/// The plugin built with this host, run when no other is given: the
+/// enrichment on the typed world (`plugins/typed/`, `payment-enrichment@0.1.0`),
+/// compiled by `host/build.rs`.
 pub const DEFAULT_PLUGIN: &[u8] = include_bytes!(env!("ENRICHER_DEFAULT_PLUGIN"));
-/// The same enrichment on the typed world (`plugins/typed/`), compiled by `host/build.rs`.
-pub const TYPED_PLUGIN: &[u8] = include_bytes!(env!("ENRICHER_TYPED_PLUGIN"));
+/// The same enrichment as a raw-bytes plugin on the SDK (`guest/`,
+/// `payment-enrichment@0.1.0+raw`): the reference the typed one is checked
+/// and benchmarked against, compiled by `host/build.rs`.
+pub const RAW_PLUGIN: &[u8] = include_bytes!(env!("ENRICHER_RAW_PLUGIN"));
 
 /// The wasmtime engine and the linker holding the host's imports.
 pub struct PluginEngine {
@@ -86,9 +90,9 @@ impl PluginEngine {
         self.load_bytes("built-in", DEFAULT_PLUGIN)
     }
 
-    /// The built-in enrichment on the typed world.
-    pub fn load_typed(&self) -> Result<Plugin, PluginError> {
-        self.load_bytes("built-in typed", TYPED_PLUGIN)
+    /// The built-in enrichment as a raw-bytes plugin ([`RAW_PLUGIN`]).
+    pub fn load_raw(&self) -> Result<Plugin, PluginError> {
+        self.load_bytes("built-in raw", RAW_PLUGIN)
     }
 
     /// Compile, check its world (raw or typed, and the version), link,

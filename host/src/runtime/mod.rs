@@ -21,7 +21,7 @@ mod sandbox;
 mod settings;
 mod world;
 
-pub use engine::{DEFAULT_PLUGIN, PluginEngine, TYPED_PLUGIN, read_component};
+pub use engine::{DEFAULT_PLUGIN, PluginEngine, RAW_PLUGIN, read_component};
 pub use plugin::{Plugin, PluginInstance};
 pub use sandbox::SandboxLimits;
 pub use settings::PluginSettings;

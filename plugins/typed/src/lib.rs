@@ -3,9 +3,10 @@
 //! (`guest/src/enrich.rs`), without its generic work. The host hands it
 //! each batch's payments already parsed, with each payment's claim already
 //! resolved, and writes the outcomes as JSON itself; what is left here is the
-//! logic: a found claim enriches the payment (its amount at scale 2), a
-//! missing one is CLAIM_NOT_FOUND, a failed lookup DB_ERROR or DB_TIMEOUT,
-//! with the raw plugin's messages.
+//! logic, shared with the host's native typed step in
+//! `enrichment-typed-logic` (`logic/`): a found claim enriches the payment
+//! (its amount at scale 2), a missing one is CLAIM_NOT_FOUND, a failed lookup
+//! DB_ERROR or DB_TIMEOUT, with the raw plugin's messages.
 //!
 //! Text is never copied: the enriched member id and status are spans of the
 //! batch's text, handed back. The host's native mirror of this logic (for
@@ -15,20 +16,21 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "typed-enricher" });
 
+use enrichment_typed_logic::{Amount, ClaimAnswer, Decision, decide};
 use exports::payments::enrichment::typed_transform::{
-    BatchError, Claim, ClaimResult, EnrichedPayment, Failure, Guest, LookupFailureKind, Outcome,
+    BatchError, ClaimResult, EnrichedPayment, Failure, Guest, LookupFailureKind, Outcome,
     PaymentRecord, Span, TextRef,
 };
 use payments::enrichment::claims::Decimal as WitDecimal;
 use payments::enrichment::types::{BatchContext, PluginInfo};
-use rust_decimal::Decimal;
 
 struct TypedEnrichment;
 
 impl Guest for TypedEnrichment {
     fn info() -> PluginInfo {
         PluginInfo {
-            name: "payment-enrichment-typed".into(),
+            // The host's built-in plugin: the name and version it has always reported.
+            name: "payment-enrichment".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         }
     }
@@ -43,46 +45,42 @@ impl Guest for TypedEnrichment {
 }
 
 fn outcome(text: &str, record: &PaymentRecord) -> Outcome {
-    match &record.claim {
-        ClaimResult::Found(claim) => Outcome::Enriched(enriched(claim)),
-        ClaimResult::NotFound => failed(
-            "CLAIM_NOT_FOUND",
-            format!("claim {} not found", span(text, record.payment.claim_id)),
-        ),
+    let answer = match &record.claim {
+        ClaimResult::Found(claim) => ClaimAnswer::Found {
+            claim,
+            claim_amount: amount(claim.claim_amount),
+        },
+        ClaimResult::NotFound => ClaimAnswer::NotFound,
         ClaimResult::Failed(f) => match f.kind {
-            LookupFailureKind::Unavailable => failed(
-                "DB_ERROR",
-                format!("claims store unavailable: {}", span(text, f.message)),
-            ),
-            LookupFailureKind::Timeout => failed(
-                "DB_TIMEOUT",
-                format!("claims lookup timed out: {}", span(text, f.message)),
-            ),
+            LookupFailureKind::Unavailable => ClaimAnswer::Unavailable(span(text, f.message)),
+            LookupFailureKind::Timeout => ClaimAnswer::Timeout(span(text, f.message)),
         },
+    };
+    match decide(span(text, record.payment.claim_id), answer) {
+        Decision::Enrich {
+            claim,
+            claim_amount,
+        } => Outcome::Enriched(EnrichedPayment {
+            member_id: TextRef::Batch(claim.member_id),
+            claim_amount: WitDecimal {
+                unscaled: claim_amount.unscaled,
+                scale: claim_amount.scale,
+            },
+            claim_status: claim.claim_status.map(TextRef::Batch),
+            extra_fields: Vec::new(),
+        }),
+        Decision::Fail { reason, message } => Outcome::Failed(Failure {
+            reason: reason.to_owned(),
+            message,
+        }),
     }
 }
 
-fn enriched(claim: &Claim) -> EnrichedPayment {
-    let d = claim.claim_amount;
-    let mut amount = Decimal::try_from_i128_with_scale(i128::from(d.unscaled), u32::from(d.scale))
-        .unwrap_or_default();
-    amount.rescale(2);
-    EnrichedPayment {
-        member_id: TextRef::Batch(claim.member_id),
-        claim_amount: WitDecimal {
-            unscaled: i64::try_from(amount.mantissa()).unwrap_or(i64::MAX),
-            scale: 2,
-        },
-        claim_status: claim.claim_status.map(TextRef::Batch),
-        extra_fields: Vec::new(),
+fn amount(d: WitDecimal) -> Amount {
+    Amount {
+        unscaled: d.unscaled,
+        scale: d.scale,
     }
-}
-
-fn failed(reason: &str, message: String) -> Outcome {
-    Outcome::Failed(Failure {
-        reason: reason.to_owned(),
-        message,
-    })
 }
 
 /// A span of the batch's text (the host's: always in it).

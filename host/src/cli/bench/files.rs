@@ -1,9 +1,10 @@
 //! `enricher bench`: events/s of the enrichment path, all measured in one run
 //! so the ratios hold on a noisy machine. Prints a Markdown table.
 //!
-//! 1. native: the guest's `enrich` module compiled into the host (no WASM),
-//!    over the same warm claims cache (feature `native-baseline`, on by default);
-//! 2. the plugin in wasmtime, warm cache, batches of 1, 100, 1000, and what
+//! 1. native: the built-in plugin's typed step compiled into the host (no
+//!    WASM), over the same warm claims cache;
+//! 2. the built-in plugin in wasmtime, warm cache, batches of 1, 100, 1000,
+//!    the typed world against the raw one (`typed`), and what
 //!    the enriched-JSON check costs there (`output_check`);
 //! 3. cache misses: a 1,000,000-row claims table, every id new to the cache,
 //!    per query shape; and the full cache's load time.
@@ -119,28 +120,20 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.typed_only {
-        super::typed::print(
-            &plugin,
-            &engine.load_typed()?,
-            &lookup,
-            &records,
-            &mut report,
-        )?;
+        super::typed::print(&engine.load_raw()?, &plugin, &lookup, &records, &mut report)?;
         progress.finish();
         report.finish();
         return Ok(());
     }
     instance_memory(&plugin, &lookup, &records, &mut report);
-    let native = native_baseline(&lookup, &records);
-    if let Some(native) = &native {
-        row(
-            &mut report,
-            "native_warm_cache_batch_1000",
-            "native (no WASM), warm cache",
-            "1000",
-            native,
-        );
-    }
+    let native = native_baseline(&plugin, &lookup, &records);
+    row(
+        &mut report,
+        "native_warm_cache_batch_1000",
+        "native typed step (no WASM), warm cache",
+        "1000",
+        &native,
+    );
     let mut wasm_1000 = 0.0;
     for batch in [1usize, 100, 1000] {
         let mut pipeline =
@@ -158,7 +151,7 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         row(
             &mut report,
             &key,
-            "WASM plugin, warm cache",
+            "WASM built-in (typed) plugin, warm cache",
             &batch.to_string(),
             &m,
         );
@@ -168,20 +161,14 @@ pub fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     }
     report.memory("memory_under_load_warm_cache");
     report.figure("event_bytes_average", serde_json::json!(avg_bytes));
-    match &native {
-        Some(native) => {
-            let ratio = wasm_1000 / native.per_sec();
-            report.say(&format!(
-                "\nWASM / native at batch 1000: {ratio:.2} (events of {avg_bytes} B on average)\n"
-            ));
-            report.figure("wasm_over_native_batch_1000", serde_json::json!(ratio));
-        }
-        None => report
-            .say("\nWASM / native: no native baseline in this build (feature `native-baseline`)\n"),
-    }
+    let ratio = wasm_1000 / native.per_sec();
+    report.say(&format!(
+        "\nWASM / native at batch 1000: {ratio:.2} (events of {avg_bytes} B on average)\n"
+    ));
+    report.figure("wasm_over_native_batch_1000", serde_json::json!(ratio));
 
-    let typed = engine.load_typed()?;
-    super::typed::print(&plugin, &typed, &lookup, &records, &mut report)?;
+    let raw = engine.load_raw()?;
+    super::typed::print(&raw, &plugin, &lookup, &records, &mut report)?;
     super::output_check::print_cost(&plugin, &lookup, &records, &mut report);
     let input = write_input(&args.dir, &records)?;
     super::meter_cost::print_cost(

@@ -14,7 +14,7 @@ use anyhow::Context;
 use enricher::config::{CacheMode, Config};
 use enricher::lookup::ClaimsLookup;
 use enricher::pipeline::Pipeline;
-use enricher::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine};
+use enricher::runtime::{Plugin, PluginEngine, RAW_PLUGIN};
 
 use super::fixtures::events_in_memory;
 use super::measure::{measure, run_pipeline};
@@ -131,7 +131,8 @@ fn measure_plugin(
 }
 
 pub fn run(_config: &Config, args: PluginBenchArgs) -> anyhow::Result<()> {
-    let mut plugins = vec![("rust".to_owned(), DEFAULT_PLUGIN.to_vec())];
+    // The Rust plugin on the raw world, as the Python and JS ones are.
+    let mut plugins = vec![("rust".to_owned(), RAW_PLUGIN.to_vec())];
     for spec in &args.plugins {
         let (label, file) = spec
             .split_once('=')

@@ -1,5 +1,5 @@
 //! `enricher bench`'s warm-cache part besides the batch table: the native
-//! baseline (the guest's logic linked into the host), the memory a plugin
+//! baseline (the built-in plugin's typed step linked into the host), the memory a plugin
 //! instance adds, and the whole file path end to end.
 
 use std::io::BufWriter;
@@ -9,34 +9,28 @@ use enricher::bindings::InputRecord;
 use enricher::lookup::ClaimsLookup;
 
 use super::fixtures::{file_config, write_input};
+use super::measure::run_pipeline;
 use super::measure::{Measured, measure};
 use super::report::Report;
-#[cfg(feature = "native-baseline")]
-use crate::cli::native_step::NativeLookup;
-#[cfg(feature = "native-baseline")]
-use enrichment_guest::enrich::enrich_batch;
+use crate::cli::native_step::typed_step;
+use enricher::pipeline::Pipeline;
+use enricher::runtime::{Plugin, PluginForm};
 
-/// The plugin's logic linked into the host, batches of 1000 over the warm cache.
-#[cfg(feature = "native-baseline")]
-pub(super) fn native_baseline(lookup: &ClaimsLookup, records: &[InputRecord]) -> Option<Measured> {
-    let payloads: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
-    Some(measure(records.len() as u64, || {
-        for chunk in payloads.chunks(1000) {
-            std::hint::black_box(enrich_batch(chunk, 0, &mut NativeLookup(lookup)));
-        }
-    }))
-}
-
-/// Without the plugin's crate linked in there is no native baseline to run.
-#[cfg(not(feature = "native-baseline"))]
+/// The built-in plugin's step compiled into the host (the typed world's:
+/// host parse, `enrichment-typed-logic`, host write), batches of 1000 over
+/// the warm cache, through the same pipeline as the plugin.
 pub(super) fn native_baseline(
-    _lookup: &ClaimsLookup,
-    _records: &[InputRecord],
-) -> Option<Measured> {
-    eprintln!(
-        "no native baseline: it needs the enricher package's `native-baseline` feature (on by default)"
-    );
-    None
+    plugin: &Plugin,
+    lookup: &Arc<ClaimsLookup>,
+    records: &[InputRecord],
+) -> Measured {
+    let mut pipeline = Pipeline::new(plugin.clone(), Arc::clone(lookup), 1 << 20)
+        .without_plugin_headers()
+        .with_native_step(typed_step(), PluginForm::Typed);
+    run_pipeline(&mut pipeline, &records[..records.len().min(10_000)], 1000);
+    measure(records.len() as u64, || {
+        std::hint::black_box(run_pipeline(&mut pipeline, records, 1000));
+    })
 }
 
 /// RSS an instance adds once it has run a batch of 1,000 (its linear memory
