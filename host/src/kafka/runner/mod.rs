@@ -11,42 +11,42 @@
 //! (`faults`): each iteration beats the heartbeat; a fatal producer is
 //! recreated and the input rewound; at shutdown with the broker unreachable
 //! nothing more is committed (those inputs are processed again).
+//!
+//! The loop's steps, one file each:
+//! - `start`: the clients, the delivery mode and the subscription;
+//! - `poll`: filling a batch (held retries, redrive, positions, the input's end);
+//! - `produce`: sending the batch's outputs and marking its inputs processed;
+//! - `commit`: the commit cadence and the `--stop-at-end` condition;
+//! - `finish`: the last commit and flush at the stop, and the report.
+//!
+//! This file holds the loop itself and the recovery from a failed step.
 
-use std::collections::BTreeMap;
+mod commit;
+mod finish;
+mod poll;
+mod produce;
+mod start;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::producer::Producer;
+use rdkafka::consumer::BaseConsumer;
 
 use super::KafkaRunError;
-use super::broker_watch::BrokerWatch;
-use super::clients::{consumer_config, max_message_bytes, producer_config};
-use super::delivery::{CommitCounters, Delivery, Outcome, for_mode};
-use super::failure_source::{Moved, RedriveCounts, RedriveFilter, Redriven, failure_to_input};
+use super::delivery::{CommitCounters, Delivery};
+use super::failure_source::{RedriveCounts, RedriveFilter};
 use super::faults::Faults;
 use super::group::GroupContext;
 use super::held::Held;
-use super::late::{LateClaims, attempt_of, due_ms};
+use super::late::LateClaims;
 use super::progress::EndMarks;
-use super::records::{DeliveryTracker, EnricherProducer, Target, Topics, produce_batch, to_input};
-use super::topics::ensure_topic_like;
-use crate::bindings::{InputRecord, Output};
-use crate::clock::now_ms;
-use crate::config::{DeliveryMode, KafkaConfig, RetrySchedule};
+use crate::bindings::InputRecord;
+use crate::config::{KafkaConfig, RetrySchedule};
 use crate::health::Health;
 use crate::observe::{PipelineState, StreamMeter};
 use crate::pipeline::{Pipeline, Routed};
-
-/// How long an empty poll waits at most before the loop looks at commits again.
-const POLL_WAIT: Duration = Duration::from_millis(50);
-/// How long the last flush may take at a shutdown that does not commit.
-const QUICK_FLUSH: Duration = Duration::from_secs(1);
-/// How long outputs may take to be acknowledged at a normal shutdown.
-const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
+use poll::Position;
 
 /// What the loop runs each batch through: the plugin pipeline, or (for the
 /// benchmark's baseline) a plain copy.
@@ -106,16 +106,6 @@ pub struct KafkaRunReport {
     pub retries_taken: u64,
 }
 
-/// Where a polled record came from (parallel to the batch of inputs).
-struct Position {
-    /// From the retry topic (else from the input topic).
-    retry: bool,
-    partition: i32,
-    offset: i64,
-    /// Which retry it is (0: a first try).
-    attempt: u32,
-}
-
 /// One run's clients, settings and progress.
 struct Loop<'a> {
     consumer: BaseConsumer<GroupContext>,
@@ -151,20 +141,6 @@ struct Loop<'a> {
     /// The last commit, or the last time nothing was pending.
     last_progress: Instant,
     meter: Arc<StreamMeter>,
-}
-
-/// Names this run in commit-unit headers: the transactional id (or, in
-/// at-least-once mode, the group), the process id and the start time, so units
-/// of a restarted instance (or of another in the same process) never collide.
-fn instance_tag(config: &KafkaConfig) -> String {
-    let base = match config.delivery {
-        DeliveryMode::ExactlyOnce => config.transactional_id(),
-        DeliveryMode::AtLeastOnce => config.group_id.clone(),
-    };
-    let started_us = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() % 1_000_000_000);
-    format!("{base}-{}-{started_us}", std::process::id())
 }
 
 /// Run until `shutdown` is set (or the end, with `stop_at_end`).
@@ -247,339 +223,7 @@ pub(crate) fn run_source(
     report
 }
 
-impl<'a> Loop<'a> {
-    /// Create the clients, prepare the delivery mode and subscribe.
-    fn start(
-        config: &'a KafkaConfig,
-        options: RunOptions,
-        source: Source,
-        health: &Health,
-        meter: Arc<StreamMeter>,
-    ) -> Result<Self, KafkaRunError> {
-        let started = Instant::now();
-        let consumer: BaseConsumer<GroupContext> = consumer_config(config)
-            .create_with_context(GroupContext::default())
-            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-        let watch = Arc::new(BrokerWatch::new(
-            &config.bootstrap_servers,
-            config.stall_warning,
-            health.clone(),
-        ));
-        consumer.context().watch_brokers(Arc::clone(&watch));
-        let producer: EnricherProducer = producer_config(config)
-            .create_with_context(DeliveryTracker::default())
-            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-        let delivery = for_mode(config.delivery, Arc::new(producer), Arc::clone(&watch));
-        consumer.context().attach(Arc::clone(&delivery));
-        consumer.context().report_lag_to(Arc::clone(&meter));
-        delivery.init()?;
-        let input_topic = match &source {
-            Source::Stream(_) => config.payment_events_topic.clone(),
-            Source::Redrive(_) => config.failed_payments_topic.clone(),
-        };
-        let end = if options.stop_at_end {
-            Some(EndMarks::capture(config, &input_topic)?)
-        } else {
-            None
-        };
-        let mut topics = vec![input_topic.as_str()];
-        if let Source::Stream(Some(late)) = &source {
-            ensure_topic_like(&consumer, config, &late.topic, &input_topic)?;
-            topics.push(late.topic.as_str());
-        }
-        consumer
-            .subscribe(&topics)
-            .map_err(|e| KafkaRunError::Client(format!("subscribe to {topics:?}: {e}")))?;
-        tracing::info!(topics = ?topics, group = %config.group_id, delivery = ?config.delivery, "consuming");
-        let seen_generation = delivery.generation();
-        let batch_size = options.batch_size;
-        Ok(Self {
-            consumer,
-            delivery,
-            config,
-            options,
-            source,
-            input_topic,
-            held: Held::default(),
-            held_generation: seen_generation,
-            reasons: Vec::new(),
-            passed: Vec::new(),
-            redrive: RedriveCounts::default(),
-            end,
-            max_bytes: max_message_bytes(config),
-            instance: instance_tag(config),
-            batch: Vec::with_capacity(batch_size),
-            positions: Vec::with_capacity(batch_size),
-            last_commit: Instant::now(),
-            since_commit: 0,
-            seen_generation,
-            report: KafkaRunReport::default(),
-            started,
-            faults: Faults::new(health.clone(), watch),
-            abandoned: false,
-            last_progress: Instant::now(),
-            meter,
-        })
-    }
-
-    /// Fill the batch: wait for a first record (not past the next commit
-    /// time), then take what is already there. A revocation or rewind while
-    /// polling empties it (those records will be read again).
-    fn poll_batch(&mut self) -> Result<(), KafkaRunError> {
-        self.batch.clear();
-        self.positions.clear();
-        self.reasons.clear();
-        self.passed.clear();
-        let generation = self.delivery.generation();
-        if generation != self.held_generation {
-            // Rewound or revoked: positions were reset; what waits is decided again.
-            self.held.release_all(&self.consumer);
-            self.held_generation = generation;
-        } else if self.held.len() > 0 {
-            self.held.release_due(&self.consumer, now_ms());
-        }
-        let wait_until =
-            (Instant::now() + POLL_WAIT).min(self.last_commit + self.config.commit_interval);
-        while self.batch.len() < self.options.batch_size {
-            let timeout = if self.batch.is_empty() {
-                wait_until.saturating_duration_since(Instant::now())
-            } else {
-                Duration::ZERO
-            };
-            match self.consumer.poll(timeout) {
-                None => break,
-                Some(Ok(msg)) => {
-                    let retry = msg.topic() != self.input_topic;
-                    let (partition, offset) = (msg.partition(), msg.offset());
-                    let input = to_input(&msg);
-                    drop(msg);
-                    self.take(retry, partition, offset, input)?;
-                }
-                Some(Err(KafkaError::PartitionEOF(partition))) => self.saw_eof(partition),
-                Some(Err(e)) => {
-                    tracing::warn!("consumer: {e}");
-                    break;
-                }
-            }
-            if self.delivery.generation() != generation {
-                self.batch.clear();
-                self.positions.clear();
-                self.reasons.clear();
-                self.passed.clear();
-                break;
-            }
-        }
-        if !self.batch.is_empty() || !self.passed.is_empty() {
-            let started = self.started;
-            self.report
-                .first_record_after
-                .get_or_insert_with(|| started.elapsed());
-            self.report.consumed += (self.batch.len() + self.passed.len()) as u64;
-            // Exactly-once: the transaction opens before the plugin runs.
-            self.delivery.before_produce()?;
-        }
-        Ok(())
-    }
-
-    /// One polled message: into the batch, held back (a retry not yet due), or
-    /// passed over (redrive: filtered out or not re-drivable).
-    fn take(
-        &mut self,
-        retry: bool,
-        partition: i32,
-        offset: i64,
-        input: InputRecord,
-    ) -> Result<(), KafkaRunError> {
-        let retry_topic = self.config.retry_topic.as_str();
-        if retry && self.held.is_held(retry_topic, partition) {
-            // Read before the partition was held: it will be read again.
-            return Ok(());
-        }
-        let position = |attempt| Position {
-            retry,
-            partition,
-            offset,
-            attempt,
-        };
-        match &self.source {
-            Source::Stream(_) if retry => {
-                let due = due_ms(&input.headers);
-                if due > now_ms() {
-                    return self
-                        .held
-                        .hold(&self.consumer, retry_topic, partition, offset, due);
-                }
-                self.report.retries_taken += 1;
-                self.positions.push(position(attempt_of(&input)));
-                self.batch.push(input);
-            }
-            Source::Stream(_) => {
-                self.positions.push(position(0));
-                self.batch.push(input);
-            }
-            Source::Redrive(filter) => match failure_to_input(input, filter) {
-                Redriven::Input { input, reason } => {
-                    self.positions.push(position(0));
-                    self.batch.push(input);
-                    self.reasons.push(reason);
-                }
-                Redriven::PassedOver => {
-                    self.redrive.passed_over += 1;
-                    self.passed.push((partition, offset));
-                }
-                Redriven::Unusable(why) => {
-                    *self.redrive.not_redrivable.entry(why).or_default() += 1;
-                    self.passed.push((partition, offset));
-                }
-            },
-        }
-        Ok(())
-    }
-
-    /// Where each routed record goes: late claims send CLAIM_NOT_FOUND to the retry topic.
-    fn targets(&self, routed: Vec<Routed>) -> Vec<(Target, Routed)> {
-        match &self.source {
-            Source::Stream(Some(late)) => {
-                let attempts: Vec<u32> = self.positions.iter().map(|p| p.attempt).collect();
-                late.route(&self.batch, &attempts, routed, now_ms())
-            }
-            _ => routed.into_iter().map(|r| (Target::of(&r), r)).collect(),
-        }
-    }
-
-    /// `--stop-at-end`: a partition's end was reached at the consumer's position.
-    fn saw_eof(&mut self, partition: i32) {
-        let topic = self.input_topic.as_str();
-        if let (Some(end), Ok(position)) = (self.end.as_mut(), self.consumer.position())
-            && let Some(Some(at)) = position
-                .find_partition(topic, partition)
-                .map(|e| e.offset().to_raw())
-        {
-            end.saw_eof(partition, at);
-        }
-    }
-
-    /// Send the batch's outputs and mark its inputs processed; a failed send
-    /// abandons the batch (abort and rewind), a fatal producer stops the run.
-    fn produce(&mut self, routed: Vec<Routed>, stop: &AtomicBool) -> Result<(), KafkaRunError> {
-        let routed = self.targets(routed);
-        let retries = routed.iter().filter(|(t, _)| *t == Target::Retry).count() as u64;
-        let topics = Topics {
-            enriched: &self.config.enriched_payments_topic,
-            failed: &self.config.failed_payments_topic,
-            retry: &self.config.retry_topic,
-        };
-        let seq = self.delivery.next_batch();
-        let unit = format!("{}/{}", self.instance, self.delivery.unit());
-        let producer = self.delivery.producer();
-        let redriven = redriven_counts(&self.reasons, &routed);
-        let health = self.faults.health().clone();
-        let mut keep_waiting = || {
-            health.beat();
-            !stop.load(Ordering::Relaxed)
-        };
-        let sent = produce_batch(
-            &producer,
-            &topics,
-            &self.batch,
-            routed,
-            self.max_bytes,
-            seq,
-            &unit,
-            &mut keep_waiting,
-        );
-        let blocked = producer.context().blocked_ns.load(Ordering::Relaxed);
-        self.meter.backpressure_ns.store(blocked, Ordering::Relaxed);
-        match sent {
-            Ok(n) => {
-                self.report.produced += n;
-                self.report.retries_sent += retries;
-                for (reason, m) in redriven {
-                    let moved = self.redrive.by_reason.entry(reason).or_default();
-                    moved.redriven += m.redriven;
-                    moved.enriched += m.enriched;
-                    moved.failed_again += m.failed_again;
-                }
-                // Once per partition and batch (not per record: each mark takes a lock).
-                let passed = self
-                    .passed
-                    .iter()
-                    .map(|&(partition, offset)| (false, partition, offset));
-                let read = self
-                    .positions
-                    .iter()
-                    .map(|p| (p.retry, p.partition, p.offset));
-                for (retry, partition, offset) in last_per_partition(read.chain(passed)) {
-                    let topic = if retry {
-                        self.config.retry_topic.as_str()
-                    } else {
-                        self.input_topic.as_str()
-                    };
-                    self.delivery.mark_processed(topic, partition, offset);
-                }
-                self.delivery.seal_batch();
-                self.since_commit += self.batch.len() + self.passed.len();
-                Ok(())
-            }
-            Err(KafkaError::Canceled) => {
-                // Stopping while the broker makes no room: not sealed, not committed.
-                self.abandoned = true;
-                Ok(())
-            }
-            Err(e) => {
-                if let Some((code, why)) = producer.client().fatal_error() {
-                    return Err(KafkaRunError::Fatal(format!("producer: {code:?} {why}")));
-                }
-                tracing::warn!("producing failed ({e}); abandoning the batch");
-                let aborted = self.delivery.abort(&self.consumer);
-                self.publish_commits();
-                aborted
-            }
-        }
-    }
-
-    /// Commit when due; returns whether `--stop-at-end` says the run is done.
-    fn maybe_commit(&mut self) -> Result<bool, KafkaRunError> {
-        let due = self.since_commit >= self.config.commit_max_records
-            || self.last_commit.elapsed() >= self.config.commit_interval;
-        if !due {
-            return Ok(false);
-        }
-        if self.delivery.has_pending() {
-            let started = Instant::now();
-            let committed = self.delivery.commit(&self.consumer);
-            self.meter.commit_duration.observe(started.elapsed());
-            self.publish_commits();
-            if committed? == Outcome::Committed {
-                self.last_progress = Instant::now();
-            }
-            self.since_commit = 0;
-        } else {
-            self.last_progress = Instant::now();
-        }
-        self.last_commit = Instant::now();
-        let generation = self.delivery.generation();
-        if generation != self.seen_generation {
-            // Rewound or revoked: partitions are read again from their committed offsets.
-            if let Some(end) = self.end.as_mut() {
-                end.forget_eofs();
-            }
-            self.seen_generation = generation;
-        }
-        match &self.end {
-            Some(end) => end.reached(&self.consumer, !self.delivery.has_pending()),
-            None => Ok(false),
-        }
-    }
-
-    /// Mirror the delivery mode's commit counters into the meter.
-    fn publish_commits(&self) {
-        let counters = self.delivery.counters();
-        let meter = &self.meter;
-        meter.commits.store(counters.commits, Ordering::Relaxed);
-        meter.aborts.store(counters.rewinds, Ordering::Relaxed);
-    }
-
+impl Loop<'_> {
     /// Forget the batch read (it is read again after the rewind).
     fn clear_batch(&mut self) {
         self.batch.clear();
@@ -612,108 +256,5 @@ impl<'a> Loop<'a> {
         self.clear_batch();
         self.faults
             .recover(error, &self.delivery, &self.consumer, self.config, stop)
-    }
-
-    /// Commit everything, flush, and report. With the broker unreachable, a
-    /// fatal producer or a batch given up half-sent, nothing more is
-    /// committed (those inputs are processed again after a restart): a
-    /// shutdown does not wait for a broker that is not there.
-    fn finish(mut self) -> Result<(KafkaRunReport, RedriveCounts), KafkaRunError> {
-        let producer = self.delivery.producer();
-        let why_not = if self.abandoned {
-            Some("a batch was given up half-sent")
-        } else if !self.faults.broker_reachable() {
-            Some("the broker is unreachable")
-        } else if producer.client().fatal_error().is_some() {
-            Some("the producer is fatal")
-        } else {
-            None
-        };
-        if let Some(why) = why_not {
-            tracing::warn!(
-                "stopping without a last commit ({why}): uncommitted inputs are processed again after a restart"
-            );
-            let _ = producer.flush(QUICK_FLUSH);
-            self.report.commits = self.delivery.counters();
-            self.report.elapsed = self.started.elapsed();
-            return Ok((self.report, self.redrive));
-        }
-        // Outputs not acknowledged within the grace are not committed: the
-        // stop does not wait out a broker that does not answer.
-        if let Err(e) = producer.flush(SHUTDOWN_FLUSH) {
-            tracing::warn!(
-                "outputs not acknowledged within {SHUTDOWN_FLUSH:?} at shutdown ({e}): \
-                 their inputs are not committed and are processed again after a restart"
-            );
-            self.report.commits = self.delivery.counters();
-            self.report.elapsed = self.started.elapsed();
-            return Ok((self.report, self.redrive));
-        }
-        let started = Instant::now();
-        let committed = self.delivery.commit_all(&self.consumer);
-        if self.delivery.counters().commits > self.meter.commits.load(Ordering::Relaxed) {
-            self.meter.commit_duration.observe(started.elapsed());
-        }
-        self.publish_commits();
-        committed?;
-        producer
-            .flush(Duration::from_secs(30))
-            .map_err(|e| KafkaRunError::GaveUp(format!("flushing at shutdown: {e}")))?;
-        self.report.commits = self.delivery.counters();
-        self.report.elapsed = self.started.elapsed();
-        Ok((self.report, self.redrive))
-    }
-}
-
-/// The highest offset read per (retry topic?, partition): what a batch marks processed.
-fn last_per_partition(read: impl Iterator<Item = (bool, i32, i64)>) -> Vec<(bool, i32, i64)> {
-    let mut last: Vec<(bool, i32, i64)> = Vec::new();
-    for (retry, partition, offset) in read {
-        match last
-            .iter_mut()
-            .find(|(r, p, _)| *r == retry && *p == partition)
-        {
-            Some(entry) => entry.2 = entry.2.max(offset),
-            None => last.push((retry, partition, offset)),
-        }
-    }
-    last
-}
-
-/// Redrive: a batch's outcomes by the reason each input had failed for.
-fn redriven_counts(reasons: &[String], routed: &[(Target, Routed)]) -> BTreeMap<String, Moved> {
-    let mut counts: BTreeMap<String, Moved> = BTreeMap::new();
-    for reason in reasons {
-        counts.entry(reason.clone()).or_default().redriven += 1;
-    }
-    for (_, r) in routed {
-        if let Some(reason) = reasons.get(r.input_index) {
-            let moved = counts.entry(reason.clone()).or_default();
-            match r.output {
-                Output::Enriched => moved.enriched += 1,
-                Output::Failed => moved.failed_again += 1,
-            }
-        }
-    }
-    counts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::last_per_partition;
-
-    #[test]
-    fn a_batch_marks_each_partition_once_at_its_highest_offset() {
-        let read = [
-            (false, 0, 10),
-            (false, 1, 4),
-            (false, 0, 12),
-            (true, 0, 3),
-            (false, 0, 11),
-            (true, 0, 2),
-        ];
-        let mut last = last_per_partition(read.into_iter());
-        last.sort();
-        assert_eq!(last, vec![(false, 0, 12), (false, 1, 4), (true, 0, 3)]);
     }
 }
