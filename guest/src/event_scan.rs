@@ -7,6 +7,9 @@
 //! anything else (an escape, an unknown or repeated field, another value
 //! type, a grammar error, trailing bytes) goes to serde_json (`event.rs`),
 //! which also writes the error message. So it decides nothing on its own.
+//!
+//! Not to be merged with the host's `claim_id_hint` (`host/src/pipeline/prefetch.rs`):
+//! that one is a deliberately loose guess for prefetching; this one is exact.
 
 use std::borrow::Cow;
 

@@ -16,6 +16,7 @@ use enricher::pipeline::{Pipeline, Routed};
 use enricher::runtime::PluginEngine;
 use serde_json::Value;
 
+pub mod claims_db;
 pub mod kafka;
 pub mod manifests;
 pub mod polyglot;

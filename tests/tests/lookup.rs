@@ -11,20 +11,8 @@ use enricher::error::StoreError;
 use enricher::lookup::DuckDbStore;
 use enricher::lookup::{ClaimRow, ClaimsLookup, LookupAnswer};
 use enricher::lookup::{ClaimsStore, Interrupter};
+use enricher_tests::claims_db::{FlakyStore, memory_db};
 use enricher_tests::*;
-
-/// An in-memory DuckDB with the claims table, plus a second connection to change it.
-fn memory_db(rows: usize) -> (DuckDbStore, duckdb::Connection) {
-    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
-    conn.execute_batch(enricher::claims_load::CLAIMS_DDL)
-        .expect("ddl");
-    conn.execute_batch(&format!(
-        "INSERT INTO claims SELECT 'CLM-' || i, 'MBR-' || i, (i % 1000) + 0.25, 'APPROVED', NULL FROM range({rows}) t(i)"
-    ))
-    .expect("rows");
-    let writer = conn.try_clone().expect("second connection");
-    (DuckDbStore::from_connection(conn), writer)
-}
 
 fn ids(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
@@ -128,27 +116,6 @@ fn full_cache_serves_from_memory_and_reloads_on_schedule() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(lookup.stats().full_reloads >= 1);
-}
-
-/// A real store that fails with a transient error a number of times first.
-struct FlakyStore {
-    inner: DuckDbStore,
-    failures_left: Arc<AtomicU32>,
-}
-
-impl ClaimsStore for FlakyStore {
-    fn fetch(&mut self, ids: &[String]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
-        if self.failures_left.load(Ordering::SeqCst) > 0 {
-            self.failures_left.fetch_sub(1, Ordering::SeqCst);
-            return Err(StoreError::Transient(
-                "IO Error: could not read block (injected)".into(),
-            ));
-        }
-        self.inner.fetch(ids)
-    }
-    fn fetch_all(&mut self) -> Result<Vec<(String, ClaimRow)>, StoreError> {
-        self.inner.fetch_all()
-    }
 }
 
 fn retry_config(max_retries: u32) -> LookupConfig {

@@ -4,50 +4,14 @@
 //! real plugin and real DuckDB; a change applied after a prefetch is seen.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use enricher::config::{CacheMode, Config, LookupConfig};
-use enricher::error::StoreError;
-use enricher::lookup::{
-    ClaimChange, ClaimRow, ClaimsLookup, ClaimsStore, DuckDbStore, LookupAnswer,
-};
+use enricher::lookup::{ClaimChange, ClaimRow, ClaimsLookup, ClaimsStore, LookupAnswer};
+use enricher_tests::claims_db::{FlakyStore, memory_db};
 use enricher_tests::*;
 use serde_json::Value;
-
-/// An in-memory DuckDB with claims `CLM-0` .. `CLM-{rows-1}`, plus a second connection.
-fn memory_db(rows: usize) -> (DuckDbStore, duckdb::Connection) {
-    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
-    conn.execute_batch(enricher::claims_load::CLAIMS_DDL)
-        .expect("ddl");
-    conn.execute_batch(&format!(
-        "INSERT INTO claims SELECT 'CLM-' || i, 'MBR-' || i, (i % 1000) + 0.25, 'APPROVED', NULL FROM range({rows}) t(i)"
-    ))
-    .expect("rows");
-    let writer = conn.try_clone().expect("second connection");
-    (DuckDbStore::from_connection(conn), writer)
-}
-
-/// A real store that fails with a transient error while `failures_left` > 0.
-struct FlakyStore {
-    inner: DuckDbStore,
-    failures_left: Arc<AtomicU32>,
-}
-
-impl ClaimsStore for FlakyStore {
-    fn fetch(&mut self, ids: &[String]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
-        if self.failures_left.load(Ordering::SeqCst) > 0 {
-            self.failures_left.fetch_sub(1, Ordering::SeqCst);
-            return Err(StoreError::Transient(
-                "IO Error: could not read block (injected)".into(),
-            ));
-        }
-        self.inner.fetch(ids)
-    }
-    fn fetch_all(&mut self) -> Result<Vec<(String, ClaimRow)>, StoreError> {
-        self.inner.fetch_all()
-    }
-}
 
 /// 3,000 lines: claims known and unknown (about one in six), repeated ids,
 /// a line that is not JSON and one whose claim id has an escape.

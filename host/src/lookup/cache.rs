@@ -170,7 +170,16 @@ impl TtlLruCache {
     /// Whether the cache answers `id` fresh at `now` (not counted, not moved
     /// in the LRU order): what a prefetch need not fetch.
     pub fn holds_fresh(&self, id: &str, now: Instant) -> bool {
-        self.entries.peek(id).is_some_and(|e| e.expires_at > now)
+        self.peek_fresh(id, now).is_some()
+    }
+
+    /// The cached answer for `id`, if fresh at `now`, without counting it or
+    /// moving it in the LRU order (a single flight's re-check).
+    pub fn peek_fresh(&self, id: &str, now: Instant) -> Option<Cached> {
+        self.entries
+            .peek(id)
+            .filter(|e| e.expires_at > now)
+            .map(|e| e.value.clone())
     }
 
     /// An expired row for `id` no older than the serve-stale limit past its

@@ -9,6 +9,14 @@
 //! A claim change applied while a query runs ([`Flights::forget`]) detaches
 //! that id's flight: lookups starting afterwards query again instead of
 //! waiting for an answer read before the change.
+//!
+//! The race a claim must not lose: a caller checks its cache and misses an
+//! id; meanwhile another caller (the prefetch thread, say) fetches that id,
+//! caches it and ends its flight; the first caller then finds no flight and
+//! would query the id again. So [`Flights::claim`] asks the cache once more
+//! for the ids it is about to lead, *after* their flights are registered: a
+//! flight ends only after its answer is cached, so whatever ended before the
+//! claim is found there, and whatever had not ended is followed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,12 +40,15 @@ pub(super) struct Flight {
     done: Condvar,
 }
 
-/// What a caller leads and what it waits for.
+/// What a caller leads, what it waits for, and what it need not fetch.
 pub(super) struct Claim<'a> {
     /// Ids this caller must fetch; [`Leading::finish`] hands their answers on.
     pub lead: Leading<'a>,
     /// Ids another caller is fetching, with the flight to wait on.
     pub follow: Vec<(String, Arc<Flight>)>,
+    /// Ids the cache answered when re-checked after the claim (another
+    /// caller's query cached them since this caller's own check).
+    pub cached: Vec<(String, LookupAnswer)>,
 }
 
 /// The ids a caller leads. Dropped unfinished (a panic), its waiters get
@@ -50,35 +61,55 @@ pub(super) struct Leading<'a> {
 }
 
 impl Flights {
-    /// Split the distinct `ids` into those to fetch and those to wait for.
-    pub fn claim(&self, ids: Vec<String>) -> Claim<'_> {
-        let mut running = lock(&self.running);
-        let mut lead = Vec::with_capacity(ids.len());
-        let mut own = Vec::with_capacity(ids.len());
+    /// Split the distinct `ids` into those to fetch, those to wait for, and
+    /// those the cache answers after all. `recheck` is the cache's answer for
+    /// each id it is given (in order; `None`: not fresh there); it runs once,
+    /// on the ids this caller would lead, after their flights are registered
+    /// and without the flights' lock held. Those it answers are not fetched:
+    /// their flights end at once with the cached answer.
+    pub fn claim(
+        &self,
+        ids: Vec<String>,
+        recheck: impl FnOnce(&[String]) -> Vec<Option<LookupAnswer>>,
+    ) -> Claim<'_> {
+        let mut lead = Leading {
+            flights: self,
+            ids: Vec::with_capacity(ids.len()),
+            own: Vec::with_capacity(ids.len()),
+        };
         let mut follow = Vec::new();
-        for id in ids {
-            match running.get(&id) {
-                Some(flight) => follow.push((id, Arc::clone(flight))),
-                None => {
-                    let flight = Arc::<Flight>::default();
-                    running.insert(id.clone(), Arc::clone(&flight));
-                    lead.push(id);
-                    own.push(flight);
+        {
+            let mut running = lock(&self.running);
+            for id in ids {
+                match running.get(&id) {
+                    Some(flight) => follow.push((id, Arc::clone(flight))),
+                    None => {
+                        let flight = Arc::<Flight>::default();
+                        running.insert(id.clone(), Arc::clone(&flight));
+                        lead.ids.push(id);
+                        lead.own.push(flight);
+                    }
                 }
             }
         }
+        let cached = if lead.ids.is_empty() {
+            Vec::new()
+        } else {
+            lead.settle(recheck(&lead.ids))
+        };
+        self.coalesced
+            .fetch_add(cached.len() as u64, Ordering::Relaxed);
         Claim {
-            lead: Leading {
-                flights: self,
-                ids: lead,
-                own,
-            },
+            lead,
             follow,
+            cached,
         }
     }
 
     /// Detach the running flights of `ids` (their claims just changed): their
     /// waiters still get the leader's answer, later lookups query anew.
+    /// Call it after the changed ids left the cache, so that the re-check
+    /// of a claim made after it cannot find an answer read before the change.
     pub fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let mut running = lock(&self.running);
         for id in ids {
@@ -104,6 +135,33 @@ impl Flights {
 }
 
 impl Leading<'_> {
+    /// End now the flights of the led ids `known` answers (one answer or
+    /// `None` per led id, in order), and stop leading them.
+    fn settle(&mut self, known: Vec<Option<LookupAnswer>>) -> Vec<(String, LookupAnswer)> {
+        let mut settled = Vec::new();
+        let mut ids = Vec::with_capacity(self.ids.len());
+        let mut own = Vec::with_capacity(self.own.len());
+        let mut known = known.into_iter();
+        for (id, flight) in std::mem::take(&mut self.ids)
+            .into_iter()
+            .zip(std::mem::take(&mut self.own))
+        {
+            match known.next().flatten() {
+                Some(answer) => {
+                    self.flights.complete(&id, &flight, answer.clone());
+                    settled.push((id, answer));
+                }
+                None => {
+                    ids.push(id);
+                    own.push(flight);
+                }
+            }
+        }
+        self.ids = ids;
+        self.own = own;
+        settled
+    }
+
     /// Hand each led id's answer to its waiters and end the flights.
     pub fn finish(mut self, answer_of: impl Fn(&str) -> LookupAnswer) {
         let own = std::mem::take(&mut self.own);
@@ -160,12 +218,17 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    /// A re-check that finds nothing in the cache.
+    fn uncached(_: &[String]) -> Vec<Option<LookupAnswer>> {
+        Vec::new()
+    }
+
     #[test]
     fn a_second_caller_waits_for_the_first_callers_answer() {
         let flights = Flights::default();
-        let first = flights.claim(ids(&["A", "B"]));
+        let first = flights.claim(ids(&["A", "B"]), uncached);
         assert_eq!(first.lead.ids, ids(&["A", "B"]));
-        let second = flights.claim(ids(&["B", "C"]));
+        let second = flights.claim(ids(&["B", "C"]), uncached);
         assert_eq!(second.lead.ids, ids(&["C"]));
         assert_eq!(second.follow.len(), 1);
         let (id, flight) = &second.follow[0];
@@ -178,7 +241,7 @@ mod tests {
         assert_eq!(flights.coalesced(), 1);
         second.lead.finish(|_| LookupAnswer::NotFound);
         assert_eq!(
-            flights.claim(ids(&["B"])).lead.ids,
+            flights.claim(ids(&["B"]), uncached).lead.ids,
             ids(&["B"]),
             "a finished flight is gone: the next miss queries again"
         );
@@ -187,8 +250,8 @@ mod tests {
     #[test]
     fn an_abandoned_flight_answers_its_waiters_with_an_error() {
         let flights = Flights::default();
-        let first = flights.claim(ids(&["A"]));
-        let second = flights.claim(ids(&["A"]));
+        let first = flights.claim(ids(&["A"]), uncached);
+        let second = flights.claim(ids(&["A"]), uncached);
         drop(first);
         let answer = second.follow[0].1.wait(&flights, Duration::from_secs(10));
         assert!(matches!(answer, LookupAnswer::Unavailable(_)), "{answer:?}");
@@ -197,12 +260,12 @@ mod tests {
     #[test]
     fn a_changed_id_is_queried_again_not_joined() {
         let flights = Flights::default();
-        let before = flights.claim(ids(&["A"]));
+        let before = flights.claim(ids(&["A"]), uncached);
         flights.forget(["A"]);
-        let after = flights.claim(ids(&["A"]));
+        let after = flights.claim(ids(&["A"]), uncached);
         assert_eq!(after.lead.ids, ids(&["A"]), "leads its own query");
         before.lead.finish(|_| LookupAnswer::NotFound);
-        let later = flights.claim(ids(&["A"]));
+        let later = flights.claim(ids(&["A"]), uncached);
         assert_eq!(later.follow.len(), 1, "the newer flight is still running");
         after.lead.finish(|_| LookupAnswer::NotFound);
     }
@@ -210,9 +273,49 @@ mod tests {
     #[test]
     fn a_waiter_gives_up_after_its_limit() {
         let flights = Flights::default();
-        let _first = flights.claim(ids(&["A"]));
-        let second = flights.claim(ids(&["A"]));
+        let _first = flights.claim(ids(&["A"]), uncached);
+        let second = flights.claim(ids(&["A"]), uncached);
         let answer = second.follow[0].1.wait(&flights, Duration::from_millis(20));
         assert!(matches!(answer, LookupAnswer::Timeout(_)), "{answer:?}");
+    }
+
+    #[test]
+    fn a_claim_does_not_lead_what_the_cache_gained_since_its_check() {
+        let flights = Flights::default();
+        // The prefetch's flight ended (its answer is cached) between the
+        // caller's cache check and its claim: the re-check answers it.
+        flights
+            .claim(ids(&["A"]), uncached)
+            .lead
+            .finish(|_| LookupAnswer::NotFound);
+        let mut asked = Vec::new();
+        let claim = flights.claim(ids(&["A", "B"]), |led| {
+            asked = led.to_vec();
+            vec![Some(LookupAnswer::NotFound), None]
+        });
+        assert_eq!(asked, ids(&["A", "B"]), "re-checks the ids it would lead");
+        assert_eq!(
+            claim.lead.ids,
+            ids(&["B"]),
+            "fetches only what is not cached"
+        );
+        assert_eq!(claim.cached, vec![("A".to_owned(), LookupAnswer::NotFound)]);
+        assert!(claim.follow.is_empty());
+        assert_eq!(flights.coalesced(), 1, "answered by the other query");
+        assert_eq!(
+            flights.claim(ids(&["A"]), uncached).lead.ids,
+            ids(&["A"]),
+            "the re-checked id's flight has ended"
+        );
+    }
+
+    #[test]
+    fn a_claim_following_every_id_does_not_recheck() {
+        let flights = Flights::default();
+        let _first = flights.claim(ids(&["A"]), uncached);
+        let second = flights.claim(ids(&["A"]), |_| {
+            panic!("nothing to lead, nothing to re-check")
+        });
+        assert_eq!(second.follow.len(), 1);
     }
 }

@@ -4,6 +4,8 @@
 //! - `full`: the whole table in memory, reloaded on a schedule;
 //! - `auto`: the default mode's choice between the two, by the table's size;
 //! - `fetch`: the store on its worker thread, with timeout and retries;
+//! - `partial`: answering from the partial cache (hits, misses, serve-stale);
+//! - `misses`: one store query for a batch's misses, through `flight`;
 //! - `flight`: single flight, so concurrent misses of one id make one query;
 //! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation;
 //! - `schema`: the claims table the lookup expects, checked at start;
@@ -23,6 +25,8 @@ mod duckdb_store;
 mod fetch;
 mod flight;
 mod full;
+mod misses;
+mod partial;
 mod prefetch;
 mod schema;
 mod store;
@@ -36,19 +40,18 @@ pub use prefetch::PREFETCH_IDS;
 pub use schema::{SchemaError, expected_table};
 pub use store::{ClaimsStore, Interrupter, TableSize};
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 
 use crate::config::{CacheMode, LookupConfig};
 use crate::observe::HistogramSnapshot;
-use cache::{Cached, TtlLruCache};
+use cache::TtlLruCache;
 use counts::CacheAtomics;
 use fetch::{Fetcher, RetryPolicy};
-use flight::{Flights, Leading};
+use flight::Flights;
 use full::FullCache;
 use prefetch::Prefetcher;
 
@@ -204,8 +207,6 @@ impl ClaimsLookup {
     /// the commit cannot cache its older answer), or updated in place in the
     /// full cache. Call it after the commit, never before.
     pub fn apply_changes(&self, changes: &[ClaimChange]) {
-        self.flights
-            .forget(changes.iter().map(|c| c.claim_id.as_str()));
         match &self.mode {
             Mode::Partial(cache) => {
                 let mut cache = lock(cache);
@@ -227,6 +228,10 @@ impl ClaimsLookup {
             }
             Mode::Direct => {}
         }
+        // Last: a lookup claiming an id after this cannot find, when it
+        // re-checks the cache, the answer read before the change.
+        self.flights
+            .forget(changes.iter().map(|c| c.claim_id.as_str()));
     }
 
     /// The cache mode this lookup runs with, and why.
@@ -277,7 +282,13 @@ impl ClaimsLookup {
                 let c = &self.counts;
                 c.misses.fetch_add(ids.len() as u64, Ordering::Relaxed);
                 let mut answers = vec![None; ids.len()];
-                self.resolve_misses(ids, (0..ids.len()).collect(), &mut answers, |_, _| {});
+                self.resolve_misses(
+                    ids,
+                    (0..ids.len()).collect(),
+                    &mut answers,
+                    |_| Vec::new(),
+                    |_, _| {},
+                );
                 answers
                     .into_iter()
                     .map(|a| a.unwrap_or(LookupAnswer::NotFound))
@@ -305,139 +316,6 @@ impl ClaimsLookup {
             c.rows.store(table.len() as u64, Ordering::Relaxed);
             answers
         })
-    }
-
-    fn lookup_partial(&self, cache: &Mutex<TtlLruCache>, ids: &[String]) -> Vec<LookupAnswer> {
-        let now = Instant::now();
-        let mut answers: Vec<Option<LookupAnswer>> = vec![None; ids.len()];
-        let mut missed = Vec::new();
-        let epoch = {
-            let mut cache = lock(cache);
-            for (i, id) in ids.iter().enumerate() {
-                match cache.get(id, now) {
-                    Some(Cached::Found(row)) => answers[i] = Some(LookupAnswer::Found(row)),
-                    Some(Cached::Missing) => answers[i] = Some(LookupAnswer::NotFound),
-                    None => missed.push(i),
-                }
-            }
-            self.counts.publish(&cache);
-            cache.epoch()
-        };
-        if !missed.is_empty() {
-            self.resolve_misses(ids, missed, &mut answers, |id, answer| {
-                self.remember(cache, id, answer, epoch)
-            });
-            self.serve_stale(cache, ids, &mut answers);
-        }
-        answers
-            .into_iter()
-            .map(|a| a.unwrap_or(LookupAnswer::NotFound))
-            .collect()
-    }
-
-    /// Put a store's answer into the partial cache, unless `id` changed since
-    /// `epoch` (noted before the query); failures are never cached.
-    fn remember(&self, cache: &Mutex<TtlLruCache>, id: &str, answer: &LookupAnswer, epoch: u64) {
-        let now = Instant::now();
-        let mut cache = lock(cache);
-        match answer {
-            LookupAnswer::Found(row) => {
-                cache.put_found_since(id.to_owned(), Arc::clone(row), now, epoch)
-            }
-            LookupAnswer::NotFound => cache.put_missing_since(id.to_owned(), now, epoch),
-            _ => {}
-        }
-        self.counts.publish(&cache);
-    }
-
-    /// Replace DB_ERROR and DB_TIMEOUT answers by expired rows the cache
-    /// still holds within the serve-stale limit (off: it holds none).
-    fn serve_stale(
-        &self,
-        cache: &Mutex<TtlLruCache>,
-        ids: &[String],
-        answers: &mut [Option<LookupAnswer>],
-    ) {
-        let failed = |a: &Option<LookupAnswer>| {
-            matches!(
-                a,
-                Some(LookupAnswer::Unavailable(_) | LookupAnswer::Timeout(_))
-            )
-        };
-        if !answers.iter().any(failed) {
-            return;
-        }
-        let now = Instant::now();
-        let cache = lock(cache);
-        for (answer, id) in answers.iter_mut().zip(ids) {
-            if failed(answer)
-                && let Some(row) = cache.stale(id, now)
-            {
-                *answer = Some(LookupAnswer::Stale(row));
-                self.stale_served.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Ask the store for the ids at `positions` (one query, shared with any
-    /// concurrent lookup missing the same ids), fill their answers, and tell
-    /// `remember` the answer of each distinct id this lookup fetched.
-    fn resolve_misses(
-        &self,
-        ids: &[String],
-        positions: Vec<usize>,
-        answers: &mut [Option<LookupAnswer>],
-        remember: impl FnMut(&str, &LookupAnswer),
-    ) {
-        let mut distinct: Vec<String> = Vec::with_capacity(positions.len());
-        let mut seen: HashMap<&str, ()> = HashMap::with_capacity(positions.len());
-        for &i in &positions {
-            if seen.insert(ids[i].as_str(), ()).is_none() {
-                distinct.push(ids[i].clone());
-            }
-        }
-        let claim = self.flights.claim(distinct);
-        let mut resolved = self.fetch_led(claim.lead, remember);
-        for (id, flight) in claim.follow {
-            let answer = flight.wait(&self.flights, self.flight_wait);
-            resolved.insert(id, answer);
-        }
-        for i in positions {
-            answers[i] = resolved.get(ids[i].as_str()).cloned();
-        }
-    }
-
-    /// Fetch the ids `lead` leads (one query), tell `remember` each answer,
-    /// then hand the answers to the flights' waiters.
-    fn fetch_led(
-        &self,
-        lead: Leading<'_>,
-        mut remember: impl FnMut(&str, &LookupAnswer),
-    ) -> HashMap<String, LookupAnswer> {
-        let mut resolved: HashMap<String, LookupAnswer> = HashMap::with_capacity(lead.ids.len());
-        if !lead.ids.is_empty() {
-            let by_id: Result<HashMap<String, Arc<ClaimRow>>, FetchError> =
-                self.fetcher.fetch(lead.ids.clone()).map(|rows| {
-                    rows.into_iter()
-                        .map(|(id, row)| (id, Arc::new(row)))
-                        .collect()
-                });
-            let answer_of = |id: &str| match &by_id {
-                Ok(rows) => rows.get(id).map_or(LookupAnswer::NotFound, |r| {
-                    LookupAnswer::Found(Arc::clone(r))
-                }),
-                Err(FetchError::Unavailable(why)) => LookupAnswer::Unavailable(why.clone()),
-                Err(FetchError::Timeout(why)) => LookupAnswer::Timeout(why.clone()),
-            };
-            for id in &lead.ids {
-                let answer = answer_of(id);
-                remember(id, &answer);
-                resolved.insert(id.clone(), answer);
-            }
-            // Waiters get their answers once the cache holds them.
-            lead.finish(answer_of);
-        }
-        resolved
     }
 
     /// The duration of each store query attempt so far.

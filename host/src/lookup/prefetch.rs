@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use super::{ClaimsLookup, Mode, lock};
+use super::{ClaimsLookup, Mode, lock, partial};
 
 /// Distinct ids one prefetch aims for (one query): the scan costs about
 /// the same for 2,000 ids as for 8,000.
@@ -83,7 +83,7 @@ impl ClaimsLookup {
 
     /// On the prefetch thread: one query for the distinct ids not fresh in
     /// the cache and not in flight already; their answers go into the cache.
-    fn prefetch_now(&self, mut ids: Vec<String>) {
+    pub(super) fn prefetch_now(&self, mut ids: Vec<String>) {
         let Mode::Partial(cache) = &self.mode else {
             return;
         };
@@ -98,8 +98,9 @@ impl ClaimsLookup {
         if ids.is_empty() {
             return;
         }
-        let claim = self.flights.claim(ids);
-        // Ids another lookup is fetching now are left to it (`claim.follow`).
+        let claim = self.flights.claim(ids, |led| partial::recheck(cache, led));
+        // Ids another lookup is fetching now are left to it (`claim.follow`),
+        // and those it cached since the check above are not fetched again.
         self.prefetched
             .fetch_add(claim.lead.ids.len() as u64, Ordering::Relaxed);
         self.fetch_led(claim.lead, |id, answer| {
