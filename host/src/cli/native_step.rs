@@ -20,9 +20,6 @@ use enricher::runtime::PluginForm;
 use enricher::typed::TypedBatch;
 use enrichment_typed_logic::{Amount, ClaimAnswer, Decision, decide};
 
-#[cfg(feature = "native-baseline")]
-pub use with_guest::NativeLookup;
-
 /// Which plugin's step `--native-step` runs natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum NativeForm {
