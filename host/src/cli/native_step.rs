@@ -61,7 +61,9 @@ pub fn typed_step() -> NativeStep {
 }
 
 /// What `plugins/typed/src/lib.rs` answers for one payment: the same
-/// `enrichment_typed_logic::decide`, on the host's bindings.
+/// `enrichment_typed_logic::decide`, on the host's bindings. The glue around
+/// it mirrors the plugin's because the two sides' WIT types are generated
+/// apart (wasmtime's `bindgen!` here, wit-bindgen there); the logic is shared.
 pub fn typed_outcome(text: &str, record: &PaymentRecord) -> Outcome {
     let answer = match &record.claim {
         ClaimResult::Found(claim) => ClaimAnswer::Found {
