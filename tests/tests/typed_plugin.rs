@@ -226,6 +226,16 @@ fn a_failing_store_gives_the_same_db_errors_in_both_forms() {
     assert!(value.contains("claims store unavailable"), "{value}");
 }
 
+/// Each output's input index and status, in input order.
+fn by_input(routed: &[Routed]) -> Vec<(usize, &str)> {
+    let mut got: Vec<(usize, &str)> = routed
+        .iter()
+        .map(|r| (r.input_index, r.status.as_ref()))
+        .collect();
+    got.sort();
+    got
+}
+
 fn chaos_pipeline(dir: &TempDir) -> Pipeline {
     let db = claims_db(dir, SMALL_CLAIMS_CSV);
     let mut config = config_for(&db);
@@ -246,13 +256,8 @@ fn a_typed_plugin_that_traps_loses_nothing() {
         event("PAY-2", "CLM-404", "1.00").as_bytes(),
     ]);
     let routed = pipeline.process(&batch);
-    let mut got: Vec<(usize, &str)> = routed
-        .iter()
-        .map(|r| (r.input_index, r.status.as_ref()))
-        .collect();
-    got.sort();
     assert_eq!(
-        got,
+        by_input(&routed),
         [
             (0, "SUCCESS"),
             (1, "PLUGIN_TRAP"),
@@ -284,13 +289,8 @@ fn a_typed_plugin_answering_fewer_payments_gets_the_rest_dropped_records() {
         event("PAY-2", "CLM-002", "1.00").as_bytes(),
     ]);
     let routed = pipeline.process(&batch);
-    let mut got: Vec<(usize, &str)> = routed
-        .iter()
-        .map(|r| (r.input_index, r.status.as_ref()))
-        .collect();
-    got.sort();
     assert_eq!(
-        got,
+        by_input(&routed),
         [
             (0, "SUCCESS"),
             (1, "PLUGIN_DROPPED_RECORD"),

@@ -109,3 +109,34 @@ pub(super) fn write_input(dir: &Path, records: &[InputRecord]) -> anyhow::Result
     out.flush()?;
     Ok(input)
 }
+
+/// `input` (JSON lines) through `file_mode::run_files` as `enricher run`
+/// runs it, into `enriched.jsonl` / `failed.jsonl` in `dir`, timed.
+pub(super) fn timed_file_run(
+    pipeline: &mut enricher::pipeline::Pipeline,
+    input: &Path,
+    dir: &Path,
+    events: u64,
+    batch_size: usize,
+) -> anyhow::Result<super::measure::Measured> {
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(input)?);
+    let out = |name: &str| -> anyhow::Result<_> {
+        Ok(BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(dir.join(name))?,
+        ))
+    };
+    let (mut enriched, mut failed) = (out("enriched.jsonl")?, out("failed.jsonl")?);
+    let mut result = Ok(Default::default());
+    let m = super::measure::measure(events, || {
+        result = enricher::file_mode::run_files(
+            pipeline,
+            &mut reader,
+            &mut enriched,
+            &mut failed,
+            batch_size,
+        );
+    });
+    result?;
+    Ok(m)
+}

@@ -7,7 +7,6 @@
 //! timed alone (`pipeline::meter_batch`), the steadier number on a shared machine.
 
 use std::hint::black_box;
-use std::io::{BufReader, BufWriter};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,25 +79,13 @@ pub(super) fn print_cost(
         if !metered {
             pipeline = pipeline.without_meter_for_bench();
         }
-        let mut reader = BufReader::with_capacity(1 << 16, std::fs::File::open(input)?);
-        let out = |name: &str| -> anyhow::Result<_> {
-            Ok(BufWriter::with_capacity(
-                1 << 16,
-                std::fs::File::create(dir.join(name))?,
-            ))
-        };
-        let (mut enriched, mut failed) = (out("enriched.jsonl")?, out("failed.jsonl")?);
-        let mut result = Ok(Default::default());
-        let m = measure(records.len() as u64, || {
-            result = enricher::file_mode::run_files(
-                &mut pipeline,
-                &mut reader,
-                &mut enriched,
-                &mut failed,
-                config.pipeline.batch_size,
-            );
-        });
-        result?;
+        let m = super::fixtures::timed_file_run(
+            &mut pipeline,
+            input,
+            dir,
+            records.len() as u64,
+            config.pipeline.batch_size,
+        )?;
         super::measure::count_done(m.events);
         Ok(m)
     })?;

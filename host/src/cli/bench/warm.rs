@@ -2,19 +2,17 @@
 //! baseline (the built-in plugin's typed step linked into the host), the memory a plugin
 //! instance adds, and the whole file path end to end.
 
-use std::io::BufWriter;
 use std::sync::Arc;
 
 use enricher::bindings::InputRecord;
 use enricher::lookup::ClaimsLookup;
-
-use super::fixtures::{file_config, write_input};
-use super::measure::run_pipeline;
-use super::measure::{Measured, measure};
-use super::report::Report;
-use crate::cli::native_step::typed_step;
 use enricher::pipeline::Pipeline;
 use enricher::runtime::{Plugin, PluginForm};
+
+use super::fixtures::{file_config, timed_file_run, write_input};
+use super::measure::{Measured, measure, run_pipeline};
+use super::report::Report;
+use crate::cli::native_step::typed_step;
 
 /// The built-in plugin's step compiled into the host (the typed world's:
 /// host parse, `enrichment-typed-logic`, host write), batches of 1000 over
@@ -75,22 +73,7 @@ pub(super) fn file_end_to_end(
     let input = write_input(dir, records)?;
     let config = file_config(db);
     let mut pipeline = enricher::app::build_file_pipeline(&config)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&input)?);
-    let mut enriched =
-        BufWriter::with_capacity(1 << 16, std::fs::File::create(dir.join("enriched.jsonl"))?);
-    let mut failed =
-        BufWriter::with_capacity(1 << 16, std::fs::File::create(dir.join("failed.jsonl"))?);
-    let mut result = Ok(Default::default());
-    let m = measure(records.len() as u64, || {
-        result = enricher::file_mode::run_files(
-            &mut pipeline,
-            &mut reader,
-            &mut enriched,
-            &mut failed,
-            1000,
-        );
-    });
-    result?;
+    let m = timed_file_run(&mut pipeline, &input, dir, records.len() as u64, 1000)?;
     report.say(&format!(
         "\nfile end to end (JSON file in, full cache, JSON files out), batch 1000: {} events, {:.0} events/s, {:.0} events per CPU-s\n",
         m.events,

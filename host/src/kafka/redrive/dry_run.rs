@@ -14,7 +14,7 @@ use super::{RedriveCounts, RedriveFilter, RedriveReport, Redriven, failure_to_in
 use crate::config::KafkaConfig;
 use crate::kafka::KafkaRunError;
 use crate::kafka::clients::consumer_config;
-use crate::kafka::partition_watermarks;
+use crate::kafka::partition_ends;
 use crate::kafka::records::to_input;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,7 +28,8 @@ pub fn dry_run(host: &KafkaConfig, filter: &RedriveFilter) -> Result<RedriveRepo
     let consumer: BaseConsumer = consumer_config(&config)
         .create()
         .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-    let marks = partition_watermarks(&consumer, topic)?;
+    // The ends confirmed by reading: a broker's ListOffsets may stop a batch short (Tansu).
+    let marks = partition_ends(&config, topic)?;
     let mut tpl = TopicPartitionList::new();
     for (p, _, _) in &marks {
         tpl.add_partition(topic, *p);
