@@ -14,6 +14,9 @@ use enricher_sdk::{Batch, Lookup, Output, Plugin, Record};
 use enrichment_format::FailureRecord;
 use enrichment_format::json_out::ObjectWriter;
 
+use enrichment_typed_logic::{Amount, at_scale_2, invalid_amount_message};
+use rust_decimal::Decimal;
+
 use crate::event::{Invalid, InvalidKind, PaymentEvent, parse_event};
 
 /// The SDK's lookup types under the names this crate has always used (the
@@ -29,16 +32,18 @@ pub enum Status {
     DbTimeout,
     InvalidJson,
     InvalidEvent,
+    InvalidClaimAmount,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Success,
         Status::ClaimNotFound,
         Status::DbError,
         Status::DbTimeout,
         Status::InvalidJson,
         Status::InvalidEvent,
+        Status::InvalidClaimAmount,
     ];
 
     /// The code written into `enrichment_status`.
@@ -50,6 +55,7 @@ impl Status {
             Status::DbTimeout => "DB_TIMEOUT",
             Status::InvalidJson => "INVALID_JSON",
             Status::InvalidEvent => "INVALID_EVENT",
+            Status::InvalidClaimAmount => enrichment_typed_logic::INVALID_CLAIM_AMOUNT,
         }
     }
 
@@ -153,8 +159,19 @@ fn write_event(
     let mut w = ObjectWriter::new(out);
     let (status, error) = match claim {
         Lookup::Found(claim) => {
-            let mut amount = claim.claim_amount;
-            amount.rescale(2);
+            let Some(amount) = cents(claim.claim_amount) else {
+                return write_failure(
+                    &mut w,
+                    event,
+                    Status::InvalidClaimAmount,
+                    &invalid_amount_message(
+                        &event.claim_id,
+                        claim.claim_amount.mantissa(),
+                        claim.claim_amount.scale(),
+                    ),
+                    timestamp,
+                );
+            };
             write_payment_fields(&mut w, event)
                 .str("member_id", &claim.member_id)
                 .decimal("claim_amount", &amount)
@@ -179,15 +196,34 @@ fn write_event(
         // Every event asks for its claim: not reached.
         Lookup::NotAsked => (Status::DbError, "no claim was looked up".to_owned()),
     };
-    write_payment_fields(&mut w, event)
+    write_failure(&mut w, event, status, &error, timestamp)
+}
+
+/// An event that could not be enriched: its fields, null claim fields, the status and error.
+fn write_failure(
+    w: &mut ObjectWriter<'_>,
+    event: &PaymentEvent<'_>,
+    status: Status,
+    error: &str,
+    timestamp: &str,
+) -> Status {
+    write_payment_fields(w, event)
         .null("member_id")
         .null("claim_amount")
         .null("claim_status")
         .str("enrichment_status", status.code())
-        .str("error", &error)
+        .str("error", error)
         .str("enrichment_timestamp", timestamp)
         .finish();
     status
+}
+
+/// The claim amount exactly at scale 2 (as the typed plugin decides it), or
+/// `None` when that would round away digits or overflow (INVALID_CLAIM_AMOUNT).
+fn cents(amount: Decimal) -> Option<Decimal> {
+    let unscaled = i64::try_from(amount.mantissa()).ok()?;
+    let scale = u8::try_from(amount.scale()).ok()?;
+    at_scale_2(Amount { unscaled, scale }).map(|c| Decimal::new(c.unscaled, 2))
 }
 
 fn write_invalid(out: &mut Vec<u8>, invalid: &Invalid, payload: &[u8], timestamp: &str) -> Status {
@@ -295,6 +331,35 @@ mod tests {
         .expect("utf8");
         assert!(raw.contains(r#""payment_amount":1500.00,"#), "{raw}");
         assert!(raw.contains(r#""claim_amount":2000.00,"#), "{raw}");
+    }
+
+    #[test]
+    fn a_claim_amount_that_would_be_rounded_is_invalid_never_rounded() {
+        let mut lookup = lookup();
+        let claim = |amount: &str| {
+            LookupOutcome::Found(Claim {
+                member_id: "MBR-1".into(),
+                claim_amount: amount.parse().expect("decimal"),
+                claim_status: None,
+                created_at_micros: None,
+            })
+        };
+        lookup.claims.insert("CLM-ODD".into(), claim("1.005"));
+        lookup.claims.insert("CLM-LONG".into(), claim("12.5000"));
+        let (a, b) = (event("P1", "CLM-ODD"), event("P2", "CLM-LONG"));
+        let out = run(&[a.as_bytes(), b.as_bytes()], &mut lookup);
+        assert_eq!(out[0].0, Status::InvalidClaimAmount);
+        assert_eq!(out[0].1["enrichment_status"], "INVALID_CLAIM_AMOUNT");
+        assert_eq!(out[0].1["claim_amount"], Value::Null);
+        assert_eq!(
+            out[0].1["error"],
+            "claim CLM-ODD has amount 1005e-3, which cannot be written exactly with 2 decimal places"
+        );
+        // Trailing zeros are exact: written at scale 2.
+        assert_eq!(out[1].0, Status::Success);
+        let written = enrich_batch(&[b.as_bytes()], 0, &mut lookup);
+        let text = String::from_utf8_lossy(&written[0].value);
+        assert!(text.contains(r#""claim_amount":12.50,"#), "{text}");
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub mod test_plugins {
 
     /// The name and version the built-in plugin (`plugins/typed`) reports.
     pub const BUILTIN_NAME: &str = "payment-enrichment";
-    pub const BUILTIN_VERSION: &str = "0.1.0";
+    pub const BUILTIN_VERSION: &str = "0.1.1";
 
     /// The raw-bytes build of the enrichment (`guest/`, embedded in the host)
     /// as a file in `dir`.

@@ -18,7 +18,7 @@ use enricher_tests::*;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-const V1_KEY: &str = "payment-enrichment@0.1.0";
+const V1_KEY: &str = "payment-enrichment@0.1.1";
 
 fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -128,7 +128,7 @@ fn fleet_records_naming_unsafe_plugins_are_refused_and_reported_not_applied() {
     );
     assert!(!event.contains('\u{1b}'), "{event:?}");
     let history =
-        br#"{"history":["payment-enrichment@0.1.0","evil\nname@1"],"reason":"x","at_ms":0}"#;
+        br#"{"history":["payment-enrichment@0.1.1","evil\nname@1"],"reason":"x","at_ms":0}"#;
     produce_raw(&broker, &fleet_topic, &[("active", history)]);
     let event = wait_event(&host.deployer, "fleet activation refused");
     assert!(event.contains(r"evil\nname"), "{event:?}");

@@ -14,7 +14,7 @@ use enricher_tests::swap::*;
 use enricher_tests::test_plugins::V2;
 use enricher_tests::*;
 
-const V1_KEY: &str = "payment-enrichment@0.1.0";
+const V1_KEY: &str = "payment-enrichment@0.1.1";
 const V2_KEY: &str = "payment-enrichment@0.2.0";
 
 fn events(n: usize, prefix: &str) -> Vec<String> {

@@ -143,7 +143,11 @@ fn deploy_swaps_only_at_a_commit_boundary_and_rollback_returns() {
     );
 
     let (version, v) = one_event(&mut pipeline);
-    assert_eq!(version, "0.1.0", "no swap without a boundary");
+    assert_eq!(
+        version,
+        test_plugins::BUILTIN_VERSION,
+        "no swap without a boundary"
+    );
     assert!(!v.contains("remaining_claim_amount"), "{v}");
 
     pipeline.at_commit_boundary();
@@ -157,15 +161,15 @@ fn deploy_swaps_only_at_a_commit_boundary_and_rollback_returns() {
     assert_eq!(status.active.key, "payment-enrichment@0.2.0");
     assert_eq!(status.swaps, 1);
     assert!(status.last_swap_pause_us.is_some());
-    assert_eq!(status.previous.as_deref(), Some("payment-enrichment@0.1.0"));
+    assert_eq!(status.previous.as_deref(), Some("payment-enrichment@0.1.1"));
 
     let back = deployer.rollback().expect("rollback");
     assert_eq!(
         (back.from.as_str(), back.to.as_str()),
-        ("payment-enrichment@0.2.0", "payment-enrichment@0.1.0")
+        ("payment-enrichment@0.2.0", "payment-enrichment@0.1.1")
     );
     pipeline.at_commit_boundary();
-    assert_eq!(one_event(&mut pipeline).0, "0.1.0");
+    assert_eq!(one_event(&mut pipeline).0, test_plugins::BUILTIN_VERSION);
     assert!(
         matches!(deployer.rollback(), Err(AdminError::Conflict(_))),
         "nothing before the first version"
@@ -242,7 +246,7 @@ fn rolled_back_after_one_in_ten(label: &str, poison: &[u8]) {
     // The stream only reports; the deployer judges off its thread, so the
     // rollback may land after the last batch: give it a boundary to swap at.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while deployer.status().active.key != "payment-enrichment@0.1.0"
+    while deployer.status().active.key != "payment-enrichment@0.1.1"
         && std::time::Instant::now() < deadline
     {
         pipeline.at_commit_boundary();
@@ -253,7 +257,7 @@ fn rolled_back_after_one_in_ten(label: &str, poison: &[u8]) {
         "the poison was a plugin error: {plugin_errors}"
     );
     let status = deployer.status();
-    assert_eq!(status.active.key, "payment-enrichment@0.1.0", "{status:?}");
+    assert_eq!(status.active.key, "payment-enrichment@0.1.1", "{status:?}");
     assert_eq!(status.rollbacks, 1);
     assert!(
         status

@@ -19,7 +19,7 @@ use enricher_tests::swap::*;
 use enricher_tests::*;
 use serde_json::Value;
 
-const RUST_KEY: &str = "payment-enrichment@0.1.0";
+const RUST_KEY: &str = "payment-enrichment@0.1.1";
 
 /// Event `i`, and the status it must end with whichever plugin runs it.
 fn event_and_status(i: usize) -> (String, &'static str) {

@@ -28,7 +28,7 @@ use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-const V1_KEY: &str = "payment-enrichment@0.1.0";
+const V1_KEY: &str = "payment-enrichment@0.1.1";
 const V2_KEY: &str = "payment-enrichment@0.2.0";
 
 /// A key pair whose public half is written to `dir/<name>.pub`.
@@ -218,7 +218,7 @@ fn a_forged_record_on_the_fleet_topic_is_refused_and_a_signed_one_is_applied() {
     );
     let before = output_versions(&broker, &topics);
     assert!(
-        before.iter().all(|v| v.contains("0.1.0")),
+        before.iter().all(|v| v.contains("0.1.1")),
         "outputs before the signed record: {before:?}"
     );
 

@@ -226,6 +226,61 @@ fn a_failing_store_gives_the_same_db_errors_in_both_forms() {
     assert!(value.contains("claims store unavailable"), "{value}");
 }
 
+/// A store whose one claim has an amount that is not `DECIMAL(10,2)`.
+struct OddAmounts;
+
+impl ClaimsStore for OddAmounts {
+    fn fetch(&mut self, ids: &[String]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
+        let amount = |id: &str| match id {
+            "CLM-ODD" => Some("1.005"),
+            "CLM-LONG" => Some("12.5000"),
+            _ => None,
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let row = ClaimRow {
+                    member_id: "MBR-1".into(),
+                    claim_amount: amount(id)?.parse().ok()?,
+                    claim_status: None,
+                    created_at_micros: None,
+                };
+                Some((id.clone(), row))
+            })
+            .collect())
+    }
+    fn fetch_all(&mut self) -> Result<Vec<(String, ClaimRow)>, StoreError> {
+        self.fetch(&["CLM-ODD".into(), "CLM-LONG".into()])
+    }
+}
+
+#[test]
+fn a_claim_amount_that_would_be_rounded_is_invalid_in_both_forms() {
+    let config = LookupConfig {
+        cache: CacheMode::None,
+        ..LookupConfig::default()
+    };
+    let lookup = Arc::new(ClaimsLookup::start(Box::new(OddAmounts), &config).expect("lookup"));
+    let (mut raw, mut typed) = pipelines(&lookup);
+    let batch = records(&[
+        event("PAY-1", "CLM-ODD", "1.00").as_bytes(),
+        event("PAY-2", "CLM-LONG", "2.50").as_bytes(),
+    ]);
+    let (a, b) = (raw.process(&batch), typed.process(&batch));
+    assert_eq!(statuses(&b), ["INVALID_CLAIM_AMOUNT", "SUCCESS"]);
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!(comparable(a), comparable(b));
+    }
+    assert_eq!(b[0].output, Output::Failed);
+    let odd = String::from_utf8_lossy(&b[0].value);
+    assert!(
+        odd.contains(r#""claim_amount":null"#) && odd.contains("1005e-3"),
+        "{odd}"
+    );
+    let long = String::from_utf8_lossy(&b[1].value);
+    assert!(long.contains(r#""claim_amount":12.50,"#), "{long}");
+}
+
 /// Each output's input index and status, in input order.
 fn by_input(routed: &[Routed]) -> Vec<(usize, &str)> {
     let mut got: Vec<(usize, &str)> = routed

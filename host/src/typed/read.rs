@@ -1,7 +1,7 @@
 //! A batch laid out for a typed call: events parsed, claims resolved, text
 //! fields as spans of one buffer.
 
-use enrichment_guest::event::{PaymentEvent, parse_event};
+use enrichment_guest::event::{Invalid, InvalidKind, PaymentEvent, parse_event};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
@@ -59,9 +59,20 @@ impl TypedBatch {
                         .get(id as usize)
                         .cloned()
                         .unwrap_or(ClaimResult::NotFound);
-                    let payment = payment(&mut self.text, &event);
-                    self.slots.push(Slot::Payment(self.payments.len() as u32));
-                    self.payments.push(PaymentRecord { payment, claim });
+                    match payment(&mut self.text, &event) {
+                        Some(payment) => {
+                            self.slots.push(Slot::Payment(self.payments.len() as u32));
+                            self.payments.push(PaymentRecord { payment, claim });
+                        }
+                        None => self.slots.push(Slot::Invalid(Invalid {
+                            kind: InvalidKind::Event,
+                            message: format!(
+                                "payment_amount {} is beyond a 64-bit decimal",
+                                event.payment_amount
+                            ),
+                            payment_id: Some(event.payment_id.to_string()),
+                        })),
+                    }
                 }
                 Err(invalid) => self.slots.push(Slot::Invalid(invalid)),
             }
@@ -91,10 +102,10 @@ impl TypedBatch {
             .into_iter()
             .zip(ids)
             .map(|(answer, id)| match answer {
-                LookupAnswer::Found(row) => ClaimResult::Found(claim(text, &row)),
+                LookupAnswer::Found(row) => claim(text, id, &row),
                 LookupAnswer::Stale(row) => {
                     self.stale.push(id.clone());
-                    ClaimResult::Found(claim(text, &row))
+                    claim(text, id, &row)
                 }
                 LookupAnswer::NotFound => ClaimResult::NotFound,
                 LookupAnswer::Unavailable(why) => ClaimResult::Failed(LookupFailure {
@@ -121,31 +132,51 @@ fn span(text: &mut String, s: &str) -> Span {
     }
 }
 
-pub(crate) fn wit_decimal(d: &Decimal) -> WitDecimal {
-    WitDecimal {
-        // DECIMAL(10,2) always fits: |mantissa| < 10^10.
-        unscaled: i64::try_from(d.mantissa()).unwrap_or(i64::MAX),
-        scale: u8::try_from(d.scale()).unwrap_or(u8::MAX),
-    }
+/// `d` as a WIT decimal (a 64-bit unscaled value), trailing zeros dropped
+/// if that is what it takes; `None` when it does not fit even then.
+pub(crate) fn wit_decimal(d: &Decimal) -> Option<WitDecimal> {
+    let exact = |d: &Decimal| {
+        Some(WitDecimal {
+            unscaled: i64::try_from(d.mantissa()).ok()?,
+            scale: u8::try_from(d.scale()).ok()?,
+        })
+    };
+    exact(d).or_else(|| exact(&d.normalize()))
 }
 
-fn claim(text: &mut String, row: &ClaimRow) -> Claim {
-    Claim {
+/// A found claim for the call. A `claims` row is `DECIMAL(10,2)`, so its
+/// amount always fits; a store that breaks that gets DB_ERROR with the
+/// reason, never a made-up amount.
+fn claim(text: &mut String, id: &str, row: &ClaimRow) -> ClaimResult {
+    let Some(claim_amount) = wit_decimal(&row.claim_amount) else {
+        let why = format!(
+            "claim {id} has amount {}, beyond a 64-bit decimal",
+            row.claim_amount
+        );
+        return ClaimResult::Failed(LookupFailure {
+            kind: LookupFailureKind::Unavailable,
+            message: span(text, &why),
+        });
+    };
+    ClaimResult::Found(Claim {
         member_id: span(text, &row.member_id),
-        claim_amount: wit_decimal(&row.claim_amount),
+        claim_amount,
         claim_status: row.claim_status.as_deref().map(|s| span(text, s)),
         created_at_micros: row.created_at_micros,
-    }
+    })
 }
 
-fn payment(text: &mut String, e: &PaymentEvent<'_>) -> Payment {
-    Payment {
+/// The event's payment for the call. The parser accepts `DECIMAL(10,2)`
+/// amounts only, so the amount always fits; `None` if it did not.
+fn payment(text: &mut String, e: &PaymentEvent<'_>) -> Option<Payment> {
+    let payment_amount = wit_decimal(&e.payment_amount)?;
+    Some(Payment {
         payment_id: span(text, &e.payment_id),
         claim_id: span(text, &e.claim_id),
-        payment_amount: wit_decimal(&e.payment_amount),
+        payment_amount,
         payment_date: span(text, &e.payment_date),
         processor_id: e.processor_id.as_deref().map(|s| span(text, s)),
         payment_method: e.payment_method.as_deref().map(|s| span(text, s)),
         payment_status: e.payment_status.as_deref().map(|s| span(text, s)),
-    }
+    })
 }

@@ -139,7 +139,7 @@ fn status_page_in_headless_chromium_shows_what_metrics_says() {
     );
 
     assert_eq!(shown(&dom, "state"), "running");
-    assert_eq!(shown(&dom, "plugin"), "payment-enrichment@0.1.0");
+    assert_eq!(shown(&dom, "plugin"), "payment-enrichment@0.1.1");
     for (key, name, with) in [
         ("records_in", "enricher_records_in_total", vec![]),
         (
@@ -206,7 +206,7 @@ fn status_page_in_headless_chromium_shows_what_metrics_says() {
         0.0,
     );
     assert!(
-        dom.contains("data-version=\"payment-enrichment@0.1.0\""),
+        dom.contains("data-version=\"payment-enrichment@0.1.1\""),
         "the version history lists the plugin"
     );
 

@@ -1,9 +1,10 @@
 //! What becomes of one payment on the typed world, over plain types: a found
 //! claim enriches it (the claim amount at scale 2), a missing one is
-//! CLAIM_NOT_FOUND, a failed lookup DB_ERROR or DB_TIMEOUT, with the raw
-//! plugin's messages (`guest/src/enrich.rs`), and a claim amount that cannot
-//! be written exactly at scale 2 is INVALID_CLAIM_AMOUNT (never a made-up
-//! amount).
+//! CLAIM_NOT_FOUND, a failed lookup DB_ERROR or DB_TIMEOUT, and a claim
+//! amount that cannot be written exactly at scale 2 INVALID_CLAIM_AMOUNT
+//! (never a rounded or made-up amount), each with the message the raw build
+//! of the enrichment (`guest/src/enrich.rs`) writes; that build uses
+//! [`at_scale_2`] and [`invalid_amount_message`] from here too.
 //!
 //! The typed plugin (`plugins/typed`) and the host's native typed step
 //! (`enricher run --native-step typed`) both call [`decide`], each converting
@@ -46,6 +47,20 @@ pub enum Decision<C> {
     },
 }
 
+/// The status of a claim whose amount cannot be written exactly at scale 2.
+pub const INVALID_CLAIM_AMOUNT: &str = "INVALID_CLAIM_AMOUNT";
+
+/// The message of an [`INVALID_CLAIM_AMOUNT`] failure (the raw plugin writes the same).
+pub fn invalid_amount_message(
+    claim_id: &str,
+    unscaled: impl std::fmt::Display,
+    scale: impl std::fmt::Display,
+) -> String {
+    format!(
+        "claim {claim_id} has amount {unscaled}e-{scale}, which cannot be written exactly with 2 decimal places"
+    )
+}
+
 /// The decision for a payment of `claim_id` whose claim lookup answered `claim`.
 pub fn decide<C>(claim_id: &str, claim: ClaimAnswer<'_, C>) -> Decision<C> {
     let fail = |reason, message| Decision::Fail { reason, message };
@@ -59,11 +74,8 @@ pub fn decide<C>(claim_id: &str, claim: ClaimAnswer<'_, C>) -> Decision<C> {
                 claim_amount,
             },
             None => fail(
-                "INVALID_CLAIM_AMOUNT",
-                format!(
-                    "claim {claim_id} has amount {}e-{}, which cannot be written exactly with 2 decimal places",
-                    claim_amount.unscaled, claim_amount.scale
-                ),
+                INVALID_CLAIM_AMOUNT,
+                invalid_amount_message(claim_id, claim_amount.unscaled, claim_amount.scale),
             ),
         },
         ClaimAnswer::NotFound => fail("CLAIM_NOT_FOUND", format!("claim {claim_id} not found")),
@@ -119,7 +131,7 @@ mod tests {
     }
 
     #[test]
-    fn each_answer_gets_the_raw_plugins_reason_and_message() {
+    fn each_answer_gets_its_reason_and_message() {
         assert_eq!(
             decide(
                 "CLM-1",
