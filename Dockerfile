@@ -18,10 +18,10 @@ COPY . .
 RUN scripts/fetch-duckdb
 ENV DUCKDB_LIB_DIR=/src/.duckdb/1.5.6
 RUN cargo build --release -p enricher \
- && cargo build --release -p enrichment-guest --target wasm32-wasip2 \
+ && cargo build --release -p enrichment-typed --target wasm32-wasip2 \
  && scripts/install --binary target/release/enricher /out \
  && mkdir -p /out/share/enricher/plugins \
- && cp target/wasm32-wasip2/release/enrichment_guest.wasm /out/share/enricher/plugins/
+ && cp target/wasm32-wasip2/release/enrichment_typed.wasm /out/share/enricher/plugins/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
@@ -29,7 +29,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/enricher --create-home enricher
 COPY --from=build /out/ /opt/enricher/
-# The default plugin is also embedded in the binary; the file is for `plugin deploy`.
+# The default plugin (plugins/typed) is also embedded in the binary; the file is for `plugin deploy`.
 ENV PATH=/opt/enricher/bin:$PATH \
     ENRICHER_CONFIG=/etc/enricher/enricher.toml \
     DUCKDB_URL=/var/lib/enricher/claims.duckdb \

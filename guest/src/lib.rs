@@ -1,4 +1,7 @@
-//! The payment-enrichment plugin.
+//! The payment-enrichment plugin as a raw-bytes SDK plugin
+//! (`payment-enrichment@0.1.1+raw`): the same enrichment as the host's
+//! built-in typed plugin (`plugins/typed`), which it is checked against, and
+//! whose events the host parses with this crate's [`event`] parser.
 //!
 //! Layout:
 //! - [`enrich`]: the enrichment step as pure logic (batch in, routed records out);
@@ -8,8 +11,9 @@
 //! The WIT glue, batching and routing are `enricher-sdk`'s (`guest/sdk/`):
 //! [`enrich::PaymentEnrichment`] is a one-record-at-a-time SDK plugin, exported
 //! below. Output records are written with `enrichment-format` (`guest/format/`),
-//! the record format the host shares. Everything compiles and is tested natively (`cargo test -p enrichment-guest`); the host's benchmark
-//! also links it natively as the no-WASM baseline (feature `native-baseline`).
+//! the record format the host shares. Everything compiles and is tested
+//! natively (`cargo test -p enrichment-guest`); `enricher run --native-step raw`
+//! links it into the host (feature `native-baseline`).
 
 pub mod enrich;
 pub mod event;

@@ -114,7 +114,7 @@ mod with_guest {
     use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, Routed, enrich_batch};
 
     /// The host's claims lookup, as the guest core's lookup.
-    pub struct NativeLookup<'a>(pub &'a ClaimsLookup);
+    struct NativeLookup<'a>(&'a ClaimsLookup);
 
     impl ClaimLookup for NativeLookup<'_> {
         fn lookup(&mut self, claim_ids: &[&str]) -> Vec<LookupOutcome> {
@@ -158,7 +158,7 @@ mod with_guest {
         ))
     }
 
-    /// As `guest/src/component.rs`: the input's key and headers, and a
+    /// As the SDK's WIT glue (`guest/sdk/src/wasm.rs`): the input's key and headers, and a
     /// status header on failures only.
     fn output_record(routed: Routed, input: &InputRecord) -> OutputRecord {
         let mut headers = input.headers.clone();
@@ -186,5 +186,5 @@ mod with_guest {
 /// Without the plugin's crate linked in there is no native raw step.
 #[cfg(not(feature = "native-baseline"))]
 fn raw_step() -> anyhow::Result<NativeStep> {
-    anyhow::bail!("--native-step needs the enricher package's `native-baseline` feature")
+    anyhow::bail!("--native-step raw needs the enricher package's `native-baseline` feature")
 }

@@ -16,7 +16,10 @@
 //! would query the id again. So [`Flights::claim`] asks the cache once more
 //! for the ids it is about to lead, *after* their flights are registered: a
 //! flight ends only after its answer is cached, so whatever ended before the
-//! claim is found there, and whatever had not ended is followed.
+//! claim is found there, and whatever had not ended is followed. (Failures,
+//! and answers the cache refused because a change came in meanwhile, are not
+//! cached: those ids are queried again, which costs a query, never a wrong
+//! answer.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +32,8 @@ use super::LookupAnswer;
 #[derive(Default)]
 pub(super) struct Flights {
     running: Mutex<HashMap<String, Arc<Flight>>>,
-    /// Ids answered by another caller's query (each wait counts once).
+    /// Lookups' ids answered by another caller's query: each wait, and each
+    /// id a lookup's claim found cached by then ([`Flights::answered_meanwhile`]).
     coalesced: AtomicU64,
 }
 
@@ -97,8 +101,6 @@ impl Flights {
         } else {
             lead.settle(recheck(&lead.ids))
         };
-        self.coalesced
-            .fetch_add(cached.len() as u64, Ordering::Relaxed);
         Claim {
             lead,
             follow,
@@ -115,6 +117,12 @@ impl Flights {
         for id in ids {
             running.remove(id);
         }
+    }
+
+    /// A lookup's claim found `n` of its ids cached by another query (the
+    /// prefetch's own claims answer nobody, so they do not count).
+    pub fn answered_meanwhile(&self, n: usize) {
+        self.coalesced.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub fn coalesced(&self) -> u64 {
@@ -301,7 +309,7 @@ mod tests {
         );
         assert_eq!(claim.cached, vec![("A".to_owned(), LookupAnswer::NotFound)]);
         assert!(claim.follow.is_empty());
-        assert_eq!(flights.coalesced(), 1, "answered by the other query");
+        assert_eq!(flights.coalesced(), 0, "counted by the lookup that uses it");
         assert_eq!(
             flights.claim(ids(&["A"]), uncached).lead.ids,
             ids(&["A"]),

@@ -33,6 +33,7 @@ impl ClaimsLookup {
             }
         }
         let claim = self.flights.claim(distinct, recheck);
+        self.flights.answered_meanwhile(claim.cached.len());
         let mut resolved = self.fetch_led(claim.lead, remember);
         resolved.extend(claim.cached);
         for (id, flight) in claim.follow {

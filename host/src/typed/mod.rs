@@ -1,13 +1,14 @@
 //! The host's half of the typed world (`typed-transform`, WIT 1.2.0): what a
 //! raw plugin does itself in WASM, done natively around a typed plugin's call.
 //!
-//! - `read`: parse each event of a batch (with the built-in plugin's own
-//!   parser, so bad input gets the same reason and message), resolve the
+//! - `read`: parse each event of a batch (with the raw plugin's own parser,
+//!   `guest/src/event.rs`, so bad input gets the same reason and message), resolve the
 //!   batch's distinct claim ids in ONE call of the cached [`ClaimsLookup`],
 //!   and lay the batch out as the call's arguments: one `text` buffer and one
 //!   list of flat `payment-record`s whose text fields are spans of it;
 //! - `write`: each `outcome` (and each event that never reached the plugin)
-//!   as the output record the raw built-in plugin writes for it, byte for byte.
+//!   as the output record the raw build of the enrichment (`guest/`) writes
+//!   for it, byte for byte.
 //!
 //! A [`TypedBatch`] keeps its buffers from batch to batch: after the first
 //! batches, reading allocates nothing per record (writing allocates each

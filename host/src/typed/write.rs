@@ -1,5 +1,5 @@
 //! A typed call's outcomes as output records, byte for byte what the raw
-//! built-in plugin writes (`guest/src/enrich.rs`): the payment's fields, the
+//! build of the enrichment writes (`guest/src/enrich.rs`): the payment's fields, the
 //! claim's (or nulls), `enrichment_status`, `error` on failures, the batch's
 //! timestamp; bad input as the shared failure record with its payload.
 //! Outputs keep their input's key and headers; failures add the status header.

@@ -1,16 +1,17 @@
-//! The payment-enrichment plugin on the typed world (`typed-enricher`, WIT
-//! 1.2.0): the same enrichment as the raw built-in plugin
-//! (`guest/src/enrich.rs`), without its generic work. The host hands it
+//! The host's built-in plugin: the payment enrichment on the typed world
+//! (`typed-enricher`, WIT 1.2.0), the same enrichment as the raw build in
+//! `guest/src/enrich.rs`, without its generic work. The host hands it
 //! each batch's payments already parsed, with each payment's claim already
 //! resolved, and writes the outcomes as JSON itself; what is left here is the
 //! logic, shared with the host's native typed step in
 //! `enrichment-typed-logic` (`logic/`): a found claim enriches the payment
 //! (its amount at scale 2), a missing one is CLAIM_NOT_FOUND, a failed lookup
-//! DB_ERROR or DB_TIMEOUT, with the raw plugin's messages.
+//! DB_ERROR or DB_TIMEOUT, an amount that cannot be written exactly at
+//! scale 2 INVALID_CLAIM_AMOUNT, with the raw build's messages.
 //!
 //! Text is never copied: the enriched member id and status are spans of the
-//! batch's text, handed back. The host's native mirror of this logic (for
-//! `enricher run --native-step typed`) is `host/src/cli/native_step.rs`.
+//! batch's text, handed back. `enricher run --native-step typed`
+//! (`host/src/cli/native_step.rs`) runs the same logic crate natively.
 //! Build: `cargo build --release -p enrichment-typed --target wasm32-wasip2`.
 #![cfg(target_arch = "wasm32")]
 

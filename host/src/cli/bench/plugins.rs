@@ -1,5 +1,6 @@
 //! `enricher bench-plugins`: the same enrichment written in several languages
-//! (the built-in Rust plugin, and each `--plugin LABEL=FILE`), measured in one
+//! (the Rust one as a raw plugin like the others, `guest/`, and each
+//! `--plugin LABEL=FILE`), measured in one
 //! run over the same warm claims cache so the ratios hold on a noisy machine:
 //! component size, compile time, instantiate time, memory per instance, and
 //! events/s at batches of 100 and 1000. Prints a Markdown table.

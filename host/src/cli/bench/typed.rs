@@ -6,8 +6,8 @@
 //!   (`--native-step raw`);
 //! - native typed: the host's typed read and write around the typed logic
 //!   compiled into the host (`--native-step typed`);
-//! - WASM raw: the built-in raw plugin (`guest/`);
-//! - WASM typed: the built-in typed plugin (`plugins/typed/`).
+//! - WASM raw: the raw build of the enrichment (`guest/`, main's old default);
+//! - WASM typed: the built-in plugin (`plugins/typed/`).
 //!
 //! Each WASM step's ratio is taken against the FASTER native step of the
 //! batch size, so the comparison stays the fairest one.
