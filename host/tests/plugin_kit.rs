@@ -185,7 +185,11 @@ fn a_new_typed_rust_plugin_builds_and_passes_its_sample_test() {
     );
     // The host wrote the payment's fields, the plugin's claim fields (the
     // member id and status handed back as spans) and its extra field.
-    let first = text(&out.stdout).lines().next().unwrap_or_default().to_owned();
+    let first = text(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     assert!(
         first.starts_with(
             concat!(

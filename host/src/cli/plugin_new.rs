@@ -98,10 +98,7 @@ pub fn write_project(dir: &Path, name: &str, lang: Lang, typed: bool) -> anyhow:
         let typed_dir = format!("{}-typed", lang.dir());
         let found = pick(&TEMPLATES, &typed_dir);
         Some(found.map_err(|_| {
-            anyhow::anyhow!(
-                "no typed template for {} (--typed: rust only)",
-                lang.dir()
-            )
+            anyhow::anyhow!("no typed template for {} (--typed: rust only)", lang.dir())
         })?)
     } else {
         None
@@ -254,14 +251,31 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         write_project(&dir, "fraud-tag", Lang::Rust, true).expect("written");
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).expect("lib.rs");
-        assert!(lib.contains("enricher_sdk::export_typed!(MyPlugin);"), "{lib}");
-        assert!(lib.contains("const NAME: &'static str = \"fraud-tag\";"), "{lib}");
-        for file in ["Cargo.lock", "rust-toolchain.toml", "sample/claims.csv", "vendor/sdk/src/typed/mod.rs"] {
-            assert!(dir.join(file).exists(), "{file} from the rust template and the SDK");
+        assert!(
+            lib.contains("enricher_sdk::export_typed!(MyPlugin);"),
+            "{lib}"
+        );
+        assert!(
+            lib.contains("const NAME: &'static str = \"fraud-tag\";"),
+            "{lib}"
+        );
+        for file in [
+            "Cargo.lock",
+            "rust-toolchain.toml",
+            "sample/claims.csv",
+            "vendor/sdk/src/typed/mod.rs",
+        ] {
+            assert!(
+                dir.join(file).exists(),
+                "{file} from the rust template and the SDK"
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
         let err = write_project(&dir, "fraud-tag", Lang::Python, true).expect_err("rust only");
-        assert_eq!(err.to_string(), "no typed template for python (--typed: rust only)");
+        assert_eq!(
+            err.to_string(),
+            "no typed template for python (--typed: rust only)"
+        );
         assert!(!dir.exists(), "nothing written");
     }
 

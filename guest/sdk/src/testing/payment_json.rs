@@ -122,7 +122,8 @@ fn amount_of(token: &str) -> Result<Decimal, String> {
 /// `YYYY-MM-DDTHH:MM:SS` at the start (the host checks the calendar too).
 fn looks_iso(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     digits(0..4)
         && b.get(4) == Some(&b'-')
         && digits(5..7)
@@ -154,12 +155,22 @@ mod tests {
         let (code, why) = status(r#"{"payment_id":"P1","claim_id":"C1","payment_amount":0.001,"payment_date":"2024-01-15T10:30:00"}"#)
             .expect_err("three places");
         assert_eq!(code, "INVALID_EVENT");
-        assert_eq!(why, "`payment_amount` 0.001 has more than two decimal places");
-        let (code, why) = status(r#"{"payment_id":"P1","payment_amount":1,"payment_date":"2024-01-15T10:30:00"}"#)
-            .expect_err("no claim id");
-        assert_eq!((code, why.as_str()), ("INVALID_EVENT", "missing field `claim_id`"));
-        let rejected = read(r#"{"payment_id":"P9","claim_id":"C1","payment_amount":1,"payment_date":"yesterday"}"#)
-            .expect_err("bad date");
+        assert_eq!(
+            why,
+            "`payment_amount` 0.001 has more than two decimal places"
+        );
+        let (code, why) = status(
+            r#"{"payment_id":"P1","payment_amount":1,"payment_date":"2024-01-15T10:30:00"}"#,
+        )
+        .expect_err("no claim id");
+        assert_eq!(
+            (code, why.as_str()),
+            ("INVALID_EVENT", "missing field `claim_id`")
+        );
+        let rejected = read(
+            r#"{"payment_id":"P9","claim_id":"C1","payment_amount":1,"payment_date":"yesterday"}"#,
+        )
+        .expect_err("bad date");
         assert_eq!(rejected.payment_id.as_deref(), Some("P9"));
         assert_eq!(
             status(r#"{"payment_id":"P1","claim_id":"C1","payment_amount":"abc","payment_date":"2024-01-15T10:30:00"}"#)

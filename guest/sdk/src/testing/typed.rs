@@ -120,9 +120,9 @@ pub fn process_payments<P: TypedPlugin + ?Sized>(
         .map(|r| match r {
             Ok(e) => TypedOutput {
                 payment_id: Some(e.payment_id),
-                outcome: outcomes.next().unwrap_or_else(|| {
-                    Err(Failure::new("PLUGIN_DROPPED_RECORD", "no outcome"))
-                }),
+                outcome: outcomes
+                    .next()
+                    .unwrap_or_else(|| Err(Failure::new("PLUGIN_DROPPED_RECORD", "no outcome"))),
             },
             Err(rejected) => TypedOutput {
                 payment_id: rejected.payment_id,
@@ -259,12 +259,16 @@ mod tests {
             .unavailable("CLM-DOWN", "IO Error")
             .timeout("CLM-SLOW", "after 50ms");
         let payloads = [
-            format!(r#"{{"payment_id":"P1","claim_id":"CLM-1","payment_amount":1500,"processor_id":"STRIPE",{P}}}"#),
+            format!(
+                r#"{{"payment_id":"P1","claim_id":"CLM-1","payment_amount":1500,"processor_id":"STRIPE",{P}}}"#
+            ),
             format!(r#"{{"payment_id":"P2","claim_id":"CLM-404","payment_amount":1,{P}}}"#),
             "{oops".to_owned(),
             format!(r#"{{"payment_id":"P4","claim_id":"CLM-DOWN","payment_amount":1,{P}}}"#),
             format!(r#"{{"payment_id":"P5","claim_id":"CLM-SLOW","payment_amount":1,{P}}}"#),
-            format!(r#"{{"payment_id":"P6","claim_id":"CLM-1","payment_amount":2,"payment_status":"CANCELLED",{P}}}"#),
+            format!(
+                r#"{{"payment_id":"P6","claim_id":"CLM-1","payment_amount":2,"payment_status":"CANCELLED",{P}}}"#
+            ),
             format!(r#"{{"payment_id":"P7","claim_id":"CLM-1","payment_amount":0.5,{P}}}"#),
         ];
         let payloads: Vec<&str> = payloads.iter().map(String::as_str).collect();

@@ -97,7 +97,7 @@ fn enriched(text: &str, e: Enriched<'_>) -> Result<wire::EnrichedPayment, super:
     for (name, value) in e.extra_fields {
         let value = match value {
             Value::Null => wire::FieldValue::Null,
-            Value::Number(d) => wire::FieldValue::Number(amount(&*name, &d)?),
+            Value::Number(d) => wire::FieldValue::Number(amount(&name, &d)?),
             Value::Text(t) => wire::FieldValue::Text(text_ref(text, t)),
         };
         extra_fields.push(wire::Field {
@@ -117,10 +117,8 @@ fn enriched(text: &str, e: Enriched<'_>) -> Result<wire::EnrichedPayment, super:
 /// bytes), else `s` as owned text.
 pub fn text_ref(text: &str, s: Cow<'_, str>) -> wire::TextRef {
     match s {
-        Cow::Borrowed(b) => span_of(text, b).map_or_else(
-            || wire::TextRef::Owned(b.to_owned()),
-            wire::TextRef::Batch,
-        ),
+        Cow::Borrowed(b) => span_of(text, b)
+            .map_or_else(|| wire::TextRef::Owned(b.to_owned()), wire::TextRef::Batch),
         Cow::Owned(o) => wire::TextRef::Owned(o),
     }
 }
@@ -382,7 +380,13 @@ mod tests {
                 scale: 2
             })
         );
-        assert!(decimal(wire::WitDecimal { unscaled: 1, scale: 29 }).is_err());
+        assert!(
+            decimal(wire::WitDecimal {
+                unscaled: 1,
+                scale: 29
+            })
+            .is_err()
+        );
         assert_eq!(wit_decimal(&Decimal::MAX), None);
     }
 }

@@ -90,11 +90,17 @@ mod tests {
         );
         assert_eq!(
             failure(ClaimAnswer::Unavailable("IO Error")),
-            ("DB_ERROR".into(), "claims store unavailable: IO Error".into())
+            (
+                "DB_ERROR".into(),
+                "claims store unavailable: IO Error".into()
+            )
         );
         assert_eq!(
             failure(ClaimAnswer::Timeout("after 50ms")),
-            ("DB_TIMEOUT".into(), "claims lookup timed out: after 50ms".into())
+            (
+                "DB_TIMEOUT".into(),
+                "claims lookup timed out: after 50ms".into()
+            )
         );
     }
 }

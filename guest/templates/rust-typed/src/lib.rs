@@ -26,7 +26,10 @@ impl TypedPlugin for MyPlugin {
                 "OVERPAID",
                 format!(
                     "payment {} of {} exceeds claim {} of {}",
-                    payment.payment_id, payment.payment_amount, payment.claim_id, claim.claim_amount
+                    payment.payment_id,
+                    payment.payment_amount,
+                    payment.claim_id,
+                    claim.claim_amount
                 ),
             ));
         }
@@ -62,7 +65,13 @@ mod tests {
         let statuses: Vec<&str> = out.iter().map(TypedOutput::status).collect();
         assert_eq!(
             statuses,
-            ["SUCCESS", "CLAIM_NOT_FOUND", "DB_ERROR", "OVERPAID", "INVALID_EVENT"]
+            [
+                "SUCCESS",
+                "CLAIM_NOT_FOUND",
+                "DB_ERROR",
+                "OVERPAID",
+                "INVALID_EVENT"
+            ]
         );
         let first = out[0].enriched().expect("P1 is enriched");
         assert_eq!(first.member_id, "MBR-1");
