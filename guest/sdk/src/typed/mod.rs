@@ -6,8 +6,8 @@
 //!
 //! ```
 //! //! Adds what is left of the claim after each payment.
-//! use enricher_sdk::typed::{ClaimAnswer, Enriched, Outcome, Payment, TypedPlugin};
 //! use enricher_sdk::Batch;
+//! use enricher_sdk::typed::{ClaimAnswer, Enriched, Outcome, Payment, TypedPlugin};
 //!
 //! struct Remaining;
 //!
