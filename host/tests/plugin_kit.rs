@@ -3,7 +3,8 @@
 //! turns into a component (checked as a deploy checks it) and that passes
 //! `plugin test --expect` on its own sample; a changed expected record fails
 //! with a readable diff; a project built against another world fails the build
-//! with the deploy check's message.
+//! with the deploy check's message. `plugin new --typed` does the same on the
+//! typed world.
 //!
 //! The first test to need the component builds it (wasm32-wasip2, the pinned
 //! toolchain; a minute or two); the others wait for it.
@@ -46,7 +47,12 @@ fn build(dir: &Path) -> (Output, String) {
 /// `plugin new NAME --lang LANG --dir DIR`, then `plugin build DIR`, both of
 /// which must succeed: the build's output and the component it named.
 fn new_and_build(dir: &Path, name: &str, lang: &str) -> (Output, PathBuf) {
-    let out = enricher(&[
+    new_and_build_with(dir, name, lang, &[])
+}
+
+/// [`new_and_build`] with more `plugin new` flags (`--typed`).
+fn new_and_build_with(dir: &Path, name: &str, lang: &str, flags: &[&str]) -> (Output, PathBuf) {
+    let mut args = vec![
         os("plugin"),
         os("new"),
         os(name),
@@ -54,7 +60,9 @@ fn new_and_build(dir: &Path, name: &str, lang: &str) -> (Output, PathBuf) {
         os(lang),
         os("--dir"),
         dir.as_os_str(),
-    ]);
+    ];
+    args.extend(flags.iter().map(|f| os(f)));
+    let out = enricher(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (out, last) = build(dir);
     assert!(
@@ -132,6 +140,71 @@ fn a_new_rust_plugin_builds_and_passes_its_sample_test() {
     );
     assert!(stderr.contains("enriched SUCCESS"), "{stderr}");
     assert!(stderr.contains("matches"), "{stderr}");
+}
+
+#[test]
+fn a_new_typed_rust_plugin_builds_and_passes_its_sample_test() {
+    let dir = scratch("typed").join("kit-typed");
+    let (out, wasm) = new_and_build_with(&dir, "kit-typed", "rust", &["--typed"]);
+    assert!(
+        text(&out.stderr).contains("which this host runs"),
+        "the deploy check ran:\n{}",
+        text(&out.stderr)
+    );
+    let component = std::fs::read(&wasm).expect("the component");
+    let exports_typed = component
+        .windows(b"payments:enrichment/typed-transform@1.2.0".len())
+        .any(|w| w == b"payments:enrichment/typed-transform@1.2.0");
+    assert!(exports_typed, "a typed-enricher component");
+
+    let out = plugin_test(&wasm, &dir, &dir.join("sample/expected.jsonl"));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("from kit-typed@0.1.0"), "{stderr}");
+    assert!(stderr.contains("matches"), "{stderr}");
+    let outputs: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output is JSON"))
+        .collect();
+    let statuses: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["enrichment_status"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "SUCCESS",
+            "SUCCESS",
+            "SUCCESS",
+            "CLAIM_NOT_FOUND",
+            "INVALID_EVENT",
+            "INVALID_EVENT",
+            "INVALID_JSON",
+            "OVERPAID"
+        ]
+    );
+    // The host wrote the payment's fields, the plugin's claim fields (the
+    // member id and status handed back as spans) and its extra field.
+    let first = text(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        first.starts_with(
+            concat!(
+                r#"{"payment_id":"PAY-1","claim_id":"CLM-0000001","payment_amount":1500.00,"#,
+                r#""payment_date":"2024-01-15T10:30:00","processor_id":null,"payment_method":null,"#,
+                r#""payment_status":null,"member_id":"MBR-000001","claim_amount":2000.00,"#,
+                r#""claim_status":"APPROVED","remaining_claim_amount":500.00,"enrichment_status":"SUCCESS""#
+            )
+        ),
+        "{first}"
+    );
+    assert_eq!(
+        outputs[7]["error"],
+        "payment PAY-8 of 500.00 exceeds claim CLM-0000002 of 120.25"
+    );
 }
 
 #[test]

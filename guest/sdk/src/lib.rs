@@ -1,8 +1,10 @@
 //! `enricher-sdk`: write an enrichment plugin as one function per record.
 //!
 //! A plugin implements [`Plugin`] (or [`BatchPlugin`] to see whole batches)
-//! and calls [`export!`]. The SDK owns what every plugin otherwise writes by
-//! hand against the WIT world `payments:enrichment/enricher`:
+//! and calls [`export!`]; a plugin on the typed world implements
+//! [`typed::TypedPlugin`] and calls [`export_typed!`] instead. The SDK owns
+//! what every plugin otherwise writes by hand against the WIT world
+//! `payments:enrichment/enricher`:
 //! - the batched lookup: it collects the batch's distinct claim ids, makes ONE
 //!   `claims.lookup` call, and hands each record its own answer;
 //! - the "answer every input" rule and `input-index` bookkeeping: a record gets
@@ -15,8 +17,12 @@
 //! - [`claims`]: the lookup's answers ([`Claim`], [`Answer`], [`Lookup`]) and the [`Claims`] trait;
 //! - [`batch`]: the per-batch driver ([`run`]) behind every [`Plugin`];
 //! - [`config`], [`log`]: the host's parameters and log stream (in-memory natively);
-//! - [`testing`]: run a plugin in `cargo test` against an in-memory claims stub;
-//! - `wasm` (wasm32 only): the wit-bindgen glue and what [`export!`] expands to.
+//! - [`typed`]: plugins on the typed world ([`typed::TypedPlugin`], exported
+//!   with [`export_typed!`]): the host parses and looks up, the plugin decides;
+//! - [`testing`]: run a plugin in `cargo test` against an in-memory claims stub
+//!   ([`testing::typed`] for typed plugins, over JSON payloads);
+//! - `wasm`, `wasm_typed` (wasm32 only): the wit-bindgen glue of the two
+//!   worlds and what [`export!`] and [`export_typed!`] expand to.
 //!
 //! The same plugin code compiles natively (tests) and to `wasm32-wasip2` (the
 //! component the host runs): only `wasm` and the backends of `config`/`log` differ.
@@ -67,9 +73,13 @@ pub mod config;
 pub mod log;
 pub mod record;
 pub mod testing;
+pub mod typed;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod wasm;
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod wasm_typed;
 
 pub use batch::run;
 pub use claims::{Answer, Claim, Claims, Lookup};

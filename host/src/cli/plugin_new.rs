@@ -1,7 +1,10 @@
-//! `enricher plugin new <NAME> [--lang rust|python|js]`: write a ready plugin
-//! project from the templates embedded in the binary (`guest/templates/<lang>/`,
-//! `{{name}}` replaced in file contents and names; a template's dotfiles such
-//! as `.gitignore` are written too, dot folders are not).
+//! `enricher plugin new <NAME> [--lang rust|python|js] [--typed]`: write a
+//! ready plugin project from the templates embedded in the binary
+//! (`guest/templates/<lang>/`, `{{name}}` replaced in file contents and names;
+//! a template's dotfiles such as `.gitignore` are written too, dot folders
+//! are not). `--typed` writes a plugin on the typed world (`typed-enricher`):
+//! the template `<lang>/` with `<lang>-typed/`'s files written over it (only
+//! Rust has one: the plugin, its manifest, README and sample differ).
 //!
 //! The SDK is not on a registry, so a Rust project also gets the SDK's
 //! source (`vendor/sdk/`, `vendor/format/`) and every project the WIT files
@@ -45,12 +48,17 @@ pub struct NewArgs {
     /// Where to write the project (default: ./NAME). Must not exist yet.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// A typed plugin (world `typed-enricher`, rust only): the host parses each
+    /// payment event, looks its claim up and writes the output; the plugin
+    /// decides each payment's outcome. Default: a raw-bytes plugin (`enricher`).
+    #[arg(long)]
+    pub typed: bool,
 }
 
 pub fn run(args: NewArgs) -> anyhow::Result<()> {
     check_name(&args.name).map_err(anyhow::Error::msg)?;
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
-    let written = write_project(&dir, &args.name, args.lang)?;
+    let written = write_project(&dir, &args.name, args.lang, args.typed)?;
     println!(
         "wrote {} files into {}: edit the plugin, then\n  enricher plugin build {}\n  \
          enricher plugin test <the .wasm it prints> --input {}/sample/input.jsonl \
@@ -82,25 +90,40 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Write the project for `lang` into `dir` (which must not exist); returns
-/// how many files were written.
-pub fn write_project(dir: &Path, name: &str, lang: Lang) -> anyhow::Result<usize> {
+/// Write the project for `lang` (on the typed world if `typed`) into `dir`
+/// (which must not exist); returns how many files were written.
+pub fn write_project(dir: &Path, name: &str, lang: Lang, typed: bool) -> anyhow::Result<usize> {
     let template = pick(&TEMPLATES, lang.dir())?;
+    let overlay = if typed {
+        let typed_dir = format!("{}-typed", lang.dir());
+        let found = pick(&TEMPLATES, &typed_dir);
+        Some(found.map_err(|_| {
+            anyhow::anyhow!("no typed template for {} (--typed: rust only)", lang.dir())
+        })?)
+    } else {
+        None
+    };
     anyhow::ensure!(
         !dir.exists(),
         "{} already exists: choose another name or --dir",
         dir.display()
     );
     let mut written = 0;
-    for file in template_files(template) {
-        let relative = strip(file.path(), template.path());
-        let relative = PathBuf::from(relative.to_string_lossy().replace("{{name}}", name));
-        let contents = match file.contents_utf8() {
-            Some(text) => text.replace("{{name}}", name).into_bytes(),
-            None => file.contents().to_vec(),
-        };
-        write(&dir.join(relative), &contents)?;
-        written += 1;
+    // The overlay's files replace the base's of the same path.
+    let mut replaced = std::collections::BTreeSet::new();
+    for template in [Some(template), overlay].into_iter().flatten() {
+        for file in template_files(template) {
+            let relative = strip(file.path(), template.path());
+            let relative = PathBuf::from(relative.to_string_lossy().replace("{{name}}", name));
+            let contents = match file.contents_utf8() {
+                Some(text) => text.replace("{{name}}", name).into_bytes(),
+                None => file.contents().to_vec(),
+            };
+            write(&dir.join(&relative), &contents)?;
+            if replaced.insert(relative) {
+                written += 1;
+            }
+        }
     }
     // Only the world's own files, not the frozen released versions.
     for file in WIT.files().filter(|f| !is_dotfile(f.path())) {
@@ -199,7 +222,7 @@ mod tests {
     fn the_rust_project_carries_the_sdk_and_the_world() {
         let dir = std::env::temp_dir().join(format!("enricher-new-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let n = write_project(&dir, "fraud-score", Lang::Rust).expect("written");
+        let n = write_project(&dir, "fraud-score", Lang::Rust, false).expect("written");
         assert!(n > 10);
         for file in [
             "Cargo.toml",
@@ -217,9 +240,43 @@ mod tests {
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
         assert!(manifest.contains("name = \"fraud-score\""), "{manifest}");
         assert!(!manifest.contains("{{name}}"));
-        let again = write_project(&dir, "fraud-score", Lang::Rust);
+        let again = write_project(&dir, "fraud-score", Lang::Rust, false);
         assert!(again.is_err(), "never writes over a folder");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_typed_rust_project_is_the_rust_one_with_the_typed_plugin_over_it() {
+        let dir = std::env::temp_dir().join(format!("enricher-new-typed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        write_project(&dir, "fraud-tag", Lang::Rust, true).expect("written");
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).expect("lib.rs");
+        assert!(
+            lib.contains("enricher_sdk::export_typed!(MyPlugin);"),
+            "{lib}"
+        );
+        assert!(
+            lib.contains("const NAME: &'static str = \"fraud-tag\";"),
+            "{lib}"
+        );
+        for file in [
+            "Cargo.lock",
+            "rust-toolchain.toml",
+            "sample/claims.csv",
+            "vendor/sdk/src/typed/mod.rs",
+        ] {
+            assert!(
+                dir.join(file).exists(),
+                "{file} from the rust template and the SDK"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let err = write_project(&dir, "fraud-tag", Lang::Python, true).expect_err("rust only");
+        assert_eq!(
+            err.to_string(),
+            "no typed template for python (--typed: rust only)"
+        );
+        assert!(!dir.exists(), "nothing written");
     }
 
     #[test]
@@ -231,7 +288,7 @@ mod tests {
                 std::process::id()
             ));
             let _ = std::fs::remove_dir_all(&dir);
-            write_project(&dir, "fraud-score", lang).expect("written");
+            write_project(&dir, "fraud-score", lang, false).expect("written");
             let gitignore = std::fs::read_to_string(dir.join(".gitignore"))
                 .unwrap_or_else(|e| panic!("{lang:?} project has no .gitignore: {e}"));
             assert!(gitignore.contains(ignored), "{lang:?}: {gitignore}");

@@ -1,6 +1,7 @@
 //! Native testing: run a plugin in `cargo test`, no wasm, against an
 //! in-memory [`ClaimsStub`], with the parameters and log lines of
-//! [`crate::config`] and [`crate::log`] kept per thread.
+//! [`crate::config`] and [`crate::log`] kept per thread. [`typed`] runs a
+//! typed plugin over JSON payloads the way the host feeds it.
 //!
 //! ```
 //! use enricher_sdk::testing::{ClaimsStub, process};
@@ -24,6 +25,11 @@
 //! assert_eq!(out[1].status(), "CLAIM_NOT_FOUND");
 //! assert_eq!(claims.calls(), [vec!["CLM-1".to_owned(), "CLM-2".to_owned()]]);
 //! ```
+
+#[cfg(not(target_arch = "wasm32"))]
+mod payment_json;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod typed;
 
 use std::collections::HashMap;
 
