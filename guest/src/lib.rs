@@ -26,7 +26,7 @@ pub const PLUGIN_NAME: &str = "payment-enrichment";
 /// `payment-enrichment@0.1.0`); this raw-bytes build of the same logic is
 /// told apart by build metadata, so the two never share a deploy key.
 #[cfg(not(feature = "v2"))]
-pub const PLUGIN_VERSION: &str = "0.1.0+raw";
+pub const PLUGIN_VERSION: &str = "0.1.1+raw";
 /// Version 2 adds `remaining_claim_amount` to enriched events (a second real
 /// version for hot-swap tests and demos: `--features v2`).
 #[cfg(feature = "v2")]

@@ -21,11 +21,11 @@ use crate::bindings::exports::payments::enrichment::{transform, typed_transform}
 use crate::error::PluginError;
 
 /// The plugin built with this host, run when no other is given: the
-/// enrichment on the typed world (`plugins/typed/`, `payment-enrichment@0.1.0`),
+/// enrichment on the typed world (`plugins/typed/`, `payment-enrichment@0.1.1`),
 /// compiled by `host/build.rs`.
 pub const DEFAULT_PLUGIN: &[u8] = include_bytes!(env!("ENRICHER_DEFAULT_PLUGIN"));
 /// The same enrichment as a raw-bytes plugin on the SDK (`guest/`,
-/// `payment-enrichment@0.1.0+raw`): the reference the typed one is checked
+/// `payment-enrichment@0.1.1+raw`): the reference the typed one is checked
 /// and benchmarked against, compiled by `host/build.rs`.
 pub const RAW_PLUGIN: &[u8] = include_bytes!(env!("ENRICHER_RAW_PLUGIN"));
 
