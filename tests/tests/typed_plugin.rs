@@ -192,6 +192,16 @@ fn the_typed_plugin_writes_what_the_raw_plugin_writes_byte_for_byte() {
     }
 }
 
+/// Raw and typed pipelines over `store` with no cache: every lookup asks it.
+fn uncached_pipelines(store: impl ClaimsStore + 'static) -> (Pipeline, Pipeline) {
+    let config = LookupConfig {
+        cache: CacheMode::None,
+        ..LookupConfig::default()
+    };
+    let lookup = Arc::new(ClaimsLookup::start(Box::new(store), &config).expect("lookup"));
+    pipelines(&lookup)
+}
+
 /// A store that fails every query: DB_ERROR, with the store's words.
 struct Down;
 
@@ -206,12 +216,7 @@ impl ClaimsStore for Down {
 
 #[test]
 fn a_failing_store_gives_the_same_db_errors_in_both_forms() {
-    let config = LookupConfig {
-        cache: CacheMode::None,
-        ..LookupConfig::default()
-    };
-    let lookup = Arc::new(ClaimsLookup::start(Box::new(Down), &config).expect("lookup"));
-    let (mut raw, mut typed) = pipelines(&lookup);
+    let (mut raw, mut typed) = uncached_pipelines(Down);
     let batch = records(&[
         event("PAY-1", "CLM-001", "1.00").as_bytes(),
         b"not json",
@@ -256,12 +261,7 @@ impl ClaimsStore for OddAmounts {
 
 #[test]
 fn a_claim_amount_that_would_be_rounded_is_invalid_in_both_forms() {
-    let config = LookupConfig {
-        cache: CacheMode::None,
-        ..LookupConfig::default()
-    };
-    let lookup = Arc::new(ClaimsLookup::start(Box::new(OddAmounts), &config).expect("lookup"));
-    let (mut raw, mut typed) = pipelines(&lookup);
+    let (mut raw, mut typed) = uncached_pipelines(OddAmounts);
     let batch = records(&[
         event("PAY-1", "CLM-ODD", "1.00").as_bytes(),
         event("PAY-2", "CLM-LONG", "2.50").as_bytes(),
