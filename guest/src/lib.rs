@@ -12,8 +12,8 @@
 //! [`enrich::PaymentEnrichment`] is a one-record-at-a-time SDK plugin, exported
 //! below. Output records are written with `enrichment-format` (`guest/format/`),
 //! the record format the host shares. Everything compiles and is tested
-//! natively (`cargo test -p enrichment-guest`); `enricher run --native-step raw`
-//! links it into the host (feature `native-baseline`).
+//! natively (`cargo test -p enrichment-guest`); `enricher-bench run --native-step raw`
+//! links it into the benchmark binary (`host/bench/`).
 
 pub mod enrich;
 pub mod event;

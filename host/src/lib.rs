@@ -14,8 +14,9 @@
 //!
 //! Layout, one job per module (dependencies point down this list):
 //! - [`app`]: wiring shared by the commands (config → lookup → plugin → pipeline, Kafka host);
+//! - [`admin`]: the admin HTTP API (plugins, claims, metrics, probes, status page) and its client;
 //! - [`deploy`]: plugin versions on a running host: checks, version store,
-//!   rollback policy, fleet topic, watched folder, admin HTTP API and client;
+//!   rollback policy, fleet topic, watched folder;
 //! - [`kafka`]: Kafka mode: poll, process, produce, commit (exactly-once or at-least-once);
 //! - [`file_mode`]: `enricher run` on files (one record per line, JSON lines out);
 //! - [`pipeline`]: batches records through the plugin and routes every output, losing none;
@@ -27,6 +28,7 @@
 //! - [`observe`]: the stream's atomic counters and histograms `/metrics` reads;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
 //! - [`generate`]: realistic payment events and a matching claims file;
+//! - [`toolchain`]: the commands that build a Python or JS plugin project into a component;
 //! - [`config`]: the one typed configuration (defaults, TOML file, env, flags);
 //! - [`bindings`]: the one `bindgen!` of the WIT world `payments:enrichment/enricher`;
 //! - [`error`]: the error enums several modules branch on;
@@ -35,6 +37,7 @@
 //! Each module's public items are its deliberate API (used by the binary and
 //! the integration tests); everything else is crate-private.
 
+pub mod admin;
 pub mod app;
 pub mod bindings;
 pub mod changelog;
@@ -53,6 +56,7 @@ pub mod metrics;
 pub mod observe;
 pub mod pipeline;
 pub mod runtime;
+pub mod toolchain;
 pub mod typed;
 
 // The binary (`main.rs`) keeps its subcommands in `src/cli/`, and the

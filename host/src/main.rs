@@ -15,7 +15,7 @@ mod cli;
 
 use cli::settings::SettingFlags;
 use cli::summary::SummaryArgs;
-use cli::{bench, commands, demo};
+use cli::{commands, demo};
 
 /// The end of `enricher --help`: both modes of `run`, and examples.
 const OVERVIEW: &str = "\
@@ -75,17 +75,6 @@ enum Command {
         #[command(subcommand)]
         command: TopicCommand,
     },
-    /// Measure throughput: native vs WASM, warm cache vs misses.
-    Bench(bench::files::BenchArgs),
-    /// Measure Kafka end to end against a passthrough, and latency at a fixed rate.
-    BenchKafka(bench::kafka::KafkaBenchArgs),
-    /// Measure a plugin deployment: the checks, and the pause of a swap.
-    BenchSwap(bench::swap::SwapBenchArgs),
-    /// Measure the claims changelog: apply rate, freshness latency, and throughput
-    /// while updates stream in (needs Kafka).
-    BenchClaims(bench::claims::ClaimsBenchArgs),
-    /// Compare plugins (Rust, Python, JS...): size, compile, instantiate, memory, events/s.
-    BenchPlugins(bench::plugins::PluginBenchArgs),
     /// Deploy, list, roll back plugin versions on a running host (admin API).
     Plugin(cli::plugin::PluginArgs),
     /// Run failed payments (failed-payments) through the current claims and plugin again.
@@ -235,11 +224,6 @@ fn run(cli: Cli, config_from: Option<ValueSource>) -> anyhow::Result<()> {
             config.lookup.cache = CacheMode::Partial;
             demo::run(&mut config, &dir, events)
         }
-        Command::Bench(args) => bench::run(&config, args),
-        Command::BenchKafka(args) => bench::kafka::run(&config, args),
-        Command::BenchSwap(args) => bench::swap::run(&config, args),
-        Command::BenchClaims(args) => bench::claims::run(&config, args),
-        Command::BenchPlugins(args) => bench::plugins::run(&config, args),
         Command::Plugin(args) => cli::plugin::run(&config, args),
         Command::Redrive(args) => cli::redrive::run(config, args),
         Command::Config {

@@ -1,13 +1,17 @@
-//! Counters of one run: records in and out, per `enrichment_status`, plugin
-//! trouble; and the summary printed at the end of `enricher run`.
+//! The end-of-run view of the stream's counters: records in and out, per
+//! `enrichment_status`, plugin trouble, read from the one
+//! [`StreamMeter`](crate::observe::StreamMeter) that `/metrics` and the status
+//! line read too; and the summary printed at the end of `enricher run`.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::lookup::LookupStats;
+use crate::observe::StreamMeter;
 
-/// What a pipeline has counted.
+/// What a pipeline has counted, as read from its meter at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PipelineMetrics {
     /// Records handed to the pipeline.
@@ -33,23 +37,28 @@ pub struct PipelineMetrics {
 }
 
 impl PipelineMetrics {
-    pub fn count_status(&mut self, status: &str, enriched: bool) {
-        self.count_statuses(status, enriched, 1);
-    }
-
-    /// `n` outputs of one status at once (the pipeline counts runs of one status).
-    pub fn count_statuses(&mut self, status: &str, enriched: bool, n: u64) {
-        if enriched {
-            self.enriched += n;
-        } else {
-            self.failed += n;
-        }
-        match self.by_status.get_mut(status) {
-            Some(count) => *count += n,
-            None => {
-                self.by_status.insert(status.to_owned(), n);
+    /// The counts of `meter` now. Statuses past the meter's bounded set are
+    /// counted under `OTHER`, as `/metrics` labels them.
+    pub fn read(meter: &StreamMeter) -> Self {
+        let load = |n: &AtomicU64| n.load(Relaxed);
+        let mut metrics = Self {
+            records_in: load(&meter.records_in),
+            plugin_calls: load(&meter.plugin_calls),
+            plugin_traps: load(&meter.plugin_traps),
+            invalid_outputs: load(&meter.invalid_outputs),
+            plugin_swaps: load(&meter.plugin_swaps),
+            stale_outputs: load(&meter.stale_outputs),
+            ..Self::default()
+        };
+        for (output, status, n) in meter.records_out() {
+            if output == "enriched" {
+                metrics.enriched += n;
+            } else {
+                metrics.failed += n;
             }
+            *metrics.by_status.entry(status).or_default() += n;
         }
+        metrics
     }
 
     pub fn status(&self, code: &str) -> u64 {
@@ -58,8 +67,8 @@ impl PipelineMetrics {
 }
 
 /// The end-of-run report.
-pub struct RunSummary<'a> {
-    pub metrics: &'a PipelineMetrics,
+pub struct RunSummary {
+    pub metrics: PipelineMetrics,
     pub lookup: LookupStats,
     pub elapsed: Duration,
     pub plugin: String,
@@ -69,7 +78,7 @@ pub struct RunSummary<'a> {
     pub cache: crate::lookup::CacheChoice,
 }
 
-impl RunSummary<'_> {
+impl RunSummary {
     /// Every counter of the summary as one JSON object (`--summary-json`):
     /// `plugin`, `elapsed_seconds`, `records` (the pipeline's counters, with
     /// `by_status`), `lookup` (cache and store counters) and `changelog`
@@ -85,9 +94,9 @@ impl RunSummary<'_> {
     }
 }
 
-impl fmt::Display for RunSummary<'_> {
+impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let m = self.metrics;
+        let m = &self.metrics;
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         writeln!(f, "plugin     {}", self.plugin)?;
         writeln!(

@@ -5,11 +5,14 @@
 //! of their sources and the toolchain's pinned versions. A missing toolchain
 //! fails the test with the command to run: never a silent skip.
 //!
+//! The two plugins are WIT 1.1.0 plugins (old plugins keep running): they
+//! are built against the frozen `wit/released/1.1.0`, not a copy of it.
+//!
 //! A "looping" variant adds one line to the plugin: a record holding
 //! `"chaos":"loop"` spins forever, for the sandbox's CPU deadline.
 
+use enricher::toolchain::{ScriptLang, componentize_command};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 
 /// Which language's plugin.
@@ -164,30 +167,8 @@ fn apply_variant(lang: Lang, variant: Variant, dir: &Path) {
     }
 }
 
-/// The build command of `enricher plugin build` for `lang`, in `dir`.
-fn build_command(lang: Lang, bin: &Path, dir: &Path, out: &Path) -> Command {
-    let mut cmd = Command::new(bin);
-    match lang {
-        Lang::Python => {
-            cmd.arg("-d")
-                .arg(dir.join("wit"))
-                .args(["-w", "enricher", "componentize", "app", "-p"])
-                .arg(dir)
-                .arg("-o")
-                .arg(out);
-        }
-        Lang::Js => {
-            cmd.arg("componentize")
-                .arg(dir.join("plugin.js"))
-                .arg("--wit")
-                .arg(dir.join("wit"))
-                .args(["--world-name", "enricher", "--disable", "all", "-o"])
-                .arg(out);
-        }
-    }
-    cmd.current_dir(dir);
-    cmd
-}
+/// The WIT package the polyglot plugins are written against (frozen).
+const PLUGIN_WIT: &str = "wit/released/1.1.0";
 
 fn build(lang: Lang, variant: Variant) -> PathBuf {
     // One build at a time in this process; across processes the rename below is atomic.
@@ -199,11 +180,18 @@ fn build(lang: Lang, variant: Variant) -> PathBuf {
     sources(&source_dir, Path::new(""), &mut files);
     let mut hash = fnv(0xcbf2_9ce4_8422_2325, stamp.as_bytes());
     hash = fnv(hash, format!("{variant:?}").as_bytes());
-    for f in &files {
+    let wit = workspace_root().join(PLUGIN_WIT);
+    let mut wit_files = Vec::new();
+    sources(&wit, Path::new(""), &mut wit_files);
+    for (dir, f) in files
+        .iter()
+        .map(|f| (&source_dir, f))
+        .chain(wit_files.iter().map(|f| (&wit, f)))
+    {
         hash = fnv(hash, f.to_string_lossy().as_bytes());
         hash = fnv(
             hash,
-            &std::fs::read(source_dir.join(f)).expect("read plugin source"),
+            &std::fs::read(dir.join(f)).expect("read plugin source"),
         );
     }
     // Next to the test binaries: <target>/release/polyglot-plugins/.
@@ -229,7 +217,11 @@ fn build(lang: Lang, variant: Variant) -> PathBuf {
     let built = work.join("target/plugin.wasm");
     std::fs::create_dir_all(built.parent().expect("a parent")).expect("create target dir");
     let started = std::time::Instant::now();
-    let output = build_command(lang, &bin, &work, &built)
+    let script = match lang {
+        Lang::Python => ScriptLang::Python,
+        Lang::Js => ScriptLang::Js,
+    };
+    let output = componentize_command(script, &bin, &work, &wit, &built)
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
     assert!(

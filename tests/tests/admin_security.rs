@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use enricher::admin::{AdminClient, AdminOptions, AdminServer, ClientError};
 use enricher::config::{DeliveryMode, Secret};
-use enricher::deploy::admin::{AdminClient, AdminOptions, AdminServer, ClientError};
 use enricher::deploy::{AdminError, Deployer, PluginAdmin};
 use enricher::runtime::{PluginEngine, PluginSettings};
 use enricher_tests::kafka::*;

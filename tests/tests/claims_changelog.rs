@@ -379,7 +379,7 @@ fn a_host_started_before_the_changelog_exists_creates_it_and_its_admin_api_publi
     );
 
     // Kafka mode: POST /v1/claims publishes to the changelog, which the host applies.
-    let admin = enricher::deploy::admin::AdminClient::new(&host.admin.expect("admin").to_string());
+    let admin = enricher::admin::AdminClient::new(&host.admin.expect("admin").to_string());
     let csv = "claim_id,member_id,claim_amount\nCLM-ABSENT,MBR-ABSENT,99.90\n";
     let report = admin
         .claims(

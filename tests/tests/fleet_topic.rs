@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use enricher::admin::AdminClient;
 use enricher::config::{Config, DeliveryMode};
-use enricher::deploy::admin::AdminClient;
 use enricher::deploy::{FleetPublisher, PluginAdmin};
 use enricher_tests::kafka::*;
 use enricher_tests::polyglot::{self, Lang};

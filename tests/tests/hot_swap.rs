@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use enricher::admin::AdminClient;
 use enricher::config::{Config, DeliveryMode};
 use enricher::deploy::PluginAdmin;
-use enricher::deploy::admin::AdminClient;
 use enricher_tests::kafka::*;
 use enricher_tests::swap::*;
 use enricher_tests::test_plugins::V2;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use enricher::admin::AdminClient;
 use enricher::config::DeliveryMode;
 use enricher::deploy::PluginAdmin;
-use enricher::deploy::admin::AdminClient;
 use enricher::kafka::{COMMIT_UNIT_HEADER, TailedRecord};
 use enricher_tests::kafka::*;
 use enricher_tests::polyglot::{self, Lang};

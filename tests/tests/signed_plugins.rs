@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use enricher::admin::{AdminClient, ClientError};
 use enricher::app::StartError;
 use enricher::config::{Config, DeliveryMode};
-use enricher::deploy::admin::{AdminClient, ClientError};
 use enricher::deploy::signature::{
     PrivateKey, SignatureError, TrustedKeys, fingerprint, generate_key, key_pems, sign,
     signature_path,

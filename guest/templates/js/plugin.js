@@ -1,5 +1,5 @@
 // {{name}}: an enrichment plugin in JavaScript for the enricher host (WIT world
-// `payments:enrichment/enricher@1.2.0`, in `wit/`), built with jco componentize.
+// `payments:enrichment/enricher@{{wit_version}}`, in `wit/`), built with jco componentize.
 //
 // Edit `enrich()`. Build: `enricher plugin build .`; test: `./test.sh`.
 // The host calls `processBatch` with a batch of raw records: look their claims
@@ -7,7 +7,7 @@
 // `enriched` or `failed`. Money stays exact, never a float: the event's own
 // text is kept, and the claim amount (`unscaled` is a BigInt) is formatted as text.
 
-import { lookup } from 'payments:enrichment/claims@1.2.0';
+import { lookup } from 'payments:enrichment/claims@{{wit_version}}';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,5 +1,5 @@
 """{{name}}: an enrichment plugin in Python for the enricher host (WIT world
-`payments:enrichment/enricher@1.2.0`, in `wit/`), built with componentize-py.
+`payments:enrichment/enricher@{{wit_version}}`, in `wit/`), built with componentize-py.
 
 Edit `enrich()`. Build: `enricher plugin build .`; test: `./test.sh`.
 The host calls `process_batch` with a batch of raw records: look their claims

@@ -3,8 +3,8 @@
 //! token before a run connects to anything.
 
 use super::StartError;
+use crate::admin::{AdminAccess, AdminOptions, TlsFiles, check_bind};
 use crate::config::Config;
-use crate::deploy::admin::{AdminAccess, AdminOptions, TlsFiles, check_bind};
 use crate::error::ConfigError;
 
 /// Refuse an open admin API (or an unreadable token) before anything else:

@@ -10,9 +10,9 @@ use super::{
     StartError, admin_options, build_file_pipeline, is_lock_conflict, load_plugin, open_lookup,
     plugin_bytes,
 };
+use crate::admin::{AdminOptions, AdminServer, ClaimsAdmin, Observed};
 use crate::changelog::{ClaimsWriter, LocalClaims};
 use crate::config::Config;
-use crate::deploy::admin::{AdminOptions, AdminServer, ClaimsAdmin, Observed};
 use crate::deploy::{FixedPlugin, PluginAdmin};
 use crate::lookup::{ClaimsLookup, FetchError};
 use crate::pipeline::Pipeline;

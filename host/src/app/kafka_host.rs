@@ -10,9 +10,9 @@ use super::StartError;
 use super::admin::admin_options;
 use super::claims::{open_changelog_lookup, open_lookup};
 use super::plugin::{plugin_bytes, startup_trust};
+use crate::admin::{AdminOptions, AdminServer, ClaimsAdmin, Observed, check_bind};
 use crate::changelog::{ChangelogApplier, Publisher};
 use crate::config::Config;
-use crate::deploy::admin::{AdminOptions, AdminServer, ClaimsAdmin, Observed, check_bind};
 use crate::deploy::{
     Deployer, DirWatcher, Fleet, FleetPublisher, FleetWatcher, LocalOnly, PluginAdmin,
     canaries_from_file, default_canaries,

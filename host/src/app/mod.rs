@@ -6,7 +6,7 @@
 //! `file_host` and `kafka_host` build the two kinds of host. This file holds
 //! the error they share.
 
-use crate::deploy::admin::AdminStartError;
+use crate::admin::AdminStartError;
 use crate::deploy::signature::SignatureError;
 use crate::error::{ConfigError, PluginError, StoreError};
 use crate::kafka::KafkaRunError;
@@ -74,5 +74,6 @@ pub use claims::{is_lock_conflict, open_changelog_lookup, open_lookup};
 pub use file_host::{FileHost, build_file_host};
 pub use kafka_host::{KafkaHost, build_kafka_host};
 pub use plugin::{
-    StartupTrust, build_file_pipeline, build_pipeline, load_plugin, plugin_bytes, startup_trust,
+    StartupTrust, build_file_pipeline, build_native_file_pipeline, build_pipeline, load_plugin,
+    plugin_bytes, startup_trust,
 };

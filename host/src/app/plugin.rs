@@ -7,7 +7,7 @@ use super::StartError;
 use super::claims::open_lookup;
 use crate::config::Config;
 use crate::deploy::signature::{TrustedKeys, signature_path};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{NativeStep, Pipeline};
 use crate::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine, read_component};
 
 /// The component bytes the config names, or those of the plugin built with the host.
@@ -83,4 +83,20 @@ pub fn build_pipeline(config: &Config) -> Result<Pipeline, StartError> {
 /// The pipeline for file mode, where headers are not kept.
 pub fn build_file_pipeline(config: &Config) -> Result<Pipeline, StartError> {
     Ok(build_pipeline(config)?.without_plugin_headers())
+}
+
+/// The file-mode pipeline with `step` run in place of the configured
+/// plugin's component (the benchmarks' native baseline, `enricher-bench`);
+/// the plugin still names the run in its summary.
+pub fn build_native_file_pipeline(
+    config: &Config,
+    step: NativeStep,
+) -> Result<Pipeline, StartError> {
+    let engine = PluginEngine::with_settings((&config.plugin).into())?;
+    let plugin = load_plugin(&engine, config)?;
+    let lookup = open_lookup(config)?;
+    Ok(
+        Pipeline::native(plugin, step, lookup, config.pipeline.max_record_bytes)
+            .without_plugin_headers(),
+    )
 }

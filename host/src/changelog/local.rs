@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use super::apply::{Batch, ClaimsWriter};
 use super::codec::change_of;
+use crate::admin::{ClaimsAdmin, ClaimsReport};
 use crate::claims_load::Claim;
 use crate::deploy::AdminError;
-use crate::deploy::admin::{ClaimsAdmin, ClaimsReport};
 use crate::error::StoreError;
 use crate::lookup::{ChangelogProgress, ClaimsLookup};
 

@@ -10,10 +10,10 @@ use std::time::Duration;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::codec::encode;
+use crate::admin::{ClaimsAdmin, ClaimsReport};
 use crate::claims_load::Claim;
 use crate::config::KafkaConfig;
 use crate::deploy::AdminError;
-use crate::deploy::admin::{ClaimsAdmin, ClaimsReport};
 use crate::kafka::topics::create_compacted_topic;
 use crate::kafka::{KafkaRunError, Refusals};
 

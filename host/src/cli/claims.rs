@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use enricher::admin::AdminClient;
 use enricher::app::is_lock_conflict;
 use enricher::claims_load::{InputFormat, LoadOptions, load_claims_from, read_claims};
 use enricher::config::Config;
-use enricher::deploy::admin::AdminClient;
 
 use super::progress::{Counter, LineCounting, Progress, Shown};
 use super::summary::SummaryArgs;

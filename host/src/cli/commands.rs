@@ -39,12 +39,6 @@ pub struct RunArgs {
     /// File mode: append to the outputs instead of replacing them (to resume an interrupted run).
     #[arg(long, requires = "input")]
     pub append: bool,
-    /// File mode: run the enrichment compiled into the host instead of the
-    /// plugin, to measure what WASM costs (a benchmark aid): `typed` (default,
-    /// as the built-in plugin) the typed world's step (host parse and write
-    /// around the typed plugin's logic), `raw` the raw plugin's whole step.
-    #[arg(long, requires = "input", hide = true, value_name = "FORM", num_args = 0..=1, default_missing_value = "typed")]
-    pub native_step: Option<super::native_step::NativeForm>,
     #[command(flatten)]
     pub summary: SummaryArgs,
 }
@@ -56,7 +50,6 @@ pub fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
             let job = FileJob {
                 skip_lines: args.skip_lines.unwrap_or(0),
                 append: args.append,
-                native_step: args.native_step,
                 summary_json: args.summary.summary_json.as_deref(),
                 ..FileJob::new(input, enriched, failed)
             };
@@ -164,7 +157,7 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
     let mut produced = None;
     let summary = match (&args.out, &args.topic) {
         (_, Some(topic)) => {
-            let topic_writer = super::kafka::TopicWriter::new(config, topic)?;
+            let topic_writer = enricher::kafka::TopicWriter::new(config, topic)?;
             let mut out = LineCounting::new(topic_writer, lines);
             let s = write_events(&mut out, &options)?;
             out.flush()?;

@@ -37,8 +37,6 @@ pub struct FileJob<'a> {
     pub skip_lines: u64,
     /// Append to the outputs instead of replacing them (`--append`).
     pub append: bool,
-    /// Run the enrichment compiled into the host instead of the plugin (`--native-step`).
-    pub native_step: Option<super::native_step::NativeForm>,
     /// Where `--summary-json` writes at the end (checked like an output).
     pub summary_json: Option<&'a Path>,
 }
@@ -52,7 +50,6 @@ impl<'a> FileJob<'a> {
             failed_out,
             skip_lines: 0,
             append: false,
-            native_step: None,
             summary_json: None,
         }
     }
@@ -137,10 +134,6 @@ pub fn run_file_job(
             ""
         };
         eprintln!("admin API on http://{addr} (metrics: /metrics, status page: /{claims})");
-    }
-    if let Some(form) = job.native_step {
-        let (step, form) = super::native_step::step(form)?;
-        host.pipeline.set_native_step(step, form);
     }
     let pipeline = &mut host.pipeline;
     let input = job.input;

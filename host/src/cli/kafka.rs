@@ -4,15 +4,13 @@
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use enricher::app::{build_kafka_host, check_admin_settings};
 use enricher::config::Config;
-use enricher::kafka::{Refusals, RunOptions, run_observed, wait_for_broker};
-use enricher::kafka::{TailOptions, load_producer_config, tail_topic};
+use enricher::kafka::{RunOptions, run_observed, wait_for_broker};
+use enricher::kafka::{TailOptions, tail_topic};
 use enricher::observe::{ChangelogLag, StatusLog};
 
 use super::summary::{SummaryArgs, merged};
@@ -167,88 +165,4 @@ pub fn tail(config: &Config, args: TailArgs) -> anyhow::Result<()> {
     }
     eprintln!("{n} record(s) in {}", args.topic);
     Ok(())
-}
-
-/// An `io::Write` that produces each line as one record, keyed by its `claim_id`.
-/// `flush` fails when the broker refused any record.
-pub struct TopicWriter {
-    producer: BaseProducer<Refusals>,
-    topic: String,
-    pending: Vec<u8>,
-    pub sent: u64,
-}
-
-impl TopicWriter {
-    pub fn new(config: &Config, topic: &str) -> anyhow::Result<Self> {
-        let producer: BaseProducer<Refusals> = load_producer_config(&config.kafka)
-            .create_with_context(Refusals::new("a record"))
-            .context("creating the Kafka producer")?;
-        Ok(Self {
-            producer,
-            topic: topic.to_owned(),
-            pending: Vec::new(),
-            sent: 0,
-        })
-    }
-
-    fn send_line(&mut self, line: &[u8]) -> std::io::Result<()> {
-        #[derive(serde::Deserialize)]
-        struct Key<'a> {
-            #[serde(borrow)]
-            claim_id: Option<&'a str>,
-        }
-        let key = serde_json::from_slice::<Key<'_>>(line)
-            .ok()
-            .and_then(|k| k.claim_id)
-            .map(str::as_bytes);
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).payload(line);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    self.producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-                Err((e, _)) => return Err(std::io::Error::other(e)),
-            }
-        }
-        self.sent += 1;
-        self.producer.poll(Duration::ZERO);
-        Ok(())
-    }
-}
-
-impl Write for TopicWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        let mut start = 0;
-        while let Some(at) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            let line = self.pending[start..start + at].to_vec();
-            self.send_line(&line)?;
-            start += at + 1;
-        }
-        self.pending.drain(..start);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.producer
-            .flush(Duration::from_secs(30))
-            .map_err(std::io::Error::other)?;
-        match self.producer.context().count() {
-            0 => Ok(()),
-            n => Err(std::io::Error::other(format!(
-                "{n} of {} record(s) were refused by the broker (see the warning above)",
-                self.sent
-            ))),
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! The subcommands of the `enricher` binary (argument structs and the glue
-//! from the library to the terminal); benchmarks and load tools in `bench/`.
+//! from the library to the terminal). Benchmarks and load tools are another
+//! binary, `enricher-bench` (host/bench/).
 
-pub mod bench;
 pub mod claims;
 pub mod commands;
 pub mod config_check;
@@ -11,7 +11,6 @@ pub mod interrupt;
 pub mod kafka;
 pub mod logging;
 pub mod named_io;
-pub mod native_step;
 pub mod plugin;
 pub mod plugin_build;
 pub mod plugin_expect;

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::Serialize;
 
+use enricher::admin::AdminClient;
 use enricher::config::{Config, DEFAULT_ADMIN_BIND};
-use enricher::deploy::admin::AdminClient;
 use enricher::deploy::signature::signature_path;
 use enricher::deploy::{DeployReport, PluginStatus, RollbackReport, VersionInfo, printable};
 use enrichment_format::format_utc_millis;

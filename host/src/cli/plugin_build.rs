@@ -18,6 +18,7 @@ use anyhow::Context;
 use enricher::config::Config;
 use enricher::deploy::{load_candidate, sha256_hex};
 use enricher::runtime::PluginEngine;
+use enricher::toolchain::{ScriptLang, componentize_command};
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
@@ -108,6 +109,8 @@ fn default_toolchains() -> PathBuf {
 
 /// Run the toolchain; returns the component's path.
 fn build(dir: &Path, project: &Project, toolchains: &Path) -> anyhow::Result<PathBuf> {
+    // The tools run inside the project: every path they get is absolute.
+    let dir = &absolute(dir)?;
     let target = dir.join("target");
     let (mut command, wasm) = match project {
         Project::Rust { lib } => {
@@ -127,26 +130,13 @@ fn build(dir: &Path, project: &Project, toolchains: &Path) -> anyhow::Result<Pat
         Project::Python { name } => {
             let tool = find_tool(toolchains, "python/bin/componentize-py", "componentize-py")?;
             let wasm = target.join(format!("{name}.wasm"));
-            let mut c = Command::new(tool);
-            c.arg("-d")
-                .arg(dir.join("wit"))
-                .args(["-w", "enricher", "componentize", "app", "-p"])
-                .arg(dir)
-                .arg("-o")
-                .arg(&wasm);
+            let c = componentize_command(ScriptLang::Python, &tool, dir, &dir.join("wit"), &wasm);
             (c, wasm)
         }
         Project::Js { name } => {
             let tool = find_tool(toolchains, "js/node_modules/.bin/jco", "jco")?;
             let wasm = target.join(format!("{name}.wasm"));
-            let mut c = Command::new(tool);
-            c.arg("componentize")
-                .arg(dir.join("plugin.js"))
-                .arg("--wit")
-                .arg(dir.join("wit"))
-                // `--disable all`: no wasi:http and friends, which the host does not provide.
-                .args(["--world-name", "enricher", "--disable", "all", "-o"])
-                .arg(&wasm);
+            let c = componentize_command(ScriptLang::Js, &tool, dir, &dir.join("wit"), &wasm);
             (c, wasm)
         }
     };

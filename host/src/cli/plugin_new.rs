@@ -1,6 +1,7 @@
 //! `enricher plugin new <NAME> [--lang rust|python|js] [--typed]`: write a
 //! ready plugin project from the templates embedded in the binary
-//! (`guest/templates/<lang>/`, `{{name}}` replaced in file contents and names;
+//! (`guest/templates/<lang>/`, `{{name}}` replaced in file contents and names,
+//! `{{wit_version}}` in contents by the version of the WIT package in `wit/`;
 //! a template's dotfiles such as `.gitignore` are written too, dot folders
 //! are not). `--typed` writes a plugin on the typed world (`typed-enricher`):
 //! the template `<lang>/` with `<lang>-typed/`'s files written over it (only
@@ -116,7 +117,10 @@ pub fn write_project(dir: &Path, name: &str, lang: Lang, typed: bool) -> anyhow:
             let relative = strip(file.path(), template.path());
             let relative = PathBuf::from(relative.to_string_lossy().replace("{{name}}", name));
             let contents = match file.contents_utf8() {
-                Some(text) => text.replace("{{name}}", name).into_bytes(),
+                Some(text) => text
+                    .replace("{{name}}", name)
+                    .replace("{{wit_version}}", wit_version())
+                    .into_bytes(),
                 None => file.contents().to_vec(),
             };
             write(&dir.join(&relative), &contents)?;
@@ -139,6 +143,19 @@ pub fn write_project(dir: &Path, name: &str, lang: Lang, typed: bool) -> anyhow:
         }
     }
     Ok(written)
+}
+
+/// The version of the WIT package the host implements (`package payments:enrichment@X.Y.Z;`
+/// in `wit/world.wit`): the version a new project imports.
+pub fn wit_version() -> &'static str {
+    WIT.get_file("world.wit")
+        .and_then(|f| f.contents_utf8())
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix("package payments:enrichment@"))
+        })
+        .and_then(|v| v.strip_suffix(';'))
+        .expect("wit/world.wit declares `package payments:enrichment@X.Y.Z;` (embedded at build)")
 }
 
 /// The template folder `lang` under `root`, if it holds any file but dotfiles.
@@ -277,6 +294,30 @@ mod tests {
             "no typed template for python (--typed: rust only)"
         );
         assert!(!dir.exists(), "nothing written");
+    }
+
+    #[test]
+    fn templates_import_the_wit_package_the_host_implements() {
+        assert_eq!(wit_version().split('.').count(), 3, "{}", wit_version());
+        for (lang, file) in [(Lang::Js, "plugin.js"), (Lang::Python, "app.py")] {
+            let dir = std::env::temp_dir().join(format!(
+                "enricher-new-version-{}-{}",
+                lang.dir(),
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            write_project(&dir, "fraud-score", lang, false).expect("written");
+            let text = std::fs::read_to_string(dir.join(file)).expect("the plugin file");
+            let imported = format!("payments:enrichment/enricher@{}", wit_version());
+            assert!(text.contains(&imported), "{file}: {text}");
+            assert!(
+                !text.contains("{{"),
+                "{file} has a placeholder left: {text}"
+            );
+            let world = std::fs::read_to_string(dir.join("wit/world.wit")).expect("the world");
+            assert!(world.contains(&format!("@{};", wit_version())));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use super::admin::MAX_PLUGIN_BYTES as MAX_COMPONENT_BYTES;
+use super::MAX_PLUGIN_BYTES as MAX_COMPONENT_BYTES;
 use super::deployer::Deployer;
 use super::fleet::Fleet;
 use super::fleet_record::{self, ENCODING_HEADER, GZIP};

@@ -16,13 +16,13 @@
 //! - `state`: what a host knows of its plugins, and how the stream's reports change it;
 //! - `deployer`: [`Deployer`], which ties them together, feeds pipelines and reads their reports;
 //! - `operations`: deploy / list / rollback / status for the admin API;
-//! - `watch_dir`: local development: deploy `.wasm` files dropped into a folder;
-//! - `admin`: the admin HTTP API over [`PluginAdmin`], and its client.
+//! - `watch_dir`: local development: deploy `.wasm` files dropped into a folder.
+//!
+//! The admin HTTP API over [`PluginAdmin`] is its own module, [`crate::admin`].
 //!
 //! Pipelines swap versions only at commit boundaries
 //! (`Pipeline::at_commit_boundary`), never inside a batch or transaction.
 
-pub mod admin;
 mod api;
 mod check;
 mod deployer;
@@ -49,3 +49,6 @@ pub use fleet::{Fleet, LocalOnly};
 pub use fleet_kafka::{FleetPublisher, FleetWatcher};
 pub use names::{check_key, check_name, check_version, printable};
 pub use watch_dir::DirWatcher;
+
+/// The largest component a host takes, from the admin API or the fleet topic (64 MiB).
+pub const MAX_PLUGIN_BYTES: usize = 64 << 20;

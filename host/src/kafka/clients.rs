@@ -56,7 +56,7 @@ pub(crate) fn tail_config(config: &KafkaConfig, read_committed: bool) -> ClientC
     c
 }
 
-/// The load generator's producer (`generate --topic`, `bench-kafka`).
+/// The load generator's producer (`generate --topic`, `enricher-bench kafka`).
 pub fn load_producer_config(config: &KafkaConfig) -> ClientConfig {
     let mut c = base(config);
     c.set("linger.ms", "5");

@@ -16,7 +16,8 @@
 //!   topic, and the retry partitions paused until their head is due;
 //! - `redrive`, `failure_source`: `enricher redrive`, failure records run again through the loop;
 //! - `progress`: where the input topic ended at start (for `--stop-at-end`);
-//! - `tail`: reading a topic back (`enricher topic tail`), for people and tests.
+//! - `tail`: reading a topic back (`enricher topic tail`), for people and tests;
+//! - `topic_writer`: JSON lines into a topic (`enricher generate --topic`, load tools).
 
 mod broker_watch;
 pub(crate) mod clients;
@@ -33,6 +34,7 @@ pub mod redrive;
 mod refusals;
 mod runner;
 mod tail;
+mod topic_writer;
 pub(crate) mod topics;
 
 pub use clients::{client_config, load_producer_config};
@@ -44,6 +46,7 @@ pub use records::COMMIT_UNIT_HEADER;
 pub use refusals::Refusals;
 pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run, run_observed};
 pub use tail::{TailOptions, TailedRecord, tail_topic};
+pub use topic_writer::TopicWriter;
 pub use topics::create_topics;
 
 /// Why a Kafka run stopped with an error.

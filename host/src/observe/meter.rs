@@ -1,6 +1,8 @@
-//! [`StreamMeter`]: what the stream thread counts for `/metrics`, as atomics
-//! it updates without waiting (no lock it could block on, no allocation after
-//! a status is first seen) and the admin thread reads at each scrape.
+//! [`StreamMeter`]: the one set of counters the stream keeps, as atomics it
+//! updates without waiting (no lock it could block on, no allocation after a
+//! status is first seen). Every view reads it: `/metrics` at each scrape, the
+//! status line, the end-of-run summary and `--summary-json`
+//! ([`crate::metrics::PipelineMetrics::read`]), so they cannot disagree.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, TryLockError};
@@ -110,6 +112,8 @@ pub struct StreamMeter {
     pub plugin_traps: AtomicU64,
     pub invalid_outputs: AtomicU64,
     pub plugin_swaps: AtomicU64,
+    /// Enriched outputs marked `claim_stale` (served from an expired row while the store failed).
+    pub stale_outputs: AtomicU64,
     /// Record timestamp (or, without one, its arrival) → its output routed.
     pub processing_latency: AtomicHistogram,
     /// Kafka mode: one commit (a transaction, or an offset commit).
@@ -134,6 +138,7 @@ impl Default for StreamMeter {
             plugin_traps: AtomicU64::new(0),
             invalid_outputs: AtomicU64::new(0),
             plugin_swaps: AtomicU64::new(0),
+            stale_outputs: AtomicU64::new(0),
             processing_latency: AtomicHistogram::new(LATENCY_BUCKETS),
             commit_duration: AtomicHistogram::new(IO_BUCKETS),
             commits: AtomicU64::new(0),

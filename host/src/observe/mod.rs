@@ -2,7 +2,7 @@
 //! apart from both: [`StreamMeter`] (records in and out per status, plugin
 //! trouble, commits, backpressure, consumer lag, pipeline state) and the
 //! lock-free [`AtomicHistogram`]. The stream thread only adds to atomics;
-//! the admin thread reads them when scraped (`deploy::admin::metrics_route`),
+//! the admin thread reads them when scraped (`admin::metrics_route`),
 //! and a Kafka-mode run logs a one-line [`StatusLine`] from them (`status`).
 
 mod histogram;

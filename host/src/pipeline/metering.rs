@@ -2,7 +2,7 @@
 //! records in, its outputs per output and status, and each record's
 //! latency. Counted per batch where the batch allows it (runs of one status,
 //! records without a timestamp), so the per-record cost stays a few
-//! nanoseconds; `enricher bench` times this function alone.
+//! nanoseconds; `enricher-bench step` times this function alone.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;

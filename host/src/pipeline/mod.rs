@@ -72,78 +72,89 @@ pub struct Pipeline {
     plugin: Plugin,
     /// `name@version` of `plugin`, for the events it reports.
     key: Arc<str>,
-    /// The live instance; `None` after a trap until the next call makes one.
-    instance: Option<PluginInstance>,
+    /// What runs each batch: `plugin`'s instance, or a native step.
+    runner: Runner,
     lookup: Arc<ClaimsLookup>,
     max_record_bytes: usize,
     /// Whether outputs get the status and plugin name/version headers (sinks that keep headers want them).
     stamp_plugin_headers: bool,
-    /// Whether enriched values are checked to be JSON (always, but for `enricher bench`'s A/B).
-    check_outputs: bool,
-    metrics: PipelineMetrics,
     /// Records routed to `failed` are logged, this many at most.
     failure_log: LogLimit,
-    /// The same counts (and latencies) as atomics, for `/metrics` on the admin thread.
+    /// The one set of counters (and latencies): `/metrics`, the status line
+    /// and the summary all read it.
     meter: Arc<StreamMeter>,
-    /// Whether `meter` is kept (always, but for `enricher bench`'s A/B of its cost).
-    metered: bool,
     /// Where the plugin to run comes from (hot swap), and where outcomes go, if anywhere.
     feed: Option<PluginFeed>,
     /// The feed's sequence number of the version running here.
     applied_seq: u64,
-    /// Runs instead of the plugin when set (`enricher run --native-step`),
-    /// with the form of plugin it stands for.
-    native: Option<(NativeStep, PluginForm)>,
     /// Whether records read ahead are prefetched (see `prefetch`).
     prefetch: bool,
 }
 
-/// The enrichment compiled into the host, run in place of the plugin to
-/// measure what WASM costs (`enricher run --native-step`): a batch in, the
-/// outputs the plugin would give out.
-pub type NativeStep =
-    Arc<dyn Fn(BatchContext, &[InputRecord], &ClaimsLookup) -> Vec<OutputRecord> + Send + Sync>;
+/// A plugin's step compiled into the caller: a batch in, the outputs the
+/// plugin would give out. The benchmarks (`enricher-bench`) run one in place
+/// of the WASM component to measure what WASM costs.
+#[derive(Clone)]
+pub struct NativeStep {
+    pub run:
+        Arc<dyn Fn(BatchContext, &[InputRecord], &ClaimsLookup) -> Vec<OutputRecord> + Send + Sync>,
+    /// The form of plugin it stands for (whose outputs are checked like that form's).
+    pub form: PluginForm,
+}
+
+/// What runs each batch, chosen when the pipeline is built.
+enum Runner {
+    /// The plugin's live instance; `None` after a trap until the next call makes one.
+    Wasm(Option<PluginInstance>),
+    Native(NativeStep),
+}
 
 impl Pipeline {
+    /// A pipeline that runs `plugin` (a WASM component).
     pub fn new(plugin: Plugin, lookup: Arc<ClaimsLookup>, max_record_bytes: usize) -> Self {
+        Self::with_runner(plugin, Runner::Wasm(None), lookup, max_record_bytes)
+    }
+
+    /// A pipeline that runs `step` in place of `plugin`'s component; `plugin`
+    /// names what it stands for in outputs and summaries.
+    pub fn native(
+        plugin: Plugin,
+        step: NativeStep,
+        lookup: Arc<ClaimsLookup>,
+        max_record_bytes: usize,
+    ) -> Self {
+        Self::with_runner(plugin, Runner::Native(step), lookup, max_record_bytes)
+    }
+
+    fn with_runner(
+        plugin: Plugin,
+        runner: Runner,
+        lookup: Arc<ClaimsLookup>,
+        max_record_bytes: usize,
+    ) -> Self {
         Self {
             key: plugin.key().into(),
             plugin,
-            instance: None,
+            runner,
             lookup,
             max_record_bytes,
             stamp_plugin_headers: true,
-            check_outputs: true,
-            metrics: PipelineMetrics::default(),
             failure_log: LogLimit::new(FAILURE_LOG_LINES_PER_SECOND, FAILURE_LOG_BURST),
             meter: Arc::default(),
-            metered: true,
             feed: None,
             applied_seq: 0,
-            native: None,
             prefetch: true,
         }
-    }
-
-    /// Run `step`, standing for a plugin of `form`, instead of the plugin (for measurements).
-    pub fn with_native_step(mut self, step: NativeStep, form: PluginForm) -> Self {
-        self.set_native_step(step, form);
-        self
-    }
-
-    /// Run `step`, standing for a plugin of `form`, instead of the plugin from now on (for measurements).
-    pub fn set_native_step(&mut self, step: NativeStep, form: PluginForm) {
-        self.native = Some((step, form));
     }
 
     /// Whether enriched values are checked to be JSON: the plugin wrote them
     /// (raw), not the host (typed: written from typed outcomes, valid by construction).
     fn outputs_checked(&self) -> bool {
-        let form = match &self.native {
-            Some((_, form)) => *form,
-            None => self.plugin.form(),
+        let form = match &self.runner {
+            Runner::Native(step) => step.form,
+            Runner::Wasm(_) => self.plugin.form(),
         };
-        self.check_outputs && form == PluginForm::Raw
+        form == PluginForm::Raw
     }
 
     /// A pipeline that runs the feed's desired plugin and follows it.
@@ -177,10 +188,9 @@ impl Pipeline {
             return;
         }
         // A failed instantiation is retried (and contained) by the next call.
-        self.instance = plugin.instantiate(Some(Arc::clone(&self.lookup))).ok();
+        self.runner = Runner::Wasm(plugin.instantiate(Some(Arc::clone(&self.lookup))).ok());
         self.key = plugin.key().into();
         self.plugin = plugin;
-        self.metrics.plugin_swaps += 1;
         self.meter.plugin_swaps.fetch_add(1, Relaxed);
         feed.report(StreamEvent::Swapped {
             key: Arc::clone(&self.key),
@@ -194,36 +204,21 @@ impl Pipeline {
         self
     }
 
-    /// Skip the check that enriched values are JSON. Only for measuring what
-    /// the check costs (`enricher bench`); nothing else turns it off.
-    #[doc(hidden)]
-    pub fn without_output_check_for_bench(mut self) -> Self {
-        self.check_outputs = false;
-        self
+    /// The counts so far, read from the meter.
+    pub fn metrics(&self) -> PipelineMetrics {
+        PipelineMetrics::read(&self.meter)
     }
 
-    /// Keep no `/metrics` counts (records in and out, latencies). Only for
-    /// measuring what they cost (`enricher bench`); nothing else turns them off.
-    #[doc(hidden)]
-    pub fn without_meter_for_bench(mut self) -> Self {
-        self.metered = false;
-        self
-    }
-
-    pub fn metrics(&self) -> &PipelineMetrics {
-        &self.metrics
-    }
-
-    /// What this pipeline counts for `/metrics` (shared with the admin thread).
+    /// What this pipeline counts, for every view (shared with the admin thread).
     pub fn meter(&self) -> &Arc<StreamMeter> {
         &self.meter
     }
 
     /// The end-of-run report of this pipeline, after `elapsed`.
-    pub fn summary(&self, elapsed: std::time::Duration) -> RunSummary<'_> {
+    pub fn summary(&self, elapsed: std::time::Duration) -> RunSummary {
         let info = self.plugin.info();
         RunSummary {
-            metrics: &self.metrics,
+            metrics: self.metrics(),
             lookup: self.lookup.stats(),
             elapsed,
             plugin: format!("{} {} ({})", info.name, info.version, self.plugin.source()),
@@ -251,8 +246,6 @@ impl Pipeline {
         let context = BatchContext {
             processing_time_ms: now_ms,
         };
-        self.metrics.records_in += batch.len() as u64;
-
         let mut routed = Vec::with_capacity(batch.len());
         // Contiguous runs of acceptable records go to the plugin together.
         let mut start = 0;
@@ -302,29 +295,15 @@ impl Pipeline {
         }
         let mut plugin_errors = 0;
         let now = Instant::now();
-        // Runs of one output and status are counted at once (one map probe per run).
-        let mut run: Option<(&str, bool, u64)> = None;
         for r in &routed {
-            let enriched = r.output == Output::Enriched;
-            match &mut run {
-                Some((status, e, n)) if *e == enriched && *status == r.status => *n += 1,
-                _ => {
-                    if let Some((status, e, n)) = run.replace((&r.status, enriched, 1)) {
-                        self.metrics.count_statuses(status, e, n);
-                    }
-                }
-            }
             plugin_errors += u64::from(is_plugin_error(&r.status));
-            if !enriched && let Some(held_back) = self.failure_log.admit(now) {
+            if r.output != Output::Enriched
+                && let Some(held_back) = self.failure_log.admit(now)
+            {
                 log_failed(r, held_back);
             }
         }
-        if let Some((status, e, n)) = run {
-            self.metrics.count_statuses(status, e, n);
-        }
-        if self.metered {
-            meter_batch(&self.meter, batch, &routed, now_ms);
-        }
+        meter_batch(&self.meter, batch, &routed, now_ms);
         if let Some(feed) = &self.feed {
             feed.report(StreamEvent::Batch {
                 key: Arc::clone(&self.key),
@@ -367,9 +346,10 @@ impl Pipeline {
                 }
             }
             Err(error) => {
-                self.metrics.plugin_traps += 1;
                 self.meter.plugin_traps.fetch_add(1, Relaxed);
-                self.instance = None;
+                if let Runner::Wasm(instance) = &mut self.runner {
+                    *instance = None;
+                }
                 if end - start == 1 {
                     tracing::warn!(plugin = %self.plugin.info().name, "plugin trapped on one record: {error}");
                     routed.push(host_failure(
@@ -393,19 +373,20 @@ impl Pipeline {
         context: BatchContext,
         records: &[InputRecord],
     ) -> Result<Vec<OutputRecord>, PluginError> {
-        self.metrics.plugin_calls += 1;
         self.meter.plugin_calls.fetch_add(1, Relaxed);
-        if let Some((step, _)) = &self.native {
-            return Ok(step(context, records, self.lookup.as_ref()));
-        }
-        let instance = match &mut self.instance {
+        let slot = match &mut self.runner {
+            Runner::Native(step) => return Ok((step.run)(context, records, self.lookup.as_ref())),
+            Runner::Wasm(slot) => slot,
+        };
+        let instance = match slot {
             Some(instance) => instance,
             slot => slot.insert(self.plugin.instantiate(Some(Arc::clone(&self.lookup)))?),
         };
         let mut outputs = instance.process_batch(context, records)?;
         let stale_ids = instance.take_stale_claims();
         if !stale_ids.is_empty() {
-            self.metrics.stale_outputs += stale::mark(&mut outputs, &stale_ids);
+            let marked = stale::mark(&mut outputs, &stale_ids);
+            self.meter.stale_outputs.fetch_add(marked, Relaxed);
         }
         Ok(outputs)
     }
@@ -424,7 +405,6 @@ impl Pipeline {
         let check_outputs = self.outputs_checked();
         for out in outputs {
             let Some(slot) = answered.get_mut(out.input_index as usize) else {
-                self.metrics.invalid_outputs += 1;
                 self.meter.invalid_outputs.fetch_add(1, Relaxed);
                 tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, "output addressed to no input; dropped");
                 continue;
@@ -435,7 +415,7 @@ impl Pipeline {
                 && check_outputs
                 && let Some(why) = output_check::invalid_json(&out.value)
             {
-                self.metrics.invalid_outputs += 1;
+                self.meter.invalid_outputs.fetch_add(1, Relaxed);
                 tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, bytes = out.value.len(), "{why}; routed to failed");
                 routed.push(host_failure(i, &batch[i], INVALID_OUTPUT, &why, now_ms));
                 continue;

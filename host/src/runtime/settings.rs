@@ -17,7 +17,7 @@ pub struct PluginSettings {
     /// Where compiled components are cached (`None`: compile every time).
     pub compile_cache: Option<PathBuf>,
     /// Count the WASM operators each instance runs (wasmtime's fuel, never
-    /// exhausted), for `enricher bench --compare`; a measuring aid, not a limit.
+    /// exhausted), for `enricher-bench step --compare`; a measuring aid, not a limit.
     #[doc(hidden)]
     pub count_operators: bool,
 }

@@ -7,7 +7,8 @@
 //! `<what>` is one of `loop` (spin forever), `grow` (allocate without bound),
 //! `panic`, `batch-error` (fail the whole batch), `drop` (answer nothing),
 //! `invalid-json` (write the payload without its last byte to `enriched`:
-//! a broken JSON writer) or `escape` (try to list `/`, read the environment and connect to
+//! a broken JSON writer), `misaddress` (answer the record, and also send an
+//! output addressed to no input of the batch) or `escape` (try to list `/`, read the environment and connect to
 //! 127.0.0.1 on the port of the parameter `escape-port` (default 9), read
 //! both clocks and draw random numbers, and report what it saw as the
 //! output's value).
@@ -128,6 +129,22 @@ impl Guest for Chaos {
                         output: Output::Enriched,
                         key: record.key,
                         value,
+                        headers: record.headers,
+                    });
+                }
+                Some("misaddress") => {
+                    outputs.push(OutputRecord {
+                        input_index: u32::MAX,
+                        output: Output::Enriched,
+                        key: None,
+                        value: b"{}".to_vec(),
+                        headers: Vec::new(),
+                    });
+                    outputs.push(OutputRecord {
+                        input_index: i as u32,
+                        output: Output::Enriched,
+                        key: record.key,
+                        value: record.value,
                         headers: record.headers,
                     });
                 }

@@ -21,7 +21,9 @@ pub(crate) use super::failure_source::{Redriven, failure_to_input};
 pub use dry_run::dry_run;
 
 use super::KafkaRunError;
-use super::runner::{BatchTransform, KafkaRunReport, RunOptions, Source, run_source};
+use super::runner::{
+    BatchTransform, KafkaRunReport, RedriveSource, RunOptions, Source, run_source,
+};
 use crate::config::{KafkaConfig, RetrySchedule};
 
 /// What a redrive did.
@@ -71,7 +73,7 @@ pub fn redrive(
         stop_at_end: true,
         retry_not_found: RetrySchedule::default(),
     };
-    let source = Source::Redrive(filter);
+    let source = Source::Redrive(RedriveSource::new(filter));
     let (run, counts) = run_source(
         pipeline,
         &config,

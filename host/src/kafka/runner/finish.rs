@@ -39,7 +39,7 @@ impl Loop<'_> {
             let _ = producer.flush(QUICK_FLUSH);
             self.report.commits = self.delivery.counters();
             self.report.elapsed = self.started.elapsed();
-            return Ok((self.report, self.redrive));
+            return Ok((self.report, self.source.into_counts()));
         }
         // Outputs not acknowledged within the grace are not committed: the
         // stop does not wait out a broker that does not answer.
@@ -50,7 +50,7 @@ impl Loop<'_> {
             );
             self.report.commits = self.delivery.counters();
             self.report.elapsed = self.started.elapsed();
-            return Ok((self.report, self.redrive));
+            return Ok((self.report, self.source.into_counts()));
         }
         let started = Instant::now();
         let committed = self.delivery.commit_all(&self.consumer);
@@ -64,6 +64,6 @@ impl Loop<'_> {
             .map_err(|e| KafkaRunError::GaveUp(format!("flushing at shutdown: {e}")))?;
         self.report.commits = self.delivery.counters();
         self.report.elapsed = self.started.elapsed();
-        Ok((self.report, self.redrive))
+        Ok((self.report, self.source.into_counts()))
     }
 }

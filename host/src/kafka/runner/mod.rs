@@ -17,7 +17,8 @@
 //! - `poll`: filling a batch (held retries, redrive, positions, the input's end);
 //! - `produce`: sending the batch's outputs and marking its inputs processed;
 //! - `commit`: the commit cadence and the `--stop-at-end` condition;
-//! - `finish`: the last commit and flush at the stop, and the report.
+//! - `finish`: the last commit and flush at the stop, and the report;
+//! - `source`: what the loop reads, and redrive's own state (reasons, records passed over, counts).
 //!
 //! This file holds the loop itself and the recovery from a failed step.
 
@@ -25,6 +26,7 @@ mod commit;
 mod finish;
 mod poll;
 mod produce;
+mod source;
 mod start;
 
 use std::sync::Arc;
@@ -35,7 +37,7 @@ use rdkafka::consumer::BaseConsumer;
 
 use super::KafkaRunError;
 use super::delivery::{CommitCounters, Delivery};
-use super::failure_source::{RedriveCounts, RedriveFilter};
+use super::failure_source::RedriveCounts;
 use super::faults::Faults;
 use super::group::GroupContext;
 use super::held::Held;
@@ -47,6 +49,7 @@ use crate::health::Health;
 use crate::observe::{PipelineState, StreamMeter};
 use crate::pipeline::{Pipeline, Routed};
 use poll::Position;
+pub(crate) use source::{RedriveSource, Source};
 
 /// What the loop runs each batch through: the plugin pipeline, or (for the
 /// benchmark's baseline) a plain copy.
@@ -83,14 +86,6 @@ pub struct RunOptions {
     pub retry_not_found: RetrySchedule,
 }
 
-/// What the loop reads.
-pub(crate) enum Source {
-    /// The payment events, and with late claims on the retry topic as well.
-    Stream(Option<LateClaims>),
-    /// The failed topic, failure records turned back into inputs (`redrive`).
-    Redrive(RedriveFilter),
-}
-
 /// What a Kafka run did.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KafkaRunReport {
@@ -118,11 +113,6 @@ struct Loop<'a> {
     /// Retry partitions waiting for their head record.
     held: Held,
     held_generation: u64,
-    /// Redrive: the reason each input of the batch had failed for (parallel to `batch`).
-    reasons: Vec<String>,
-    /// Redrive: (partition, offset) of records read but not re-driven (filtered out, unusable).
-    passed: Vec<(i32, i64)>,
-    redrive: RedriveCounts,
     /// Where the input ended at start (`--stop-at-end`).
     end: Option<EndMarks>,
     max_bytes: usize,
@@ -202,7 +192,7 @@ pub(crate) fn run_source(
                 run.recover(e, shutdown)?;
                 continue;
             }
-        } else if !run.passed.is_empty()
+        } else if !run.source.passed().is_empty()
             && let Err(e) = run.produce(Vec::new(), shutdown)
         {
             run.recover(e, shutdown)?;
@@ -228,8 +218,7 @@ impl Loop<'_> {
     fn clear_batch(&mut self) {
         self.batch.clear();
         self.positions.clear();
-        self.reasons.clear();
-        self.passed.clear();
+        self.source.clear_batch();
     }
 
     /// Outputs pending for long without a commit while the broker answers:

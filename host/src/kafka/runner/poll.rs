@@ -34,10 +34,7 @@ impl Loop<'_> {
     /// time), then take what is already there. A revocation or rewind while
     /// polling empties it (those records will be read again).
     pub(super) fn poll_batch(&mut self) -> Result<(), KafkaRunError> {
-        self.batch.clear();
-        self.positions.clear();
-        self.reasons.clear();
-        self.passed.clear();
+        self.clear_batch();
         let generation = self.delivery.generation();
         if generation != self.held_generation {
             // Rewound or revoked: positions were reset; what waits is decided again.
@@ -70,19 +67,17 @@ impl Loop<'_> {
                 }
             }
             if self.delivery.generation() != generation {
-                self.batch.clear();
-                self.positions.clear();
-                self.reasons.clear();
-                self.passed.clear();
+                self.clear_batch();
                 break;
             }
         }
-        if !self.batch.is_empty() || !self.passed.is_empty() {
+        let passed = self.source.passed().len();
+        if !self.batch.is_empty() || passed > 0 {
             let started = self.started;
             self.report
                 .first_record_after
                 .get_or_insert_with(|| started.elapsed());
-            self.report.consumed += (self.batch.len() + self.passed.len()) as u64;
+            self.report.consumed += (self.batch.len() + passed) as u64;
             // Exactly-once: the transaction opens before the plugin runs.
             self.delivery.before_produce()?;
         }
@@ -109,7 +104,7 @@ impl Loop<'_> {
             offset,
             attempt,
         };
-        match &self.source {
+        match &mut self.source {
             Source::Stream(_) if retry => {
                 let due = due_ms(&input.headers);
                 if due > now_ms() {
@@ -125,19 +120,19 @@ impl Loop<'_> {
                 self.positions.push(position(0));
                 self.batch.push(input);
             }
-            Source::Redrive(filter) => match failure_to_input(input, filter) {
+            Source::Redrive(redrive) => match failure_to_input(input, &redrive.filter) {
                 Redriven::Input { input, reason } => {
                     self.positions.push(position(0));
                     self.batch.push(input);
-                    self.reasons.push(reason);
+                    redrive.reasons.push(reason);
                 }
                 Redriven::PassedOver => {
-                    self.redrive.passed_over += 1;
-                    self.passed.push((partition, offset));
+                    redrive.counts.passed_over += 1;
+                    redrive.passed.push((partition, offset));
                 }
                 Redriven::Unusable(why) => {
-                    *self.redrive.not_redrivable.entry(why).or_default() += 1;
-                    self.passed.push((partition, offset));
+                    *redrive.counts.not_redrivable.entry(why).or_default() += 1;
+                    redrive.passed.push((partition, offset));
                 }
             },
         }

@@ -35,7 +35,7 @@ impl Loop<'_> {
         let seq = self.delivery.next_batch();
         let unit = format!("{}/{}", self.instance, self.delivery.unit());
         let producer = self.delivery.producer();
-        let redriven = redriven_counts(&self.reasons, &routed);
+        let redriven = redriven_counts(self.source.reasons(), &routed);
         let health = self.faults.health().clone();
         let mut keep_waiting = || {
             health.beat();
@@ -57,15 +57,11 @@ impl Loop<'_> {
             Ok(n) => {
                 self.report.produced += n;
                 self.report.retries_sent += retries;
-                for (reason, m) in redriven {
-                    let moved = self.redrive.by_reason.entry(reason).or_default();
-                    moved.redriven += m.redriven;
-                    moved.enriched += m.enriched;
-                    moved.failed_again += m.failed_again;
-                }
+                self.source.count_redriven(redriven);
                 // Once per partition and batch (not per record: each mark takes a lock).
                 let passed = self
-                    .passed
+                    .source
+                    .passed()
                     .iter()
                     .map(|&(partition, offset)| (false, partition, offset));
                 let read = self
@@ -81,7 +77,7 @@ impl Loop<'_> {
                     self.delivery.mark_processed(topic, partition, offset);
                 }
                 self.delivery.seal_batch();
-                self.since_commit += self.batch.len() + self.passed.len();
+                self.since_commit += self.batch.len() + self.source.passed().len();
                 Ok(())
             }
             Err(KafkaError::Canceled) => {

@@ -14,7 +14,6 @@ use crate::kafka::KafkaRunError;
 use crate::kafka::broker_watch::BrokerWatch;
 use crate::kafka::clients::{consumer_config, max_message_bytes, producer_config};
 use crate::kafka::delivery::for_mode;
-use crate::kafka::failure_source::RedriveCounts;
 use crate::kafka::faults::Faults;
 use crate::kafka::group::GroupContext;
 use crate::kafka::held::Held;
@@ -78,9 +77,6 @@ impl<'a> Loop<'a> {
             input_topic,
             held: Held::default(),
             held_generation: seen_generation,
-            reasons: Vec::new(),
-            passed: Vec::new(),
-            redrive: RedriveCounts::default(),
             end,
             max_bytes: max_message_bytes(config),
             instance: instance_tag(config),
