@@ -204,10 +204,7 @@ fn enricher_invocations(command: &str) -> Vec<Vec<String>> {
 #[test]
 fn the_readme_tour_blocks_marked_to_run_run_as_written() {
     let readme = std::fs::read_to_string(readme_path()).expect("README.md");
-    let blocks: Vec<Block> = bash_blocks(&readme)
-        .into_iter()
-        .filter(|b| b.run)
-        .collect();
+    let blocks: Vec<Block> = bash_blocks(&readme).into_iter().filter(|b| b.run).collect();
     assert!(
         blocks.len() >= 2,
         "the README's file-mode tour should have blocks marked {RUN_MARKER}"
@@ -250,9 +247,15 @@ fn the_readme_tour_blocks_marked_to_run_run_as_written() {
     let (enriched, failed) = (lines("enriched.jsonl"), lines("failed.jsonl"));
     assert_eq!(enriched.len() + failed.len(), 100_000, "{stderr}");
     assert!(enriched.len() > 80_000 && !failed.is_empty(), "{stderr}");
-    let first: serde_json::Value = serde_json::from_str(&enriched[0]).expect("an enriched line is JSON");
+    let first: serde_json::Value =
+        serde_json::from_str(&enriched[0]).expect("an enriched line is JSON");
     assert_eq!(first["enrichment_status"], "SUCCESS");
-    for field in ["member_id", "claim_amount", "claim_status", "enrichment_timestamp"] {
+    for field in [
+        "member_id",
+        "claim_amount",
+        "claim_status",
+        "enrichment_timestamp",
+    ] {
         assert!(first.get(field).is_some(), "{field} missing from {first}");
     }
     assert_eq!(
@@ -288,13 +291,18 @@ fn every_enricher_command_in_the_readme_parses() {
                     failures.push(format!(
                         "README.md:{line}: enricher {}\n    {}",
                         args.join(" "),
-                        String::from_utf8_lossy(&out.stderr).trim().replace('\n', "\n    ")
+                        String::from_utf8_lossy(&out.stderr)
+                            .trim()
+                            .replace('\n', "\n    ")
                     ));
                 }
             }
         }
     }
-    assert!(checked >= 15, "only {checked} enricher commands found in the README");
+    assert!(
+        checked >= 15,
+        "only {checked} enricher commands found in the README"
+    );
     assert!(
         failures.is_empty(),
         "{} README command(s) the binary refuses:\n{}",
@@ -322,7 +330,11 @@ fn commands_are_split_as_a_shell_would() {
     let block = Block {
         first_line: 10,
         run: false,
-        lines: vec!["enricher run \\".into(), "    --input x".into(), "ls".into()],
+        lines: vec![
+            "enricher run \\".into(),
+            "    --input x".into(),
+            "ls".into(),
+        ],
     };
     let joined = commands(&block);
     assert_eq!(joined.len(), 2);

@@ -205,7 +205,10 @@ fn broken(doc: &Path, target: &str) -> Option<String> {
     if anchors(&text).iter().any(|a| a == anchor) {
         None
     } else {
-        Some(format!("no heading with the anchor #{anchor} in {}", file.display()))
+        Some(format!(
+            "no heading with the anchor #{anchor} in {}",
+            file.display()
+        ))
     }
 }
 
@@ -216,7 +219,11 @@ fn every_relative_link_in_the_readme_and_docs_resolves() {
     let mut checked = 0;
     for doc in documents(&root) {
         let text = fs::read_to_string(&doc).expect("read a document");
-        let name = doc.strip_prefix(&root).unwrap_or(&doc).display().to_string();
+        let name = doc
+            .strip_prefix(&root)
+            .unwrap_or(&doc)
+            .display()
+            .to_string();
         for (number, line) in prose_lines(&text) {
             for target in link_targets(line) {
                 checked += 1;
@@ -226,7 +233,10 @@ fn every_relative_link_in_the_readme_and_docs_resolves() {
             }
         }
     }
-    assert!(checked > 50, "only {checked} links found: is the parser right?");
+    assert!(
+        checked > 50,
+        "only {checked} links found: is the parser right?"
+    );
     assert!(
         problems.is_empty(),
         "{} broken link(s) in README.md and docs/:\n{}",

@@ -46,7 +46,10 @@ fn every_rust_sample_in_the_plugin_docs_is_an_sdk_doc_test() {
         .map(|f| module_docs(&fs::read_to_string(root.join(f)).expect("an SDK source")))
         .collect();
     let blocks = rust_blocks(&docs);
-    assert!(blocks.len() >= 2, "docs/plugins.md should show the two plugins");
+    assert!(
+        blocks.len() >= 2,
+        "docs/plugins.md should show the two plugins"
+    );
     let untested: Vec<String> = blocks
         .iter()
         .filter(|(_, body)| !tested.iter().any(|t| t.contains(body.trim())))
