@@ -269,14 +269,24 @@ fn the_readme_tour_blocks_marked_to_run_run_as_written() {
     );
 }
 
-#[test]
-fn every_enricher_command_in_the_readme_parses() {
-    let readme = std::fs::read_to_string(readme_path()).expect("README.md");
+/// A word that stands for something the reader fills in (`[--plugin F]`,
+/// `<dir>`, `...`, `a|b`, `$VAR`): such a command is an outline, not one to parse.
+fn is_placeholder(word: &str) -> bool {
+    word.contains("...") || word.contains(['[', ']', '<', '>', '|', '$', '*'])
+}
+
+/// Runs every `enricher` command of `text`'s `bash` blocks with `--help`
+/// appended; how many ran, and one message per command the binary refused.
+/// With `outlines_allowed`, commands holding a placeholder are passed over.
+fn refused_commands(name: &str, text: &str, outlines_allowed: bool) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     let mut checked = 0;
-    for block in bash_blocks(&readme) {
+    for block in bash_blocks(text) {
         for (line, command) in commands(&block) {
             for args in enricher_invocations(&command) {
+                if outlines_allowed && args.iter().any(|a| is_placeholder(a)) {
+                    continue;
+                }
                 checked += 1;
                 let out = Command::new(binary())
                     .args(&args)
@@ -289,7 +299,7 @@ fn every_enricher_command_in_the_readme_parses() {
                 let stdout = String::from_utf8_lossy(&out.stdout);
                 if !out.status.success() || !stdout.contains("Usage:") {
                     failures.push(format!(
-                        "README.md:{line}: enricher {}\n    {}",
+                        "{name}:{line}: enricher {}\n    {}",
                         args.join(" "),
                         String::from_utf8_lossy(&out.stderr)
                             .trim()
@@ -299,6 +309,13 @@ fn every_enricher_command_in_the_readme_parses() {
             }
         }
     }
+    (checked, failures)
+}
+
+#[test]
+fn every_enricher_command_in_the_readme_parses() {
+    let readme = std::fs::read_to_string(readme_path()).expect("README.md");
+    let (checked, failures) = refused_commands("README.md", &readme, false);
     assert!(
         checked >= 15,
         "only {checked} enricher commands found in the README"
@@ -306,6 +323,41 @@ fn every_enricher_command_in_the_readme_parses() {
     assert!(
         failures.is_empty(),
         "{} README command(s) the binary refuses:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The same for `docs/*.md` (not the dated benchmarks log, which keeps the
+/// commands as they were run), leaving out outlines with placeholders.
+#[test]
+fn every_concrete_enricher_command_in_the_docs_parses() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&docs)
+        .expect("docs/")
+        .map(|e| e.expect("docs/ entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .filter(|p| !p.ends_with("benchmarks-log.md"))
+        .collect();
+    paths.sort();
+    let (mut checked, mut failures) = (0, Vec::new());
+    for path in paths {
+        let name = format!(
+            "docs/{}",
+            path.file_name().expect("a name").to_string_lossy()
+        );
+        let text = std::fs::read_to_string(&path).expect("a doc");
+        let (n, mut refused) = refused_commands(&name, &text, true);
+        checked += n;
+        failures.append(&mut refused);
+    }
+    assert!(
+        checked >= 30,
+        "only {checked} enricher commands found in docs/"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} command(s) in docs/ the binary refuses:\n{}",
         failures.len(),
         failures.join("\n")
     );
