@@ -5,7 +5,7 @@
 #   docker build -t enricher .
 #   docker run --rm -p 9464:9464 -e ENRICHER_ADMIN_TOKEN=... enricher run
 # Not built on the machine this was written on (no container engine there):
-# tests/tests/deployment.rs checks it statically. See README, Operations.
+# tests/tests/deployment.rs checks it statically. See docs/operations.md, Deployment.
 
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \

@@ -1,7 +1,7 @@
 //! The fast path of reading an event: a flat JSON object of the seven known
 //! fields, each at most once, strings without escapes, the amount a number
 //! token (or a string), read in one pass without serde's generic machinery
-//! (6-7% of the whole file path inside the plugin, BENCHMARKS.md).
+//! (6-7% of the whole file path inside the plugin, docs/benchmarks-log.md).
 //!
 //! It answers exactly what serde_json reads from such input, or `None`:
 //! anything else (an escape, an unknown or repeated field, another value

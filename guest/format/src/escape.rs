@@ -1,6 +1,6 @@
 //! JSON string literals: [`write_str`] appends `"…"` with the escapes JSON needs.
 //!
-//! The plugin's hottest function (BENCHMARKS.md, "Where the time goes on the
+//! The plugin's hottest function (docs/benchmarks-log.md, "Where the time goes on the
 //! file path"): every key and value of every output record goes through it.
 //! Inside WASM two things are slow that are cheap natively: a loop over single
 //! bytes, and a copy of a run-time length, which LLVM emits as `memory.copy`

@@ -6,7 +6,7 @@
 //! extra allocation per value.
 //!
 //! Hand-written, not serde_json, because this is the plugin's per-record hot
-//! path: BENCHMARKS.md ("Where the WASM gap is") measured that a byte-at-a-time
+//! path: docs/benchmarks-log.md ("Where the WASM gap is") measured that a byte-at-a-time
 //! escape loop costs 4× more inside WASM than natively and that `core::fmt`
 //! number output is slow there, hence word-at-a-time strings ([`crate::escape`])
 //! and u64 decimal digits.

@@ -27,7 +27,7 @@
 //! The same plugin code compiles natively (tests) and to `wasm32-wasip2` (the
 //! component the host runs): only `wasm` and the backends of `config`/`log` differ.
 //!
-//! A minimal plugin (the one in the README), tested natively:
+//! A minimal plugin (the one in docs/plugins.md), tested natively:
 //!
 //! ```
 //! //! Tags each record with its claim's member: the record's key is the claim id.

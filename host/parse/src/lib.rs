@@ -1,6 +1,6 @@
 //! `enricher-parse`: the host's parsers of untrusted input that need nothing
 //! heavy, apart from the host crate so that they build in seconds and are
-//! fuzzed on their own (`fuzz/`, see the README's "Fuzzing").
+//! fuzzed on their own (`fuzz/`, see docs/testing.md, "Fuzzing").
 //!
 //! Layout:
 //! - [`claims`]: claims file rows, CSV or JSON lines, read and validated

@@ -76,7 +76,7 @@ impl fmt::Display for UnknownVar {
             },
             None => write!(
                 f,
-                " (the settings and their variables are listed under Configuration in README.md)"
+                " (the settings and their variables are listed under Configuration in docs/operations.md)"
             ),
         }
     }
@@ -229,7 +229,7 @@ mod tests {
             [one("DUCKDB_PATH", None), one("ENRICHER_WIDGETS", None)]
         );
         let text = unknown_env_vars(["ENRICHER_WIDGETS"], &[])[0].to_string();
-        assert!(text.contains("README.md"), "{text}");
+        assert!(text.contains("docs/operations.md"), "{text}");
     }
 
     #[test]

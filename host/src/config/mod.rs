@@ -3,7 +3,7 @@
 //! Sources, later ones winning: built-in defaults, a TOML file (`--config`),
 //! environment variables (the original design's names, such as `DUCKDB_URL` and
 //! `KAFKA_BOOTSTRAP_SERVERS`, plus `ENRICHER_*` for the rest), then CLI flags
-//! (applied by `main.rs`). See README.md for the table. Each setting is declared
+//! (applied by `main.rs`). See docs/operations.md for the table. Each setting is declared
 //! once: a field (its file key) and, if it has one, a row `(env name, file key)`
 //! in its section's `ENV` table; [`Layers`] (`figment`) does the layering.
 //! Variables that look like settings but are none are reported at start

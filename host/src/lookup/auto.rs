@@ -19,7 +19,7 @@ use crate::config::{CacheMode, LookupConfig};
 /// the `Arc<ClaimRow>` allocation, the heap overhead of its three strings,
 /// and the rows as DuckDB hands them over before they go into the table.
 /// Measured: peak RSS of `enricher run` grew by ~411 B per claim with a
-/// 1M-row table (~29 B of text a row) over the partial cache (BENCHMARKS.md).
+/// 1M-row table (~29 B of text a row) over the partial cache (docs/benchmarks-log.md).
 pub const ROW_OVERHEAD_BYTES: u64 = 384;
 
 /// Rows from which `auto` loads the full table in the background.

@@ -1,7 +1,7 @@
 //! The DuckDB claims store: reads `claims` from an embedded database file.
 //!
 //! A batch of missed ids is ONE parameterised query (no SQL is built from ids).
-//! Two shapes, chosen by batch size (see BENCHMARKS.md for the measurements):
+//! Two shapes, chosen by batch size (see docs/benchmarks-log.md, "Misses", for the measurements):
 //! - `IN (?, ?, ...)`: uses the primary-key index; its statements are prepared
 //!   once per size bucket (ids are padded to a power of two by repeating one);
 //! - a semi join against the ids passed as one string and split in SQL: one

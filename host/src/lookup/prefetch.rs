@@ -6,7 +6,7 @@
 //! Only the partial cache prefetches (the full cache never misses). A window
 //! of records is read ahead at once, so one store query answers the misses
 //! of several batches: the DuckDB store's query for many ids is one scan of
-//! the table, whose cost hardly grows with the ids (BENCHMARKS.md, "Misses").
+//! the table, whose cost hardly grows with the ids (docs/benchmarks-log.md, "Misses").
 //! The window is bounded by the cache's size, so what is fetched ahead is not
 //! pushed out of the cache before it is used.
 //!

@@ -4,7 +4,7 @@
 //! and would otherwise reach `enriched-payments`). The check is std's UTF-8
 //! validation, then serde_json reading the text into `IgnoredAny`, which
 //! validates the grammar without building anything (but skips strings
-//! without checking their UTF-8, hence the first step). Cost: BENCHMARKS.md,
+//! without checking their UTF-8, hence the first step). Cost: docs/benchmarks.md,
 //! "The enriched-JSON check".
 
 use serde::de::IgnoredAny;
