@@ -18,10 +18,10 @@ COPY . .
 RUN scripts/fetch-duckdb
 ENV DUCKDB_LIB_DIR=/src/.duckdb/1.5.6
 RUN cargo build --release -p enricher \
- && cargo build --release -p enrichment-typed --target wasm32-wasip2 \
+ && cargo build --release -p enricher-plugin-typed --target wasm32-wasip2 \
  && scripts/install --binary target/release/enricher /out \
  && mkdir -p /out/share/enricher/plugins \
- && cp target/wasm32-wasip2/release/enrichment_typed.wasm /out/share/enricher/plugins/
+ && cp target/wasm32-wasip2/release/enricher_plugin_typed.wasm /out/share/enricher/plugins/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \

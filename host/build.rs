@@ -33,7 +33,7 @@ fn build_default_plugin() {
     for watched in [
         "guest/src",
         "guest/Cargo.toml",
-        "guest/format",
+        "guest/model",
         "guest/sdk",
         "guest/templates",
         "plugins/typed",
@@ -46,11 +46,11 @@ fn build_default_plugin() {
     let dir = wasm_build::cargo_wasm(
         &root,
         &target_dir,
-        &["-p", "enrichment-guest", "-p", "enrichment-typed"],
+        &["-p", "enricher-guest", "-p", "enricher-plugin-typed"],
     );
     for (env, file) in [
-        ("ENRICHER_DEFAULT_PLUGIN", "enrichment_typed.wasm"),
-        ("ENRICHER_RAW_PLUGIN", "enrichment_guest.wasm"),
+        ("ENRICHER_DEFAULT_PLUGIN", "enricher_plugin_typed.wasm"),
+        ("ENRICHER_RAW_PLUGIN", "enricher_guest.wasm"),
     ] {
         let wasm = dir.join(file);
         assert!(wasm.exists(), "no plugin at {}", wasm.display());

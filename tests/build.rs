@@ -23,7 +23,7 @@ fn build_test_plugins() {
     for watched in [
         "guest/src",
         "guest/Cargo.toml",
-        "guest/format",
+        "guest/model",
         "guest/sdk",
         "plugins",
         "wit",
@@ -38,28 +38,28 @@ fn build_test_plugins() {
     let wasm_dir = wasm_build::cargo_wasm(
         &root,
         &target_dir,
-        &["-p", "enrichment-guest", "--features", "v2"],
+        &["-p", "enricher-guest", "--features", "v2"],
     );
-    let v2 = out_dir.join("enrichment_guest_v2.wasm");
-    std::fs::copy(wasm_dir.join("enrichment_guest.wasm"), &v2).expect("copy the v2 plugin");
+    let v2 = out_dir.join("enricher_guest_v2.wasm");
+    std::fs::copy(wasm_dir.join("enricher_guest.wasm"), &v2).expect("copy the v2 plugin");
     println!("cargo:rustc-env=ENRICHER_TEST_PLUGIN_V2={}", v2.display());
 
     let packages = [
         "-p",
-        "chaos-plugin",
+        "enricher-plugin-chaos",
         "-p",
-        "legacy-v1-plugin",
+        "enricher-plugin-legacy-v1",
         "-p",
-        "incompatible-plugin",
+        "enricher-plugin-incompatible",
         "-p",
-        "typed-chaos-plugin",
+        "enricher-plugin-typed-chaos",
     ];
     let wasm_dir = wasm_build::cargo_wasm(&root, &target_dir, &packages);
     for (env, file) in [
-        ("CHAOS", "chaos_plugin.wasm"),
-        ("LEGACY_V1", "legacy_v1_plugin.wasm"),
-        ("INCOMPATIBLE", "incompatible_plugin.wasm"),
-        ("TYPED_CHAOS", "typed_chaos_plugin.wasm"),
+        ("CHAOS", "enricher_plugin_chaos.wasm"),
+        ("LEGACY_V1", "enricher_plugin_legacy_v1.wasm"),
+        ("INCOMPATIBLE", "enricher_plugin_incompatible.wasm"),
+        ("TYPED_CHAOS", "enricher_plugin_typed_chaos.wasm"),
     ] {
         let path = wasm_dir.join(file);
         assert!(path.exists(), "no test plugin at {}", path.display());

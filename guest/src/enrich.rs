@@ -7,77 +7,23 @@
 //! [`PaymentEnrichment`] as the component, and tests and the native benchmark
 //! run it through [`enrich_batch`] over a map.
 
-use std::borrow::Cow;
-
 use enricher_sdk::{Batch, Lookup, Output, Plugin, Record};
 
-use enrichment_format::FailureRecord;
-use enrichment_format::json_out::ObjectWriter;
-
-use enrichment_typed_logic::{Amount, at_scale_2, invalid_amount_message};
-use rust_decimal::Decimal;
-
-use crate::event::{Invalid, InvalidKind, PaymentEvent, parse_event};
+use enricher_model::claim::claim_amount_at_scale_2;
+use enricher_model::event::{Invalid, PaymentEvent, parse_event};
+use enricher_model::json_out::ObjectWriter;
+use enricher_model::{FailureRecord, Status};
 
 /// The SDK's lookup types under the names this crate has always used (the
 /// host's native benchmark and the fuzz bodies implement [`ClaimLookup`]).
 pub use enricher_sdk::{Answer as LookupOutcome, Claim, Claims as ClaimLookup};
 
-/// The `enrichment_status` of an output record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Success,
-    ClaimNotFound,
-    DbError,
-    DbTimeout,
-    InvalidJson,
-    InvalidEvent,
-    InvalidClaimAmount,
-}
-
-impl Status {
-    pub const ALL: [Status; 7] = [
-        Status::Success,
-        Status::ClaimNotFound,
-        Status::DbError,
-        Status::DbTimeout,
-        Status::InvalidJson,
-        Status::InvalidEvent,
-        Status::InvalidClaimAmount,
-    ];
-
-    /// The code written into `enrichment_status`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Status::Success => "SUCCESS",
-            Status::ClaimNotFound => "CLAIM_NOT_FOUND",
-            Status::DbError => "DB_ERROR",
-            Status::DbTimeout => "DB_TIMEOUT",
-            Status::InvalidJson => "INVALID_JSON",
-            Status::InvalidEvent => "INVALID_EVENT",
-            Status::InvalidClaimAmount => enrichment_typed_logic::INVALID_CLAIM_AMOUNT,
-        }
-    }
-
-    /// The status of a code (one of ours; anything else reads as DB_ERROR).
-    pub fn from_code(code: &str) -> Status {
-        Status::ALL
-            .into_iter()
-            .find(|s| s.code() == code)
-            .unwrap_or(Status::DbError)
-    }
-
-    pub fn is_success(self) -> bool {
-        self == Status::Success
-    }
-
-    /// The routed output for a record written with this status.
-    fn output(self, value: Vec<u8>) -> Output {
-        if self.is_success() {
-            Output::enriched(value)
-        } else {
-            Output::failed(Cow::Borrowed(self.code()), value)
-        }
+/// The routed output for a record written with `status`.
+fn output(status: Status, value: Vec<u8>) -> Output {
+    if status.is_success() {
+        Output::enriched(value)
+    } else {
+        Output::failed(status.as_str(), value)
     }
 }
 
@@ -92,7 +38,8 @@ impl Plugin for PaymentEnrichment {
     fn read<'a>(batch: &Batch, record: &Record<'a>) -> Result<PaymentEvent<'a>, Output> {
         parse_event(record.value).map_err(|invalid| {
             let mut value = Vec::with_capacity(record.value.len() + 200);
-            write_invalid(&mut value, &invalid, record.value, batch.timestamp()).output(value)
+            let status = write_invalid(&mut value, &invalid, record.value, batch.timestamp());
+            output(status, value)
         })
     }
 
@@ -107,7 +54,8 @@ impl Plugin for PaymentEnrichment {
         claim: Lookup<'_>,
     ) -> Output {
         let mut value = Vec::with_capacity(record.value.len() + 200);
-        write_event(&mut value, &event, claim, batch.timestamp()).output(value)
+        let status = write_event(&mut value, &event, claim, batch.timestamp());
+        output(status, value)
     }
 }
 
@@ -131,7 +79,8 @@ pub fn enrich_batch(
         .enumerate()
         .map(|(i, out)| Routed {
             input_index: u32::try_from(i).unwrap_or(u32::MAX),
-            status: Status::from_code(out.status()),
+            // Every output's status is one of ours.
+            status: Status::from_wire(out.status()).unwrap_or(Status::DbError),
             value: out.into_value(),
         })
         .collect()
@@ -157,44 +106,31 @@ fn write_event(
     timestamp: &str,
 ) -> Status {
     let mut w = ObjectWriter::new(out);
-    let (status, error) = match claim {
-        Lookup::Found(claim) => {
-            let Some(amount) = cents(claim.claim_amount) else {
-                return write_failure(
-                    &mut w,
-                    event,
-                    Status::InvalidClaimAmount,
-                    &invalid_amount_message(
-                        &event.claim_id,
-                        claim.claim_amount.mantissa(),
-                        claim.claim_amount.scale(),
-                    ),
-                    timestamp,
-                );
-            };
-            write_payment_fields(&mut w, event)
-                .str("member_id", &claim.member_id)
-                .decimal("claim_amount", &amount)
-                .opt_str("claim_status", claim.claim_status.as_deref());
-            // Version 2 of the plugin (feature `v2`) also says what is left of the claim.
-            #[cfg(feature = "v2")]
-            if let Some(mut remaining) = amount.checked_sub(event.payment_amount) {
-                remaining.rescale(2);
-                w.decimal("remaining_claim_amount", &remaining);
+    // Every event asks for its claim: `None` is not reached.
+    let answer = claim
+        .answer()
+        .ok_or_else(|| (Status::DbError, "no claim was looked up".to_owned()));
+    let (status, error) = match answer.and_then(|a| a.check(&event.claim_id)) {
+        Err(failure) => failure,
+        Ok(claim) => match claim_amount_at_scale_2(&event.claim_id, claim.claim_amount) {
+            Err(invalid) => (Status::InvalidClaimAmount, invalid.message),
+            Ok(amount) => {
+                write_payment_fields(&mut w, event)
+                    .str("member_id", &claim.member_id)
+                    .decimal("claim_amount", &amount)
+                    .opt_str("claim_status", claim.claim_status.as_deref());
+                // Version 2 of the plugin (feature `v2`) also says what is left of the claim.
+                #[cfg(feature = "v2")]
+                if let Some(mut remaining) = amount.checked_sub(event.payment_amount) {
+                    remaining.rescale(2);
+                    w.decimal("remaining_claim_amount", &remaining);
+                }
+                w.str("enrichment_status", Status::Success.as_str())
+                    .str("enrichment_timestamp", timestamp)
+                    .finish();
+                return Status::Success;
             }
-            w.str("enrichment_status", Status::Success.code())
-                .str("enrichment_timestamp", timestamp)
-                .finish();
-            return Status::Success;
-        }
-        Lookup::NotFound => (
-            Status::ClaimNotFound,
-            format!("claim {} not found", event.claim_id),
-        ),
-        Lookup::Unavailable(why) => (Status::DbError, format!("claims store unavailable: {why}")),
-        Lookup::Timeout(why) => (Status::DbTimeout, format!("claims lookup timed out: {why}")),
-        // Every event asks for its claim: not reached.
-        Lookup::NotAsked => (Status::DbError, "no claim was looked up".to_owned()),
+        },
     };
     write_failure(&mut w, event, status, &error, timestamp)
 }
@@ -211,29 +147,18 @@ fn write_failure(
         .null("member_id")
         .null("claim_amount")
         .null("claim_status")
-        .str("enrichment_status", status.code())
+        .str("enrichment_status", status.as_str())
         .str("error", error)
         .str("enrichment_timestamp", timestamp)
         .finish();
     status
 }
 
-/// The claim amount exactly at scale 2 (as the typed plugin decides it), or
-/// `None` when that would round away digits or overflow (INVALID_CLAIM_AMOUNT).
-fn cents(amount: Decimal) -> Option<Decimal> {
-    let unscaled = i64::try_from(amount.mantissa()).ok()?;
-    let scale = u8::try_from(amount.scale()).ok()?;
-    at_scale_2(Amount { unscaled, scale }).map(|c| Decimal::new(c.unscaled, 2))
-}
-
 fn write_invalid(out: &mut Vec<u8>, invalid: &Invalid, payload: &[u8], timestamp: &str) -> Status {
-    let status = match invalid.kind {
-        InvalidKind::Json => Status::InvalidJson,
-        InvalidKind::Event => Status::InvalidEvent,
-    };
+    let status = invalid.kind.status();
     FailureRecord {
         payment_id: invalid.payment_id.as_deref(),
-        status: status.code(),
+        status: status.as_str(),
         error: &invalid.message,
         timestamp,
         payload,
@@ -372,7 +297,7 @@ mod tests {
         let out = run(&[a.as_bytes(), b.as_bytes(), c.as_bytes()], &mut lookup());
         let codes: Vec<_> = out
             .iter()
-            .map(|(s, v)| (s.code(), v["enrichment_status"].clone()))
+            .map(|(s, v)| (s.as_str(), v["enrichment_status"].clone()))
             .collect();
         assert_eq!(
             codes[0],

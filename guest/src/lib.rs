@@ -1,29 +1,22 @@
 //! The payment-enrichment plugin as a raw-bytes SDK plugin
 //! (`payment-enrichment@0.1.1+raw`): the same enrichment as the host's
-//! built-in typed plugin (`plugins/typed`), which it is checked against, and
-//! whose events the host parses with this crate's [`event`] parser.
+//! built-in typed plugin (`plugins/typed`), which it is checked against.
 //!
-//! Layout:
-//! - [`enrich`]: the enrichment step as pure logic (batch in, routed records out);
-//! - [`event`]: parsing and validating one payment event (`event_scan`: its fast path);
-//! - [`timefmt`]: checking that a `payment_date` is a real ISO-8601 date-time;
-//!
-//! The WIT glue, batching and routing are `enricher-sdk`'s (`guest/sdk/`):
-//! [`enrich::PaymentEnrichment`] is a one-record-at-a-time SDK plugin, exported
-//! below. Output records are written with `enrichment-format` (`guest/format/`),
-//! the record format the host shares. Everything compiles and is tested
-//! natively (`cargo test -p enrichment-guest`); `enricher-bench run --native-step raw`
-//! links it into the benchmark binary (`host/bench/`).
+//! [`enrich`] is the whole step as pure logic (batch in, routed records out).
+//! Events are read with the parser the host uses (`enricher-model`'s `event`,
+//! `guest/model/`), and output records written with the record format the
+//! host shares (same crate). The WIT glue, batching and routing are
+//! `enricher-sdk`'s (`guest/sdk/`): [`enrich::PaymentEnrichment`] is a
+//! one-record-at-a-time SDK plugin, exported below. Everything compiles and
+//! is tested natively (`cargo test -p enricher-guest`); `enricher-bench run
+//! --native-step raw` links it into the benchmark binary (`host/bench/`).
 
 pub mod enrich;
-pub mod event;
-mod event_scan;
-pub mod timefmt;
 
 /// The name and version this plugin reports (stamped on every output record).
 pub const PLUGIN_NAME: &str = "payment-enrichment";
 /// The host's built-in plugin is the typed one (`plugins/typed`,
-/// `payment-enrichment@0.1.0`); this raw-bytes build of the same logic is
+/// `payment-enrichment@0.1.1`); this raw-bytes build of the same logic is
 /// told apart by build metadata, so the two never share a deploy key.
 #[cfg(not(feature = "v2"))]
 pub const PLUGIN_VERSION: &str = "0.1.1+raw";

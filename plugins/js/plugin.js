@@ -326,7 +326,7 @@ function parseEvent(payload) {
   return fields;
 }
 
-// --- output (enrichment-format) ----------------------------------------------
+// --- output (enricher-model) ------------------------------------------------
 
 const NEEDS_ESCAPE = /["\\\x00-\x1f]/;
 const ESCAPE_ALL = /["\\\x00-\x1f]/g;

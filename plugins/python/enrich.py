@@ -242,7 +242,7 @@ def parse_event(payload):
     return obj
 
 
-# --- output (enrichment-format) ----------------------------------------------
+# --- output (enricher-model) ------------------------------------------------
 
 
 def _s(v):

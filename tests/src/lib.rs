@@ -42,7 +42,7 @@ pub mod test_plugins {
     /// The raw-bytes build of the enrichment (`guest/`, embedded in the host)
     /// as a file in `dir`.
     pub fn raw(dir: &super::TempDir) -> std::path::PathBuf {
-        let path = dir.join("enrichment_guest.wasm");
+        let path = dir.join("enricher_guest.wasm");
         std::fs::write(&path, enricher::runtime::RAW_PLUGIN).expect("write the raw plugin");
         path
     }

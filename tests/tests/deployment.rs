@@ -66,7 +66,7 @@ fn dockerfile_builds_with_the_pinned_toolchain_and_runs_unprivileged() {
         "rustup target add wasm32-wasip2",
         "scripts/fetch-duckdb",
         "scripts/install --binary",
-        "enrichment_typed.wasm",
+        "enricher_plugin_typed.wasm",
     ] {
         assert!(text.contains(needed), "the build stage runs {needed}");
     }

@@ -4,8 +4,9 @@
 //! every output is one valid JSON object; an event the parser accepts has an
 //! exact amount within `DECIMAL(10,2)`, and its success record echoes its ids.
 
-use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, Status, enrich_batch};
-use enrichment_guest::event::parse_event;
+use enricher_guest::enrich::{Claim, ClaimLookup, LookupOutcome, enrich_batch};
+use enricher_model::Status;
+use enricher_model::event::parse_event;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
@@ -40,7 +41,7 @@ pub fn event_batch(data: &[u8]) {
             Ok(record) => record,
             Err(e) => panic!("output {i} is not a JSON object ({e}): {:?}", out.value),
         };
-        assert_eq!(record["enrichment_status"], out.status.code());
+        assert_eq!(record["enrichment_status"], out.status.as_str());
         let parsed = parse_event(payload);
         match &parsed {
             Ok(event) => {

@@ -7,7 +7,7 @@
 //! | target              | what it drives                                                 |
 //! |---------------------|----------------------------------------------------------------|
 //! | `event_batch`       | the plugin's event parser and record writer (`enrich_batch`)   |
-//! | `json_writer`       | `enrichment-format`'s JSON writer and failure record           |
+//! | `json_writer`       | `enricher-model`'s JSON writer and failure record           |
 //! | `claims_csv`        | the claims CSV reader and row validation (`enricher-parse`)    |
 //! | `claims_json_lines` | the claims JSON-lines reader and row validation                |
 //! | `admin_query`       | the admin API's query string (`enricher-parse::query`)         |

@@ -1,12 +1,12 @@
 //! `json_writer`: arbitrary keys, strings and decimals written with
-//! `enrichment-format`'s `ObjectWriter`, and arbitrary payloads in a
+//! `enricher-model`'s `ObjectWriter`, and arbitrary payloads in a
 //! `FailureRecord`, must read back with serde_json as exactly what was
 //! written (strings equal, number tokens equal to the decimals).
 
 use std::collections::HashMap;
 
-use enrichment_format::FailureRecord;
-use enrichment_format::json_out::ObjectWriter;
+use enricher_model::FailureRecord;
+use enricher_model::json_out::ObjectWriter;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use serde_json::value::RawValue;

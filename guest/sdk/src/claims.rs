@@ -1,30 +1,14 @@
 //! The claims lookup as a plugin sees it: a [`Claim`] row, the host's
-//! [`Answer`] per id, the borrowed [`Lookup`] each record is handed, and the
-//! [`Claims`] trait the wasm import, the native stub and benchmarks implement.
+//! [`Answer`] per id (both `enricher-model`'s, the types the host answers
+//! with), the borrowed [`Lookup`] each record is handed (the answer, or
+//! [`Lookup::NotAsked`]), and the [`Claims`] trait the wasm import, the
+//! native stub and benchmarks implement.
 
-use rust_decimal::Decimal;
+/// One row of the `claims` table (the host's type).
+pub use enricher_model::Claim;
 
-/// One row of the `claims` table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claim {
-    pub member_id: String,
-    /// Exact (`DECIMAL(10,2)` in the table).
-    pub claim_amount: Decimal,
-    pub claim_status: Option<String>,
-    /// `created_date` as microseconds since the Unix epoch (UTC), when set.
-    pub created_at_micros: Option<i64>,
-}
-
-/// The host's answer for one claim id.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
-    Found(Claim),
-    NotFound,
-    /// The claims store failed after the host's retries (DB_ERROR).
-    Unavailable(String),
-    /// The claims store did not answer within the lookup timeout (DB_TIMEOUT).
-    Timeout(String),
-}
+/// The host's answer for one claim id (the host's type).
+pub type Answer = enricher_model::ClaimAnswer<Claim, String>;
 
 /// What a record's claim lookup gave, as handed to [`crate::Plugin::enrich`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,6 +43,20 @@ impl<'a> Lookup<'a> {
             Lookup::Found(claim) => Some(claim),
             _ => None,
         }
+    }
+
+    /// The host's answer, borrowed (`None`: nothing was looked up). Its
+    /// [`require`](enricher_model::ClaimAnswer::require) gives the claim or
+    /// the built-in plugin's failure (status and message) without one.
+    pub fn answer(self) -> Option<enricher_model::ClaimAnswer<&'a Claim, &'a str>> {
+        use enricher_model::ClaimAnswer;
+        Some(match self {
+            Lookup::Found(claim) => ClaimAnswer::Found(claim),
+            Lookup::NotFound => ClaimAnswer::NotFound,
+            Lookup::Unavailable(why) => ClaimAnswer::Unavailable(why),
+            Lookup::Timeout(why) => ClaimAnswer::Timeout(why),
+            Lookup::NotAsked => return None,
+        })
     }
 }
 

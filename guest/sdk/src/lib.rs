@@ -14,7 +14,8 @@
 //!
 //! Layout:
 //! - [`record`]: what a plugin reads ([`Record`], [`Batch`]) and returns ([`Output`]);
-//! - [`claims`]: the lookup's answers ([`Claim`], [`Answer`], [`Lookup`]) and the [`Claims`] trait;
+//! - [`claims`]: the lookup's answers ([`Claim`], [`Answer`]: `enricher-model`'s,
+//!   the host's own types; [`Lookup`]: one record's) and the [`Claims`] trait;
 //! - [`batch`]: the per-batch driver ([`run`]) behind every [`Plugin`];
 //! - [`config`], [`log`]: the host's parameters and log stream (in-memory natively);
 //! - [`typed`]: plugins on the typed world ([`typed::TypedPlugin`], exported
@@ -83,9 +84,11 @@ pub mod wasm_typed;
 
 pub use batch::run;
 pub use claims::{Answer, Claim, Claims, Lookup};
-/// The shared record format: a JSON object writer with exact decimals, the
-/// failure record, the `enrichment_timestamp` text.
-pub use enrichment_format as format;
+/// What the host and plugins share (`enricher-model`): the status codes
+/// ([`model::Status`]), header names, the record format (a JSON object writer
+/// with exact decimals, the failure record, the `enrichment_timestamp` text).
+pub use enricher_model as model;
+pub use enricher_model::Status;
 pub use record::{Batch, Header, Output, Record, Route};
 pub use rust_decimal::Decimal;
 

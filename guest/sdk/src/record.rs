@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use enrichment_format::format_utc_millis;
+use enricher_model::format_utc_millis;
 
 /// One record header, as on a Kafka record. On wasm32 this is the WIT type
 /// itself, so the input's headers pass through without a copy.

@@ -3,8 +3,8 @@
 //! run in place of the WASM component, with the same output records, so the
 //! whole file path can be measured with and without WASM. `typed` (the
 //! built-in plugin's form): the typed world's step (the host's [`TypedBatch`]
-//! read and write around the typed plugin's logic, `enrichment-typed-logic`,
-//! the crate the plugin itself calls); `raw`: the raw plugin's whole step
+//! read and write around the typed plugin's logic, `enricher-plugin-typed-logic`,
+//! on the rules the plugin itself applies); `raw`: the raw plugin's whole step
 //! (`guest/src/enrich.rs`: parse, lookup, write). Only this crate links plugin
 //! crates: the product binary runs plugins as WASM alone.
 
@@ -19,7 +19,7 @@ use enricher::lookup::ClaimsLookup;
 use enricher::pipeline::NativeStep;
 use enricher::runtime::PluginForm;
 use enricher::typed::TypedBatch;
-use enrichment_typed_logic::{Amount, ClaimAnswer, Decision, decide};
+use enricher_plugin_typed_logic::{Amount, ClaimAnswer, Decision, Priced, decide};
 
 /// Which plugin's step `--native-step` runs natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,18 +63,18 @@ pub fn typed_step() -> NativeStep {
 }
 
 /// What `plugins/typed/src/lib.rs` answers for one payment: the same
-/// `enrichment_typed_logic::decide`, on the host's bindings. The glue around
+/// `enricher_plugin_typed_logic::decide`, on the host's bindings. The glue around
 /// it mirrors the plugin's because the two sides' WIT types are generated
 /// apart (wasmtime's `bindgen!` here, wit-bindgen there); the logic is shared.
 pub fn typed_outcome(text: &str, record: &PaymentRecord) -> Outcome {
     let answer = match &record.claim {
-        ClaimResult::Found(claim) => ClaimAnswer::Found {
+        ClaimResult::Found(claim) => ClaimAnswer::Found(Priced {
             claim,
             claim_amount: Amount {
                 unscaled: claim.claim_amount.unscaled,
                 scale: claim.claim_amount.scale,
             },
-        },
+        }),
         ClaimResult::NotFound => ClaimAnswer::NotFound,
         ClaimResult::Failed(f) => match f.kind {
             LookupFailureKind::Unavailable => ClaimAnswer::Unavailable(span(text, f.message)),
@@ -95,7 +95,7 @@ pub fn typed_outcome(text: &str, record: &PaymentRecord) -> Outcome {
             extra_fields: Vec::new(),
         }),
         Decision::Fail { reason, message } => Outcome::Failed(Failure {
-            reason: reason.to_owned(),
+            reason: reason.as_str().to_owned(),
             message,
         }),
     }
@@ -113,7 +113,7 @@ mod raw {
     use enricher::lookup::{ClaimsLookup, LookupAnswer};
     use enricher::pipeline::NativeStep;
     use enricher::runtime::PluginForm;
-    use enrichment_guest::enrich::{Claim, ClaimLookup, LookupOutcome, Routed, enrich_batch};
+    use enricher_guest::enrich::{Claim, ClaimLookup, LookupOutcome, Routed, enrich_batch};
 
     /// The host's claims lookup, as the guest core's lookup.
     struct NativeLookup<'a>(&'a ClaimsLookup);
@@ -125,14 +125,12 @@ mod raw {
                 .lookup(&ids)
                 .into_iter()
                 .map(|a| match a {
-                    LookupAnswer::Found(row) | LookupAnswer::Stale(row) => {
-                        LookupOutcome::Found(Claim {
-                            member_id: row.member_id.clone(),
-                            claim_amount: row.claim_amount,
-                            claim_status: row.claim_status.clone(),
-                            created_at_micros: row.created_at_micros,
-                        })
-                    }
+                    LookupAnswer::Found(row) => LookupOutcome::Found(Claim {
+                        member_id: row.member_id.clone(),
+                        claim_amount: row.claim_amount,
+                        claim_status: row.claim_status.clone(),
+                        created_at_micros: row.created_at_micros,
+                    }),
                     LookupAnswer::NotFound => LookupOutcome::NotFound,
                     LookupAnswer::Unavailable(w) => LookupOutcome::Unavailable(w),
                     LookupAnswer::Timeout(w) => LookupOutcome::Timeout(w),
@@ -171,8 +169,8 @@ mod raw {
         let success = routed.status.is_success();
         if !success {
             headers.push(Header {
-                key: "enrichment-status".to_owned(),
-                value: routed.status.code().as_bytes().to_vec(),
+                key: enricher_model::header::STATUS.to_owned(),
+                value: routed.status.as_str().as_bytes().to_vec(),
             });
         }
         OutputRecord {

@@ -15,7 +15,7 @@ use super::report::Report;
 use crate::native_step::typed_step;
 
 /// The built-in plugin's step compiled into the host (the typed world's:
-/// host parse, `enrichment-typed-logic`, host write), batches of 1000 over
+/// host parse, `enricher-plugin-typed-logic`, host write), batches of 1000 over
 /// the warm cache, through the same pipeline as the plugin.
 pub(super) fn native_baseline(
     plugin: &Plugin,

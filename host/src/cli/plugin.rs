@@ -16,7 +16,7 @@ use enricher::admin::AdminClient;
 use enricher::config::{Config, DEFAULT_ADMIN_BIND};
 use enricher::deploy::signature::signature_path;
 use enricher::deploy::{DeployReport, PluginStatus, RollbackReport, VersionInfo, printable};
-use enrichment_format::format_utc_millis;
+use enricher_model::format_utc_millis;
 
 #[derive(clap::Args)]
 pub struct PluginArgs {

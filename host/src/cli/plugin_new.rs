@@ -8,7 +8,7 @@
 //! Rust has one: the plugin, its manifest, README and sample differ).
 //!
 //! The SDK is not on a registry, so a Rust project also gets the SDK's
-//! source (`vendor/sdk/`, `vendor/format/`) and every project the WIT files
+//! source (`vendor/sdk/`, `vendor/model/`) and every project the WIT files
 //! of the host's world (`wit/`): it builds anywhere, with no checkout of ours.
 
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use include_dir::{Dir, DirEntry, include_dir};
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../guest/templates");
 static SDK: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../guest/sdk");
-static FORMAT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../guest/format");
+static MODEL: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../guest/model");
 static WIT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../wit");
 
 /// The languages `plugin new` and `plugin build` know.
@@ -135,7 +135,7 @@ pub fn write_project(dir: &Path, name: &str, lang: Lang, typed: bool) -> anyhow:
         written += 1;
     }
     if lang == Lang::Rust {
-        for (crate_dir, to) in [(&SDK, "vendor/sdk"), (&FORMAT, "vendor/format")] {
+        for (crate_dir, to) in [(&SDK, "vendor/sdk"), (&MODEL, "vendor/model")] {
             for file in files(crate_dir) {
                 write(&dir.join(to).join(file.path()), file.contents())?;
                 written += 1;
@@ -248,7 +248,7 @@ mod tests {
             "sample/claims.csv",
             "sample/expected.jsonl",
             "vendor/sdk/src/lib.rs",
-            "vendor/format/src/lib.rs",
+            "vendor/model/src/lib.rs",
             "wit/world.wit",
         ] {
             assert!(dir.join(file).exists(), "{file}");

@@ -1,4 +1,4 @@
-//! A failure record (the JSON of `enrichment_format::FailureRecord`) back to
+//! A failure record (the JSON of `enricher_model::FailureRecord`) back to
 //! the input it failed: the payload from `original_payload` (or
 //! `original_payload_base64`), the record's key and timestamp (outputs keep
 //! their input's), and its headers without the ones the host added; the

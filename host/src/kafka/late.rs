@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use enricher_model::{Status, header as names};
+
 use crate::bindings::{Header, InputRecord, Output};
 use crate::config::RetrySchedule;
 use crate::pipeline::{PLUGIN_NAME_HEADER, PLUGIN_VERSION_HEADER, Routed, STATUS_HEADER};
@@ -17,14 +19,14 @@ use crate::pipeline::{PLUGIN_NAME_HEADER, PLUGIN_VERSION_HEADER, Routed, STATUS_
 use super::records::{COMMIT_UNIT_HEADER, Target};
 
 /// Header of a retry record: which attempt it is (1 for the first retry).
-pub const RETRY_ATTEMPT_HEADER: &str = "retry-attempt";
+pub const RETRY_ATTEMPT_HEADER: &str = names::RETRY_ATTEMPT;
 /// Header of a retry record: when it is due, in ms since the epoch.
-pub const RETRY_DUE_HEADER: &str = "retry-due-ms";
+pub const RETRY_DUE_HEADER: &str = names::RETRY_DUE;
 /// Header of a failure record that went through retries: how many there were.
-pub const RETRY_ATTEMPTS_HEADER: &str = "retry-attempts";
+pub const RETRY_ATTEMPTS_HEADER: &str = names::RETRY_ATTEMPTS;
 
 /// The status the retry is for.
-const NOT_FOUND: &str = "CLAIM_NOT_FOUND";
+const NOT_FOUND: &str = Status::ClaimNotFound.as_str();
 
 /// Headers the host sets on its outputs: dropped from an input before it is
 /// sent on again (the next output sets them afresh).
@@ -245,7 +247,7 @@ mod tests {
         assert!(!String::from_utf8_lossy(&routed[0].1.value).contains("retry_attempts"));
         let mut ok = not_found(0);
         ok.output = Output::Enriched;
-        ok.status = Cow::Borrowed("SUCCESS");
+        ok.status = Cow::Borrowed(Status::Success.as_str());
         assert_eq!(
             late("1s").route(&inputs, &[0], vec![ok], 0)[0].0,
             Target::Enriched

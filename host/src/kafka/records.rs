@@ -21,6 +21,8 @@ use rdkafka::{ClientContext, Timestamp};
 
 use crate::bindings::{Header, InputRecord, Output};
 use crate::clock::now_ms;
+use enricher_model::Status;
+
 use crate::pipeline::{Routed, host_failure};
 
 /// Counts what the broker acknowledged or refused, per batch (a batch's
@@ -132,7 +134,7 @@ pub fn to_input(msg: &BorrowedMessage<'_>) -> InputRecord {
 /// Header naming the commit unit (transaction, or at-least-once batch) an
 /// output was produced in: `<instance>/<n>`. Every output of one unit was made
 /// by one plugin version.
-pub const COMMIT_UNIT_HEADER: &str = "commit-unit";
+pub const COMMIT_UNIT_HEADER: &str = enricher_model::header::COMMIT_UNIT;
 
 /// Where routed records go.
 pub struct Topics<'a> {
@@ -200,7 +202,7 @@ pub fn produce_batch(
             let failure = host_failure(
                 r.input_index,
                 &inputs[r.input_index],
-                "RECORD_TOO_LARGE",
+                Status::RecordTooLarge,
                 &why,
                 now_ms(),
             );

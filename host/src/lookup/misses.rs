@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::fetch::FetchError;
 use super::flight::Leading;
-use super::{ClaimRow, ClaimsLookup, LookupAnswer};
+use super::{ClaimRow, ClaimsLookup, LookupAnswer, Served};
 
 impl ClaimsLookup {
     /// Ask the store for the ids at `positions` (one query, shared with any
@@ -62,7 +62,7 @@ impl ClaimsLookup {
                 });
             let answer_of = |id: &str| match &by_id {
                 Ok(rows) => rows.get(id).map_or(LookupAnswer::NotFound, |r| {
-                    LookupAnswer::Found(Arc::clone(r))
+                    LookupAnswer::Found(Served::fresh(Arc::clone(r)))
                 }),
                 Err(FetchError::Unavailable(why)) => LookupAnswer::Unavailable(why.clone()),
                 Err(FetchError::Timeout(why)) => LookupAnswer::Timeout(why.clone()),

@@ -44,8 +44,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rust_decimal::Decimal;
-
 use crate::config::{CacheMode, LookupConfig};
 use crate::observe::HistogramSnapshot;
 use cache::TtlLruCache;
@@ -55,29 +53,39 @@ use flight::Flights;
 use full::FullCache;
 use prefetch::Prefetcher;
 
-/// One row of the claims table.
+/// One row of the claims table (`enricher-model`'s, the type plugins get).
+pub type ClaimRow = enricher_model::Claim;
+
+/// The answer for one id: `enricher-model`'s, the type plugins get, with
+/// the claim as the lookup serves it. DB_ERROR and DB_TIMEOUT are
+/// `Unavailable` and `Timeout`.
+pub type LookupAnswer = enricher_model::ClaimAnswer<Served, String>;
+
+/// A found claim as the lookup serves it: the shared row, and whether it
+/// came from an expired cache row because the store failed (serve-stale):
+/// served as found, and the output that used it is marked.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClaimRow {
-    pub member_id: String,
-    /// DECIMAL(10,2), exact.
-    pub claim_amount: Decimal,
-    pub claim_status: Option<String>,
-    /// `created_date` in microseconds since the Unix epoch.
-    pub created_at_micros: Option<i64>,
+pub struct Served {
+    pub claim: Arc<ClaimRow>,
+    pub stale: bool,
 }
 
-/// The answer for one id.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LookupAnswer {
-    Found(Arc<ClaimRow>),
-    /// Found in an expired cache row because the store failed (serve-stale):
-    /// served as found, and the output that used it is marked.
-    Stale(Arc<ClaimRow>),
-    NotFound,
-    /// DB_ERROR
-    Unavailable(String),
-    /// DB_TIMEOUT
-    Timeout(String),
+impl Served {
+    /// A row as the store or a fresh cache entry holds it.
+    pub fn fresh(claim: Arc<ClaimRow>) -> Self {
+        Served {
+            claim,
+            stale: false,
+        }
+    }
+}
+
+impl std::ops::Deref for Served {
+    type Target = ClaimRow;
+
+    fn deref(&self) -> &ClaimRow {
+        &self.claim
+    }
 }
 
 enum Mode {
@@ -302,7 +310,7 @@ impl ClaimsLookup {
             let answers: Vec<LookupAnswer> = ids
                 .iter()
                 .map(|id| match table.get(id) {
-                    Some(row) => LookupAnswer::Found(Arc::clone(row)),
+                    Some(row) => LookupAnswer::Found(Served::fresh(Arc::clone(row))),
                     None => LookupAnswer::NotFound,
                 })
                 .collect();

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::cache::{Cached, TtlLruCache};
-use super::{ClaimsLookup, LookupAnswer, lock};
+use super::{ClaimsLookup, LookupAnswer, Served, lock};
 
 /// What the cache answered for a batch, before its misses are resolved.
 pub(super) struct Checked {
@@ -38,7 +38,9 @@ impl ClaimsLookup {
         let mut cache = lock(cache);
         for (i, id) in ids.iter().enumerate() {
             match cache.get(id, now) {
-                Some(Cached::Found(row)) => answers[i] = Some(LookupAnswer::Found(row)),
+                Some(Cached::Found(row)) => {
+                    answers[i] = Some(LookupAnswer::Found(Served::fresh(row)))
+                }
                 Some(Cached::Missing) => answers[i] = Some(LookupAnswer::NotFound),
                 None => missed.push(i),
             }
@@ -91,8 +93,8 @@ impl ClaimsLookup {
         let now = Instant::now();
         let mut cache = lock(cache);
         match answer {
-            LookupAnswer::Found(row) => {
-                cache.put_found_since(id.to_owned(), Arc::clone(row), now, epoch)
+            LookupAnswer::Found(row) if !row.stale => {
+                cache.put_found_since(id.to_owned(), Arc::clone(&row.claim), now, epoch)
             }
             LookupAnswer::NotFound => cache.put_missing_since(id.to_owned(), now, epoch),
             _ => {}
@@ -123,7 +125,11 @@ impl ClaimsLookup {
             if failed(answer)
                 && let Some(row) = cache.stale(id, now)
             {
-                *answer = Some(LookupAnswer::Stale(row));
+                let stale = Served {
+                    claim: row,
+                    stale: true,
+                };
+                *answer = Some(LookupAnswer::Found(stale));
                 self.stale_served.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -137,7 +143,7 @@ pub(super) fn recheck(cache: &Mutex<TtlLruCache>, ids: &[String]) -> Vec<Option<
     let cache = lock(cache);
     ids.iter()
         .map(|id| match cache.peek_fresh(id, now)? {
-            Cached::Found(row) => Some(LookupAnswer::Found(row)),
+            Cached::Found(row) => Some(LookupAnswer::Found(Served::fresh(row))),
             Cached::Missing => Some(LookupAnswer::NotFound),
         })
         .collect()
@@ -205,7 +211,10 @@ mod tests {
         assert_eq!(queries.load(Ordering::SeqCst), 1);
         // ...before the stream claims them: its claim finds them cached.
         let answers = lookup.resolve_partial(cache, &ids, checked);
-        assert_eq!(answers, vec![LookupAnswer::Found(Arc::new(row())); 2]);
+        assert_eq!(
+            answers,
+            vec![LookupAnswer::Found(Served::fresh(Arc::new(row()))); 2]
+        );
         assert_eq!(queries.load(Ordering::SeqCst), 1, "no second query");
         let stats = lookup.stats();
         assert_eq!(stats.store_coalesced, 2, "answered by the prefetch's query");
@@ -217,7 +226,10 @@ mod tests {
         let (lookup, queries) = partial_lookup();
         let ids = vec!["CLM-1".to_owned(), "CLM-1".to_owned()];
         let answers = lookup.lookup(&ids);
-        assert_eq!(answers, vec![LookupAnswer::Found(Arc::new(row())); 2]);
+        assert_eq!(
+            answers,
+            vec![LookupAnswer::Found(Served::fresh(Arc::new(row()))); 2]
+        );
         assert_eq!(queries.load(Ordering::SeqCst), 1);
         assert_eq!(lookup.lookup(&ids[..1]).len(), 1);
         assert_eq!(queries.load(Ordering::SeqCst), 1, "then a cache hit");

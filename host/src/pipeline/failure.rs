@@ -1,10 +1,10 @@
 //! Failure records the host writes itself (the plugin never answered for a
 //! record: too large, trapped, batch error, dropped, or answered it with
-//! invalid JSON), and the status codes.
+//! invalid JSON).
 
 use std::borrow::Cow;
 
-use enrichment_format::{FailureRecord, format_utc_millis};
+use enricher_model::{FailureRecord, Status, format_utc_millis};
 
 use super::{Routed, STATUS_HEADER};
 use crate::bindings::{Header, InputRecord, Output};
@@ -16,10 +16,11 @@ const OVERSIZED_PREFIX_BYTES: usize = 1024;
 pub fn host_failure(
     index: usize,
     input: &InputRecord,
-    code: &str,
+    status: Status,
     error: &str,
     now_ms: i64,
 ) -> Routed {
+    let code = status.as_str();
     let mut value = Vec::with_capacity(256 + input.value.len().min(OVERSIZED_PREFIX_BYTES * 2));
     FailureRecord {
         payment_id: best_effort_payment_id(&input.value).as_deref(),
@@ -27,7 +28,7 @@ pub fn host_failure(
         error,
         timestamp: &format_utc_millis(now_ms),
         payload: &input.value,
-        keep_prefix: (code == "RECORD_TOO_LARGE").then_some(OVERSIZED_PREFIX_BYTES),
+        keep_prefix: (status == Status::RecordTooLarge).then_some(OVERSIZED_PREFIX_BYTES),
     }
     .write(&mut value);
     let mut headers = input.headers.clone();
@@ -38,7 +39,7 @@ pub fn host_failure(
     Routed {
         input_index: index,
         output: Output::Failed,
-        status: intern_status(code),
+        status: Cow::Borrowed(code),
         key: input.key.clone(),
         value,
         headers,
@@ -47,33 +48,7 @@ pub fn host_failure(
 
 /// A failure of the plugin itself (not of the business, like CLAIM_NOT_FOUND).
 pub fn is_plugin_error(status: &str) -> bool {
-    matches!(
-        status,
-        "PLUGIN_TRAP" | "PLUGIN_ERROR" | "PLUGIN_DROPPED_RECORD" | "PLUGIN_INVALID_OUTPUT"
-    )
-}
-
-/// The status codes this host and the built-in plugin use, without an allocation each.
-const KNOWN_STATUSES: [&str; 12] = [
-    "SUCCESS",
-    "CLAIM_NOT_FOUND",
-    "INVALID_CLAIM_AMOUNT",
-    "DB_ERROR",
-    "DB_TIMEOUT",
-    "INVALID_JSON",
-    "INVALID_EVENT",
-    "RECORD_TOO_LARGE",
-    "PLUGIN_TRAP",
-    "PLUGIN_ERROR",
-    "PLUGIN_DROPPED_RECORD",
-    "PLUGIN_INVALID_OUTPUT",
-];
-
-pub(super) fn intern_status(code: &str) -> Cow<'static, str> {
-    match KNOWN_STATUSES.iter().find(|k| **k == code) {
-        Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(code.to_owned()),
-    }
+    Status::from_wire(status).is_some_and(Status::is_plugin_error)
 }
 
 /// The `payment_id` of a payload that is a JSON object, if it has a string one.

@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use enricher_model::{Status, header};
+
 use crate::bindings::{BatchContext, Header, InputRecord, Output, OutputRecord};
 use crate::clock::now_ms;
 use crate::error::PluginError;
@@ -36,8 +38,8 @@ mod metering;
 mod output_check;
 mod prefetch;
 mod stale;
+use failure::log_failed;
 pub use failure::{host_failure, is_plugin_error};
-use failure::{intern_status, log_failed};
 pub use follow::{Desired, FeedControl, PluginFeed, StreamEvent};
 pub use metering::meter_batch;
 pub use output_check::INVALID_OUTPUT;
@@ -49,10 +51,10 @@ const FAILURE_LOG_LINES_PER_SECOND: f64 = 5.0;
 const FAILURE_LOG_BURST: u32 = 20;
 
 /// Header the plugin sets on each output with its `enrichment_status`.
-pub const STATUS_HEADER: &str = "enrichment-status";
+pub const STATUS_HEADER: &str = header::STATUS;
 /// Headers the host stamps on every output.
-pub const PLUGIN_NAME_HEADER: &str = "plugin-name";
-pub const PLUGIN_VERSION_HEADER: &str = "plugin-version";
+pub const PLUGIN_NAME_HEADER: &str = header::PLUGIN_NAME;
+pub const PLUGIN_VERSION_HEADER: &str = header::PLUGIN_VERSION;
 
 /// One routed output, ready for a sink.
 #[derive(Debug, Clone)]
@@ -259,7 +261,7 @@ impl Pipeline {
                 routed.push(host_failure(
                     start,
                     &batch[start],
-                    "RECORD_TOO_LARGE",
+                    Status::RecordTooLarge,
                     &why,
                     now_ms,
                 ));
@@ -339,7 +341,7 @@ impl Pipeline {
                     routed.push(host_failure(
                         i,
                         record,
-                        "PLUGIN_ERROR",
+                        Status::PluginError,
                         &msg,
                         context.processing_time_ms,
                     ));
@@ -355,7 +357,7 @@ impl Pipeline {
                     routed.push(host_failure(
                         start,
                         &batch[start],
-                        "PLUGIN_TRAP",
+                        Status::PluginTrap,
                         &error.to_string(),
                         context.processing_time_ms,
                     ));
@@ -417,7 +419,8 @@ impl Pipeline {
             {
                 self.meter.invalid_outputs.fetch_add(1, Relaxed);
                 tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, bytes = out.value.len(), "{why}; routed to failed");
-                routed.push(host_failure(i, &batch[i], INVALID_OUTPUT, &why, now_ms));
+                let invalid = Status::PluginInvalidOutput;
+                routed.push(host_failure(i, &batch[i], invalid, &why, now_ms));
                 continue;
             }
             let status = out
@@ -425,11 +428,11 @@ impl Pipeline {
                 .iter()
                 .find(|h| h.key == STATUS_HEADER)
                 .and_then(|h| std::str::from_utf8(&h.value).ok())
-                .map(intern_status)
+                .map(Status::intern)
                 .unwrap_or(Cow::Borrowed(if out.output == Output::Enriched {
-                    "SUCCESS"
+                    Status::Success.as_str()
                 } else {
-                    "FAILED"
+                    Status::Failed.as_str()
                 }));
             routed.push(Routed {
                 input_index: i,
@@ -446,7 +449,7 @@ impl Pipeline {
                 routed.push(host_failure(
                     i,
                     &batch[i],
-                    "PLUGIN_DROPPED_RECORD",
+                    Status::PluginDroppedRecord,
                     "the plugin returned no output for this record",
                     now_ms,
                 ));

@@ -10,7 +10,7 @@
 use serde::de::IgnoredAny;
 
 /// The status of an enriched value that is not valid JSON.
-pub const INVALID_OUTPUT: &str = "PLUGIN_INVALID_OUTPUT";
+pub const INVALID_OUTPUT: &str = enricher_model::Status::PluginInvalidOutput.as_str();
 
 /// Why `value` is not one valid JSON text, if it is not.
 pub(super) fn invalid_json(value: &[u8]) -> Option<String> {

@@ -21,10 +21,10 @@ const FIELD: &[u8] = b"\"claim_id\"";
 /// bytes anywhere (a nested object, even inside another string), and gives
 /// up on escapes. A wrong guess only wastes a prefetch and a missed one only
 /// leaves the lookup to query on the stream; what the plugin looks up is
-/// decided by the exact readers (the plugin's: the guest's `event_scan.rs`
-/// and serde_json; the typed path's `parse_event`), never by this. Keep it
-/// cheap and loose: it is not meant to agree with them, nor to be replaced by
-/// one of them.
+/// decided by the exact reader (`enricher-model`'s `parse_event`: its fast
+/// path `event_scan.rs`, else serde_json), never by this. Keep it
+/// cheap and loose: it is not meant to agree with that reader, nor to be
+/// replaced by it.
 pub fn claim_id_hint(value: &[u8]) -> Option<&str> {
     let at = memchr::memmem::find(value, FIELD)? + FIELD.len();
     let rest = value.get(at..)?.trim_ascii_start().strip_prefix(b":")?;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::bindings::{Header, Output, OutputRecord};
 
 /// Header on an output enriched from a stale claim row.
-pub const STALE_HEADER: &str = "claim-stale";
+pub const STALE_HEADER: &str = enricher_model::header::CLAIM_STALE;
 /// Field added to such an output's JSON object.
 pub const STALE_FIELD: &str = "claim_stale";
 

@@ -1,8 +1,8 @@
 //! The host's half of the typed world (`typed-transform`, WIT 1.2.0): what a
 //! raw plugin does itself in WASM, done natively around a typed plugin's call.
 //!
-//! - `read`: parse each event of a batch (with the raw plugin's own parser,
-//!   `guest/src/event.rs`, so bad input gets the same reason and message), resolve the
+//! - `read`: parse each event of a batch (with the parser the raw plugin uses,
+//!   `enricher_model::event`, so bad input gets the same reason and message), resolve the
 //!   batch's distinct claim ids in ONE call of the cached [`ClaimsLookup`],
 //!   and lay the batch out as the call's arguments: one `text` buffer and one
 //!   list of flat `payment-record`s whose text fields are spans of it;
@@ -17,7 +17,7 @@
 mod read;
 mod write;
 
-use enrichment_guest::event::Invalid;
+use enricher_model::event::Invalid;
 
 use crate::bindings::typed_api::PaymentRecord;
 

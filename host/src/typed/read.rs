@@ -1,7 +1,7 @@
 //! A batch laid out for a typed call: events parsed, claims resolved, text
 //! fields as spans of one buffer.
 
-use enrichment_guest::event::{Invalid, InvalidKind, PaymentEvent, parse_event};
+use enricher_model::event::{Invalid, InvalidKind, PaymentEvent, parse_event};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
@@ -102,9 +102,10 @@ impl TypedBatch {
             .into_iter()
             .zip(ids)
             .map(|(answer, id)| match answer {
-                LookupAnswer::Found(row) => claim(text, id, &row),
-                LookupAnswer::Stale(row) => {
-                    self.stale.push(id.clone());
+                LookupAnswer::Found(row) => {
+                    if row.stale {
+                        self.stale.push(id.clone());
+                    }
                     claim(text, id, &row)
                 }
                 LookupAnswer::NotFound => ClaimResult::NotFound,

@@ -4,9 +4,8 @@
 //! timestamp; bad input as the shared failure record with its payload.
 //! Outputs keep their input's key and headers; failures add the status header.
 
-use enrichment_format::json_out::ObjectWriter;
-use enrichment_format::{FailureRecord, format_utc_millis};
-use enrichment_guest::event::InvalidKind;
+use enricher_model::json_out::ObjectWriter;
+use enricher_model::{FailureRecord, Status, format_utc_millis, header};
 use rust_decimal::Decimal;
 
 use super::{Slot, TypedBatch};
@@ -16,10 +15,8 @@ use crate::bindings::typed_api::{
 };
 use crate::bindings::{Header, InputRecord, Output, OutputRecord};
 
-/// Header with a failure's `enrichment_status` (as `pipeline::STATUS_HEADER`).
-const STATUS_HEADER: &str = "enrichment-status";
-/// An outcome the host cannot write (a span outside the text, a bad decimal).
-const INVALID_OUTPUT: &str = "PLUGIN_INVALID_OUTPUT";
+/// The status of an outcome the host cannot write (a span outside the text, a bad decimal).
+const INVALID_OUTPUT: &str = Status::PluginInvalidOutput.as_str();
 
 impl TypedBatch {
     /// The output records of `records` (the batch last [`read`](Self::read))
@@ -45,10 +42,7 @@ impl TypedBatch {
             let mut value = Vec::with_capacity(record.value.len() + 160);
             let status = match slot {
                 Slot::Invalid(invalid) => {
-                    let status = match invalid.kind {
-                        InvalidKind::Json => "INVALID_JSON",
-                        InvalidKind::Event => "INVALID_EVENT",
-                    };
+                    let status = invalid.kind.status().as_str();
                     FailureRecord {
                         payment_id: invalid.payment_id.as_deref(),
                         status,
@@ -86,7 +80,7 @@ impl TypedBatch {
             let mut headers = record.headers.clone();
             if let Some(status) = status {
                 headers.push(Header {
-                    key: STATUS_HEADER.to_owned(),
+                    key: header::STATUS.to_owned(),
                     value: status.as_bytes().to_vec(),
                 });
             }
@@ -118,7 +112,7 @@ impl TypedBatch {
         match outcome {
             Outcome::Enriched(e) => {
                 self.enriched_fields(&mut w, e)?;
-                w.str("enrichment_status", "SUCCESS")
+                w.str("enrichment_status", Status::Success.as_str())
                     .str("enrichment_timestamp", timestamp)
                     .finish();
                 Ok(None)

@@ -5,7 +5,7 @@
 //!
 //! Each record's key is taken as a claim id; the payload goes to `enriched`
 //! unchanged, with a `claim-found: yes|no` header.
-//! Build: `cargo build --release -p legacy-v1-plugin --target wasm32-wasip2`.
+//! Build: `cargo build --release -p enricher-plugin-legacy-v1 --target wasm32-wasip2`.
 #![cfg(target_arch = "wasm32")]
 
 wit_bindgen::generate!({ path: "../../wit/released/1.0.0", world: "enricher" });

@@ -1,93 +1,93 @@
 //! The host's built-in plugin: the payment enrichment on the typed world
-//! (`typed-enricher`, WIT 1.2.0), the same enrichment as the raw build in
-//! `guest/src/enrich.rs`, without its generic work. The host hands it
-//! each batch's payments already parsed, with each payment's claim already
-//! resolved, and writes the outcomes as JSON itself; what is left here is the
-//! logic, shared with the host's native typed step in
-//! `enrichment-typed-logic` (`logic/`): a found claim enriches the payment
-//! (its amount at scale 2), a missing one is CLAIM_NOT_FOUND, a failed lookup
-//! DB_ERROR or DB_TIMEOUT, an amount that cannot be written exactly at
-//! scale 2 INVALID_CLAIM_AMOUNT, with the raw build's messages.
+//! (`typed-enricher`, WIT 1.2.0), written on the SDK's [`TypedPlugin`] like
+//! any typed plugin. The same enrichment as the raw build in
+//! `guest/src/enrich.rs`, without its generic work: the host hands it each
+//! batch's payments already parsed, with each payment's claim already
+//! resolved, and writes the outcomes as JSON itself. What is left here is
+//! the decision, on `enricher-model`'s rules and messages: a found claim
+//! enriches the payment (its amount at scale 2), a missing one is
+//! CLAIM_NOT_FOUND, a failed lookup DB_ERROR or DB_TIMEOUT, an amount that
+//! cannot be written exactly at scale 2 INVALID_CLAIM_AMOUNT.
 //!
-//! Text is never copied: the enriched member id and status are spans of the
-//! batch's text, handed back. `enricher run --native-step typed`
-//! (`host/src/cli/native_step.rs`) runs the same logic crate natively.
-//! Build: `cargo build --release -p enrichment-typed --target wasm32-wasip2`.
-#![cfg(target_arch = "wasm32")]
+//! Text is never copied: the enriched member id and status are the batch's
+//! text, handed back (the SDK answers them as spans). `enricher run
+//! --native-step typed` runs the same rules natively
+//! (`enricher-plugin-typed-logic`, `logic/`).
+//! Build: `cargo build --release -p enricher-plugin-typed --target wasm32-wasip2`.
 
-wit_bindgen::generate!({ path: "../../wit", world: "typed-enricher" });
+use enricher_sdk::Batch;
+use enricher_sdk::model::claim::claim_amount_at_scale_2;
+use enricher_sdk::typed::{ClaimAnswer, Enriched, Outcome, Payment, TypedPlugin};
 
-use enrichment_typed_logic::{Amount, ClaimAnswer, Decision, decide};
-use exports::payments::enrichment::typed_transform::{
-    BatchError, ClaimResult, EnrichedPayment, Failure, Guest, LookupFailureKind, Outcome,
-    PaymentRecord, Span, TextRef,
-};
-use payments::enrichment::claims::Decimal as WitDecimal;
-use payments::enrichment::types::{BatchContext, PluginInfo};
+pub struct PaymentEnrichment;
 
-struct TypedEnrichment;
+impl TypedPlugin for PaymentEnrichment {
+    // The host's built-in plugin: the name and version it has always reported.
+    const NAME: &'static str = "payment-enrichment";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-impl Guest for TypedEnrichment {
-    fn info() -> PluginInfo {
-        PluginInfo {
-            // The host's built-in plugin: the name and version it has always reported.
-            name: "payment-enrichment".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        }
-    }
-
-    fn process_payments(
-        _: BatchContext,
-        text: String,
-        payments: Vec<PaymentRecord>,
-    ) -> Result<Vec<Outcome>, BatchError> {
-        Ok(payments.iter().map(|p| outcome(&text, p)).collect())
-    }
-}
-
-fn outcome(text: &str, record: &PaymentRecord) -> Outcome {
-    let answer = match &record.claim {
-        ClaimResult::Found(claim) => ClaimAnswer::Found {
-            claim,
-            claim_amount: amount(claim.claim_amount),
-        },
-        ClaimResult::NotFound => ClaimAnswer::NotFound,
-        ClaimResult::Failed(f) => match f.kind {
-            LookupFailureKind::Unavailable => ClaimAnswer::Unavailable(span(text, f.message)),
-            LookupFailureKind::Timeout => ClaimAnswer::Timeout(span(text, f.message)),
-        },
-    };
-    match decide(span(text, record.payment.claim_id), answer) {
-        Decision::Enrich {
-            claim,
+    fn enrich<'t>(_: &Batch, payment: Payment<'t>, claim: ClaimAnswer<'t>) -> Outcome<'t> {
+        let claim = claim.require(payment.claim_id)?;
+        let claim_amount = claim_amount_at_scale_2(payment.claim_id, claim.claim_amount)?;
+        Ok(Enriched {
             claim_amount,
-        } => Outcome::Enriched(EnrichedPayment {
-            member_id: TextRef::Batch(claim.member_id),
-            claim_amount: WitDecimal {
-                unscaled: claim_amount.unscaled,
-                scale: claim_amount.scale,
-            },
-            claim_status: claim.claim_status.map(TextRef::Batch),
-            extra_fields: Vec::new(),
-        }),
-        Decision::Fail { reason, message } => Outcome::Failed(Failure {
-            reason: reason.to_owned(),
-            message,
-        }),
+            ..Enriched::from_claim(&claim)
+        })
     }
 }
 
-fn amount(d: WitDecimal) -> Amount {
-    Amount {
-        unscaled: d.unscaled,
-        scale: d.scale,
+enricher_sdk::export_typed!(PaymentEnrichment);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use enricher_sdk::testing::ClaimsStub;
+    use enricher_sdk::testing::typed::{TypedOutput, process_payments};
+
+    fn payment(id: &str, claim_id: &str) -> String {
+        format!(
+            r#"{{"payment_id":"{id}","claim_id":"{claim_id}","payment_amount":1500.00,"payment_date":"2024-01-15T10:30:00"}}"#
+        )
+    }
+
+    #[test]
+    fn enriches_at_scale_2_and_fails_with_the_built_in_reasons() {
+        let mut claims = ClaimsStub::new()
+            .claim("CLM-1", "MBR-1", "2000")
+            .claim("CLM-ODD", "MBR-2", "1.005")
+            .unavailable("CLM-DOWN", "IO Error")
+            .timeout("CLM-SLOW", "after 50ms");
+        let payloads: Vec<String> = ["CLM-1", "CLM-404", "CLM-DOWN", "CLM-SLOW", "CLM-ODD"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| payment(&format!("P{i}"), c))
+            .collect();
+        let payloads: Vec<&str> = payloads.iter().map(String::as_str).collect();
+        let out = process_payments::<PaymentEnrichment>(0, &payloads, &mut claims);
+        let statuses: Vec<&str> = out.iter().map(TypedOutput::status).collect();
+        assert_eq!(
+            statuses,
+            [
+                "SUCCESS",
+                "CLAIM_NOT_FOUND",
+                "DB_ERROR",
+                "DB_TIMEOUT",
+                "INVALID_CLAIM_AMOUNT"
+            ]
+        );
+        let enriched = out[0].enriched().expect("P0 enriched");
+        assert_eq!(enriched.member_id, "MBR-1");
+        assert_eq!(enriched.claim_amount.to_string(), "2000.00");
+        assert!(enriched.extra_fields.is_empty());
+        let message = |i: usize| out[i].failure().map(|f| f.message.as_str());
+        assert_eq!(message(1), Some("claim CLM-404 not found"));
+        assert_eq!(message(2), Some("claims store unavailable: IO Error"));
+        assert_eq!(message(3), Some("claims lookup timed out: after 50ms"));
+        assert_eq!(
+            message(4),
+            Some(
+                "claim CLM-ODD has amount 1005e-3, which cannot be written exactly with 2 decimal places"
+            )
+        );
     }
 }
-
-/// A span of the batch's text (the host's: always in it).
-fn span(text: &str, s: Span) -> &str {
-    text.get(s.start as usize..(s.start + s.len) as usize)
-        .unwrap_or_default()
-}
-
-export!(TypedEnrichment);

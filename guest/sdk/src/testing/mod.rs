@@ -27,8 +27,6 @@
 //! ```
 
 #[cfg(not(target_arch = "wasm32"))]
-mod payment_json;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod typed;
 
 use std::collections::HashMap;

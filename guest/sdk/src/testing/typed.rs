@@ -1,7 +1,8 @@
 //! Native tests of a [`TypedPlugin`]: JSON payloads in, one [`TypedOutput`]
 //! per payload out, the way the host feeds a typed component. Each payload is
-//! read by the host's rules (bad ones are answered INVALID_JSON /
-//! INVALID_EVENT and never reach the plugin), the batch's distinct claim ids
+//! read by the host's own parser (`enricher_model::event`: bad ones are
+//! answered INVALID_JSON / INVALID_EVENT with the host's messages and never
+//! reach the plugin), the batch's distinct claim ids
 //! are looked up in ONE call of the stub, the texts are laid out in one batch
 //! text, and the component's own glue ([`crate::typed::glue`]) runs the plugin.
 //!
@@ -30,7 +31,9 @@
 
 use std::borrow::Cow;
 
-use super::payment_json::{self, Event};
+use enricher_model::Status;
+use enricher_model::event::{PaymentEvent, parse_event};
+
 use crate::claims::{Answer, Claims};
 use crate::record::Batch;
 use crate::typed::glue::{self, wit_decimal};
@@ -50,7 +53,7 @@ impl TypedOutput {
     /// `enrichment_status`: SUCCESS or the failure's reason.
     pub fn status(&self) -> &str {
         match &self.outcome {
-            Ok(_) => "SUCCESS",
+            Ok(_) => Status::Success.as_str(),
             Err(f) => &f.reason,
         }
     }
@@ -70,13 +73,13 @@ pub fn process_payments<P: TypedPlugin + ?Sized>(
     payloads: &[&str],
     claims: &mut dyn Claims,
 ) -> Vec<TypedOutput> {
-    let read: Vec<_> = payloads.iter().map(|p| payment_json::read(p)).collect();
-    let events: Vec<&Event> = read.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let read: Vec<_> = payloads.iter().map(|p| parse_event(p.as_bytes())).collect();
+    let events: Vec<&PaymentEvent<'_>> = read.iter().filter_map(|r| r.as_ref().ok()).collect();
 
     // One lookup of the distinct ids, in first-seen order (as the host).
     let mut distinct: Vec<&str> = Vec::new();
     for e in &events {
-        if !distinct.contains(&e.claim_id.as_str()) {
+        if !distinct.contains(&e.claim_id.as_ref()) {
             distinct.push(&e.claim_id);
         }
     }
@@ -95,7 +98,7 @@ pub fn process_payments<P: TypedPlugin + ?Sized>(
         .map(|e| {
             let at = distinct
                 .iter()
-                .position(|id| *id == e.claim_id)
+                .position(|id| *id == e.claim_id.as_ref())
                 .unwrap_or(usize::MAX);
             wire::PaymentRecord {
                 payment: payment(&mut text, e),
@@ -112,21 +115,21 @@ pub fn process_payments<P: TypedPlugin + ?Sized>(
     let mut outcomes = match outcomes {
         Ok(o) => o.into_iter().map(|o| owned(&text, o)).collect(),
         Err(wire::BatchError::Internal(why)) => {
-            vec![Err(Failure::new("PLUGIN_ERROR", why)); records.len()]
+            vec![Err(Failure::new(Status::PluginError, why)); records.len()]
         }
     }
     .into_iter();
     read.into_iter()
         .map(|r| match r {
             Ok(e) => TypedOutput {
-                payment_id: Some(e.payment_id),
-                outcome: outcomes
-                    .next()
-                    .unwrap_or_else(|| Err(Failure::new("PLUGIN_DROPPED_RECORD", "no outcome"))),
+                payment_id: Some(e.payment_id.into_owned()),
+                outcome: outcomes.next().unwrap_or_else(|| {
+                    Err(Failure::new(Status::PluginDroppedRecord, "no outcome"))
+                }),
             },
-            Err(rejected) => TypedOutput {
-                payment_id: rejected.payment_id,
-                outcome: Err(Failure::new(rejected.status, rejected.message)),
+            Err(invalid) => TypedOutput {
+                payment_id: invalid.payment_id,
+                outcome: Err(Failure::new(invalid.kind.status(), invalid.message)),
             },
         })
         .collect()
@@ -174,7 +177,7 @@ fn claim_result(text: &mut String, answer: Option<&Answer>) -> wire::ClaimResult
     }
 }
 
-fn payment(text: &mut String, e: &Event) -> wire::Payment {
+fn payment(text: &mut String, e: &PaymentEvent<'_>) -> wire::Payment {
     wire::Payment {
         payment_id: put(text, &e.payment_id),
         claim_id: put(text, &e.claim_id),
@@ -189,7 +192,7 @@ fn payment(text: &mut String, e: &Event) -> wire::Payment {
 /// A wire outcome with its spans read back, as the host writes it (a span
 /// outside the text is PLUGIN_INVALID_OUTPUT there too).
 fn owned(text: &str, outcome: wire::Outcome) -> Result<Enriched<'static>, Failure> {
-    let invalid = |why: String| Failure::new(glue::INVALID_OUTPUT, why);
+    let invalid = |why: String| Failure::new(Status::PluginInvalidOutput, why);
     let text_of = |t: wire::TextRef| -> Result<Cow<'static, str>, Failure> {
         match t {
             wire::TextRef::Batch(s) => glue::slice(text, s)

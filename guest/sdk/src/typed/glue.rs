@@ -18,7 +18,7 @@ use crate::record::Batch;
 
 /// The reason of a payment whose outcome cannot cross the boundary (an
 /// amount beyond the WIT `decimal`): the host's code for an output it cannot write.
-pub const INVALID_OUTPUT: &str = "PLUGIN_INVALID_OUTPUT";
+pub const INVALID_OUTPUT: &str = enricher_model::Status::PluginInvalidOutput.as_str();
 
 /// Run plugin `P` over one call's payments: one outcome per payment, in
 /// order. A span or decimal from the host that does not fit its text fails

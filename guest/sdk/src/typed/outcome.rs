@@ -114,19 +114,6 @@ impl<'t, T: Into<FieldValue<'t>>> From<Option<T>> for FieldValue<'t> {
 }
 
 /// A payment that could not be enriched: the host writes it to `failed`
-/// with `enrichment_status` = `reason` and `error` = `message`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// CLAIM_NOT_FOUND, DB_ERROR, DB_TIMEOUT, or the plugin's own code.
-    pub reason: Cow<'static, str>,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(reason: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Failure {
-            reason: reason.into(),
-            message: message.into(),
-        }
-    }
-}
+/// with `enrichment_status` = `reason` and `error` = `message`
+/// (`enricher-model`'s type: the built-in plugins' failures too).
+pub use enricher_model::Failure;

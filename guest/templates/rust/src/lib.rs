@@ -7,9 +7,9 @@
 
 use std::borrow::Cow;
 
-use enricher_sdk::format::FailureRecord;
-use enricher_sdk::format::json_out::ObjectWriter;
-use enricher_sdk::{Batch, Decimal, Lookup, Output, Plugin, Record};
+use enricher_sdk::model::FailureRecord;
+use enricher_sdk::model::json_out::ObjectWriter;
+use enricher_sdk::{Batch, Decimal, Lookup, Output, Plugin, Record, Status};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -40,7 +40,7 @@ impl Plugin for MyPlugin {
 
     fn read<'a>(batch: &Batch, record: &Record<'a>) -> Result<Payment<'a>, Output> {
         let wire: Wire<'a> = serde_json::from_slice(record.value)
-            .map_err(|e| failure(batch, record, None, "INVALID_EVENT", &e.to_string()))?;
+            .map_err(|e| failure(batch, record, None, Status::InvalidEvent, &e.to_string()))?;
         // Money is exact: the number's own text, never a float.
         let amount = Decimal::from_str_exact(wire.payment_amount.get())
             .ok()
@@ -51,7 +51,8 @@ impl Plugin for MyPlugin {
             });
         let Some(amount) = amount else {
             let why = format!("payment_amount {} is not an amount", wire.payment_amount);
-            return Err(failure(batch, record, Some(&wire.payment_id), "INVALID_EVENT", &why));
+            let id = Some(wire.payment_id.as_ref());
+            return Err(failure(batch, record, id, Status::InvalidEvent, &why));
         };
         Ok(Payment {
             payment_id: wire.payment_id,
@@ -77,15 +78,15 @@ impl Plugin for MyPlugin {
                     .str("member_id", &claim.member_id)
                     .decimal("claim_amount", &claim.claim_amount)
                     .decimal("remaining_claim_amount", &remaining)
-                    .str("enrichment_status", "SUCCESS")
+                    .str("enrichment_status", Status::Success.as_str())
                     .str("enrichment_timestamp", batch.timestamp())
                     .finish();
                 return Output::enriched(value);
             }
-            Lookup::NotFound => ("CLAIM_NOT_FOUND", format!("claim {} not found", p.claim_id)),
-            Lookup::Timeout(why) => ("DB_TIMEOUT", why.to_owned()),
-            Lookup::Unavailable(why) => ("DB_ERROR", why.to_owned()),
-            Lookup::NotAsked => ("DB_ERROR", "no claim was looked up".to_owned()),
+            Lookup::NotFound => (Status::ClaimNotFound, format!("claim {} not found", p.claim_id)),
+            Lookup::Timeout(why) => (Status::DbTimeout, why.to_owned()),
+            Lookup::Unavailable(why) => (Status::DbError, why.to_owned()),
+            Lookup::NotAsked => (Status::DbError, "no claim was looked up".to_owned()),
         };
         failure(batch, record, Some(&p.payment_id), status, &why)
     }
@@ -96,13 +97,13 @@ fn failure(
     batch: &Batch,
     record: &Record<'_>,
     payment_id: Option<&str>,
-    status: &'static str,
+    status: Status,
     error: &str,
 ) -> Output {
     let mut value = Vec::with_capacity(record.value.len() + 128);
     FailureRecord {
         payment_id,
-        status,
+        status: status.as_str(),
         error,
         timestamp: batch.timestamp(),
         payload: record.value,

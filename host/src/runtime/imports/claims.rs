@@ -36,9 +36,10 @@ impl claims_api::Host for HostState {
             .into_iter()
             .zip(&claim_ids)
             .map(|(answer, id)| match answer {
-                LookupAnswer::Found(row) => LookupResult::Found(to_wit_claim(&row)),
-                LookupAnswer::Stale(row) => {
-                    self.stale_claims.push(id.clone());
+                LookupAnswer::Found(row) => {
+                    if row.stale {
+                        self.stale_claims.push(id.clone());
+                    }
                     LookupResult::Found(to_wit_claim(&row))
                 }
                 LookupAnswer::NotFound => LookupResult::NotFound,

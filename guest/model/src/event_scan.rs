@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use enrichment_format::json_out::word_needs_escape;
+use crate::json_out::word_needs_escape;
 
 /// An event's fields as read, before validation.
 #[derive(Debug, Default, PartialEq)]

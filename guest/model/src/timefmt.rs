@@ -1,6 +1,6 @@
 //! Checking that a `payment_date` is an ISO-8601 date-time on a real calendar
 //! day (the calendar is the `time` crate's). Formatting the batch's
-//! `enrichment_timestamp` is `enrichment_format::format_utc_millis`.
+//! `enrichment_timestamp` is [`crate::format_utc_millis`].
 
 use time::{Date, Month};
 

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::Status;
 use crate::event_scan::{Fields, scan};
 use crate::timefmt::is_iso_datetime;
 
@@ -49,6 +50,16 @@ pub enum InvalidKind {
     Json,
     /// A JSON object that is not a valid payment event: `INVALID_EVENT`.
     Event,
+}
+
+impl InvalidKind {
+    /// The status of an input rejected this way.
+    pub fn status(self) -> Status {
+        match self {
+            InvalidKind::Json => Status::InvalidJson,
+            InvalidKind::Event => Status::InvalidEvent,
+        }
+    }
 }
 
 /// A JSON string borrowed from the input when it holds no escapes. (A bare
