@@ -206,22 +206,31 @@ impl PostgresStore {
                 client.query(&statement, params).await
             };
             let answer = match limit {
-                None => work.await.map_err(|e| classify(&e)),
-                Some(limit) => match tokio::time::timeout(limit, work).await {
-                    Ok(answer) => answer.map_err(|e| classify(&e)),
-                    Err(_) => {
-                        let token = client.cancel_token();
-                        let tls = shared.tls.clone();
-                        tokio::spawn(async move { cancel(&token, tls).await });
-                        // Never reused: the query may still hold it.
-                        drop(deadpool_postgres::Object::take(client));
-                        *lock(&self.running) = None;
-                        return Err(StoreError::Transient(format!(
-                            "PostgreSQL did not answer within {limit:?} (query cancelled, connection dropped)"
-                        )));
+                None => work.await,
+                Some(limit) => {
+                    let timed = tokio::time::timeout(limit, work).await;
+                    match timed {
+                        Ok(answer) => answer,
+                        Err(_) => {
+                            let token = client.cancel_token();
+                            let tls = shared.tls.clone();
+                            tokio::spawn(async move { cancel(&token, tls).await });
+                            // Never reused: the query may still hold it.
+                            drop(deadpool_postgres::Object::take(client));
+                            *lock(&self.running) = None;
+                            return Err(StoreError::Transient(format!(
+                                "PostgreSQL did not answer within {limit:?} (query cancelled, connection dropped)"
+                            )));
+                        }
                     }
-                },
+                }
             };
+            let answer = answer.map_err(|e| {
+                // A failed connection may not know it yet (the server's goodbye
+                // still in flight): any error drops it, the retry takes a new one.
+                drop(deadpool_postgres::Object::take(client));
+                classify(&e)
+            });
             *lock(&self.running) = None;
             answer
         })
