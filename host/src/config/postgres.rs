@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
 
-use super::Secret;
-use super::sources::MASK;
+use super::admin::{MASK, Secret};
 
 /// The parameters a claims URL may carry after `?`.
 const PARAMETERS: &str =

@@ -48,8 +48,7 @@ pub struct Setting {
 /// Tables whose keys are free (and may hold dots): one setting per entry.
 const FREE_MAPS: &[&str] = &["kafka.properties", "plugin.params"];
 
-/// What a masked secret shows.
-pub const MASK: &str = "***";
+pub use super::admin::MASK;
 
 /// Settings holding a URL that may carry a password (`postgres://u:pw@...`).
 const URL_KEYS: &[&str] = &["claims.url", "duckdb.url"];
