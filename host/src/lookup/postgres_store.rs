@@ -106,7 +106,7 @@ impl PostgresStore {
             recycling_method: RecyclingMethod::Fast,
         };
         let manager = match &tls {
-            Tls::Plain(tls) => Manager::from_config(pg, tls.clone(), manager_config),
+            Tls::Plain(tls) => Manager::from_config(pg, *tls, manager_config),
             Tls::Rustls(tls) => Manager::from_config(pg, tls.clone(), manager_config),
         };
         let pool = Pool::builder(manager)
