@@ -1,6 +1,7 @@
 //! `enricher`: a wasmtime host that runs payment-enrichment plugins (WASM
-//! components) over a stream of records, with a cached DuckDB claims lookup
-//! offered to the plugin as an imported host function.
+//! components) over a stream of records, with a cached claims lookup (a
+//! DuckDB copy, or PostgreSQL directly) offered to the plugin as an imported
+//! host function.
 //!
 //! Two paths run through it, on different threads:
 //! - an event: source (`kafka`, `file_mode`) → [`pipeline`] → plugin
@@ -23,8 +24,8 @@
 //! - [`metrics`]: counters per status, for summaries and logs;
 //! - [`health`]: liveness and readiness the stream publishes for the probes;
 //! - [`runtime`]: engine, loading, world check, instances, sandbox, host imports;
-//! - [`changelog`]: live claims: the changelog topic applied into each host's DuckDB, `claims publish`;
-//! - [`lookup`]: the claims lookup: DuckDB store, LRU/TTL cache, full cache, timeout and retries;
+//! - [`changelog`]: live claims: the changelog topic (ours or Debezium's) applied into each host's DuckDB, `claims publish`;
+//! - [`lookup`]: the claims lookup: DuckDB and PostgreSQL stores, LRU/TTL cache, full cache, timeout and retries;
 //! - [`observe`]: the stream's atomic counters and histograms `/metrics` reads;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
 //! - [`generate`]: realistic payment events and a matching claims file;

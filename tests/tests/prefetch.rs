@@ -141,6 +141,7 @@ fn a_change_applied_after_a_prefetch_is_what_the_next_lookup_sees() {
     lookup.apply_changes(&[ClaimChange {
         claim_id: "CLM-7".into(),
         row: None,
+        effective_ms: None,
     }]);
     let answers = lookup.lookup(&ids);
     let member = |a: &LookupAnswer| match a {
@@ -185,6 +186,7 @@ fn auto_on_a_large_table_serves_partially_while_it_loads_then_from_memory_withou
     lookup.apply_changes(&[ClaimChange {
         claim_id: "CLM-5".into(),
         row: Some(changed),
+        effective_ms: None,
     }]);
     let ids: Vec<String> = ["CLM-5", "CLM-6", "CLM-199999", "NOPE"]
         .iter()

@@ -1,20 +1,22 @@
-//! The claims lookup a run reads: the DuckDB file the config names, checked
-//! before the stream starts, and with the claims changelog on, the file kept
-//! current from the changelog topic (created when missing) before the host
-//! serves.
+//! The claims lookup a run reads: the DuckDB file or the PostgreSQL table
+//! the config names, checked before the stream starts, and with the claims
+//! changelog on (DuckDB only), the file kept current from the changelog topic
+//! (created when missing) before the host serves.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::StartError;
 use crate::changelog::{ChangelogApplier, ClaimsWriter, create_topic, topic_exists};
-use crate::config::Config;
-use crate::lookup::{ClaimsLookup, DuckDbStore, FetchError};
+use crate::config::{ClaimsSource, Config, PostgresTarget};
+use crate::lookup::{ClaimsLookup, ClaimsStore, DuckDbStore, FetchError, PostgresStore};
 
 /// Open the claims database the config names and start the lookup over it.
 pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
-    let Some(path) = config.duckdb.path()? else {
-        return Err(StartError::InMemory(config.duckdb.url.clone()));
+    let path = match config.claims_source()? {
+        ClaimsSource::Postgres(target) => return open_postgres_lookup(config, &target),
+        ClaimsSource::DuckDb(Some(path)) => path,
+        ClaimsSource::DuckDb(None) => return Err(StartError::InMemory(config.duckdb.url.clone())),
     };
     let store = DuckDbStore::open(Some(&path), config.duckdb.threads)?;
     // Fail fast on a database without a usable claims table.
@@ -24,7 +26,32 @@ pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
     })?;
     let rows = store.count()?;
     tracing::info!(db = %config.duckdb.url, rows, cache = ?config.lookup.cache, "claims store opened");
-    let lookup = ClaimsLookup::start(Box::new(store), &config.lookup).map_err(|e| match e {
+    start_lookup(Box::new(store), config)
+}
+
+/// The lookup over a PostgreSQL table, looked up directly: the table's
+/// shape is checked first (the same rule as DuckDB's).
+fn open_postgres_lookup(
+    config: &Config,
+    target: &PostgresTarget,
+) -> Result<Arc<ClaimsLookup>, StartError> {
+    let store = PostgresStore::connect(target, config.lookup.timeout)?;
+    store.connect_now()?;
+    store
+        .check_schema()
+        .map_err(|problem| StartError::PostgresSchema {
+            url: store.shown().to_owned(),
+            problem,
+        })?;
+    tracing::info!(url = %store.shown(), cache = ?config.lookup.cache, "claims looked up in PostgreSQL");
+    start_lookup(Box::new(store), config)
+}
+
+fn start_lookup(
+    store: Box<dyn ClaimsStore>,
+    config: &Config,
+) -> Result<Arc<ClaimsLookup>, StartError> {
+    let lookup = ClaimsLookup::start(store, &config.lookup).map_err(|e| match e {
         FetchError::Unavailable(why) | FetchError::Timeout(why) => StartError::Lookup(why),
     })?;
     Ok(Arc::new(lookup))
@@ -80,10 +107,15 @@ pub fn open_changelog_lookup(
     let Some(topic) = config.claims.changelog() else {
         return Ok(None);
     };
+    if let ClaimsSource::Postgres(target) = config.claims_source()? {
+        tracing::info!(url = %target.shown(), topic, "claims are looked up in PostgreSQL directly: \
+            the claims changelog is not applied (it feeds hosts that keep a DuckDB copy)");
+        return Ok(None);
+    }
     if !topic_exists(&config.kafka, topic)? && !create_changelog(config, topic)? {
         return Ok(None);
     }
-    let Some(path) = config.duckdb.path()? else {
+    let Some(path) = config.duckdb_file()? else {
         return Err(StartError::InMemory(config.duckdb.url.clone()));
     };
     let db = path.display().to_string();
@@ -109,6 +141,7 @@ pub fn open_changelog_lookup(
     let lookup = Arc::new(lookup);
     let applier = ChangelogApplier::start(
         &config.kafka,
+        &config.claims,
         topic,
         writer,
         Arc::clone(&lookup),

@@ -86,7 +86,7 @@ pub fn build_file_host(config: &Config) -> Result<FileHost, StartError> {
 fn open_file_claims(
     config: &Config,
 ) -> Result<Option<(Arc<ClaimsLookup>, LocalClaims)>, StartError> {
-    let Some(path) = config.duckdb.path()?.filter(|p| p.exists()) else {
+    let Some(path) = config.duckdb_file()?.filter(|p| p.exists()) else {
         return Ok(None);
     };
     let db = path.display().to_string();

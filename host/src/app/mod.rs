@@ -35,6 +35,12 @@ pub enum StartError {
         "claims database {db}: {problem}; re-create it with `enricher claims load FILE --db {db}`"
     )]
     Schema { db: String, problem: SchemaError },
+    /// The PostgreSQL table is not the one the lookup reads.
+    #[error(
+        "claims table in PostgreSQL {url}: {problem}; give the table these columns \
+         (or a table=... that has them)"
+    )]
+    PostgresSchema { url: String, problem: SchemaError },
     #[error(transparent)]
     Kafka(#[from] KafkaRunError),
     /// A key file of `deploy.trusted-keys` is missing or not a public key.

@@ -170,6 +170,7 @@ mod tests {
         ClaimChange {
             claim_id: id.into(),
             row,
+            effective_ms: None,
         }
     }
 

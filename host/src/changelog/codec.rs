@@ -34,6 +34,7 @@ pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ClaimChange, S
         return Ok(ClaimChange {
             claim_id: key.to_owned(),
             row: None,
+            effective_ms: None,
         });
     };
     let claim = parse_claim_json(value)?;
@@ -57,6 +58,7 @@ pub fn change_of(claim: Claim, delete: bool) -> ClaimChange {
     ClaimChange {
         claim_id: claim.claim_id,
         row,
+        effective_ms: None,
     }
 }
 

@@ -2,8 +2,11 @@
 //! stored in this host's DuckDB file (partitions assigned by hand: no
 //! consumer group, no offsets in Kafka), applies what it read in batches
 //! (`apply`), and keeps the applied lag up to date. A batch that fails to
-//! apply is tried again (nothing is skipped); a record that is no claim is
-//! logged, counted and passed over.
+//! apply is tried again (nothing is skipped). Records are ours or Debezium's
+//! change events (`claims.changelog-format`); a record that is no valid change
+//! is logged with its partition and offset, then by `claims.bad-change`
+//! counted and passed over (`skip`, the default), or the thread applies what
+//! came before it and stops there until a restart (`stop`): never half.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,10 +19,10 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::apply::{Batch, ClaimsWriter};
-use super::codec::decode;
-use crate::config::KafkaConfig;
+use super::{codec, debezium};
+use crate::config::{BadChange, ChangelogFormat, ClaimsConfig, KafkaConfig};
 use crate::kafka::{KafkaRunError, partition_watermarks};
-use crate::lookup::{ChangelogProgress, ClaimsLookup};
+use crate::lookup::{ChangelogProgress, ClaimChange, ClaimsLookup};
 
 /// Records applied in one DuckDB transaction at most.
 const MAX_BATCH: usize = 5000;
@@ -73,6 +76,7 @@ impl ChangelogApplier {
     /// it to apply what the topic held when it started.
     pub fn start(
         kafka: &KafkaConfig,
+        claims: &ClaimsConfig,
         topic: &str,
         writer: ClaimsWriter,
         lookup: Arc<ClaimsLookup>,
@@ -115,6 +119,9 @@ impl ChangelogApplier {
             end_at_start,
             caught_up: Arc::clone(&caught_up),
             last_caught_up: Instant::now(),
+            format: claims.changelog_format,
+            bad_change: claims.bad_change,
+            stopped: None,
         };
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -175,6 +182,25 @@ struct ApplyLoop {
     end_at_start: HashMap<i32, i64>,
     caught_up: Arc<AtomicBool>,
     last_caught_up: Instant,
+    /// How records are written (`claims.changelog-format`).
+    format: ChangelogFormat,
+    /// What a record that is no valid change does (`claims.bad-change`).
+    bad_change: BadChange,
+    /// Why reading stopped (`bad-change = stop`): nothing more is read.
+    stopped: Option<String>,
+}
+
+/// The change a record stands for in `format`: `None` for a record that
+/// changes nothing (Debezium's tombstone after a delete).
+fn decode(
+    format: ChangelogFormat,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<Option<ClaimChange>, String> {
+    match format {
+        ChangelogFormat::Enricher => codec::decode(key, value).map(Some),
+        ChangelogFormat::Debezium => debezium::decode(key, value),
+    }
 }
 
 impl ApplyLoop {
@@ -182,6 +208,15 @@ impl ApplyLoop {
         let mut lag_checked = Instant::now() - LAG_EVERY;
         self.check_caught_up();
         while !stop.load(Ordering::Relaxed) {
+            if self.stopped.is_some() {
+                // `bad-change = stop`: what came before is applied; wait for the restart.
+                std::thread::sleep(POLL_WAIT);
+                if lag_checked.elapsed() >= LAG_EVERY {
+                    self.update_lag();
+                    lag_checked = Instant::now();
+                }
+                continue;
+            }
             let (batch, rejected, deleted) = self.poll_batch();
             if !batch.offsets.is_empty() {
                 self.apply(&batch, stop);
@@ -217,17 +252,33 @@ impl ApplyLoop {
             match self.consumer.poll(wait) {
                 None => break,
                 Some(Ok(msg)) => {
-                    reached.insert(msg.partition(), msg.offset() + 1);
-                    match decode(msg.key(), msg.payload()) {
-                        Ok(change) => {
+                    let (partition, offset) = (msg.partition(), msg.offset());
+                    match decode(self.format, msg.key(), msg.payload()) {
+                        Ok(Some(change)) => {
                             deleted += u64::from(change.row.is_none());
                             batch.changes.push(change);
                         }
+                        Ok(None) => {}
+                        Err(why) if self.bad_change == BadChange::Stop => {
+                            // Not passed: the stored offset stays on it, so a
+                            // restart reads it again.
+                            reached.entry(partition).or_insert(offset);
+                            let text = format!(
+                                "stopped at partition {partition} offset {offset}: {why} \
+                                 (claims.bad-change = stop: fix the record, or set CLAIMS_BAD_CHANGE=skip, then restart)"
+                            );
+                            tracing::error!(topic = %self.topic, partition, offset, "claims changelog: a record that is no valid change; \
+                                applying stops here (claims.bad-change = stop): {why}");
+                            self.progress.update(|s| s.last_error = Some(text.clone()));
+                            self.stopped = Some(text);
+                            break;
+                        }
                         Err(why) => {
                             rejected += 1;
-                            tracing::warn!(topic = %self.topic, partition = msg.partition(), offset = msg.offset(), "claims changelog record skipped: {why}");
+                            tracing::warn!(topic = %self.topic, partition, offset, "claims changelog record skipped: {why}");
                         }
                     }
+                    reached.insert(partition, offset + 1);
                 }
                 Some(Err(e)) => {
                     tracing::warn!(topic = %self.topic, "claims changelog: {e}");
@@ -239,6 +290,10 @@ impl ApplyLoop {
             self.next.insert(partition, at);
             batch.offsets.push((self.topic.clone(), partition, at));
         }
+        if self.stopped.is_some() {
+            // The partitions are paused where they stand: nothing more is read.
+            let _ = self.consumer.unassign();
+        }
         (batch, rejected, deleted)
     }
 
@@ -247,7 +302,8 @@ impl ApplyLoop {
         loop {
             match self.writer.apply(batch, &self.lookup) {
                 Ok(()) => {
-                    self.progress.update(|s| s.last_error = None);
+                    let stopped = self.stopped.clone();
+                    self.progress.update(|s| s.last_error = stopped);
                     return;
                 }
                 Err(e) => {

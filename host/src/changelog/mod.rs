@@ -5,8 +5,9 @@
 //!   JSON, a tombstone deletes);
 //! - `apply`: a batch into DuckDB in one transaction with the offsets it
 //!   reached, then the lookup told exactly which ids changed;
+//! - `debezium`: a Debezium change event ↔ a change (`claims.changelog-format = debezium`);
 //! - `consumer`: the `claims-apply` thread (manual assignment from the stored
-//!   offsets, batches, lag);
+//!   offsets, batches, lag, the bad-change policy);
 //! - `publish`: `enricher claims publish`, and `POST /v1/claims` in Kafka mode;
 //! - `local`: `POST /v1/claims` without Kafka (file mode): the same apply,
 //!   on this host's `claims-apply` thread.
@@ -23,11 +24,13 @@
 mod apply;
 mod codec;
 mod consumer;
+mod debezium;
 mod local;
 mod publish;
 
 pub use apply::{Batch, ClaimsWriter, OFFSETS_DDL};
 pub use codec::{change_of, decode, encode};
 pub use consumer::{ChangelogApplier, topic_exists};
+pub use debezium::decode as decode_debezium;
 pub use local::{ADMIN_SOURCE, LocalClaims};
 pub use publish::{Publisher, create_topic, publish};

@@ -135,9 +135,16 @@ pub fn load(
     options: &LoadOptions,
     summary: &SummaryArgs,
 ) -> anyhow::Result<()> {
+    if let enricher::config::ClaimsSource::Postgres(target) = config.claims_source()? {
+        anyhow::bail!(
+            "claims load fills a DuckDB file, and the claims URL is PostgreSQL ({}): the claims \
+             live there, so load them there (psql's \\copy, or COPY ... FROM); or give --db PATH \
+             for a DuckDB copy, with CLAIMS_URL unset",
+            target.shown()
+        );
+    }
     let path = config
-        .duckdb
-        .path()?
+        .duckdb_file()?
         .context("claims load needs a database file, not :memory: (use --db PATH)")?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)

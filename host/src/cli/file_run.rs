@@ -224,7 +224,7 @@ fn refuse_self_overwrite(config: &Config, job: &FileJob<'_>) -> anyhow::Result<(
         "--enriched-out - and --failed-out - would both write to stdout, mixing the two \
          outputs: give one of them a file"
     );
-    let db = config.duckdb.path()?;
+    let db = config.duckdb_file()?;
     let wal = db.as_ref().map(|db| {
         let mut wal = db.clone().into_os_string();
         wal.push(".wal");

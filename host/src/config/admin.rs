@@ -58,6 +58,9 @@ impl Default for AdminConfig {
     }
 }
 
+/// What a masked secret shows.
+pub const MASK: &str = "***";
+
 /// A value never printed: `Debug` shows `***`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -65,7 +68,7 @@ pub struct Secret(pub String);
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
+        f.write_str(MASK)
     }
 }
 

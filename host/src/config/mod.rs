@@ -26,10 +26,11 @@ mod layers;
 mod lookup;
 mod observe;
 mod plugin;
+mod postgres;
 mod sources;
 mod values;
 pub use admin::{AdminConfig, MIN_TOKEN_LEN, Secret};
-pub use claims::ClaimsConfig;
+pub use claims::{BadChange, ChangelogFormat, ClaimsConfig, ClaimsSource};
 pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig, TopicShape};
 pub use env_check::{
     UnknownVar, is_read_elsewhere, is_setting_env, unknown_env_vars, warn_unknown_env,
@@ -39,6 +40,7 @@ pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
 pub use observe::ObserveConfig;
 pub use plugin::{PipelineConfig, PluginConfig};
+pub use postgres::{PostgresTarget, SslMode, is_postgres_url, masked_url};
 pub use sources::{MASK, Origin, Setting, default_text, env_var_of, is_secret};
 pub use values::{RetrySchedule, parse_duckdb_url, parse_duration};
 
@@ -126,9 +128,24 @@ impl Config {
         Ok(())
     }
 
+    /// Where the lookup reads claims: `claims.url` when set, else
+    /// `duckdb.url`; either may be a DuckDB file or a PostgreSQL URL.
+    pub fn claims_source(&self) -> Result<ClaimsSource, ConfigError> {
+        self.claims.source(&self.duckdb.url)
+    }
+
+    /// The DuckDB file claims are read from; `None` when they are looked up
+    /// in PostgreSQL, or in memory.
+    pub fn duckdb_file(&self) -> Result<Option<PathBuf>, ConfigError> {
+        match self.claims_source()? {
+            ClaimsSource::DuckDb(path) => Ok(path),
+            ClaimsSource::Postgres(_) => Ok(None),
+        }
+    }
+
     /// Reject settings that cannot work, with the setting's name in the message.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.duckdb.path()?;
+        self.claims_source()?;
         if self.duckdb.threads == Some(0) {
             return Err(invalid(
                 "duckdb.threads",
@@ -254,7 +271,8 @@ mod tests {
     fn env_names_are_the_documented_ones_and_each_names_a_setting() {
         let mut names: Vec<&str> = layers::env_table().map(|(name, _)| name).collect();
         names.sort_unstable();
-        let documented: Vec<&str> = "CLAIMS_CHANGELOG_TOPIC DUCKDB_THREADS DUCKDB_URL ENRICHED_PAYMENTS_TOPIC \
+        let documented: Vec<&str> = "CLAIMS_BAD_CHANGE CLAIMS_CHANGELOG_FORMAT CLAIMS_CHANGELOG_TOPIC \
+            CLAIMS_PASSWORD CLAIMS_PASSWORD_FILE CLAIMS_URL DUCKDB_THREADS DUCKDB_URL ENRICHED_PAYMENTS_TOPIC \
             ENRICHER_ADMIN_BIND ENRICHER_ADMIN_OPEN_READS ENRICHER_ADMIN_TLS_CERT \
             ENRICHER_ADMIN_TLS_KEY ENRICHER_ADMIN_TOKEN ENRICHER_ADMIN_TOKEN_FILE ENRICHER_BATCH_SIZE ENRICHER_CACHE_DIR \
             ENRICHER_CANARY_FILE ENRICHER_COMMIT_INTERVAL \

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::Config;
 use super::layers::{ENV_SOURCE, FLAG_SOURCE, Layers, env_name};
+use super::postgres::masked_url;
 
 /// The layer a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +48,17 @@ pub struct Setting {
 /// Tables whose keys are free (and may hold dots): one setting per entry.
 const FREE_MAPS: &[&str] = &["kafka.properties", "plugin.params"];
 
-/// What a masked secret shows.
-pub const MASK: &str = "***";
+pub use super::admin::MASK;
 
-/// Whether the setting at `key` holds a secret: the admin token, and any
-/// librdkafka property (`kafka.properties."sasl.password"`) whose name says
-/// password, secret or key.
+/// Settings holding a URL that may carry a password (`postgres://u:pw@...`).
+const URL_KEYS: &[&str] = &["claims.url", "duckdb.url"];
+
+/// Whether the setting at `key` holds a secret: the admin token, the
+/// PostgreSQL password, and any librdkafka property
+/// (`kafka.properties."sasl.password"`) whose name says password, secret or
+/// key. (A claims URL shows all but its password: see [`shown`].)
 pub fn is_secret(key: &str) -> bool {
-    if key == "admin.token" {
+    if key == "admin.token" || key == "claims.password" {
         return true;
     }
     key.strip_prefix("kafka.properties.")
@@ -166,6 +170,7 @@ fn shown(key: &str, value: &Value) -> String {
     match value {
         Value::Null => "(unset)".to_owned(),
         _ if is_secret(key) => MASK.to_owned(),
+        Value::String(url) if URL_KEYS.contains(&key) => Value::String(masked_url(url)).to_string(),
         other => other.to_string(),
     }
 }
@@ -250,6 +255,42 @@ mod tests {
                     "{key} not listed"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_postgres_password_is_masked_in_the_url_and_in_its_own_setting() {
+        let env = |name: &str| {
+            let value = match name {
+                "CLAIMS_URL" => "postgres://svc:url-secret@db:5432/pay?table=claims",
+                "DUCKDB_URL" => "jdbc:postgresql://db/pay?user=svc&password=jdbc-secret",
+                "CLAIMS_PASSWORD" => "env-secret",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        };
+        let layers = Layers::new(&Config::default()).env(env);
+        let config = layers.extract().expect("valid");
+        let settings = layers.sources(&config);
+        let value = |key: &str| {
+            settings
+                .iter()
+                .find(|s| s.key == key)
+                .map(|s| s.value.clone())
+                .unwrap_or_else(|| panic!("{key} not listed"))
+        };
+        assert_eq!(
+            value("claims.url"),
+            "\"postgres://svc:***@db:5432/pay?table=claims\""
+        );
+        assert_eq!(
+            value("duckdb.url"),
+            "\"jdbc:postgresql://db/pay?user=svc&password=***\""
+        );
+        assert_eq!(value("claims.password"), MASK);
+        let text = format!("{settings:?}");
+        for secret in ["url-secret", "jdbc-secret", "env-secret"] {
+            assert!(!text.contains(secret), "{secret} printed: {text}");
         }
     }
 }

@@ -19,6 +19,10 @@ pub struct ClaimChange {
     pub claim_id: String,
     /// `None` deletes the claim (a tombstone on the changelog).
     pub row: Option<ClaimRow>,
+    /// When the change took effect at its source, in ms since the Unix epoch
+    /// (a Debezium event's `source.ts_ms`, the commit time); `None` when the
+    /// record does not say (our own changelog format).
+    pub effective_ms: Option<i64>,
 }
 
 /// How far this host has applied the claims changelog (a snapshot).

@@ -8,6 +8,7 @@
 //! - `misses`: one store query for a batch's misses, through `flight`;
 //! - `flight`: single flight, so concurrent misses of one id make one query;
 //! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation;
+//!   `postgres_store`: claims looked up in PostgreSQL directly (`postgres_tls`: its `sslmode`);
 //! - `schema`: the claims table the lookup expects, checked at start;
 //! - `changes`: changes applied while running (the claims changelog) and their progress;
 //! - `prefetch`: the misses of records read ahead, resolved while the plugin runs.
@@ -27,6 +28,8 @@ mod flight;
 mod full;
 mod misses;
 mod partial;
+mod postgres_store;
+mod postgres_tls;
 mod prefetch;
 mod schema;
 mod store;
@@ -36,6 +39,7 @@ pub use cache::CacheCounters;
 pub use changes::{ChangelogProgress, ChangelogStatus, ClaimChange};
 pub use duckdb_store::{DuckDbStore, QueryShape, classify};
 pub use fetch::FetchError;
+pub use postgres_store::PostgresStore;
 pub use prefetch::PREFETCH_IDS;
 pub use schema::{SchemaError, expected_table};
 pub use store::{ClaimsStore, Interrupter, TableSize};

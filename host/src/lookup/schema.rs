@@ -42,6 +42,13 @@ pub fn check_claims_table(conn: &Connection) -> Result<(), SchemaError> {
         return Err(SchemaError::NoTable);
     }
     let keyed = claim_id_is_primary_key(conn).map_err(unreadable)?;
+    judge(&found, keyed)
+}
+
+/// Whether a table with the columns `found` (types named as DuckDB names
+/// them) and `keyed` (claim_id alone is its primary key) is one the lookup
+/// reads: the one rule for every store.
+pub(super) fn judge(found: &[Column], keyed: bool) -> Result<(), SchemaError> {
     let mut problems = Vec::new();
     for &(name, data_type, nullable) in EXPECTED {
         match found.iter().find(|c| c.name.eq_ignore_ascii_case(name)) {
@@ -63,10 +70,11 @@ pub fn check_claims_table(conn: &Connection) -> Result<(), SchemaError> {
     }
 }
 
-struct Column {
-    name: String,
-    data_type: String,
-    nullable: bool,
+/// One column of a claims table, its type as DuckDB names it.
+pub(super) struct Column {
+    pub(super) name: String,
+    pub(super) data_type: String,
+    pub(super) nullable: bool,
 }
 
 /// The columns of `claims` in the current database and schema.
