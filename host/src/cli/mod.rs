@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod claims;
+pub mod claims_sync;
 pub mod commands;
 pub mod config_check;
 pub mod demo;
