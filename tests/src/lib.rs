@@ -20,6 +20,7 @@ pub mod claims_db;
 pub mod kafka;
 pub mod manifests;
 pub mod polyglot;
+pub mod postgres;
 pub mod swap;
 
 /// Test plugins, compiled from their current source by `tests/build.rs`.
