@@ -16,7 +16,7 @@ mod support;
 #[allow(dead_code)]
 mod postgres;
 
-use postgres::{Pg, changelog_into_fresh_duckdb, create_claims_table, duckdb_claims, test_postgres, topic_end, unique_name};
+use postgres::{Pg, changelog_into_fresh_duckdb, create_claims_table, duckdb_claims, test_postgres, topic_records, unique_name};
 use support::kafka::broker;
 use support::{Dir, enricher, wait_until};
 
@@ -80,14 +80,14 @@ fn killed_mid_stream_and_restarted_it_loses_no_change() {
         std::thread::spawn(move || writer(url, name, stop, commits))
     };
     let limit = Duration::from_secs(120);
-    wait_until(limit, "the snapshot and some changes published", || topic_end(&broker, &topic) > 2300);
+    wait_until(limit, "the snapshot and some changes published", || topic_records(&broker, &topic).0 > 2300);
     first.kill().expect("SIGKILL");
     let _ = first.wait();
     let at_kill = commits.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(1));
     let mut second = start_sync(&url, &name, &broker, &topic, &dir.join("second.log"));
-    let published = topic_end(&broker, &topic);
-    wait_until(limit, "changes after the restart published", || topic_end(&broker, &topic) > published + 300);
+    let published = topic_records(&broker, &topic).0;
+    wait_until(limit, "changes after the restart published", || topic_records(&broker, &topic).0 > published + 300);
     stop.store(true, Ordering::Relaxed);
     writing.join().expect("writer");
     assert!(commits.load(Ordering::Relaxed) > at_kill + 100, "changes kept coming across the kill");
@@ -95,7 +95,7 @@ fn killed_mid_stream_and_restarted_it_loses_no_change() {
     // A last change: once it is on the changelog, everything before it is.
     pg.exec(&format!("INSERT INTO {name} VALUES ('CLM-END', 'MBR-END', 1, NULL, NULL)"));
     wait_until(limit, "the last change published", || {
-        postgres_last_key(&broker, &topic).as_deref() == Some("CLM-END")
+        topic_records(&broker, &topic).1.as_deref() == Some("CLM-END")
     });
     let status = std::process::Command::new("kill")
         .args(["-TERM", &second.id().to_string()])
@@ -118,29 +118,4 @@ fn killed_mid_stream_and_restarted_it_loses_no_change() {
         .collect();
     assert!(differ.is_empty(), "the changelog applied equals the table; differing: {differ:?}");
     pg.drop_sync(&name);
-}
-
-/// The key of the last record of `topic`.
-fn postgres_last_key(broker: &str, topic: &str) -> Option<String> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Message;
-    let end = topic_end(broker, topic);
-    if end == 0 {
-        return None;
-    }
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .set("group.id", "cdc-kill-last")
-        .create()
-        .ok()?;
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(end - 1)).ok()?;
-    consumer.assign(&tpl).ok()?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(Ok(msg)) = consumer.poll(Duration::from_millis(200)) {
-            return msg.key().map(|k| String::from_utf8_lossy(k).into_owned());
-        }
-    }
-    None
 }
