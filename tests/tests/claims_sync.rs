@@ -159,7 +159,7 @@ fn a_snapshot_of_a_million_rows_arrives_complete() {
     let name = unique_name("cdc_snap");
     create_claims_table(&pg, &name);
     pg.exec(&format!(
-        "INSERT INTO {name} SELECT 'CLM-' || i, 'MBR-' || (i % 1000), ((i * 7919) % 10000000000) / 100.0, \
+        "INSERT INTO {name} SELECT 'CLM-' || i, 'MBR-' || (i % 1000), ((i::int8 * 7919) % 10000000000) / 100.0, \
          CASE WHEN i % 3 = 0 THEN 'PAID' END, \
          CASE WHEN i % 5 <> 0 THEN timestamp '2024-01-01' + i * interval '1.25 second' END \
          FROM generate_series(1, 1000000) i"
