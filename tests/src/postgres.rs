@@ -72,9 +72,11 @@ impl Pg {
         messages
             .into_iter()
             .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => {
-                    Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
-                }
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
                 _ => None,
             })
             .collect()
@@ -91,7 +93,12 @@ impl Pg {
             let text = |i: usize| r[i].clone();
             (
                 text(0).expect("id"),
-                (text(1).expect("member"), text(2).expect("amount"), text(3), text(4)),
+                (
+                    text(1).expect("member"),
+                    text(2).expect("amount"),
+                    text(3),
+                    text(4),
+                ),
             )
         })
         .collect()
@@ -166,7 +173,11 @@ impl SyncRun {
         while !self.progress.status().streaming {
             let finished = self.thread.as_ref().is_none_or(|t| t.is_finished());
             assert!(!finished, "claims sync stopped before streaming");
-            assert!(Instant::now() < deadline, "claims sync streaming in time: {:?}", self.progress.status());
+            assert!(
+                Instant::now() < deadline,
+                "claims sync streaming in time: {:?}",
+                self.progress.status()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -226,7 +237,12 @@ pub fn topic_records(broker: &str, topic: &str) -> (u64, Option<String>) {
 
 /// Apply the whole changelog `topic` into a new DuckDB file in `dir`, as a
 /// host bootstrapping from it does; the file's path once it is closed.
-pub fn changelog_into_fresh_duckdb(broker: &str, topic: &str, dir: &Path, limit: Duration) -> PathBuf {
+pub fn changelog_into_fresh_duckdb(
+    broker: &str,
+    topic: &str,
+    dir: &Path,
+    limit: Duration,
+) -> PathBuf {
     let db = dir.join("fresh-from-changelog.duckdb");
     let mut config = enricher::config::Config::default();
     config.duckdb.url = db.display().to_string();
@@ -243,7 +259,10 @@ pub fn changelog_into_fresh_duckdb(broker: &str, topic: &str, dir: &Path, limit:
         if status.applied + status.rejected >= records {
             break;
         }
-        assert!(Instant::now() < deadline, "applied the changelog in time: {status:?} of {records}");
+        assert!(
+            Instant::now() < deadline,
+            "applied the changelog in time: {status:?} of {records}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(applier);
@@ -262,7 +281,10 @@ pub fn duckdb_claims(db: &Path) -> BTreeMap<String, ClaimText> {
         .expect("prepare");
     let rows = stmt
         .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+            ))
         })
         .expect("query");
     rows.collect::<Result<_, _>>().expect("rows")

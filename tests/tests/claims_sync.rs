@@ -23,7 +23,12 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A host's lookup over a new DuckDB file in `dir`, applying `topic`, with
 /// TTLs far longer than any test: only the changelog can change an answer.
-fn host(dir: &TempDir, broker: &str, topic: &str, cache: CacheMode) -> (Arc<ClaimsLookup>, ChangelogApplier) {
+fn host(
+    dir: &TempDir,
+    broker: &str,
+    topic: &str,
+    cache: CacheMode,
+) -> (Arc<ClaimsLookup>, ChangelogApplier) {
     let mut config: Config = config_for(&dir.join("host/claims.duckdb"));
     config.kafka.bootstrap_servers = broker.to_owned();
     config.claims.changelog_topic = topic.to_owned();
@@ -37,12 +42,19 @@ fn host(dir: &TempDir, broker: &str, topic: &str, cache: CacheMode) -> (Arc<Clai
 }
 
 /// `(member, amount, status)` the lookup answers for each id (`None`: not found).
-fn answers(lookup: &ClaimsLookup, ids: &[String]) -> Vec<Option<(String, Decimal, Option<String>)>> {
+fn answers(
+    lookup: &ClaimsLookup,
+    ids: &[String],
+) -> Vec<Option<(String, Decimal, Option<String>)>> {
     lookup
         .lookup(ids)
         .into_iter()
         .map(|answer| match answer {
-            LookupAnswer::Found(row) => Some((row.member_id.clone(), row.claim_amount, row.claim_status.clone())),
+            LookupAnswer::Found(row) => Some((
+                row.member_id.clone(),
+                row.claim_amount,
+                row.claim_status.clone(),
+            )),
             LookupAnswer::NotFound => None,
             other => panic!("lookup failed: {other:?}"),
         })
@@ -50,12 +62,20 @@ fn answers(lookup: &ClaimsLookup, ids: &[String]) -> Vec<Option<(String, Decimal
 }
 
 /// What PostgreSQL's table says for the same ids.
-fn expected(pg: &Pg, table: &str, ids: &[String]) -> Vec<Option<(String, Decimal, Option<String>)>> {
+fn expected(
+    pg: &Pg,
+    table: &str,
+    ids: &[String],
+) -> Vec<Option<(String, Decimal, Option<String>)>> {
     let claims = pg.claims(table);
     ids.iter()
         .map(|id| {
             claims.get(id).map(|(member, amount, status, _)| {
-                (member.clone(), amount.parse().expect("decimal"), status.clone())
+                (
+                    member.clone(),
+                    amount.parse().expect("decimal"),
+                    status.clone(),
+                )
             })
         })
         .collect()
@@ -71,7 +91,10 @@ fn wait_hosts_match(hosts: &[&ClaimsLookup], pg: &Pg, table: &str, ids: &[String
             if got == want {
                 break;
             }
-            assert!(Instant::now() < deadline, "host {n} reflects the table in time:\n got {got:?}\nwant {want:?}");
+            assert!(
+                Instant::now() < deadline,
+                "host {n} reflects the table in time:\n got {got:?}\nwant {want:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -103,7 +126,9 @@ fn inserts_updates_deletes_and_a_many_claim_transaction_reach_two_running_hosts(
     // CLM-NEW is now cached as missing for an hour: only the changelog can change that.
     assert_eq!(answers(&a, &watched[2..]), vec![None]);
 
-    pg.exec(&format!("INSERT INTO {name} VALUES ('CLM-NEW', 'MBR-9', 1500.10, 'PENDING', now())"));
+    pg.exec(&format!(
+        "INSERT INTO {name} VALUES ('CLM-NEW', 'MBR-9', 1500.10, 'PENDING', now())"
+    ));
     wait_hosts_match(&hosts, &pg, &name, &watched);
     assert!(answers(&b, &watched[2..])[0].is_some(), "inserted");
 
@@ -113,7 +138,11 @@ fn inserts_updates_deletes_and_a_many_claim_transaction_reach_two_running_hosts(
     wait_hosts_match(&hosts, &pg, &name, &watched);
     assert_eq!(
         answers(&a, &watched[2..])[0],
-        Some(("MBR-9".into(), Decimal::new(9_999_999_999, 2), Some("PAID".into()))),
+        Some((
+            "MBR-9".into(),
+            Decimal::new(9_999_999_999, 2),
+            Some("PAID".into())
+        )),
         "amount exact, status changed"
     );
 
@@ -132,7 +161,10 @@ fn inserts_updates_deletes_and_a_many_claim_transaction_reach_two_running_hosts(
          COMMIT"
     ));
     let after_ms = now_ms();
-    let many: Vec<String> = (1..=500).map(|i| format!("CLM-T{i}")).chain(ids(&["CLM-S2"])).collect();
+    let many: Vec<String> = (1..=500)
+        .map(|i| format!("CLM-T{i}"))
+        .chain(ids(&["CLM-S2"]))
+        .collect();
     wait_hosts_match(&hosts, &pg, &name, &many);
 
     // Every record of that transaction carries its commit time.
@@ -189,10 +221,22 @@ fn a_stopped_sync_resumes_its_slot_exactly_without_a_new_snapshot() {
     let topic = format!("{name}-changelog");
     let first = SyncRun::start(&url, &name, &broker, &topic);
     first.wait_streaming(DEADLINE);
-    pg.exec(&format!("INSERT INTO {name} VALUES ('CLM-R4', 'MBR-R', 4, NULL, NULL)"));
-    wait_for(|| read_all(&broker, &topic, false).len() >= 4, "the insert published");
+    pg.exec(&format!(
+        "INSERT INTO {name} VALUES ('CLM-R4', 'MBR-R', 4, NULL, NULL)"
+    ));
+    wait_for(
+        || read_all(&broker, &topic, false).len() >= 4,
+        "the insert published",
+    );
     let report = first.stop();
-    assert_eq!((report.resumed, report.status.snapshot_rows, report.status.changes), (false, 3, 1));
+    assert_eq!(
+        (
+            report.resumed,
+            report.status.snapshot_rows,
+            report.status.changes
+        ),
+        (false, 3, 1)
+    );
 
     // While it is stopped.
     pg.exec(&format!(
@@ -204,11 +248,17 @@ fn a_stopped_sync_resumes_its_slot_exactly_without_a_new_snapshot() {
     second.wait_streaming(DEADLINE);
     // Records counted by reading them (Tansu's end offset counts batches, not records).
     let records = || read_all(&broker, &topic, false).len();
-    wait_for(|| records() >= 7, "the changes made while stopped published");
+    wait_for(
+        || records() >= 7,
+        "the changes made while stopped published",
+    );
     let report = second.stop();
     let s = &report.status;
     // Exactly the three: the clean stop acknowledged everything it published.
-    assert_eq!((report.resumed, s.snapshot_rows, s.changes, s.deleted), (true, 0, 3, 1));
+    assert_eq!(
+        (report.resumed, s.snapshot_rows, s.changes, s.deleted),
+        (true, 0, 3, 1)
+    );
     assert_eq!(records(), 7, "nothing published twice");
     let dir = TempDir::new("cdc-resume");
     let db = changelog_into_fresh_duckdb(&broker, &topic, dir.path(), DEADLINE);
@@ -224,10 +274,14 @@ fn a_slot_whose_snapshot_never_completed_is_created_again_with_a_new_snapshot() 
     create_claims_table(&pg, &name);
     // One statement at a time: a slot cannot be created in a transaction that wrote.
     for sql in [
-        format!("INSERT INTO {name} VALUES ('CLM-1', 'M', 1, NULL, NULL), ('CLM-2', 'M', 2, NULL, NULL)"),
+        format!(
+            "INSERT INTO {name} VALUES ('CLM-1', 'M', 1, NULL, NULL), ('CLM-2', 'M', 2, NULL, NULL)"
+        ),
         format!("CREATE PUBLICATION {name} FOR TABLE {name}"),
         format!("SELECT pg_create_logical_replication_slot('{name}', 'pgoutput')"),
-        format!("COMMENT ON PUBLICATION {name} IS 'enricher claims sync: slot {name} snapshot pending'"),
+        format!(
+            "COMMENT ON PUBLICATION {name} IS 'enricher claims sync: slot {name} snapshot pending'"
+        ),
     ] {
         pg.exec(&sql);
     }
@@ -266,11 +320,16 @@ fn now_ms() -> i64 {
 #[ignore = "a benchmark: run it by name"]
 fn cdc_speed() {
     let (url, broker) = (test_postgres(), test_broker());
-    let changes: u64 = std::env::var("CDC_BENCH_CHANGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let changes: u64 = std::env::var("CDC_BENCH_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let pg = Pg::connect(&url);
     let name = unique_name("cdc_bench");
     create_claims_table(&pg, &name);
-    pg.exec(&format!("INSERT INTO {name} VALUES ('CLM-PROBE', 'MBR-P', 0, NULL, NULL)"));
+    pg.exec(&format!(
+        "INSERT INTO {name} VALUES ('CLM-PROBE', 'MBR-P', 0, NULL, NULL)"
+    ));
     let topic = format!("{name}-changelog");
     let sync = SyncRun::start(&url, &name, &broker, &topic);
     sync.wait_streaming(DEADLINE);
@@ -290,16 +349,23 @@ fn cdc_speed() {
     // Bulk: inserts, then updates, in transactions of 1000 rows, as fast as PostgreSQL commits them.
     let mut base = 1;
     for (phase, sql) in [
-        ("insert", "INSERT INTO {t} SELECT 'CLM-' || i, 'MBR-' || (i % 1000), (i % 100000) / 100.0, 'NEW', now() FROM generate_series({from}, {to}) i"),
-        ("update", "UPDATE {t} SET claim_amount = claim_amount + 1, claim_status = 'PAID' WHERE claim_id IN (SELECT 'CLM-' || i FROM generate_series({from}, {to}) i)"),
+        (
+            "insert",
+            "INSERT INTO {t} SELECT 'CLM-' || i, 'MBR-' || (i % 1000), (i % 100000) / 100.0, 'NEW', now() FROM generate_series({from}, {to}) i",
+        ),
+        (
+            "update",
+            "UPDATE {t} SET claim_amount = claim_amount + 1, claim_status = 'PAID' WHERE claim_id IN (SELECT 'CLM-' || i FROM generate_series({from}, {to}) i)",
+        ),
     ] {
         let started = Instant::now();
         for chunk in 0..changes.div_ceil(1000) {
             let (from, to) = (chunk * 1000 + 1, ((chunk + 1) * 1000).min(changes));
-            pg.exec(&sql
-                .replace("{t}", &name)
-                .replace("{from}", &from.to_string())
-                .replace("{to}", &to.to_string()));
+            pg.exec(
+                &sql.replace("{t}", &name)
+                    .replace("{from}", &from.to_string())
+                    .replace("{to}", &to.to_string()),
+            );
         }
         let committed = started.elapsed().as_secs_f64();
         wait_applied(base + changes);
@@ -337,7 +403,9 @@ fn cdc_speed() {
     let mut latencies = Vec::new();
     for k in 1..=300i64 {
         let at = Instant::now();
-        pg.exec(&format!("UPDATE {name} SET claim_amount = {k} WHERE claim_id = 'CLM-PROBE'"));
+        pg.exec(&format!(
+            "UPDATE {name} SET claim_amount = {k} WHERE claim_id = 'CLM-PROBE'"
+        ));
         for lookup in [&a, &b] {
             while answers(lookup, &probe)[0].as_ref().map(|r| r.1) != Some(Decimal::from(k)) {
                 assert!(at.elapsed() < Duration::from_secs(30), "probe {k} applied");
@@ -350,7 +418,10 @@ fn cdc_speed() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let background = load.join().expect("load");
     latencies.sort();
-    let q = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
+    let q = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1000.0
+    };
     println!(
         "cdc_speed latency (commit in PostgreSQL -> answered by both hosts), {} probes under {background} background changes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         latencies.len(),

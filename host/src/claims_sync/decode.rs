@@ -69,9 +69,8 @@ impl Decoder {
                 ..
             } => {
                 let ours = *namespace == *self.table.0 && *relation_name == *self.table.1;
-                let positions = ours.then(|| {
-                    NAMES.map(|name| columns.iter().position(|c| &*c.name == name))
-                });
+                let positions =
+                    ours.then(|| NAMES.map(|name| columns.iter().position(|c| &*c.name == name)));
                 self.relations.insert(relation_id, positions);
             }
             LogicalReplicationMessage::Insert { relation_id, tuple } => {
@@ -129,7 +128,11 @@ impl Decoder {
 }
 
 /// Column `at` of `tuple` as text (`None`: absent or NULL).
-fn text<'t>(tuple: &'t TupleData, at: Option<usize>, name: &str) -> Result<Option<&'t str>, String> {
+fn text<'t>(
+    tuple: &'t TupleData,
+    at: Option<usize>,
+    name: &str,
+) -> Result<Option<&'t str>, String> {
     let Some(column) = at.and_then(|i| tuple.get_column(i)) else {
         return Ok(None);
     };
@@ -141,7 +144,10 @@ fn text<'t>(tuple: &'t TupleData, at: Option<usize>, name: &str) -> Result<Optio
         b'u' => Err(format!(
             "{name} arrived as an unchanged TOASTed value (ALTER TABLE ... REPLICA IDENTITY FULL sends it)"
         )),
-        other => Err(format!("{name} arrived in format {:?}, not text", other as char)),
+        other => Err(format!(
+            "{name} arrived in format {:?}, not text",
+            other as char
+        )),
     }
 }
 
@@ -160,9 +166,9 @@ fn claim(tuple: &TupleData, at: &Positions) -> Result<Claim, String> {
 }
 
 fn claim_id(tuple: &TupleData, at: &Positions) -> Result<String, String> {
-    let id = text(tuple, at[0], NAMES[0])?
-        .and_then(non_blank)
-        .ok_or("a delete without its claim_id (the table's replica identity must include claim_id)")?;
+    let id = text(tuple, at[0], NAMES[0])?.and_then(non_blank).ok_or(
+        "a delete without its claim_id (the table's replica identity must include claim_id)",
+    )?;
     check_id("claim_id", id)?;
     Ok(id.to_owned())
 }
@@ -195,7 +201,11 @@ mod tests {
         TupleData::new(
             values
                 .iter()
-                .map(|v| v.map_or_else(ColumnData::null, |t| ColumnData::text(t.as_bytes().to_vec())))
+                .map(|v| {
+                    v.map_or_else(ColumnData::null, |t| {
+                        ColumnData::text(t.as_bytes().to_vec())
+                    })
+                })
                 .collect(),
         )
     }
@@ -212,23 +222,76 @@ mod tests {
     fn inserts_updates_and_deletes_of_the_table_become_changes_by_column_name() {
         let mut d = Decoder::new(&table());
         // Columns in another order, with an extra one.
-        let columns = ["note", "claim_amount", "claim_id", "created_date", "member_id", "claim_status"];
+        let columns = [
+            "note",
+            "claim_amount",
+            "claim_id",
+            "created_date",
+            "member_id",
+            "claim_status",
+        ];
         assert!(decode(&mut d, &relation(7, "claims", &columns)).is_empty());
-        let row = tuple(&[Some("x"), Some("1500.10"), Some("CLM-1"), Some("2024-01-10 09:00:00.25"), Some("MBR-1"), None]);
-        let out = decode(&mut d, &LogicalReplicationMessage::Insert { relation_id: 7, tuple: row.clone() });
-        let Ok(Change::Upsert(claim)) = &out[0] else { panic!("{out:?}") };
+        let row = tuple(&[
+            Some("x"),
+            Some("1500.10"),
+            Some("CLM-1"),
+            Some("2024-01-10 09:00:00.25"),
+            Some("MBR-1"),
+            None,
+        ]);
+        let out = decode(
+            &mut d,
+            &LogicalReplicationMessage::Insert {
+                relation_id: 7,
+                tuple: row.clone(),
+            },
+        );
+        let Ok(Change::Upsert(claim)) = &out[0] else {
+            panic!("{out:?}")
+        };
         assert_eq!(claim.claim_amount, Decimal::new(150_010, 2));
-        assert_eq!((claim.claim_id.as_str(), claim.member_id.as_str(), claim.claim_status.as_deref()), ("CLM-1", "MBR-1", None));
+        assert_eq!(
+            (
+                claim.claim_id.as_str(),
+                claim.member_id.as_str(),
+                claim.claim_status.as_deref()
+            ),
+            ("CLM-1", "MBR-1", None)
+        );
         assert_eq!(claim.created_micros, Some(1_704_877_200_250_000));
 
         // The key changed: the old id is deleted, then the new row upserted.
-        let moved = tuple(&[Some("x"), Some("2.00"), Some("CLM-2"), None, Some("MBR-1"), Some("PAID")]);
+        let moved = tuple(&[
+            Some("x"),
+            Some("2.00"),
+            Some("CLM-2"),
+            None,
+            Some("MBR-1"),
+            Some("PAID"),
+        ]);
         let old_key = tuple(&[None, None, Some("CLM-1"), None, None, None]);
-        let out = decode(&mut d, &LogicalReplicationMessage::Update { relation_id: 7, old_tuple: Some(old_key.clone()), new_tuple: moved, key_type: Some('K') });
+        let out = decode(
+            &mut d,
+            &LogicalReplicationMessage::Update {
+                relation_id: 7,
+                old_tuple: Some(old_key.clone()),
+                new_tuple: moved,
+                key_type: Some('K'),
+            },
+        );
         assert_eq!(out[0], Ok(Change::Delete("CLM-1".into())));
-        assert!(matches!(&out[1], Ok(Change::Upsert(c)) if c.claim_id == "CLM-2" && c.claim_status.as_deref() == Some("PAID")));
+        assert!(
+            matches!(&out[1], Ok(Change::Upsert(c)) if c.claim_id == "CLM-2" && c.claim_status.as_deref() == Some("PAID"))
+        );
 
-        let out = decode(&mut d, &LogicalReplicationMessage::Delete { relation_id: 7, old_tuple: old_key, key_type: 'K' });
+        let out = decode(
+            &mut d,
+            &LogicalReplicationMessage::Delete {
+                relation_id: 7,
+                old_tuple: old_key,
+                key_type: 'K',
+            },
+        );
         assert_eq!(out, vec![Ok(Change::Delete("CLM-1".into()))]);
     }
 
@@ -236,14 +299,48 @@ mod tests {
     fn other_tables_are_passed_over_and_bad_rows_say_why() {
         let mut d = Decoder::new(&table());
         decode(&mut d, &relation(8, "payments", &["claim_id"]));
-        assert!(decode(&mut d, &LogicalReplicationMessage::Insert { relation_id: 8, tuple: tuple(&[Some("P")]) }).is_empty());
-        decode(&mut d, &relation(7, "claims", &["claim_id", "member_id", "claim_amount"]));
-        let bad = decode(&mut d, &LogicalReplicationMessage::Insert { relation_id: 7, tuple: tuple(&[Some("CLM-1"), Some("M"), Some("1.005")]) });
-        assert!(matches!(&bad[0], Err(why) if why.contains("CLM-1") && why.contains("decimal places")), "{bad:?}");
-        let truncate = decode(&mut d, &LogicalReplicationMessage::Truncate { relation_ids: vec![8, 7], flags: 0 });
+        assert!(
+            decode(
+                &mut d,
+                &LogicalReplicationMessage::Insert {
+                    relation_id: 8,
+                    tuple: tuple(&[Some("P")])
+                }
+            )
+            .is_empty()
+        );
+        decode(
+            &mut d,
+            &relation(7, "claims", &["claim_id", "member_id", "claim_amount"]),
+        );
+        let bad = decode(
+            &mut d,
+            &LogicalReplicationMessage::Insert {
+                relation_id: 7,
+                tuple: tuple(&[Some("CLM-1"), Some("M"), Some("1.005")]),
+            },
+        );
+        assert!(
+            matches!(&bad[0], Err(why) if why.contains("CLM-1") && why.contains("decimal places")),
+            "{bad:?}"
+        );
+        let truncate = decode(
+            &mut d,
+            &LogicalReplicationMessage::Truncate {
+                relation_ids: vec![8, 7],
+                flags: 0,
+            },
+        );
         assert_eq!(truncate.len(), 1);
         let mut out = Vec::new();
-        let unknown = LogicalReplicationMessage::Delete { relation_id: 9, old_tuple: tuple(&[]), key_type: 'K' };
-        assert!(d.decode(&encode_message_to_bytes(&unknown, 1), &mut out).is_err());
+        let unknown = LogicalReplicationMessage::Delete {
+            relation_id: 9,
+            old_tuple: tuple(&[]),
+            key_type: 'K',
+        };
+        assert!(
+            d.decode(&encode_message_to_bytes(&unknown, 1), &mut out)
+                .is_err()
+        );
     }
 }

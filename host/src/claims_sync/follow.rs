@@ -89,7 +89,10 @@ pub(super) async fn run(
             status_at = Instant::now();
         }
         // What is waiting now; otherwise hand the pending step over and wait a little.
-        if follower.pending_since.is_some_and(|at| at.elapsed() >= STEP_AGE) {
+        if follower
+            .pending_since
+            .is_some_and(|at| at.elapsed() >= STEP_AGE)
+        {
             follower.hand_over().await?;
         }
         let event = match tokio::time::timeout(Duration::ZERO, session.recv()).await {
@@ -102,7 +105,8 @@ pub(super) async fn run(
                 }
             }
         };
-        let event = event.ok_or_else(|| SyncError::Postgres("the replication stream ended".into()))?;
+        let event =
+            event.ok_or_else(|| SyncError::Postgres("the replication stream ended".into()))?;
         follower.on(event).await?;
     }
     // Stopping: what is committed goes out and is acknowledged; an unfinished
@@ -117,7 +121,8 @@ pub(super) async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     session.stop();
-    while let Ok(Ok(Some(_))) = tokio::time::timeout(Duration::from_secs(5), session.recv()).await {}
+    while let Ok(Ok(Some(_))) = tokio::time::timeout(Duration::from_secs(5), session.recv()).await {
+    }
     follower.sink.finish()?;
     progress.set_lag_bytes(setup::lag_bytes(&sql, &source.slot).await.ok().flatten());
     Ok(SyncReport {
@@ -172,7 +177,8 @@ impl Follower {
             } => {
                 let commit_ms = commit_time_micros.div_euclid(1000) + PG_EPOCH_MS;
                 let changes = self.transaction.take().unwrap_or_default();
-                if self.pending.records.is_empty() && !changes.is_empty() && self.sink.all_durable() {
+                if self.pending.records.is_empty() && !changes.is_empty() && self.sink.all_durable()
+                {
                     self.progress.set_busy_since(commit_ms);
                 }
                 if !changes.is_empty() {

@@ -30,7 +30,10 @@ pub(super) async fn connect(source: &SyncSource) -> Result<Client, SyncError> {
 
 /// The optional columns the table has; an error names what is missing, and
 /// what to do when a delete would not carry the `claim_id`.
-pub(super) async fn check_table(client: &Client, source: &SyncSource) -> Result<Vec<String>, SyncError> {
+pub(super) async fn check_table(
+    client: &Client,
+    source: &SyncSource,
+) -> Result<Vec<String>, SyncError> {
     let (schema, table) = &source.table;
     let rows = client
         .query(
@@ -71,12 +74,19 @@ pub(super) async fn check_table(client: &Client, source: &SyncSource) -> Result<
             source.table_sql()
         )));
     }
-    Ok(OPTIONAL.iter().filter(|c| has(c)).map(|c| (*c).to_owned()).collect())
+    Ok(OPTIONAL
+        .iter()
+        .filter(|c| has(c))
+        .map(|c| (*c).to_owned())
+        .collect())
 }
 
 /// Create the publication for the table unless it exists; an existing one
 /// must publish the table.
-pub(super) async fn ensure_publication(client: &Client, source: &SyncSource) -> Result<(), SyncError> {
+pub(super) async fn ensure_publication(
+    client: &Client,
+    source: &SyncSource,
+) -> Result<(), SyncError> {
     let name = &source.publication;
     let exists = client
         .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[name])
@@ -163,11 +173,17 @@ pub(super) async fn drop_slot(client: &Client, source: &SyncSource) -> Result<()
 }
 
 fn marker(source: &SyncSource, state: &str) -> String {
-    format!("enricher claims sync: slot {} snapshot {state}", source.slot)
+    format!(
+        "enricher claims sync: slot {} snapshot {state}",
+        source.slot
+    )
 }
 
 /// Whether the publication's comment says this slot's snapshot is pending.
-pub(super) async fn snapshot_pending(client: &Client, source: &SyncSource) -> Result<bool, SyncError> {
+pub(super) async fn snapshot_pending(
+    client: &Client,
+    source: &SyncSource,
+) -> Result<bool, SyncError> {
     let row = client
         .query_opt(
             "SELECT obj_description(oid, 'pg_publication') FROM pg_publication WHERE pubname = $1",
@@ -179,7 +195,11 @@ pub(super) async fn snapshot_pending(client: &Client, source: &SyncSource) -> Re
 }
 
 /// Record the snapshot's state (`pending` or `complete`) in the publication's comment.
-pub(super) async fn mark_snapshot(client: &Client, source: &SyncSource, state: &str) -> Result<(), SyncError> {
+pub(super) async fn mark_snapshot(
+    client: &Client,
+    source: &SyncSource,
+    state: &str,
+) -> Result<(), SyncError> {
     client
         .batch_execute(&format!(
             "COMMENT ON PUBLICATION \"{}\" IS '{}'",

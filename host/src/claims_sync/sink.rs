@@ -59,7 +59,11 @@ pub(super) struct Sink {
 }
 
 impl Sink {
-    pub(super) fn start(kafka: &KafkaConfig, topic: &str, progress: Arc<SyncProgress>) -> Result<Self, SyncError> {
+    pub(super) fn start(
+        kafka: &KafkaConfig,
+        topic: &str,
+        progress: Arc<SyncProgress>,
+    ) -> Result<Self, SyncError> {
         // The load producer's settings (every user property included), idempotent, all replicas.
         let mut config = crate::kafka::load_producer_config(kafka);
         config.set("enable.idempotence", "true").set("acks", "all");

@@ -46,11 +46,15 @@ pub(super) async fn take(
             .first()
             .and_then(|row| row.get(i).cloned().flatten())
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .ok_or_else(|| SyncError::Postgres("CREATE_REPLICATION_SLOT answered no snapshot".into()))
+            .ok_or_else(|| {
+                SyncError::Postgres("CREATE_REPLICATION_SLOT answered no snapshot".into())
+            })
     };
     let (consistent_point, snapshot) = (field(1)?, field(2)?);
     if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(SyncError::Postgres(format!("an unexpected snapshot name {snapshot:?}")));
+        return Err(SyncError::Postgres(format!(
+            "an unexpected snapshot name {snapshot:?}"
+        )));
     }
     tracing::info!(slot = %source.slot, %consistent_point, %snapshot, "replication slot created; reading the snapshot");
     let snapshot_ms = crate::clock::now_ms();
@@ -99,11 +103,16 @@ pub(super) async fn take(
                 created_date: text(4),
             };
             match validate_claim(&raw) {
-                Ok(valid) => step.records.push(record(Change::Upsert(Claim::from(&valid)), snapshot_ms)),
+                Ok(valid) => step
+                    .records
+                    .push(record(Change::Upsert(Claim::from(&valid)), snapshot_ms)),
                 Err(why) => {
                     bad += 1;
                     if bad <= LOGGED_BAD_ROWS {
-                        tracing::warn!(claim_id = raw.claim_id.unwrap_or(""), "snapshot row skipped: {why}");
+                        tracing::warn!(
+                            claim_id = raw.claim_id.unwrap_or(""),
+                            "snapshot row skipped: {why}"
+                        );
                     }
                 }
             }

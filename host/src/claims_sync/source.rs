@@ -73,13 +73,14 @@ impl SyncSource {
         let publication = checked("--publication", &options.publication, |c| {
             c.is_ascii_alphanumeric() || c == '_'
         })?;
-        let replication = ReplicationConfig::new(host, user, password, database, &slot, &*publication)
-            .with_port(port)
-            // A logical slot streams from its confirmed position when asked for 0/0.
-            .with_start_lsn(Lsn::ZERO)
-            .with_status_interval(std::time::Duration::from_millis(500))
-            .with_options(SESSION_OPTIONS)
-            .with_application_name(APPLICATION_NAME);
+        let replication =
+            ReplicationConfig::new(host, user, password, database, &slot, &*publication)
+                .with_port(port)
+                // A logical slot streams from its confirmed position when asked for 0/0.
+                .with_start_lsn(Lsn::ZERO)
+                .with_status_interval(std::time::Duration::from_millis(500))
+                .with_options(SESSION_OPTIONS)
+                .with_application_name(APPLICATION_NAME);
         Ok(Self {
             sql,
             replication,
@@ -160,21 +161,35 @@ mod tests {
 
     #[test]
     fn the_url_gives_both_sessions_and_the_table_comes_from_the_flag_or_the_url() {
-        let source =
-            SyncSource::parse(&options("postgres://app:pw@db.local:6543/claimsdb?table=c2", None))
-                .expect("valid");
+        let source = SyncSource::parse(&options(
+            "postgres://app:pw@db.local:6543/claimsdb?table=c2",
+            None,
+        ))
+        .expect("valid");
         assert_eq!(source.table, ("public".into(), "c2".into()));
         let r = &source.replication;
         assert_eq!(
-            (r.host.as_str(), r.port, r.user.as_str(), r.password.as_str(), r.database.as_str()),
+            (
+                r.host.as_str(),
+                r.port,
+                r.user.as_str(),
+                r.password.as_str(),
+                r.database.as_str()
+            ),
             ("db.local", 6543, "app", "pw", "claimsdb")
         );
-        let source = SyncSource::parse(&options("postgres://app@h/db", Some("ops.claims")))
-            .expect("valid");
+        let source =
+            SyncSource::parse(&options("postgres://app@h/db", Some("ops.claims"))).expect("valid");
         assert_eq!(source.table_sql(), "\"ops\".\"claims\"");
         assert_eq!(source.replication.database, "db");
         let source = SyncSource::parse(&options("postgres://app@h", None)).expect("valid");
-        assert_eq!((source.table.1.as_str(), source.replication.database.as_str()), ("claims", "app"));
+        assert_eq!(
+            (
+                source.table.1.as_str(),
+                source.replication.database.as_str()
+            ),
+            ("claims", "app")
+        );
     }
 
     #[test]

@@ -87,8 +87,19 @@ impl SyncProgress {
 
     /// `records` more are durable, of which `deleted` tombstones, up to `lsn`
     /// (0: a snapshot chunk, no position), the last committed at `commit_ms`.
-    pub(super) fn add_durable(&self, snapshot: bool, records: u64, deleted: u64, lsn: u64, commit_ms: i64) {
-        let counter = if snapshot { &self.snapshot_rows } else { &self.changes };
+    pub(super) fn add_durable(
+        &self,
+        snapshot: bool,
+        records: u64,
+        deleted: u64,
+        lsn: u64,
+        commit_ms: i64,
+    ) {
+        let counter = if snapshot {
+            &self.snapshot_rows
+        } else {
+            &self.changes
+        };
         counter.fetch_add(records, Ordering::Relaxed);
         self.deleted.fetch_add(deleted, Ordering::Relaxed);
         if records > 0 {
@@ -110,7 +121,8 @@ impl SyncProgress {
     }
 
     pub(super) fn set_lag_bytes(&self, bytes: Option<i64>) {
-        self.lag_bytes.store(bytes.unwrap_or(-1).max(-1), Ordering::Relaxed);
+        self.lag_bytes
+            .store(bytes.unwrap_or(-1).max(-1), Ordering::Relaxed);
     }
 
     pub(super) fn set_streaming(&self) {

@@ -58,7 +58,11 @@ pub fn run(config: &Config, args: &SyncArgs) -> anyhow::Result<()> {
         "claims sync stopped: {} snapshot rows{}, {} changes ({} deletions), {} rejected, \
          acknowledged up to {} to slot {}; changelog {topic}\n",
         s.snapshot_rows,
-        if report.resumed { " (slot resumed)" } else { "" },
+        if report.resumed {
+            " (slot resumed)"
+        } else {
+            ""
+        },
         s.changes,
         s.deleted,
         s.rejected,
