@@ -25,6 +25,7 @@
 //! - [`health`]: liveness and readiness the stream publishes for the probes;
 //! - [`runtime`]: engine, loading, world check, instances, sandbox, host imports;
 //! - [`changelog`]: live claims: the changelog topic (ours or Debezium's) applied into each host's DuckDB, `claims publish`;
+//! - [`claims_sync`]: `enricher claims sync`, a PostgreSQL table's snapshot and changes onto the changelog;
 //! - [`lookup`]: the claims lookup: DuckDB and PostgreSQL stores, LRU/TTL cache, full cache, timeout and retries;
 //! - [`observe`]: the stream's atomic counters and histograms `/metrics` reads;
 //! - [`claims_load`]: `enricher claims load`, a CSV / JSON-lines file into the claims table;
@@ -43,6 +44,7 @@ pub mod app;
 pub mod bindings;
 pub mod changelog;
 pub mod claims_load;
+pub mod claims_sync;
 mod clock;
 pub mod config;
 pub mod deploy;

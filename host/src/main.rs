@@ -123,6 +123,9 @@ enum ClaimsCommand {
     /// Publish claims (or, with --delete, their deletion) to the claims
     /// changelog, which every running host applies within about a second.
     Publish(cli::claims::PublishArgs),
+    /// Follow a PostgreSQL claims table (snapshot, then logical replication)
+    /// and publish every change to the claims changelog, until SIGTERM.
+    Sync(cli::claims_sync::SyncArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -214,6 +217,9 @@ fn run(cli: Cli, config_from: Option<ValueSource>) -> anyhow::Result<()> {
         Command::Claims {
             command: ClaimsCommand::Publish(args),
         } => cli::claims::publish(&config, &args),
+        Command::Claims {
+            command: ClaimsCommand::Sync(args),
+        } => cli::claims_sync::run(&config, &args),
         Command::Run(args) => commands::run(config, args),
         Command::Generate(args) => commands::generate(&config, args),
         Command::Topic { command } => match command {

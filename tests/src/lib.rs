@@ -21,6 +21,7 @@ pub mod kafka;
 pub mod manifests;
 pub mod polyglot;
 pub mod postgres;
+pub mod sync_fixtures;
 pub mod swap;
 
 /// Test plugins, compiled from their current source by `tests/build.rs`.

@@ -3,6 +3,7 @@
 //! binary, `enricher-bench` (host/bench/).
 
 pub mod claims;
+pub mod claims_sync;
 pub mod commands;
 pub mod config_check;
 pub mod demo;

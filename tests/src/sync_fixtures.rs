@@ -1,0 +1,291 @@
+//! PostgreSQL fixtures of the `claims sync` tests: the test server
+//! (`ENRICHER_TEST_POSTGRES`, which scripts/test starts), a blocking SQL
+//! client, names no other test uses, `claims sync` running in a thread, and
+//! the changelog applied into a fresh DuckDB file, to compare with the table.
+//! Self-contained (the binary's tests in host/tests include it by path).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use enricher::claims_sync::{SyncError, SyncOptions, SyncProgress, SyncReport};
+use enricher::config::KafkaConfig;
+
+/// The test server scripts/test starts (scripts/pg-up), from `ENRICHER_TEST_POSTGRES`.
+pub fn test_postgres() -> String {
+    std::env::var("ENRICHER_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!("no test PostgreSQL: run the suite with scripts/test, or start one with PG_PORT=19432 scripts/pg-up and set ENRICHER_TEST_POSTGRES=postgres://postgres@127.0.0.1:19432/postgres")
+    })
+}
+
+/// `label_<pid>_<stamp>`: a table, slot and publication name of one test.
+pub fn unique_name(label: &str) -> String {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_000_000)
+        .unwrap_or(0);
+    format!("{label}_{}_{stamp}", std::process::id())
+}
+
+/// A claim as both sides show it: member, amount text, status, created_date
+/// as microseconds since the epoch (text).
+pub type ClaimText = (String, String, Option<String>, Option<String>);
+
+/// A blocking SQL session.
+pub struct Pg {
+    runtime: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl Pg {
+    pub fn connect(url: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+            tokio::spawn(connection);
+            client
+        });
+        Self { runtime, client }
+    }
+
+    /// Run `sql` (one or more statements).
+    pub fn exec(&self, sql: &str) {
+        self.runtime
+            .block_on(self.client.batch_execute(sql))
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    }
+
+    /// The rows of `sql`, every value as text.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let messages = self
+            .runtime
+            .block_on(self.client.simple_query(sql))
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every claim of `table`.
+    pub fn claims(&self, table: &str) -> BTreeMap<String, ClaimText> {
+        self.rows(&format!(
+            "SELECT claim_id, member_id, claim_amount::text, claim_status, \
+             (extract(epoch from created_date) * 1000000)::int8::text FROM {table}"
+        ))
+        .into_iter()
+        .map(|r| {
+            let text = |i: usize| r[i].clone();
+            (
+                text(0).expect("id"),
+                (
+                    text(1).expect("member"),
+                    text(2).expect("amount"),
+                    text(3),
+                    text(4),
+                ),
+            )
+        })
+        .collect()
+    }
+
+    /// Drop the slot (once no session holds it), the publication and the table.
+    pub fn drop_sync(&self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let active = self.rows(&format!(
+                "SELECT active::text FROM pg_replication_slots WHERE slot_name = '{name}'"
+            ));
+            match active.first().and_then(|r| r[0].as_deref()) {
+                None => break,
+                Some("false") => {
+                    self.exec(&format!("SELECT pg_drop_replication_slot('{name}')"));
+                    break;
+                }
+                _ if Instant::now() > deadline => panic!("slot {name} still active"),
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        self.exec(&format!(
+            "DROP PUBLICATION IF EXISTS {name}; DROP TABLE IF EXISTS {name}"
+        ));
+    }
+}
+
+/// A claims table `name` with the columns a claims table has.
+pub fn create_claims_table(pg: &Pg, name: &str) {
+    pg.exec(&format!(
+        "CREATE TABLE {name} (claim_id text PRIMARY KEY, member_id text NOT NULL, \
+         claim_amount numeric(10,2) NOT NULL, claim_status text, created_date timestamp)"
+    ));
+}
+
+/// `claims sync` running in a thread, as the binary runs it.
+pub struct SyncRun {
+    stop: Arc<AtomicBool>,
+    pub progress: Arc<SyncProgress>,
+    thread: Option<JoinHandle<Result<SyncReport, SyncError>>>,
+}
+
+impl SyncRun {
+    /// Sync table `name` (slot and publication `name` too) to `topic` on `broker`.
+    pub fn start(url: &str, name: &str, broker: &str, topic: &str) -> Self {
+        let options = SyncOptions {
+            from: url.to_owned(),
+            table: Some(name.to_owned()),
+            slot: name.to_owned(),
+            publication: name.to_owned(),
+            status_every: Some(Duration::from_secs(2)),
+        };
+        let kafka = at(broker);
+        let topic = topic.to_owned();
+        let stop = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(SyncProgress::new());
+        let (flag, shared) = (Arc::clone(&stop), Arc::clone(&progress));
+        let thread = std::thread::spawn(move || {
+            enricher::claims_sync::run(&kafka, &topic, &options, &flag, shared)
+        });
+        Self {
+            stop,
+            progress,
+            thread: Some(thread),
+        }
+    }
+
+    /// Wait until the snapshot is published and the stream runs.
+    pub fn wait_streaming(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.progress.status().streaming {
+            let finished = self.thread.as_ref().is_none_or(|t| t.is_finished());
+            assert!(!finished, "claims sync stopped before streaming");
+            assert!(
+                Instant::now() < deadline,
+                "claims sync streaming in time: {:?}",
+                self.progress.status()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stop it as SIGTERM does and return its report.
+    pub fn stop(mut self) -> SyncReport {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .expect("running")
+            .join()
+            .expect("no panic")
+            .expect("a clean stop")
+    }
+}
+
+impl Drop for SyncRun {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn at(broker: &str) -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: broker.to_owned(),
+        ..KafkaConfig::default()
+    }
+}
+
+/// The end offset of partition 0 of `topic` (on Tansu it counts batches, not records).
+pub fn topic_end(broker: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .create()
+        .expect("consumer");
+    consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .expect("watermarks")
+        .1
+}
+
+/// The records of `topic` (counted by reading them) and the key of the last one.
+pub fn topic_records(broker: &str, topic: &str) -> (u64, Option<String>) {
+    let options = enricher::kafka::TailOptions::default();
+    let (mut n, mut last) = (0u64, None);
+    enricher::kafka::tail_topic(&at(broker), topic, &options, |r| {
+        n += 1;
+        last = r.key;
+    })
+    .expect("tail");
+    (n, last.map(|k| String::from_utf8_lossy(&k).into_owned()))
+}
+
+/// Apply the whole changelog `topic` into a new DuckDB file in `dir`, as a
+/// host bootstrapping from it does; the file's path once it is closed.
+pub fn changelog_into_fresh_duckdb(
+    broker: &str,
+    topic: &str,
+    dir: &Path,
+    limit: Duration,
+) -> PathBuf {
+    let db = dir.join("fresh-from-changelog.duckdb");
+    let mut config = enricher::config::Config::default();
+    config.duckdb.url = db.display().to_string();
+    config.kafka.bootstrap_servers = broker.to_owned();
+    config.claims.changelog_topic = topic.to_owned();
+    // Counted by reading them: some brokers' end offsets count batches, not records.
+    let records = topic_records(broker, topic).0;
+    let (lookup, applier) = enricher::app::open_changelog_lookup(&config)
+        .expect("starts")
+        .expect("the changelog exists");
+    let deadline = Instant::now() + limit;
+    loop {
+        let status = lookup.changelog().expect("tracked");
+        if status.applied + status.rejected >= records {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "applied the changelog in time: {status:?} of {records}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(applier);
+    drop(lookup);
+    db
+}
+
+/// Every claim of the DuckDB file at `db`.
+pub fn duckdb_claims(db: &Path) -> BTreeMap<String, ClaimText> {
+    let conn = duckdb::Connection::open(db).expect("open");
+    let mut stmt = conn
+        .prepare(
+            "SELECT claim_id, member_id, claim_amount::VARCHAR, claim_status, \
+             epoch_us(created_date)::VARCHAR FROM claims",
+        )
+        .expect("prepare");
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+            ))
+        })
+        .expect("query");
+    rows.collect::<Result<_, _>>().expect("rows")
+}
