@@ -62,6 +62,6 @@ pub mod runtime;
 pub mod toolchain;
 pub mod typed;
 
-// The binary (`main.rs`) keeps its subcommands in `src/cli/`, and the
-// benchmarks and load tools in `src/cli/bench/`: argument parsing, printing
-// and `anyhow` stay out of the library.
+// The binary (`main.rs`) keeps its subcommands in `src/cli/`: argument
+// parsing, printing and `anyhow` stay out of the library. The benchmarks and
+// load tools are another binary over this library (`host/bench/`, `enricher-bench`).

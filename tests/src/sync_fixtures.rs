@@ -227,11 +227,17 @@ pub fn topic_end(broker: &str, topic: &str) -> i64 {
 pub fn topic_records(broker: &str, topic: &str) -> (u64, Option<String>) {
     let options = enricher::kafka::TailOptions::default();
     let (mut n, mut last) = (0u64, None);
-    enricher::kafka::tail_topic(&at(broker), topic, &options, |r| {
+    let read = enricher::kafka::tail_topic(&at(broker), topic, &options, |r| {
         n += 1;
         last = r.key;
-    })
-    .expect("tail");
+    });
+    match read {
+        Ok(_) => {}
+        // Polled before `claims sync` made the topic (brokers that do not create topics on
+        // a metadata request, like nisshi): nothing is on it yet.
+        Err(e) if e.to_string().contains("does not exist") => return (0, None),
+        Err(e) => panic!("tail {topic}: {e:?}"),
+    }
     (n, last.map(|k| String::from_utf8_lossy(&k).into_owned()))
 }
 

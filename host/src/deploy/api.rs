@@ -1,6 +1,6 @@
 //! What the admin API and `enricher plugin ...` exchange: the operations on a
 //! running host's plugins ([`PluginAdmin`]) and the JSON shapes of their answers.
-//! The HTTP layer (`deploy/admin/`) only moves these; the [`Deployer`](super::Deployer)
+//! The HTTP layer (`crate::admin`) only moves these; the [`Deployer`](super::Deployer)
 //! implements them.
 
 use serde::{Deserialize, Serialize};
