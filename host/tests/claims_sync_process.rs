@@ -10,18 +10,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+#[path = "support/mod.rs"]
+mod support;
 #[path = "../../tests/src/sync_fixtures.rs"]
 #[allow(dead_code)]
 mod sync_fixtures;
-#[path = "support/mod.rs"]
-mod support;
 
+use support::kafka::broker;
+use support::{Dir, enricher, wait_until};
 use sync_fixtures::{
     Pg, changelog_into_fresh_duckdb, create_claims_table, duckdb_claims, test_postgres,
     topic_records, unique_name,
 };
-use support::kafka::broker;
-use support::{Dir, enricher, wait_until};
 
 /// `claims sync` of table, slot and publication `name` to `topic`, its stderr in `log`.
 fn start_sync(url: &str, name: &str, broker: &str, topic: &str, log: &std::path::Path) -> Child {

@@ -21,8 +21,8 @@ pub mod kafka;
 pub mod manifests;
 pub mod polyglot;
 pub mod postgres;
-pub mod sync_fixtures;
 pub mod swap;
+pub mod sync_fixtures;
 
 /// Test plugins, compiled from their current source by `tests/build.rs`.
 pub mod test_plugins {

@@ -89,17 +89,22 @@ pub fn assert_env_names_known<'a>(place: &str, names: impl IntoIterator<Item = &
 /// The paths the admin server serves, from the sources of its routers (the
 /// API, the probes, the metrics and the status page).
 pub fn served_routes() -> BTreeSet<String> {
-    ["plugins_route.rs", "probes.rs", "metrics_route.rs", "page.rs"]
-        .iter()
-        .flat_map(|file| {
-            read(&format!("host/src/admin/{file}"))
-                .split(".route(\"")
-                .skip(1)
-                .filter_map(|rest| rest.split('"').next())
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    [
+        "plugins_route.rs",
+        "probes.rs",
+        "metrics_route.rs",
+        "page.rs",
+    ]
+    .iter()
+    .flat_map(|file| {
+        read(&format!("host/src/admin/{file}"))
+            .split(".route(\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    })
+    .collect()
 }
 
 pub fn assert_route_served(place: &str, path: &str) {

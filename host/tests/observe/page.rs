@@ -189,7 +189,13 @@ fn status_page_in_headless_chromium_shows_what_metrics_says() {
         // A quantile may fall as well as rise between the scrapes: widen the lower one
         // down and the higher one up, whichever scrape they came from.
         let (a, b) = (before.quantile(q, name), after.quantile(q, name));
-        within(key, number(&dom, key), a.min(b) * 0.8, a.max(b) * 1.25, 1e-4);
+        within(
+            key,
+            number(&dom, key),
+            a.min(b) * 0.8,
+            a.max(b) * 1.25,
+            1e-4,
+        );
     }
     // Failures by reason: the row of each reason holds its total.
     let tag = "data-failure=\"CLAIM_NOT_FOUND\" data-total=\"";
