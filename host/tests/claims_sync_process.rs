@@ -3,7 +3,8 @@
 //! committing, then restarted, it resumes from its slot's confirmed
 //! position; afterwards the changelog, applied into a fresh DuckDB file,
 //! equals PostgreSQL's table (no change lost, the last value of each claim
-//! wins). Stopped with SIGTERM, it exits 0.
+//! wins). Stopped with SIGTERM, it exits 0. With `--metrics-addr` it serves
+//! its counters and lag on `/metrics` while it runs.
 
 use std::process::{Child, Stdio};
 use std::sync::Arc;
@@ -25,7 +26,18 @@ use sync_fixtures::{
 
 /// `claims sync` of table, slot and publication `name` to `topic`, its stderr in `log`.
 fn start_sync(url: &str, name: &str, broker: &str, topic: &str, log: &std::path::Path) -> Child {
-    let mut cmd = enricher(&[
+    start_sync_with(url, name, broker, topic, log, &[])
+}
+
+fn start_sync_with(
+    url: &str,
+    name: &str,
+    broker: &str,
+    topic: &str,
+    log: &std::path::Path,
+    extra: &[&str],
+) -> Child {
+    let mut args = vec![
         "claims",
         "sync",
         "--from",
@@ -36,7 +48,9 @@ fn start_sync(url: &str, name: &str, broker: &str, topic: &str, log: &std::path:
         name,
         "--publication",
         name,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = enricher(&args);
     cmd.env("KAFKA_BOOTSTRAP_SERVERS", broker)
         .env("CLAIMS_CHANGELOG_TOPIC", topic)
         .env("ENRICHER_STATUS_INTERVAL", "1s")
@@ -158,5 +172,98 @@ fn killed_mid_stream_and_restarted_it_loses_no_change() {
         differ.is_empty(),
         "the changelog applied equals the table; differing: {differ:?}"
     );
+    pg.drop_sync(&name);
+}
+
+/// `--metrics-addr`: while it runs, `/metrics` carries what the status line
+/// says (snapshot rows, changes, deletions, the lag in bytes and seconds,
+/// the acknowledged position), counted from what reached the changelog.
+#[test]
+fn its_counters_and_lag_are_served_on_metrics_while_it_runs() {
+    let (url, broker) = (test_postgres(), broker());
+    let pg = Pg::connect(&url);
+    let name = unique_name("cdc_metrics");
+    create_claims_table(&pg, &name);
+    pg.exec(&format!(
+        "INSERT INTO {name} SELECT 'CLM-' || i, 'MBR-' || i, i, NULL, NULL FROM generate_series(1, 40) i"
+    ));
+    let topic = format!("{name}-changelog");
+    let dir = Dir::new("cdc-metrics");
+    let log = dir.join("sync.log");
+    let extra = ["--metrics-addr", "127.0.0.1:0"];
+    let mut sync = start_sync_with(&url, &name, &broker, &topic, &log, &extra);
+    let limit = Duration::from_secs(60);
+    let mut metrics = String::new();
+    wait_until(limit, "the metrics address in the log", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        match text.split("metrics on ").nth(1) {
+            Some(rest) => {
+                metrics = rest.lines().next().unwrap_or_default().trim().to_owned();
+                true
+            }
+            None => false,
+        }
+    });
+    let value = |scrape: &support::prom::Scrape, name: &str| scrape.sum(name, &[]);
+    let scrape = || support::prom::parse(&support::host::get(&metrics));
+    wait_until(
+        limit,
+        "the snapshot published and the stream followed",
+        || {
+            let s = scrape();
+            value(&s, "enricher_claims_sync_streaming") == 1.0
+        },
+    );
+    let s = scrape();
+    assert_eq!(value(&s, "enricher_claims_sync_snapshot_rows_total"), 40.0);
+    assert_eq!(value(&s, "enricher_claims_sync_changes_total"), 0.0);
+
+    pg.exec(&format!(
+        "BEGIN; INSERT INTO {name} SELECT 'CLM-N' || i, 'MBR', i, NULL, NULL FROM generate_series(1, 25) i; \
+         UPDATE {name} SET claim_amount = 7 WHERE claim_id IN ('CLM-1', 'CLM-2'); \
+         DELETE FROM {name} WHERE claim_id IN ('CLM-3', 'CLM-4', 'CLM-5'); COMMIT"
+    ));
+    wait_until(limit, "the 30 changes counted", || {
+        value(&scrape(), "enricher_claims_sync_changes_total") == 30.0
+    });
+    // Everything received is on the changelog: no lag in seconds, and the
+    // bytes of WAL behind and the acknowledged position are reported.
+    wait_until(
+        limit,
+        "the lag in bytes measured and the position acknowledged",
+        || {
+            let s = scrape();
+            s.has("enricher_claims_sync_lag_bytes")
+                && value(&s, "enricher_claims_sync_acknowledged_lsn") > 0.0
+        },
+    );
+    let s = scrape();
+    assert_eq!(value(&s, "enricher_claims_sync_deleted_total"), 3.0);
+    assert_eq!(value(&s, "enricher_claims_sync_rejected_total"), 0.0);
+    assert_eq!(value(&s, "enricher_claims_sync_lag_seconds"), 0.0);
+    let healthz = metrics.replace("/metrics", "/healthz");
+    assert_eq!(support::host::get(&healthz).trim(), "ok");
+    assert_eq!(
+        topic_records(&broker, &topic).0,
+        70,
+        "40 snapshot rows and 30 changes"
+    );
+
+    wait_until(
+        limit,
+        "a status line with the same counts and the lag",
+        || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.lines().any(|l| {
+                l.starts_with("claims sync: 40 snapshot rows, 30 changes") && l.contains(", lag ")
+            })
+        },
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &sync.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    assert!(sync.wait().expect("wait").success());
     pg.drop_sync(&name);
 }

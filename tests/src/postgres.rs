@@ -18,6 +18,26 @@ pub fn test_postgres() -> String {
     })
 }
 
+/// The test server that serves TLS (`scripts/pg-up --tls`, started by
+/// scripts/test) and the certificate clients trust for it (self-signed, for
+/// localhost and 127.0.0.1).
+pub fn test_postgres_tls() -> (String, std::path::PathBuf) {
+    let need = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: run the suite with scripts/test, or start the TLS server with \
+                 `PG_PORT=19433 scripts/pg-up --tls` and set ENRICHER_TEST_POSTGRES_TLS=\
+                 postgres://postgres@127.0.0.1:19433/postgres and \
+                 ENRICHER_TEST_POSTGRES_CA=/tmp/enricher-pg/19433/tls/ca.crt"
+            )
+        })
+    };
+    (
+        need("ENRICHER_TEST_POSTGRES_TLS"),
+        need("ENRICHER_TEST_POSTGRES_CA").into(),
+    )
+}
+
 /// A table name no other test (or run) uses.
 pub fn unique_table(label: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);

@@ -5,7 +5,9 @@
 //! with nothing lost; a query blocked by a lock answers DB_TIMEOUT within the
 //! limit and is cancelled on the server; a table of the wrong shape is
 //! refused with DuckDB's message; `sslmode=require` against a server without
-//! TLS fails clearly; a password is never printed.
+//! TLS fails clearly; against one with TLS (a second test server), the
+//! connections are encrypted, `verify-full` accepts the certificate its CA
+//! signed and refuses one it did not; a password is never printed.
 //!
 //! Each test makes its own table (a unique name, also the pool's
 //! `application_name`), so the tests run in parallel on one server.
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use enricher::config::{CacheMode, Config, LookupConfig};
 use enricher::generate::{GenerateOptions, write_claims_csv, write_events};
 use enricher::lookup::{ClaimsLookup, DuckDbStore, LookupAnswer, PostgresStore};
-use enricher_tests::postgres::{Pg, claims_url, test_postgres, unique_table};
+use enricher_tests::postgres::{Pg, claims_url, test_postgres, test_postgres_tls, unique_table};
 use enricher_tests::*;
 use serde_json::Value;
 
@@ -454,6 +456,75 @@ fn sslmode_require_against_a_server_without_tls_fails_clearly() {
     config.claims.url = Some(format!("{url}&sslmode=prefer"));
     let lookup = enricher::app::open_lookup(&config).expect("prefer connects without TLS");
     assert_eq!(member(&lookup.lookup(&ids(2, 3))[0]), Some("MBR-2"));
+    pg.execute(&format!("DROP TABLE {table}"));
+}
+
+#[test]
+fn against_a_tls_server_the_pool_is_encrypted_and_verify_full_checks_the_certificate() {
+    let (base, ca) = test_postgres_tls();
+    let pg = Pg::connect(&base);
+    let table = numbered_table(&pg, "tls_on", 3);
+    let url = claims_url(&base, &table);
+    let mut config = Config::default();
+    let open_with = |config: &mut Config, params: &str| {
+        config.claims.url = Some(format!("{url}&{params}"));
+        enricher::app::open_lookup(config).map_err(|e| e.to_string())
+    };
+    let encrypted = |encrypted: bool| {
+        pg.number(&format!(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = '{table}' AND s.ssl = {encrypted}"
+        ))
+    };
+
+    // verify-full with the CA that signed the server's certificate.
+    let params = format!("sslmode=verify-full&sslrootcert={}", ca.display());
+    let lookup = open_with(&mut config, &params).expect("verify-full with the right CA");
+    assert_eq!(member(&lookup.lookup(&ids(2, 3))[0]), Some("MBR-2"));
+    assert!(encrypted(true) >= 1, "the server sees TLS connections");
+    assert_eq!(encrypted(false), 0, "and no plain one");
+    drop(lookup);
+
+    // Control: sslmode=disable on the same server is plain TCP (so the
+    // count above is the client's doing, not the server's).
+    let lookup = open_with(&mut config, "sslmode=disable").expect("disable connects");
+    assert_eq!(member(&lookup.lookup(&ids(1, 2))[0]), Some("MBR-1"));
+    assert!(
+        encrypted(false) >= 1,
+        "sslmode=disable connects without TLS"
+    );
+    drop(lookup);
+
+    // A CA that did not sign it: refused, naming the certificate.
+    let dir = TempDir::new("pg-other-ca");
+    let other = dir.join("other-ca.crt");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("other-ca.key"))
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .expect("openssl (scripts/setup installs it)");
+    assert!(
+        made.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let params = format!("sslmode=verify-full&sslrootcert={}", other.display());
+    let err = match open_with(&mut config, &params) {
+        Ok(_) => panic!("a certificate its CA did not sign was accepted"),
+        Err(err) => err,
+    };
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
     pg.execute(&format!("DROP TABLE {table}"));
 }
 

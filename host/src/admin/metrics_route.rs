@@ -22,11 +22,9 @@ use prometheus_client::registry::Registry;
 
 use crate::deploy::PluginAdmin;
 use crate::lookup::ClaimsLookup;
+use crate::observe::openmetrics::{CONTENT_TYPE as OPENMETRICS, counter, gauge};
 use crate::observe::{HistogramSnapshot, PipelineState, StreamMeter};
 use crate::pipeline::is_plugin_error;
-
-/// The content type of the OpenMetrics text format Prometheus scrapes.
-const CONTENT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What `/metrics` and the status page read on a running host.
 #[derive(Clone)]
@@ -69,7 +67,7 @@ impl Observed {
 
 async fn scrape(State(observed): State<Observed>) -> Response {
     match observed.render() {
-        Ok(text) => ([(CONTENT_TYPE, CONTENT)], text).into_response(),
+        Ok(text) => ([(CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "encoding /metrics failed");
             (
@@ -338,16 +336,6 @@ impl Observed {
         }
         Ok(())
     }
-}
-
-fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
-    e.encode_descriptor(name, help, None, MetricType::Counter)?
-        .encode_counter::<NoLabelSet, _, u64>(&value, None)
-}
-
-fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> fmt::Result {
-    e.encode_descriptor(name, help, None, MetricType::Gauge)?
-        .encode_gauge(&value)
 }
 
 fn histogram(

@@ -27,10 +27,12 @@
 //! the same end state (the last change of a claim wins).
 //!
 //! `status`: the counters and lag (bytes of WAL behind, seconds behind the
-//! last commit) the status line and the tests read.
+//! last commit) the status line and the tests read; `metrics`: the same as
+//! `/metrics` on `--metrics-addr`.
 
 mod decode;
 mod follow;
+mod metrics;
 mod setup;
 mod sink;
 mod snapshot;
@@ -44,6 +46,7 @@ use std::time::Duration;
 use crate::config::KafkaConfig;
 use crate::kafka::KafkaRunError;
 
+pub use metrics::SyncMetricsServer;
 pub use source::SyncSource;
 pub use status::{SyncProgress, SyncStatus};
 

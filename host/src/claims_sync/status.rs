@@ -41,6 +41,8 @@ pub struct SyncStatus {
     pub rejected: u64,
     /// `X/Y`, as PostgreSQL writes positions.
     pub durable_lsn: String,
+    /// The same position as a number (for `/metrics`).
+    pub durable_lsn_u64: u64,
     /// Bytes of WAL behind (`None` before the first measure).
     pub lag_bytes: Option<u64>,
     /// Seconds since the commit of the last published change, while changes
@@ -75,6 +77,7 @@ impl SyncProgress {
             deleted: self.deleted.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
             durable_lsn: format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF),
+            durable_lsn_u64: lsn,
             lag_bytes: u64::try_from(self.lag_bytes.load(Ordering::Relaxed)).ok(),
             lag_seconds,
             streaming: self.streaming.load(Ordering::Relaxed),

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
-use enricher::claims_sync::{SyncOptions, SyncProgress};
+use enricher::claims_sync::{SyncMetricsServer, SyncOptions, SyncProgress};
 use enricher::config::Config;
 
 use super::summary::SummaryArgs;
@@ -29,6 +29,10 @@ pub struct SyncArgs {
     /// The publication of the table, created when missing.
     #[arg(long, default_value = "enricher")]
     pub publication: String,
+    /// Serve `/metrics` (counters, lag in bytes and seconds) and `/healthz`
+    /// on this address, read-only (e.g. 127.0.0.1:9187) [default: not served].
+    #[arg(long, value_name = "ADDR", env = "CLAIMS_SYNC_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub summary: SummaryArgs,
 }
@@ -51,6 +55,17 @@ pub fn run(config: &Config, args: &SyncArgs) -> anyhow::Result<()> {
         status_every: config.observe.status_interval,
     };
     let progress = Arc::new(SyncProgress::new());
+    let _metrics = match args.metrics_addr {
+        Some(addr) => {
+            let server = SyncMetricsServer::start(addr, Arc::clone(&progress))?;
+            eprintln!(
+                "claims sync: metrics on http://{}/metrics",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        None => None,
+    };
     let report = enricher::claims_sync::run(&config.kafka, topic, &options, &stop, progress)
         .context("claims sync")?;
     let s = &report.status;

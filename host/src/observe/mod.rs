@@ -7,6 +7,7 @@
 
 mod histogram;
 mod meter;
+pub(crate) mod openmetrics;
 mod status;
 
 pub use histogram::{AtomicHistogram, HistogramSnapshot, IO_BUCKETS, LATENCY_BUCKETS};
