@@ -11,17 +11,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+#[path = "../../tests/src/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
 #[path = "support/mod.rs"]
 mod support;
 #[path = "../../tests/src/sync_fixtures.rs"]
 #[allow(dead_code)]
 mod sync_fixtures;
 
+use postgres::{Pg, test_postgres, unique_table};
 use support::kafka::broker;
 use support::{Dir, enricher, wait_until};
 use sync_fixtures::{
-    Pg, changelog_into_fresh_duckdb, create_claims_table, duckdb_claims, test_postgres,
-    topic_records, unique_name,
+    changelog_into_fresh_duckdb, create_claims_table, duckdb_claims, topic_records,
 };
 
 /// `claims sync` of table, slot and publication `name` to `topic`, its stderr in `log`.
@@ -80,7 +83,7 @@ fn writer(url: String, name: String, stop: Arc<AtomicBool>, commits: Arc<AtomicU
                 (id * 7) % 2000 + 1
             ),
         };
-        pg.exec(&sql);
+        pg.execute(&sql);
         commits.fetch_add(1, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -95,9 +98,9 @@ fn fastrand_id(n: u64) -> u64 {
 fn killed_mid_stream_and_restarted_it_loses_no_change() {
     let (url, broker) = (test_postgres(), broker());
     let pg = Pg::connect(&url);
-    let name = unique_name("cdc_kill");
+    let name = unique_table("cdc_kill");
     create_claims_table(&pg, &name);
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} SELECT 'CLM-' || i, 'MBR-' || i, i, NULL, NULL FROM generate_series(1, 2000) i"
     ));
     let topic = format!("{name}-changelog");
@@ -137,7 +140,7 @@ fn killed_mid_stream_and_restarted_it_loses_no_change() {
     );
 
     // A last change: once it is on the changelog, everything before it is.
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} VALUES ('CLM-END', 'MBR-END', 1, NULL, NULL)"
     ));
     wait_until(limit, "the last change published", || {
@@ -182,9 +185,9 @@ fn killed_mid_stream_and_restarted_it_loses_no_change() {
 fn its_counters_and_lag_are_served_on_metrics_while_it_runs() {
     let (url, broker) = (test_postgres(), broker());
     let pg = Pg::connect(&url);
-    let name = unique_name("cdc_metrics");
+    let name = unique_table("cdc_metrics");
     create_claims_table(&pg, &name);
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} SELECT 'CLM-' || i, 'MBR-' || i, i, NULL, NULL FROM generate_series(1, 40) i"
     ));
     let topic = format!("{name}-changelog");
@@ -218,7 +221,7 @@ fn its_counters_and_lag_are_served_on_metrics_while_it_runs() {
     assert_eq!(value(&s, "enricher_claims_sync_snapshot_rows_total"), 40.0);
     assert_eq!(value(&s, "enricher_claims_sync_changes_total"), 0.0);
 
-    pg.exec(&format!(
+    pg.execute(&format!(
         "BEGIN; INSERT INTO {name} SELECT 'CLM-N' || i, 'MBR', i, NULL, NULL FROM generate_series(1, 25) i; \
          UPDATE {name} SET claim_amount = 7 WHERE claim_id IN ('CLM-1', 'CLM-2'); \
          DELETE FROM {name} WHERE claim_id IN ('CLM-3', 'CLM-4', 'CLM-5'); COMMIT"

@@ -2,7 +2,9 @@
 //! `ENRICHER_TEST_POSTGRES`, and a small synchronous client to set tables up
 //! (each test makes its own, uniquely named, so tests run in parallel).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
 
@@ -56,6 +58,10 @@ pub fn unique_table(label: &str) -> String {
 pub fn claims_url(base: &str, table: &str) -> String {
     format!("{base}?table={table}&application_name={table}")
 }
+
+/// A claim as both sides show it: member, amount text, status, created_date
+/// as microseconds since the epoch (text).
+pub type ClaimText = (String, String, Option<String>, Option<String>);
 
 /// One connection, used synchronously.
 pub struct Pg {
@@ -164,5 +170,68 @@ impl Pg {
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
              WHERE application_name = '{application_name}' AND pid <> pg_backend_pid()"
         ))
+    }
+
+    /// The rows of `sql`, every value as text.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let messages = self
+            .runtime
+            .block_on(self.client.simple_query(sql))
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every claim of `table`.
+    pub fn claims(&self, table: &str) -> BTreeMap<String, ClaimText> {
+        self.rows(&format!(
+            "SELECT claim_id, member_id, claim_amount::text, claim_status, \
+             (extract(epoch from created_date) * 1000000)::int8::text FROM {table}"
+        ))
+        .into_iter()
+        .map(|r| {
+            let text = |i: usize| r[i].clone();
+            (
+                text(0).expect("id"),
+                (
+                    text(1).expect("member"),
+                    text(2).expect("amount"),
+                    text(3),
+                    text(4),
+                ),
+            )
+        })
+        .collect()
+    }
+
+    /// Drop the slot (once no session holds it), the publication and the table.
+    pub fn drop_sync(&self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let active = self.rows(&format!(
+                "SELECT active::text FROM pg_replication_slots WHERE slot_name = '{name}'"
+            ));
+            match active.first().and_then(|r| r[0].as_deref()) {
+                None => break,
+                Some("false") => {
+                    self.execute(&format!("SELECT pg_drop_replication_slot('{name}')"));
+                    break;
+                }
+                _ if Instant::now() > deadline => panic!("slot {name} still active"),
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        self.execute(&format!(
+            "DROP PUBLICATION IF EXISTS {name}; DROP TABLE IF EXISTS {name}"
+        ));
     }
 }

@@ -1,8 +1,8 @@
-//! PostgreSQL fixtures of the `claims sync` tests: the test server
-//! (`ENRICHER_TEST_POSTGRES`, which scripts/test starts), a blocking SQL
-//! client, names no other test uses, `claims sync` running in a thread, and
-//! the changelog applied into a fresh DuckDB file, to compare with the table.
-//! Self-contained (the binary's tests in host/tests include it by path).
+//! Fixtures of the `claims sync` tests: a claims table to follow, `claims
+//! sync` running in a thread, the changelog's records, and the changelog
+//! applied into a fresh DuckDB file, to compare with the table (the SQL
+//! client and the test server are `postgres`'s). The binary's tests in
+//! host/tests include it by path, beside `postgres.rs` (both at their crate's root).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,122 +14,11 @@ use std::time::{Duration, Instant};
 use enricher::claims_sync::{SyncError, SyncOptions, SyncProgress, SyncReport};
 use enricher::config::KafkaConfig;
 
-/// The test server scripts/test starts (scripts/pg-up), from `ENRICHER_TEST_POSTGRES`.
-pub fn test_postgres() -> String {
-    std::env::var("ENRICHER_TEST_POSTGRES").unwrap_or_else(|_| {
-        panic!("no test PostgreSQL: run the suite with scripts/test, or start one with PG_PORT=19432 scripts/pg-up and set ENRICHER_TEST_POSTGRES=postgres://postgres@127.0.0.1:19432/postgres")
-    })
-}
-
-/// `label_<pid>_<stamp>`: a table, slot and publication name of one test.
-pub fn unique_name(label: &str) -> String {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() % 1_000_000_000_000)
-        .unwrap_or(0);
-    format!("{label}_{}_{stamp}", std::process::id())
-}
-
-/// A claim as both sides show it: member, amount text, status, created_date
-/// as microseconds since the epoch (text).
-pub type ClaimText = (String, String, Option<String>, Option<String>);
-
-/// A blocking SQL session.
-pub struct Pg {
-    runtime: tokio::runtime::Runtime,
-    client: tokio_postgres::Client,
-}
-
-impl Pg {
-    pub fn connect(url: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let client = runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
-            tokio::spawn(connection);
-            client
-        });
-        Self { runtime, client }
-    }
-
-    /// Run `sql` (one or more statements).
-    pub fn exec(&self, sql: &str) {
-        self.runtime
-            .block_on(self.client.batch_execute(sql))
-            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    }
-
-    /// The rows of `sql`, every value as text.
-    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let messages = self
-            .runtime
-            .block_on(self.client.simple_query(sql))
-            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-        messages
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_owned))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Every claim of `table`.
-    pub fn claims(&self, table: &str) -> BTreeMap<String, ClaimText> {
-        self.rows(&format!(
-            "SELECT claim_id, member_id, claim_amount::text, claim_status, \
-             (extract(epoch from created_date) * 1000000)::int8::text FROM {table}"
-        ))
-        .into_iter()
-        .map(|r| {
-            let text = |i: usize| r[i].clone();
-            (
-                text(0).expect("id"),
-                (
-                    text(1).expect("member"),
-                    text(2).expect("amount"),
-                    text(3),
-                    text(4),
-                ),
-            )
-        })
-        .collect()
-    }
-
-    /// Drop the slot (once no session holds it), the publication and the table.
-    pub fn drop_sync(&self, name: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let active = self.rows(&format!(
-                "SELECT active::text FROM pg_replication_slots WHERE slot_name = '{name}'"
-            ));
-            match active.first().and_then(|r| r[0].as_deref()) {
-                None => break,
-                Some("false") => {
-                    self.exec(&format!("SELECT pg_drop_replication_slot('{name}')"));
-                    break;
-                }
-                _ if Instant::now() > deadline => panic!("slot {name} still active"),
-                _ => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-        self.exec(&format!(
-            "DROP PUBLICATION IF EXISTS {name}; DROP TABLE IF EXISTS {name}"
-        ));
-    }
-}
+use crate::postgres::{ClaimText, Pg};
 
 /// A claims table `name` with the columns a claims table has.
 pub fn create_claims_table(pg: &Pg, name: &str) {
-    pg.exec(&format!(
+    pg.execute(&format!(
         "CREATE TABLE {name} (claim_id text PRIMARY KEY, member_id text NOT NULL, \
          claim_amount numeric(10,2) NOT NULL, claim_status text, created_date timestamp)"
     ));
@@ -235,7 +124,7 @@ pub fn topic_records(broker: &str, topic: &str) -> (u64, Option<String>) {
         Ok(_) => {}
         // Polled before `claims sync` made the topic (brokers that do not create topics on
         // a metadata request, like nisshi): nothing is on it yet.
-        Err(e) if e.to_string().contains("does not exist") => return (0, None),
+        Err(enricher::kafka::KafkaRunError::NoSuchTopic(_)) => return (0, None),
         Err(e) => panic!("tail {topic}: {e:?}"),
     }
     (n, last.map(|k| String::from_utf8_lossy(&k).into_owned()))

@@ -14,6 +14,7 @@ use enricher::changelog::ChangelogApplier;
 use enricher::config::{CacheMode, Config};
 use enricher::lookup::{ClaimsLookup, LookupAnswer};
 use enricher_tests::kafka::{read_all, test_broker};
+use enricher_tests::postgres::{Pg, test_postgres, unique_table};
 use enricher_tests::sync_fixtures::*;
 use enricher_tests::*;
 use rust_decimal::Decimal;
@@ -108,9 +109,9 @@ fn ids(list: &[&str]) -> Vec<String> {
 fn inserts_updates_deletes_and_a_many_claim_transaction_reach_two_running_hosts() {
     let (url, broker) = (test_postgres(), test_broker());
     let pg = Pg::connect(&url);
-    let name = unique_name("cdc_e2e");
+    let name = unique_table("cdc_e2e");
     create_claims_table(&pg, &name);
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} VALUES ('CLM-S1', 'MBR-1', 100.50, 'APPROVED', '2024-01-10 09:00:00'), \
          ('CLM-S2', 'MBR-2', 0.01, NULL, NULL)"
     ));
@@ -126,13 +127,13 @@ fn inserts_updates_deletes_and_a_many_claim_transaction_reach_two_running_hosts(
     // CLM-NEW is now cached as missing for an hour: only the changelog can change that.
     assert_eq!(answers(&a, &watched[2..]), vec![None]);
 
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} VALUES ('CLM-NEW', 'MBR-9', 1500.10, 'PENDING', now())"
     ));
     wait_hosts_match(&hosts, &pg, &name, &watched);
     assert!(answers(&b, &watched[2..])[0].is_some(), "inserted");
 
-    pg.exec(&format!(
+    pg.execute(&format!(
         "UPDATE {name} SET claim_amount = 99999999.99, claim_status = 'PAID' WHERE claim_id = 'CLM-NEW'"
     ));
     wait_hosts_match(&hosts, &pg, &name, &watched);
@@ -146,13 +147,13 @@ fn inserts_updates_deletes_and_a_many_claim_transaction_reach_two_running_hosts(
         "amount exact, status changed"
     );
 
-    pg.exec(&format!("DELETE FROM {name} WHERE claim_id = 'CLM-S1'"));
+    pg.execute(&format!("DELETE FROM {name} WHERE claim_id = 'CLM-S1'"));
     wait_hosts_match(&hosts, &pg, &name, &watched);
     assert_eq!(answers(&b, &watched[..1]), vec![None], "deleted");
 
     // One transaction: 500 inserts, then updates and deletes of some of them.
     let before_ms = now_ms();
-    pg.exec(&format!(
+    pg.execute(&format!(
         "BEGIN; \
          INSERT INTO {name} SELECT 'CLM-T' || i, 'MBR-T', i / 100.0, NULL, NULL FROM generate_series(1, 500) i; \
          UPDATE {name} SET claim_amount = claim_amount + 1, claim_status = 'BULK' WHERE claim_id LIKE 'CLM-T%' AND right(claim_id, 1) IN ('0', '5'); \
@@ -188,9 +189,9 @@ fn inserts_updates_deletes_and_a_many_claim_transaction_reach_two_running_hosts(
 fn a_snapshot_of_a_million_rows_arrives_complete() {
     let (url, broker) = (test_postgres(), test_broker());
     let pg = Pg::connect(&url);
-    let name = unique_name("cdc_snap");
+    let name = unique_table("cdc_snap");
     create_claims_table(&pg, &name);
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} SELECT 'CLM-' || i, 'MBR-' || (i % 1000), ((i::int8 * 7919) % 10000000000) / 100.0, \
          CASE WHEN i % 3 = 0 THEN 'PAID' END, \
          CASE WHEN i % 5 <> 0 THEN timestamp '2024-01-01' + i * interval '1.25 second' END \
@@ -213,15 +214,15 @@ fn a_snapshot_of_a_million_rows_arrives_complete() {
 fn a_stopped_sync_resumes_its_slot_exactly_without_a_new_snapshot() {
     let (url, broker) = (test_postgres(), test_broker());
     let pg = Pg::connect(&url);
-    let name = unique_name("cdc_resume");
+    let name = unique_table("cdc_resume");
     create_claims_table(&pg, &name);
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} SELECT 'CLM-R' || i, 'MBR-R', i, NULL, NULL FROM generate_series(1, 3) i"
     ));
     let topic = format!("{name}-changelog");
     let first = SyncRun::start(&url, &name, &broker, &topic);
     first.wait_streaming(DEADLINE);
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} VALUES ('CLM-R4', 'MBR-R', 4, NULL, NULL)"
     ));
     wait_for(
@@ -239,7 +240,7 @@ fn a_stopped_sync_resumes_its_slot_exactly_without_a_new_snapshot() {
     );
 
     // While it is stopped.
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} VALUES ('CLM-R5', 'MBR-R', 5, NULL, NULL); \
          UPDATE {name} SET claim_amount = 10.10 WHERE claim_id = 'CLM-R1'; \
          DELETE FROM {name} WHERE claim_id = 'CLM-R2'"
@@ -270,7 +271,7 @@ fn a_stopped_sync_resumes_its_slot_exactly_without_a_new_snapshot() {
 fn a_slot_whose_snapshot_never_completed_is_created_again_with_a_new_snapshot() {
     let (url, broker) = (test_postgres(), test_broker());
     let pg = Pg::connect(&url);
-    let name = unique_name("cdc_redo");
+    let name = unique_table("cdc_redo");
     create_claims_table(&pg, &name);
     // One statement at a time: a slot cannot be created in a transaction that wrote.
     for sql in [
@@ -283,7 +284,7 @@ fn a_slot_whose_snapshot_never_completed_is_created_again_with_a_new_snapshot() 
             "COMMENT ON PUBLICATION {name} IS 'enricher claims sync: slot {name} snapshot pending'"
         ),
     ] {
-        pg.exec(&sql);
+        pg.execute(&sql);
     }
     let topic = format!("{name}-changelog");
     let sync = SyncRun::start(&url, &name, &broker, &topic);
@@ -325,9 +326,9 @@ fn cdc_speed() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     let pg = Pg::connect(&url);
-    let name = unique_name("cdc_bench");
+    let name = unique_table("cdc_bench");
     create_claims_table(&pg, &name);
-    pg.exec(&format!(
+    pg.execute(&format!(
         "INSERT INTO {name} VALUES ('CLM-PROBE', 'MBR-P', 0, NULL, NULL)"
     ));
     let topic = format!("{name}-changelog");
@@ -361,7 +362,7 @@ fn cdc_speed() {
         let started = Instant::now();
         for chunk in 0..changes.div_ceil(1000) {
             let (from, to) = (chunk * 1000 + 1, ((chunk + 1) * 1000).min(changes));
-            pg.exec(
+            pg.execute(
                 &sql.replace("{t}", &name)
                     .replace("{from}", &from.to_string())
                     .replace("{to}", &to.to_string()),
@@ -387,7 +388,7 @@ fn cdc_speed() {
             let mut k = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let at = Instant::now();
-                pg.exec(&format!(
+                pg.execute(&format!(
                     "UPDATE {name} SET claim_amount = claim_amount + 0.01 WHERE claim_id IN \
                      (SELECT 'CLM-' || i FROM generate_series({}, {}) i)",
                     k % 1000 * 100 + 1,
@@ -403,7 +404,7 @@ fn cdc_speed() {
     let mut latencies = Vec::new();
     for k in 1..=300i64 {
         let at = Instant::now();
-        pg.exec(&format!(
+        pg.execute(&format!(
             "UPDATE {name} SET claim_amount = {k} WHERE claim_id = 'CLM-PROBE'"
         ));
         for lookup in [&a, &b] {

@@ -79,23 +79,8 @@ impl Publisher {
             if let Some(value) = &value {
                 record = record.payload(value.as_slice());
             }
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull,
-                        ),
-                        back,
-                    )) => {
-                        self.producer.poll(Duration::from_millis(10));
-                        record = back;
-                    }
-                    Err((e, _)) => {
-                        return Err(KafkaRunError::GaveUp(format!("producing to {topic}: {e}")));
-                    }
-                }
-            }
+            crate::kafka::send_when_room(&self.producer, record)
+                .map_err(|e| KafkaRunError::GaveUp(format!("producing to {topic}: {e}")))?;
             self.producer.poll(Duration::ZERO);
             sent.fetch_add(1, Ordering::Relaxed);
         }

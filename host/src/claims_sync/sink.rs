@@ -13,9 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::SyncError;
@@ -180,18 +178,8 @@ impl SinkThread {
                 Some(value) => out = out.payload(value.as_slice()),
                 None => deleted += 1,
             }
-            loop {
-                match self.producer.send(out) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        self.producer.poll(Duration::from_millis(10));
-                        out = back;
-                    }
-                    Err((e, _)) => {
-                        return Err(KafkaRunError::GaveUp(format!("producing to {topic}: {e}")));
-                    }
-                }
-            }
+            crate::kafka::send_when_room(&self.producer, out)
+                .map_err(|e| KafkaRunError::GaveUp(format!("producing to {topic}: {e}")))?;
         }
         self.producer.poll(Duration::ZERO);
         let n = step.records.len() as u64;

@@ -33,6 +33,7 @@ mod records;
 pub mod redrive;
 mod refusals;
 mod runner;
+mod send_when_room;
 mod tail;
 mod topic_writer;
 pub(crate) mod topics;
@@ -45,6 +46,7 @@ pub use reach::wait_for_broker;
 pub use records::COMMIT_UNIT_HEADER;
 pub use refusals::Refusals;
 pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run, run_observed};
+pub(crate) use send_when_room::send_when_room;
 pub use tail::{TailOptions, TailedRecord, tail_topic};
 pub use topic_writer::TopicWriter;
 pub use topics::create_topics;
@@ -62,4 +64,7 @@ pub enum KafkaRunError {
     Fatal(String),
     #[error("Kafka operation failed after retries: {0}")]
     GaveUp(String),
+    /// The broker knows no such topic (or it has no partitions).
+    #[error("topic {0} does not exist or has no partitions")]
+    NoSuchTopic(String),
 }

@@ -95,9 +95,7 @@ pub fn tail_topic(
         open.insert(p.id());
     }
     if open.is_empty() {
-        return Err(KafkaRunError::GaveUp(format!(
-            "topic {topic} does not exist or has no partitions"
-        )));
+        return Err(KafkaRunError::NoSuchTopic(topic.to_owned()));
     }
     consumer
         .assign(&tpl)

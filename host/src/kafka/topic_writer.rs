@@ -45,21 +45,7 @@ impl TopicWriter {
         if let Some(key) = key {
             record = record.key(key);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    self.producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-                Err((e, _)) => return Err(std::io::Error::other(e)),
-            }
-        }
+        super::send_when_room(&self.producer, record).map_err(std::io::Error::other)?;
         self.sent += 1;
         self.producer.poll(Duration::ZERO);
         Ok(())
