@@ -519,12 +519,26 @@ fn against_a_tls_server_the_pool_is_encrypted_and_verify_full_checks_the_certifi
         "openssl: {}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let params = format!("sslmode=verify-full&sslrootcert={}", other.display());
-    let err = match open_with(&mut config, &params) {
-        Ok(_) => panic!("a certificate its CA did not sign was accepted"),
-        Err(err) => err,
-    };
-    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    for mode in ["verify-full", "verify-ca"] {
+        let params = format!("sslmode={mode}&sslrootcert={}", other.display());
+        let err = match open_with(&mut config, &params) {
+            Ok(_) => panic!("{mode}: a certificate its CA did not sign was accepted"),
+            Err(err) => err,
+        };
+        assert!(err.to_lowercase().contains("certificate"), "{mode}: {err}");
+    }
+    // verify-ca with the right CA, and require (encrypted, not checked), connect.
+    for params in [
+        format!("sslmode=verify-ca&sslrootcert={}", ca.display()),
+        "sslmode=require".to_owned(),
+    ] {
+        let lookup = open_with(&mut config, &params).unwrap_or_else(|e| panic!("{params}: {e}"));
+        assert_eq!(
+            member(&lookup.lookup(&ids(0, 1))[0]),
+            Some("MBR-0"),
+            "{params}"
+        );
+    }
     pg.execute(&format!("DROP TABLE {table}"));
 }
 

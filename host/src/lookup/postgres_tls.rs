@@ -33,14 +33,20 @@ pub(super) fn connector(target: &PostgresTarget) -> Result<(Tls, ClientSslMode),
         SslMode::Disable => {
             return Ok((Tls::Plain(tokio_postgres::NoTls), ClientSslMode::Disable));
         }
-        SslMode::Prefer | SslMode::Require => Arc::new(AnyCertificate(Arc::clone(&provider))),
+        SslMode::Prefer | SslMode::Require => Arc::new(Relaxed {
+            chain: None,
+            provider: Arc::clone(&provider),
+        }),
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let webpki =
                 WebPkiServerVerifier::builder_with_provider(roots(target)?, Arc::clone(&provider))
                     .build()
                     .map_err(|e| format!("sslrootcert: {e}"))?;
             if target.sslmode == SslMode::VerifyCa {
-                Arc::new(AnyHostName(webpki)) as Arc<dyn ServerCertVerifier>
+                Arc::new(Relaxed {
+                    chain: Some(webpki),
+                    provider: Arc::clone(&provider),
+                }) as Arc<dyn ServerCertVerifier>
             } else {
                 webpki as Arc<dyn ServerCertVerifier>
             }
@@ -80,60 +86,16 @@ fn roots(target: &PostgresTarget) -> Result<Arc<RootCertStore>, String> {
     Ok(Arc::new(store))
 }
 
-/// `prefer` / `require`: encrypted, the certificate not checked (as libpq).
+/// `prefer` / `require` (`chain: None`): encrypted, the certificate not
+/// checked (as libpq); `verify-ca` (`Some`): the chain must lead to a
+/// trusted CA, the host name is not checked. Signatures are always checked.
 #[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Relaxed {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
 }
 
-/// `verify-ca`: the chain must lead to a trusted CA; the name is not checked.
-#[derive(Debug)]
-struct AnyHostName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyHostName {
+impl ServerCertVerifier for Relaxed {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -142,10 +104,10 @@ impl ServerCertVerifier for AnyHostName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -159,7 +121,8 @@ impl ServerCertVerifier for AnyHostName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -168,10 +131,13 @@ impl ServerCertVerifier for AnyHostName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
