@@ -8,7 +8,8 @@
 //! - `misses`: one store query for a batch's misses, through `flight`;
 //! - `flight`: single flight, so concurrent misses of one id make one query;
 //! - `store`: the store trait ([`ClaimsStore`]); `duckdb_store`: the DuckDB implementation;
-//!   `postgres_store`: claims looked up in PostgreSQL directly (`postgres_tls`: its `sslmode`);
+//!   `postgres_store`: claims looked up in PostgreSQL directly (`postgres_tls`: its `sslmode`;
+//!   `postgres_rows`: reading its rows; `postgres_errors`: what its errors mean);
 //! - `schema`: the claims table the lookup expects, checked at start;
 //! - `changes`: changes applied while running (the claims changelog) and their progress;
 //! - `prefetch`: the misses of records read ahead, resolved while the plugin runs.
@@ -28,6 +29,8 @@ mod flight;
 mod full;
 mod misses;
 mod partial;
+mod postgres_errors;
+mod postgres_rows;
 mod postgres_store;
 mod postgres_tls;
 mod prefetch;

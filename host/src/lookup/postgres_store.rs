@@ -15,17 +15,15 @@
 //!   of its own with one thread, and the lookup's worker thread blocks on each
 //!   query, as it does on DuckDB's.
 
-use std::error::Error as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
-use rust_decimal::Decimal;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{FromSql, Type};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::{CancelToken, Row};
 
 use super::ClaimRow;
+use super::postgres_errors::{classify, describe, pool_error};
+use super::postgres_rows::{duckdb_type_name, read_rows};
 use super::postgres_tls::{Tls, connector};
 use super::schema::{Column, SchemaError, judge};
 use super::store::{ClaimsStore, Interrupter, TableSize};
@@ -40,9 +38,6 @@ const POOL_SIZE: usize = 4;
 
 /// How long a new connection may take, unless the URL says (`connect_timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// What the store's handles share: the runtime, the pool, the queries.
 struct Shared {
@@ -237,72 +232,6 @@ impl PostgresStore {
     }
 }
 
-/// PostgreSQL's name of a type (`format_type`) as DuckDB names it, so one
-/// rule and one message serve both stores.
-fn duckdb_type_name(pg: String) -> String {
-    let lower = pg.to_ascii_lowercase();
-    let name = match lower.as_str() {
-        "text" | "character varying" => "VARCHAR",
-        "double precision" => "DOUBLE",
-        "real" => "FLOAT",
-        "integer" => "INTEGER",
-        "bigint" => "BIGINT",
-        "smallint" => "SMALLINT",
-        "boolean" => "BOOLEAN",
-        "date" => "DATE",
-        "numeric" => "DECIMAL",
-        "bytea" => "BLOB",
-        _ if lower.starts_with("character varying(") => "VARCHAR",
-        _ if lower.starts_with("timestamp") && lower.ends_with("without time zone") => "TIMESTAMP",
-        _ if lower.starts_with("timestamp") && lower.ends_with("with time zone") => {
-            "TIMESTAMP WITH TIME ZONE"
-        }
-        _ => {
-            return match lower.strip_prefix("numeric(") {
-                Some(rest) => format!("DECIMAL({rest}"),
-                None => pg.to_ascii_uppercase(),
-            };
-        }
-    };
-    name.to_owned()
-}
-
-/// `created_date`: PostgreSQL's binary TIMESTAMP is microseconds since 2000-01-01.
-struct Micros(i64);
-
-impl<'a> FromSql<'a> for Micros {
-    fn from_sql(
-        _ty: &Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        let since_2000 = i64::from_sql(&Type::INT8, raw)?;
-        Ok(Micros(since_2000.saturating_add(PG_EPOCH_MICROS)))
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::TIMESTAMP
-    }
-}
-
-fn read_row(row: &Row) -> Result<(String, ClaimRow), tokio_postgres::Error> {
-    Ok((
-        row.try_get(0)?,
-        ClaimRow {
-            member_id: row.try_get(1)?,
-            claim_amount: row.try_get::<_, Decimal>(2)?,
-            claim_status: row.try_get(3)?,
-            created_at_micros: row.try_get::<_, Option<Micros>>(4)?.map(|m| m.0),
-        },
-    ))
-}
-
-fn read_rows(rows: &[Row]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
-    rows.iter()
-        .map(read_row)
-        .collect::<Result<_, _>>()
-        .map_err(|e| StoreError::Permanent(describe(&e)))
-}
-
 impl ClaimsStore for PostgresStore {
     fn fetch(&mut self, ids: &[String]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
         if ids.is_empty() {
@@ -389,99 +318,6 @@ async fn cancel(token: &CancelToken, tls: Tls) {
     }
 }
 
-fn pool_error(e: PoolError, shown: &str) -> StoreError {
-    match e {
-        PoolError::Backend(e) => {
-            let error = classify(&e);
-            let text = format!("{shown}: {error}");
-            match error {
-                StoreError::Permanent(_) => StoreError::Permanent(text),
-                _ => StoreError::Transient(text),
-            }
-        }
-        PoolError::Timeout(_) => {
-            StoreError::Transient(format!("{shown}: no connection to PostgreSQL in time"))
-        }
-        other => StoreError::Transient(format!("{shown}: {other}")),
-    }
-}
-
-/// The error's whole story: tokio-postgres's own text names only its kind.
-fn describe(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        return format!(
-            "PostgreSQL {}: {} (SQLSTATE {})",
-            db.severity(),
-            db.message(),
-            db.code().code()
-        );
-    }
-    let mut text = format!("PostgreSQL: {e}");
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    if text.contains("server does not support TLS") {
-        text.push_str(
-            " (the URL's sslmode requires TLS and this server does not offer it: \
-             use sslmode=disable or prefer, or turn ssl on in the server)",
-        );
-    }
-    text
-}
-
-/// Sort a PostgreSQL error into what the lookup does with it.
-pub fn classify(e: &tokio_postgres::Error) -> StoreError {
-    let text = describe(e);
-    let Some(code) = e.code() else {
-        // No SQLSTATE: the connection (I/O, closed, TLS refused...).
-        if text.contains("TLS") {
-            return StoreError::Permanent(text);
-        }
-        return StoreError::Transient(text);
-    };
-    if *code == SqlState::QUERY_CANCELED {
-        return StoreError::Interrupted(text);
-    }
-    // Classes that fail the same way again: syntax or access (42), auth
-    // (28), no such database (3D), data (22), and a wrong setting (F0, 0A).
-    let class = &code.code()[..2];
-    if ["42", "28", "3D", "22", "0A", "F0"].contains(&class) {
-        StoreError::Permanent(text)
-    } else {
-        StoreError::Transient(text)
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn postgres_types_read_as_duckdb_names_them() {
-        let name = |pg: &str| duckdb_type_name(pg.to_owned());
-        assert_eq!(name("character varying"), "VARCHAR");
-        assert_eq!(name("character varying(64)"), "VARCHAR");
-        assert_eq!(name("text"), "VARCHAR");
-        assert_eq!(name("numeric(10,2)"), "DECIMAL(10,2)");
-        assert_eq!(name("numeric"), "DECIMAL");
-        assert_eq!(name("double precision"), "DOUBLE");
-        assert_eq!(name("timestamp without time zone"), "TIMESTAMP");
-        assert_eq!(name("timestamp(3) without time zone"), "TIMESTAMP");
-        assert_eq!(name("timestamp with time zone"), "TIMESTAMP WITH TIME ZONE");
-        assert_eq!(name("uuid"), "UUID");
-    }
-
-    #[test]
-    fn timestamps_count_from_the_unix_epoch() {
-        let micros = |v: i64| Micros::from_sql(&Type::TIMESTAMP, &v.to_be_bytes()).map(|m| m.0);
-        assert_eq!(micros(0).ok(), Some(PG_EPOCH_MICROS));
-        assert_eq!(micros(-PG_EPOCH_MICROS).ok(), Some(0));
-        assert!(Micros::accepts(&Type::TIMESTAMP) && !Micros::accepts(&Type::TIMESTAMPTZ));
-    }
 }
