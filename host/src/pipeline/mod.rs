@@ -98,11 +98,14 @@ pub struct Pipeline {
 /// of the WASM component to measure what WASM costs.
 #[derive(Clone)]
 pub struct NativeStep {
-    pub run:
-        Arc<dyn Fn(BatchContext, &[InputRecord], &ClaimsLookup) -> Vec<OutputRecord> + Send + Sync>,
+    pub run: Arc<StepFn>,
     /// The form of plugin it stands for (whose outputs are checked like that form's).
     pub form: PluginForm,
 }
+
+/// The function of a [`NativeStep`]: a batch and the lookup in, outputs out.
+pub type StepFn =
+    dyn Fn(BatchContext, &[InputRecord], &ClaimsLookup) -> Vec<OutputRecord> + Send + Sync;
 
 /// What runs each batch, chosen when the pipeline is built.
 enum Runner {
