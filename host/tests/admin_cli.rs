@@ -59,7 +59,10 @@ fn trusted_keys_set_to_nothing_refuse_to_start_instead_of_checking_nothing() {
     for given in [",", "", " , "] {
         let (ok, stderr, _) = run_with(&[("ENRICHER_TRUSTED_KEYS", given)]);
         assert!(!ok, "{given:?}: {stderr}");
-        assert!(stderr.contains("ENRICHER_TRUSTED_KEYS"), "{given:?}: {stderr}");
+        assert!(
+            stderr.contains("ENRICHER_TRUSTED_KEYS"),
+            "{given:?}: {stderr}"
+        );
         assert!(stderr.contains("names nothing"), "{given:?}: {stderr}");
     }
 }

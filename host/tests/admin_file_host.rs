@@ -98,20 +98,31 @@ fn the_status_page_is_served_nosniff_with_a_strict_content_security_policy() {
     for path in ["/", "/assets/status.js", "/assets/status.css"] {
         let mut stream = TcpStream::connect(&host.admin).expect("connect");
         use std::io::{Read, Write};
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).expect("send");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("read");
-        let head = answer.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
+        let head = answer
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
-        assert!(head.contains("x-content-type-options: nosniff"), "{path}: {head}");
+        assert!(
+            head.contains("x-content-type-options: nosniff"),
+            "{path}: {head}"
+        );
         let csp = head
             .lines()
             .find_map(|l| l.strip_prefix("content-security-policy: "))
             .unwrap_or_else(|| panic!("{path}: no CSP in {head}"));
         assert!(csp.contains("default-src 'none'"), "{csp}");
         assert!(csp.contains("script-src 'self'"), "{csp}");
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     }
     stop(host, stdin);

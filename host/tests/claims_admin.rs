@@ -248,7 +248,10 @@ fn claims_posted_under_a_foreign_host_name_are_refused() {
     };
     let (status, body) = as_page("evil.example");
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("evil.example") && body.contains("DNS rebinding"), "{body}");
+    assert!(
+        body.contains("evil.example") && body.contains("DNS rebinding"),
+        "{body}"
+    );
     feed(&host, &mut stdin, 1, "CLM-EVIL-1");
 
     // The operator's own names are taken: localhost, then the bound address.
@@ -259,6 +262,9 @@ fn claims_posted_under_a_foreign_host_name_are_refused() {
     assert!(host.child.wait().expect("wait").success());
     let failed = outputs(&dir.join("failed.jsonl"));
     let enriched = outputs(&dir.join("enriched.jsonl"));
-    assert_eq!(failed["PAY-1"].0["enrichment_status"], "CLAIM_NOT_FOUND", "not applied");
+    assert_eq!(
+        failed["PAY-1"].0["enrichment_status"], "CLAIM_NOT_FOUND",
+        "not applied"
+    );
     assert_eq!(enriched["PAY-2"].0["member_id"], "MBR-EVIL");
 }

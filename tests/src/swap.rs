@@ -129,7 +129,10 @@ pub fn only_header(r: &TailedRecord, key: &str) -> String {
         r.partition,
         r.offset,
         values.len(),
-        values.iter().map(|v| String::from_utf8_lossy(v)).collect::<Vec<_>>()
+        values
+            .iter()
+            .map(|v| String::from_utf8_lossy(v))
+            .collect::<Vec<_>>()
     );
     text(values.first().copied())
 }

@@ -223,7 +223,13 @@ fn writes_under_a_foreign_host_name_are_refused_on_a_host_without_a_token() {
     let host = RunningHost::start(&config, false);
     let addr = host.admin.expect("admin API").to_string();
     let wasm = read(V2);
-    let (status, answer) = as_page(&addr, "evil.example", "/v1/plugins", "application/wasm", &wasm);
+    let (status, answer) = as_page(
+        &addr,
+        "evil.example",
+        "/v1/plugins",
+        "application/wasm",
+        &wasm,
+    );
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("DNS rebinding"), "{answer}");
     let claims = b"claim_id,member_id,claim_amount\nCLM-EVIL,MBR-EVIL,1.00\n";
@@ -234,7 +240,13 @@ fn writes_under_a_foreign_host_name_are_refused_on_a_host_without_a_token() {
     let (status, answer) = as_page(&addr, "localhost", "/v1/plugins", "application/wasm", &wasm);
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("payment-enrichment@0.2.0"), "{answer}");
-    let (status, answer) = as_page(&addr, "enricher.internal", "/v1/plugins/rollback", "application/json", b"");
+    let (status, answer) = as_page(
+        &addr,
+        "enricher.internal",
+        "/v1/plugins/rollback",
+        "application/json",
+        b"",
+    );
     assert_eq!(status, 200, "a configured name: {answer}");
     host.stop();
 }
@@ -251,7 +263,13 @@ impl enricher::deploy::Fleet for LockstepFleet {
         None
     }
 
-    fn publish_plugin(&self, _: &str, _: Option<&str>, _: &[u8], _: Option<&str>) -> Result<(), String> {
+    fn publish_plugin(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: &[u8],
+        _: Option<&str>,
+    ) -> Result<(), String> {
         self.both_here.wait();
         Ok(())
     }
@@ -300,7 +318,13 @@ fn two_deploys_at_once_both_stay_in_the_history_and_rollback_takes_a_target() {
         .collect();
     let keys: Vec<String> = deploys
         .into_iter()
-        .map(|d| d.join().expect("deploy thread").expect("deployed").deployed.key)
+        .map(|d| {
+            d.join()
+                .expect("deploy thread")
+                .expect("deployed")
+                .deployed
+                .key
+        })
         .collect();
     // No pipeline follows this deployer: what it would run is its desired version.
     let status = deployer.status();
@@ -314,7 +338,13 @@ fn two_deploys_at_once_both_stay_in_the_history_and_rollback_takes_a_target() {
     );
 
     let rollback = |query: &str| {
-        as_page(&addr, "localhost", &format!("/v1/plugins/rollback{query}"), "application/json", b"")
+        as_page(
+            &addr,
+            "localhost",
+            &format!("/v1/plugins/rollback{query}"),
+            "application/json",
+            b"",
+        )
     };
     let (status, answer) = rollback("?to=nope%401.0.0");
     assert_eq!(status, 404, "{answer}");
@@ -323,11 +353,18 @@ fn two_deploys_at_once_both_stay_in_the_history_and_rollback_takes_a_target() {
     assert!(answer.contains("target"), "{answer}");
     let (status, answer) = rollback("?to=no-version");
     assert_eq!(status, 400, "{answer}");
-    assert_eq!(deployer.desired_key(), last, "nothing changed by the refusals");
+    assert_eq!(
+        deployer.desired_key(),
+        last,
+        "nothing changed by the refusals"
+    );
     let (status, answer) = rollback("?to=payment-enrichment%400.1.1");
     assert_eq!(status, 200, "{answer}");
     assert_eq!(deployer.desired_key(), V1_KEY);
     // Without a target: one step back, as before.
     let report = AdminClient::new(&addr).rollback();
-    assert!(report.is_err(), "nothing before the first version: {report:?}");
+    assert!(
+        report.is_err(),
+        "nothing before the first version: {report:?}"
+    );
 }

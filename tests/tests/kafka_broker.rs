@@ -295,7 +295,11 @@ fn forged_host_headers_on_inputs_never_pass_for_the_hosts_own() {
     assert_eq!(report.consumed, 3);
     let enriched = read_all(&broker, &topics[1], true);
     let failed = read_all(&broker, &topics[2], true);
-    assert_eq!((enriched.len(), failed.len()), (1, 2), "routed by the real outcome");
+    assert_eq!(
+        (enriched.len(), failed.len()),
+        (1, 2),
+        "routed by the real outcome"
+    );
     let values = |r: &enricher::kafka::TailedRecord, key: &str| -> Vec<String> {
         r.header_values(key)
             .into_iter()
@@ -323,6 +327,12 @@ fn forged_host_headers_on_inputs_never_pass_for_the_hosts_own() {
         .iter()
         .map(|r| values(r, "enrichment-status").join(","))
         .collect();
-    assert!(statuses.contains(&"CLAIM_NOT_FOUND".to_owned()), "{statuses:?}");
-    assert!(statuses.contains(&"INVALID_JSON".to_owned()), "{statuses:?}");
+    assert!(
+        statuses.contains(&"CLAIM_NOT_FOUND".to_owned()),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&"INVALID_JSON".to_owned()),
+        "{statuses:?}"
+    );
 }

@@ -383,7 +383,10 @@ fn typed_outputs_the_host_cannot_write_are_invalid_and_extra_fields_are_written_
     // The summary's "invalid outputs" agrees with the status count.
     let counted = enricher::metrics::PipelineMetrics::read(pipeline.meter());
     assert_eq!(
-        (counted.invalid_outputs, counted.status("PLUGIN_INVALID_OUTPUT")),
+        (
+            counted.invalid_outputs,
+            counted.status("PLUGIN_INVALID_OUTPUT")
+        ),
         (1, 1)
     );
     let bad = String::from_utf8_lossy(&routed[0].value);

@@ -186,7 +186,11 @@ fn empty_blank_and_null_records_say_which_not_truncated_json() {
         assert!(e.message.contains(says), "{bad:?}: {}", e.message);
         assert!(!e.message.contains("truncated"), "{bad:?}: {}", e.message);
     }
-    assert!(invalid(b"{\"payment_id\":").message.contains("truncated JSON"));
+    assert!(
+        invalid(b"{\"payment_id\":")
+            .message
+            .contains("truncated JSON")
+    );
 }
 
 #[test]

@@ -177,7 +177,10 @@ where
             tracing::warn!(target: "audit", %method, path, result = "unauthorized", "admin API call refused");
             unauthorized(why)
         })?;
-        let host = parts.headers.get(HOST).map(|v| v.to_str().unwrap_or("(not text)"));
+        let host = parts
+            .headers
+            .get(HOST)
+            .map(|v| v.to_str().unwrap_or("(not text)"));
         if let Err(why) = access.hosts.check(host, access.token.is_some()) {
             tracing::warn!(target: "audit", %method, path, token_id, result = "unknown host", "admin API call refused");
             return Err(refusal(AdminError::Forbidden(why), StatusCode::FORBIDDEN));

@@ -141,9 +141,20 @@ mod tests {
     #[test]
     fn only_probe_gets_are_probes() {
         let path = |head: &str| probe_path(head.as_bytes());
-        assert_eq!(path("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), Some("/healthz"));
-        assert_eq!(path("GET /readyz/?verbose HTTP/1.1\r\n\r\n"), Some("/readyz"));
-        for other in ["POST /healthz HTTP/1.1", "GET /metrics HTTP/1.1", "GET /healthzz HTTP/1.1", ""] {
+        assert_eq!(
+            path("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Some("/healthz")
+        );
+        assert_eq!(
+            path("GET /readyz/?verbose HTTP/1.1\r\n\r\n"),
+            Some("/readyz")
+        );
+        for other in [
+            "POST /healthz HTTP/1.1",
+            "GET /metrics HTTP/1.1",
+            "GET /healthzz HTTP/1.1",
+            "",
+        ] {
             assert_eq!(path(other), None, "{other:?}");
         }
     }

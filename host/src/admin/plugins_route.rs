@@ -123,11 +123,7 @@ async fn list(State(app): State<AppState>, _: Reader) -> Response {
 /// `POST /v1/plugins/rollback[?to=NAME@VERSION]`: one step back, or back to
 /// that version (404 when this host does not know it). Any other query
 /// parameter is a 400: a rollback never ignores what it was asked.
-async fn rollback(
-    State(app): State<AppState>,
-    who: Writer,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn rollback(State(app): State<AppState>, who: Writer, RawQuery(query): RawQuery) -> Response {
     let bad = |why: String| refusal(AdminError::BadRequest(why), StatusCode::BAD_REQUEST);
     let query = query.unwrap_or_default();
     if let Some(other) = unknown_param(&query, &["to"]) {
@@ -141,7 +137,9 @@ async fn rollback(
         Err(why) => return bad(why),
     };
     if let Some(to) = &to
-        && to.rsplit_once('@').is_none_or(|(n, v)| n.is_empty() || v.is_empty())
+        && to
+            .rsplit_once('@')
+            .is_none_or(|(n, v)| n.is_empty() || v.is_empty())
     {
         return bad(format!("to={}: expected NAME@VERSION", printable(to)));
     }

@@ -95,7 +95,10 @@ impl PluginAdmin for Deployer {
             if from == key {
                 return Err(AdminError::Conflict(format!("{key} is already active")));
             }
-            self.apply(history, &format!("rolled back from {from} to {key} by an operator"))?;
+            self.apply(
+                history,
+                &format!("rolled back from {from} to {key} by an operator"),
+            )?;
             (from, key.to_owned())
         };
         self.lock().rollbacks += 1;

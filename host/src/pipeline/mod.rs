@@ -283,7 +283,8 @@ impl Pipeline {
             for r in &mut routed {
                 // The host's values only: one of each name (a plugin's own
                 // status header became `r.status`; any other copy goes).
-                r.headers.retain(|h| !STAMPED_HEADERS.contains(&h.key.as_str()));
+                r.headers
+                    .retain(|h| !STAMPED_HEADERS.contains(&h.key.as_str()));
                 r.headers.push(Header {
                     key: STATUS_HEADER.into(),
                     value: r.status.as_bytes().to_vec(),

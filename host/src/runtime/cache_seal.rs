@@ -55,7 +55,8 @@ impl EntrySeal {
     /// it, and read (or make) its key.
     pub(crate) fn open(dir: &Path) -> Result<Self, SealError> {
         create_private_dir(dir).map_err(|e| SealError::Io(format!("{}: {e}", dir.display())))?;
-        let meta = fs::metadata(dir).map_err(|e| SealError::Io(format!("{}: {e}", dir.display())))?;
+        let meta =
+            fs::metadata(dir).map_err(|e| SealError::Io(format!("{}: {e}", dir.display())))?;
         check_owner(dir, &meta, "folder")?;
         let path = dir.join(KEY_FILE);
         let key = match read_key(&path)? {
@@ -92,7 +93,10 @@ pub(crate) fn check_owner(path: &Path, meta: &fs::Metadata, what: &str) -> Resul
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
         let why = if meta.uid() != me {
-            Some(format!("is owned by uid {}, not by this user (uid {me})", meta.uid()))
+            Some(format!(
+                "is owned by uid {}, not by this user (uid {me})",
+                meta.uid()
+            ))
         } else if meta.mode() & 0o022 != 0 {
             Some(format!(
                 "is writable by group or others (mode {:o})",

@@ -180,9 +180,11 @@ impl CompileCache {
             .split_at_checked(SEAL_LEN)
             .ok_or("shorter than its seal")?;
         if !self.seal.verify(key, artifact, seal) {
-            return Err("its seal does not match this host's key and this component \
+            return Err(
+                "its seal does not match this host's key and this component \
                  (truncated, corrupt, or written by someone else): not loaded"
-                .into());
+                    .into(),
+            );
         }
         // SAFETY: `Component::deserialize` trusts its input to be an artifact
         // that wasmtime produced; arbitrary bytes could run arbitrary code.

@@ -151,7 +151,9 @@ fn the_folder_is_kept_under_its_bound_by_removing_the_oldest_entries() {
 /// The export interfaces of a component (what tells a typed plugin from a raw one).
 fn exports(engine: &Engine, component: &Component) -> Vec<String> {
     let ty = component.component_type();
-    ty.exports(engine).map(|(name, _)| name.to_owned()).collect()
+    ty.exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect()
 }
 
 #[test]
@@ -173,8 +175,16 @@ fn an_entry_swapped_for_another_components_code_is_refused_and_never_run() {
     for forged in [other.clone(), with_digest] {
         fs::write(&victim, &forged).expect("swap");
         let (component, outcome) = cache.load(&engine, DEFAULT_PLUGIN).expect("rebuilt");
-        assert_eq!(outcome, CacheOutcome::Rebuilt, "the swapped entry is refused");
-        assert_eq!(exports(&engine, &component), typed_exports, "the signed code runs");
+        assert_eq!(
+            outcome,
+            CacheOutcome::Rebuilt,
+            "the swapped entry is refused"
+        );
+        assert_eq!(
+            exports(&engine, &component),
+            typed_exports,
+            "the signed code runs"
+        );
         assert_ne!(fs::read(&victim).expect("entry"), forged, "and is rebuilt");
     }
     // A new host key (another machine's folder copied in) refuses all entries.
@@ -194,9 +204,16 @@ fn a_folder_or_entry_others_may_write_is_refused() {
     let cache = open(dir.clone(), &engine, "test", DEFAULT_MAX_BYTES);
     cache.load(&engine, DEFAULT_PLUGIN).expect("compile");
     let entry = cache.entry_path(DEFAULT_PLUGIN);
-    assert_eq!(fs::metadata(&entry).expect("entry").permissions().mode() & 0o777, 0o600);
     assert_eq!(
-        fs::metadata(dir.join(".seal-key")).expect("key").permissions().mode() & 0o777,
+        fs::metadata(&entry).expect("entry").permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::metadata(dir.join(".seal-key"))
+            .expect("key")
+            .permissions()
+            .mode()
+            & 0o777,
         0o600
     );
     // An entry others may write is not read.

@@ -186,12 +186,20 @@ mod tests {
     #[test]
     fn garbage_bytes_are_refused_in_one_line() {
         let engine = PluginEngine::with_settings(PluginSettings::default()).expect("engine");
-        for garbage in [&b"garbage bytes, not a component"[..], b"\0asm\x01\0\0\0\xff\xff", b""] {
-            let Err(PluginError::Incompatible { message, .. }) = engine.load_bytes("upload", garbage)
+        for garbage in [
+            &b"garbage bytes, not a component"[..],
+            b"\0asm\x01\0\0\0\xff\xff",
+            b"",
+        ] {
+            let Err(PluginError::Incompatible { message, .. }) =
+                engine.load_bytes("upload", garbage)
             else {
                 panic!("{garbage:?} was taken");
             };
-            assert!(!message.is_empty() && !message.contains('\n'), "{garbage:?}: {message:?}");
+            assert!(
+                !message.is_empty() && !message.contains('\n'),
+                "{garbage:?}: {message:?}"
+            );
         }
         assert_eq!(one_line("a\n\nCaused by:\n    b\n"), "a; b");
     }

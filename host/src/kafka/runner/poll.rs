@@ -10,14 +10,14 @@ use rdkafka::message::Message;
 
 use super::{Loop, Source};
 use crate::bindings::InputRecord;
-use crate::pipeline::{Routed, host_failure};
-use enricher_model::Status;
 use crate::clock::now_ms;
 use crate::kafka::KafkaRunError;
 use crate::kafka::failure_source::{Redriven, failure_to_input};
 use crate::kafka::header_guard::rename_host_headers;
 use crate::kafka::late::{RETRY_ATTEMPT_HEADER, RETRY_DUE_HEADER, attempt_of, due_ms};
 use crate::kafka::records::to_input;
+use crate::pipeline::{Routed, host_failure};
+use enricher_model::Status;
 
 /// How long an empty poll waits at most before the loop looks at commits again.
 const POLL_WAIT: Duration = Duration::from_millis(50);
@@ -123,7 +123,10 @@ impl Loop<'_> {
                 self.report.retries_taken += 1;
                 self.positions.push(position(attempt_of(&input)));
                 // The retry headers on a retry record are the host's own.
-                rename_host_headers(&mut input.headers, &[RETRY_ATTEMPT_HEADER, RETRY_DUE_HEADER]);
+                rename_host_headers(
+                    &mut input.headers,
+                    &[RETRY_ATTEMPT_HEADER, RETRY_DUE_HEADER],
+                );
                 self.batch.push(input);
             }
             Source::Stream(_) => {
@@ -171,7 +174,10 @@ impl Loop<'_> {
             return;
         }
         for r in routed.iter_mut() {
-            let tombstone = self.positions.get(r.input_index).is_some_and(|p| p.tombstone);
+            let tombstone = self
+                .positions
+                .get(r.input_index)
+                .is_some_and(|p| p.tombstone);
             if tombstone && r.status == Status::InvalidJson.as_str() {
                 let why = "a tombstone: the Kafka record has no value (null), not a payment event";
                 let named = host_failure(
