@@ -38,6 +38,9 @@ pub enum PluginError {
     /// The plugin returned `batch-error` for a whole batch.
     #[error("plugin reported a batch error: {0}")]
     Batch(String),
+    /// The compiled plugin cache folder could be written by another user.
+    #[error("{0}")]
+    UnsafeCache(String),
 }
 
 /// The claims store failed one query.

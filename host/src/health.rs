@@ -186,6 +186,11 @@ impl Health {
         reasons
     }
 
+    /// Where this host's records come from.
+    pub fn source(&self) -> Source {
+        self.inner.source
+    }
+
     /// Partitions assigned (-1 before the stream looked).
     pub fn assigned(&self) -> i64 {
         self.inner.assigned.load(Ordering::Relaxed)

@@ -53,3 +53,16 @@ fn a_short_or_unreadable_token_is_refused_with_its_setting() {
         "{stderr}"
     );
 }
+
+#[test]
+fn trusted_keys_set_to_nothing_refuse_to_start_instead_of_checking_nothing() {
+    for given in [",", "", " , "] {
+        let (ok, stderr, _) = run_with(&[("ENRICHER_TRUSTED_KEYS", given)]);
+        assert!(!ok, "{given:?}: {stderr}");
+        assert!(
+            stderr.contains("ENRICHER_TRUSTED_KEYS"),
+            "{given:?}: {stderr}"
+        );
+        assert!(stderr.contains("names nothing"), "{given:?}: {stderr}");
+    }
+}

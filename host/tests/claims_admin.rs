@@ -210,3 +210,61 @@ fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
         .expect("count");
     assert_eq!(new_rows, 0);
 }
+
+/// DNS rebinding against a file-mode host without a token: a page on
+/// `evil.example` whose name now points at 127.0.0.1 posts claims with
+/// `Host: evil.example:PORT` and a matching `Origin`; refused (403), and
+/// nothing applied. The same request naming `localhost` is taken.
+#[test]
+fn claims_posted_under_a_foreign_host_name_are_refused() {
+    use support::host::raw_request;
+    let (dir, db) = workdir("claims-rebinding", 3);
+    let mut cmd = enricher();
+    cmd.args(["run", "--input", "-", "--db"])
+        .arg(&db)
+        .arg("--enriched-out")
+        .arg(dir.join("enriched.jsonl"))
+        .arg("--failed-out")
+        .arg(dir.join("failed.jsonl"))
+        .env("ENRICHER_BATCH_SIZE", "1")
+        .env("LOOKUP_CACHE_TTL", "1h")
+        .env("LOOKUP_CACHE_MISSING_TTL", "1h")
+        .stdin(Stdio::piped());
+    let mut host = start(cmd);
+    let mut stdin = host.child.stdin.take().expect("stdin");
+    let admin = host.admin.clone();
+    let port = admin.rsplit_once(':').expect("host:port").1.to_owned();
+    let claims = "claim_id,member_id,claim_amount,claim_status,created_date\n\
+                  CLM-EVIL-1,MBR-EVIL,9999.99,APPROVED,2024-01-02 03:04:05\n";
+    let as_page = |name: &str| {
+        let host = format!("Host: {name}:{port}");
+        let origin = format!("Origin: http://{name}:{port}");
+        raw_request(
+            &admin,
+            "POST /v1/claims",
+            &[&host, &origin, "Content-Type: text/csv"],
+            claims,
+        )
+    };
+    let (status, body) = as_page("evil.example");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("evil.example") && body.contains("DNS rebinding"),
+        "{body}"
+    );
+    feed(&host, &mut stdin, 1, "CLM-EVIL-1");
+
+    // The operator's own names are taken: localhost, then the bound address.
+    let (status, body) = as_page("localhost");
+    assert_eq!(status, 200, "{body}");
+    feed(&host, &mut stdin, 2, "CLM-EVIL-1");
+    drop(stdin);
+    assert!(host.child.wait().expect("wait").success());
+    let failed = outputs(&dir.join("failed.jsonl"));
+    let enriched = outputs(&dir.join("enriched.jsonl"));
+    assert_eq!(
+        failed["PAY-1"].0["enrichment_status"], "CLAIM_NOT_FOUND",
+        "not applied"
+    );
+    assert_eq!(enriched["PAY-2"].0["member_id"], "MBR-EVIL");
+}

@@ -119,6 +119,24 @@ fn text(bytes: Option<&[u8]>) -> String {
     String::from_utf8_lossy(bytes.unwrap_or(b"<none>")).into_owned()
 }
 
+/// The one value of header `key` on `r`: every value is read, and a name
+/// carried twice (a forged copy beside the host's) fails the test.
+pub fn only_header(r: &TailedRecord, key: &str) -> String {
+    let values = r.header_values(key);
+    assert!(
+        values.len() <= 1,
+        "partition {} offset {}: header {key} carried {} times: {:?}",
+        r.partition,
+        r.offset,
+        values.len(),
+        values
+            .iter()
+            .map(|v| String::from_utf8_lossy(v))
+            .collect::<Vec<_>>()
+    );
+    text(values.first().copied())
+}
+
 /// Reads each partition of each output topic (one list per topic) in offset
 /// order and checks that every commit unit was produced by one plugin version,
 /// so the version changes only where the unit changes. Returns (units seen,
@@ -136,8 +154,8 @@ pub fn assert_versions_change_only_between_units(topics: &[Vec<TailedRecord>]) -
             let mut last: Option<(String, String)> = None;
             for r in list {
                 let place = format!("topic {topic} partition {partition} offset {}", r.offset);
-                let unit = text(r.header(COMMIT_UNIT_HEADER));
-                let version = text(r.header("plugin-version"));
+                let unit = only_header(r, COMMIT_UNIT_HEADER);
+                let version = only_header(r, "plugin-version");
                 assert!(unit != "<none>", "{place}: no commit-unit header");
                 let seen = version_of_unit
                     .entry(unit.clone())

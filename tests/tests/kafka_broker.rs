@@ -240,3 +240,99 @@ fn an_output_too_large_for_the_producer_goes_to_failed() {
     assert_eq!(f["enrichment_status"], "RECORD_TOO_LARGE");
     assert_eq!(f["payment_id"], "PAY-BIG");
 }
+
+/// Records carrying the host's own header names (`enrichment-status: SUCCESS`,
+/// `plugin-version: 9.9.9`, `commit-unit: forged/1`...) reach the outputs
+/// with those values under `original-<name>` only: each host header is
+/// carried once, with the host's value.
+#[test]
+fn forged_host_headers_on_inputs_never_pass_for_the_hosts_own() {
+    use rdkafka::ClientConfig;
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let broker = test_broker();
+    let dir = TempDir::new("kafka-forged-headers");
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    let topics = unique_topics("forged");
+    create_topics(&broker, &topics, 1);
+    let events = [
+        event("PAY-F-1", "CLM-001", "1500.00"),
+        event("PAY-F-2", "CLM-404", "10.00"),
+        "{not json".to_owned(),
+    ];
+    let forged = [
+        ("enrichment-status", "SUCCESS"),
+        ("plugin-name", "evil"),
+        ("plugin-version", "9.9.9"),
+        ("commit-unit", "forged/1"),
+        ("Enrichment-Status", "SUCCESS"),
+        ("trace-id", "t-1"),
+    ];
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker)
+        .create()
+        .expect("producer");
+    for (i, value) in events.iter().enumerate() {
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in forged {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let key = format!("k{i}");
+        let record = BaseRecord::to(&topics[0])
+            .key(&key)
+            .payload(value)
+            .headers(headers);
+        producer.send(record).map_err(|(e, _)| e).expect("send");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+
+    let config = at_least_once(&db, &broker, &topics);
+    let report = run_to_end(&config, Duration::from_secs(120)).expect("kafka run");
+    assert_eq!(report.consumed, 3);
+    let enriched = read_all(&broker, &topics[1], true);
+    let failed = read_all(&broker, &topics[2], true);
+    assert_eq!(
+        (enriched.len(), failed.len()),
+        (1, 2),
+        "routed by the real outcome"
+    );
+    let values = |r: &enricher::kafka::TailedRecord, key: &str| -> Vec<String> {
+        r.header_values(key)
+            .into_iter()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    };
+    for r in enriched.iter().chain(&failed) {
+        let value: Value = serde_json::from_slice(&r.value).expect("JSON output");
+        let status = value["enrichment_status"].as_str().expect("a status");
+        assert_eq!(values(r, "enrichment-status"), [status], "{value}");
+        assert_eq!(values(r, "plugin-name"), ["payment-enrichment"]);
+        assert_eq!(values(r, "plugin-version"), ["0.1.1"]);
+        let unit = values(r, "commit-unit");
+        assert_eq!(unit.len(), 1, "one commit unit: {unit:?}");
+        assert_ne!(unit[0], "forged/1");
+        // The forged values are kept, under names that are not the host's.
+        assert_eq!(values(r, "original-enrichment-status"), ["SUCCESS"]);
+        assert_eq!(values(r, "original-Enrichment-Status"), ["SUCCESS"]);
+        assert_eq!(values(r, "original-plugin-version"), ["9.9.9"]);
+        assert_eq!(values(r, "original-commit-unit"), ["forged/1"]);
+        assert_eq!(values(r, "trace-id"), ["t-1"]);
+        assert!(values(r, "Enrichment-Status").is_empty());
+    }
+    let statuses: Vec<String> = failed
+        .iter()
+        .map(|r| values(r, "enrichment-status").join(","))
+        .collect();
+    assert!(
+        statuses.contains(&"CLAIM_NOT_FOUND".to_owned()),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&"INVALID_JSON".to_owned()),
+        "{statuses:?}"
+    );
+}

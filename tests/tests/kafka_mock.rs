@@ -170,8 +170,9 @@ fn assert_each_id_once(s: &Setup, counts: &BTreeMap<String, usize>, what: &str) 
 
 /// The transaction number of an output (its commit-unit header: `<instance>/<n>`).
 fn transaction_of(r: &TailedRecord) -> u64 {
-    let unit = r.header(COMMIT_UNIT_HEADER).expect("a commit-unit header");
-    let unit = std::str::from_utf8(unit).expect("UTF-8 commit unit");
+    let values = r.header_values(COMMIT_UNIT_HEADER);
+    assert_eq!(values.len(), 1, "one commit-unit header on each output");
+    let unit = std::str::from_utf8(values[0]).expect("UTF-8 commit unit");
     unit.rsplit_once('/')
         .and_then(|(_, n)| n.parse().ok())
         .unwrap_or_else(|| panic!("commit unit {unit} ends in no transaction number"))
@@ -337,6 +338,9 @@ fn fatal_errors_stop_the_run_with_an_error() {
                     why.to_lowercase().contains("authorization"),
                     "{api:?}/{err:?}: {why}"
                 );
+                // Both usual causes: a broker without transactions, a missing ACL.
+                assert!(why.contains("no transactions"), "{why}");
+                assert!(why.contains("ACL"), "{why}");
             }
             (_, Err(KafkaRunError::Fatal(why))) => {
                 let named = match err {

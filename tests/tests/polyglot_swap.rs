@@ -44,8 +44,8 @@ fn text(bytes: Option<&[u8]>) -> String {
 fn assert_one_plugin_per_unit(records: &[&TailedRecord]) -> BTreeSet<String> {
     let mut plugin_of_unit: BTreeMap<String, String> = BTreeMap::new();
     for r in records {
-        let unit = text(r.header(COMMIT_UNIT_HEADER));
-        let plugin = text(r.header("plugin-name"));
+        let unit = only_header(r, COMMIT_UNIT_HEADER);
+        let plugin = only_header(r, "plugin-name");
         let seen = plugin_of_unit.entry(unit.clone()).or_insert(plugin.clone());
         assert_eq!(
             *seen, plugin,

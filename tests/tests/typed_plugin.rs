@@ -380,6 +380,15 @@ fn typed_outputs_the_host_cannot_write_are_invalid_and_extra_fields_are_written_
     let routed = pipeline.process(&batch);
     assert_eq!(statuses(&routed), ["PLUGIN_INVALID_OUTPUT", "SUCCESS"]);
     assert_eq!(routed[0].output, Output::Failed);
+    // The summary's "invalid outputs" agrees with the status count.
+    let counted = enricher::metrics::PipelineMetrics::read(pipeline.meter());
+    assert_eq!(
+        (
+            counted.invalid_outputs,
+            counted.status("PLUGIN_INVALID_OUTPUT")
+        ),
+        (1, 1)
+    );
     let bad = String::from_utf8_lossy(&routed[0].value);
     assert!(
         bad.contains("outside it") && bad.contains("\"payment_id\":\"BAD-SPAN\""),

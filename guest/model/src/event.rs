@@ -118,9 +118,31 @@ pub fn parse_event(bytes: &[u8]) -> Result<PaymentEvent<'_>, Invalid> {
         message: format!("payload is not UTF-8: {e}"),
         payment_id: None,
     })?;
+    if let Some(message) = not_an_object(text) {
+        return Err(Invalid {
+            kind: InvalidKind::Json,
+            message: message.to_owned(),
+            payment_id: None,
+        });
+    }
     match scan(text) {
         Some(fields) => validate(fields),
         None => validate(read_with_serde(text)?),
+    }
+}
+
+/// What a record that holds nothing is, said plainly (serde would call an
+/// empty one "truncated JSON"): empty, only whitespace, or JSON `null`.
+fn not_an_object(text: &str) -> Option<&'static str> {
+    let trimmed = text.trim();
+    if text.is_empty() {
+        Some("empty record: the value has no bytes (a Kafka tombstone, or an empty line)")
+    } else if trimmed.is_empty() {
+        Some("blank record: the value holds only whitespace")
+    } else if trimmed == "null" {
+        Some("the value is JSON null, not a payment event object")
+    } else {
+        None
     }
 }
 

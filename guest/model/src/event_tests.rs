@@ -174,6 +174,26 @@ fn garbage_is_invalid_json() {
 }
 
 #[test]
+fn empty_blank_and_null_records_say_which_not_truncated_json() {
+    for (bad, says) in [
+        (&b""[..], "empty record"),
+        (b" \t ", "blank record"),
+        (b"null", "JSON null"),
+        (b" null\n", "JSON null"),
+    ] {
+        let e = invalid(bad);
+        assert_eq!(e.kind, InvalidKind::Json);
+        assert!(e.message.contains(says), "{bad:?}: {}", e.message);
+        assert!(!e.message.contains("truncated"), "{bad:?}: {}", e.message);
+    }
+    assert!(
+        invalid(b"{\"payment_id\":")
+            .message
+            .contains("truncated JSON")
+    );
+}
+
+#[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
     let deep = nest(100_000);

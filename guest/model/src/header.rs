@@ -22,3 +22,22 @@ pub const RETRY_ATTEMPT: &str = "retry-attempt";
 pub const RETRY_DUE: &str = "retry-due-ms";
 /// On a failure record that went through retries: how many there were.
 pub const RETRY_ATTEMPTS: &str = "retry-attempts";
+
+/// The headers only the host writes on an output. An input header with one
+/// of these names (case-insensitive) is renamed [`ORIGINAL_PREFIX`]`<name>`
+/// when the host reads it, so a record cannot forge its own status, plugin
+/// version or commit unit: on an output, each of these names carries the
+/// host's value only.
+pub const HOST_WRITTEN: [&str; 8] = [
+    STATUS,
+    PLUGIN_NAME,
+    PLUGIN_VERSION,
+    CLAIM_STALE,
+    COMMIT_UNIT,
+    RETRY_ATTEMPT,
+    RETRY_DUE,
+    RETRY_ATTEMPTS,
+];
+
+/// What an input header with a host-written name is renamed with: `original-enrichment-status`.
+pub const ORIGINAL_PREFIX: &str = "original-";

@@ -8,6 +8,9 @@
 //!   must not come from a foreign origin: a browser's `Origin` must name the
 //!   `Host` it was sent to, and `Sec-Fetch-Site` must not be cross-site.
 //!   A cross-origin page cannot then deploy code with a form or `text/plain`.
+//! - A writer must name a known `Host` (`host_check`): against DNS rebinding,
+//!   where a page on `evil.example` re-points its name at 127.0.0.1 and its
+//!   requests arrive same-origin with `Host: evil.example:PORT`.
 //! - A reader needs the token only when `admin.open-reads` is false.
 //!
 //! The token's id in the audit log is [`token_id`]: the first 8 hex digits of
@@ -23,6 +26,7 @@ use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::host_check::AllowedHosts;
 use super::refusal;
 use crate::deploy::{AdminError, printable};
 
@@ -36,6 +40,8 @@ pub struct AdminAccess {
     token: Option<Token>,
     /// Whether the read routes answer without the token.
     closed_reads: bool,
+    /// The `Host` names a writer may use.
+    hosts: AllowedHosts,
 }
 
 #[derive(Clone)]
@@ -63,8 +69,20 @@ impl AdminAccess {
         });
         Self {
             closed_reads: token.is_some() && !open_reads,
+            hosts: AllowedHosts::default(),
             token,
         }
+    }
+
+    /// Writes also accept these `Host` names (`admin.allowed-hosts`).
+    pub fn allowing_hosts(mut self, names: &[String]) -> Self {
+        self.hosts = AllowedHosts::new(names);
+        self
+    }
+
+    /// The address the server listens on is a `Host` writers may name.
+    pub(super) fn bound_to(&mut self, addr: std::net::SocketAddr) {
+        self.hosts.bound_to(addr.ip());
     }
 
     /// Whether calls must carry a token.
@@ -159,6 +177,14 @@ where
             tracing::warn!(target: "audit", %method, path, result = "unauthorized", "admin API call refused");
             unauthorized(why)
         })?;
+        let host = parts
+            .headers
+            .get(HOST)
+            .map(|v| v.to_str().unwrap_or("(not text)"));
+        if let Err(why) = access.hosts.check(host, access.token.is_some()) {
+            tracing::warn!(target: "audit", %method, path, token_id, result = "unknown host", "admin API call refused");
+            return Err(refusal(AdminError::Forbidden(why), StatusCode::FORBIDDEN));
+        }
         if let Some(why) = foreign_origin(&parts.headers) {
             tracing::warn!(target: "audit", %method, path, token_id, result = "foreign origin", "admin API call refused");
             return Err(refusal(AdminError::Forbidden(why), StatusCode::FORBIDDEN));

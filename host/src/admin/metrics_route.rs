@@ -4,13 +4,15 @@
 //! the stream thread adds to ([`StreamMeter`]), the lookup's atomic counters
 //! and the plugin admin's status; the stream never waits for a scrape.
 //! Labels are bounded: outputs, statuses (capped), topic/partition, state,
-//! and the active plugin's identity; never a payment or claim id.
+//! and the active plugin's identity; never a payment or claim id. A reader
+//! route: with `admin.open-reads = false` it needs the token (Prometheus
+//! sends it with `authorization.credentials_file`).
 
 use std::fmt;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +22,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use super::access::{AdminAccess, Reader};
 use crate::deploy::PluginAdmin;
 use crate::lookup::ClaimsLookup;
 use crate::observe::openmetrics::{CONTENT_TYPE as OPENMETRICS, counter, gauge};
@@ -47,11 +50,24 @@ impl fmt::Debug for Observed {
     }
 }
 
-/// `/metrics` over `observed`.
-pub(super) fn router(observed: Observed) -> Router {
+/// What a scrape reads, and who may scrape.
+#[derive(Clone)]
+struct ScrapeState {
+    observed: Observed,
+    access: Arc<AdminAccess>,
+}
+
+impl FromRef<ScrapeState> for Arc<AdminAccess> {
+    fn from_ref(state: &ScrapeState) -> Self {
+        Arc::clone(&state.access)
+    }
+}
+
+/// `/metrics` over `observed`, for the readers `access` lets in.
+pub(super) fn router(observed: Observed, access: Arc<AdminAccess>) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
-        .with_state(observed)
+        .with_state(ScrapeState { observed, access })
 }
 
 impl Observed {
@@ -65,8 +81,8 @@ impl Observed {
     }
 }
 
-async fn scrape(State(observed): State<Observed>) -> Response {
-    match observed.render() {
+async fn scrape(State(state): State<ScrapeState>, _: Reader) -> Response {
+    match state.observed.render() {
         Ok(text) => ([(CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "encoding /metrics failed");

@@ -4,7 +4,8 @@
 //! route family: `plugins_route` (deploy, list, rollback, status),
 //! `claims_route`, `metrics_route`, `probes`, `page`; what they share in
 //! answering (`respond`), who may call them (`access`), the deploy body
-//! (`upload`), the server that runs them (`server`, over TLS with `tls`), and
+//! (`upload`), the server that runs them (`server`, over TLS with `tls`,
+//! probes past the connection cap with `over_limit`), and
 //! the client `enricher plugin ...` uses (`client`).
 //!
 //! | route                                  | who        | answer                    |
@@ -12,16 +13,16 @@
 //! | `POST /v1/plugins[?name=N]`, body: wasm | writer     | 200 [`DeployReport`]      |
 //! | (header `X-Enricher-Signature`: base64) |            |                           |
 //! | `GET /v1/plugins`                      | reader     | 200 `[`[`VersionInfo`]`]` |
-//! | `POST /v1/plugins/rollback`            | writer     | 200 [`RollbackReport`]    |
+//! | `POST /v1/plugins/rollback[?to=N@V]`   | writer     | 200 [`RollbackReport`]    |
 //! | `POST /v1/claims[?delete=true]`, body: CSV or JSON lines | writer | 200 [`ClaimsReport`] (`claims_route`) |
 //! | `GET /v1/status`                       | reader     | 200 [`PluginStatus`]      |
 //! | `GET /healthz`                         | anyone     | 200 `ok`, 503 stream stuck (`probes`) |
 //! | `GET /readyz`                          | anyone     | 200 ready, 503 with the reasons (`probes`) |
-//! | `GET /metrics`                         | anyone     | 200 Prometheus text (`metrics_route`) |
+//! | `GET /metrics`                         | reader     | 200 Prometheus text (`metrics_route`) |
 //! | `GET /`                                | anyone     | 200 the live status page (`page`) |
 //!
-//! A writer sends the admin token (when the host has one) and no foreign
-//! `Origin`; a reader needs the token only when `admin.open-reads` is false.
+//! A writer sends the admin token (when the host has one), no foreign
+//! `Origin`, and a `Host` this host answers to (`host_check`); a reader needs the token only when `admin.open-reads` is false.
 //! Every refusal answers `{"error": {"kind": ..., "message": ...}}` (an
 //! [`AdminError`]) with the status of [`status_of`]; an unknown path is a 404,
 //! a wrong method a 405, a missing or wrong token a 401, a foreign origin a
@@ -41,7 +42,9 @@
 mod access;
 mod claims_route;
 mod client;
+mod host_check;
 mod metrics_route;
+mod over_limit;
 mod page;
 mod plugins_route;
 mod probes;
@@ -87,6 +90,7 @@ pub fn status_of(error: &AdminError) -> u16 {
         AdminError::Untrusted(_) => 403,
         AdminError::Unauthorized(_) => 401,
         AdminError::Forbidden(_) => 403,
+        AdminError::NotFound(_) => 404,
     }
 }
 

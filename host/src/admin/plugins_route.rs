@@ -22,7 +22,7 @@ use super::refusal;
 use super::respond::{allow, blocking, json, refused};
 use super::upload::{check_content_type, read_component};
 use crate::deploy::signature::SIGNATURE_HEADER;
-use crate::deploy::{AdminError, PluginAdmin, PluginStatus, check_name, sha256_hex};
+use crate::deploy::{AdminError, PluginAdmin, PluginStatus, check_name, printable, sha256_hex};
 use crate::lookup::{CacheChoice, ClaimsLookup};
 
 type Api = Arc<dyn PluginAdmin>;
@@ -120,9 +120,38 @@ async fn list(State(app): State<AppState>, _: Reader) -> Response {
     }
 }
 
-async fn rollback(State(app): State<AppState>, who: Writer) -> Response {
+/// `POST /v1/plugins/rollback[?to=NAME@VERSION]`: one step back, or back to
+/// that version (404 when this host does not know it). Any other query
+/// parameter is a 400: a rollback never ignores what it was asked.
+async fn rollback(State(app): State<AppState>, who: Writer, RawQuery(query): RawQuery) -> Response {
+    let bad = |why: String| refusal(AdminError::BadRequest(why), StatusCode::BAD_REQUEST);
+    let query = query.unwrap_or_default();
+    if let Some(other) = unknown_param(&query, &["to"]) {
+        return bad(format!(
+            "unknown parameter {} (a rollback takes only to=NAME@VERSION)",
+            printable(&other)
+        ));
+    }
+    let to = match query_param(&query, "to") {
+        Ok(to) => to.map(|t| t.trim().to_owned()),
+        Err(why) => return bad(why),
+    };
+    if let Some(to) = &to
+        && to
+            .rsplit_once('@')
+            .is_none_or(|(n, v)| n.is_empty() || v.is_empty())
+    {
+        return bad(format!("to={}: expected NAME@VERSION", printable(to)));
+    }
     let api = Arc::clone(&app.api);
-    match blocking(move || api.rollback().map(|r| (sha256_of(api.as_ref(), &r.to), r))).await {
+    let asked = move || {
+        let report = match &to {
+            Some(key) => api.rollback_to(key),
+            None => api.rollback(),
+        };
+        report.map(|r| (sha256_of(api.as_ref(), &r.to), r))
+    };
+    match blocking(asked).await {
         Ok(Ok((sha256, report))) => {
             let (from, to) = (&report.from, &report.to);
             tracing::info!(%from, %to, fleet = report.fleet, "plugin rolled back");
@@ -142,6 +171,16 @@ async fn rollback(State(app): State<AppState>, who: Writer) -> Response {
         }
         Err(failed) => failed,
     }
+}
+
+/// The first query parameter whose name is not one of `known`.
+fn unknown_param(query: &str, known: &[&str]) -> Option<String> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').map_or(p, |(k, _)| k))
+        .find(|k| !known.contains(k))
+        .map(str::to_owned)
 }
 
 /// The SHA-256 of a known version, for the audit log.

@@ -4,9 +4,10 @@
 //! - `GET /healthz`: 200 `ok` while the process answers and its stream thread
 //!   beats its heartbeat; 503 `{"live": false, "reason"}` when it is stuck;
 //! - `GET /readyz`: 200 `{"ready": true, "partitions"}` when partitions are
-//!   assigned (or the input is open), the claims store answers, a plugin is
-//!   loaded, the broker is reachable and no client is fatal; otherwise 503
-//!   `{"ready": false, "reasons": [...], "partitions"}`.
+//!   assigned, the claims store answers, a plugin is loaded, the broker is
+//!   reachable and no client is fatal; otherwise 503 `{"ready": false,
+//!   "reasons": [...], "partitions"}`. In file mode (`"mode": "file"` instead
+//!   of `partitions`): the input open, a plugin loaded, the store answering.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::health::Health;
+use crate::health::{Health, Source};
 
 /// How long `/readyz` waits for the claims store's answer.
 const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -55,11 +56,15 @@ async fn readyz(State(health): State<Health>) -> Response {
             )),
         }
     }
-    let partitions = health.assigned().max(0);
+    let mut body = json!({"ready": reasons.is_empty()});
+    match health.source() {
+        Source::Kafka => body["partitions"] = health.assigned().max(0).into(),
+        Source::File => body["mode"] = "file".into(),
+    }
     if reasons.is_empty() {
-        Json(json!({"ready": true, "partitions": partitions})).into_response()
+        Json(body).into_response()
     } else {
-        let body = json!({"ready": false, "reasons": reasons, "partitions": partitions});
+        body["reasons"] = reasons.into();
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
@@ -74,7 +79,6 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::health::Source;
 
     fn answer(health: &Health, path: &str) -> (u16, String) {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -6,7 +6,8 @@
 //!
 //! Bounded so that no client holds it up: at most `max_connections` (default
 //! [`MAX_CONNECTIONS`]) connections are served at once, and one more is
-//! answered 503 at once and closed (never left waiting in the backlog); a
+//! answered at once by `over_limit` (the probes get their answer, anything
+//! else 503; never left waiting in the backlog); a
 //! request head (TLS handshake included) must arrive within
 //! `HEADER_READ_TIMEOUT`, so idle and slow-drip connections go soon; a body
 //! within `upload`'s deadline, and a whole request be answered within
@@ -28,19 +29,17 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::access::AdminAccess;
 use super::metrics_route::Observed;
+use super::over_limit::answer_over_limit;
 use super::tls::{TlsFiles, acceptor};
-use super::{
-    ClaimsAdmin, ErrorBody, claims_route, metrics_route, page, plugins_route, probes, respond,
-};
-use crate::deploy::{AdminError, PluginAdmin};
+use super::{ClaimsAdmin, claims_route, metrics_route, page, plugins_route, probes, respond};
+use crate::deploy::PluginAdmin;
 use crate::health::Health;
 
 /// Connections served at once by default; one more is answered 503 and closed.
@@ -53,8 +52,6 @@ pub(super) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one request may take, from accepting it to the last byte of its
 /// answer (a deploy uploads up to 64 MiB, then compiles and checks it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long a connection over the limit has to read its 503.
-const BUSY_ANSWER_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long running requests may still take once the server is stopping.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 /// How long a stopping server waits for admin calls on the blocking pool
@@ -163,15 +160,18 @@ impl AdminServer {
         };
         let addr = listener.local_addr().map_err(failed)?;
         let (stop, stopped) = oneshot::channel();
-        // The probes, metrics and status page sit outside the access checks: they stay open.
+        // The probes and the status page sit outside the access checks: they stay open.
         let lookup = options.observed.as_ref().map(|o| Arc::clone(&o.lookup));
-        let access = Arc::new(options.access);
+        let mut access = options.access;
+        access.bound_to(addr);
+        let access = Arc::new(access);
+        let probes = probes::router(options.health);
         let mut router = plugins_route::router(api, Arc::clone(&access), lookup)
-            .merge(claims_route::router(options.claims, access))
-            .merge(probes::router(options.health));
+            .merge(claims_route::router(options.claims, Arc::clone(&access)))
+            .merge(probes.clone());
         if let Some(observed) = options.observed {
             router = router
-                .merge(metrics_route::router(observed))
+                .merge(metrics_route::router(observed, access))
                 .merge(page::router());
         }
         let limit = options.max_connections.max(1);
@@ -181,7 +181,7 @@ impl AdminServer {
             .name("admin-api".into())
             .spawn(move || {
                 let _logs = tracing::dispatcher::set_default(&dispatch);
-                runtime.block_on(serve(listener, router, tls, limit, stopped));
+                runtime.block_on(serve(listener, router, probes, tls, limit, stopped));
                 runtime.shutdown_timeout(BLOCKING_GRACE);
             })
             .map_err(failed)?;
@@ -220,6 +220,7 @@ impl Drop for AdminServer {
 async fn serve(
     listener: TcpListener,
     router: Router,
+    probes: Router,
     tls: Option<TlsAcceptor>,
     limit: usize,
     mut stop: oneshot::Receiver<()>,
@@ -248,10 +249,12 @@ async fn serve(
             }
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::debug!(%peer, limit, "admin API: too many connections, answering 503");
-            if let Ok(refusal) = Arc::clone(&refusals).try_acquire_owned() {
-                let plain = tls.is_none();
-                tokio::spawn(answer_busy(stream, plain, limit, refusal));
+            tracing::debug!(%peer, limit, "admin API: too many connections; probes only");
+            if let Ok(refusal) = Arc::clone(&refusals).try_acquire_owned()
+                && tls.is_none()
+            {
+                let probes = probes.clone();
+                tokio::spawn(answer_over_limit(stream, probes, limit, refusal));
             }
             continue;
         };
@@ -323,38 +326,6 @@ impl Connection {
             .watch(connection)
             .await
             .map_err(|e| e.to_string())
-    }
-}
-
-/// Tell a connection over the limit to come back (503, `Retry-After`), without
-/// reading its request, and close it. Over TLS, just close it.
-async fn answer_busy(
-    mut stream: TcpStream,
-    plain: bool,
-    limit: usize,
-    _slot: OwnedSemaphorePermit,
-) {
-    if plain {
-        let why = format!("the admin API serves {limit} connections at once; try again");
-        let body = serde_json::to_string(&ErrorBody {
-            error: AdminError::Unavailable(why),
-        })
-        .unwrap_or_default();
-        let answer = format!(
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = tokio::time::timeout(BUSY_ANSWER_TIMEOUT, async {
-            stream.write_all(answer.as_bytes()).await?;
-            stream.shutdown().await?;
-            // Read what the client sent, so closing does not reset the connection
-            // before it has read the answer.
-            let mut sink = [0u8; 1024];
-            while stream.read(&mut sink).await? > 0 {}
-            io::Result::Ok(())
-        })
-        .await;
     }
 }
 

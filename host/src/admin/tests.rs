@@ -367,7 +367,7 @@ fn a_deploy_carries_its_signature_in_a_header_and_an_untrusted_one_is_a_403() {
     ));
     let why = "the component is not signed".to_owned();
     *fake.refuse.lock().expect("lock") = Some(AdminError::Untrusted(why.clone()));
-    let request = "POST /v1/plugins HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n\
+    let request = "POST /v1/plugins HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n\
                    Content-Length: 4\r\nConnection: close\r\n\r\nwasm";
     let (status, _, body) = raw(server.local_addr(), request);
     assert_eq!((status, error_of(&body)), (403, AdminError::Untrusted(why)));

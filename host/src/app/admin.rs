@@ -20,7 +20,8 @@ pub fn check_admin_settings(config: &Config) -> Result<(), StartError> {
 pub fn admin_options(config: &Config) -> Result<AdminOptions, ConfigError> {
     let token = config.admin.token()?;
     Ok(AdminOptions {
-        access: AdminAccess::new(token.as_deref(), config.admin.open_reads),
+        access: AdminAccess::new(token.as_deref(), config.admin.open_reads)
+            .allowing_hosts(&config.admin.allowed_hosts),
         tls: config.admin.tls().map(|(cert, key)| TlsFiles { cert, key }),
         ..AdminOptions::default()
     })

@@ -14,6 +14,7 @@ use crate::admin::{AdminOptions, AdminServer, ClaimsAdmin, Observed};
 use crate::changelog::{ClaimsWriter, LocalClaims};
 use crate::config::Config;
 use crate::deploy::{FixedPlugin, PluginAdmin};
+use crate::health::{Health, Source, StoreProbe};
 use crate::lookup::{ClaimsLookup, FetchError};
 use crate::pipeline::Pipeline;
 use crate::runtime::PluginEngine;
@@ -136,8 +137,17 @@ fn serve_file_admin(
         plugins: Arc::clone(&plugins) as Arc<dyn PluginAdmin>,
         mode: "file",
     };
+    // Readiness as file mode means it: the plugin runs and the claims store
+    // answers; no partitions, no broker (a host is built for the run that
+    // reads its input from here on).
+    let probe_lookup = Arc::clone(pipeline.lookup());
+    let probe: StoreProbe = Arc::new(move || probe_lookup.ping());
+    let health = Health::new(Source::File, config.kafka.liveness_timeout, Some(probe));
+    health.set_plugin_loaded(true);
+    health.set_input_open(true);
     let options = match admin_options(config) {
         Ok(options) => AdminOptions {
+            health,
             observed: Some(observed),
             claims: claims.map(|c| c as Arc<dyn ClaimsAdmin>),
             ..options

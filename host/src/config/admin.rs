@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::layers::invalid;
-use super::values::optional_path;
+use super::values::{optional_path, string_list};
 use crate::error::ConfigError;
 
 /// Environment variable of each admin setting: (name, key in the file).
@@ -17,6 +17,7 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("ENRICHER_ADMIN_OPEN_READS", "admin.open-reads"),
     ("ENRICHER_ADMIN_TLS_CERT", "admin.tls-cert"),
     ("ENRICHER_ADMIN_TLS_KEY", "admin.tls-key"),
+    ("ENRICHER_ADMIN_ALLOWED_HOSTS", "admin.allowed-hosts"),
 ];
 
 /// The shortest token accepted.
@@ -44,6 +45,12 @@ pub struct AdminConfig {
     /// The PEM private key of `tls-cert`. env `ENRICHER_ADMIN_TLS_KEY`
     #[serde(deserialize_with = "optional_path::deserialize")]
     pub tls_key: Option<PathBuf>,
+    /// `Host` names (no port) writes are accepted for, beyond `localhost`,
+    /// loopback addresses and the bind address (against DNS rebinding);
+    /// `*` accepts any. A host with a token checks them only when set.
+    /// A list in the file; comma-separated in env `ENRICHER_ADMIN_ALLOWED_HOSTS`.
+    #[serde(deserialize_with = "string_list::deserialize")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for AdminConfig {
@@ -54,6 +61,7 @@ impl Default for AdminConfig {
             open_reads: true,
             tls_cert: None,
             tls_key: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -174,6 +182,13 @@ mod tests {
         assert!(err.to_string().contains("/no/such/token"), "{err}");
         assert_eq!(Config::default().admin.token().expect("ok"), None);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn allowed_hosts_are_a_list() {
+        let c = with_env(&[("ENRICHER_ADMIN_ALLOWED_HOSTS", "a.example, b.example")]).expect("ok");
+        assert_eq!(c.admin.allowed_hosts, vec!["a.example", "b.example"]);
+        assert!(Config::default().admin.allowed_hosts.is_empty());
     }
 
     #[test]

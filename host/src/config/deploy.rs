@@ -200,9 +200,27 @@ mod tests {
             .and_then(|l| l.extract())
             .expect("a list in the file");
         assert_eq!(file.deploy.trusted_keys, want);
-        c.apply_env(|k| (k == "ENRICHER_TRUSTED_KEYS").then(String::new))
-            .expect("empty is off");
-        assert!(c.deploy.trusted_keys.is_empty());
+    }
+
+    #[test]
+    fn trusted_keys_set_to_nothing_are_refused_not_off() {
+        for given in ["", ",", " , ,", "  "] {
+            let mut c = Config::default();
+            let err = c
+                .apply_env(|k| (k == "ENRICHER_TRUSTED_KEYS").then(|| given.to_owned()))
+                .expect_err(given);
+            let err = err.to_string();
+            assert!(err.contains("ENRICHER_TRUSTED_KEYS"), "{given:?}: {err}");
+            assert!(err.contains("names nothing"), "{given:?}: {err}");
+        }
+        for toml in ["trusted-keys = \"\"\n", "trusted-keys = [\"\", \" \"]\n"] {
+            let text = format!("[deploy]\n{toml}");
+            let err = crate::config::Layers::new(&Config::default())
+                .toml(std::path::Path::new("c.toml"), &text)
+                .and_then(|l| l.extract())
+                .expect_err(toml);
+            assert!(err.to_string().contains("deploy.trusted-keys"), "{err}");
+        }
     }
 
     #[test]

@@ -235,14 +235,46 @@ pub(crate) mod path_list {
         List(Vec<PathBuf>),
     }
 
+    /// Empty entries are skipped; a setting given (text, or a list that is
+    /// not `[]`) that names no path at all is refused: for the trusted keys,
+    /// `ENRICHER_TRUSTED_KEYS=,` meaning "check nothing" would silently turn
+    /// signature enforcement off. The default (and `[]`) stay the empty list.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
-        let paths = match Given::deserialize(d)? {
-            Given::Text(text) => text.split(',').map(|p| PathBuf::from(p.trim())).collect(),
-            Given::List(list) => list,
+        let (paths, given) = match Given::deserialize(d)? {
+            Given::Text(text) => (
+                text.split(',').map(|p| PathBuf::from(p.trim())).collect(),
+                true,
+            ),
+            Given::List(list) => {
+                let given = !list.is_empty();
+                (list, given)
+            }
         };
+        let paths: Vec<PathBuf> = paths
+            .into_iter()
+            .map(|p| PathBuf::from(p.to_string_lossy().trim()))
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        if given && paths.is_empty() {
+            return Err(serde::de::Error::custom(
+                "is set but names nothing (empty, or only commas): give at least one, \
+                 or unset it",
+            ));
+        }
+        Ok(paths)
+    }
+}
+
+/// A list of names: a TOML list, or comma-separated text (env); refused
+/// when given but naming nothing, as [`path_list`].
+pub(crate) mod string_list {
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let paths = super::path_list::deserialize(d)?;
         Ok(paths
             .into_iter()
-            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| p.to_string_lossy().into_owned())
             .collect())
     }
 }

@@ -120,6 +120,9 @@ pub enum AdminError {
     /// Sent from a foreign origin (a browser page elsewhere): 403.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The version asked for is not known to this host: 404.
+    #[error("not found: {0}")]
+    NotFound(String),
 }
 
 /// The operations the admin API offers on a running host's plugins.
@@ -145,5 +148,13 @@ pub trait PluginAdmin: Send + Sync {
     fn list(&self) -> Vec<VersionInfo>;
     /// Return to the version that was active before the current one.
     fn rollback(&self) -> Result<RollbackReport, AdminError>;
+    /// Return to version `key` (`name@version`): the history walks back to
+    /// it, or it goes on top when it is known but no longer in the history.
+    /// An unknown version is [`AdminError::NotFound`].
+    fn rollback_to(&self, key: &str) -> Result<RollbackReport, AdminError> {
+        Err(AdminError::NotFound(format!(
+            "{key}: this host rolls back only to the previous version"
+        )))
+    }
     fn status(&self) -> PluginStatus;
 }

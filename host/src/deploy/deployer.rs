@@ -54,6 +54,10 @@ pub struct Deployer {
     pub(super) wait_live: Duration,
     /// Whether the monitor thread runs (started with the first feed).
     monitor: Mutex<bool>,
+    /// Held from reading the history to applying the next one, so two
+    /// deploys (or a deploy and a rollback) at once each build on the other's
+    /// history instead of one overwriting the other.
+    changes: Mutex<()>,
     /// Whose signatures a new version must carry (none: not checked).
     pub(super) trust: TrustedKeys,
 }
@@ -105,6 +109,7 @@ impl Deployer {
             fleet,
             wait_live: Duration::ZERO,
             monitor: Mutex::new(false),
+            changes: Mutex::new(()),
             trust: TrustedKeys::default(),
         }
     }
@@ -202,6 +207,13 @@ impl Deployer {
         if let Some((history, reason)) = verdict {
             self.rollback_automatically(history, &reason);
         }
+    }
+
+    /// One change of the history at a time (see `changes`).
+    pub(super) fn one_change(&self) -> MutexGuard<'_, ()> {
+        self.changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Roll back because the running version failed too often.
@@ -369,6 +381,20 @@ impl Deployer {
     /// The history after activating `key`.
     pub(super) fn history_with(&self, key: &str) -> Vec<String> {
         self.lock().store.history_with(key)
+    }
+
+    /// The history after returning to `key`: cut after it when it is in the
+    /// history, else with it on top; `None` when this host does not know it.
+    pub(super) fn history_back_to(&self, key: &str) -> Option<Vec<String>> {
+        let state = self.lock();
+        if !state.store.knows(key) {
+            return None;
+        }
+        let history = state.store.history();
+        Some(match history.iter().position(|k| k == key) {
+            Some(at) => history[..=at].to_vec(),
+            None => state.store.history_with(key),
+        })
     }
 
     /// Wait until the pipeline runs `key` (for answers that say "it is live").

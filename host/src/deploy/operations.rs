@@ -30,8 +30,13 @@ impl PluginAdmin for Deployer {
         self.fleet
             .publish_plugin(&key, name, wasm, signature.as_deref())
             .map_err(AdminError::Unavailable)?;
-        let history = self.history_with(&key);
-        self.apply(history, &format!("deployed {key}"))?;
+        {
+            // From the history as the last change left it: a deploy running
+            // beside this one goes in before or after it, never instead.
+            let _one = self.one_change();
+            let history = self.history_with(&key);
+            self.apply(history, &format!("deployed {key}"))?;
+        }
         if !self.wait_running(&key, self.wait_live) {
             tracing::info!(version = %key, "deployed; it goes live at the next commit boundary");
         }
@@ -62,10 +67,40 @@ impl PluginAdmin for Deployer {
 
     fn rollback(&self) -> Result<RollbackReport, AdminError> {
         self.drain();
-        let from = self.desired_key();
-        let history = self.history_after_rollback()?;
-        let to = history.last().cloned().unwrap_or_default();
-        self.apply(history, &format!("rolled back from {from} by an operator"))?;
+        let (from, to) = {
+            let _one = self.one_change();
+            let from = self.desired_key();
+            let history = self.history_after_rollback()?;
+            let to = history.last().cloned().unwrap_or_default();
+            self.apply(history, &format!("rolled back from {from} by an operator"))?;
+            (from, to)
+        };
+        self.lock().rollbacks += 1;
+        self.wait_running(&to, self.wait_live);
+        Ok(RollbackReport {
+            from,
+            to,
+            fleet: self.fleet.topic().is_some(),
+        })
+    }
+
+    fn rollback_to(&self, key: &str) -> Result<RollbackReport, AdminError> {
+        self.drain();
+        let (from, to) = {
+            let _one = self.one_change();
+            let from = self.desired_key();
+            let history = self.history_back_to(key).ok_or_else(|| {
+                AdminError::NotFound(format!("{key} is not a version this host knows"))
+            })?;
+            if from == key {
+                return Err(AdminError::Conflict(format!("{key} is already active")));
+            }
+            self.apply(
+                history,
+                &format!("rolled back from {from} to {key} by an operator"),
+            )?;
+            (from, key.to_owned())
+        };
         self.lock().rollbacks += 1;
         self.wait_running(&to, self.wait_live);
         Ok(RollbackReport {

@@ -111,6 +111,11 @@ impl<V> VersionStore<V> {
         Ok(Activated::Changed { forward })
     }
 
+    /// The activations kept, oldest first (the last one runs).
+    pub(crate) fn history(&self) -> &[String] {
+        &self.history
+    }
+
     /// The history after one step back, or why there is none.
     pub(crate) fn history_after_rollback(&self) -> Result<Vec<String>, HistoryError> {
         let mut history = self.history.clone();

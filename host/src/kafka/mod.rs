@@ -10,6 +10,7 @@
 //!   at-least-once (acknowledged batches), behind one trait;
 //! - `group`: the consumer's context: commit before partitions are revoked;
 //! - `records`: Kafka messages in, routed records out (headers, backpressure, size limit);
+//!   `header_guard`: input headers named like the host's own are renamed `original-<name>`;
 //! - `faults`: heartbeat, lost assignment, recreating a fatal producer;
 //! - `runner`: the poll → process → produce → maybe-commit loop;
 //! - `late`, `held`: late claims, CLAIM_NOT_FOUND retried through the retry
@@ -25,6 +26,7 @@ mod delivery;
 mod failure_source;
 mod faults;
 mod group;
+mod header_guard;
 mod held;
 mod late;
 mod progress;

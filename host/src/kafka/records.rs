@@ -236,7 +236,8 @@ fn send_one(
     keep_waiting: &mut dyn FnMut() -> bool,
 ) -> Result<(), KafkaError> {
     let mut headers = OwnedHeaders::new_with_capacity(r.headers.len() + 1);
-    for h in &r.headers {
+    // The commit unit is the host's alone (a plugin's own copy is dropped).
+    for h in r.headers.iter().filter(|h| h.key != COMMIT_UNIT_HEADER) {
         headers = headers.insert(KafkaHeader {
             key: &h.key,
             value: Some(&h.value),

@@ -43,6 +43,15 @@ impl TailedRecord {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_slice())
     }
+
+    /// Every value of header `key`, in order (a name may repeat).
+    pub fn header_values(&self, key: &str) -> Vec<&[u8]> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
+            .collect()
+    }
 }
 
 /// Options of a read.

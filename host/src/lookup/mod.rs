@@ -230,7 +230,12 @@ impl ClaimsLookup {
                 }
                 self.counts.publish(&cache);
             }
-            Mode::Full(full) => full.apply(changes),
+            Mode::Full(full) => {
+                full.apply(changes);
+                // The rows gauge follows the table now, not at the next lookup.
+                let rows = full.read(|table| table.len() as u64);
+                self.counts.rows.store(rows, Ordering::Relaxed);
+            }
             Mode::PartialUntilFull { partial, full, .. } => {
                 // Both: lookups may still be on the partial cache, and a load
                 // in progress replays the changes onto what it read.
@@ -238,6 +243,7 @@ impl ClaimsLookup {
                 for change in changes {
                     cache.invalidate(&change.claim_id);
                 }
+                self.counts.publish(&cache);
                 drop(cache);
                 full.apply(changes);
             }

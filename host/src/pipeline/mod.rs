@@ -55,6 +55,8 @@ pub const STATUS_HEADER: &str = header::STATUS;
 /// Headers the host stamps on every output.
 pub const PLUGIN_NAME_HEADER: &str = header::PLUGIN_NAME;
 pub const PLUGIN_VERSION_HEADER: &str = header::PLUGIN_VERSION;
+/// The headers the pipeline stamps, one value each.
+const STAMPED_HEADERS: [&str; 3] = [STATUS_HEADER, PLUGIN_NAME_HEADER, PLUGIN_VERSION_HEADER];
 
 /// One routed output, ready for a sink.
 #[derive(Debug, Clone)]
@@ -282,12 +284,14 @@ impl Pipeline {
             let name = self.plugin.info().name.as_bytes();
             let version = self.plugin.info().version.as_bytes();
             for r in &mut routed {
-                if !r.headers.iter().any(|h| h.key == STATUS_HEADER) {
-                    r.headers.push(Header {
-                        key: STATUS_HEADER.into(),
-                        value: r.status.as_bytes().to_vec(),
-                    });
-                }
+                // The host's values only: one of each name (a plugin's own
+                // status header became `r.status`; any other copy goes).
+                r.headers
+                    .retain(|h| !STAMPED_HEADERS.contains(&h.key.as_str()));
+                r.headers.push(Header {
+                    key: STATUS_HEADER.into(),
+                    value: r.status.as_bytes().to_vec(),
+                });
                 r.headers.push(Header {
                     key: PLUGIN_NAME_HEADER.into(),
                     value: name.to_vec(),
@@ -437,6 +441,11 @@ impl Pipeline {
                 } else {
                     Status::Failed.as_str()
                 }));
+            // An outcome the typed writer could not write (a span outside
+            // the text...) is an invalid output too: one count per such record.
+            if status == Status::PluginInvalidOutput.as_str() {
+                self.meter.invalid_outputs.fetch_add(1, Relaxed);
+            }
             routed.push(Routed {
                 input_index: i,
                 output: out.output,

@@ -6,16 +6,20 @@
 //! configuration (wasmtime's version and settings, as written in the header of
 //! an empty module precompiled by the engine, `Engine::precompile_compatibility_hash`
 //! and our own engine flags), so a new wasmtime, another target or other
-//! engine settings never read an old entry. A file holds the sha256 of the
-//! artifact, then the artifact (`Engine::precompile_component`'s output).
+//! engine settings never read an old entry. A file holds the entry's seal
+//! (an HMAC under this host's key over the entry key and the artifact, see
+//! `cache_seal`), then the artifact (`Engine::precompile_component`'s output).
+//! The folder must be this user's and private (else the host refuses to
+//! start), and an entry file must be this user's, or it is not read.
 //! Entries are written to a temporary file and renamed into place, so a reader
-//! sees a whole entry or none; an entry whose digest does not match (truncated,
-//! corrupt) or that wasmtime refuses is ignored and rebuilt. The folder is kept
-//! under a size bound by removing the entries used longest ago.
+//! sees a whole entry or none; an entry whose seal does not match (truncated,
+//! corrupt, swapped, written by someone else) or that wasmtime refuses is
+//! ignored, logged and rebuilt. The folder is kept under a size bound by
+//! removing the entries used longest ago.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -23,11 +27,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::cache_seal::{EntrySeal, SEAL_LEN, SealError, check_owner};
+
 /// The smallest valid module: precompiled, it is just wasmtime's header
 /// (its version, target and settings).
 const EMPTY_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 /// Bumped when the file layout changes.
-const LAYOUT: &str = "enricher-compiled-component-v1";
+const LAYOUT: &str = "enricher-compiled-component-v2";
 const SUFFIX: &str = "cwasm";
 /// Default bound on the folder's size.
 pub const DEFAULT_MAX_BYTES: u64 = 512 << 20;
@@ -50,12 +56,34 @@ pub struct CompileCache {
     /// Hex sha256 of the engine configuration, mixed into every key.
     engine_key: String,
     max_bytes: u64,
+    /// This host's key: an entry is loaded only if its seal verifies.
+    seal: EntrySeal,
+}
+
+/// Why a cache folder is not used.
+#[derive(Debug)]
+pub(crate) enum CacheRefused {
+    /// Another user could write it: the host must not run (the message says what to do).
+    Unsafe(String),
+    /// It cannot be made or read: compile every time.
+    Unavailable(String),
 }
 
 impl CompileCache {
     /// A cache in `dir` for `engine`, built with our settings described by `flags`
     /// (anything that changes the compiled code and that wasmtime's own hash may miss).
-    pub fn new(dir: PathBuf, engine: &Engine, flags: &str, max_bytes: u64) -> Self {
+    /// The folder is created private if missing and refused if another user
+    /// owns it or may write it.
+    pub(crate) fn new(
+        dir: PathBuf,
+        engine: &Engine,
+        flags: &str,
+        max_bytes: u64,
+    ) -> Result<Self, CacheRefused> {
+        let seal = EntrySeal::open(&dir).map_err(|e| match e {
+            SealError::Unsafe(why) => CacheRefused::Unsafe(why),
+            SealError::Io(why) => CacheRefused::Unavailable(why),
+        })?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let mut key = Sha256::new();
@@ -69,11 +97,12 @@ impl CompileCache {
         if let Ok(header) = engine.precompile_module(EMPTY_MODULE) {
             key.update(Sha256::digest(header));
         }
-        Self {
+        Ok(Self {
             dir,
             engine_key: hex(&key.finalize()),
             max_bytes,
-        }
+            seal,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -82,11 +111,17 @@ impl CompileCache {
 
     /// The file holding the compiled form of `bytes`.
     pub fn entry_path(&self, bytes: &[u8]) -> PathBuf {
+        self.dir
+            .join(format!("{}.{SUFFIX}", &hex(&self.entry_key(bytes))[..40]))
+    }
+
+    /// The entry's key: the engine configuration and the component's sha256;
+    /// it names the file and is sealed with the artifact.
+    fn entry_key(&self, bytes: &[u8]) -> [u8; 32] {
         let mut key = Sha256::new();
         key.update(self.engine_key.as_bytes());
         key.update(Sha256::digest(bytes));
-        self.dir
-            .join(format!("{}.{SUFFIX}", &hex(&key.finalize())[..40]))
+        key.finalize().into()
     }
 
     /// The component for `bytes`: from its entry if there is a good one,
@@ -98,7 +133,8 @@ impl CompileCache {
         bytes: &[u8],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.entry_path(bytes);
-        let outcome = match self.read_entry(engine, &path) {
+        let key = self.entry_key(bytes);
+        let outcome = match self.read_entry(engine, &path, &key) {
             Ok(Some(component)) => {
                 // Touched so eviction removes the entries used longest ago.
                 touch(&path);
@@ -113,7 +149,7 @@ impl CompileCache {
         let artifact = engine.precompile_component(bytes)?;
         // SAFETY: `artifact` was produced just now by `precompile_component` of this engine.
         let component = unsafe { Component::deserialize(engine, &artifact)? };
-        if let Err(error) = self.write_entry(&path, &artifact) {
+        if let Err(error) = self.write_entry(&path, &key, &artifact) {
             tracing::warn!(dir = %self.dir.display(), %error, "cannot store the compiled plugin (continuing)");
         } else {
             self.evict(&path);
@@ -122,37 +158,52 @@ impl CompileCache {
     }
 
     /// `Ok(None)` if there is no entry; `Err` if there is one we cannot use.
-    fn read_entry(&self, engine: &Engine, path: &Path) -> Result<Option<Component>, String> {
-        let file = match fs::read(path) {
+    fn read_entry(
+        &self,
+        engine: &Engine,
+        path: &Path,
+        key: &[u8],
+    ) -> Result<Option<Component>, String> {
+        let mut file = match fs::File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.to_string()),
         };
-        let (digest, artifact) = file.split_at_checked(32).ok_or("shorter than its digest")?;
-        if Sha256::digest(artifact).as_slice() != digest {
-            return Err("digest does not match its contents (truncated or corrupt)".into());
+        // The file read is the one checked (no second open by name).
+        let meta = file.metadata().map_err(|e| e.to_string())?;
+        check_owner(path, &meta, "entry").map_err(|e| match e {
+            SealError::Unsafe(why) | SealError::Io(why) => why,
+        })?;
+        let mut entry = Vec::with_capacity(meta.len() as usize);
+        file.read_to_end(&mut entry).map_err(|e| e.to_string())?;
+        let (seal, artifact) = entry
+            .split_at_checked(SEAL_LEN)
+            .ok_or("shorter than its seal")?;
+        if !self.seal.verify(key, artifact, seal) {
+            return Err(
+                "its seal does not match this host's key and this component \
+                 (truncated, corrupt, or written by someone else): not loaded"
+                    .into(),
+            );
         }
         // SAFETY: `Component::deserialize` trusts its input to be an artifact
         // that wasmtime produced; arbitrary bytes could run arbitrary code.
-        // This entry is trusted because (1) only this code writes the folder:
-        // it is the user's own cache folder (or one the operator named),
-        // created private (0700), and a file appears in it only by an atomic
-        // rename of a file we wrote whole from `precompile_component`'s
-        // output; (2) the digest just checked says the bytes are the ones we
-        // wrote (a truncated or damaged file is refused, not loaded); (3) its
-        // name is keyed by the engine configuration and wasmtime checks its
-        // own version and settings header again. Someone able to write this
-        // folder could equally replace the plugin or the binary itself. The
-        // bytes are read into memory rather than mapped (`deserialize_file`),
-        // so a file changed later cannot change code already loaded.
+        // This entry is trusted because (1) its seal, an HMAC under a key only
+        // this user can read, says this host wrote these bytes from
+        // `precompile_component`'s output for this very component and engine
+        // configuration (so a swapped, copied or forged entry is refused);
+        // (2) the folder and the file belong to this user and no one else may
+        // write them (checked when the cache opened and above); (3) wasmtime
+        // checks its own version and settings header again. The bytes are read
+        // into memory rather than mapped (`deserialize_file`), so a file
+        // changed later cannot change code already loaded.
         unsafe { Component::deserialize(engine, artifact) }
             .map(Some)
             .map_err(|e| format!("{e:#}"))
     }
 
-    /// Write `digest || artifact` to a temporary file in the folder, then rename it into place.
-    fn write_entry(&self, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
-        create_private_dir(&self.dir)?;
+    /// Write `seal || artifact` to a temporary file in the folder, then rename it into place.
+    fn write_entry(&self, path: &Path, key: &[u8], artifact: &[u8]) -> std::io::Result<()> {
         let tmp = self.dir.join(format!(
             ".{}.{}.{}.tmp",
             path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
@@ -160,8 +211,12 @@ impl CompileCache {
             fastrand::u64(..)
         ));
         let written = (|| {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(&Sha256::digest(artifact))?;
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
+            file.write_all(&self.seal.seal(key, artifact))?;
             file.write_all(artifact)?;
             file.sync_all()?;
             fs::rename(&tmp, path)
@@ -207,14 +262,6 @@ pub fn default_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| non_empty("HOME").map(|home| PathBuf::from(home).join(".cache")))
         .map(|base| base.join("enricher"))
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 fn touch(path: &Path) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use super::compile_cache::{CompileCache, DEFAULT_MAX_BYTES};
+use super::compile_cache::{CacheRefused, CompileCache, DEFAULT_MAX_BYTES};
 use super::imports::{HostState, add_imports};
 use super::plugin::Exports;
 use super::plugin::Plugin;
@@ -64,10 +64,17 @@ impl PluginEngine {
         if settings.count_operators {
             flags.push_str(",fuel");
         }
-        let cache = settings
-            .compile_cache
-            .clone()
-            .map(|dir| CompileCache::new(dir, &engine, &flags, DEFAULT_MAX_BYTES));
+        let cache = match settings.compile_cache.clone() {
+            None => None,
+            Some(dir) => match CompileCache::new(dir.clone(), &engine, &flags, DEFAULT_MAX_BYTES) {
+                Ok(cache) => Some(cache),
+                Err(CacheRefused::Unsafe(why)) => return Err(PluginError::UnsafeCache(why)),
+                Err(CacheRefused::Unavailable(why)) => {
+                    tracing::warn!(dir = %dir.display(), %why, "no compiled plugin cache: compiling every plugin");
+                    None
+                }
+            },
+        };
         let mut linker = Linker::new(&engine);
         add_imports(&mut linker).map_err(|e| incompatible("linker", &e))?;
         let ticker = Arc::new(EpochTicker::start(&engine));
@@ -157,6 +164,43 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>, PluginError> {
 fn incompatible(source: &str, e: &wasmtime::Error) -> PluginError {
     PluginError::Incompatible {
         name: source.to_owned(),
-        message: format!("{e:#}"),
+        message: one_line(&format!("{e:#}")),
+    }
+}
+
+/// wasmtime's messages may span lines (a parser's context, "Caused by:"
+/// sections): one line, for a 422 answer and a log line.
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Caused by:")
+        .collect();
+    lines.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_bytes_are_refused_in_one_line() {
+        let engine = PluginEngine::with_settings(PluginSettings::default()).expect("engine");
+        for garbage in [
+            &b"garbage bytes, not a component"[..],
+            b"\0asm\x01\0\0\0\xff\xff",
+            b"",
+        ] {
+            let Err(PluginError::Incompatible { message, .. }) =
+                engine.load_bytes("upload", garbage)
+            else {
+                panic!("{garbage:?} was taken");
+            };
+            assert!(
+                !message.is_empty() && !message.contains('\n'),
+                "{garbage:?}: {message:?}"
+            );
+        }
+        assert_eq!(one_line("a\n\nCaused by:\n    b\n"), "a; b");
     }
 }

@@ -4,7 +4,8 @@
 //! - [`engine`](PluginEngine): the wasmtime engine and linker; loading,
 //!   checking and pre-instantiating a component;
 //! - `compile_cache`: compiled components on disk, keyed by the component
-//!   and the engine configuration;
+//!   and the engine configuration; `cache_seal`: why an entry may be loaded
+//!   (a private folder, an HMAC under this host's key);
 //! - `plugin`: a loaded [`Plugin`] and its [`PluginInstance`]s, which run batches;
 //! - `world`: which form a component is (raw bytes or typed) and which WIT
 //!   package version it was built against, and whether this host runs it;
@@ -13,6 +14,7 @@
 //! - `imports`: the host side of the world's imports (one file per
 //!   interface), and the WASI a plugin is granted (nothing nondeterministic).
 
+mod cache_seal;
 mod compile_cache;
 mod engine;
 mod imports;

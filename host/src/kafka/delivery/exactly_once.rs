@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::Producer;
 
 use super::progress::{CALL_TIMEOUT, Progress, offsets_of};
@@ -139,14 +140,39 @@ fn wait_for_outputs(producer: &EnricherProducer, limit: Duration) {
     let _ = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
 }
 
+/// Why exactly-once could not start, with both usual causes of a refused
+/// transactional id: a broker without transactions (a test broker) and, on a
+/// real cluster, a principal without the ACL on its transactional id.
+fn init_failure(e: &KafkaError) -> String {
+    let refused = matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+        )
+    );
+    if refused {
+        format!(
+            "exactly-once delivery could not start: the broker refused this instance's \
+             transactional id ({e}). Either the broker has no transactions (a test broker such \
+             as nisshi: use --delivery at-least-once), or, on a real cluster, an ACL is missing: \
+             allow this principal WRITE and DESCRIBE on the TransactionalId \
+             (kafka.transactional-id, KAFKA_TRANSACTIONAL_ID) and IDEMPOTENT_WRITE on the cluster."
+        )
+    } else {
+        format!(
+            "exactly-once delivery needs a broker with transactions (Apache Kafka ≥ 2.5, Redpanda), \
+             and initialising them failed: {e}. Use --delivery at-least-once for brokers without them."
+        )
+    }
+}
+
 impl<C: ConsumerContext> Delivery<C> for Transactions {
     fn init(&self) -> Result<(), KafkaRunError> {
-        self.producer.current().init_transactions(CALL_TIMEOUT).map_err(|e| {
-            KafkaRunError::Unsupported(format!(
-                "exactly-once delivery needs a broker with transactions (Apache Kafka ≥ 2.5, Redpanda), \
-                 and initialising them failed: {e}. Use --delivery at-least-once for brokers without them."
-            ))
-        })
+        self.producer
+            .current()
+            .init_transactions(CALL_TIMEOUT)
+            .map_err(|e| KafkaRunError::Unsupported(init_failure(&e)))
     }
 
     fn producer(&self) -> Arc<EnricherProducer> {

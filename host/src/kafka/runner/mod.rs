@@ -187,7 +187,8 @@ pub(crate) fn run_source(
             continue;
         }
         if !run.batch.is_empty() {
-            let routed = pipeline.process(&run.batch);
+            let mut routed = pipeline.process(&run.batch);
+            run.name_tombstones(&mut routed);
             if let Err(e) = run.produce(routed, shutdown) {
                 run.recover(e, shutdown)?;
                 continue;

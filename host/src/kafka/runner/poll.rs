@@ -13,8 +13,11 @@ use crate::bindings::InputRecord;
 use crate::clock::now_ms;
 use crate::kafka::KafkaRunError;
 use crate::kafka::failure_source::{Redriven, failure_to_input};
-use crate::kafka::late::{attempt_of, due_ms};
+use crate::kafka::header_guard::rename_host_headers;
+use crate::kafka::late::{RETRY_ATTEMPT_HEADER, RETRY_DUE_HEADER, attempt_of, due_ms};
 use crate::kafka::records::to_input;
+use crate::pipeline::{Routed, host_failure};
+use enricher_model::Status;
 
 /// How long an empty poll waits at most before the loop looks at commits again.
 const POLL_WAIT: Duration = Duration::from_millis(50);
@@ -27,6 +30,8 @@ pub(super) struct Position {
     pub(super) offset: i64,
     /// Which retry it is (0: a first try).
     pub(super) attempt: u32,
+    /// The record had no value at all (a tombstone), not an empty one.
+    pub(super) tombstone: bool,
 }
 
 impl Loop<'_> {
@@ -56,9 +61,10 @@ impl Loop<'_> {
                 Some(Ok(msg)) => {
                     let retry = msg.topic() != self.input_topic;
                     let (partition, offset) = (msg.partition(), msg.offset());
+                    let tombstone = msg.payload().is_none();
                     let input = to_input(&msg);
                     drop(msg);
-                    self.take(retry, partition, offset, input)?;
+                    self.take(retry, partition, offset, input, tombstone)?;
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => self.saw_eof(partition),
                 Some(Err(e)) => {
@@ -91,7 +97,8 @@ impl Loop<'_> {
         retry: bool,
         partition: i32,
         offset: i64,
-        input: InputRecord,
+        mut input: InputRecord,
+        tombstone: bool,
     ) -> Result<(), KafkaRunError> {
         let retry_topic = self.config.retry_topic.as_str();
         if retry && self.held.is_held(retry_topic, partition) {
@@ -103,6 +110,7 @@ impl Loop<'_> {
             partition,
             offset,
             attempt,
+            tombstone,
         };
         match &mut self.source {
             Source::Stream(_) if retry => {
@@ -114,10 +122,16 @@ impl Loop<'_> {
                 }
                 self.report.retries_taken += 1;
                 self.positions.push(position(attempt_of(&input)));
+                // The retry headers on a retry record are the host's own.
+                rename_host_headers(
+                    &mut input.headers,
+                    &[RETRY_ATTEMPT_HEADER, RETRY_DUE_HEADER],
+                );
                 self.batch.push(input);
             }
             Source::Stream(_) => {
                 self.positions.push(position(0));
+                rename_host_headers(&mut input.headers, &[]);
                 self.batch.push(input);
             }
             Source::Redrive(redrive) => match failure_to_input(input, &redrive.filter) {
@@ -148,6 +162,33 @@ impl Loop<'_> {
                 .map(|e| e.offset().to_raw())
         {
             end.saw_eof(partition, at);
+        }
+    }
+}
+
+impl Loop<'_> {
+    /// Say "tombstone" where the plugin saw an empty record that was a Kafka
+    /// record without a value: the failure record is the host's, naming it.
+    pub(super) fn name_tombstones(&self, routed: &mut [Routed]) {
+        if !self.positions.iter().any(|p| p.tombstone) {
+            return;
+        }
+        for r in routed.iter_mut() {
+            let tombstone = self
+                .positions
+                .get(r.input_index)
+                .is_some_and(|p| p.tombstone);
+            if tombstone && r.status == Status::InvalidJson.as_str() {
+                let why = "a tombstone: the Kafka record has no value (null), not a payment event";
+                let named = host_failure(
+                    r.input_index,
+                    &self.batch[r.input_index],
+                    Status::InvalidJson,
+                    why,
+                    now_ms(),
+                );
+                r.value = named.value;
+            }
         }
     }
 }
