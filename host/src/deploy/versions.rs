@@ -84,11 +84,6 @@ impl<V> VersionStore<V> {
         self.versions.get(self.desired_key()?)
     }
 
-    #[cfg(test)]
-    pub(crate) fn history(&self) -> &[String] {
-        &self.history
-    }
-
     /// What a rollback would return to.
     pub(crate) fn previous(&self) -> Option<&str> {
         let n = self.history.len();
