@@ -219,7 +219,8 @@ mod tests {
                 .toml(std::path::Path::new("c.toml"), &text)
                 .and_then(|l| l.extract())
                 .expect_err(toml);
-            assert!(err.to_string().contains("deploy.trusted-keys"), "{err}");
+            let err = err.to_string();
+            assert!(err.contains("trusted-keys") && err.contains("names nothing"), "{err}");
         }
     }
 

@@ -31,9 +31,13 @@ fn run(dir: &Dir, db: &Path) -> Command {
     cmd
 }
 
+/// The compiled plugins in `dir` (not the folder's `.seal-key`).
 fn entries(dir: &Path) -> Vec<PathBuf> {
     match std::fs::read_dir(dir) {
-        Ok(listing) => listing.map(|e| e.expect("entry").path()).collect(),
+        Ok(listing) => listing
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
