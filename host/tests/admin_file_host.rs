@@ -8,30 +8,16 @@
 mod support;
 
 use std::net::TcpStream;
-use std::process::Stdio;
 use std::time::Duration;
 
-use support::host::{Running, enricher, raw_request, start, workdir};
+use support::host::{Running, raw_request, start_on_stdin, workdir};
 
 const TOKEN: &str = "file-host-admin-token-0123456789";
 
 /// A file-mode host reading stdin (held open), with `env` set.
 fn file_host(label: &str, env: &[(&str, &str)]) -> (Running, std::process::ChildStdin) {
     let (dir, db) = workdir(label, 3);
-    let mut cmd = enricher();
-    cmd.args(["run", "--input", "-", "--db"])
-        .arg(&db)
-        .arg("--enriched-out")
-        .arg(dir.join("enriched.jsonl"))
-        .arg("--failed-out")
-        .arg(dir.join("failed.jsonl"))
-        .stdin(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut host = start(cmd);
-    let stdin = host.child.stdin.take().expect("stdin");
-    (host, stdin)
+    start_on_stdin(&dir, &db, env)
 }
 
 fn get(admin: &str, path: &str, headers: &[&str]) -> (u16, String) {

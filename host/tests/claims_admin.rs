@@ -11,10 +11,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::{ChildStdin, Stdio};
+use std::process::ChildStdin;
 use std::time::Duration;
 
-use support::host::{Running, enricher, start, workdir};
+use support::host::{Running, enricher, start_on_stdin, workdir};
 use support::stderr_ok;
 
 /// The host's stderr once it holds `needle` (its reader thread may lag the exit).
@@ -80,20 +80,13 @@ fn outputs(path: &std::path::Path) -> BTreeMap<String, (serde_json::Value, Strin
 fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
     let (dir, db) = workdir("claims-admin", 3);
     let (enriched, failed) = (dir.join("enriched.jsonl"), dir.join("failed.jsonl"));
-    let mut cmd = enricher();
-    cmd.args(["run", "--input", "-", "--db"])
-        .arg(&db)
-        .arg("--enriched-out")
-        .arg(&enriched)
-        .arg("--failed-out")
-        .arg(&failed)
-        .env("ENRICHER_BATCH_SIZE", "1")
-        .env("ENRICHER_ADMIN_TOKEN", TOKEN)
-        .env("LOOKUP_CACHE_TTL", "1h")
-        .env("LOOKUP_CACHE_MISSING_TTL", "1h")
-        .stdin(Stdio::piped());
-    let mut host = start(cmd);
-    let mut stdin = host.child.stdin.take().expect("stdin");
+    let env = [
+        ("ENRICHER_BATCH_SIZE", "1"),
+        ("ENRICHER_ADMIN_TOKEN", TOKEN),
+        ("LOOKUP_CACHE_TTL", "1h"),
+        ("LOOKUP_CACHE_MISSING_TTL", "1h"),
+    ];
+    let (mut host, mut stdin) = start_on_stdin(&dir, &db, &env);
     let admin = host.admin.clone();
 
     // A known claim (now cached as found) and a new one (cached as missing).
@@ -219,19 +212,12 @@ fn claims_posted_to_a_running_file_host_change_its_next_lookups_exactly() {
 fn claims_posted_under_a_foreign_host_name_are_refused() {
     use support::host::raw_request;
     let (dir, db) = workdir("claims-rebinding", 3);
-    let mut cmd = enricher();
-    cmd.args(["run", "--input", "-", "--db"])
-        .arg(&db)
-        .arg("--enriched-out")
-        .arg(dir.join("enriched.jsonl"))
-        .arg("--failed-out")
-        .arg(dir.join("failed.jsonl"))
-        .env("ENRICHER_BATCH_SIZE", "1")
-        .env("LOOKUP_CACHE_TTL", "1h")
-        .env("LOOKUP_CACHE_MISSING_TTL", "1h")
-        .stdin(Stdio::piped());
-    let mut host = start(cmd);
-    let mut stdin = host.child.stdin.take().expect("stdin");
+    let env = [
+        ("ENRICHER_BATCH_SIZE", "1"),
+        ("LOOKUP_CACHE_TTL", "1h"),
+        ("LOOKUP_CACHE_MISSING_TTL", "1h"),
+    ];
+    let (mut host, mut stdin) = start_on_stdin(&dir, &db, &env);
     let admin = host.admin.clone();
     let port = admin.rsplit_once(':').expect("host:port").1.to_owned();
     let claims = "claim_id,member_id,claim_amount,claim_status,created_date\n\

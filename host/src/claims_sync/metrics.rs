@@ -166,7 +166,7 @@ impl Collector for Metrics {
             e,
             "enricher_claims_sync_acknowledged_lsn",
             "The WAL position acknowledged to the slot (everything before it is on the changelog)",
-            s.durable_lsn_u64 as f64,
+            s.durable_lsn as f64,
         )?;
         gauge(
             e,

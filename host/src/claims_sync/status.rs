@@ -39,16 +39,23 @@ pub struct SyncStatus {
     pub changes: u64,
     pub deleted: u64,
     pub rejected: u64,
-    /// `X/Y`, as PostgreSQL writes positions.
-    pub durable_lsn: String,
-    /// The same position as a number (for `/metrics`).
-    pub durable_lsn_u64: u64,
+    /// The WAL position everything before which is on the changelog
+    /// ([`SyncStatus::durable_lsn_text`] writes it as PostgreSQL does).
+    pub durable_lsn: u64,
     /// Bytes of WAL behind (`None` before the first measure).
     pub lag_bytes: Option<u64>,
     /// Seconds since the commit of the last published change, while changes
     /// are in flight; 0 when everything received is published.
     pub lag_seconds: f64,
     pub streaming: bool,
+}
+
+impl SyncStatus {
+    /// The acknowledged position as PostgreSQL writes positions: `X/Y`.
+    pub fn durable_lsn_text(&self) -> String {
+        let lsn = self.durable_lsn;
+        format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+    }
 }
 
 impl SyncProgress {
@@ -76,8 +83,7 @@ impl SyncProgress {
             changes: self.changes.load(Ordering::Relaxed),
             deleted: self.deleted.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
-            durable_lsn: format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF),
-            durable_lsn_u64: lsn,
+            durable_lsn: lsn,
             lag_bytes: u64::try_from(self.lag_bytes.load(Ordering::Relaxed)).ok(),
             lag_seconds,
             streaming: self.streaming.load(Ordering::Relaxed),
@@ -163,7 +169,7 @@ impl StatusLine {
             s.deleted,
             s.rejected,
             s.lag_seconds,
-            s.durable_lsn
+            s.durable_lsn_text()
         );
         self.at = Instant::now();
         self.changes = s.changes;

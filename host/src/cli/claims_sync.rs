@@ -81,7 +81,7 @@ pub fn run(config: &Config, args: &SyncArgs) -> anyhow::Result<()> {
         s.changes,
         s.deleted,
         s.rejected,
-        s.durable_lsn,
+        s.durable_lsn_text(),
         args.slot
     );
     let json = serde_json::json!({
@@ -93,7 +93,7 @@ pub fn run(config: &Config, args: &SyncArgs) -> anyhow::Result<()> {
         "changes": s.changes,
         "deleted": s.deleted,
         "rejected": s.rejected,
-        "acknowledged_lsn": s.durable_lsn,
+        "acknowledged_lsn": s.durable_lsn_text(),
         "lag_bytes": s.lag_bytes,
     });
     args.summary.emit(&text, &json)

@@ -220,7 +220,10 @@ mod tests {
                 .and_then(|l| l.extract())
                 .expect_err(toml);
             let err = err.to_string();
-            assert!(err.contains("trusted-keys") && err.contains("names nothing"), "{err}");
+            assert!(
+                err.contains("trusted-keys") && err.contains("names nothing"),
+                "{err}"
+            );
         }
     }
 

@@ -70,6 +70,27 @@ pub fn start(mut cmd: Command) -> Running {
     }
 }
 
+/// A file-mode host over `db` reading stdin (held open: the returned
+/// handle), writing `enriched.jsonl` and `failed.jsonl` in `dir`, with `env`.
+pub fn start_on_stdin(
+    dir: &Path,
+    db: &Path,
+    env: &[(&str, &str)],
+) -> (Running, std::process::ChildStdin) {
+    let mut cmd = enricher();
+    cmd.args(["run", "--input", "-", "--db"])
+        .arg(db)
+        .arg("--enriched-out")
+        .arg(dir.join("enriched.jsonl"))
+        .arg("--failed-out")
+        .arg(dir.join("failed.jsonl"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped());
+    let mut host = start(cmd);
+    let stdin = host.child.stdin.take().expect("stdin");
+    (host, stdin)
+}
+
 pub fn get(url: &str) -> String {
     let mut answer = ureq::get(url)
         .call()
