@@ -2,7 +2,8 @@
 //! stdin held open, the real plugin and DuckDB file) as probes, Prometheus
 //! and a browser meet it: `/readyz` is ready with no Kafka reasons, the
 //! probes answer beside 300 idle connections, `/metrics` follows
-//! `admin.open-reads`, and the page carries `nosniff` and a strict CSP.
+//! `admin.open-reads`, the page carries `nosniff` and a strict CSP, and an
+//! open bind without a token is refused.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -135,4 +136,43 @@ fn the_cache_rows_gauge_follows_claims_posted_without_waiting_for_a_lookup() {
         s.sum("enricher_lookup_cache_rows", &[]) == 5.0
     });
     stop(host, stdin);
+}
+
+/// An admin API on an open address without a token is refused before the
+/// run starts, in file mode as in Kafka mode (it used to be a warning and a
+/// run without the API); with a token, the same bind is taken.
+#[test]
+fn a_public_bind_without_a_token_refuses_to_start_in_file_mode() {
+    let (dir, db) = workdir("file-public-bind", 3);
+    let run = |token: Option<&str>| {
+        let mut cmd = support::enricher(&["run", "--input", "-", "--db"]);
+        cmd.arg(&db)
+            .arg("--enriched-out")
+            .arg(dir.join("enriched.jsonl"))
+            .arg("--failed-out")
+            .arg(dir.join("failed.jsonl"))
+            .env("ENRICHER_ADMIN_BIND", "0.0.0.0:0")
+            .stdin(std::process::Stdio::null());
+        if let Some(token) = token {
+            cmd.env("ENRICHER_ADMIN_TOKEN", token);
+        }
+        cmd.output().expect("run")
+    };
+    let refused = run(None);
+    let log = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{log}");
+    assert!(
+        log.contains("refusing to serve the admin API on 0.0.0.0:0"),
+        "{log}"
+    );
+    assert!(
+        !dir.join("enriched.jsonl").exists(),
+        "refused before any output is opened"
+    );
+    let taken = run(Some(TOKEN));
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
 }

@@ -254,3 +254,119 @@ fn claims_posted_under_a_foreign_host_name_are_refused() {
     );
     assert_eq!(enriched["PAY-2"].0["member_id"], "MBR-EVIL");
 }
+
+/// `POST /v1/claims?delete=true` with a body that names only `claim_id`
+/// (a CSV of that one column, JSON lines with that one field) deletes those
+/// claims; the same body without `delete=true` is refused (a claim needs
+/// its member and amount), so the deletion's shorter rule is the one taken.
+#[test]
+fn a_deletion_needs_only_the_claim_ids() {
+    let (dir, db) = workdir("claims-delete-ids", 5);
+    let ids: Vec<String> = {
+        let conn = duckdb::Connection::open(&db).expect("db");
+        let mut statement = conn
+            .prepare("SELECT claim_id FROM claims ORDER BY claim_id LIMIT 3")
+            .expect("prepare");
+        let rows = statement.query_map([], |r| r.get(0)).expect("query");
+        rows.collect::<Result<_, _>>().expect("ids")
+    };
+    let (mut host, stdin) = start_on_stdin(&dir, &db, &[("ENRICHER_ADMIN_TOKEN", TOKEN)]);
+    let admin = host.admin.clone();
+    let csv = format!("claim_id\n{}\n", ids[0]);
+    let (status, body) = post_to(&admin, "/v1/claims", "text/csv", &csv);
+    assert_eq!(status, 422, "a claim needs its other columns: {body}");
+    assert!(body.contains("member_id"), "{body}");
+    let (status, body) = post_to(&admin, "/v1/claims?delete=true", "text/csv", &csv);
+    assert_eq!(status, 200, "{body}");
+    let jsonl = format!("{{\"claim_id\":\"{}\"}}\n", ids[1]);
+    let (status, body) = post_to(
+        &admin,
+        "/v1/claims?delete=true",
+        "application/x-ndjson",
+        &jsonl,
+    );
+    assert_eq!(status, 200, "{body}");
+    drop(stdin);
+    assert!(host.child.wait().expect("wait").success());
+    let conn = duckdb::Connection::open(&db).expect("db");
+    let left: Vec<String> = {
+        let mut statement = conn
+            .prepare("SELECT claim_id FROM claims ORDER BY claim_id")
+            .expect("prepare");
+        let rows = statement.query_map([], |r| r.get(0)).expect("query");
+        rows.collect::<Result<_, _>>().expect("ids")
+    };
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(
+        !left.contains(&ids[0]) && !left.contains(&ids[1]),
+        "{left:?}"
+    );
+    assert!(left.contains(&ids[2]), "{left:?}");
+}
+
+/// `path_and_query` posted with the test token: the status and the body.
+fn post_to(admin: &str, path_and_query: &str, content_type: &str, body: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut answer = agent
+        .post(format!("http://{admin}{path_and_query}"))
+        .header("Content-Type", content_type)
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .send(body)
+        .expect("POST");
+    let status = answer.status().as_u16();
+    (status, answer.body_mut().read_to_string().expect("body"))
+}
+
+/// A second host on a database a first one writes (its admin API on) is
+/// refused at start with why, instead of logging "opened read-only" and
+/// then failing on the lock; hosts that only read one file share it.
+#[test]
+fn a_second_host_on_a_written_database_is_refused_with_why() {
+    let (dir, db) = workdir("claims-second-host", 3);
+    let (mut writer, stdin) = start_on_stdin(&dir, &db, &[("ENRICHER_ADMIN_TOKEN", TOKEN)]);
+    let second = support::enricher(&["run", "--input", "-", "--db"])
+        .arg(&db)
+        .arg("--enriched-out")
+        .arg(dir.join("second-enriched.jsonl"))
+        .arg("--failed-out")
+        .arg(dir.join("second-failed.jsonl"))
+        .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("second host");
+    let log = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{log}");
+    assert!(log.contains("is being written by another process"), "{log}");
+    assert!(!log.contains("opened read-only"), "{log}");
+    drop(stdin);
+    assert!(writer.child.wait().expect("wait").success());
+
+    // Control: two readers (no admin API) share the file.
+    let readers: Vec<_> = (0..2)
+        .map(|n| {
+            support::enricher(&["run", "--input", "-", "--db"])
+                .arg(&db)
+                .arg("--enriched-out")
+                .arg(dir.join(format!("reader-{n}-enriched.jsonl")))
+                .arg("--failed-out")
+                .arg(dir.join(format!("reader-{n}-failed.jsonl")))
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("reader")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for mut reader in readers {
+        drop(reader.stdin.take());
+        let out = reader.wait_with_output().expect("reader");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

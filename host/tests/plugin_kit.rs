@@ -4,7 +4,7 @@
 //! `plugin test --expect` on its own sample; a changed expected record fails
 //! with a readable diff; a project built against another world fails the build
 //! with the deploy check's message. `plugin new --typed` does the same on the
-//! typed world.
+//! typed world. Each new Rust project's own `cargo test` (natively) passes.
 //!
 //! The first test to need the component builds it (wasm32-wasip2, the pinned
 //! toolchain; a minute or two); the others wait for it.
@@ -93,6 +93,30 @@ fn built_project() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// The project's own `cargo test` (natively, in its own target dir, as its
+/// author runs it): it must pass and run at least one test.
+fn assert_own_tests_pass(dir: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["test", "--release", "--quiet"])
+        .current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo test");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the template's own tests fail:\n{stdout}\n{stderr}"
+    );
+    let ran = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("running "))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u32>().ok())
+        .sum::<u32>();
+    assert!(ran >= 1, "no test ran:\n{stdout}");
+}
+
 fn plugin_test(wasm: &Path, dir: &Path, expect: &Path) -> Output {
     enricher(&[
         os("plugin"),
@@ -140,6 +164,7 @@ fn a_new_rust_plugin_builds_and_passes_its_sample_test() {
     );
     assert!(stderr.contains("enriched SUCCESS"), "{stderr}");
     assert!(stderr.contains("matches"), "{stderr}");
+    assert_own_tests_pass(dir);
 }
 
 #[test]
@@ -205,6 +230,7 @@ fn a_new_typed_rust_plugin_builds_and_passes_its_sample_test() {
         outputs[7]["error"],
         "payment PAY-8 of 500.00 exceeds claim CLM-0000002 of 120.25"
     );
+    assert_own_tests_pass(&dir);
 }
 
 #[test]

@@ -310,7 +310,8 @@ function parseEvent(payload) {
   const invalid = (message) => new Invalid('INVALID_EVENT', message, pid);
   if (pid === null) throw invalid('missing or empty field `payment_id`');
   required(fields, 'claim_id', invalid);
-  if (fields.payment_amount == null) throw invalid('missing field `payment_amount`');
+  if (fields.payment_amount === undefined) throw invalid('missing field `payment_amount`');
+  if (fields.payment_amount === null) throw invalid('field `payment_amount` is null');
   let cents;
   try {
     cents = parseAmount(fields.payment_amount);

@@ -226,8 +226,10 @@ def parse_event(payload):
     if payment_id is None:
         raise invalid("missing or empty field `payment_id`")
     _required(obj, "claim_id", invalid)
-    if obj.get("payment_amount") is None:
+    if "payment_amount" not in obj:
         raise invalid("missing field `payment_amount`")
+    if obj["payment_amount"] is None:
+        raise invalid("field `payment_amount` is null")
     try:
         amount = parse_amount(obj["payment_amount"])
     except (ValueError, InvalidOperation) as e:

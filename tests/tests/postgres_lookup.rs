@@ -4,7 +4,8 @@
 //! server (as a restart ends them) give DB_ERROR or retries, then recovery
 //! with nothing lost; a query blocked by a lock answers DB_TIMEOUT within the
 //! limit and is cancelled on the server; a table of the wrong shape is
-//! refused with DuckDB's message; `sslmode=require` against a server without
+//! refused with DuckDB's message; a full cache whose reload fails in an
+//! outage keeps serving its last copy; `sslmode=require` against a server without
 //! TLS fails clearly; against one with TLS (a second test server), the
 //! connections are encrypted, `verify-full` accepts the certificate its CA
 //! signed and refuses one it did not; a password is never printed.
@@ -266,6 +267,66 @@ fn an_outage_is_ridden_over_by_the_retries_and_nothing_is_lost() {
         (0, 0),
         "{stats:?}"
     );
+    pg.drop_table(&table, Some(&role));
+}
+
+/// The full cache's reload fails while the server refuses the host (an
+/// outage): lookups go on answering from the last copy, exactly, the
+/// failures are counted, and the next reload after the outage picks up a
+/// row added meanwhile.
+#[test]
+fn a_failed_full_reload_keeps_serving_the_last_copy() {
+    let pg = Pg::connect(&test_postgres());
+    let table = numbered_table(&pg, "fullkeep", 500);
+    let role = pg.reader_role(&table);
+    let config = config_as(
+        &table,
+        &role,
+        LookupConfig {
+            cache: CacheMode::Full,
+            full_reload_interval: Duration::from_millis(150),
+            max_retries: 0,
+            timeout: Duration::from_secs(2),
+            ..LookupConfig::default()
+        },
+    );
+    let lookup = enricher::app::open_lookup(&config).expect("lookup opens");
+    let wanted = ids(0, 500);
+    let answered = |lookup: &ClaimsLookup| {
+        lookup
+            .lookup(&wanted)
+            .iter()
+            .zip(&wanted)
+            .filter(|(answer, id)| member(answer) == Some(id.replace("CLM", "MBR").as_str()))
+            .count()
+    };
+    assert_eq!(answered(&lookup), 500);
+
+    assert!(pg.down(&role, &table) >= 1, "the pool's connection ended");
+    pg.execute(&format!(
+        "INSERT INTO {table} VALUES ('CLM-NEW', 'MBR-NEW', 1.00, 'APPROVED', NULL)"
+    ));
+    let failures_before = lookup.stats().full_reload_failures;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lookup.stats().full_reload_failures < failures_before + 2 {
+        assert!(Instant::now() < deadline, "no reload failed: {:?}", lookup.stats());
+        // Every lookup meanwhile answers from the last copy.
+        assert_eq!(answered(&lookup), 500, "{:?}", lookup.stats());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        member(&lookup.lookup(&["CLM-NEW".to_owned()])[0]),
+        None,
+        "the copy is the one from before the outage"
+    );
+
+    pg.up(&role);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while member(&lookup.lookup(&["CLM-NEW".to_owned()])[0]) != Some("MBR-NEW") {
+        assert!(Instant::now() < deadline, "no reload after the outage: {:?}", lookup.stats());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(answered(&lookup), 500);
     pg.drop_table(&table, Some(&role));
 }
 

@@ -22,8 +22,19 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 fn chaos_pipeline(dir: &TempDir, limits: SandboxLimits, params: &[(&str, &str)]) -> Pipeline {
+    chaos_pipeline_with(dir, limits, params, |_| {})
+}
+
+/// [`chaos_pipeline`] with its configuration changed by `tune` first.
+fn chaos_pipeline_with(
+    dir: &TempDir,
+    limits: SandboxLimits,
+    params: &[(&str, &str)],
+    tune: impl FnOnce(&mut enricher::config::Config),
+) -> Pipeline {
     let db = claims_db(dir, SMALL_CLAIMS_CSV);
-    let config = config_for(&db);
+    let mut config = config_for(&db);
+    tune(&mut config);
     let lookup = enricher::app::open_lookup(&config).expect("lookup");
     let params: BTreeMap<String, String> = params
         .iter()
@@ -116,6 +127,88 @@ fn trap_error(routed: &[enricher::pipeline::Routed]) -> String {
 fn a_record_that_loops_forever_hits_the_cpu_deadline_and_is_isolated() {
     let error = trap_error(&run_poisoned("loop"));
     assert!(error.contains("interrupt"), "{error}");
+}
+
+/// How long one batch of a looping record runs under `deadline`: the call
+/// is stopped at the configured deadline, not earlier and not at the default (1 s).
+fn looping_batch_time(deadline: Duration) -> Duration {
+    let dir = TempDir::new(&format!("sandbox-deadline-{}", deadline.as_millis()));
+    let limits = SandboxLimits {
+        cpu_deadline: deadline,
+        ..tight()
+    };
+    let mut pipeline = chaos_pipeline(&dir, limits, &[]);
+    // Warm: the instance exists before the clock starts.
+    let clean = event("PAY-warm", "CLM-001", "1.00");
+    assert_eq!(
+        statuses(&pipeline.process(&records(&[clean.as_bytes()]))),
+        ["SUCCESS"]
+    );
+    let payloads = batch_with(6, "loop");
+    let slices: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    let started = std::time::Instant::now();
+    let routed = pipeline.process(&records(&slices));
+    let took = started.elapsed();
+    assert_eq!(
+        routed.iter().filter(|r| r.status == "PLUGIN_TRAP").count(),
+        1
+    );
+    took
+}
+
+#[test]
+fn the_cpu_deadline_stops_a_call_at_the_configured_time() {
+    let _serial = one_at_a_time();
+    // Below and above the default (1 s), so that a host ignoring the
+    // setting fails one of them.
+    for deadline in [Duration::from_millis(150), Duration::from_millis(1_600)] {
+        let took = looping_batch_time(deadline);
+        assert!(
+            took >= deadline,
+            "stopped before its deadline {deadline:?}: {took:?}"
+        );
+        assert!(
+            took < deadline + Duration::from_millis(700),
+            "deadline {deadline:?}, stopped only after {took:?}"
+        );
+    }
+}
+
+/// Time in host calls is not charged to the plugin: a record whose claims
+/// lookups take many times the deadline in the host, but little time in
+/// WASM, succeeds; the same deadline stops a loop (the control).
+#[test]
+fn host_call_time_does_not_count_against_the_cpu_deadline() {
+    let _serial = one_at_a_time();
+    let deadline = Duration::from_millis(100);
+    let dir = TempDir::new("sandbox-host-calls");
+    let limits = SandboxLimits {
+        cpu_deadline: deadline,
+        ..tight()
+    };
+    // Every lookup goes to DuckDB: the partial cache, no memory of missing ids.
+    let mut pipeline = chaos_pipeline_with(&dir, limits, &[("lookups", "5000")], |config| {
+        config.lookup.cache = enricher::config::CacheMode::Partial;
+        config.lookup.cache_missing_key = false;
+    });
+    let payload = r#"{"payment_id":"PAY-host","chaos":"lookups"}"#;
+    let started = std::time::Instant::now();
+    let routed = pipeline.process(&records(&[payload.as_bytes()]));
+    let took = started.elapsed();
+    assert!(
+        took > deadline * 3,
+        "the premise: the host calls took well past the deadline ({took:?}); raise `lookups`"
+    );
+    assert_eq!(statuses(&routed), ["SUCCESS"], "not stopped after {took:?}");
+    assert_eq!(pipeline.metrics().plugin_traps, 0);
+
+    let looping = r#"{"payment_id":"PAY-loop","chaos":"loop"}"#;
+    let routed = pipeline.process(&records(&[looping.as_bytes()]));
+    assert_eq!(
+        statuses(&routed),
+        ["PLUGIN_TRAP"],
+        "the same deadline stops a loop"
+    );
 }
 
 #[test]

@@ -74,7 +74,8 @@ struct RawEvent<'a> {
     payment_id: Option<Text<'a>>,
     #[serde(borrow, default)]
     claim_id: Option<Text<'a>>,
-    #[serde(borrow, default)]
+    /// `null` stays the token `null` (not `None`), so that it is told apart from a missing field.
+    #[serde(borrow, default, deserialize_with = "token")]
     payment_amount: Option<&'a RawValue>,
     #[serde(borrow, default)]
     payment_date: Option<Text<'a>>,
@@ -84,6 +85,10 @@ struct RawEvent<'a> {
     payment_method: Option<Text<'a>>,
     #[serde(borrow, default)]
     payment_status: Option<Text<'a>>,
+}
+
+fn token<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue as Deserialize>::deserialize(d).map(Some)
 }
 
 /// Only the id, for a failure record of an event whose other fields are broken.
@@ -191,6 +196,9 @@ fn validate(raw: Fields<'_>) -> Result<PaymentEvent<'_>, Invalid> {
     let amount_raw = raw
         .payment_amount
         .ok_or_else(|| invalid("missing field `payment_amount`".into()))?;
+    if amount_raw == "null" {
+        return Err(invalid("field `payment_amount` is null".into()));
+    }
     let payment_amount = parse_amount(amount_raw).map_err(&invalid)?;
     let payment_date = required_text(raw.payment_date, "payment_date").map_err(&invalid)?;
     if !is_iso_datetime(&payment_date) {

@@ -292,3 +292,22 @@ fn bad_dates_and_duplicate_fields_are_rejected() {
     let e = invalid(br#"{"payment_id":"P","payment_id":"Q","claim_id":"C","payment_amount":1,"payment_date":"2024-01-01T00:00:00"}"#);
     assert!(e.message.contains("duplicate"), "{}", e.message);
 }
+
+#[test]
+fn a_null_amount_is_called_null_not_missing() {
+    let null = VALID.replace("1500.00", "null");
+    assert_eq!(
+        invalid(null.as_bytes()).message,
+        "field `payment_amount` is null"
+    );
+    let spaced = VALID.replace("1500.00", " null ");
+    assert_eq!(
+        invalid(spaced.as_bytes()).message,
+        "field `payment_amount` is null"
+    );
+    let missing = VALID.replace("\"payment_amount\":1500.00,", "");
+    assert_eq!(
+        invalid(missing.as_bytes()).message,
+        "missing field `payment_amount`"
+    );
+}

@@ -2,7 +2,8 @@
 //! running host. The body is a claims file, CSV (`Content-Type: text/csv`)
 //! or JSON lines (`application/x-ndjson`, `application/jsonl`), read and
 //! checked exactly as `enricher claims load` and `claims publish` check a
-//! file (`claims_load::read_claims`): any bad row is a 422 naming each bad
+//! file (`claims_load::read_claims`; a deletion needs only each row's
+//! `claim_id`, `read_claim_ids`): any bad row is a 422 naming each bad
 //! row, and nothing is applied (unless `skip-bad-rows`). A writer only
 //! ([`Writer`]: the admin token), bounded in size (`upload`), one audit line
 //! per call. What the host does with the rows is its [`ClaimsAdmin`]: file
@@ -28,7 +29,7 @@ use super::access::{AdminAccess, Writer};
 use super::refusal;
 use super::respond::{allow, blocking, json, refused};
 use super::upload::read_claims_body;
-use crate::claims_load::{Claim, InputFormat, LoadOptions, read_claims};
+use crate::claims_load::{Claim, InputFormat, LoadOptions, read_claim_ids, read_claims};
 use crate::deploy::{AdminError, printable};
 use crate::error::LoadError;
 
@@ -154,7 +155,8 @@ async fn submit(
     };
     let answer = blocking(move || {
         let source = Path::new("the request body");
-        let (rows, report) = read_claims(format, &bytes[..], source, &options).map_err(rejected)?;
+        let read = if delete { read_claim_ids } else { read_claims };
+        let (rows, report) = read(format, &bytes[..], source, &options).map_err(rejected)?;
         let mut done = claims.submit(rows, delete)?;
         done.rows_rejected = report.rows_rejected;
         done.rejected = report.rejected;

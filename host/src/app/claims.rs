@@ -18,7 +18,16 @@ pub fn open_lookup(config: &Config) -> Result<Arc<ClaimsLookup>, StartError> {
         ClaimsSource::DuckDb(Some(path)) => path,
         ClaimsSource::DuckDb(None) => return Err(StartError::InMemory(config.duckdb.url.clone())),
     };
-    let store = DuckDbStore::open(Some(&path), config.duckdb.threads)?;
+    let store = DuckDbStore::open(Some(&path), config.duckdb.threads).map_err(|error| {
+        if is_lock_conflict(&error.to_string()) {
+            StartError::HeldByWriter {
+                db: path.display().to_string(),
+                error,
+            }
+        } else {
+            StartError::Store(error)
+        }
+    })?;
     // Fail fast on a database without a usable claims table.
     store.check_schema().map_err(|problem| StartError::Schema {
         db: path.display().to_string(),

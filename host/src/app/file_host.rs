@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::{
-    StartError, admin_options, build_file_pipeline, is_lock_conflict, load_plugin, open_lookup,
-    plugin_bytes,
+    StartError, admin_options, build_file_pipeline, check_admin_settings, is_lock_conflict,
+    load_plugin, open_lookup, plugin_bytes,
 };
 use crate::admin::{AdminOptions, AdminServer, ClaimsAdmin, Observed};
 use crate::changelog::{ClaimsWriter, LocalClaims};
@@ -55,8 +55,9 @@ fn file_admin_bind(config: &Config) -> Option<SocketAddr> {
 
 /// Everything a file job needs. With the admin API on, the database is
 /// opened read-write (this host alone), so `POST /v1/claims` can change it;
-/// when another process holds the file, it is opened read-only as without
-/// the API, and `POST /v1/claims` answers 409.
+/// when other hosts read the file, it is opened read-only as without the API,
+/// and `POST /v1/claims` answers 409. An admin API on an open address without
+/// a token is refused before anything starts, as in Kafka mode.
 pub fn build_file_host(config: &Config) -> Result<FileHost, StartError> {
     let Some(addr) = file_admin_bind(config) else {
         return Ok(FileHost {
@@ -65,10 +66,11 @@ pub fn build_file_host(config: &Config) -> Result<FileHost, StartError> {
             claims: None,
         });
     };
+    check_admin_settings(config)?;
     let engine = PluginEngine::with_settings((&config.plugin).into())?;
     let plugin = load_plugin(&engine, config)?;
     let (lookup, claims) = match open_file_claims(config)? {
-        Some((lookup, claims)) => (lookup, Some(Arc::new(claims))),
+        Some((lookup, claims)) => (lookup, claims.map(Arc::new)),
         None => (open_lookup(config)?, None),
     };
     let pipeline =
@@ -83,10 +85,12 @@ pub fn build_file_host(config: &Config) -> Result<FileHost, StartError> {
 
 /// The lookup over the file opened read-write, and the thread applying
 /// `POST /v1/claims` into it; `None` when the file is missing (the
-/// read-only open says so) or another process holds it.
+/// read-only open says so). When other processes read the file, the lookup
+/// alone, read-only; when one writes it, [`StartError::HeldByWriter`] (DuckDB
+/// lets no other process open a file one writes, even read-only).
 fn open_file_claims(
     config: &Config,
-) -> Result<Option<(Arc<ClaimsLookup>, LocalClaims)>, StartError> {
+) -> Result<Option<(Arc<ClaimsLookup>, Option<LocalClaims>)>, StartError> {
     let Some(path) = config.duckdb_file()?.filter(|p| p.exists()) else {
         return Ok(None);
     };
@@ -94,9 +98,10 @@ fn open_file_claims(
     let (writer, store) = match ClaimsWriter::open(&path, config.duckdb.threads) {
         Ok(opened) => opened,
         Err(error) if is_lock_conflict(&error.to_string()) => {
-            tracing::warn!(db = %db, %error, "another process holds the claims database: opened read-only, \
+            let lookup = open_lookup(config)?;
+            tracing::warn!(db = %db, %error, "other processes read the claims database: opened read-only, \
                 POST /v1/claims will answer 409");
-            return Ok(None);
+            return Ok(Some((lookup, None)));
         }
         Err(error) => return Err(StartError::Store(error)),
     };
@@ -112,7 +117,7 @@ fn open_file_claims(
     let lookup = Arc::new(lookup);
     let claims = LocalClaims::start(writer, Arc::clone(&lookup), &db)
         .map_err(|e| StartError::Lookup(format!("starting the claims-apply thread: {e}")))?;
-    Ok(Some((lookup, claims)))
+    Ok(Some((lookup, Some(claims))))
 }
 
 /// File mode's admin API on `addr`: `/metrics`, the status page, the

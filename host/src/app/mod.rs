@@ -59,6 +59,15 @@ pub enum StartError {
          share one file read-only must set CLAIMS_CHANGELOG_TOPIC=off)"
     )]
     InUse { db: String, error: StoreError },
+    /// Another process writes the database file (a host with its admin API or
+    /// the changelog on): DuckDB refuses even a read-only open then.
+    #[error(
+        "claims database {db} is being written by another process (a host with its admin API \
+         or the claims changelog on) and DuckDB lets no other process open a file while one \
+         writes it, not even read-only ({error}). Stop that host, give this one its own copy \
+         of the file, or have the writer publish changes (`enricher claims publish`) instead"
+    )]
+    HeldByWriter { db: String, error: StoreError },
     #[error(transparent)]
     Admin(#[from] AdminStartError),
 }

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use duckdb::types::{TimeUnit, Value};
 use enricher_parse::claims::{
-    ClaimRow, ReadError, RowResult, quoted, read_csv, read_json_lines, validate_claim,
+    ClaimRow, ReadError, RowResult, quoted, read_csv, read_csv_ids, read_json_lines,
+    validate_claim, validate_claim_id,
 };
 
 use super::InputFormat;
@@ -18,6 +19,15 @@ use crate::error::LoadError;
 
 /// How many bad-row messages are kept for the report or the error.
 const MAX_REJECTED_MESSAGES: usize = 20;
+
+/// What each row of a file must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RowsOf {
+    /// Whole claims: every required field, checked.
+    Claims,
+    /// Deletions: only `claim_id` is read (and checked); other fields are ignored.
+    Deletions,
+}
 
 /// What was appended and what was rejected.
 #[derive(Debug, Default)]
@@ -39,9 +49,14 @@ pub(super) fn append_claims(
     skip_bad_rows: bool,
 ) -> Result<AppendTally, LoadError> {
     let mut appender = conn.appender("claims")?;
-    let tally = check_claims(format, input, path, skip_bad_rows, |claim| {
-        append_claim(&mut appender, claim)
-    })?;
+    let tally = check_claims(
+        format,
+        input,
+        path,
+        RowsOf::Claims,
+        skip_bad_rows,
+        |claim| append_claim(&mut appender, claim),
+    )?;
     appender.flush()?;
     Ok(tally)
 }
@@ -54,13 +69,18 @@ pub(super) fn check_claims(
     format: InputFormat,
     input: impl BufRead,
     path: &Path,
+    rows: RowsOf,
     skip_bad_rows: bool,
     mut on_good: impl FnMut(&ClaimRow<'_>) -> Result<(), LoadError>,
 ) -> Result<AppendTally, LoadError> {
     let mut seen = SeenClaimIds::default();
     let mut tally = AppendTally::default();
+    let validate = match rows {
+        RowsOf::Claims => validate_claim,
+        RowsOf::Deletions => validate_claim_id,
+    };
     let mut on_row = |line: u64, row: RowResult<'_>| {
-        let checked = row.and_then(|raw| validate_claim(&raw)).and_then(|claim| {
+        let checked = row.and_then(|raw| validate(&raw)).and_then(|claim| {
             match seen.first_line(claim.claim_id, line) {
                 Some(first) => Err(format!(
                     "duplicate claim_id ({}), first on line {first}",
@@ -85,9 +105,10 @@ pub(super) fn check_claims(
         }
         Ok(())
     };
-    let read = match format {
-        InputFormat::Csv => read_csv(input, &mut on_row),
-        InputFormat::JsonLines => read_json_lines(input, &mut on_row),
+    let read = match (format, rows) {
+        (InputFormat::Csv, RowsOf::Claims) => read_csv(input, &mut on_row),
+        (InputFormat::Csv, RowsOf::Deletions) => read_csv_ids(input, &mut on_row),
+        (InputFormat::JsonLines, _) => read_json_lines(input, &mut on_row),
     };
     read.map_err(|error| match error {
         ReadError::Io(source) => LoadError::Read {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::LoadError;
 
-pub use read::{Claim, parse_claim_json, read_claims, timestamp_text};
+pub use read::{Claim, parse_claim_json, read_claim_ids, read_claims, timestamp_text};
 
 mod append;
 /// Also how `enricher redrive --since/--until` read a time.

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use enricher_parse::claims::{ClaimRow, ReadError, read_json_lines, validate_claim};
 
-use super::append::check_claims;
+use super::append::{RowsOf, check_claims};
 use super::{InputFormat, LoadOptions, LoadReport};
 use crate::error::LoadError;
 
@@ -49,9 +49,31 @@ pub fn read_claims(
     path: &Path,
     opts: &LoadOptions,
 ) -> Result<(Vec<Claim>, LoadReport), LoadError> {
+    read_rows(format, input, path, RowsOf::Claims, opts)
+}
+
+/// The claims a file of deletions names: as [`read_claims`], but a row
+/// needs only its `claim_id` (a CSV needs only that column); other fields
+/// are ignored and left blank in the [`Claim`]s returned.
+pub fn read_claim_ids(
+    format: InputFormat,
+    input: impl BufRead,
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<(Vec<Claim>, LoadReport), LoadError> {
+    read_rows(format, input, path, RowsOf::Deletions, opts)
+}
+
+fn read_rows(
+    format: InputFormat,
+    input: impl BufRead,
+    path: &Path,
+    rows: RowsOf,
+    opts: &LoadOptions,
+) -> Result<(Vec<Claim>, LoadReport), LoadError> {
     let started = Instant::now();
     let mut claims = Vec::new();
-    let tally = check_claims(format, input, path, opts.skip_bad_rows, |row| {
+    let tally = check_claims(format, input, path, rows, opts.skip_bad_rows, |row| {
         claims.push(Claim::from(row));
         Ok(())
     })?;

@@ -10,7 +10,9 @@ use anyhow::Context;
 
 use enricher::admin::AdminClient;
 use enricher::app::is_lock_conflict;
-use enricher::claims_load::{InputFormat, LoadOptions, load_claims_from, read_claims};
+use enricher::claims_load::{
+    InputFormat, LoadOptions, load_claims_from, read_claim_ids, read_claims,
+};
 use enricher::config::Config;
 
 use super::progress::{Counter, LineCounting, Progress, Shown};
@@ -49,7 +51,12 @@ pub fn publish(config: &Config, args: &PublishArgs) -> anyhow::Result<()> {
     let file =
         File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
     let format = InputFormat::detect(&args.file);
-    let (claims, report) = read_claims(format, BufReader::new(file), &args.file, &options)?;
+    let read = if args.delete {
+        read_claim_ids
+    } else {
+        read_claims
+    };
+    let (claims, report) = read(format, BufReader::new(file), &args.file, &options)?;
     let topic = config.claims.changelog().context(
         "claims.changelog-topic (CLAIMS_CHANGELOG_TOPIC) is off: there is no changelog to publish to",
     )?;
@@ -150,7 +157,8 @@ pub fn load(
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    let mut conn = match duckdb::Connection::open(&path) {
+    let mut conn = match enricher::lookup::DuckDbStore::open_writable(&path, config.duckdb.threads)
+    {
         Ok(conn) => conn,
         Err(e) if is_lock_conflict(&e.to_string()) => anyhow::bail!(
             "{} is in use by a running host (DuckDB: {e}); to change the claims of running hosts, \

@@ -46,8 +46,8 @@ pub fn run(config: &mut Config, dir: &Path, events: u64) -> anyhow::Result<()> {
         dir.display()
     );
 
-    let mut conn =
-        duckdb::Connection::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let mut conn = enricher::lookup::DuckDbStore::open_writable(&db, config.duckdb.threads)
+        .with_context(|| format!("opening {}", db.display()))?;
     let report = load_claims(&mut conn, &claims_csv, &LoadOptions::default())?;
     drop(conn);
     println!(

@@ -138,8 +138,8 @@ impl Scratch {
     /// A claims database holding `claims` (CSV or JSON lines), or an empty table.
     fn claims_db(&self, claims: Option<&Path>) -> anyhow::Result<PathBuf> {
         let db = self.0.join("claims.duckdb");
-        let mut conn =
-            duckdb::Connection::open(&db).with_context(|| format!("creating {}", db.display()))?;
+        let mut conn = enricher::lookup::DuckDbStore::open_writable(&db, None)
+            .with_context(|| format!("creating {}", db.display()))?;
         match claims {
             Some(path) => {
                 let options = LoadOptions {

@@ -61,6 +61,10 @@ pub struct Config {
     pub observe: ObserveConfig,
 }
 
+/// The most rows `lookup.cache-max-rows` may ask for: the cache grows as it
+/// fills (nothing is allocated up front), and this bounds what it may grow to.
+const MAX_CACHE_ROWS: usize = 50_000_000;
+
 /// Environment variable of each DuckDB setting: (name, key in the file).
 const ENV: &[(&str, &str)] = &[
     ("DUCKDB_URL", "duckdb.url"),
@@ -166,6 +170,17 @@ impl Config {
             return Err(invalid(
                 "lookup.cache-max-rows",
                 "must be positive with the partial cache",
+            ));
+        }
+        if self.lookup.cache_max_rows > MAX_CACHE_ROWS {
+            return Err(invalid(
+                "lookup.cache-max-rows",
+                &format!(
+                    "{} is more than the {MAX_CACHE_ROWS} rows a cache may hold (a row costs \
+                     ~200 bytes: {MAX_CACHE_ROWS} is ~10 GB); for a table that large, use \
+                     lookup.cache = full",
+                    self.lookup.cache_max_rows
+                ),
             ));
         }
         if self.lookup.timeout.is_zero() {

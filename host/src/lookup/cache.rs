@@ -53,7 +53,10 @@ pub struct CacheCounters {
 
 /// LRU + TTL cache of claim rows.
 pub struct TtlLruCache {
+    /// Unbounded to `lru`, so memory grows with the rows held, not with the
+    /// configured cap (`LruCache::new` allocates the whole cap up front).
     entries: LruCache<String, Entry>,
+    max_rows: usize,
     found_ttl: Duration,
     /// `None` disables negative caching.
     missing_ttl: Option<Duration>,
@@ -74,10 +77,9 @@ const INVALIDATION_LOG: usize = 16_384;
 impl TtlLruCache {
     /// `max_rows` is clamped to at least 1.
     pub fn new(max_rows: usize, found_ttl: Duration, missing_ttl: Option<Duration>) -> Self {
-        let cap =
-            std::num::NonZeroUsize::new(max_rows.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
         Self {
-            entries: LruCache::new(cap),
+            entries: LruCache::unbounded(),
+            max_rows: max_rows.max(1),
             found_ttl,
             missing_ttl,
             serve_stale_for: Duration::ZERO,
@@ -209,12 +211,11 @@ impl TtlLruCache {
 
     fn insert(&mut self, id: String, value: Cached, expires_at: Instant) {
         let entry = Entry { value, expires_at };
-        if let Some((old_key, _)) = self.entries.push(id, entry) {
-            // `push` returns the replaced entry for the same key too: only another key is an eviction.
-            if !self.entries.contains(&old_key) {
-                self.counters.evictions += 1;
-            }
+        if self.entries.len() >= self.max_rows && !self.entries.contains(&id) {
+            self.entries.pop_lru();
+            self.counters.evictions += 1;
         }
+        self.entries.push(id, entry);
     }
 
     /// Drop every entry (the invalidation log stays).
@@ -317,6 +318,16 @@ mod tests {
             1,
             "replacing a key is not an eviction"
         );
+    }
+
+    #[test]
+    fn a_huge_cap_allocates_nothing_up_front() {
+        // `LruCache::new(cap)` would allocate (or overflow on) the whole cap.
+        let t0 = Instant::now();
+        let mut c = TtlLruCache::new(usize::MAX, Duration::from_secs(60), None);
+        c.put_found("A".into(), row("a"), t0);
+        assert_eq!(c.len(), 1);
+        assert!(c.get("A", t0).is_some());
     }
 
     #[test]

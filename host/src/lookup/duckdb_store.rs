@@ -11,10 +11,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use duckdb::{AccessMode, Connection, params_from_iter};
+use duckdb::{Connection, params_from_iter};
 use rust_decimal::Decimal;
 
 use super::ClaimRow;
+use super::duckdb_open::{self, classify};
 use super::schema::{SchemaError, check_claims_table};
 use super::store::{ClaimsStore, Interrupter, TableSize};
 use crate::error::StoreError;
@@ -51,14 +52,6 @@ impl DuckDbStore {
     /// Open a database file read-only (several hosts may share it), or an
     /// empty in-memory database for `None`.
     pub fn open(path: Option<&Path>, threads: Option<u32>) -> Result<Self, StoreError> {
-        let mut config = duckdb::Config::default();
-        if let Some(n) = threads {
-            config = config.threads(i64::from(n)).map_err(|e| {
-                StoreError::Permanent(format!(
-                    "duckdb.threads (DUCKDB_THREADS) = {n}: DuckDB refused it ({e}); give a number of threads from 1 up, or leave it unset"
-                ))
-            })?;
-        }
         let conn = match path {
             Some(p) => {
                 if !p.exists() {
@@ -67,10 +60,9 @@ impl DuckDbStore {
                         p.display()
                     )));
                 }
-                let config = config.access_mode(AccessMode::ReadOnly).map_err(classify)?;
-                Connection::open_with_flags(p, config).map_err(classify)?
+                duckdb_open::open_read_only(p, threads)?
             }
-            None => Connection::open_in_memory_with_flags(config).map_err(classify)?,
+            None => duckdb_open::open_in_memory(threads)?,
         };
         Ok(Self::from_connection(conn))
     }
@@ -80,16 +72,7 @@ impl DuckDbStore {
     /// then. Give [`Connection::try_clone`] of it to [`Self::from_connection`]
     /// for the lookup's own connection on the same database.
     pub fn open_writable(path: &Path, threads: Option<u32>) -> Result<Connection, StoreError> {
-        let mut config = duckdb::Config::default();
-        if let Some(n) = threads {
-            config = config.threads(i64::from(n)).map_err(classify)?;
-        }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Permanent(format!("creating {}: {e}", parent.display()))
-            })?;
-        }
-        Connection::open_with_flags(path, config).map_err(classify)
+        duckdb_open::open_writable(path, threads)
     }
 
     pub fn from_connection(conn: Connection) -> Self {
@@ -213,27 +196,5 @@ impl ClaimsStore for DuckDbStore {
             rows: u64::try_from(rows).unwrap_or(0),
             avg_text_bytes: u64::try_from(avg).unwrap_or(0),
         }))
-    }
-}
-
-/// Sort a DuckDB error into what the lookup does with it.
-pub fn classify(e: duckdb::Error) -> StoreError {
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("interrupt") {
-        StoreError::Interrupted(text)
-    } else if [
-        "catalog error",
-        "binder error",
-        "parser error",
-        "conversion error",
-        "does not exist",
-    ]
-    .iter()
-    .any(|k| lower.contains(k))
-    {
-        StoreError::Permanent(text)
-    } else {
-        StoreError::Transient(text)
     }
 }

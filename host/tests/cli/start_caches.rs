@@ -49,13 +49,33 @@ fn enriched_ids(dir: &Dir) -> Vec<String> {
         .collect()
 }
 
+/// What the engine says it did with the compiled-plugin cache (its debug
+/// line's `outcome`): `Miss`, `Hit` or `Rebuilt`.
+fn cache_outcome(dir: &Dir, db: &Path) -> String {
+    let mut cmd = run(dir, db);
+    cmd.env("RUST_LOG", "warn,enricher::runtime=debug");
+    let out = cmd.output().expect("run");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("compiled plugin") && l.contains("outcome="))
+        .unwrap_or_else(|| panic!("no compiled-plugin line in {log}"));
+    let at = line.find("outcome=").expect("outcome") + "outcome=".len();
+    line[at..]
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[test]
 fn a_restart_loads_the_compiled_plugin_from_disk_and_rebuilds_a_damaged_entry() {
     let dir = Dir::new("compile-cache");
     let db = loaded_db(&dir);
     let cache = dir.join("xdg/enricher");
 
-    ok(run(&dir, &db));
+    assert_eq!(cache_outcome(&dir, &db), "Miss", "nothing cached yet");
     let written = entries(&cache);
     assert_eq!(
         written.len(),
@@ -66,7 +86,11 @@ fn a_restart_loads_the_compiled_plugin_from_disk_and_rebuilds_a_damaged_entry() 
     let entry = written[0].clone();
     let whole = std::fs::read(&entry).expect("entry");
 
-    ok(run(&dir, &db));
+    assert_eq!(
+        cache_outcome(&dir, &db),
+        "Hit",
+        "the restart loads the entry, it does not compile again"
+    );
     assert_eq!(
         entries(&cache),
         vec![entry.clone()],
@@ -75,7 +99,7 @@ fn a_restart_loads_the_compiled_plugin_from_disk_and_rebuilds_a_damaged_entry() 
     assert_eq!(std::fs::read(&entry).expect("entry"), whole);
 
     std::fs::write(&entry, &whole[..whole.len() / 3]).expect("truncate");
-    ok(run(&dir, &db));
+    assert_eq!(cache_outcome(&dir, &db), "Rebuilt");
     assert_eq!(enriched_ids(&dir), ["PAY-1"], "the run still enriches");
     assert_eq!(
         std::fs::read(&entry).expect("entry").len(),

@@ -11,3 +11,4 @@ mod empty_load;
 mod hostile_ids;
 mod interrupt;
 mod same_file;
+mod wrong_db;

@@ -74,10 +74,7 @@ fn hit_ratio(s: &Scrape) -> f64 {
 
 #[test]
 fn status_page_in_headless_chromium_shows_what_metrics_says() {
-    if !chromium_present() {
-        eprintln!(
-            "\n!!!!!!!! SKIPPED: `chromium` is not installed (scripts/setup installs it: apt-get install chromium); the status page was NOT tested !!!!!!!!\n"
-        );
+    if crate::support::skip_without("chromium", chromium_present(), "the status page") {
         return;
     }
     let (dir, db) = workdir("page", 3000);

@@ -166,3 +166,26 @@ pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Whether a test must skip because `tool` (a program the suite installs,
+/// such as `chromium` or `openssl`) is missing: only when
+/// `ENRICHER_TEST_ALLOW_MISSING` (a comma-separated list) names it, and then
+/// loudly. Otherwise a missing tool fails the test, so that a machine without
+/// it never passes a test it did not run.
+#[allow(dead_code)]
+pub fn skip_without(tool: &str, present: bool, what: &str) -> bool {
+    if present {
+        return false;
+    }
+    let allowed = std::env::var("ENRICHER_TEST_ALLOW_MISSING").unwrap_or_default();
+    if allowed.split(',').any(|name| name.trim() == tool) {
+        eprintln!(
+            "\n!!!!!!!! SKIPPED (ENRICHER_TEST_ALLOW_MISSING={allowed}): `{tool}` is not installed; {what} was NOT tested !!!!!!!!\n"
+        );
+        return true;
+    }
+    panic!(
+        "`{tool}` is not installed, so {what} cannot be tested: run scripts/setup (it installs it), \
+         or set ENRICHER_TEST_ALLOW_MISSING={tool} to skip this test on purpose"
+    );
+}

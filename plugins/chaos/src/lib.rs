@@ -11,7 +11,9 @@
 //! output addressed to no input of the batch) or `escape` (try to list `/`, read the environment and connect to
 //! 127.0.0.1 on the port of the parameter `escape-port` (default 9), read
 //! both clocks and draw random numbers, and report what it saw as the
-//! output's value).
+//! output's value), or `lookups` (call the claims lookup for the parameter
+//! `lookups` (default 3000) distinct absent ids, one call each, then answer as
+//! an ordinary record: little WASM time, much time in host calls).
 //! The parameters `report-name` and `report-version` replace the name and
 //! version it reports (to test how the host takes hostile names).
 //! Any other record goes unchanged to `enriched` if it is a JSON object, else to `failed`.
@@ -148,6 +150,16 @@ impl Guest for Chaos {
                         headers: record.headers,
                     });
                 }
+                Some("lookups") => {
+                    let calls = config::get("lookups")
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .unwrap_or(3000);
+                    for k in 0..calls {
+                        let ids = [format!("CLM-ABSENT-{i}-{k}")];
+                        std::hint::black_box(payments::enrichment::claims::lookup(&ids));
+                    }
+                    outputs.push(ordinary(i, record));
+                }
                 Some("escape") => outputs.push(OutputRecord {
                     input_index: i as u32,
                     output: Output::Enriched,
@@ -155,19 +167,24 @@ impl Guest for Chaos {
                     value: try_escape(),
                     headers: record.headers,
                 }),
-                _ => outputs.push(OutputRecord {
-                    input_index: i as u32,
-                    output: match serde_json::from_slice(&record.value) {
-                        Ok(serde_json::Value::Object(_)) => Output::Enriched,
-                        _ => Output::Failed,
-                    },
-                    key: record.key,
-                    value: record.value,
-                    headers: record.headers,
-                }),
+                _ => outputs.push(ordinary(i, record)),
             }
         }
         Ok(outputs)
+    }
+}
+
+/// An ordinary record's answer: unchanged, to `enriched` if it is a JSON object, else to `failed`.
+fn ordinary(i: usize, record: InputRecord) -> OutputRecord {
+    OutputRecord {
+        input_index: i as u32,
+        output: match serde_json::from_slice(&record.value) {
+            Ok(serde_json::Value::Object(_)) => Output::Enriched,
+            _ => Output::Failed,
+        },
+        key: record.key,
+        value: record.value,
+        headers: record.headers,
     }
 }
 

@@ -22,8 +22,12 @@ const REQUIRED_COLUMNS: usize = 3;
 /// At most this many unknown columns are named in the header's error.
 const MAX_UNKNOWN_SHOWN: usize = 5;
 
-/// Which field of a CSV record holds each of [`COLUMNS`].
-fn column_positions(header: &csv::StringRecord) -> Result<[Option<usize>; 5], String> {
+/// Which field of a CSV record holds each of [`COLUMNS`]; the first
+/// `required` of them must be there.
+fn column_positions(
+    header: &csv::StringRecord,
+    required: usize,
+) -> Result<[Option<usize>; 5], String> {
     let mut positions = [None; 5];
     let mut unknown = Vec::new();
     for (position, name) in header.iter().map(str::trim).enumerate() {
@@ -51,7 +55,7 @@ fn column_positions(header: &csv::StringRecord) -> Result<[Option<usize>; 5], St
             COLUMNS.join(", ")
         ));
     }
-    let missing: Vec<&str> = COLUMNS[..REQUIRED_COLUMNS]
+    let missing: Vec<&str> = COLUMNS[..required]
         .iter()
         .zip(positions)
         .filter(|(_, at)| at.is_none())
@@ -130,6 +134,22 @@ pub fn read_csv<E>(
     input: impl Read,
     on_row: &mut impl FnMut(u64, RowResult<'_>) -> Result<(), E>,
 ) -> Result<(), ReadError<E>> {
+    read_csv_requiring(input, REQUIRED_COLUMNS, on_row)
+}
+
+/// As [`read_csv`], for a file of deletions: only `claim_id` is a required column.
+pub fn read_csv_ids<E>(
+    input: impl Read,
+    on_row: &mut impl FnMut(u64, RowResult<'_>) -> Result<(), E>,
+) -> Result<(), ReadError<E>> {
+    read_csv_requiring(input, 1, on_row)
+}
+
+fn read_csv_requiring<E>(
+    input: impl Read,
+    required: usize,
+    on_row: &mut impl FnMut(u64, RowResult<'_>) -> Result<(), E>,
+) -> Result<(), ReadError<E>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -167,7 +187,7 @@ pub fn read_csv<E>(
             continue;
         }
         let Some(positions) = positions else {
-            let found = column_positions(&record)
+            let found = column_positions(&record, required)
                 .map_err(|why| ReadError::File(format!("line {line}: {why}")))?;
             positions = Some(found);
             continue;

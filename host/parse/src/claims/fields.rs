@@ -86,12 +86,32 @@ pub fn validate_claim<'a>(raw: &RawClaim<'a>) -> Result<ClaimRow<'a>, String> {
         None => None,
     };
     let claim_status = raw.claim_status.and_then(non_blank);
+    if let Some(status) = claim_status {
+        check_id("claim_status", status)?;
+    }
     Ok(ClaimRow {
         claim_id,
         member_id,
         claim_amount,
         claim_status,
         created_micros,
+    })
+}
+
+/// Checks one row of a deletion, which names only its `claim_id`: the other
+/// fields are not read (the row is returned with them blank).
+pub fn validate_claim_id<'a>(raw: &RawClaim<'a>) -> Result<ClaimRow<'a>, String> {
+    let claim_id = raw
+        .claim_id
+        .and_then(non_blank)
+        .ok_or("missing or empty claim_id")?;
+    check_id("claim_id", claim_id)?;
+    Ok(ClaimRow {
+        claim_id,
+        member_id: "",
+        claim_amount: Decimal::ZERO,
+        claim_status: None,
+        created_micros: None,
     })
 }
 

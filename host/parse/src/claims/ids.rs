@@ -1,8 +1,11 @@
-//! What a `claim_id` or `member_id` may hold: at most [`MAX_ID_BYTES`] bytes
-//! and no control character (NUL, escape, line breaks, DEL, C1...). Such
-//! ids only come from broken or hostile files; they would slip into the
-//! table, outputs and terminals, and a huge one would be held in memory by
-//! every cache entry. The error says what is wrong, like the other row checks.
+//! What a `claim_id`, `member_id` or `claim_status` may hold: at most
+//! [`MAX_ID_BYTES`] bytes, no control character (NUL, escape, line breaks,
+//! DEL, C1...) and no bidirectional control (U+202A-U+202E, U+2066-U+2069,
+//! which make a terminal or a page show an id other than the one stored).
+//! Such values only come from broken or hostile files; they would slip into
+//! the table, outputs and terminals, and a huge one would be held in memory
+//! by every cache entry and copied into every output. The error says what is
+//! wrong, like the other row checks.
 
 use super::quote::quoted;
 
@@ -18,14 +21,28 @@ pub fn check_id(name: &str, id: &str) -> Result<(), String> {
             quoted(id)
         ));
     }
-    match id.char_indices().find(|(_, c)| c.is_control()) {
+    match id
+        .char_indices()
+        .find(|(_, c)| c.is_control() || is_bidi_control(*c))
+    {
         Some((at, c)) => Err(format!(
-            "{name} holds a control character (U+{:04X} at byte {at}) ({})",
+            "{name} holds a {} character (U+{:04X} at byte {at}) ({})",
+            if c.is_control() {
+                "control"
+            } else {
+                "bidirectional control"
+            },
             u32::from(c),
             quoted(id)
         )),
         None => Ok(()),
     }
+}
+
+/// The explicit embedding, override and isolate controls of Unicode's
+/// bidirectional algorithm (the "Trojan Source" characters).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -55,6 +72,27 @@ mod tests {
         assert!(message.len() < 200, "the value is cut: {}", message.len());
         let just_over = "é".repeat(129);
         assert!(check_id("member_id", &just_over).is_err());
+    }
+
+    #[test]
+    fn bidirectional_controls_are_refused() {
+        for c in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+            let id = format!("CLM-{c}1");
+            let message = check_id("claim_id", &id).expect_err("bidi");
+            assert!(
+                message.starts_with(&format!(
+                    "claim_id holds a bidirectional control character (U+{:04X} at byte 4)",
+                    u32::from(c)
+                )),
+                "{message}"
+            );
+        }
+        assert_eq!(
+            check_id("claim_id", "CLM-\u{2065}1"),
+            Ok(()),
+            "the neighbours pass"
+        );
+        assert_eq!(check_id("claim_id", "CLM-\u{2029}1"), Ok(()));
     }
 
     #[test]

@@ -13,8 +13,10 @@ mod json_rows;
 mod quote;
 mod timestamp;
 
-pub use csv_rows::read_csv;
-pub use fields::{ClaimRow, RawClaim, RowResult, non_blank, parse_amount, validate_claim};
+pub use csv_rows::{read_csv, read_csv_ids};
+pub use fields::{
+    ClaimRow, RawClaim, RowResult, non_blank, parse_amount, validate_claim, validate_claim_id,
+};
 pub use ids::{MAX_ID_BYTES, check_id};
 pub use json_rows::read_json_lines;
 pub use quote::{MAX_QUOTED_CHARS, quoted, quoted_up_to};
