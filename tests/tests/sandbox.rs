@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use enricher::config::CacheMode;
+use enricher::error::StoreError;
+use enricher::lookup::{ClaimRow, ClaimsLookup, ClaimsStore, DuckDbStore};
 use enricher::pipeline::Pipeline;
 use enricher::runtime::{PluginEngine, PluginSettings, SandboxLimits};
 use enricher_tests::test_plugins::CHAOS;
@@ -22,19 +25,8 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 fn chaos_pipeline(dir: &TempDir, limits: SandboxLimits, params: &[(&str, &str)]) -> Pipeline {
-    chaos_pipeline_with(dir, limits, params, |_| {})
-}
-
-/// [`chaos_pipeline`] with its configuration changed by `tune` first.
-fn chaos_pipeline_with(
-    dir: &TempDir,
-    limits: SandboxLimits,
-    params: &[(&str, &str)],
-    tune: impl FnOnce(&mut enricher::config::Config),
-) -> Pipeline {
     let db = claims_db(dir, SMALL_CLAIMS_CSV);
-    let mut config = config_for(&db);
-    tune(&mut config);
+    let config = config_for(&db);
     let lookup = enricher::app::open_lookup(&config).expect("lookup");
     let params: BTreeMap<String, String> = params
         .iter()
@@ -144,15 +136,13 @@ fn looping_batch_time(deadline: Duration) -> Duration {
         statuses(&pipeline.process(&records(&[clean.as_bytes()]))),
         ["SUCCESS"]
     );
-    let payloads = batch_with(6, "loop");
-    let slices: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    // One record alone: one call, stopped once (a bigger batch is re-run
+    // around the record to isolate it, each run another deadline).
+    let looping = r#"{"payment_id":"PAY-loop","chaos":"loop"}"#;
     let started = std::time::Instant::now();
-    let routed = pipeline.process(&records(&slices));
+    let routed = pipeline.process(&records(&[looping.as_bytes()]));
     let took = started.elapsed();
-    assert_eq!(
-        routed.iter().filter(|r| r.status == "PLUGIN_TRAP").count(),
-        1
-    );
+    assert_eq!(statuses(&routed), ["PLUGIN_TRAP"]);
     took
 }
 
@@ -174,41 +164,68 @@ fn the_cpu_deadline_stops_a_call_at_the_configured_time() {
     }
 }
 
-/// Time in host calls is not charged to the plugin: a record whose claims
-/// lookups take many times the deadline in the host, but little time in
-/// WASM, succeeds; the same deadline stops a loop (the control).
+/// A real DuckDB store whose every query first waits `pause`: the time a
+/// slow claims database (or network) takes, spent in the host.
+struct SlowStore {
+    inner: DuckDbStore,
+    pause: Duration,
+}
+
+impl ClaimsStore for SlowStore {
+    fn fetch(&mut self, ids: &[String]) -> Result<Vec<(String, ClaimRow)>, StoreError> {
+        std::thread::sleep(self.pause);
+        self.inner.fetch(ids)
+    }
+    fn fetch_all(&mut self) -> Result<Vec<(String, ClaimRow)>, StoreError> {
+        self.inner.fetch_all()
+    }
+}
+
+/// Time in host calls is not charged to the plugin: a record whose 20
+/// claims lookups each wait 60 ms in the host (1.2 s in all, 12 times the
+/// 100 ms deadline) but take little time in WASM succeeds; the same deadline
+/// stops a loop (the control).
 #[test]
 fn host_call_time_does_not_count_against_the_cpu_deadline() {
     let _serial = one_at_a_time();
     let deadline = Duration::from_millis(100);
     let dir = TempDir::new("sandbox-host-calls");
-    let limits = SandboxLimits {
-        cpu_deadline: deadline,
-        ..tight()
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    let mut config = config_for(&db);
+    // Every lookup goes to the store: the partial cache, no memory of missing ids.
+    config.lookup.cache = CacheMode::Partial;
+    config.lookup.cache_missing_key = false;
+    let store = SlowStore {
+        inner: DuckDbStore::open(Some(&db), None).expect("store"),
+        pause: Duration::from_millis(60),
     };
-    // Every lookup goes to DuckDB: the partial cache, no memory of missing ids.
-    let mut pipeline = chaos_pipeline_with(&dir, limits, &[("lookups", "5000")], |config| {
-        config.lookup.cache = enricher::config::CacheMode::Partial;
-        config.lookup.cache_missing_key = false;
-    });
+    let lookup = ClaimsLookup::start(Box::new(store), &config.lookup).expect("lookup");
+    let params = BTreeMap::from([("lookups".to_owned(), "20".to_owned())]);
+    let engine = PluginEngine::with_settings(PluginSettings {
+        limits: SandboxLimits {
+            cpu_deadline: deadline,
+            ..tight()
+        },
+        params: Arc::new(params),
+        ..PluginSettings::default()
+    })
+    .expect("engine");
+    let plugin = engine
+        .load_file(std::path::Path::new(CHAOS))
+        .expect("chaos plugin loads");
+    let mut pipeline = Pipeline::new(plugin, Arc::new(lookup), config.pipeline.max_record_bytes);
+
     let payload = r#"{"payment_id":"PAY-host","chaos":"lookups"}"#;
     let started = std::time::Instant::now();
     let routed = pipeline.process(&records(&[payload.as_bytes()]));
     let took = started.elapsed();
-    assert!(
-        took > deadline * 3,
-        "the premise: the host calls took well past the deadline ({took:?}); raise `lookups`"
-    );
+    assert!(took >= Duration::from_millis(1_200), "20 lookups of 60 ms: {took:?}");
     assert_eq!(statuses(&routed), ["SUCCESS"], "not stopped after {took:?}");
     assert_eq!(pipeline.metrics().plugin_traps, 0);
 
     let looping = r#"{"payment_id":"PAY-loop","chaos":"loop"}"#;
     let routed = pipeline.process(&records(&[looping.as_bytes()]));
-    assert_eq!(
-        statuses(&routed),
-        ["PLUGIN_TRAP"],
-        "the same deadline stops a loop"
-    );
+    assert_eq!(statuses(&routed), ["PLUGIN_TRAP"], "the same deadline stops a loop");
 }
 
 #[test]
