@@ -19,8 +19,10 @@ use enricher::file_mode::fds::{dup_fd, fd_label, fd_named};
 
 use super::named_io::Named;
 
-/// How often a checkpoint is written, at most (and at the end of a run).
-pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How often a checkpoint is written, at most (and when a run stops): often
+/// enough that a run killed again and again still gets on, rarely enough
+/// that syncing costs little next to the work between two.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// One output being written.
 pub struct OutputFile {

@@ -48,9 +48,9 @@ fn stdin_redirected_from_an_output_is_refused_and_the_file_kept() {
     let text = events(0..2);
     std::fs::write(dir.join("ev.jsonl"), &text).expect("write");
     for (enriched, failed, extra, clash) in [
-        ("ev.jsonl", "f.jsonl", &[][..], "--enriched-out ev.jsonl"),
-        ("e.jsonl", "ev.jsonl", &[][..], "--failed-out ev.jsonl"),
-        ("ev.jsonl", "f.jsonl", &["--append"][..], "--enriched-out ev.jsonl"),
+        ("ev.jsonl", "failed.jsonl", &[][..], "--enriched-out ev.jsonl"),
+        ("enriched.jsonl", "ev.jsonl", &[][..], "--failed-out ev.jsonl"),
+        ("ev.jsonl", "failed.jsonl", &["--append"][..], "--enriched-out ev.jsonl"),
     ] {
         let mut command = from_stdin(&dir, enriched, failed, extra);
         command.stdin(File::open(dir.join("ev.jsonl")).expect("open"));
@@ -61,11 +61,11 @@ fn stdin_redirected_from_an_output_is_refused_and_the_file_kept() {
         );
         let kept = std::fs::read_to_string(dir.join("ev.jsonl")).expect("read");
         assert_eq!(kept, text, "the input is untouched");
-        assert!(!dir.join("e.jsonl").exists() && !dir.join("f.jsonl").exists());
+        assert!(!dir.join("enriched.jsonl").exists() && !dir.join("failed.jsonl").exists());
     }
     // A copy of it on stdin is another file: it runs.
     std::fs::write(dir.join("copy.jsonl"), &text).expect("write");
-    let mut command = from_stdin(&dir, "e.jsonl", "f.jsonl", &[]);
+    let mut command = from_stdin(&dir, "enriched.jsonl", "failed.jsonl", &[]);
     command.stdin(File::open(dir.join("copy.jsonl")).expect("open"));
     let summary = ok(command);
     assert!(summary.contains("2 in, 1 enriched, 1 failed"), "{summary}");
@@ -73,7 +73,7 @@ fn stdin_redirected_from_an_output_is_refused_and_the_file_kept() {
 
 /// Lines in both outputs of `dir`.
 fn lines_out(dir: &Dir) -> usize {
-    ["e.jsonl", "f.jsonl"]
+    ["enriched.jsonl", "failed.jsonl"]
         .iter()
         .map(|name| {
             std::fs::read(dir.join(name)).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
@@ -105,7 +105,7 @@ fn a_quiet_stdin_feed_is_written_within_max_batch_wait_and_sigterm_drains_it() {
     let feed = events(0..4);
     let feed: Vec<&str> = feed.lines().collect();
     let wait = Duration::from_millis(300);
-    let mut command = from_stdin(&dir, "e.jsonl", "f.jsonl", &[]);
+    let mut command = from_stdin(&dir, "enriched.jsonl", "failed.jsonl", &[]);
     command
         .env("ENRICHER_MAX_BATCH_WAIT", "300ms")
         .stdin(Stdio::piped())
@@ -153,11 +153,11 @@ fn a_quiet_stdin_feed_is_written_within_max_batch_wait_and_sigterm_drains_it() {
     assert_eq!(answered_once(&both_outputs(&dir, "")).len(), 4);
 
     // A resume that does not start where the outputs end is refused.
-    let mut wrong = from_stdin(&dir, "e.jsonl", "f.jsonl", &["--skip-lines", "3", "--append"]);
+    let mut wrong = from_stdin(&dir, "enriched.jsonl", "failed.jsonl", &["--skip-lines", "3", "--append"]);
     wrong.stdin(File::open(dir.join("all.jsonl")).expect("open"));
     let stderr = refused(wrong);
     assert!(
-        stderr.contains("--append --skip-lines 3 does not match the progress file e.jsonl.progress")
+        stderr.contains("--append --skip-lines 3 does not match the progress file enriched.jsonl.progress")
             && stderr.contains("complete up to input line 4"),
         "{stderr}"
     );
@@ -171,6 +171,6 @@ fn a_quiet_stdin_feed_is_written_within_max_batch_wait_and_sigterm_drains_it() {
     let ids = answered_once(&both_outputs(&dir, ""));
     let expected: Vec<String> = (0..10).map(|i| format!("PAY-{i:03}")).collect();
     assert_eq!(ids, expected);
-    assert!(!dir.join("e.jsonl.progress").exists(), "a complete run leaves no resume point");
-    assert_eq!(answers(&dir.join("f.jsonl")).len(), 4, "PAY-000, 003, 006, 009");
+    assert!(!dir.join("enriched.jsonl.progress").exists(), "a complete run leaves no resume point");
+    assert_eq!(answers(&dir.join("failed.jsonl")).len(), 4, "PAY-000, 003, 006, 009");
 }
