@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use enricher::file_mode::checkpoint::{self, progress_path};
 pub use enricher::file_mode::checkpoint::Progress;
+use enricher::file_mode::checkpoint::{self, progress_path};
 use enricher::file_mode::fds::fd_named;
 
 /// What a job asks for: its outputs and how it starts.
@@ -32,8 +32,7 @@ pub fn progress_file(enriched_out: &Path, failed_out: &Path) -> Option<PathBuf> 
     [enriched_out, failed_out]
         .into_iter()
         .find(|path| {
-            fd_named(path, 1).is_none()
-                && std::fs::metadata(path).map_or(true, |m| m.is_file())
+            fd_named(path, 1).is_none() && std::fs::metadata(path).map_or(true, |m| m.is_file())
         })
         .map(progress_path)
 }
@@ -97,4 +96,3 @@ pub fn resume_point(job: &Resuming<'_>, progress_file: Option<&Path>) -> anyhow:
         progress: recorded,
     })
 }
-

@@ -172,7 +172,8 @@ pub fn run_file_job(
         stop,
     };
     let cap = pipeline.max_record_bytes().saturating_add(1);
-    let mut feed = LineFeed::start(input, cap, start.skip_lines).context("starting the input reader")?;
+    let mut feed =
+        LineFeed::start(input, cap, start.skip_lines).context("starting the input reader")?;
     pipeline.meter().set_state(PipelineState::Running);
     let progress = Meter::start(
         Shown {
@@ -206,7 +207,11 @@ pub fn run_file_job(
         text.push_str(&format!(
             "skipped    the first {} input line(s) ({})\n",
             report.skipped_lines,
-            if job.resume { "--resume" } else { "--skip-lines" }
+            if job.resume {
+                "--resume"
+            } else {
+                "--skip-lines"
+            }
         ));
     }
     if report.skipped_past_end {

@@ -13,6 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use anyhow::Context;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+/// What a second signal prints before the process ends at once.
+const SECOND_SIGNAL: &[u8] = b"\nstopped at once by a second signal: an output may end in a cut line. \
+Continue with the same command and --resume (it starts at the last checkpoint \
+and cuts the outputs back to it)\n";
+
 /// The signal flags of one run.
 pub struct Signals {
     stop: Arc<AtomicBool>,
@@ -27,7 +32,24 @@ impl Signals {
             which: Arc::new(AtomicUsize::new(0)),
         };
         for signal in [SIGTERM, SIGINT, SIGHUP] {
-            // In this order: a second signal finds the flag set and exits at once.
+            // In this order: a second signal finds the flag set, says what to
+            // do next and exits at once.
+            let stop = Arc::clone(&signals.stop);
+            let tell = move || {
+                if stop.load(Ordering::SeqCst) {
+                    // SAFETY: write(2) is async-signal-safe; the buffer is static.
+                    unsafe {
+                        libc::write(
+                            libc::STDERR_FILENO,
+                            SECOND_SIGNAL.as_ptr().cast(),
+                            SECOND_SIGNAL.len(),
+                        );
+                    }
+                }
+            };
+            // SAFETY: the action only loads an atomic and calls write(2).
+            unsafe { signal_hook::low_level::register(signal, tell) }
+                .context("installing the signal handler")?;
             signal_hook::flag::register_conditional_shutdown(
                 signal,
                 128 + signal,

@@ -297,7 +297,10 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let wait = Duration::from_secs(5);
-        assert_eq!(line(feed.next_line(wait).expect("read")), (b"abc".to_vec(), 6));
+        assert_eq!(
+            line(feed.next_line(wait).expect("read")),
+            (b"abc".to_vec(), 6)
+        );
         assert_eq!(line(feed.next_line(wait).expect("read")), (Vec::new(), 0));
         // `xy` has no line end yet: the feed stays open and says so in time.
         let started = Instant::now();
@@ -305,7 +308,10 @@ mod tests {
         assert!(matches!(feed.next_line(limit).expect("wait"), Next::Idle));
         assert!(started.elapsed() < limit + Duration::from_secs(2));
         drop(write);
-        assert_eq!(line(feed.next_line(wait).expect("read")), (b"xy".to_vec(), 2));
+        assert_eq!(
+            line(feed.next_line(wait).expect("read")),
+            (b"xy".to_vec(), 2)
+        );
         assert!(matches!(feed.next_line(wait).expect("end"), Next::End));
     }
 

@@ -128,13 +128,7 @@ pub fn run_files_with(
     let cap = pipeline.max_record_bytes().saturating_add(1);
     let mut source = Reading::new(input, cap);
     let mut outputs = Plain { enriched, failed };
-    run_lines(
-        pipeline,
-        &mut source,
-        &mut outputs,
-        options,
-        Duration::MAX,
-    )
+    run_lines(pipeline, &mut source, &mut outputs, options, Duration::MAX)
 }
 
 /// Records read and not yet run, with their full lengths, the line count
@@ -236,17 +230,28 @@ pub fn run_lines(
                         std::mem::swap(&mut batch, &mut ready);
                     }
                     report.batches += flush(pipeline, &mut batch, batch_size, outputs)?;
-                    let done = ready.records.first().map_or(report.lines_done(), |_| ready.lines_before);
+                    let done = ready
+                        .records
+                        .first()
+                        .map_or(report.lines_done(), |_| ready.lines_before);
                     outputs.flushed(done)?;
                 }
             }
         }
-        if ready.since.or(batch.since).is_some_and(|since| since.elapsed() >= max_batch_wait) {
-            report.batches += run_held(pipeline, &mut ready, &mut batch, window, batch_size, outputs)?;
+        if ready
+            .since
+            .or(batch.since)
+            .is_some_and(|since| since.elapsed() >= max_batch_wait)
+        {
+            report.batches += run_held(
+                pipeline, &mut ready, &mut batch, window, batch_size, outputs,
+            )?;
             outputs.flushed(report.lines_done())?;
         }
     }
-    report.batches += run_held(pipeline, &mut ready, &mut batch, window, batch_size, outputs)?;
+    report.batches += run_held(
+        pipeline, &mut ready, &mut batch, window, batch_size, outputs,
+    )?;
     outputs.flushed(report.lines_done())?;
     report.elapsed = started.elapsed();
     Ok(report)

@@ -104,10 +104,7 @@ pub fn check_outputs(reads: &[NamedPath<'_>], outputs: &[NamedPath<'_>]) -> Resu
             return Err(clash(read, "writing it would destroy it"));
         }
         if let Some(other) = earlier.iter().find(|(_, known)| known.is_same(&identity)) {
-            return Err(clash(
-                other,
-                "the two outputs would write over each other",
-            ));
+            return Err(clash(other, "the two outputs would write over each other"));
         }
         earlier.push((*output, identity));
     }
@@ -377,7 +374,10 @@ mod tests {
         );
         // Two outputs, one by path and one by descriptor: refused too.
         let proc_path = PathBuf::from(format!("/proc/self/fd/{fd}"));
-        assert_eq!(clash(&f, &input, &proc_path), Some(("--failed-out", "--enriched-out")));
+        assert_eq!(
+            clash(&f, &input, &proc_path),
+            Some(("--failed-out", "--enriched-out"))
+        );
         // A descriptor that is not open cannot be checked: an error, no pass.
         let closed = PathBuf::from("/dev/fd/987654");
         assert!(matches!(

@@ -16,8 +16,15 @@ fn a_folder_as_input_is_refused_before_the_outputs_are_touched() {
     let stderr = refused(enricher(
         &dir,
         &[
-            "run", "--input", "events", "--enriched-out", "e.jsonl", "--failed-out", "f.jsonl",
-            "--db", "claims.duckdb",
+            "run",
+            "--input",
+            "events",
+            "--enriched-out",
+            "e.jsonl",
+            "--failed-out",
+            "f.jsonl",
+            "--db",
+            "claims.duckdb",
         ],
     ));
     assert!(stderr.contains("--input events is a folder"), "{stderr}");
@@ -36,8 +43,15 @@ fn skip_lines_past_the_end_warns_and_too_large_records_report_their_size() {
     std::fs::write(dir.join("events.jsonl"), &input).expect("write");
     let run = |extra: &[&str]| {
         let mut args = vec![
-            "run", "--input", "events.jsonl", "--enriched-out", "e.jsonl", "--failed-out",
-            "f.jsonl", "--db", "claims.duckdb",
+            "run",
+            "--input",
+            "events.jsonl",
+            "--enriched-out",
+            "e.jsonl",
+            "--failed-out",
+            "f.jsonl",
+            "--db",
+            "claims.duckdb",
         ];
         args.extend_from_slice(extra);
         let mut command = enricher(&dir, &args);
@@ -50,7 +64,9 @@ fn skip_lines_past_the_end_warns_and_too_large_records_report_their_size() {
     let size = big.len();
     assert!(
         failed.contains("RECORD_TOO_LARGE")
-            && failed.contains(&format!("record of {size} bytes exceeds max-record-bytes 1000")),
+            && failed.contains(&format!(
+                "record of {size} bytes exceeds max-record-bytes 1000"
+            )),
         "{failed}"
     );
 

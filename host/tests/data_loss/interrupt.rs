@@ -55,7 +55,12 @@ pub(super) fn answered_once(by_id: &BTreeMap<String, Vec<String>>) -> Vec<String
 /// Starts `command`, waits until `output` grows past `past` bytes, sends
 /// `signal`; returns the exit code and stderr (the summary and the resume
 /// command; stdout stays empty).
-pub(super) fn interrupt(mut command: Command, output: &Path, past: u64, signal: &str) -> (i32, String) {
+pub(super) fn interrupt(
+    mut command: Command,
+    output: &Path,
+    past: u64,
+    signal: &str,
+) -> (i32, String) {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child: Child = command.spawn().expect("spawn enricher");
     let started = Instant::now();

@@ -24,8 +24,17 @@ fn a_run_killed_at_random_points_resumes_with_every_record_once() {
     ok(enricher(
         &dir,
         &[
-            "generate", "--count", &count, "--claims", "1000", "--seed", "6", "--out",
-            "events.jsonl", "--claims-out", "claims.csv",
+            "generate",
+            "--count",
+            &count,
+            "--claims",
+            "1000",
+            "--seed",
+            "6",
+            "--out",
+            "events.jsonl",
+            "--claims-out",
+            "claims.csv",
         ],
     ));
     ok(enricher(
@@ -34,8 +43,19 @@ fn a_run_killed_at_random_points_resumes_with_every_record_once() {
     ));
     // No cache (a query per batch): a few seconds, slow enough to be killed often.
     let run = [
-        "run", "--input", "events.jsonl", "--enriched-out", "enriched.jsonl", "--failed-out",
-        "failed.jsonl", "--db", "claims.duckdb", "--batch-size", "100", "--cache", "none",
+        "run",
+        "--input",
+        "events.jsonl",
+        "--enriched-out",
+        "enriched.jsonl",
+        "--failed-out",
+        "failed.jsonl",
+        "--db",
+        "claims.duckdb",
+        "--batch-size",
+        "100",
+        "--cache",
+        "none",
     ];
     // Kill points: after the output grew past where the last kill found it,
     // plus a delay that differs from run to run.
@@ -77,12 +97,18 @@ fn a_run_killed_at_random_points_resumes_with_every_record_once() {
             let mut wrong = run.to_vec();
             wrong.extend(["--skip-lines", &wrong_line, "--append"]);
             let stderr = refused(enricher(&dir, &wrong));
-            assert!(stderr.contains("does not match the progress file enriched.jsonl.progress"), "{stderr}");
+            assert!(
+                stderr.contains("does not match the progress file enriched.jsonl.progress"),
+                "{stderr}"
+            );
             assert_eq!(len(&dir, "enriched.jsonl"), past, "nothing written");
         }
     }
     assert!(killed >= 3, "only {killed} run(s) killed before the end");
-    assert!(0 < furthest && furthest < EVENTS, "resume points reached: {furthest}");
+    assert!(
+        0 < furthest && furthest < EVENTS,
+        "resume points reached: {furthest}"
+    );
     if !finished {
         let mut args = run.to_vec();
         args.push("--resume");

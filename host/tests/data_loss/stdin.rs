@@ -48,9 +48,24 @@ fn stdin_redirected_from_an_output_is_refused_and_the_file_kept() {
     let text = events(0..2);
     std::fs::write(dir.join("ev.jsonl"), &text).expect("write");
     for (enriched, failed, extra, clash) in [
-        ("ev.jsonl", "failed.jsonl", &[][..], "--enriched-out ev.jsonl"),
-        ("enriched.jsonl", "ev.jsonl", &[][..], "--failed-out ev.jsonl"),
-        ("ev.jsonl", "failed.jsonl", &["--append"][..], "--enriched-out ev.jsonl"),
+        (
+            "ev.jsonl",
+            "failed.jsonl",
+            &[][..],
+            "--enriched-out ev.jsonl",
+        ),
+        (
+            "enriched.jsonl",
+            "ev.jsonl",
+            &[][..],
+            "--failed-out ev.jsonl",
+        ),
+        (
+            "ev.jsonl",
+            "failed.jsonl",
+            &["--append"][..],
+            "--enriched-out ev.jsonl",
+        ),
     ] {
         let mut command = from_stdin(&dir, enriched, failed, extra);
         command.stdin(File::open(dir.join("ev.jsonl")).expect("open"));
@@ -127,7 +142,10 @@ fn a_quiet_stdin_feed_is_written_within_max_batch_wait_and_sigterm_drains_it() {
     stdin.flush().expect("flush");
     wait_for_lines(&dir, 4, wait + MARGIN, &mut child);
     let elapsed = sent.elapsed();
-    assert!(elapsed >= wait, "written after {elapsed:?}, before max-batch-wait");
+    assert!(
+        elapsed >= wait,
+        "written after {elapsed:?}, before max-batch-wait"
+    );
 
     // SIGTERM while stdin is silent: the run ends now, complete up to line 4.
     let signalled = Instant::now();
@@ -153,15 +171,25 @@ fn a_quiet_stdin_feed_is_written_within_max_batch_wait_and_sigterm_drains_it() {
     assert_eq!(answered_once(&both_outputs(&dir, "")).len(), 4);
 
     // A resume that does not start where the outputs end is refused.
-    let mut wrong = from_stdin(&dir, "enriched.jsonl", "failed.jsonl", &["--skip-lines", "3", "--append"]);
+    let mut wrong = from_stdin(
+        &dir,
+        "enriched.jsonl",
+        "failed.jsonl",
+        &["--skip-lines", "3", "--append"],
+    );
     wrong.stdin(File::open(dir.join("all.jsonl")).expect("open"));
     let stderr = refused(wrong);
     assert!(
-        stderr.contains("--append --skip-lines 3 does not match the progress file enriched.jsonl.progress")
-            && stderr.contains("complete up to input line 4"),
+        stderr.contains(
+            "--append --skip-lines 3 does not match the progress file enriched.jsonl.progress"
+        ) && stderr.contains("complete up to input line 4"),
         "{stderr}"
     );
-    assert_eq!(answered_once(&both_outputs(&dir, "")).len(), 4, "nothing written");
+    assert_eq!(
+        answered_once(&both_outputs(&dir, "")).len(),
+        4,
+        "nothing written"
+    );
 
     // The printed command, with the whole feed again on stdin.
     let mut resumed = enricher(&dir, &as_strs(&resume));
@@ -171,6 +199,13 @@ fn a_quiet_stdin_feed_is_written_within_max_batch_wait_and_sigterm_drains_it() {
     let ids = answered_once(&both_outputs(&dir, ""));
     let expected: Vec<String> = (0..10).map(|i| format!("PAY-{i:03}")).collect();
     assert_eq!(ids, expected);
-    assert!(!dir.join("enriched.jsonl.progress").exists(), "a complete run leaves no resume point");
-    assert_eq!(answers(&dir.join("failed.jsonl")).len(), 4, "PAY-000, 003, 006, 009");
+    assert!(
+        !dir.join("enriched.jsonl.progress").exists(),
+        "a complete run leaves no resume point"
+    );
+    assert_eq!(
+        answers(&dir.join("failed.jsonl")).len(),
+        4,
+        "PAY-000, 003, 006, 009"
+    );
 }

@@ -12,7 +12,11 @@ use super::checks::{Dir, answers, claims_db, enricher, event};
 fn run(dir: &Dir, enriched: &str, failed: &str) -> Command {
     std::fs::write(
         dir.join("events.jsonl"),
-        format!("{}\n{}\n", event("PAY-1", "CLM-001"), event("PAY-2", "CLM-404")),
+        format!(
+            "{}\n{}\n",
+            event("PAY-1", "CLM-001"),
+            event("PAY-2", "CLM-404")
+        ),
     )
     .expect("write");
     let mut command = enricher(
@@ -62,7 +66,10 @@ fn two_names_of_stdout_are_refused_naming_both() {
     let mut command = run(&dir, "/dev/stdout", "-");
     command.stdout(File::create(dir.join("both.jsonl")).expect("create"));
     let (out, stderr) = output(command);
-    assert!(!out.status.success() && stderr.contains("is the same file as"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("is the same file as"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(dir.join("both.jsonl")).expect("read"), b"");
 }
 
