@@ -79,8 +79,9 @@ pub fn write(path: &Path, progress: &Progress) -> io::Result<()> {
 /// Remove the checkpoint (the run it describes has ended complete).
 pub fn remove(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => sync_parent(path),
+        Ok(()) => sync_parent(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -137,6 +138,7 @@ mod tests {
         assert!(error.contains("is not one this version wrote"), "{error}");
         remove(&path).expect("remove");
         remove(&path).expect("twice");
+        remove(&dir.join("no-folder/e.jsonl.progress")).expect("in a folder not made yet");
         fs::remove_dir_all(&dir).expect("clean");
     }
 }
