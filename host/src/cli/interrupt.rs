@@ -14,7 +14,8 @@ use anyhow::Context;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// What a second signal prints before the process ends at once.
-const SECOND_SIGNAL: &[u8] = b"\nstopped at once by a second signal: an output may end in a cut line. \
+const SECOND_SIGNAL: &[u8] =
+    b"\nstopped at once by a second signal: an output may end in a cut line. \
 Continue with the same command and --resume (it starts at the last checkpoint \
 and cuts the outputs back to it)\n";
 
