@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// File mode: append to the outputs instead of replacing them (to resume an interrupted run).
     #[arg(long, requires = "input")]
     pub append: bool,
+    /// File mode: continue a run that was stopped or killed where its progress file
+    /// (`<enriched-out>.progress`) says, each output cut back to its last checkpoint.
+    #[arg(long, requires = "input", conflicts_with = "skip_lines")]
+    pub resume: bool,
     #[command(flatten)]
     pub summary: SummaryArgs,
 }
@@ -50,6 +54,7 @@ pub fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
             let job = FileJob {
                 skip_lines: args.skip_lines.unwrap_or(0),
                 append: args.append,
+                resume: args.resume,
                 summary_json: args.summary.summary_json.as_deref(),
                 ..FileJob::new(input, enriched, failed)
             };

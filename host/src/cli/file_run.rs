@@ -1,12 +1,15 @@
 //! `enricher run --input ...`: one file job from the command line. Refuses
-//! outputs that would overwrite the input, the database or each other before
-//! anything is opened for writing; opens the files (replacing the outputs, or
-//! appending to them to resume; `-` is stdout); runs the loop; stops between
-//! two lines on SIGTERM/SIGINT and prints how far it got and the command that
-//! resumes. The summary goes to stderr (and `--summary-json`), never stdout.
+//! outputs that would overwrite the input (stdin included), the database,
+//! the progress file or each other, and an input that is a folder, before
+//! anything is opened for writing; finds where a resumed run starts (its
+//! progress file, which a mismatching `--skip-lines` contradicts); opens the
+//! files ([`file_outputs`](super::file_outputs)); runs the loop over a reader
+//! thread; stops between two lines on SIGTERM/SIGINT/SIGHUP and prints how
+//! far it got and the command that resumes. The summary goes to stderr (and
+//! `--summary-json`), never stdout.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -14,17 +17,19 @@ use anyhow::Context;
 
 use enricher::app::build_file_host;
 use enricher::config::Config;
-use enricher::file_mode::paths::{NamedPath, check_outputs};
-use enricher::file_mode::{FileRunOptions, FileRunReport, run_files_with};
+use enricher::file_mode::checkpoint;
+use enricher::file_mode::fds::{STD, dup_fd, fd_named};
+use enricher::file_mode::lines::LineFeed;
+use enricher::file_mode::paths::{NamedPath, check_input, check_outputs};
+use enricher::file_mode::{FileRunOptions, FileRunReport, run_lines};
 use enricher::observe::PipelineState;
 
+use super::file_outputs::{OutputFile, RunFiles};
+use super::file_resume::{Progress, Resuming, progress_file, resume_point};
 use super::interrupt::{Interrupted, Signals, resume_command, signal_name};
 use super::named_io::Named;
-use super::progress::{Progress, Shown, meter_counts};
+use super::progress::{Progress as Meter, Shown, meter_counts};
 use super::summary::{SummaryArgs, merged};
-
-/// The path that means stdin (`--input`) or stdout (the outputs).
-const STD: &str = "-";
 
 /// The files of one job and where in the input it starts.
 pub struct FileJob<'a> {
@@ -37,6 +42,8 @@ pub struct FileJob<'a> {
     pub skip_lines: u64,
     /// Append to the outputs instead of replacing them (`--append`).
     pub append: bool,
+    /// Continue where the progress file says (`--resume`).
+    pub resume: bool,
     /// Where `--summary-json` writes at the end (checked like an output).
     pub summary_json: Option<&'a Path>,
 }
@@ -50,6 +57,7 @@ impl<'a> FileJob<'a> {
             failed_out,
             skip_lines: 0,
             append: false,
+            resume: false,
             summary_json: None,
         }
     }
@@ -64,8 +72,8 @@ pub struct FileJobDone {
     pub report: FileRunReport,
 }
 
-/// `enricher run` in file mode: the job, stoppable by SIGTERM/SIGINT. A
-/// stopped job prints its summary and returns [`Interrupted`].
+/// `enricher run` in file mode: the job, stoppable by SIGTERM/SIGINT/SIGHUP.
+/// A stopped job prints its summary and returns [`Interrupted`].
 pub fn run(config: &Config, job: &FileJob<'_>, summary: &SummaryArgs) -> anyhow::Result<()> {
     summary.check_stdout(stdout_output(job))?;
     let signals = Signals::install()?;
@@ -125,7 +133,16 @@ pub fn run_file_job(
     job: &FileJob<'_>,
     stop: Option<&AtomicBool>,
 ) -> anyhow::Result<FileJobDone> {
-    refuse_self_overwrite(config, job)?;
+    let progress_file = progress_file(job.enriched_out, job.failed_out);
+    refuse_self_overwrite(config, job, progress_file.as_deref())?;
+    let asked = Resuming {
+        enriched_out: job.enriched_out,
+        failed_out: job.failed_out,
+        skip_lines: job.skip_lines,
+        append: job.append,
+        resume: job.resume,
+    };
+    let start = resume_point(&asked, progress_file.as_deref())?;
     let mut host = build_file_host(config)?;
     if let Some(addr) = host.admin_addr() {
         let claims = if host.takes_claims() {
@@ -136,23 +153,29 @@ pub fn run_file_job(
         eprintln!("admin API on http://{addr} (metrics: /metrics, status page: /{claims})");
     }
     let pipeline = &mut host.pipeline;
-    let input = job.input;
-    let mut reader: Box<dyn BufRead> = if input == Path::new(STD) {
-        Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
-    } else {
-        let file =
-            File::open(input).with_context(|| format!("opening input {}", input.display()))?;
-        Box::new(BufReader::with_capacity(1 << 16, Named::new(file, input)))
-    };
-    let mut enriched = open_output(job.enriched_out, job.append)?;
-    let mut failed = open_output(job.failed_out, job.append)?;
+    let input = open_input(job.input)?;
+    let append = job.append || job.resume;
+    if !append && let Some(path) = &progress_file {
+        // A stale resume point must not outlive the outputs it describes.
+        checkpoint::remove(path).with_context(|| format!("removing {}", path.display()))?;
+    }
+    let cut = |pick: fn(&Progress) -> Option<u64>| start.progress.as_ref().and_then(pick);
+    let enriched = OutputFile::open(job.enriched_out, append, cut(|p| p.enriched_out.bytes))?;
+    let failed = OutputFile::open(job.failed_out, append, cut(|p| p.failed_out.bytes))?;
+    let mut outputs = RunFiles::new(enriched, failed, progress_file, job.input);
+    outputs
+        .checkpoint(start.skip_lines)
+        .context("writing the first checkpoint")?;
     let options = FileRunOptions {
         batch_size: config.pipeline.batch_size,
-        skip_lines: job.skip_lines,
+        skip_lines: start.skip_lines,
         stop,
     };
+    let cap = pipeline.max_record_bytes().saturating_add(1);
+    let mut feed =
+        LineFeed::start(input, cap, start.skip_lines).context("starting the input reader")?;
     pipeline.meter().set_state(PipelineState::Running);
-    let progress = Progress::start(
+    let progress = Meter::start(
         Shown {
             what: "run",
             unit: "records",
@@ -162,16 +185,45 @@ pub fn run_file_job(
         config.observe.progress_interval,
         meter_counts(pipeline.meter()),
     );
-    let report = run_files_with(pipeline, &mut reader, &mut enriched, &mut failed, &options);
+    let report = run_lines(
+        pipeline,
+        &mut feed,
+        &mut outputs,
+        &options,
+        config.pipeline.max_batch_wait,
+    );
     pipeline.meter().set_state(PipelineState::Stopped);
     progress.finish();
     let report = report.context("enriching")?;
+    if report.interrupted {
+        outputs.checkpoint(report.lines_done())
+    } else {
+        outputs.complete()
+    }
+    .context("syncing the outputs")?;
     let summary = pipeline.summary(report.elapsed);
     let mut text = summary.to_string();
     if report.skipped_lines > 0 {
         text.push_str(&format!(
-            "skipped    the first {} input line(s) (--skip-lines)\n",
-            report.skipped_lines
+            "skipped    the first {} input line(s) ({})\n",
+            report.skipped_lines,
+            if job.resume {
+                "--resume"
+            } else {
+                "--skip-lines"
+            }
+        ));
+    }
+    if report.skipped_past_end {
+        tracing::warn!(
+            skip_lines = start.skip_lines,
+            input_lines = report.skipped_lines,
+            "--skip-lines is past the end of the input: nothing was read"
+        );
+        text.push_str(&format!(
+            "warning    --skip-lines {} is past the end of the input, which has {} line(s): \
+             nothing was read\n",
+            start.skip_lines, report.skipped_lines
         ));
     }
     if report.blank_lines > 0 {
@@ -184,7 +236,7 @@ pub fn run_file_job(
         "output     {} and {}{}\n",
         shown(job.enriched_out),
         shown(job.failed_out),
-        if job.append { " (appended)" } else { "" }
+        if append { " (appended)" } else { "" }
     ));
     let json = merged(
         summary.to_json(),
@@ -194,8 +246,9 @@ pub fn run_file_job(
             "input": shown_input(job.input),
             "enriched_out": shown(job.enriched_out),
             "failed_out": shown(job.failed_out),
-            "append": job.append,
+            "append": append,
             "skipped_lines": report.skipped_lines,
+            "skipped_past_end": report.skipped_past_end,
             "blank_lines": report.blank_lines,
             "lines_done": report.lines_done(),
             "interrupted": null,
@@ -216,27 +269,46 @@ fn shown_input(path: &Path) -> String {
     }
 }
 
-/// No output may be the input, the claims database (or its write-ahead
-/// log) or the other output; stdout (`-`) takes one output at most.
-fn refuse_self_overwrite(config: &Config, job: &FileJob<'_>) -> anyhow::Result<()> {
+/// The input, to be read on the reader thread (`-` and `/dev/stdin` through
+/// a copy of the descriptor).
+fn open_input(input: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
+    let (file, name) = match fd_named(input, 0) {
+        Some(fd) => (
+            dup_fd(fd).with_context(|| format!("opening input {}", input.display()))?,
+            PathBuf::from(shown_input(input)),
+        ),
+        None => (
+            File::open(input).with_context(|| format!("opening input {}", input.display()))?,
+            input.to_path_buf(),
+        ),
+    };
+    Ok(Box::new(Named::new(file, &name)))
+}
+
+/// No output may be the input (stdin's file too), the claims database (or
+/// its write-ahead log), the progress file or another output; the input may
+/// not be a folder.
+fn refuse_self_overwrite(
+    config: &Config,
+    job: &FileJob<'_>,
+    progress_file: Option<&Path>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         !(job.enriched_out == Path::new(STD) && job.failed_out == Path::new(STD)),
         "--enriched-out - and --failed-out - would both write to stdout, mixing the two \
          outputs: give one of them a file"
     );
+    check_input(job.input)?;
     let db = config.duckdb_file()?;
     let wal = db.as_ref().map(|db| {
         let mut wal = db.clone().into_os_string();
         wal.push(".wal");
         PathBuf::from(wal)
     });
-    let mut reads = Vec::new();
-    if job.input != Path::new(STD) {
-        reads.push(NamedPath {
-            flag: "--input",
-            path: job.input,
-        });
-    }
+    let mut reads = vec![NamedPath {
+        flag: "--input",
+        path: job.input,
+    }];
     if let (Some(db), Some(wal)) = (&db, &wal) {
         reads.push(NamedPath {
             flag: "--db",
@@ -258,57 +330,14 @@ fn refuse_self_overwrite(config: &Config, job: &FileJob<'_>) -> anyhow::Result<(
         },
     ]
     .into_iter()
+    .chain(progress_file.map(|path| NamedPath {
+        flag: "the progress file",
+        path,
+    }))
     .chain(job.summary_json.map(|path| NamedPath {
         flag: "--summary-json",
         path,
     }))
-    .filter(|output| output.path != Path::new(STD))
     .collect();
     Ok(check_outputs(&reads, &outputs)?)
-}
-
-/// Create (or with `append`, extend) an output file and its folders. An
-/// output to append to must end with a whole line. `-` is stdout.
-fn open_output(path: &Path, append: bool) -> anyhow::Result<Box<dyn Write>> {
-    if path == Path::new(STD) {
-        let stdout = Named::new(io::stdout().lock(), Path::new("stdout"));
-        return Ok(Box::new(BufWriter::with_capacity(1 << 16, stdout)));
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let file = if append {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .with_context(|| format!("opening {} to append", path.display()))?;
-        anyhow::ensure!(
-            ends_with_whole_line(&mut file)?,
-            "{} does not end with a whole line (its last line was cut): appending would \
-             join two records. Remove the cut line, then resume from the line after the \
-             last record it holds",
-            path.display()
-        );
-        file
-    } else {
-        File::create(path).with_context(|| format!("creating {}", path.display()))?
-    };
-    Ok(Box::new(BufWriter::with_capacity(
-        1 << 16,
-        Named::new(file, path),
-    )))
-}
-
-/// Empty, or its last byte is a line end.
-fn ends_with_whole_line(file: &mut File) -> io::Result<bool> {
-    if file.metadata()?.len() == 0 {
-        return Ok(true);
-    }
-    file.seek(SeekFrom::End(-1))?;
-    let mut last = [0u8; 1];
-    file.read_exact(&mut last)?;
-    Ok(last[0] == b'\n')
 }

@@ -1,15 +1,23 @@
-//! SIGTERM and SIGINT during `enricher run` on files. The first one only sets
-//! a flag: the loop stops between two lines with both outputs complete, the
-//! summary says how far it got, and the exit code is 128 + the signal's number
-//! (143 for SIGTERM, 130 for SIGINT). A second one ends the process at once
-//! (the outputs may then be cut mid-line). Also: the command that resumes.
+//! SIGTERM, SIGINT and SIGHUP during `enricher run` on files. The first one
+//! only sets a flag: the loop stops between two lines (also while the input
+//! is silent) with both outputs complete, the summary says how far it got, and
+//! the exit code is 128 + the signal's number (143 for SIGTERM, 130 for
+//! SIGINT, 129 for SIGHUP). A second one ends the process at once (the
+//! outputs may then be cut mid-line; `--resume` continues from the last
+//! checkpoint). Also: the command that resumes.
 
 use std::ffi::OsString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::Context;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+/// What a second signal prints before the process ends at once.
+const SECOND_SIGNAL: &[u8] =
+    b"\nstopped at once by a second signal: an output may end in a cut line. \
+Continue with the same command and --resume (it starts at the last checkpoint \
+and cuts the outputs back to it)\n";
 
 /// The signal flags of one run.
 pub struct Signals {
@@ -18,14 +26,31 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Catch SIGTERM and SIGINT from now on.
+    /// Catch SIGTERM, SIGINT and SIGHUP from now on.
     pub fn install() -> anyhow::Result<Signals> {
         let signals = Signals {
             stop: Arc::new(AtomicBool::new(false)),
             which: Arc::new(AtomicUsize::new(0)),
         };
-        for signal in [SIGTERM, SIGINT] {
-            // In this order: a second signal finds the flag set and exits at once.
+        for signal in [SIGTERM, SIGINT, SIGHUP] {
+            // In this order: a second signal finds the flag set, says what to
+            // do next and exits at once.
+            let stop = Arc::clone(&signals.stop);
+            let tell = move || {
+                if stop.load(Ordering::SeqCst) {
+                    // SAFETY: write(2) is async-signal-safe; the buffer is static.
+                    unsafe {
+                        libc::write(
+                            libc::STDERR_FILENO,
+                            SECOND_SIGNAL.as_ptr().cast(),
+                            SECOND_SIGNAL.len(),
+                        );
+                    }
+                }
+            };
+            // SAFETY: the action only loads an atomic and calls write(2).
+            unsafe { signal_hook::low_level::register(signal, tell) }
+                .context("installing the signal handler")?;
             signal_hook::flag::register_conditional_shutdown(
                 signal,
                 128 + signal,
@@ -79,12 +104,13 @@ pub fn signal_name(signal: i32) -> String {
     match signal {
         SIGTERM => "SIGTERM".into(),
         SIGINT => "SIGINT".into(),
+        SIGHUP => "SIGHUP".into(),
         n => format!("signal {n}"),
     }
 }
 
 /// This process's command line, made to resume after `line`: any
-/// `--skip-lines`/`--append` dropped, `--skip-lines <line> --append` added,
+/// `--skip-lines`/`--append`/`--resume` dropped, `--skip-lines <line> --append` added,
 /// each argument quoted for a POSIX shell where needed.
 pub fn resume_command(args: impl IntoIterator<Item = OsString>, line: u64) -> String {
     let mut kept = Vec::new();
@@ -93,7 +119,9 @@ pub fn resume_command(args: impl IntoIterator<Item = OsString>, line: u64) -> St
         let text = arg.to_string_lossy().into_owned();
         if text == "--skip-lines" {
             args.next();
-        } else if text != "--append" && !text.starts_with("--skip-lines=") {
+        } else if !["--append", "--resume"].contains(&text.as_str())
+            && !text.starts_with("--skip-lines=")
+        {
             kept.push(shell_quoted(&text));
         }
     }
@@ -129,6 +157,7 @@ mod tests {
                 "--skip-lines",
                 "10",
                 "--append",
+                "--resume",
                 "--skip-lines=20",
                 "--enriched-out",
                 "it's.jsonl",
@@ -147,7 +176,7 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_shell_convention() {
         let code = |signal| Interrupted { signal, line: 0 }.exit_code();
-        assert_eq!((code(SIGTERM), code(SIGINT)), (143, 130));
+        assert_eq!((code(SIGTERM), code(SIGINT), code(SIGHUP)), (143, 130, 129));
         let message = Interrupted {
             signal: SIGINT,
             line: 7,

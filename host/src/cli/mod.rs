@@ -7,6 +7,8 @@ pub mod claims_sync;
 pub mod commands;
 pub mod config_check;
 pub mod demo;
+pub mod file_outputs;
+mod file_resume;
 pub mod file_run;
 pub mod interrupt;
 pub mod kafka;

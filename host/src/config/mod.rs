@@ -165,6 +165,9 @@ impl Config {
         if self.pipeline.max_record_bytes == 0 {
             return Err(invalid("pipeline.max-record-bytes", "must be positive"));
         }
+        if self.pipeline.max_batch_wait < Duration::from_millis(1) {
+            return Err(invalid("pipeline.max-batch-wait", "must be at least 1ms"));
+        }
         let partial = matches!(self.lookup.cache, CacheMode::Partial | CacheMode::Auto);
         if partial && self.lookup.cache_max_rows == 0 {
             return Err(invalid(
@@ -293,7 +296,7 @@ mod tests {
             ENRICHER_CANARY_FILE ENRICHER_COMMIT_INTERVAL \
             ENRICHER_COMMIT_MAX_RECORDS ENRICHER_DELIVERY ENRICHER_INSTANCE_ID \
             ENRICHER_KAFKA_STALL_WARNING ENRICHER_KAFKA_STARTUP_TIMEOUT ENRICHER_LIVENESS_TIMEOUT \
-            ENRICHER_MAX_RECORD_BYTES ENRICHER_PLUGIN \
+            ENRICHER_MAX_BATCH_WAIT ENRICHER_MAX_RECORD_BYTES ENRICHER_PLUGIN \
             ENRICHER_PLUGIN_CPU_DEADLINE ENRICHER_PLUGIN_MAX_MEMORY_BYTES ENRICHER_PLUGIN_TOPIC \
             ENRICHER_PLUGIN_TOPIC_PARTITIONS ENRICHER_PLUGIN_TOPIC_REPLICATION \
             ENRICHER_PLUGIN_WATCH_DIR ENRICHER_PROGRESS_INTERVAL ENRICHER_ROLLBACK_ERROR_RATE ENRICHER_ROLLBACK_MIN_RECORDS \

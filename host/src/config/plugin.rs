@@ -14,6 +14,7 @@ use super::values::duration_text;
 pub(super) const ENV: &[(&str, &str)] = &[
     ("ENRICHER_BATCH_SIZE", "pipeline.batch-size"),
     ("ENRICHER_MAX_RECORD_BYTES", "pipeline.max-record-bytes"),
+    ("ENRICHER_MAX_BATCH_WAIT", "pipeline.max-batch-wait"),
     ("ENRICHER_PLUGIN", "plugin.path"),
     (
         "ENRICHER_PLUGIN_MAX_MEMORY_BYTES",
@@ -32,6 +33,10 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// Larger input records go to `failed` as RECORD_TOO_LARGE. env `ENRICHER_MAX_RECORD_BYTES`
     pub max_record_bytes: usize,
+    /// File mode: records of a slow input wait at most this long for a full
+    /// batch, then run and are written (like a Kafka linger). env `ENRICHER_MAX_BATCH_WAIT`
+    #[serde(with = "duration_text")]
+    pub max_batch_wait: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -39,6 +44,7 @@ impl Default for PipelineConfig {
         Self {
             batch_size: 1000,
             max_record_bytes: 1 << 20,
+            max_batch_wait: Duration::from_millis(100),
         }
     }
 }

@@ -1,14 +1,19 @@
 //! `enricher run` on files: one raw record per input line (`-` for stdin),
 //! JSON lines out, one file for enriched records and one for failed ones.
 //!
-//! Lines are read with a cap: a line longer than `max-record-bytes` is never
-//! held whole in memory; it goes to `failed` as RECORD_TOO_LARGE with a prefix.
-//! Empty lines carry no record and are skipped (and counted).
+//! Lines are read with a cap ([`lines`]): a line longer than
+//! `max-record-bytes` is never held whole in memory; it goes to `failed` as
+//! RECORD_TOO_LARGE with a prefix and its real size. Empty lines carry no
+//! record and are skipped (and counted).
 //!
 //! A run can start past the first lines (`skip_lines`) and be stopped between
 //! two lines (`stop`): it then runs the records it holds, flushes both outputs
 //! and reports how far it got, so that a second run resumes exactly there.
-//! Which paths a run may write is checked by [`paths`].
+//! Records of a slow input are not held for a full batch: once the oldest has
+//! waited `max-batch-wait` they run and the outputs are flushed. After each
+//! flush the outputs are told how far they are complete
+//! ([`RunOutputs::flushed`], where [`checkpoint`]s are written). Which paths
+//! a run may write is checked by [`paths`].
 //!
 //! With a partial cache, records are read a window ahead (a whole number of
 //! batches, [`Pipeline::prefetch_window`]) and the window's claim ids handed to
@@ -17,12 +22,18 @@
 
 use std::io::{self, BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::bindings::{InputRecord, Output};
 use crate::pipeline::Pipeline;
 
+pub mod checkpoint;
+pub mod fds;
+pub mod lines;
 pub mod paths;
+
+pub use lines::read_capped_line;
+use lines::{LineSource, Next, Reading, STOP_POLL};
 
 /// What a file run did, beside the pipeline's own metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,6 +43,8 @@ pub struct FileRunReport {
     pub blank_lines: u64,
     /// Lines passed over unread at the start ([`FileRunOptions::skip_lines`]).
     pub skipped_lines: u64,
+    /// The input ended before `skip_lines` lines (it had only `skipped_lines`).
+    pub skipped_past_end: bool,
     pub batches: u64,
     /// The stop flag ended the run before the end of the input.
     pub interrupted: bool,
@@ -57,6 +70,33 @@ pub struct FileRunOptions<'a> {
     /// Read before each line: once true, the run processes the records it
     /// holds, flushes both outputs and returns, `interrupted`.
     pub stop: Option<&'a AtomicBool>,
+}
+
+/// Where a file run writes: the two outputs, told after each flush how far
+/// they are complete.
+pub trait RunOutputs {
+    /// The enriched and the failed output.
+    fn writers(&mut self) -> (&mut dyn Write, &mut dyn Write);
+    /// Flush both outputs: they hold every answer of the first `lines_done`
+    /// input lines and none of a later line.
+    fn flushed(&mut self, lines_done: u64) -> io::Result<()>;
+}
+
+/// Two plain writers, flushed (no checkpoint).
+struct Plain<'a> {
+    enriched: &'a mut dyn Write,
+    failed: &'a mut dyn Write,
+}
+
+impl RunOutputs for Plain<'_> {
+    fn writers(&mut self) -> (&mut dyn Write, &mut dyn Write) {
+        (&mut *self.enriched, &mut *self.failed)
+    }
+
+    fn flushed(&mut self, _lines_done: u64) -> io::Result<()> {
+        self.enriched.flush()?;
+        self.failed.flush()
+    }
 }
 
 /// Read every record of `input`, run it through `pipeline` in batches of
@@ -85,7 +125,49 @@ pub fn run_files_with(
     failed: &mut dyn Write,
     options: &FileRunOptions<'_>,
 ) -> io::Result<FileRunReport> {
-    let max_record_bytes = pipeline.max_record_bytes();
+    let cap = pipeline.max_record_bytes().saturating_add(1);
+    let mut source = Reading::new(input, cap);
+    let mut outputs = Plain { enriched, failed };
+    run_lines(pipeline, &mut source, &mut outputs, options, Duration::MAX)
+}
+
+/// Records read and not yet run, with their full lengths, the line count
+/// before the first of them, and when that one was read.
+#[derive(Default)]
+struct Held {
+    records: Vec<InputRecord>,
+    sizes: Vec<usize>,
+    lines_before: u64,
+    since: Option<Instant>,
+}
+
+impl Held {
+    fn push(&mut self, record: InputRecord, size: usize, lines_before: u64) {
+        if self.records.is_empty() {
+            self.lines_before = lines_before;
+            self.since = Some(Instant::now());
+        }
+        self.records.push(record);
+        self.sizes.push(size);
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.sizes.clear();
+        self.since = None;
+    }
+}
+
+/// The run loop over any [`LineSource`] (the lines of `source` must be
+/// capped at `max-record-bytes` + 1): records run in batches, or as soon as
+/// the oldest held one has waited `max_batch_wait`.
+pub fn run_lines(
+    pipeline: &mut Pipeline,
+    source: &mut dyn LineSource,
+    outputs: &mut dyn RunOutputs,
+    options: &FileRunOptions<'_>,
+    max_batch_wait: Duration,
+) -> io::Result<FileRunReport> {
     let batch_size = options.batch_size;
     let stopped = || {
         options
@@ -101,66 +183,108 @@ pub fn run_files_with(
         batch_size.max(1)
     };
     // Records read; with prefetch, `ready` holds the window read before them.
-    let mut batch: Vec<InputRecord> = Vec::with_capacity(chunk);
-    let mut ready: Vec<InputRecord> = Vec::new();
-    let mut line = Vec::new();
-    while report.skipped_lines < options.skip_lines && !stopped() {
-        if read_capped_line(input, &mut line, 0)?.is_none() {
-            break;
+    let mut batch = Held::default();
+    let mut ready = Held::default();
+    match source.skip(options.skip_lines, &stopped)? {
+        Some(skipped) => {
+            report.skipped_lines = skipped;
+            report.skipped_past_end = skipped < options.skip_lines;
         }
-        report.skipped_lines += 1;
+        None => {
+            // Stopped while passing over lines done before: still done.
+            report.skipped_lines = options.skip_lines;
+            report.interrupted = true;
+        }
     }
-    loop {
+    while !report.interrupted {
         if stopped() {
             report.interrupted = true;
             break;
         }
-        // Keep one byte past the limit, so the pipeline sees the record as too large.
-        if read_capped_line(input, &mut line, max_record_bytes.saturating_add(1))?.is_none() {
-            break;
-        }
-        report.lines_read += 1;
-        if line.is_empty() {
-            report.blank_lines += 1;
-            continue;
-        }
-        batch.push(InputRecord {
-            key: None,
-            value: std::mem::take(&mut line),
-            headers: Vec::new(),
-            timestamp_ms: None,
+        let oldest = ready.since.or(batch.since);
+        let wait = oldest.map_or(STOP_POLL, |since| {
+            max_batch_wait
+                .saturating_sub(since.elapsed())
+                .min(STOP_POLL)
         });
-        if batch.len() >= chunk {
-            if window > 0 {
-                pipeline.prefetch(&batch);
-                std::mem::swap(&mut batch, &mut ready);
+        match source.next_line(wait)? {
+            Next::End => break,
+            Next::Idle => {}
+            Next::Line(line) => {
+                let lines_before = report.lines_done();
+                report.lines_read += 1;
+                if line.len == 0 {
+                    report.blank_lines += 1;
+                } else {
+                    let record = InputRecord {
+                        key: None,
+                        value: line.bytes,
+                        headers: Vec::new(),
+                        timestamp_ms: None,
+                    };
+                    batch.push(record, line.len, lines_before);
+                }
+                if batch.records.len() >= chunk {
+                    if window > 0 {
+                        pipeline.prefetch(&batch.records);
+                        std::mem::swap(&mut batch, &mut ready);
+                    }
+                    report.batches += flush(pipeline, &mut batch, batch_size, outputs)?;
+                    let done = ready
+                        .records
+                        .first()
+                        .map_or(report.lines_done(), |_| ready.lines_before);
+                    outputs.flushed(done)?;
+                }
             }
-            report.batches += flush(pipeline, &mut batch, batch_size, enriched, failed)?;
+        }
+        if ready
+            .since
+            .or(batch.since)
+            .is_some_and(|since| since.elapsed() >= max_batch_wait)
+        {
+            report.batches += run_held(
+                pipeline, &mut ready, &mut batch, window, batch_size, outputs,
+            )?;
+            outputs.flushed(report.lines_done())?;
         }
     }
-    if window > 0 && !batch.is_empty() {
-        pipeline.prefetch(&batch);
-    }
-    report.batches += flush(pipeline, &mut ready, batch_size, enriched, failed)?;
-    report.batches += flush(pipeline, &mut batch, batch_size, enriched, failed)?;
-    enriched.flush()?;
-    failed.flush()?;
+    report.batches += run_held(
+        pipeline, &mut ready, &mut batch, window, batch_size, outputs,
+    )?;
+    outputs.flushed(report.lines_done())?;
     report.elapsed = started.elapsed();
     Ok(report)
 }
 
-/// Run `records` in batches of `batch_size`, write their outputs, empty
-/// `records`. Returns the number of batches.
+/// Run every held record: `ready` (prefetched before), then `batch`.
+fn run_held(
+    pipeline: &mut Pipeline,
+    ready: &mut Held,
+    batch: &mut Held,
+    window: usize,
+    batch_size: usize,
+    outputs: &mut dyn RunOutputs,
+) -> io::Result<u64> {
+    if window > 0 && !batch.records.is_empty() {
+        pipeline.prefetch(&batch.records);
+    }
+    Ok(flush(pipeline, ready, batch_size, outputs)? + flush(pipeline, batch, batch_size, outputs)?)
+}
+
+/// Run `held` in batches of `batch_size`, write their outputs, empty
+/// `held`. Returns the number of batches.
 fn flush(
     pipeline: &mut Pipeline,
-    records: &mut Vec<InputRecord>,
+    held: &mut Held,
     batch_size: usize,
-    enriched: &mut dyn Write,
-    failed: &mut dyn Write,
+    outputs: &mut dyn RunOutputs,
 ) -> io::Result<u64> {
     let mut batches = 0;
-    for batch in records.chunks(batch_size.max(1)) {
-        for r in pipeline.process(batch) {
+    let (enriched, failed) = outputs.writers();
+    let size = batch_size.max(1);
+    for (batch, sizes) in held.records.chunks(size).zip(held.sizes.chunks(size)) {
+        for r in pipeline.process_measured(batch, sizes) {
             let out: &mut dyn Write = if r.output == Output::Enriched {
                 &mut *enriched
             } else {
@@ -170,7 +294,7 @@ fn flush(
         }
         batches += 1;
     }
-    records.clear();
+    held.clear();
     Ok(batches)
 }
 
@@ -189,75 +313,9 @@ fn write_line(out: &mut dyn Write, value: &[u8]) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// Read the next line into `line` (without its `\n` or `\r\n`), keeping at most
-/// `cap` bytes of it. Returns the line's full length, or `None` at the end.
-pub fn read_capped_line(
-    input: &mut dyn BufRead,
-    line: &mut Vec<u8>,
-    cap: usize,
-) -> io::Result<Option<usize>> {
-    line.clear();
-    let mut total = 0usize;
-    let mut saw_any = false;
-    loop {
-        let chunk = match input.fill_buf() {
-            Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            break;
-        }
-        saw_any = true;
-        let (part, consumed, done) = match chunk.iter().position(|&b| b == b'\n') {
-            Some(at) => (&chunk[..at], at + 1, true),
-            None => (chunk, chunk.len(), false),
-        };
-        let room = cap.saturating_sub(line.len());
-        line.extend_from_slice(&part[..part.len().min(room)]);
-        total += part.len();
-        input.consume(consumed);
-        if done {
-            break;
-        }
-    }
-    if !saw_any {
-        return Ok(None);
-    }
-    if line.last() == Some(&b'\r') && total <= cap {
-        line.pop();
-        total -= 1;
-    }
-    Ok(Some(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(input: &[u8], cap: usize) -> Vec<(Vec<u8>, usize)> {
-        let mut reader = io::BufReader::with_capacity(4, input);
-        let mut out = Vec::new();
-        let mut line = Vec::new();
-        while let Some(n) = read_capped_line(&mut reader, &mut line, cap).expect("read") {
-            out.push((line.clone(), n));
-        }
-        out
-    }
-
-    #[test]
-    fn splits_lines_and_strips_crlf() {
-        let got = lines(b"ab\r\ncd\n\nlast", 100);
-        let texts: Vec<&[u8]> = got.iter().map(|(l, _)| l.as_slice()).collect();
-        assert_eq!(texts, vec![&b"ab"[..], b"cd", b"", b"last"]);
-    }
-
-    #[test]
-    fn long_lines_are_capped_but_measured() {
-        let got = lines(b"0123456789\nok\n", 4);
-        assert_eq!(got[0], (b"0123".to_vec(), 10));
-        assert_eq!(got[1], (b"ok".to_vec(), 2));
-    }
 
     #[test]
     fn values_with_line_breaks_stay_on_one_line() {

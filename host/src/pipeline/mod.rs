@@ -249,6 +249,13 @@ impl Pipeline {
 
     /// Process one batch. Returns the routed records, in input order per input.
     pub fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed> {
+        self.process_measured(batch, &[])
+    }
+
+    /// [`Pipeline::process`] for records that may have been cut to
+    /// `max-record-bytes` + 1 when read: `sizes[i]`, when given, is the full
+    /// size of `batch[i]`, which its RECORD_TOO_LARGE error reports.
+    pub fn process_measured(&mut self, batch: &[InputRecord], sizes: &[usize]) -> Vec<Routed> {
         let now_ms = now_ms();
         let context = BatchContext {
             processing_time_ms: now_ms,
@@ -258,9 +265,13 @@ impl Pipeline {
         let mut start = 0;
         while start < batch.len() {
             if batch[start].value.len() > self.max_record_bytes {
+                let size = sizes
+                    .get(start)
+                    .copied()
+                    .unwrap_or_default()
+                    .max(batch[start].value.len());
                 let why = format!(
-                    "record of {} bytes exceeds max-record-bytes {}",
-                    batch[start].value.len(),
+                    "record of {size} bytes exceeds max-record-bytes {}",
                     self.max_record_bytes
                 );
                 routed.push(host_failure(

@@ -155,8 +155,10 @@ fn an_input_directory_and_a_full_disk_name_the_file() {
     let folder = dir.join("a-folder");
     std::fs::create_dir_all(&folder).expect("mkdir");
     let error = error_of(run(&dir, &folder, &dir.join("e.jsonl"), Some(&db)));
-    let expected = format!("cannot read {}: Is a directory", folder.display());
+    // Refused before the outputs are created (reading it would fail only after).
+    let expected = format!("--input {} is a folder", folder.display());
     assert!(error.contains(&expected), "{error}");
+    assert!(!dir.join("e.jsonl").exists(), "no output was created");
 
     let full = Path::new("/dev/full");
     if !full.exists() {

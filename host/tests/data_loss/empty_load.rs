@@ -38,6 +38,7 @@ fn an_empty_claims_file_does_not_replace_a_ten_thousand_row_table() {
     )
     .expect("write");
     std::fs::write(dir.join("empty.jsonl"), "").expect("write");
+    std::fs::write(dir.join("empty.csv"), "").expect("write");
     std::fs::write(
         dir.join("bad.csv"),
         "claim_id,member_id,claim_amount\nCLM-1,MBR-1,lots\nCLM-2,,1.00\n",
@@ -46,6 +47,7 @@ fn an_empty_claims_file_does_not_replace_a_ten_thousand_row_table() {
     for (file, flags) in [
         ("header.csv", &[][..]),
         ("empty.jsonl", &[][..]),
+        ("empty.csv", &[][..]),
         ("header.csv", &["--skip-bad-rows"][..]),
         ("bad.csv", &["--skip-bad-rows"][..]),
     ] {
@@ -70,8 +72,13 @@ fn an_empty_claims_file_does_not_replace_a_ten_thousand_row_table() {
         "{stderr}"
     );
 
-    // Asked for: the table is emptied.
+    // Asked for: the table is emptied, by a header-only file or an empty one.
     let emptied = ok(load(&dir, "header.csv", &["--allow-empty"]));
+    assert!(emptied.contains("loaded 0 claims"), "{emptied}");
+    assert_eq!(row_count(&db), 0);
+    ok(load(&dir, "claims.csv", &[]));
+    assert_eq!(row_count(&db), 10_000);
+    let emptied = ok(load(&dir, "empty.csv", &["--allow-empty"]));
     assert!(emptied.contains("loaded 0 claims"), "{emptied}");
     assert_eq!(row_count(&db), 0);
 }

@@ -1,7 +1,7 @@
-//! SIGTERM or SIGINT during `enricher run --input ...`: the run stops between
-//! two lines with both outputs whole and complete up to the same input line,
-//! prints its summary and the command that resumes (`--skip-lines N
-//! --append`), and exits 143 or 130. Resumed (and interrupted again), the
+//! SIGTERM, SIGINT or SIGHUP during `enricher run --input ...`: the run stops
+//! between two lines with both outputs whole and complete up to the same
+//! input line, prints its summary and the command that resumes (`--skip-lines
+//! N --append`), and exits 143, 130 or 129. Resumed (and interrupted again), the
 //! outputs end up holding every input line exactly once, as one
 //! uninterrupted run does.
 
@@ -15,7 +15,7 @@ use super::checks::{Dir, answers, enricher, ok};
 const EVENTS: u64 = 100_000;
 
 /// The payment ids of the first `lines` input lines.
-fn input_ids(dir: &Dir, lines: u64) -> Vec<String> {
+pub(super) fn input_ids(dir: &Dir, lines: u64) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("events.jsonl")).expect("input");
     let taken = usize::try_from(lines).expect("line count");
     let mut ids: Vec<String> = text
@@ -34,7 +34,7 @@ fn input_ids(dir: &Dir, lines: u64) -> Vec<String> {
 }
 
 /// Every `(payment_id, status)` in the two outputs of a run, by id.
-fn both_outputs(dir: &Dir, prefix: &str) -> BTreeMap<String, Vec<String>> {
+pub(super) fn both_outputs(dir: &Dir, prefix: &str) -> BTreeMap<String, Vec<String>> {
     let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in ["enriched", "failed"] {
         for (id, status) in answers(&dir.join(&format!("{prefix}{name}.jsonl"))) {
@@ -45,7 +45,7 @@ fn both_outputs(dir: &Dir, prefix: &str) -> BTreeMap<String, Vec<String>> {
 }
 
 /// The ids answered, each once (a duplicate fails the test).
-fn answered_once(by_id: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+pub(super) fn answered_once(by_id: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     for (id, statuses) in by_id {
         assert_eq!(statuses.len(), 1, "{id} answered {} times", statuses.len());
     }
@@ -55,7 +55,12 @@ fn answered_once(by_id: &BTreeMap<String, Vec<String>>) -> Vec<String> {
 /// Starts `command`, waits until `output` grows past `past` bytes, sends
 /// `signal`; returns the exit code and stderr (the summary and the resume
 /// command; stdout stays empty).
-fn interrupt(mut command: Command, output: &Path, past: u64, signal: &str) -> (i32, String) {
+pub(super) fn interrupt(
+    mut command: Command,
+    output: &Path,
+    past: u64,
+    signal: &str,
+) -> (i32, String) {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child: Child = command.spawn().expect("spawn enricher");
     let started = Instant::now();
@@ -89,7 +94,7 @@ fn interrupt(mut command: Command, output: &Path, past: u64, signal: &str) -> (i
 }
 
 /// The line N and the arguments of the summary's resume command.
-fn resume_point(summary: &str) -> (u64, Vec<String>) {
+pub(super) fn resume_point(summary: &str) -> (u64, Vec<String>) {
     let command = summary
         .lines()
         .find_map(|line| line.strip_prefix("resume     "))
@@ -108,7 +113,7 @@ fn resume_point(summary: &str) -> (u64, Vec<String>) {
     (line, args[1..].to_vec())
 }
 
-fn as_strs(args: &[String]) -> Vec<&str> {
+pub(super) fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
@@ -186,6 +191,25 @@ fn an_interrupted_run_stops_whole_and_resumes_with_nothing_lost_or_doubled() {
     assert_eq!(
         answered_once(&both_outputs(&dir, "")),
         input_ids(&dir, second)
+    );
+
+    // Again, stopped by SIGHUP (a closed terminal) as by SIGTERM.
+    let size = std::fs::metadata(dir.join("enriched.jsonl"))
+        .expect("output")
+        .len();
+    let (code, summary) = interrupt(
+        enricher(&dir, &as_strs(&resume)),
+        &dir.join("enriched.jsonl"),
+        size,
+        "-HUP",
+    );
+    assert_eq!(code, 129, "{summary}");
+    assert!(summary.contains("interrupted by SIGHUP"), "{summary}");
+    let (third, resume) = resume_point(&summary);
+    assert!(second < third && third < EVENTS, "{second} then {third}");
+    assert_eq!(
+        answered_once(&both_outputs(&dir, "")),
+        input_ids(&dir, third)
     );
 
     // The printed command again, to the end.
