@@ -309,7 +309,11 @@ fn a_failed_full_reload_keeps_serving_the_last_copy() {
     let failures_before = lookup.stats().full_reload_failures;
     let deadline = Instant::now() + Duration::from_secs(20);
     while lookup.stats().full_reload_failures < failures_before + 2 {
-        assert!(Instant::now() < deadline, "no reload failed: {:?}", lookup.stats());
+        assert!(
+            Instant::now() < deadline,
+            "no reload failed: {:?}",
+            lookup.stats()
+        );
         // Every lookup meanwhile answers from the last copy.
         assert_eq!(answered(&lookup), 500, "{:?}", lookup.stats());
         std::thread::sleep(Duration::from_millis(50));
@@ -323,7 +327,11 @@ fn a_failed_full_reload_keeps_serving_the_last_copy() {
     pg.up(&role);
     let deadline = Instant::now() + Duration::from_secs(20);
     while member(&lookup.lookup(&["CLM-NEW".to_owned()])[0]) != Some("MBR-NEW") {
-        assert!(Instant::now() < deadline, "no reload after the outage: {:?}", lookup.stats());
+        assert!(
+            Instant::now() < deadline,
+            "no reload after the outage: {:?}",
+            lookup.stats()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(answered(&lookup), 500);

@@ -219,13 +219,20 @@ fn host_call_time_does_not_count_against_the_cpu_deadline() {
     let started = std::time::Instant::now();
     let routed = pipeline.process(&records(&[payload.as_bytes()]));
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(1_200), "20 lookups of 60 ms: {took:?}");
+    assert!(
+        took >= Duration::from_millis(1_200),
+        "20 lookups of 60 ms: {took:?}"
+    );
     assert_eq!(statuses(&routed), ["SUCCESS"], "not stopped after {took:?}");
     assert_eq!(pipeline.metrics().plugin_traps, 0);
 
     let looping = r#"{"payment_id":"PAY-loop","chaos":"loop"}"#;
     let routed = pipeline.process(&records(&[looping.as_bytes()]));
-    assert_eq!(statuses(&routed), ["PLUGIN_TRAP"], "the same deadline stops a loop");
+    assert_eq!(
+        statuses(&routed),
+        ["PLUGIN_TRAP"],
+        "the same deadline stops a loop"
+    );
 }
 
 #[test]

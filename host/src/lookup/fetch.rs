@@ -239,12 +239,21 @@ mod tests {
             backoff: Duration::from_millis(100),
             backoff_max: Duration::from_millis(1_000),
         };
-        for (attempt, base_ms) in [(0, 100.0), (1, 200.0), (3, 800.0), (4, 1_000.0), (40, 1_000.0)] {
+        for (attempt, base_ms) in [
+            (0, 100.0),
+            (1, 200.0),
+            (3, 800.0),
+            (4, 1_000.0),
+            (40, 1_000.0),
+        ] {
             let samples: Vec<f64> = (0..4_000)
                 .map(|_| backoff(&policy, attempt).as_secs_f64() * 1_000.0 / base_ms)
                 .collect();
             // Every pause in [0.5, 1) of its base.
-            assert!(samples.iter().all(|f| (0.5..1.0).contains(f)), "attempt {attempt}");
+            assert!(
+                samples.iter().all(|f| (0.5..1.0).contains(f)),
+                "attempt {attempt}"
+            );
             // Uniform over it: the mean near 0.75 (its standard error is
             // ~0.0023 for 4,000 draws, so 0.02 is ~9 of them), and each
             // quarter of the range holds about a quarter of the draws.
@@ -252,9 +261,15 @@ mod tests {
             assert!((mean - 0.75).abs() < 0.02, "attempt {attempt}: mean {mean}");
             for quarter in 0..4 {
                 let low = 0.5 + f64::from(quarter) * 0.125;
-                let share = samples.iter().filter(|f| (low..low + 0.125).contains(*f)).count() as f64
+                let share = samples
+                    .iter()
+                    .filter(|f| (low..low + 0.125).contains(*f))
+                    .count() as f64
                     / samples.len() as f64;
-                assert!((share - 0.25).abs() < 0.05, "attempt {attempt}, quarter {quarter}: {share}");
+                assert!(
+                    (share - 0.25).abs() < 0.05,
+                    "attempt {attempt}, quarter {quarter}: {share}"
+                );
             }
         }
     }
