@@ -66,7 +66,9 @@ fn run(
 ) -> BTreeMap<String, Vec<Routed>> {
     let mut by_id: BTreeMap<String, Vec<Routed>> = BTreeMap::new();
     for b in 0..batches {
-        let ids: Vec<String> = (0..BATCH).map(|i| format!("PAY-{}", b * BATCH + i)).collect();
+        let ids: Vec<String> = (0..BATCH)
+            .map(|i| format!("PAY-{}", b * BATCH + i))
+            .collect();
         let values: Vec<Vec<u8>> = ids
             .iter()
             .enumerate()
@@ -102,8 +104,7 @@ fn eventually(deployer: &Deployer, pipeline: &mut Pipeline, done: impl Fn(&Deplo
 }
 
 #[test]
-fn a_version_trapping_on_every_record_is_rolled_back_inside_its_first_batch_and_fails_no_payment()
-{
+fn a_version_trapping_on_every_record_is_rolled_back_inside_its_first_batch_and_fails_no_payment() {
     let dir = TempDir::new("rerun-all");
     let (mut pipeline, deployer) = host_on_chaos(&dir);
     let outputs = run(&mut pipeline, 2, |_| true);
@@ -120,7 +121,11 @@ fn a_version_trapping_on_every_record_is_rolled_back_inside_its_first_batch_and_
         assert_eq!(header(r, "enrichment-status"), "SUCCESS", "{id}");
     }
     let m = pipeline.metrics();
-    assert_eq!(m.status("PLUGIN_TRAP"), 0, "no payment failed as PLUGIN_TRAP");
+    assert_eq!(
+        m.status("PLUGIN_TRAP"),
+        0,
+        "no payment failed as PLUGIN_TRAP"
+    );
     assert_eq!(m.failed, 0);
     assert_eq!(
         m.rerun_records, 100,
@@ -138,7 +143,11 @@ fn a_version_trapping_on_every_record_is_rolled_back_inside_its_first_batch_and_
     eventually(&deployer, &mut pipeline, |d| d.status().rollbacks == 1);
     let status = deployer.status();
     assert_eq!(status.active.key, BUILTIN_KEY, "{status:?}");
-    assert_eq!(deployer.desired_key(), BUILTIN_KEY, "the history went back too");
+    assert_eq!(
+        deployer.desired_key(),
+        BUILTIN_KEY,
+        "the history went back too"
+    );
     assert_eq!(status.rollbacks, 1);
     let event = status.last_event.unwrap_or_default();
     assert!(
@@ -153,11 +162,15 @@ fn a_version_trapping_on_every_record_is_rolled_back_inside_its_first_batch_and_
     };
     let metrics = observed.render().expect("encode /metrics");
     assert!(
-        metrics.lines().any(|l| l == "enricher_rerun_records_total 100"),
+        metrics
+            .lines()
+            .any(|l| l == "enricher_rerun_records_total 100"),
         "{metrics}"
     );
     assert!(
-        metrics.lines().any(|l| l == "enricher_plugin_rollbacks_total 1"),
+        metrics
+            .lines()
+            .any(|l| l == "enricher_plugin_rollbacks_total 1"),
         "{metrics}"
     );
 }
@@ -178,7 +191,7 @@ fn records_the_bad_version_enriched_keep_its_headers_and_the_ones_it_failed_are_
         // The first 100 ran under chaos: the even ones it enriched (as
         // chaos@1.0.0, the payload unchanged); the odd ones it trapped on,
         // re-run under the built-in. The rest ran under the built-in.
-        let expected = if n < 100 && n % 2 == 0 {
+        let expected = if n < 100 && n.is_multiple_of(2) {
             "1.0.0"
         } else {
             BUILTIN_VERSION

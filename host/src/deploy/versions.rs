@@ -193,7 +193,11 @@ mod tests {
         assert_eq!(s.history_back_to("p@2"), ["p@1", "p@2"]);
         let back = s.history_back_to("p@1");
         s.activate(back).expect("known");
-        assert_eq!(s.history_back_to("p@3"), ["p@1", "p@3"], "not in it: on top");
+        assert_eq!(
+            s.history_back_to("p@3"),
+            ["p@1", "p@3"],
+            "not in it: on top"
+        );
     }
 
     #[test]

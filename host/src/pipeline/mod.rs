@@ -52,12 +52,12 @@ mod stale;
 use failure::log_failed;
 pub use failure::{host_failure, is_plugin_error};
 pub use follow::{Desired, FeedControl, PluginFeed, Probation, StreamEvent};
-pub use policy::RollbackPolicy;
-pub(crate) use policy::Running;
-use probation::OnProbation;
 pub use metering::meter_batch;
 pub use output_check::INVALID_OUTPUT;
+pub use policy::RollbackPolicy;
+pub(crate) use policy::Running;
 pub use prefetch::claim_id_hint;
+use probation::OnProbation;
 pub use stale::{STALE_FIELD, STALE_HEADER};
 
 /// Records routed to `failed` that are logged: this many per second after a burst.
@@ -232,10 +232,7 @@ impl Pipeline {
         self.probation = probation.map(|p| {
             let warm = match outgoing {
                 Runner::Wasm(instance) if p.previous.key() == *self.key => instance,
-                _ => p
-                    .previous
-                    .instantiate(Some(Arc::clone(&self.lookup)))
-                    .ok(),
+                _ => p.previous.instantiate(Some(Arc::clone(&self.lookup))).ok(),
             };
             OnProbation::new(&key, p, warm)
         });
@@ -289,7 +286,6 @@ impl Pipeline {
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
     }
-
 
     /// Process one batch. Returns the routed records, in input order per input.
     pub fn process(&mut self, batch: &[InputRecord]) -> Vec<Routed> {

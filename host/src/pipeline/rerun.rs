@@ -92,8 +92,8 @@ impl Pipeline {
             r.input_index = again[r.input_index];
             if let Some(held_back) = self.rerun_log.admit(now) {
                 let was = failed_as[r.input_index].as_deref().unwrap_or("");
-                let payment_id =
-                    failure::best_effort_payment_id(&batch[r.input_index].value).unwrap_or_default();
+                let payment_id = failure::best_effort_payment_id(&batch[r.input_index].value)
+                    .unwrap_or_default();
                 tracing::info!(
                     payment_id = payment_id.as_str(),
                     failed_as = was,
