@@ -32,6 +32,9 @@ pub struct PipelineMetrics {
     pub invalid_outputs: u64,
     /// Plugin versions swapped in at commit boundaries.
     pub plugin_swaps: u64,
+    /// Records that failed under a version failing its probation (automatic
+    /// rollback), run again through the previous version before their commit.
+    pub rerun_records: u64,
     /// Enriched outputs marked `claim_stale` (served from an expired row while the store failed).
     pub stale_outputs: u64,
 }
@@ -47,6 +50,7 @@ impl PipelineMetrics {
             plugin_traps: load(&meter.plugin_traps),
             invalid_outputs: load(&meter.invalid_outputs),
             plugin_swaps: load(&meter.plugin_swaps),
+            rerun_records: load(&meter.rerun_records),
             stale_outputs: load(&meter.stale_outputs),
             ..Self::default()
         };
@@ -150,11 +154,12 @@ impl fmt::Display for RunSummary {
                 c.source, c.applied, c.deleted, c.rejected, c.lag_records, c.lag_seconds
             )?;
         }
-        if m.plugin_traps > 0 || m.invalid_outputs > 0 || m.plugin_swaps > 0 {
+        if m.plugin_traps > 0 || m.invalid_outputs > 0 || m.plugin_swaps > 0 || m.rerun_records > 0
+        {
             writeln!(
                 f,
-                "plugin     traps {}, invalid outputs {}, version swaps {}",
-                m.plugin_traps, m.invalid_outputs, m.plugin_swaps
+                "plugin     traps {}, invalid outputs {}, version swaps {}, re-run after a rollback {}",
+                m.plugin_traps, m.invalid_outputs, m.plugin_swaps, m.rerun_records
             )?;
         }
         Ok(())

@@ -11,7 +11,7 @@ use enricher::config::{Config, DeliveryMode};
 use enricher::deploy::PluginAdmin;
 use enricher_tests::kafka::*;
 use enricher_tests::swap::*;
-use enricher_tests::test_plugins::V2;
+use enricher_tests::test_plugins::{CHAOS, V2};
 use enricher_tests::*;
 
 const V1_KEY: &str = "payment-enrichment@0.1.1";
@@ -190,4 +190,59 @@ fn hosts_of_a_group_converge_on_a_deployed_version_and_a_late_host_starts_on_it(
         .collect();
     // Two hosts sharing the partitions, swapping twice: each event once.
     assert_each_once(&counts, &expected, "two hosts converging");
+}
+
+/// Issue 26 item 18: a deployed version that traps on every record is rolled
+/// back inside its first batch (after `rollback-min-records`, 100, of the
+/// batch of 1,000), and the records it failed are re-run through the
+/// previous version before the commit: no payment lands in `failed`.
+#[test]
+fn a_version_trapping_on_every_record_is_rolled_back_without_failing_a_payment() {
+    let broker = test_broker();
+    let dir = TempDir::new("rerun-kafka");
+    let topics = unique_topics("rerun-kafka");
+    create_topics(&broker, &topics, 1);
+    let config = admin_config(&dir, &broker, &topics);
+    assert_eq!(config.deploy.rollback_min_records, 100);
+    let host = RunningHost::start(&config, false);
+    host.deployer
+        .deploy(&std::fs::read(CHAOS).expect("chaos plugin"), None)
+        .expect("chaos passes its canaries");
+    assert!(host.wait_running("chaos@1.0.0", Duration::from_secs(30)));
+
+    // Every event asks the chaos plugin to trap; the built-in one enriches it.
+    let ids: Vec<String> = (0..3_000).map(|i| format!("PAY-RR-{i}")).collect();
+    let events: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let e = event(id, "CLM-001", "10.00");
+            format!("{},\"chaos\":\"panic\"}}", &e[..e.len() - 1])
+        })
+        .collect();
+    produce_values_in_large_batches(&broker, &topics[0], &events);
+    wait_for_outputs(
+        &broker,
+        &[&topics[1], &topics[2]],
+        ids.len(),
+        Duration::from_secs(120),
+    );
+    assert!(host.wait_running(V1_KEY, Duration::from_secs(10)));
+    let status = host.deployer.status();
+    host.stop();
+
+    let (counts, [enriched, failed]) = outputs(&broker, &topics);
+    let traps = failed
+        .iter()
+        .filter(|r| r.header("enrichment-status") == Some(&b"PLUGIN_TRAP"[..]))
+        .count();
+    assert_eq!(traps, 0, "{} failed, {traps} as PLUGIN_TRAP", failed.len());
+    assert!(failed.is_empty(), "{} payments failed", failed.len());
+    assert_each_once(&counts, &ids, "rolled back inside the batch");
+    for r in &enriched {
+        assert_eq!(only_header(r, "plugin-version"), "0.1.1");
+    }
+    assert_eq!(status.rollbacks, 1, "{status:?}");
+    assert_eq!(status.active.key, V1_KEY);
+    let event = status.last_event.unwrap_or_default();
+    assert!(event.contains("re-run through"), "{event}");
 }

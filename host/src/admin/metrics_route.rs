@@ -288,6 +288,12 @@ impl Observed {
             "Plugin versions swapped in at commit boundaries",
             load(&m.plugin_swaps),
         )?;
+        counter(
+            e,
+            "enricher_rerun_records",
+            "Records failed by a version that failed its probation, run again through the previous version before their commit",
+            load(&m.rerun_records),
+        )?;
         let status = self.plugins.status();
         counter(
             e,

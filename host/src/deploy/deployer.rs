@@ -5,7 +5,10 @@
 //!
 //! Writers (the admin API, the fleet topic's watcher, the watched folder, the
 //! automatic rollback) change the *desired* version; a pipeline swaps only at
-//! its next commit boundary. Compiling and checking a candidate happens on
+//! its next commit boundary. A version activated by a deploy goes to the
+//! pipelines with its probation (the previous version and the policy): the
+//! stream judges it and rolls back on its own at once; the reported rollback
+//! is then made the fleet's history here. Compiling and checking a candidate happens on
 //! the writer's thread, after the signature check of [`learn`](Deployer::learn)
 //! (every writer's one way in, when `deploy.trusted-keys` is set). Stream events are drained by a monitor thread (every
 //! [`MONITOR_EVERY`]) and by every admin call before it answers, so what it
@@ -19,16 +22,15 @@ use tokio::sync::watch;
 use super::api::{AdminError, RejectedVersion};
 use super::check::{Checked, default_canaries, load_candidate, sha256_hex};
 use super::fleet::{Fleet, LocalOnly};
-use super::policy::{RollbackPolicy, Running};
 use super::signature::{TrustedKeys, normalize_signature};
-use super::state::{Known, State};
+use super::state::{Known, State, StreamRollback};
 use super::versions::{Activated, HistoryError, VersionStore};
 use crate::bindings::InputRecord;
 use crate::clock::now_ms;
 use crate::config::DeployConfig;
 use crate::error::PluginError;
 use crate::lookup::ClaimsLookup;
-use crate::pipeline::{Desired, FeedControl, PluginFeed};
+use crate::pipeline::{Desired, FeedControl, PluginFeed, Probation, RollbackPolicy, Running};
 use crate::runtime::{DEFAULT_PLUGIN, Plugin, PluginEngine};
 
 /// How often the monitor thread reads the stream's reports.
@@ -189,9 +191,9 @@ impl Deployer {
             .feed()
     }
 
-    /// Apply everything the pipelines reported so far; roll back if the policy says so.
+    /// Apply everything the pipelines reported so far; record the rollbacks the stream made.
     pub(super) fn drain(&self) {
-        let mut verdict = None;
+        let mut rollbacks = Vec::new();
         {
             let control = self
                 .control
@@ -199,13 +201,11 @@ impl Deployer {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut state = self.lock();
             while let Ok(event) = control.events.try_recv() {
-                if let Some(v) = state.on_event(&self.policy, event) {
-                    verdict = Some(v);
-                }
+                rollbacks.extend(state.on_event(event));
             }
         }
-        if let Some((history, reason)) = verdict {
-            self.rollback_automatically(history, &reason);
+        for rollback in rollbacks {
+            self.rollback_automatically(rollback);
         }
     }
 
@@ -216,10 +216,25 @@ impl Deployer {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Roll back because the running version failed too often.
-    fn rollback_automatically(&self, history: Vec<String>, reason: &str) {
+    /// The stream rolled back because the running version failed too often:
+    /// make that the history here and in the fleet, unless another version
+    /// was activated since.
+    fn rollback_automatically(&self, rollback: StreamRollback) {
+        let reason = rollback.reason.as_str();
         self.lock().rollbacks += 1;
         tracing::error!("{reason}");
+        let _one = self.one_change();
+        let history = {
+            let state = self.lock();
+            (rollback.judged && state.store.desired_key() == Some(rollback.from.as_str()))
+                .then(|| state.store.history_back_to(&rollback.to))
+        };
+        let Some(history) = history else {
+            self.note_event(format!(
+                "{reason}; another version was activated meanwhile, so the history stays"
+            ));
+            return;
+        };
         if let Err(e) = self.apply(history, reason) {
             self.note_event(format!("{reason}; but it could not be applied: {e}"));
         } else {
@@ -361,10 +376,21 @@ impl Deployer {
         tracing::info!(version = %key, reason, "plugin version activated");
         state.last_event = Some(format!("{key} activated: {reason}"));
         state.seq += 1;
+        // A deploy with a version to return to is watched (in the stream).
+        let probation = state
+            .on_probation
+            .then(|| state.store.previous())
+            .flatten()
+            .and_then(|previous| state.store.get(previous))
+            .map(|previous| Probation {
+                previous: previous.plugin.clone(),
+                policy: self.policy,
+            });
         if let Some(known) = state.store.desired() {
             self.desired.send_replace(Desired {
                 seq: state.seq,
                 plugin: known.plugin.clone(),
+                probation,
             });
         }
         Ok(())
@@ -387,14 +413,10 @@ impl Deployer {
     /// history, else with it on top; `None` when this host does not know it.
     pub(super) fn history_back_to(&self, key: &str) -> Option<Vec<String>> {
         let state = self.lock();
-        if !state.store.knows(key) {
-            return None;
-        }
-        let history = state.store.history();
-        Some(match history.iter().position(|k| k == key) {
-            Some(at) => history[..=at].to_vec(),
-            None => state.store.history_with(key),
-        })
+        state
+            .store
+            .knows(key)
+            .then(|| state.store.history_back_to(key))
     }
 
     /// Wait until the pipeline runs `key` (for answers that say "it is live").

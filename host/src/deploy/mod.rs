@@ -9,7 +9,6 @@
 //! - `names`: which plugin names and versions are safe, and escaping for printing;
 //! - `signature`: signed plugins: keys, signing, the trusted keys that verify;
 //! - `versions`: the version store (known versions, activation history), pure;
-//! - `policy`: the automatic rollback policy, pure;
 //! - `fleet`: where deployments go besides this host ([`Fleet`]; [`LocalOnly`]);
 //! - `fleet_kafka`: the fleet as a compacted Kafka topic (publisher and watcher);
 //! - `fleet_record`: a component on that topic: gzip-compressed, old raw records still read;
@@ -22,6 +21,10 @@
 //!
 //! Pipelines swap versions only at commit boundaries
 //! (`Pipeline::at_commit_boundary`), never inside a batch or transaction.
+//! The one exception is the automatic rollback: the rollback policy
+//! (`crate::pipeline::RollbackPolicy`) is judged in the stream, which goes
+//! back to the previous version inside the batch and re-runs the records the
+//! bad one failed; `state` and `deployer` then make it the history.
 
 mod api;
 mod check;
@@ -32,7 +35,6 @@ mod fleet_kafka;
 mod fleet_record;
 mod names;
 mod operations;
-mod policy;
 pub mod signature;
 mod state;
 mod versions;

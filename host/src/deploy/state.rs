@@ -1,16 +1,17 @@
 //! What a host knows about its plugins ([`State`]: the version store, the
 //! running version and its counters, swaps, rollbacks, the last notable
 //! event), and how the stream's reports change it. Held under the
-//! deployer's lock; no I/O here.
+//! deployer's lock; no I/O here. The stream judges a version on probation
+//! itself (it reports [`StreamEvent::RolledBack`]); what follows here is the
+//! bookkeeping: which history the rollback activates.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::api::{RejectedVersion, VersionInfo};
-use super::policy::{RollbackPolicy, Running};
 use super::versions::VersionStore;
 use crate::clock::now_ms;
-use crate::pipeline::StreamEvent;
+use crate::pipeline::{Running, StreamEvent};
 use crate::runtime::{Plugin, WIT_PACKAGE};
 
 /// One version this host has checked and compiled.
@@ -26,6 +27,16 @@ pub(super) struct Known {
     pub signed_by: Option<String>,
 }
 
+/// A rollback the stream made, from `from` back to `to`, and why; `judged`
+/// when `from` was the desired version on probation (else the history has
+/// moved on and stays).
+pub(super) struct StreamRollback {
+    pub from: String,
+    pub to: String,
+    pub judged: bool,
+    pub reason: String,
+}
+
 /// How many refused versions `plugin status` remembers.
 const REJECTED_KEPT: usize = 16;
 
@@ -33,7 +44,8 @@ pub(super) struct State {
     pub store: VersionStore<Known>,
     /// The version the pipeline runs, and how it is doing.
     pub running: Running,
-    /// Whether the desired version came from a deploy (watched by the policy).
+    /// Whether the desired version came from a deploy (watched by the policy
+    /// in the stream, which may roll it back).
     pub on_probation: bool,
     pub swaps: u64,
     pub rollbacks: u64,
@@ -46,13 +58,9 @@ pub(super) struct State {
 }
 
 impl State {
-    /// Apply one report of the stream; returns the history to roll back to,
-    /// and why, when `policy` says the running version fails too often.
-    pub(super) fn on_event(
-        &mut self,
-        policy: &RollbackPolicy,
-        event: StreamEvent,
-    ) -> Option<(Vec<String>, String)> {
+    /// Apply one report of the stream; returns the rollback the stream made,
+    /// if it made one, for the deployer to record.
+    pub(super) fn on_event(&mut self, event: StreamEvent) -> Option<StreamRollback> {
         match event {
             StreamEvent::Started { key } => {
                 if self.running.key != *key {
@@ -74,15 +82,28 @@ impl State {
                 records,
                 plugin_errors,
             } => {
-                if self.running.key != *key {
-                    return None; // a batch of the version before a swap
+                if self.running.key == *key {
+                    self.running.count(records, plugin_errors);
                 }
-                let watched = self.on_probation
-                    && self.store.desired_key() == Some(&*key)
-                    && self.store.previous().is_some();
-                let reason = policy.observe(&mut self.running, records, plugin_errors, watched)?;
-                self.on_probation = false;
-                Some((self.store.history_after_rollback().ok()?, reason))
+                None // a batch of the version before a swap
+            }
+            StreamEvent::RolledBack {
+                from,
+                to,
+                reason,
+                rerun,
+            } => {
+                self.running = Running::new(&to, now_ms());
+                // The history goes back only from the version the stream
+                // judged, while it is still the desired one on probation.
+                let judged = self.on_probation && self.store.desired_key() == Some(&*from);
+                self.on_probation &= !judged;
+                Some(StreamRollback {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    judged,
+                    reason: format!("{reason}; {rerun} record(s) it failed re-run through {to}"),
+                })
             }
         }
     }

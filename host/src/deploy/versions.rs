@@ -107,6 +107,7 @@ impl<V> VersionStore<V> {
     }
 
     /// The activations kept, oldest first (the last one runs).
+    #[cfg(test)]
     pub(crate) fn history(&self) -> &[String] {
         &self.history
     }
@@ -118,6 +119,15 @@ impl<V> VersionStore<V> {
         match history.last() {
             Some(_) => Ok(history),
             None => Err(HistoryError::NothingBefore(current)),
+        }
+    }
+
+    /// The history after returning to `key`: cut after it when it is in the
+    /// history, else with it on top.
+    pub(crate) fn history_back_to(&self, key: &str) -> Vec<String> {
+        match self.history.iter().position(|k| k == key) {
+            Some(at) => self.history[..=at].to_vec(),
+            None => self.history_with(key),
         }
     }
 
@@ -169,6 +179,25 @@ mod tests {
         );
         assert_eq!(s.activate(Vec::new()), Err(HistoryError::Empty));
         assert_eq!(s.activate(vec!["p@1".into()]), Ok(Activated::Unchanged));
+    }
+
+    #[test]
+    fn returning_to_a_version_cuts_the_history_after_it_or_puts_it_on_top() {
+        let mut s = store();
+        s.learn("p@3".into(), || "bytes-3");
+        for key in ["p@2", "p@3"] {
+            let h = s.history_with(key);
+            s.activate(h).expect("known");
+        }
+        assert_eq!(s.history_back_to("p@1"), ["p@1"]);
+        assert_eq!(s.history_back_to("p@2"), ["p@1", "p@2"]);
+        let back = s.history_back_to("p@1");
+        s.activate(back).expect("known");
+        assert_eq!(
+            s.history_back_to("p@3"),
+            ["p@1", "p@3"],
+            "not in it: on top"
+        );
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct StreamMeter {
     pub plugin_traps: AtomicU64,
     pub invalid_outputs: AtomicU64,
     pub plugin_swaps: AtomicU64,
+    /// Records that failed under a version failing its probation, run again
+    /// through the previous version before their commit.
+    pub rerun_records: AtomicU64,
     /// Enriched outputs marked `claim_stale` (served from an expired row while the store failed).
     pub stale_outputs: AtomicU64,
     /// Record timestamp (or, without one, its arrival) → its output routed.
@@ -138,6 +141,7 @@ impl Default for StreamMeter {
             plugin_traps: AtomicU64::new(0),
             invalid_outputs: AtomicU64::new(0),
             plugin_swaps: AtomicU64::new(0),
+            rerun_records: AtomicU64::new(0),
             stale_outputs: AtomicU64::new(0),
             processing_latency: AtomicHistogram::new(LATENCY_BUCKETS),
             commit_duration: AtomicHistogram::new(IO_BUCKETS),

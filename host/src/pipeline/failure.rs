@@ -52,7 +52,7 @@ pub fn is_plugin_error(status: &str) -> bool {
 }
 
 /// The `payment_id` of a payload that is a JSON object, if it has a string one.
-fn best_effort_payment_id(payload: &[u8]) -> Option<String> {
+pub(super) fn best_effort_payment_id(payload: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct IdOnly {
         payment_id: Option<String>,

@@ -4,6 +4,12 @@
 //! [`StreamEvent`] per batch and per swap on a channel that never blocks.
 //! Whoever holds the other ends (version management, in `deploy/`) runs on
 //! its own threads.
+//!
+//! A desired version that comes from a deploy carries its [`Probation`]: the
+//! version to return to and the policy. The stream judges it per batch (see
+//! `probation`) and, when it fails, runs the previous version at once and
+//! reports [`StreamEvent::RolledBack`]; the history and the fleet are the
+//! deciding side's to change.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -11,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::policy::RollbackPolicy;
 use crate::runtime::Plugin;
 
 /// The plugin that should run, and a number that changes with every decision.
@@ -18,6 +25,16 @@ use crate::runtime::Plugin;
 pub struct Desired {
     pub seq: u64,
     pub plugin: Plugin,
+    /// Set when `plugin` comes from a deploy with a version to return to.
+    pub probation: Option<Probation>,
+}
+
+/// How a freshly deployed version is watched, and what it falls back to.
+#[derive(Clone)]
+pub struct Probation {
+    /// The version a rollback returns to (kept warm while the new one is watched).
+    pub previous: Plugin,
+    pub policy: RollbackPolicy,
 }
 
 /// What the stream reports (the receiver counts, checks and may roll back).
@@ -32,6 +49,15 @@ pub enum StreamEvent {
         key: Arc<str>,
         records: u64,
         plugin_errors: u64,
+    },
+    /// `from` failed its probation (`reason`): the stream went back to `to`
+    /// at once, and ran `rerun` records that had failed under `from`, not yet
+    /// committed, through `to` instead.
+    RolledBack {
+        from: Arc<str>,
+        to: Arc<str>,
+        reason: String,
+        rerun: u64,
     },
 }
 
@@ -57,6 +83,7 @@ impl FeedControl {
         let (desired, _) = watch::channel(Desired {
             seq: 0,
             plugin: initial,
+            probation: None,
         });
         let (events_tx, events) = channel();
         Self {

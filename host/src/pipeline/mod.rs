@@ -15,17 +15,24 @@
 //! The pipeline knows nothing of deployments. Following a [`PluginFeed`], it
 //! swaps to the desired plugin only in [`Pipeline::at_commit_boundary`] and
 //! reports each batch's outcome on a channel that never blocks (see `follow`).
+//! A version swapped in by a deploy is on probation: the pipeline judges its
+//! rate inside the batch and, when it fails, goes back to the previous
+//! version (kept warm) and re-runs the records that failed under it before
+//! they are committed (see `probation`, `rerun`).
+//!
+//! Files: `run` (a range of a batch through the current plugin), `failure`,
+//! `follow`, `policy`, `probation`, `rerun`, `metering`, `output_check`,
+//! `prefetch`, `stale`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use enricher_model::{Status, header};
+use enricher_model::header;
 
 use crate::bindings::{BatchContext, Header, InputRecord, Output, OutputRecord};
 use crate::clock::now_ms;
-use crate::error::PluginError;
 use crate::log_limit::LogLimit;
 use crate::lookup::ClaimsLookup;
 use crate::metrics::{PipelineMetrics, RunSummary};
@@ -36,14 +43,21 @@ mod failure;
 mod follow;
 mod metering;
 mod output_check;
+mod policy;
 mod prefetch;
+mod probation;
+mod rerun;
+mod run;
 mod stale;
 use failure::log_failed;
 pub use failure::{host_failure, is_plugin_error};
-pub use follow::{Desired, FeedControl, PluginFeed, StreamEvent};
+pub use follow::{Desired, FeedControl, PluginFeed, Probation, StreamEvent};
 pub use metering::meter_batch;
 pub use output_check::INVALID_OUTPUT;
+pub use policy::RollbackPolicy;
+pub(crate) use policy::Running;
 pub use prefetch::claim_id_hint;
+use probation::OnProbation;
 pub use stale::{STALE_FIELD, STALE_HEADER};
 
 /// Records routed to `failed` that are logged: this many per second after a burst.
@@ -93,6 +107,13 @@ pub struct Pipeline {
     applied_seq: u64,
     /// Whether records read ahead are prefetched (see `prefetch`).
     prefetch: bool,
+    /// The running version's probation and the version to return to, while it is watched.
+    probation: Option<OnProbation>,
+    /// Records re-run through the previous version are logged, this many at most.
+    rerun_log: LogLimit,
+    /// The full size of each record of the batch being run, when it was cut
+    /// to `max-record-bytes` + 1 on reading (see [`Pipeline::process_measured`]).
+    measured: Vec<usize>,
 }
 
 /// A plugin's step compiled into the caller: a batch in, the outputs the
@@ -151,6 +172,9 @@ impl Pipeline {
             feed: None,
             applied_seq: 0,
             prefetch: true,
+            probation: None,
+            rerun_log: LogLimit::new(FAILURE_LOG_LINES_PER_SECOND, FAILURE_LOG_BURST),
+            measured: Vec::new(),
         }
     }
 
@@ -166,9 +190,14 @@ impl Pipeline {
 
     /// A pipeline that runs the feed's desired plugin and follows it.
     pub fn following(feed: PluginFeed, lookup: Arc<ClaimsLookup>, max_record_bytes: usize) -> Self {
-        let Desired { seq, plugin } = feed.desired.borrow().clone();
+        let Desired {
+            seq,
+            plugin,
+            probation,
+        } = feed.desired.borrow().clone();
         let mut pipeline = Self::new(plugin, lookup, max_record_bytes);
         pipeline.applied_seq = seq;
+        pipeline.probation = probation.map(|p| OnProbation::new(&pipeline.key, p, None));
         feed.report(StreamEvent::Started {
             key: Arc::clone(&pipeline.key),
         });
@@ -178,6 +207,8 @@ impl Pipeline {
 
     /// Nothing is in flight: if another version is desired, swap to it now.
     /// The new instance is made here, so the pause is this call's length.
+    /// A version from a deploy goes on probation, the outgoing one's
+    /// instance kept warm for it to return to.
     pub fn at_commit_boundary(&mut self) {
         let Some(feed) = &mut self.feed else {
             return;
@@ -186,7 +217,11 @@ impl Pipeline {
             return;
         }
         let started = Instant::now();
-        let Desired { seq, plugin } = feed.desired.borrow_and_update().clone();
+        let Desired {
+            seq,
+            plugin,
+            probation,
+        } = feed.desired.borrow_and_update().clone();
         if seq == self.applied_seq {
             return;
         }
@@ -195,8 +230,17 @@ impl Pipeline {
             return;
         }
         // A failed instantiation is retried (and contained) by the next call.
-        self.runner = Runner::Wasm(plugin.instantiate(Some(Arc::clone(&self.lookup))).ok());
-        self.key = plugin.key().into();
+        let fresh = Runner::Wasm(plugin.instantiate(Some(Arc::clone(&self.lookup))).ok());
+        let outgoing = std::mem::replace(&mut self.runner, fresh);
+        let key = plugin.key();
+        self.probation = probation.map(|p| {
+            let warm = match outgoing {
+                Runner::Wasm(instance) if p.previous.key() == *self.key => instance,
+                _ => p.previous.instantiate(Some(Arc::clone(&self.lookup))).ok(),
+            };
+            OnProbation::new(&key, p, warm)
+        });
+        self.key = key.into();
         self.plugin = plugin;
         self.meter.plugin_swaps.fetch_add(1, Relaxed);
         feed.report(StreamEvent::Swapped {
@@ -261,62 +305,16 @@ impl Pipeline {
             processing_time_ms: now_ms,
         };
         let mut routed = Vec::with_capacity(batch.len());
-        // Contiguous runs of acceptable records go to the plugin together.
-        let mut start = 0;
-        while start < batch.len() {
-            if batch[start].value.len() > self.max_record_bytes {
-                let size = sizes
-                    .get(start)
-                    .copied()
-                    .unwrap_or_default()
-                    .max(batch[start].value.len());
-                let why = format!(
-                    "record of {size} bytes exceeds max-record-bytes {}",
-                    self.max_record_bytes
-                );
-                routed.push(host_failure(
-                    start,
-                    &batch[start],
-                    Status::RecordTooLarge,
-                    &why,
-                    now_ms,
-                ));
-                start += 1;
-                continue;
-            }
-            let end = (start..batch.len())
-                .find(|&i| batch[i].value.len() > self.max_record_bytes)
-                .unwrap_or(batch.len());
-            self.run_isolating(context, batch, start, end, &mut routed);
-            start = end;
+        self.measured.clear();
+        self.measured.extend_from_slice(sizes);
+        if self.probation.is_some() {
+            self.run_on_probation(context, batch, &mut routed);
+        } else {
+            let plugin_errors = self.run_range(context, batch, 0..batch.len(), &mut routed);
+            self.report_batch(batch.len(), plugin_errors);
         }
-
-        if self.stamp_plugin_headers {
-            let name = self.plugin.info().name.as_bytes();
-            let version = self.plugin.info().version.as_bytes();
-            for r in &mut routed {
-                // The host's values only: one of each name (a plugin's own
-                // status header became `r.status`; any other copy goes).
-                r.headers
-                    .retain(|h| !STAMPED_HEADERS.contains(&h.key.as_str()));
-                r.headers.push(Header {
-                    key: STATUS_HEADER.into(),
-                    value: r.status.as_bytes().to_vec(),
-                });
-                r.headers.push(Header {
-                    key: PLUGIN_NAME_HEADER.into(),
-                    value: name.to_vec(),
-                });
-                r.headers.push(Header {
-                    key: PLUGIN_VERSION_HEADER.into(),
-                    value: version.to_vec(),
-                });
-            }
-        }
-        let mut plugin_errors = 0;
         let now = Instant::now();
         for r in &routed {
-            plugin_errors += u64::from(is_plugin_error(&r.status));
             if r.output != Output::Enriched
                 && let Some(held_back) = self.failure_log.admit(now)
             {
@@ -324,159 +322,17 @@ impl Pipeline {
             }
         }
         meter_batch(&self.meter, batch, &routed, now_ms);
-        if let Some(feed) = &self.feed {
-            feed.report(StreamEvent::Batch {
-                key: Arc::clone(&self.key),
-                records: batch.len() as u64,
-                plugin_errors,
-            });
-        }
         routed
     }
 
-    /// Run `batch[start..end]`, halving on traps until the bad records are alone.
-    fn run_isolating(
-        &mut self,
-        context: BatchContext,
-        batch: &[InputRecord],
-        start: usize,
-        end: usize,
-        routed: &mut Vec<Routed>,
-    ) {
-        match self.call(context, &batch[start..end]) {
-            Ok(outputs) => self.accept(
-                outputs,
-                batch,
-                start,
-                end,
-                routed,
-                context.processing_time_ms,
-            ),
-            Err(PluginError::Batch(why)) => {
-                tracing::warn!(plugin = %self.plugin.info().name, records = end - start, "plugin batch error: {why}");
-                let msg = format!("plugin reported a batch error: {why}");
-                for (i, record) in batch.iter().enumerate().take(end).skip(start) {
-                    routed.push(host_failure(
-                        i,
-                        record,
-                        Status::PluginError,
-                        &msg,
-                        context.processing_time_ms,
-                    ));
-                }
-            }
-            Err(error) => {
-                self.meter.plugin_traps.fetch_add(1, Relaxed);
-                if let Runner::Wasm(instance) = &mut self.runner {
-                    *instance = None;
-                }
-                if end - start == 1 {
-                    tracing::warn!(plugin = %self.plugin.info().name, "plugin trapped on one record: {error}");
-                    routed.push(host_failure(
-                        start,
-                        &batch[start],
-                        Status::PluginTrap,
-                        &error.to_string(),
-                        context.processing_time_ms,
-                    ));
-                } else {
-                    let mid = start + (end - start) / 2;
-                    self.run_isolating(context, batch, start, mid, routed);
-                    self.run_isolating(context, batch, mid, end, routed);
-                }
-            }
-        }
-    }
-
-    fn call(
-        &mut self,
-        context: BatchContext,
-        records: &[InputRecord],
-    ) -> Result<Vec<OutputRecord>, PluginError> {
-        self.meter.plugin_calls.fetch_add(1, Relaxed);
-        let slot = match &mut self.runner {
-            Runner::Native(step) => return Ok((step.run)(context, records, self.lookup.as_ref())),
-            Runner::Wasm(slot) => slot,
-        };
-        let instance = match slot {
-            Some(instance) => instance,
-            slot => slot.insert(self.plugin.instantiate(Some(Arc::clone(&self.lookup)))?),
-        };
-        let mut outputs = instance.process_batch(context, records)?;
-        let stale_ids = instance.take_stale_claims();
-        if !stale_ids.is_empty() {
-            let marked = stale::mark(&mut outputs, &stale_ids);
-            self.meter.stale_outputs.fetch_add(marked, Relaxed);
-        }
-        Ok(outputs)
-    }
-
-    /// Check the plugin's outputs against the batch and answer what it left out.
-    fn accept(
-        &mut self,
-        outputs: Vec<OutputRecord>,
-        batch: &[InputRecord],
-        start: usize,
-        end: usize,
-        routed: &mut Vec<Routed>,
-        now_ms: i64,
-    ) {
-        let mut answered = vec![false; end - start];
-        let check_outputs = self.outputs_checked();
-        for out in outputs {
-            let Some(slot) = answered.get_mut(out.input_index as usize) else {
-                self.meter.invalid_outputs.fetch_add(1, Relaxed);
-                tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, "output addressed to no input; dropped");
-                continue;
-            };
-            *slot = true;
-            let i = start + out.input_index as usize;
-            if out.output == Output::Enriched
-                && check_outputs
-                && let Some(why) = output_check::invalid_json(&out.value)
-            {
-                self.meter.invalid_outputs.fetch_add(1, Relaxed);
-                tracing::warn!(plugin = %self.plugin.info().name, input_index = out.input_index, bytes = out.value.len(), "{why}; routed to failed");
-                let invalid = Status::PluginInvalidOutput;
-                routed.push(host_failure(i, &batch[i], invalid, &why, now_ms));
-                continue;
-            }
-            let status = out
-                .headers
-                .iter()
-                .find(|h| h.key == STATUS_HEADER)
-                .and_then(|h| std::str::from_utf8(&h.value).ok())
-                .map(Status::intern)
-                .unwrap_or(Cow::Borrowed(if out.output == Output::Enriched {
-                    Status::Success.as_str()
-                } else {
-                    Status::Failed.as_str()
-                }));
-            // An outcome the typed writer could not write (a span outside
-            // the text...) is an invalid output too: one count per such record.
-            if status == Status::PluginInvalidOutput.as_str() {
-                self.meter.invalid_outputs.fetch_add(1, Relaxed);
-            }
-            routed.push(Routed {
-                input_index: i,
-                output: out.output,
-                status,
-                key: out.key,
-                value: out.value,
-                headers: out.headers,
+    /// Tell the feed that the current version ran `records`, `plugin_errors` failed by it.
+    fn report_batch(&self, records: usize, plugin_errors: u64) {
+        if let Some(feed) = &self.feed {
+            feed.report(StreamEvent::Batch {
+                key: Arc::clone(&self.key),
+                records: records as u64,
+                plugin_errors,
             });
-        }
-        for (offset, done) in answered.into_iter().enumerate() {
-            if !done {
-                let i = start + offset;
-                routed.push(host_failure(
-                    i,
-                    &batch[i],
-                    Status::PluginDroppedRecord,
-                    "the plugin returned no output for this record",
-                    now_ms,
-                ));
-            }
         }
     }
 }

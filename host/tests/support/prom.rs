@@ -137,6 +137,7 @@ impl Scrape {
             "enricher_plugin_errors_total",
             "enricher_plugin_swaps_total",
             "enricher_plugin_rollbacks_total",
+            "enricher_rerun_records_total",
             "enricher_plugin_info",
             "enricher_pipeline_state",
         ];

@@ -3,16 +3,17 @@
 //! `enriched`) cross a rate within a window
 //! of records after it went live is rolled back. Pure: it sees counts only.
 //!
-//! Only a version on probation is judged: one activated by a deploy, still
-//! the desired one, with an earlier one to return to. A version activated by
-//! a rollback is never on probation, so bad data cannot walk the fleet back
-//! through every version.
+//! Only a version on probation is judged: one activated by a deploy, with
+//! an earlier one to return to. A version activated by a rollback is never
+//! on probation, so bad data cannot walk the fleet back through every version.
+//! The stream judges (the counts are its batches'; see `probation`); the
+//! deploy side keeps the counts of the running version for `plugin status`.
 
 use crate::config::DeployConfig;
 
 /// When a freshly activated version is rolled back on its own.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct RollbackPolicy {
+pub struct RollbackPolicy {
     /// Plugin errors per record above which it rolls back.
     pub error_rate: f64,
     /// How many records after going live the version is watched.
@@ -50,16 +51,22 @@ impl Running {
         }
     }
 
+    /// Count `records` more, `plugin_errors` of them failed by the plugin.
+    pub(crate) fn count(&mut self, records: u64, plugin_errors: u64) {
+        self.processed += records;
+        self.plugin_errors += plugin_errors;
+    }
+
     pub(crate) fn error_rate(&self) -> f64 {
         self.plugin_errors as f64 / self.processed.max(1) as f64
     }
 }
 
 impl RollbackPolicy {
-    /// Count a batch of `running`; returns why it must be rolled back when it
+    /// Count `records` of `running`; returns why it must be rolled back when it
     /// crossed the line. `watched` says whether it is on probation (came from
-    /// a deploy), still the desired version, with an earlier one to return to;
-    /// the caller ends the probation with the verdict.
+    /// a deploy, with an earlier one to return to); the caller ends the
+    /// probation with the verdict.
     pub(crate) fn observe(
         &self,
         running: &mut Running,
@@ -68,8 +75,7 @@ impl RollbackPolicy {
         watched: bool,
     ) -> Option<String> {
         let before = running.processed;
-        running.processed += records;
-        running.plugin_errors += plugin_errors;
+        running.count(records, plugin_errors);
         let rate = running.error_rate();
         if before >= self.window
             || !watched
