@@ -110,7 +110,9 @@ mod tests {
     }
 
     #[test]
-    fn rolls_back_once_when_the_rate_crosses_after_enough_records() {
+    fn rolls_back_when_the_rate_crosses_after_enough_records() {
+        // "Once" is the caller's: the verdict ends the probation (see
+        // tests/tests/rollback_rerun.rs, which counts one rollback).
         let mut r = fresh();
         // 10% errors, but fewer records than the minimum: no verdict yet.
         assert_eq!(POLICY.observe(&mut r, 40, 4, true), None);
