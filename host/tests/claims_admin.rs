@@ -48,17 +48,32 @@ fn feed(host: &Running, stdin: &mut ChildStdin, n: u32, claim_id: &str) {
 
 /// `POST /v1/claims` as is: the status and the body.
 fn post(admin: &str, token: Option<&str>, content_type: &str, body: &str) -> (u16, String) {
+    post_as(admin, "/v1/claims", token, content_type, body)
+}
+
+/// `path_and_query` posted with the test token: the status and the body.
+fn post_to(admin: &str, path_and_query: &str, content_type: &str, body: &str) -> (u16, String) {
+    post_as(admin, path_and_query, Some(TOKEN), content_type, body)
+}
+
+fn post_as(
+    admin: &str,
+    path_and_query: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let mut request = agent
-        .post(format!("http://{admin}/v1/claims"))
+        .post(format!("http://{admin}{path_and_query}"))
         .header("Content-Type", content_type);
     if let Some(token) = token {
         request = request.header("Authorization", format!("Bearer {token}"));
     }
-    let mut answer = request.send(body).expect("POST /v1/claims");
+    let mut answer = request.send(body).expect("POST");
     let status = answer.status().as_u16();
     (status, answer.body_mut().read_to_string().expect("body"))
 }
@@ -302,22 +317,6 @@ fn a_deletion_needs_only_the_claim_ids() {
         "{left:?}"
     );
     assert!(left.contains(&ids[2]), "{left:?}");
-}
-
-/// `path_and_query` posted with the test token: the status and the body.
-fn post_to(admin: &str, path_and_query: &str, content_type: &str, body: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut answer = agent
-        .post(format!("http://{admin}{path_and_query}"))
-        .header("Content-Type", content_type)
-        .header("Authorization", format!("Bearer {TOKEN}"))
-        .send(body)
-        .expect("POST");
-    let status = answer.status().as_u16();
-    (status, answer.body_mut().read_to_string().expect("body"))
 }
 
 /// A second host on a database a first one writes (its admin API on) is

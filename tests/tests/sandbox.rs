@@ -28,6 +28,15 @@ fn chaos_pipeline(dir: &TempDir, limits: SandboxLimits, params: &[(&str, &str)])
     let db = claims_db(dir, SMALL_CLAIMS_CSV);
     let config = config_for(&db);
     let lookup = enricher::app::open_lookup(&config).expect("lookup");
+    chaos_over(lookup, limits, params)
+}
+
+/// The chaos plugin over `lookup`, with `limits` and plugin `params`.
+fn chaos_over(
+    lookup: Arc<ClaimsLookup>,
+    limits: SandboxLimits,
+    params: &[(&str, &str)],
+) -> Pipeline {
     let params: BTreeMap<String, String> = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -41,7 +50,13 @@ fn chaos_pipeline(dir: &TempDir, limits: SandboxLimits, params: &[(&str, &str)])
     let plugin = engine
         .load_file(std::path::Path::new(CHAOS))
         .expect("chaos plugin loads");
-    Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes)
+    Pipeline::new(
+        plugin,
+        lookup,
+        enricher::config::Config::default()
+            .pipeline
+            .max_record_bytes,
+    )
 }
 
 fn tight() -> SandboxLimits {
@@ -200,20 +215,11 @@ fn host_call_time_does_not_count_against_the_cpu_deadline() {
         pause: Duration::from_millis(60),
     };
     let lookup = ClaimsLookup::start(Box::new(store), &config.lookup).expect("lookup");
-    let params = BTreeMap::from([("lookups".to_owned(), "20".to_owned())]);
-    let engine = PluginEngine::with_settings(PluginSettings {
-        limits: SandboxLimits {
-            cpu_deadline: deadline,
-            ..tight()
-        },
-        params: Arc::new(params),
-        ..PluginSettings::default()
-    })
-    .expect("engine");
-    let plugin = engine
-        .load_file(std::path::Path::new(CHAOS))
-        .expect("chaos plugin loads");
-    let mut pipeline = Pipeline::new(plugin, Arc::new(lookup), config.pipeline.max_record_bytes);
+    let limits = SandboxLimits {
+        cpu_deadline: deadline,
+        ..tight()
+    };
+    let mut pipeline = chaos_over(Arc::new(lookup), limits, &[("lookups", "20")]);
 
     let payload = r#"{"payment_id":"PAY-host","chaos":"lookups"}"#;
     let started = std::time::Instant::now();
