@@ -83,14 +83,15 @@ pub fn build_file_host(config: &Config) -> Result<FileHost, StartError> {
     })
 }
 
+/// The lookup over a host's file, and what applies `POST /v1/claims` into it (if it may).
+type FileClaims = (Arc<ClaimsLookup>, Option<LocalClaims>);
+
 /// The lookup over the file opened read-write, and the thread applying
 /// `POST /v1/claims` into it; `None` when the file is missing (the
 /// read-only open says so). When other processes read the file, the lookup
 /// alone, read-only; when one writes it, [`StartError::HeldByWriter`] (DuckDB
 /// lets no other process open a file one writes, even read-only).
-fn open_file_claims(
-    config: &Config,
-) -> Result<Option<(Arc<ClaimsLookup>, Option<LocalClaims>)>, StartError> {
+fn open_file_claims(config: &Config) -> Result<Option<FileClaims>, StartError> {
     let Some(path) = config.duckdb_file()?.filter(|p| p.exists()) else {
         return Ok(None);
     };

@@ -146,7 +146,7 @@ mod tests {
         let text = "{\"payment_id\":\"P1\"}\n".repeat(10);
         std::fs::write(&events, &text).expect("write");
         for open in [open_read_only, open_writable] {
-            let err = open(&events, None).err().expect("refused").to_string();
+            let err = open(&events, None).expect_err("refused").to_string();
             assert!(err.contains("is not a DuckDB database"), "{err}");
             assert!(err.contains("ev.jsonl"), "{err}");
         }
