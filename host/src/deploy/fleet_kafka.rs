@@ -22,7 +22,8 @@
 //!
 //! A broker that restarts without its state makes the idempotent producer
 //! fatal (`UnknownProducerId`); the publisher then makes a new one (logged at
-//! warn level) and sends again, so deploys keep working.
+//! warn level) and sends again, so deploys keep working. The topic itself,
+//! gone with the broker's data, is recreated by the watcher (`fleet_keeper`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use super::MAX_PLUGIN_BYTES as MAX_COMPONENT_BYTES;
 use super::deployer::Deployer;
 use super::fleet::Fleet;
+use super::fleet_keeper::{Problem, TopicKeeper};
 use super::fleet_record::{self, ENCODING_HEADER, GZIP};
 use super::names;
 use crate::clock::now_ms;
@@ -67,6 +69,8 @@ pub struct FleetPublisher {
     producer: RwLock<Arc<BaseProducer>>,
     config: KafkaConfig,
     topic: String,
+    /// How the topic is created (again, when it vanished).
+    shape: TopicShape,
 }
 
 impl FleetPublisher {
@@ -84,7 +88,13 @@ impl FleetPublisher {
             producer: RwLock::new(Arc::new(producer)),
             config: config.clone(),
             topic: topic.to_owned(),
+            shape,
         })
+    }
+
+    /// The settings the topic is created with.
+    pub(super) fn settings(&self) -> (&KafkaConfig, TopicShape) {
+        (&self.config, self.shape)
     }
 
     /// The producer, recreated first if it went fatal.
@@ -226,6 +236,7 @@ impl Fleet for FleetPublisher {
 pub struct FleetWatcher {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    problem: Problem,
 }
 
 impl FleetWatcher {
@@ -234,7 +245,7 @@ impl FleetWatcher {
     pub fn start(
         config: &KafkaConfig,
         deployer: Arc<Deployer>,
-        publisher: &FleetPublisher,
+        publisher: &Arc<FleetPublisher>,
         catch_up: Duration,
     ) -> Result<Self, KafkaRunError> {
         let topic = publisher.topic().to_owned();
@@ -263,6 +274,9 @@ impl FleetWatcher {
         tracing::info!(topic, version = %deployer.desired_key(), "plugin topic read; following it");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let problem = Problem::default();
+        let mut keeper =
+            TopicKeeper::new(Arc::clone(publisher), Arc::clone(&deployer), Arc::clone(&problem));
         let thread = std::thread::Builder::new()
             .name("plugin-topic".into())
             .spawn(move || {
@@ -272,13 +286,27 @@ impl FleetWatcher {
                         Some(Err(e)) => tracing::warn!("plugin topic: {e}"),
                         None => {}
                     }
+                    keeper.look(&consumer);
                 }
             })
             .map_err(|e| KafkaRunError::Client(format!("plugin topic thread: {e}")))?;
         Ok(Self {
             stop,
             thread: Some(thread),
+            problem,
         })
+    }
+
+    /// Asks why the plugin topic cannot be followed now, if it cannot
+    /// (readiness holds it beyond the watcher's borrow).
+    pub fn problem_handle(&self) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+        let problem = Arc::clone(&self.problem);
+        move || {
+            problem
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        }
     }
 }
 
@@ -292,7 +320,7 @@ impl Drop for FleetWatcher {
 }
 
 /// Assign every partition of `topic` from the beginning; returns (partition, end offset).
-fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaRunError> {
+pub(super) fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaRunError> {
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
     for (p, low, high) in partition_watermarks(consumer, topic)? {
@@ -310,7 +338,7 @@ fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, K
 
 /// The first host of a fleet makes its own plugin the fleet's baseline, so a
 /// rollback to it works on every host.
-fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
+pub(super) fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
     let key = deployer.desired_key();
     let Some((bytes, signature)) = deployer.bytes_and_signature(&key) else {
         return;

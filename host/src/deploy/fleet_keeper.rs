@@ -1,0 +1,118 @@
+//! Keeping the fleet's plugin topic while a host follows it (on the
+//! `plugin-topic` thread, never the stream's): every few seconds it asks
+//! where the topic ends. A topic gone from the broker (restarted without its
+//! data) is recreated compacted, this host's running version published as
+//! the new baseline (the deploy history went with the topic), and read again
+//! from its start; a topic that ends below this host's position (recreated
+//! by another host) is read again from its start. What cannot be done is
+//! kept as the problem `/readyz` names ([`FleetWatcher::problem_handle`]).
+//!
+//! [`FleetWatcher::problem_handle`]: super::FleetWatcher::problem_handle
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use super::deployer::Deployer;
+use super::fleet_kafka::{FleetPublisher, assign_all, publish_baseline};
+use crate::kafka::clients::MAX_PLUGIN_BYTES;
+use crate::kafka::topics::create_compacted_topic;
+
+/// How often the topic is looked at.
+const LOOK_EVERY: Duration = Duration::from_secs(5);
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the fleet topic cannot be followed now (shared with readiness).
+pub(super) type Problem = Arc<Mutex<Option<String>>>;
+
+pub(super) struct TopicKeeper {
+    publisher: Arc<FleetPublisher>,
+    deployer: Arc<Deployer>,
+    looked: Instant,
+    problem: Problem,
+}
+
+impl TopicKeeper {
+    pub(super) fn new(publisher: Arc<FleetPublisher>, deployer: Arc<Deployer>, problem: Problem) -> Self {
+        Self {
+            publisher,
+            deployer,
+            looked: Instant::now(),
+            problem,
+        }
+    }
+
+    fn set_problem(&self, why: Option<String>) {
+        *self
+            .problem
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = why;
+    }
+
+    /// Called each turn of the thread: cheap unless a look is due.
+    pub(super) fn look(&mut self, consumer: &BaseConsumer) {
+        if self.looked.elapsed() < LOOK_EVERY {
+            return;
+        }
+        self.looked = Instant::now();
+        let topic = self.publisher.topic().to_owned();
+        match consumer.fetch_watermarks(&topic, 0, ASK_TIMEOUT) {
+            Ok((_, high)) => {
+                let at = consumer
+                    .position()
+                    .ok()
+                    .and_then(|p| p.find_partition(&topic, 0).and_then(|e| e.offset().to_raw()));
+                if at.is_some_and(|at| at > high) {
+                    tracing::warn!(
+                        topic,
+                        "plugin topic {topic} ends below this host's position (recreated?): \
+                         reading it again from its start"
+                    );
+                    self.read_again(consumer, &topic);
+                } else {
+                    self.set_problem(None);
+                }
+            }
+            Err(e) => self.cannot_read(consumer, &topic, &e.to_string()),
+        }
+    }
+
+    fn cannot_read(&self, consumer: &BaseConsumer, topic: &str, why: &str) {
+        let exists = consumer.fetch_metadata(Some(topic), ASK_TIMEOUT).map(|m| {
+            m.topics()
+                .iter()
+                .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        });
+        if !matches!(exists, Ok(false)) {
+            self.set_problem(Some(format!("cannot read plugin topic {topic}: {why}")));
+            return;
+        }
+        let (config, shape) = self.publisher.settings();
+        match create_compacted_topic(config, topic, shape, MAX_PLUGIN_BYTES) {
+            Ok(()) => {
+                tracing::warn!(
+                    topic,
+                    version = %self.deployer.desired_key(),
+                    "plugin topic {topic} was gone from the broker (restarted without its data?): \
+                     recreated it with this host's running version as the baseline (the deploy \
+                     history went with the topic)"
+                );
+                publish_baseline(&self.deployer, &self.publisher);
+                self.read_again(consumer, topic);
+            }
+            Err(e) => {
+                let why = format!("plugin topic {topic} is gone from the broker and cannot be recreated: {e}");
+                tracing::warn!(topic, "{why}");
+                self.set_problem(Some(why));
+            }
+        }
+    }
+
+    fn read_again(&self, consumer: &BaseConsumer, topic: &str) {
+        match assign_all(consumer, topic) {
+            Ok(_) => self.set_problem(None),
+            Err(e) => self.set_problem(Some(format!("reading plugin topic {topic} again: {e}"))),
+        }
+    }
+}
