@@ -30,23 +30,21 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use super::MAX_PLUGIN_BYTES as MAX_COMPONENT_BYTES;
 use super::deployer::Deployer;
 use super::fleet::Fleet;
-use super::fleet_keeper::{Problem, TopicKeeper};
+use super::fleet_keeper::{Problem, TopicKeeper, assign_all, publish_baseline};
 use super::fleet_record::{self, ENCODING_HEADER, GZIP};
 use super::names;
 use crate::clock::now_ms;
 use crate::config::{KafkaConfig, TopicShape};
 use crate::kafka::KafkaRunError;
 use crate::kafka::clients::{MAX_PLUGIN_BYTES, plugin_consumer_config, plugin_producer_config};
-use crate::kafka::partition_watermarks;
 use crate::kafka::topics::create_compacted_topic;
 
 const ACTIVE_KEY: &str = "active";
@@ -316,43 +314,6 @@ impl Drop for FleetWatcher {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// Assign every partition of `topic` from the beginning; returns (partition, end offset).
-pub(super) fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaRunError> {
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for (p, low, high) in partition_watermarks(consumer, topic)? {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-        if high > low {
-            ends.push((p, high));
-        }
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| KafkaRunError::Client(format!("assign {topic}: {e}")))?;
-    Ok(ends)
-}
-
-/// The first host of a fleet makes its own plugin the fleet's baseline, so a
-/// rollback to it works on every host.
-pub(super) fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
-    let key = deployer.desired_key();
-    let Some((bytes, signature)) = deployer.bytes_and_signature(&key) else {
-        return;
-    };
-    let published = publisher
-        .publish_plugin(&key, None, &bytes, signature.as_deref())
-        .and_then(|()| {
-            publisher.publish_active(
-                std::slice::from_ref(&key),
-                "baseline: first host of the fleet",
-            )
-        });
-    if let Err(e) = published {
-        tracing::warn!("publishing the baseline plugin {key}: {e}");
     }
 }
 

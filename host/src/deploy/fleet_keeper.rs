@@ -7,15 +7,21 @@
 //! by another host) is read again from its start. What cannot be done is
 //! kept as the problem `/readyz` names ([`FleetWatcher::problem_handle`]).
 //!
+//! Also here, for the watcher's start as well: reading the topic from its
+//! start, and publishing this host's version as the fleet's baseline.
+//!
 //! [`FleetWatcher::problem_handle`]: super::FleetWatcher::problem_handle
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::deployer::Deployer;
-use super::fleet_kafka::{FleetPublisher, assign_all, publish_baseline};
+use super::fleet::Fleet;
+use super::fleet_kafka::FleetPublisher;
+use crate::kafka::{KafkaRunError, partition_watermarks};
 use crate::kafka::clients::MAX_PLUGIN_BYTES;
 use crate::kafka::topics::create_compacted_topic;
 
@@ -114,5 +120,42 @@ impl TopicKeeper {
             Ok(_) => self.set_problem(None),
             Err(e) => self.set_problem(Some(format!("reading plugin topic {topic} again: {e}"))),
         }
+    }
+}
+
+/// Assign every partition of `topic` from the beginning; returns (partition, end offset).
+pub(super) fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaRunError> {
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for (p, low, high) in partition_watermarks(consumer, topic)? {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
+        if high > low {
+            ends.push((p, high));
+        }
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| KafkaRunError::Client(format!("assign {topic}: {e}")))?;
+    Ok(ends)
+}
+
+/// The first host of a fleet makes its own plugin the fleet's baseline, so a
+/// rollback to it works on every host.
+pub(super) fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
+    let key = deployer.desired_key();
+    let Some((bytes, signature)) = deployer.bytes_and_signature(&key) else {
+        return;
+    };
+    let published = publisher
+        .publish_plugin(&key, None, &bytes, signature.as_deref())
+        .and_then(|()| {
+            publisher.publish_active(
+                std::slice::from_ref(&key),
+                "baseline: first host of the fleet",
+            )
+        });
+    if let Err(e) = published {
+        tracing::warn!("publishing the baseline plugin {key}: {e}");
     }
 }

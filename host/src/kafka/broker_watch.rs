@@ -166,12 +166,13 @@ impl BrokerWatch {
                 if silent > self.stall && waiting {
                     // A join the coordinator holds (it waits for members that
                     // left without a word to rejoin or time out): not the broker's fault.
-                    self.maybe_warn_stall(&format!(
-                        "answer nothing for {:.0}s while this member waits to join consumer \
-                         group {}: the coordinator holds the join until every member it \
-                         knows rejoins or its session (session.timeout.ms) expires",
+                    self.maybe_warn(&format!(
+                        "waiting to join consumer group {} for {:.0}s: the coordinator at {} \
+                         holds the join until every member it knows rejoins or its session \
+                         (session.timeout.ms) expires",
+                        self.group,
                         silent.as_secs_f64(),
-                        self.group
+                        self.servers
                     ));
                 } else if silent > self.stall {
                     self.maybe_warn_stall(&format!(
@@ -262,17 +263,20 @@ impl BrokerWatch {
     }
 
     fn maybe_warn_stall(&self, what: &str) {
+        self.maybe_warn(&format!(
+            "Kafka stalled: broker(s) at {} {what} (kafka.stall-warning {:?})",
+            self.servers, self.stall
+        ));
+    }
+
+    /// Log `text` at warn level, once per stall period.
+    fn maybe_warn(&self, text: &str) {
         let mut s = self.state();
         if s.warned_at.is_some_and(|at| at.elapsed() < self.stall) {
             return;
         }
         s.warned_at = Some(Instant::now());
-        tracing::warn!(
-            servers = %self.servers,
-            "Kafka stalled: broker(s) at {} {what} (kafka.stall-warning {:?})",
-            self.servers,
-            self.stall
-        );
+        tracing::warn!(servers = %self.servers, "{text}");
     }
 
     /// How many times the brokers became unreachable.

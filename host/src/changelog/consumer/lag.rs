@@ -27,7 +27,8 @@ impl ApplyLoop {
     pub(super) fn update_lag(&mut self) {
         let mut behind = 0u64;
         let mut starts_over = Vec::new();
-        for (&partition, &next) in &self.next {
+        let positions: Vec<(i32, i64)> = self.next.iter().map(|(&p, &o)| (p, o)).collect();
+        for (partition, next) in positions {
             match self
                 .consumer
                 .fetch_watermarks(&self.topic, partition, ASK_TIMEOUT)
