@@ -316,7 +316,10 @@ mod tests {
         let h = ready_kafka();
         assert!(h.set_condition("outputs", Some("outputs not acknowledged for 12s".into())));
         assert!(!h.set_condition("outputs", Some("outputs not acknowledged for 12s".into())));
-        assert_eq!(h.readiness(), vec!["outputs not acknowledged for 12s".to_owned()]);
+        assert_eq!(
+            h.readiness(),
+            vec!["outputs not acknowledged for 12s".to_owned()]
+        );
         assert!(h.set_condition("outputs", None));
         assert!(h.readiness().is_empty());
         let broken = Arc::new(AtomicBool::new(true));
@@ -325,7 +328,10 @@ mod tests {
             flag.load(Ordering::Relaxed)
                 .then(|| "the claims changelog cannot be read".to_owned())
         }));
-        assert_eq!(h.readiness(), vec!["the claims changelog cannot be read".to_owned()]);
+        assert_eq!(
+            h.readiness(),
+            vec!["the claims changelog cannot be read".to_owned()]
+        );
         broken.store(false, Ordering::Relaxed);
         assert!(h.readiness().is_empty());
     }

@@ -113,15 +113,17 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
         paused.elapsed().as_secs_f64()
     );
     // Frozen past kafka.delivery-timeout (3 s): not ready, and the lag is unknown.
-    let (frozen, frozen_body) =
-        wait_for_status(&admin, "/readyz", 503, Duration::from_secs(8));
+    let (frozen, frozen_body) = wait_for_status(&admin, "/readyz", 503, Duration::from_secs(8));
     std::thread::sleep(Duration::from_secs(6));
     let during = run.log()[log_before..].to_owned();
     f.signal_broker("-CONT");
     let missing = f.wait_for_ids(5, events, Duration::from_secs(180));
     let (status, _, log) = run.stop();
     assert!(stalled, "no stall warning while paused:\n{log}");
-    assert_eq!(frozen, 503, "not ready while the broker is frozen: {frozen_body}\n{log}");
+    assert_eq!(
+        frozen, 503,
+        "not ready while the broker is frozen: {frozen_body}\n{log}"
+    );
     assert!(
         frozen_body.contains("has not answered"),
         "the frozen broker is named: {frozen_body}"
@@ -249,8 +251,15 @@ fn a_broker_killed_and_restarted_is_recovered_within_the_delivery_timeout_and_re
         recreated.contains(PLUGINS) && recreated.contains("claims-changelog"),
         "the internal topics are recreated: {recreated}\n{log}"
     );
-    assert!(log.contains("recreated it"), "the recreation is logged:\n{log}");
-    assert_eq!(posted.0, 200, "POST /v1/claims after the restart: {}\n{log}", posted.1);
+    assert!(
+        log.contains("recreated it"),
+        "the recreation is logged:\n{log}"
+    );
+    assert_eq!(
+        posted.0, 200,
+        "POST /v1/claims after the restart: {}\n{log}",
+        posted.1
+    );
     assert_eq!(ready, 200, "ready again after the restart: {body}\n{log}");
     assert!(log.contains("unreachable"), "the outage is logged:\n{log}");
     assert!(

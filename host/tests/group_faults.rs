@@ -50,7 +50,11 @@ fn restart_after_kill(f: &Fixture, static_membership: &str) -> (Duration, String
     let run = f.start_run(&env);
     let admin = run.admin();
     let (took, body) = wait_for_all_partitions(&admin, 3, Duration::from_secs(60));
-    assert!(took < Duration::from_secs(60), "first start: {body}\n{}", run.log());
+    assert!(
+        took < Duration::from_secs(60),
+        "first start: {body}\n{}",
+        run.log()
+    );
     run.kill();
     let restarted = Instant::now();
     let run = f.start_run(&env);
@@ -105,7 +109,12 @@ fn a_consumer_of_another_application_in_the_group_is_named_until_it_leaves() {
     ]);
     let admin = run.admin();
     let (ready, body) = wait_for_status(&admin, "/readyz", 200, Duration::from_secs(60));
-    assert_eq!(ready, 200, "ready alone in the group: {body}\n{}", run.log());
+    assert_eq!(
+        ready,
+        200,
+        "ready alone in the group: {body}\n{}",
+        run.log()
+    );
 
     // Another application's consumer joins the same group (and takes partitions).
     let stop = Arc::new(AtomicBool::new(false));
@@ -137,7 +146,11 @@ fn a_consumer_of_another_application_in_the_group_is_named_until_it_leaves() {
     let log = run.log();
     stop.store(true, Ordering::Relaxed);
     other.join().expect("the other consumer");
-    assert_eq!(named.0, 503, "a foreign member makes it not ready: {}\n{log}", named.1);
+    assert_eq!(
+        named.0, 503,
+        "a foreign member makes it not ready: {}\n{log}",
+        named.1
+    );
     assert!(
         named.1.contains("not enricher hosts"),
         "/readyz says what it is: {}",
@@ -155,7 +168,12 @@ fn a_consumer_of_another_application_in_the_group_is_named_until_it_leaves() {
     );
     // Control: once it has left, the host alone is ready again.
     let (ready, body) = wait_for_status(&admin, "/readyz", 200, Duration::from_secs(60));
-    assert_eq!(ready, 200, "ready again after it left: {body}\n{}", run.log());
+    assert_eq!(
+        ready,
+        200,
+        "ready again after it left: {body}\n{}",
+        run.log()
+    );
 }
 
 #[test]

@@ -178,7 +178,7 @@ fn watch_internal_topics(
     }
     if let Some(fleet) = fleet {
         let problem = fleet.problem_handle();
-        health.add_check(Arc::new(move || problem()));
+        health.add_check(Arc::new(problem));
     }
 }
 

@@ -27,7 +27,10 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("ENRICHER_KAFKA_STALL_WARNING", "kafka.stall-warning"),
     ("ENRICHER_LIVENESS_TIMEOUT", "kafka.liveness-timeout"),
     ("ENRICHER_KAFKA_DELIVERY_TIMEOUT", "kafka.delivery-timeout"),
-    ("ENRICHER_KAFKA_STATIC_MEMBERSHIP", "kafka.static-membership"),
+    (
+        "ENRICHER_KAFKA_STATIC_MEMBERSHIP",
+        "kafka.static-membership",
+    ),
 ];
 
 /// Variables that set one librdkafka property each (for Kubernetes Secrets):

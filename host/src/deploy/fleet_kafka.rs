@@ -273,8 +273,11 @@ impl FleetWatcher {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let problem = Problem::default();
-        let mut keeper =
-            TopicKeeper::new(Arc::clone(publisher), Arc::clone(&deployer), Arc::clone(&problem));
+        let mut keeper = TopicKeeper::new(
+            Arc::clone(publisher),
+            Arc::clone(&deployer),
+            Arc::clone(&problem),
+        );
         let thread = std::thread::Builder::new()
             .name("plugin-topic".into())
             .spawn(move || {

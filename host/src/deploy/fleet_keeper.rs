@@ -21,9 +21,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::deployer::Deployer;
 use super::fleet::Fleet;
 use super::fleet_kafka::FleetPublisher;
-use crate::kafka::{KafkaRunError, partition_watermarks};
 use crate::kafka::clients::MAX_PLUGIN_BYTES;
 use crate::kafka::topics::create_compacted_topic;
+use crate::kafka::{KafkaRunError, partition_watermarks};
 
 /// How often the topic is looked at.
 const LOOK_EVERY: Duration = Duration::from_secs(5);
@@ -40,7 +40,11 @@ pub(super) struct TopicKeeper {
 }
 
 impl TopicKeeper {
-    pub(super) fn new(publisher: Arc<FleetPublisher>, deployer: Arc<Deployer>, problem: Problem) -> Self {
+    pub(super) fn new(
+        publisher: Arc<FleetPublisher>,
+        deployer: Arc<Deployer>,
+        problem: Problem,
+    ) -> Self {
         Self {
             publisher,
             deployer,
@@ -65,10 +69,10 @@ impl TopicKeeper {
         let topic = self.publisher.topic().to_owned();
         match consumer.fetch_watermarks(&topic, 0, ASK_TIMEOUT) {
             Ok((_, high)) => {
-                let at = consumer
-                    .position()
-                    .ok()
-                    .and_then(|p| p.find_partition(&topic, 0).and_then(|e| e.offset().to_raw()));
+                let at = consumer.position().ok().and_then(|p| {
+                    p.find_partition(&topic, 0)
+                        .and_then(|e| e.offset().to_raw())
+                });
                 if at.is_some_and(|at| at > high) {
                     tracing::warn!(
                         topic,
@@ -108,7 +112,9 @@ impl TopicKeeper {
                 self.read_again(consumer, topic);
             }
             Err(e) => {
-                let why = format!("plugin topic {topic} is gone from the broker and cannot be recreated: {e}");
+                let why = format!(
+                    "plugin topic {topic} is gone from the broker and cannot be recreated: {e}"
+                );
                 tracing::warn!(topic, "{why}");
                 self.set_problem(Some(why));
             }
@@ -124,7 +130,10 @@ impl TopicKeeper {
 }
 
 /// Assign every partition of `topic` from the beginning; returns (partition, end offset).
-pub(super) fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaRunError> {
+pub(super) fn assign_all(
+    consumer: &BaseConsumer,
+    topic: &str,
+) -> Result<Vec<(i32, i64)>, KafkaRunError> {
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
     for (p, low, high) in partition_watermarks(consumer, topic)? {

@@ -342,7 +342,9 @@ mod tests {
         let health = Health::default();
         let watch = BrokerWatch::new("a:1", Duration::from_secs(30), health.clone())
             .with_limits(Duration::from_secs(5), "g");
-        watch.saw_stats(&doc(r#""a:1/1":{"nodeid":1,"state":"UP","rxidle":6000000}"#));
+        watch.saw_stats(&doc(
+            r#""a:1/1":{"nodeid":1,"state":"UP","rxidle":6000000}"#,
+        ));
         let reasons = health.readiness().join("; ");
         assert!(reasons.contains("has not answered for 6s"), "{reasons}");
         assert_eq!(watch.answering_for(), Duration::ZERO);
@@ -354,7 +356,9 @@ mod tests {
         assert_eq!(watch.answering_for(), Duration::ZERO);
         // Waiting for the group, a silent broker is the group's wait, not a freeze.
         watch.set_waiting_for_group(true);
-        watch.saw_stats(&doc(r#""a:1/1":{"nodeid":1,"state":"UP","rxidle":6000000}"#));
+        watch.saw_stats(&doc(
+            r#""a:1/1":{"nodeid":1,"state":"UP","rxidle":6000000}"#,
+        ));
         assert!(health.condition(SILENT).is_none());
     }
 

@@ -181,7 +181,9 @@ impl Faults {
     /// its group (and why it may take long), not that the broker is silent.
     fn say_waiting(&mut self, since: Instant) {
         if since.elapsed() < SAY_WAITING_EVERY
-            || self.said_waiting.is_some_and(|at| at.elapsed() < SAY_WAITING_EVERY)
+            || self
+                .said_waiting
+                .is_some_and(|at| at.elapsed() < SAY_WAITING_EVERY)
         {
             return;
         }
@@ -287,7 +289,11 @@ mod tests {
             BrokerWatch::new("a:1", Duration::from_secs(30), health.clone())
                 .with_limits(Duration::from_secs(4), "g"),
         );
-        (Faults::new(health.clone(), Arc::clone(&watch), "g"), health, watch)
+        (
+            Faults::new(health.clone(), Arc::clone(&watch), "g"),
+            health,
+            watch,
+        )
     }
 
     fn answering(watch: &BrokerWatch) {
@@ -313,12 +319,21 @@ mod tests {
         let limit = Duration::from_secs(4);
         let pending_since = Instant::now() - Duration::from_secs(60);
         watch.saw_down("AllBrokersDown");
-        assert!(!faults.producer_stuck(pending_since, limit), "broker down: wait");
+        assert!(
+            !faults.producer_stuck(pending_since, limit),
+            "broker down: wait"
+        );
         answering(&watch);
-        assert!(!faults.producer_stuck(pending_since, limit), "just back: grace");
+        assert!(
+            !faults.producer_stuck(pending_since, limit),
+            "just back: grace"
+        );
         std::thread::sleep(limit / 2 + Duration::from_millis(50));
         answering(&watch);
-        assert!(faults.producer_stuck(pending_since, limit), "answering 2 s: give up");
+        assert!(
+            faults.producer_stuck(pending_since, limit),
+            "answering 2 s: give up"
+        );
         assert!(
             !faults.producer_stuck(Instant::now(), limit),
             "recent outputs are not stuck"

@@ -112,7 +112,9 @@ impl GroupWatch {
         let client: BaseConsumer = match probe_config(config).create() {
             Ok(client) => client,
             Err(e) => {
-                tracing::warn!("the group watch has no Kafka client ({e}): members and topics go unchecked");
+                tracing::warn!(
+                    "the group watch has no Kafka client ({e}): members and topics go unchecked"
+                );
                 return None;
             }
         };
@@ -274,7 +276,13 @@ mod tests {
         let ids: Vec<&str> = others.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["audit-3a4b", "rdkafka-5e6f"]);
         let text = describe("payment-enricher", &others);
-        assert!(text.contains("2 member(s) that are not enricher hosts"), "{text}");
-        assert!(text.contains("audit-3a4b, client id audit, host 10.0.0.9"), "{text}");
+        assert!(
+            text.contains("2 member(s) that are not enricher hosts"),
+            "{text}"
+        );
+        assert!(
+            text.contains("audit-3a4b, client id audit, host 10.0.0.9"),
+            "{text}"
+        );
     }
 }

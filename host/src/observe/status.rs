@@ -172,10 +172,15 @@ mod tests {
         assert!(text.contains("failed +0"), "{text}");
         assert!(!text.contains("changelog"), "{text}");
         meter.set_lag(Vec::new());
-        meter.set_group_note(Some("group payment-enricher: 1 member not an enricher host (audit-1)".into()));
+        meter.set_group_note(Some(
+            "group payment-enricher: 1 member not an enricher host (audit-1)".into(),
+        ));
         let text = line.next(Some(Err("cannot read claims-changelog".into())));
         assert!(text.contains("lag unknown"), "{text}");
-        assert!(text.contains("changelog lag unknown (cannot read claims-changelog)"), "{text}");
+        assert!(
+            text.contains("changelog lag unknown (cannot read claims-changelog)"),
+            "{text}"
+        );
         assert!(text.ends_with("not an enricher host (audit-1)"), "{text}");
     }
 }
