@@ -219,9 +219,10 @@ fn a_broker_killed_and_restarted_is_recovered_within_the_delivery_timeout_and_re
             std::thread::sleep(Duration::from_millis(500));
         }
     };
-    // The changelog is writable again: POST /v1/claims is accepted.
+    // The changelog is writable again: POST /v1/claims is accepted (a first
+    // try may wait out the publisher's 30 s flush before it takes a new producer).
     let posted = {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(75);
         loop {
             let answer = post_claim(&admin);
             if answer.0 == 200 || Instant::now() > deadline {

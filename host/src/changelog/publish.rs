@@ -5,7 +5,7 @@
 //! [`create_topic`]). A producer that went fatal (a broker restarted without
 //! its state answers `UnknownProducerId`) is replaced before the next send.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -26,6 +26,9 @@ const MAX_RECORD_BYTES: usize = 1 << 20;
 pub struct Publisher {
     /// Replaced when it goes fatal.
     producer: RwLock<Arc<BaseProducer<Refusals>>>,
+    /// The last flush timed out: the producer may be stuck (a broker
+    /// restarted without its state); the next send makes a new one.
+    stale: AtomicBool,
     kafka: KafkaConfig,
     topic: String,
 }
@@ -54,6 +57,7 @@ impl Publisher {
         create_topic(kafka, topic)?;
         Ok(Self {
             producer: RwLock::new(Arc::new(make_producer(kafka)?)),
+            stale: AtomicBool::new(false),
             kafka: kafka.clone(),
             topic: topic.to_owned(),
         })
@@ -67,12 +71,16 @@ impl Publisher {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        let Some((code, why)) = current.client().fatal_error() else {
-            return Ok(current);
+        let why = match current.client().fatal_error() {
+            Some((code, why)) => format!("is fatal ({code:?}: {why})"),
+            None if self.stale.swap(false, Ordering::Relaxed) => {
+                "did not deliver within its flush timeout".to_owned()
+            }
+            None => return Ok(current),
         };
         tracing::warn!(
             topic = %self.topic,
-            "the claims changelog producer is fatal ({code:?}: {why}); making a new one"
+            "the claims changelog producer {why}; making a new one"
         );
         let fresh = Arc::new(make_producer(&self.kafka)?);
         *self
@@ -116,9 +124,12 @@ impl Publisher {
             producer.poll(Duration::ZERO);
             sent.fetch_add(1, Ordering::Relaxed);
         }
-        producer
-            .flush(Duration::from_secs(30))
-            .map_err(|e| KafkaRunError::GaveUp(format!("flushing to {topic}: {e}")))?;
+        producer.flush(Duration::from_secs(30)).map_err(|e| {
+            self.stale.store(true, Ordering::Relaxed);
+            KafkaRunError::GaveUp(format!(
+                "flushing to {topic}: {e} (the next try uses a new producer)"
+            ))
+        })?;
         if let Some((code, why)) = producer.client().fatal_error() {
             return Err(KafkaRunError::GaveUp(format!(
                 "producing to {topic}: the producer is fatal ({code:?}: {why}); the next try uses a new one"

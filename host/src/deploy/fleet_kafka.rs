@@ -126,6 +126,21 @@ impl FleetPublisher {
         &self.topic
     }
 
+    /// A new producer in place of the current one.
+    fn replace_producer(&self) -> Result<Arc<BaseProducer>, String> {
+        tracing::warn!(topic = %self.topic, "the plugin topic producer delivered nothing in time; making a new one");
+        let fresh: Arc<BaseProducer> = Arc::new(
+            plugin_producer_config(&self.config)
+                .create()
+                .map_err(|e| format!("plugin topic producer: {e}"))?,
+        );
+        *self
+            .producer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
+        Ok(fresh)
+    }
+
     /// Send the record `make` builds and wait for the acknowledgement; a
     /// producer that went fatal on the way is recreated and the record sent
     /// once more.
@@ -136,6 +151,13 @@ impl FleetPublisher {
                 let fresh = self.producer()?;
                 self.send_once(&fresh, make())
                     .map_err(|e| format!("{e} (after a fatal producer: {first})"))
+            }
+            // Not acknowledged in time: a producer stuck after a broker restart
+            // delivers nothing; a new one is tried once.
+            Err(first) if first.contains("Timed out") || first.contains("not acknowledged") => {
+                let fresh = self.replace_producer()?;
+                self.send_once(&fresh, make())
+                    .map_err(|e| format!("{e} (after a producer that delivered nothing: {first})"))
             }
             other => other,
         }

@@ -78,6 +78,10 @@ struct State {
 /// a consumer's fetch comes back within `fetch.wait.max.ms`).
 pub(crate) const ANSWER_WINDOW: Duration = Duration::from_secs(3);
 
+/// How long the broker must answer again before a producer whose outputs
+/// wait unacknowledged is given up on: a producer that works delivers within this.
+const RECOVERY_GRACE: Duration = Duration::from_secs(3);
+
 /// The readiness condition of a silent broker.
 const SILENT: &str = "broker-silent";
 
@@ -295,6 +299,16 @@ impl BrokerWatch {
         self.state()
             .answering_since
             .map_or(Duration::ZERO, |since| since.elapsed())
+    }
+
+    /// Outputs unacknowledged for `waited`, longer than the delivery timeout,
+    /// while the broker has answered again for a few seconds (3 s, at most
+    /// half the timeout): the producer is stuck (a restarted broker that lost
+    /// its state may leave an idempotent producer waiting for a producer id it
+    /// never gets, without a fatal error). A broker down or paused never counts.
+    pub(crate) fn producer_stuck(&self, waited: Duration) -> bool {
+        waited > self.silence_limit
+            && self.answering_for() >= RECOVERY_GRACE.min(self.silence_limit / 2)
     }
 
     /// Whether a broker is reachable as far as this client knows.

@@ -34,10 +34,6 @@ const LOOK_EVERY: Duration = Duration::from_millis(500);
 /// half the session timeout) is not cut short again and again.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(10);
 const RESUBSCRIBE_MAX: Duration = Duration::from_secs(120);
-/// How long the broker must answer again before a producer whose outputs
-/// wait unacknowledged is given up on (at most half the delivery timeout):
-/// a producer that still works delivers its queue within this.
-const RECOVERY_GRACE: Duration = Duration::from_secs(3);
 /// How often "waiting for the consumer group" is said while it lasts.
 const SAY_WAITING_EVERY: Duration = Duration::from_secs(10);
 /// The readiness condition of outputs not acknowledged.
@@ -108,8 +104,8 @@ impl Faults {
     /// state may leave an idempotent producer waiting for a producer id it
     /// never gets, without a fatal error). A broker that is down or paused
     /// never counts: the producer may still deliver once it is back.
-    pub(super) fn producer_stuck(&self, since: Instant, limit: Duration) -> bool {
-        since.elapsed() > limit && self.watch.answering_for() >= RECOVERY_GRACE.min(limit / 2)
+    pub(super) fn producer_stuck(&self, since: Instant) -> bool {
+        self.watch.producer_stuck(since.elapsed())
     }
 
     /// Raise or clear the readiness condition of outputs waiting for their
@@ -319,23 +315,17 @@ mod tests {
         let limit = Duration::from_secs(4);
         let pending_since = Instant::now() - Duration::from_secs(60);
         watch.saw_down("AllBrokersDown");
-        assert!(
-            !faults.producer_stuck(pending_since, limit),
-            "broker down: wait"
-        );
+        assert!(!faults.producer_stuck(pending_since), "broker down: wait");
         answering(&watch);
-        assert!(
-            !faults.producer_stuck(pending_since, limit),
-            "just back: grace"
-        );
+        assert!(!faults.producer_stuck(pending_since), "just back: grace");
         std::thread::sleep(limit / 2 + Duration::from_millis(50));
         answering(&watch);
         assert!(
-            faults.producer_stuck(pending_since, limit),
+            faults.producer_stuck(pending_since),
             "answering 2 s: give up"
         );
         assert!(
-            !faults.producer_stuck(Instant::now(), limit),
+            !faults.producer_stuck(Instant::now()),
             "recent outputs are not stuck"
         );
     }

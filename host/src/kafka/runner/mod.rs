@@ -231,7 +231,7 @@ impl Loop<'_> {
         let limit = self.config.delivery_timeout;
         self.faults
             .note_outputs(pending.then_some(self.last_progress), limit);
-        if pending && self.faults.producer_stuck(self.last_progress, limit) {
+        if pending && self.faults.producer_stuck(self.last_progress) {
             let why = format!(
                 "outputs not acknowledged for {:.0}s while the broker answers",
                 self.last_progress.elapsed().as_secs_f64()
