@@ -75,8 +75,10 @@ struct State {
 }
 
 /// A broker heard from within this is answering (statistics come every second;
-/// a consumer's fetch comes back within `fetch.wait.max.ms`).
-pub(crate) const ANSWER_WINDOW: Duration = Duration::from_secs(3);
+/// a consumer's fetch comes back within `fetch.wait.max.ms`, 20 ms). Short, so
+/// that a frozen broker stops counting as answering within about two seconds,
+/// before outputs waiting on it could be taken for a stuck producer.
+pub(crate) const ANSWER_WINDOW: Duration = Duration::from_millis(1500);
 
 /// How long the broker must answer again before a producer whose outputs
 /// wait unacknowledged is given up on: a producer that works delivers within this.
