@@ -10,6 +10,10 @@ use super::layers::invalid;
 use super::values::duration_text;
 use crate::error::ConfigError;
 
+/// How the client id (and the static member id) of every enricher host's
+/// stream consumer begins: `enricher-<instance-id>`.
+pub const OUR_MEMBER_PREFIX: &str = "enricher-";
+
 /// Environment variable of each Kafka setting: (name, key in the file).
 pub(super) const ENV: &[(&str, &str)] = &[
     ("KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap-servers"),
@@ -221,7 +225,7 @@ impl KafkaConfig {
     /// when off): `enricher-<instance-id>`, the same after a restart.
     pub fn group_instance_id(&self) -> Option<String> {
         self.static_membership
-            .then(|| format!("{}{}", crate::kafka::OUR_MEMBER_PREFIX, self.instance_id()))
+            .then(|| format!("{OUR_MEMBER_PREFIX}{}", self.instance_id()))
     }
 
     /// This instance's id: the configured one, or one this machine's

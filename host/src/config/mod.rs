@@ -35,7 +35,7 @@ pub use deploy::{DEFAULT_ADMIN_BIND, DeployConfig, TopicShape};
 pub use env_check::{
     UnknownVar, is_read_elsewhere, is_setting_env, unknown_env_vars, warn_unknown_env,
 };
-pub use kafka::{DeliveryMode, KafkaConfig};
+pub use kafka::{DeliveryMode, KafkaConfig, OUR_MEMBER_PREFIX};
 pub use layers::Layers;
 pub use lookup::{CacheMode, LookupConfig};
 pub use observe::ObserveConfig;

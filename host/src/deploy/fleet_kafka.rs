@@ -289,14 +289,15 @@ impl FleetWatcher {
             )));
         }
         if !applied_any {
-            publish_baseline(&deployer, publisher);
+            publish_baseline(&deployer, publisher.as_ref());
         }
         tracing::info!(topic, version = %deployer.desired_key(), "plugin topic read; following it");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let problem = Problem::default();
         let mut keeper = TopicKeeper::new(
-            Arc::clone(publisher),
+            Arc::clone(publisher) as Arc<dyn Fleet>,
+            publisher.settings(),
             Arc::clone(&deployer),
             Arc::clone(&problem),
         );

@@ -20,7 +20,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::deployer::Deployer;
 use super::fleet::Fleet;
-use super::fleet_kafka::FleetPublisher;
+use crate::config::{KafkaConfig, TopicShape};
 use crate::kafka::clients::MAX_PLUGIN_BYTES;
 use crate::kafka::topics::create_compacted_topic;
 use crate::kafka::{KafkaRunError, partition_watermarks};
@@ -33,7 +33,11 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) type Problem = Arc<Mutex<Option<String>>>;
 
 pub(super) struct TopicKeeper {
-    publisher: Arc<FleetPublisher>,
+    /// Where the baseline is published (the fleet topic's publisher).
+    publisher: Arc<dyn Fleet>,
+    topic: String,
+    config: KafkaConfig,
+    shape: TopicShape,
     deployer: Arc<Deployer>,
     looked: Instant,
     problem: Problem,
@@ -41,11 +45,15 @@ pub(super) struct TopicKeeper {
 
 impl TopicKeeper {
     pub(super) fn new(
-        publisher: Arc<FleetPublisher>,
+        publisher: Arc<dyn Fleet>,
+        (config, shape): (&KafkaConfig, TopicShape),
         deployer: Arc<Deployer>,
         problem: Problem,
     ) -> Self {
         Self {
+            topic: publisher.topic().unwrap_or_default().to_owned(),
+            config: config.clone(),
+            shape,
             publisher,
             deployer,
             looked: Instant::now(),
@@ -66,7 +74,7 @@ impl TopicKeeper {
             return;
         }
         self.looked = Instant::now();
-        let topic = self.publisher.topic().to_owned();
+        let topic = self.topic.clone();
         match consumer.fetch_watermarks(&topic, 0, ASK_TIMEOUT) {
             Ok((_, high)) => {
                 let at = consumer.position().ok().and_then(|p| {
@@ -98,8 +106,7 @@ impl TopicKeeper {
             self.set_problem(Some(format!("cannot read plugin topic {topic}: {why}")));
             return;
         }
-        let (config, shape) = self.publisher.settings();
-        match create_compacted_topic(config, topic, shape, MAX_PLUGIN_BYTES) {
+        match create_compacted_topic(&self.config, topic, self.shape, MAX_PLUGIN_BYTES) {
             Ok(()) => {
                 tracing::warn!(
                     topic,
@@ -108,7 +115,7 @@ impl TopicKeeper {
                      recreated it with this host's running version as the baseline (the deploy \
                      history went with the topic)"
                 );
-                publish_baseline(&self.deployer, &self.publisher);
+                publish_baseline(&self.deployer, self.publisher.as_ref());
                 self.read_again(consumer, topic);
             }
             Err(e) => {
@@ -151,7 +158,7 @@ pub(super) fn assign_all(
 
 /// The first host of a fleet makes its own plugin the fleet's baseline, so a
 /// rollback to it works on every host.
-pub(super) fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
+pub(super) fn publish_baseline(deployer: &Deployer, publisher: &dyn Fleet) {
     let key = deployer.desired_key();
     let Some((bytes, signature)) = deployer.bytes_and_signature(&key) else {
         return;

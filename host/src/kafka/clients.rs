@@ -13,9 +13,7 @@ use rdkafka::error::KafkaError;
 
 use crate::config::{DeliveryMode, KafkaConfig};
 
-/// How the client id (and the static member id) of every enricher host's
-/// stream consumer begins: `enricher-<instance-id>`.
-pub const OUR_MEMBER_PREFIX: &str = "enricher-";
+pub use crate::config::OUR_MEMBER_PREFIX;
 
 /// The prefixes a member of the group shows when it is an enricher host
 /// (its client id, member id or group instance id begins with one): ours,
