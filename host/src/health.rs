@@ -8,14 +8,23 @@
 //!   heartbeat within `liveness_timeout` once the stream has started);
 //! - readiness: partitions assigned (Kafka) or the input open (file mode), a
 //!   plugin loaded, no client fatal, the broker reachable, and the claims
-//!   store answering (a probe the admin thread runs itself, see [`StoreProbe`]).
+//!   store answering (a probe the admin thread runs itself, see [`StoreProbe`]),
+//!   and no named condition raised: outputs not acknowledged, a silent broker,
+//!   a missing input topic, members of the group that are not enricher hosts,
+//!   an internal topic that could not be recreated ([`Health::set_condition`]),
+//!   or a check another part registered (the claims changelog, [`Health::add_check`]).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Asks the claims store a trivial question; `Err` says why it cannot answer.
 pub type StoreProbe = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// A readiness check another part registers: `Some(why)` when not ready.
+/// Called on the admin thread; it must not block.
+pub type ReadyCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// Where the records come from, for readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +50,9 @@ struct Inner {
     broker_reachable: AtomicBool,
     /// Why a client is fatal (it is being recreated), if one is.
     fatal: Mutex<Option<String>>,
+    /// Named conditions that make the host not ready, each with its reason.
+    conditions: Mutex<BTreeMap<&'static str, String>>,
+    checks: Mutex<Vec<ReadyCheck>>,
     store: Option<StoreProbe>,
 }
 
@@ -78,6 +90,8 @@ impl Health {
                 plugin_loaded: AtomicBool::new(false),
                 broker_reachable: AtomicBool::new(source == Source::File),
                 fatal: Mutex::new(None),
+                conditions: Mutex::new(BTreeMap::new()),
+                checks: Mutex::new(Vec::new()),
                 store,
             }),
         }
@@ -121,6 +135,39 @@ impl Health {
             .fatal
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = why;
+    }
+
+    /// Raise (`Some(why)`) or clear (`None`) the condition `name`: while
+    /// raised, `/readyz` is 503 and names `why`. Returns whether it changed.
+    pub fn set_condition(&self, name: &'static str, why: Option<String>) -> bool {
+        let mut conditions = self
+            .inner
+            .conditions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match why {
+            Some(why) => conditions.insert(name, why.clone()).as_ref() != Some(&why),
+            None => conditions.remove(name).is_some(),
+        }
+    }
+
+    /// The reason of condition `name`, if raised.
+    pub fn condition(&self, name: &str) -> Option<String> {
+        self.inner
+            .conditions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// Ask `check` at every readiness question from now on.
+    pub fn add_check(&self, check: ReadyCheck) {
+        self.inner
+            .checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(check);
     }
 
     /// Liveness now.
@@ -183,6 +230,19 @@ impl Health {
                 "a Kafka client is fatal and being recreated: {why}"
             ));
         }
+        reasons.extend(
+            i.conditions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .values()
+                .cloned(),
+        );
+        let checks = i
+            .checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        reasons.extend(checks.iter().filter_map(|check| check()));
         reasons
     }
 
@@ -249,6 +309,31 @@ mod tests {
         assert!(h.readiness().is_empty());
         h.set_plugin_loaded(false);
         assert_eq!(h.readiness(), vec!["no plugin loaded".to_owned()]);
+    }
+
+    #[test]
+    fn a_raised_condition_or_a_failing_check_makes_it_not_ready_and_is_named() {
+        let h = ready_kafka();
+        assert!(h.set_condition("outputs", Some("outputs not acknowledged for 12s".into())));
+        assert!(!h.set_condition("outputs", Some("outputs not acknowledged for 12s".into())));
+        assert_eq!(
+            h.readiness(),
+            vec!["outputs not acknowledged for 12s".to_owned()]
+        );
+        assert!(h.set_condition("outputs", None));
+        assert!(h.readiness().is_empty());
+        let broken = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&broken);
+        h.add_check(Arc::new(move || {
+            flag.load(Ordering::Relaxed)
+                .then(|| "the claims changelog cannot be read".to_owned())
+        }));
+        assert_eq!(
+            h.readiness(),
+            vec!["the claims changelog cannot be read".to_owned()]
+        );
+        broken.store(false, Ordering::Relaxed);
+        assert!(h.readiness().is_empty());
     }
 
     #[test]

@@ -1,287 +1,26 @@
 //! The `enricher` process against a broker that fails (nisshi, at-least-once):
 //! started before the broker, it names the address it cannot reach within
 //! seconds and stops at once on SIGTERM, then processes everything once the
-//! broker is there; a paused broker (SIGSTOP) logs a stall warning and loses
-//! nothing; a broker killed and restarted (nisshi keeps topics in memory, so
-//! it comes back empty) turns `/readyz` 503 while down and 200 after, and the
-//! records produced after the restart all come out.
+//! broker is there; a paused broker (SIGSTOP) logs a stall warning, turns
+//! `/readyz` 503 past `kafka.delivery-timeout` with the status line saying
+//! the lag is unknown, and loses nothing; a broker killed and restarted
+//! (nisshi keeps topics in memory, so it comes back empty) turns `/readyz` 503
+//! while down and 200 after, the records produced after the restart all come
+//! out within the delivery timeout and seconds, the host's own topics (plugins,
+//! claims changelog) are recreated and `POST /v1/claims` works again.
 //!
 //! Each test owns the broker on `ENRICHER_TEST_FAULT_KAFKA_PORT` (started and
-//! stopped here through scripts/kafka-up and kafka-down), one test at a time.
+//! stopped through scripts/kafka-up and kafka-down, `support/faults.rs`), one
+//! test at a time. The consumer group's faults are in `group_faults.rs`.
 
-use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 #[path = "support/mod.rs"]
 mod support;
 
-use support::kafka::payment_id_counts;
-use support::{Dir, enricher, generated_db, ids, ok};
-
-/// The tests share one broker port: one at a time.
-static BROKER: Mutex<()> = Mutex::new(());
-
-fn port() -> String {
-    std::env::var("ENRICHER_TEST_FAULT_KAFKA_PORT").unwrap_or_else(|_| {
-        panic!(
-            "no port for the fault tests' own broker: run scripts/test, or set \
-             ENRICHER_TEST_FAULT_KAFKA_PORT to a free port (the tests start, pause and kill it)"
-        )
-    })
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts")
-        .join(name)
-}
-
-/// The test's broker and working folder.
-struct Fixture {
-    dir: Dir,
-    port: String,
-    db: PathBuf,
-    _lock: std::sync::MutexGuard<'static, ()>,
-}
-
-impl Fixture {
-    fn new(label: &str) -> Self {
-        let lock = BROKER.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = Dir::new(&format!("faults-{label}"));
-        // A lost member leaves the group quickly; the stall warning comes early.
-        std::fs::write(
-            dir.join("enricher.toml"),
-            "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
-        )
-        .expect("config");
-        let f = Self {
-            db: generated_db(&dir.0, 10_000, 5),
-            dir,
-            port: port(),
-            _lock: lock,
-        };
-        f.broker("kafka-down");
-        f
-    }
-
-    fn broker(&self, action: &str) {
-        let status = Command::new(script(action))
-            .env("KAFKA_PORT", &self.port)
-            .env("ENRICHER_KAFKA_STATE", self.dir.join("broker"))
-            .stderr(Stdio::null())
-            .status()
-            .expect("broker script");
-        assert!(status.success(), "{action} failed");
-    }
-
-    /// Pause (`-STOP`) or resume (`-CONT`) the broker process.
-    fn signal_broker(&self, signal: &str) {
-        let pid_file = self.dir.join("broker").join(&self.port).join("pid");
-        let pid = std::fs::read_to_string(pid_file).expect("broker pid");
-        send(signal, pid.trim());
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = enricher(args);
-        cmd.env(
-            "KAFKA_BOOTSTRAP_SERVERS",
-            format!("127.0.0.1:{}", self.port),
-        )
-        .env("KAFKA_GROUP_ID", "faults")
-        .env("ENRICHER_DELIVERY", "at-least-once")
-        .env("RUST_LOG", "warn")
-        .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
-        .env("ENRICHER_PLUGIN_TOPIC", "off")
-        .env("ENRICHER_CONFIG", self.dir.join("enricher.toml"));
-        cmd
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        ok(self.command(args))
-    }
-
-    /// `count` events of `seed` into the input topic.
-    fn produce(&self, seed: u64, count: u64) {
-        let (seed, count) = (seed.to_string(), count.to_string());
-        let claims = self.dir.join("claims-again.csv");
-        self.ok(&[
-            "generate",
-            "--count",
-            &count,
-            "--claims",
-            "10000",
-            "--seed",
-            &seed,
-            "--topic",
-            "payment-events",
-            "--claims-out",
-            claims.to_str().expect("path"),
-        ]);
-    }
-
-    /// `enricher run` with stderr kept in a file; `env` added.
-    fn start_run(&self, env: &[(&str, &str)]) -> Running {
-        let log = self
-            .dir
-            .join(&format!("run-{}.log", Instant::now().elapsed().as_nanos()));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = self
-            .command(&["run", "--db", self.db.to_str().expect("path")])
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn enricher run");
-        Running { child, log }
-    }
-
-    /// How often each payment_id appears on the two output topics.
-    fn output_counts(&self) -> HashMap<String, usize> {
-        let tails = ["enriched-payments", "failed-payments"]
-            .map(|topic| self.ok(&["topic", "tail", topic, "--values"]));
-        payment_id_counts(tails.iter().map(String::as_str))
-    }
-
-    /// Wait until every id of `seed` (`count` of them) is out; the missing ones otherwise.
-    fn wait_for_ids(&self, seed: u64, count: u64, limit: Duration) -> Vec<String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let counts = self.output_counts();
-            let missing: Vec<String> = ids(seed, count)
-                .filter(|id| !counts.contains_key(id))
-                .collect();
-            if missing.is_empty() || Instant::now() > deadline {
-                return missing;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-}
-
-impl Drop for Fixture {
-    /// The broker stops before the folder holding its state goes.
-    fn drop(&mut self) {
-        self.broker("kafka-down");
-    }
-}
-
-/// A running `enricher run` and its log.
-struct Running {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Running {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Wait until the log holds `text`; false after `limit`.
-    fn wait_for_log(&self, text: &str, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.log().contains(text) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    }
-
-    /// The admin API's address, from the line `run` prints.
-    fn admin(&self) -> String {
-        assert!(
-            self.wait_for_log("admin API on http://", Duration::from_secs(60)),
-            "no admin address:\n{}",
-            self.log()
-        );
-        let log = self.log();
-        let at = log.find("admin API on http://").expect("line") + "admin API on http://".len();
-        log[at..]
-            .split_whitespace()
-            .next()
-            .expect("addr")
-            .to_owned()
-    }
-
-    /// SIGTERM, then the exit status and how long it took.
-    fn stop(mut self) -> (std::process::ExitStatus, Duration, String) {
-        send("-TERM", &self.child.id().to_string());
-        let asked = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            if asked.elapsed() > Duration::from_secs(60) {
-                let _ = self.child.kill();
-                panic!("SIGTERM ignored for 60 s:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        (status, asked.elapsed(), self.log())
-    }
-}
-
-impl Drop for Running {
-    /// A failed test leaves no `enricher run` behind.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn send(signal: &str, pid: &str) {
-    let status = Command::new("kill")
-        .args([signal, pid])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill {signal} {pid}");
-}
-
-/// `GET path` on the admin API: the status and the body.
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the admin API");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    (status, body)
-}
-
-/// Wait until `GET path` answers `status`; the last answer otherwise.
-fn wait_for_status(addr: &str, path: &str, status: u16, limit: Duration) -> (u16, String) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let answer = get(addr, path);
-        if answer.0 == status || Instant::now() > deadline {
-            return answer;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+use support::faults::{Fixture, get, wait_for_status};
+use support::ids;
 
 #[test]
 fn started_before_the_broker_it_names_the_address_stops_on_sigterm_and_later_catches_up() {
@@ -339,9 +78,13 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
     // Small batches without a cache: slow enough that the pause lands mid-stream.
     let run = f.start_run(&[
         ("ENRICHER_KAFKA_STALL_WARNING", "3s"),
+        ("ENRICHER_KAFKA_DELIVERY_TIMEOUT", "3s"),
         ("ENRICHER_BATCH_SIZE", "20"),
         ("LOOKUP_CACHE", "none"),
+        ("ENRICHER_STATUS_INTERVAL", "1s"),
+        ("RUST_LOG", "warn,enricher::status=info"),
     ]);
+    let admin = run.admin();
     let deadline = Instant::now() + Duration::from_secs(60);
     let before = loop {
         let n = f.output_counts().len();
@@ -355,6 +98,9 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
         "no progress before the pause:\n{}",
         run.log()
     );
+    let (ready, body) = wait_for_status(&admin, "/readyz", 200, Duration::from_secs(30));
+    assert_eq!(ready, 200, "ready before the pause: {body}");
+    let log_before = run.log().len();
     f.signal_broker("-STOP");
     let paused = Instant::now();
     // The group session times out while the broker is paused and the commit
@@ -366,11 +112,30 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
         "stall warning after {:.1} s of pause",
         paused.elapsed().as_secs_f64()
     );
-    std::thread::sleep(Duration::from_secs(5));
+    // Frozen past kafka.delivery-timeout (3 s): not ready, and the lag is unknown.
+    let (frozen, frozen_body) = wait_for_status(&admin, "/readyz", 503, Duration::from_secs(8));
+    std::thread::sleep(Duration::from_secs(6));
+    let during = run.log()[log_before..].to_owned();
     f.signal_broker("-CONT");
     let missing = f.wait_for_ids(5, events, Duration::from_secs(180));
     let (status, _, log) = run.stop();
     assert!(stalled, "no stall warning while paused:\n{log}");
+    assert_eq!(
+        frozen, 503,
+        "not ready while the broker is frozen: {frozen_body}\n{log}"
+    );
+    assert!(
+        frozen_body.contains("has not answered"),
+        "the frozen broker is named: {frozen_body}"
+    );
+    let status_lines: Vec<&str> = during.lines().filter(|l| l.contains("status:")).collect();
+    // The first lines may still show the last lag the broker told (it counts
+    // as unknown once ~5 s old); after them, every line says unknown.
+    let later: Vec<&&str> = status_lines.iter().skip(7).collect();
+    assert!(
+        !later.is_empty() && later.iter().all(|l| l.contains("), lag unknown")),
+        "the status line says the consumer lag is unknown while frozen: {status_lines:?}"
+    );
     assert!(before < events as usize, "the pause landed mid-stream");
     assert!(
         missing.is_empty(),
@@ -381,12 +146,40 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
     assert!(status.success(), "{log}");
 }
 
+/// The plugin topic of the restart test (off in the other tests).
+const PLUGINS: &str = "faults-plugins";
+/// The admin token of the restart test (`POST /v1/claims` needs one).
+const TOKEN: &str = "faults-token-0123456789";
+
+/// `POST /v1/claims` with one claim: the status and the body.
+fn post_claim(admin: &str) -> (u16, String) {
+    let csv = "claim_id,member_id,claim_amount,claim_status,created_date\n\
+               CLM-AFTER-RESTART,MBR-1,10.00,APPROVED,2024-01-02 03:04:05\n";
+    support::host::raw_request(
+        admin,
+        "POST /v1/claims",
+        &[
+            "Host: localhost",
+            "Content-Type: text/csv",
+            &format!("Authorization: Bearer {TOKEN}"),
+        ],
+        csv,
+    )
+}
+
 #[test]
-fn a_broker_killed_and_restarted_is_recovered_and_readiness_follows() {
+fn a_broker_killed_and_restarted_is_recovered_within_the_delivery_timeout_and_readiness_follows() {
     let f = Fixture::new("restart");
     f.broker("kafka-up");
     f.produce(5, 2000);
-    let run = f.start_run(&[("ENRICHER_KAFKA_STALL_WARNING", "3s")]);
+    // The default stall time (30 s): recovery must not wait for it, only for
+    // kafka.delivery-timeout after the broker answers again.
+    let delivery_timeout = Duration::from_secs(4);
+    let run = f.start_run(&[
+        ("ENRICHER_KAFKA_DELIVERY_TIMEOUT", "4s"),
+        ("ENRICHER_PLUGIN_TOPIC", PLUGINS),
+        ("ENRICHER_ADMIN_TOKEN", TOKEN),
+    ]);
     let admin = run.admin();
     assert!(
         f.wait_for_ids(5, 2000, Duration::from_secs(60)).is_empty(),
@@ -395,6 +188,11 @@ fn a_broker_killed_and_restarted_is_recovered_and_readiness_follows() {
     );
     let (ready, body) = wait_for_status(&admin, "/readyz", 200, Duration::from_secs(30));
     assert_eq!(ready, 200, "ready before the fault: {body}");
+    let topics = f.topics();
+    assert!(
+        topics.contains(PLUGINS) && topics.contains("claims-changelog"),
+        "the internal topics exist before the fault: {topics}"
+    );
 
     f.broker("kafka-down");
     let (down, body) = wait_for_status(&admin, "/readyz", 503, Duration::from_secs(30));
@@ -402,10 +200,37 @@ fn a_broker_killed_and_restarted_is_recovered_and_readiness_follows() {
     assert!(body.contains("not reachable"), "{body}");
     assert_eq!(get(&admin, "/healthz").0, 200, "alive while waiting");
 
-    // nisshi comes back empty (in-memory): new records after the restart must all come out.
+    // nisshi comes back empty (in-memory): kafka-up recreates the stream's
+    // topics; the host's own (plugins, claims changelog) are its business.
     f.broker("kafka-up");
+    let answering = Instant::now();
     f.produce(6, 3000);
     let missing = f.wait_for_ids(6, 3000, Duration::from_secs(120));
+    let resumed = answering.elapsed();
+    let recreated = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let topics = f.topics();
+            if topics.contains(PLUGINS) && topics.contains("claims-changelog")
+                || Instant::now() > deadline
+            {
+                break topics;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    // The changelog is writable again: POST /v1/claims is accepted (a first
+    // try may wait out the publisher's 30 s flush before it takes a new producer).
+    let posted = {
+        let deadline = Instant::now() + Duration::from_secs(75);
+        loop {
+            let answer = post_claim(&admin);
+            if answer.0 == 200 || Instant::now() > deadline {
+                break answer;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    };
     let (ready, body) = wait_for_status(&admin, "/readyz", 200, Duration::from_secs(60));
     assert_eq!(get(&admin, "/healthz").0, 200);
     let (status, took, log) = run.stop();
@@ -414,6 +239,27 @@ fn a_broker_killed_and_restarted_is_recovered_and_readiness_follows() {
         "lost {} ids after the restart, e.g. {:?}\n{log}",
         missing.len(),
         &missing[..missing.len().min(5)]
+    );
+    // Producing 3000 records and reading both outputs back take seconds; the
+    // recovery itself may take the delivery timeout and a few seconds of the
+    // broker answering. The old wait (twice kafka.stall-warning, 60 s) fails this.
+    let limit = delivery_timeout * 3 + Duration::from_secs(15);
+    assert!(
+        resumed < limit,
+        "outputs resumed {resumed:?} after the broker answered again (limit {limit:?})\n{log}"
+    );
+    assert!(
+        recreated.contains(PLUGINS) && recreated.contains("claims-changelog"),
+        "the internal topics are recreated: {recreated}\n{log}"
+    );
+    assert!(
+        log.contains("recreated it"),
+        "the recreation is logged:\n{log}"
+    );
+    assert_eq!(
+        posted.0, 200,
+        "POST /v1/claims after the restart: {}\n{log}",
+        posted.1
     );
     assert_eq!(ready, 200, "ready again after the restart: {body}\n{log}");
     assert!(log.contains("unreachable"), "the outage is logged:\n{log}");

@@ -115,6 +115,7 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         )?),
         None => None,
     };
+    watch_internal_topics(&health, changelog.as_ref(), watcher.as_ref());
     // The deployer always holds an active plugin (the initial one at least).
     health.set_plugin_loaded(true);
     let pipeline = Pipeline::following(deployer.feed(), lookup, config.pipeline.max_record_bytes);
@@ -156,6 +157,29 @@ pub fn build_kafka_host(config: &Config) -> Result<KafkaHost, StartError> {
         _watcher: watcher,
         _dir_watcher: dir_watcher,
     })
+}
+
+/// Readiness names a claims changelog that cannot be read or applied, and a
+/// plugin topic that cannot be followed (each gone topic is recreated by its
+/// own thread; these say why while that fails).
+fn watch_internal_topics(
+    health: &Health,
+    changelog: Option<&ChangelogApplier>,
+    fleet: Option<&FleetWatcher>,
+) {
+    if let Some(applier) = changelog {
+        let progress = Arc::clone(applier.progress());
+        health.add_check(Arc::new(move || {
+            let status = progress.snapshot();
+            status.read_error.or(status
+                .last_error
+                .map(|e| format!("claims changelog {}: {e}", status.source)))
+        }));
+    }
+    if let Some(fleet) = fleet {
+        let problem = fleet.problem_handle();
+        health.add_check(Arc::new(problem));
+    }
 }
 
 /// What a Kafka-mode host's `POST /v1/claims` does: publish to the claims

@@ -2,9 +2,11 @@
 //! claims (or tombstones for their ids) onto the changelog topic, keyed by
 //! `claim_id`, every write acknowledged by all replicas; the topic is created
 //! compacted when it does not exist (by a publisher, or by a starting host:
-//! [`create_topic`]).
+//! [`create_topic`]). A producer that went fatal (a broker restarted without
+//! its state answers `UnknownProducerId`) is replaced before the next send.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -22,8 +24,22 @@ const MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// A producer of one changelog topic (created compacted if missing).
 pub struct Publisher {
-    producer: BaseProducer<Refusals>,
+    /// Replaced when it goes fatal.
+    producer: RwLock<Arc<BaseProducer<Refusals>>>,
+    /// The last flush timed out: the producer may be stuck (a broker
+    /// restarted without its state); the next send makes a new one.
+    stale: AtomicBool,
+    kafka: KafkaConfig,
     topic: String,
+}
+
+fn make_producer(kafka: &KafkaConfig) -> Result<BaseProducer<Refusals>, KafkaRunError> {
+    // The load producer's settings (every user property included), waiting for all replicas.
+    let mut config = crate::kafka::load_producer_config(kafka);
+    config.set("acks", "all");
+    config
+        .create_with_context(Refusals::new("a claims changelog record"))
+        .map_err(|e| KafkaRunError::Client(e.to_string()))
 }
 
 /// Create the changelog `topic` (compacted, one partition, the broker's
@@ -39,16 +55,39 @@ pub fn create_topic(kafka: &KafkaConfig, topic: &str) -> Result<(), KafkaRunErro
 impl Publisher {
     pub fn connect(kafka: &KafkaConfig, topic: &str) -> Result<Self, KafkaRunError> {
         create_topic(kafka, topic)?;
-        // The load producer's settings (every user property included), waiting for all replicas.
-        let mut config = crate::kafka::load_producer_config(kafka);
-        config.set("acks", "all");
-        let producer: BaseProducer<Refusals> = config
-            .create_with_context(Refusals::new("a claims changelog record"))
-            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
         Ok(Self {
-            producer,
+            producer: RwLock::new(Arc::new(make_producer(kafka)?)),
+            stale: AtomicBool::new(false),
+            kafka: kafka.clone(),
             topic: topic.to_owned(),
         })
+    }
+
+    /// The producer, replaced first if it went fatal.
+    fn producer(&self) -> Result<Arc<BaseProducer<Refusals>>, KafkaRunError> {
+        let current = Arc::clone(
+            &self
+                .producer
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let why = match current.client().fatal_error() {
+            Some((code, why)) => format!("is fatal ({code:?}: {why})"),
+            None if self.stale.swap(false, Ordering::Relaxed) => {
+                "did not deliver within its flush timeout".to_owned()
+            }
+            None => return Ok(current),
+        };
+        tracing::warn!(
+            topic = %self.topic,
+            "the claims changelog producer {why}; making a new one"
+        );
+        let fresh = Arc::new(make_producer(&self.kafka)?);
+        *self
+            .producer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
+        Ok(fresh)
     }
 
     /// The topic it publishes to.
@@ -71,7 +110,8 @@ impl Publisher {
         sent: &AtomicU64,
     ) -> Result<u64, KafkaRunError> {
         let topic = self.topic.as_str();
-        let refused_before = self.producer.context().count();
+        let producer = self.producer()?;
+        let refused_before = producer.context().count();
         for claim in claims {
             let value = (!delete).then(|| encode(claim));
             let mut record: BaseRecord<'_, str, [u8]> =
@@ -79,15 +119,23 @@ impl Publisher {
             if let Some(value) = &value {
                 record = record.payload(value.as_slice());
             }
-            crate::kafka::send_when_room(&self.producer, record)
+            crate::kafka::send_when_room(&producer, record)
                 .map_err(|e| KafkaRunError::GaveUp(format!("producing to {topic}: {e}")))?;
-            self.producer.poll(Duration::ZERO);
+            producer.poll(Duration::ZERO);
             sent.fetch_add(1, Ordering::Relaxed);
         }
-        self.producer
-            .flush(Duration::from_secs(30))
-            .map_err(|e| KafkaRunError::GaveUp(format!("flushing to {topic}: {e}")))?;
-        match self.producer.context().count() - refused_before {
+        producer.flush(Duration::from_secs(30)).map_err(|e| {
+            self.stale.store(true, Ordering::Relaxed);
+            KafkaRunError::GaveUp(format!(
+                "flushing to {topic}: {e} (the next try uses a new producer)"
+            ))
+        })?;
+        if let Some((code, why)) = producer.client().fatal_error() {
+            return Err(KafkaRunError::GaveUp(format!(
+                "producing to {topic}: the producer is fatal ({code:?}: {why}); the next try uses a new one"
+            )));
+        }
+        match producer.context().count() - refused_before {
             0 => Ok(claims.len() as u64),
             n => Err(KafkaRunError::GaveUp(format!(
                 "{n} record(s) were refused by the broker (see the warning above); \

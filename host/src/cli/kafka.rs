@@ -38,8 +38,12 @@ pub fn run(config: &Config, stop_at_end: bool, summary_out: &SummaryArgs) -> any
     }
     let _status = config.observe.status_interval.map(|every| {
         let lookup = Arc::clone(host.pipeline.lookup());
-        let changelog: ChangelogLag =
-            Box::new(move || lookup.changelog().map(|c| (c.lag_records, c.lag_seconds)));
+        let changelog: ChangelogLag = Box::new(move || {
+            lookup.changelog().map(|c| match c.read_error {
+                Some(why) => Err(why),
+                None => Ok((c.lag_records, c.lag_seconds)),
+            })
+        });
         StatusLog::start(Arc::clone(host.pipeline.meter()), every, changelog)
     });
     let pipeline = &mut host.pipeline;

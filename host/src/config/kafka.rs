@@ -10,6 +10,10 @@ use super::layers::invalid;
 use super::values::duration_text;
 use crate::error::ConfigError;
 
+/// How the client id (and the static member id) of every enricher host's
+/// stream consumer begins: `enricher-<instance-id>`.
+pub const OUR_MEMBER_PREFIX: &str = "enricher-";
+
 /// Environment variable of each Kafka setting: (name, key in the file).
 pub(super) const ENV: &[(&str, &str)] = &[
     ("KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap-servers"),
@@ -26,6 +30,11 @@ pub(super) const ENV: &[(&str, &str)] = &[
     ("ENRICHER_KAFKA_STARTUP_TIMEOUT", "kafka.startup-timeout"),
     ("ENRICHER_KAFKA_STALL_WARNING", "kafka.stall-warning"),
     ("ENRICHER_LIVENESS_TIMEOUT", "kafka.liveness-timeout"),
+    ("ENRICHER_KAFKA_DELIVERY_TIMEOUT", "kafka.delivery-timeout"),
+    (
+        "ENRICHER_KAFKA_STATIC_MEMBERSHIP",
+        "kafka.static-membership",
+    ),
 ];
 
 /// Variables that set one librdkafka property each (for Kubernetes Secrets):
@@ -134,6 +143,19 @@ pub struct KafkaConfig {
     /// this long (longer than the longest Kafka call, 30 s). env `ENRICHER_LIVENESS_TIMEOUT`
     #[serde(with = "duration_text")]
     pub liveness_timeout: Duration,
+    /// Outputs waiting this long for the broker's acknowledgement, or a
+    /// broker silent this long, turn `/readyz` 503; outputs unacknowledged
+    /// this long while the broker answers again (a broker restarted without
+    /// its state) make the host recreate its producer and process the
+    /// uncommitted inputs again. env `ENRICHER_KAFKA_DELIVERY_TIMEOUT`
+    #[serde(with = "duration_text")]
+    pub delivery_timeout: Duration,
+    /// Join the group as a static member (`group.instance.id` =
+    /// `enricher-<instance-id>`), so a restarted instance takes its partitions
+    /// back at once instead of waiting for its dead predecessor's session to
+    /// expire. Off: a dynamic member (a stopped instance's partitions move at
+    /// once, a restart waits). env `ENRICHER_KAFKA_STATIC_MEMBERSHIP`
+    pub static_membership: bool,
     /// Any librdkafka setting, passed through verbatim to every Kafka client
     /// (TLS, SASL...). Env `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD` and
     /// `KAFKA_PROPERTY_<KEY>` add to (and override) the file's keys.
@@ -159,6 +181,8 @@ impl Default for KafkaConfig {
             startup_timeout: Duration::ZERO,
             stall_warning: Duration::from_secs(30),
             liveness_timeout: Duration::from_secs(60),
+            delivery_timeout: Duration::from_secs(10),
+            static_membership: true,
             properties: BTreeMap::new(),
         }
     }
@@ -178,6 +202,9 @@ impl KafkaConfig {
         if self.stall_warning.is_zero() {
             return Err(invalid("kafka.stall-warning", "must be positive"));
         }
+        if self.delivery_timeout.is_zero() {
+            return Err(invalid("kafka.delivery-timeout", "must be positive"));
+        }
         if self.liveness_timeout.is_zero() {
             return Err(invalid("kafka.liveness-timeout", "must be positive"));
         }
@@ -192,6 +219,13 @@ impl KafkaConfig {
         self.transactional_id
             .clone()
             .unwrap_or_else(|| format!("{}-{}", self.group_id, self.instance_id()))
+    }
+
+    /// The consumer's `group.instance.id` with static membership on (none
+    /// when off): `enricher-<instance-id>`, the same after a restart.
+    pub fn group_instance_id(&self) -> Option<String> {
+        self.static_membership
+            .then(|| format!("{OUR_MEMBER_PREFIX}{}", self.instance_id()))
     }
 
     /// This instance's id: the configured one, or one this machine's

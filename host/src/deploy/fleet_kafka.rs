@@ -22,29 +22,29 @@
 //!
 //! A broker that restarts without its state makes the idempotent producer
 //! fatal (`UnknownProducerId`); the publisher then makes a new one (logged at
-//! warn level) and sends again, so deploys keep working.
+//! warn level) and sends again, so deploys keep working. The topic itself,
+//! gone with the broker's data, is recreated by the watcher (`fleet_keeper`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use super::MAX_PLUGIN_BYTES as MAX_COMPONENT_BYTES;
 use super::deployer::Deployer;
 use super::fleet::Fleet;
+use super::fleet_keeper::{Problem, TopicKeeper, assign_all, publish_baseline};
 use super::fleet_record::{self, ENCODING_HEADER, GZIP};
 use super::names;
 use crate::clock::now_ms;
 use crate::config::{KafkaConfig, TopicShape};
 use crate::kafka::KafkaRunError;
 use crate::kafka::clients::{MAX_PLUGIN_BYTES, plugin_consumer_config, plugin_producer_config};
-use crate::kafka::partition_watermarks;
 use crate::kafka::topics::create_compacted_topic;
 
 const ACTIVE_KEY: &str = "active";
@@ -67,6 +67,8 @@ pub struct FleetPublisher {
     producer: RwLock<Arc<BaseProducer>>,
     config: KafkaConfig,
     topic: String,
+    /// How the topic is created (again, when it vanished).
+    shape: TopicShape,
 }
 
 impl FleetPublisher {
@@ -84,7 +86,13 @@ impl FleetPublisher {
             producer: RwLock::new(Arc::new(producer)),
             config: config.clone(),
             topic: topic.to_owned(),
+            shape,
         })
+    }
+
+    /// The settings the topic is created with.
+    pub(super) fn settings(&self) -> (&KafkaConfig, TopicShape) {
+        (&self.config, self.shape)
     }
 
     /// The producer, recreated first if it went fatal.
@@ -118,6 +126,21 @@ impl FleetPublisher {
         &self.topic
     }
 
+    /// A new producer in place of the current one.
+    fn replace_producer(&self) -> Result<Arc<BaseProducer>, String> {
+        tracing::warn!(topic = %self.topic, "the plugin topic producer delivered nothing in time; making a new one");
+        let fresh: Arc<BaseProducer> = Arc::new(
+            plugin_producer_config(&self.config)
+                .create()
+                .map_err(|e| format!("plugin topic producer: {e}"))?,
+        );
+        *self
+            .producer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
+        Ok(fresh)
+    }
+
     /// Send the record `make` builds and wait for the acknowledgement; a
     /// producer that went fatal on the way is recreated and the record sent
     /// once more.
@@ -128,6 +151,13 @@ impl FleetPublisher {
                 let fresh = self.producer()?;
                 self.send_once(&fresh, make())
                     .map_err(|e| format!("{e} (after a fatal producer: {first})"))
+            }
+            // Not acknowledged in time: a producer stuck after a broker restart
+            // delivers nothing; a new one is tried once.
+            Err(first) if first.contains("Timed out") || first.contains("not acknowledged") => {
+                let fresh = self.replace_producer()?;
+                self.send_once(&fresh, make())
+                    .map_err(|e| format!("{e} (after a producer that delivered nothing: {first})"))
             }
             other => other,
         }
@@ -226,6 +256,7 @@ impl Fleet for FleetPublisher {
 pub struct FleetWatcher {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    problem: Problem,
 }
 
 impl FleetWatcher {
@@ -234,7 +265,7 @@ impl FleetWatcher {
     pub fn start(
         config: &KafkaConfig,
         deployer: Arc<Deployer>,
-        publisher: &FleetPublisher,
+        publisher: &Arc<FleetPublisher>,
         catch_up: Duration,
     ) -> Result<Self, KafkaRunError> {
         let topic = publisher.topic().to_owned();
@@ -258,11 +289,18 @@ impl FleetWatcher {
             )));
         }
         if !applied_any {
-            publish_baseline(&deployer, publisher);
+            publish_baseline(&deployer, publisher.as_ref());
         }
         tracing::info!(topic, version = %deployer.desired_key(), "plugin topic read; following it");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let problem = Problem::default();
+        let mut keeper = TopicKeeper::new(
+            Arc::clone(publisher) as Arc<dyn Fleet>,
+            publisher.settings(),
+            Arc::clone(&deployer),
+            Arc::clone(&problem),
+        );
         let thread = std::thread::Builder::new()
             .name("plugin-topic".into())
             .spawn(move || {
@@ -272,13 +310,27 @@ impl FleetWatcher {
                         Some(Err(e)) => tracing::warn!("plugin topic: {e}"),
                         None => {}
                     }
+                    keeper.look(&consumer);
                 }
             })
             .map_err(|e| KafkaRunError::Client(format!("plugin topic thread: {e}")))?;
         Ok(Self {
             stop,
             thread: Some(thread),
+            problem,
         })
+    }
+
+    /// Asks why the plugin topic cannot be followed now, if it cannot
+    /// (readiness holds it beyond the watcher's borrow).
+    pub fn problem_handle(&self) -> impl Fn() -> Option<String> + Send + Sync + 'static {
+        let problem = Arc::clone(&self.problem);
+        move || {
+            problem
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        }
     }
 }
 
@@ -288,43 +340,6 @@ impl Drop for FleetWatcher {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// Assign every partition of `topic` from the beginning; returns (partition, end offset).
-fn assign_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64)>, KafkaRunError> {
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for (p, low, high) in partition_watermarks(consumer, topic)? {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-        if high > low {
-            ends.push((p, high));
-        }
-    }
-    consumer
-        .assign(&tpl)
-        .map_err(|e| KafkaRunError::Client(format!("assign {topic}: {e}")))?;
-    Ok(ends)
-}
-
-/// The first host of a fleet makes its own plugin the fleet's baseline, so a
-/// rollback to it works on every host.
-fn publish_baseline(deployer: &Deployer, publisher: &FleetPublisher) {
-    let key = deployer.desired_key();
-    let Some((bytes, signature)) = deployer.bytes_and_signature(&key) else {
-        return;
-    };
-    let published = publisher
-        .publish_plugin(&key, None, &bytes, signature.as_deref())
-        .and_then(|()| {
-            publisher.publish_active(
-                std::slice::from_ref(&key),
-                "baseline: first host of the fleet",
-            )
-        });
-    if let Err(e) = published {
-        tracing::warn!("publishing the baseline plugin {key}: {e}");
     }
 }
 

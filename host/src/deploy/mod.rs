@@ -11,6 +11,7 @@
 //! - `versions`: the version store (known versions, activation history), pure;
 //! - `fleet`: where deployments go besides this host ([`Fleet`]; [`LocalOnly`]);
 //! - `fleet_kafka`: the fleet as a compacted Kafka topic (publisher and watcher);
+//! - `fleet_keeper`: that topic recreated when it vanished (a broker restarted without its data);
 //! - `fleet_record`: a component on that topic: gzip-compressed, old raw records still read;
 //! - `state`: what a host knows of its plugins, and how the stream's reports change it;
 //! - `deployer`: [`Deployer`], which ties them together, feeds pipelines and reads their reports;
@@ -32,6 +33,7 @@ mod deployer;
 mod fixed;
 mod fleet;
 mod fleet_kafka;
+mod fleet_keeper;
 mod fleet_record;
 mod names;
 mod operations;

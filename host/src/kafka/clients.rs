@@ -13,6 +13,21 @@ use rdkafka::error::KafkaError;
 
 use crate::config::{DeliveryMode, KafkaConfig};
 
+pub use crate::config::OUR_MEMBER_PREFIX;
+
+/// The prefixes a member of the group shows when it is an enricher host
+/// (its client id, member id or group instance id begins with one): ours,
+/// and the `client.id` the user set, if any.
+pub(crate) fn our_member_prefixes(config: &KafkaConfig) -> Vec<String> {
+    let mut prefixes = vec![OUR_MEMBER_PREFIX.to_owned()];
+    if let Some(id) = config.properties.get("client.id")
+        && !id.trim().is_empty()
+    {
+        prefixes.push(id.trim().to_owned());
+    }
+    prefixes
+}
+
 fn base(config: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.bootstrap_servers);
@@ -70,9 +85,16 @@ pub(crate) fn probe_config(config: &KafkaConfig) -> ClientConfig {
     client_config(config)
 }
 
-/// The consumer: a group member that never commits on its own.
+/// The consumer: a group member that never commits on its own, named
+/// `enricher-<instance-id>` (client id, and with static membership its
+/// `group.instance.id`), so the group watch tells our members from others.
 pub fn consumer_config(config: &KafkaConfig) -> ClientConfig {
     let mut c = base(config);
+    let name = format!("{OUR_MEMBER_PREFIX}{}", config.instance_id());
+    c.set("client.id", &name);
+    if let Some(instance) = config.group_instance_id() {
+        c.set("group.instance.id", instance);
+    }
     c.set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true")
         // Bounded prefetch: the consumer queue cannot grow without limit.
@@ -258,5 +280,21 @@ mod tests {
         assert!(producer.get("transactional.id").is_some());
         k.delivery = DeliveryMode::AtLeastOnce;
         assert!(producer_config(&k).get("transactional.id").is_none());
+    }
+
+    #[test]
+    fn the_consumer_is_a_static_member_named_after_the_instance_unless_turned_off() {
+        let mut k = KafkaConfig {
+            instance_id: Some("pod-3".into()),
+            ..KafkaConfig::default()
+        };
+        let c = consumer_config(&k);
+        assert_eq!(c.get("group.instance.id"), Some("enricher-pod-3"));
+        assert_eq!(c.get("client.id"), Some("enricher-pod-3"));
+        k.static_membership = false;
+        assert_eq!(consumer_config(&k).get("group.instance.id"), None);
+        k.properties
+            .insert("group.instance.id".into(), "mine".into());
+        assert_eq!(consumer_config(&k).get("group.instance.id"), Some("mine"));
     }
 }

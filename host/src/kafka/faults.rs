@@ -5,6 +5,10 @@
 //! producer that went fatal (a broker that lost its state answers
 //! `UnknownProducerId`), rewinding to the committed offsets, instead of
 //! stopping. Fencing (another instance took the transactional id) still stops.
+//! Outputs unacknowledged past `kafka.delivery-timeout` turn `/readyz` 503;
+//! while no partitions are held it says, every few seconds, that it waits
+//! for the consumer group (and tells the broker watch, whose stall warning
+//! then names the group instead of blaming the broker).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +34,10 @@ const LOOK_EVERY: Duration = Duration::from_millis(500);
 /// half the session timeout) is not cut short again and again.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(10);
 const RESUBSCRIBE_MAX: Duration = Duration::from_secs(120);
+/// How often "waiting for the consumer group" is said while it lasts.
+const SAY_WAITING_EVERY: Duration = Duration::from_secs(10);
+/// The readiness condition of outputs not acknowledged.
+const OUTPUTS: &str = "outputs";
 /// Pauses between attempts to recreate a fatal producer.
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
 const MAX_PAUSE: Duration = Duration::from_secs(10);
@@ -48,6 +56,12 @@ pub(super) struct Faults {
     outages_when_assigned: u64,
     /// Subscriptions made again since partitions were last held.
     resubscribed: u32,
+    /// The consumer group (named while waiting for it).
+    group: String,
+    /// When "waiting for the consumer group" was last said.
+    said_waiting: Option<Instant>,
+    /// The outputs condition is raised.
+    outputs_late: bool,
 }
 
 /// How long to wait without partitions before the next subscription:
@@ -60,8 +74,11 @@ fn resubscribe_wait(resubscribed: u32) -> Duration {
 }
 
 impl Faults {
-    pub(super) fn new(health: Health, watch: Arc<BrokerWatch>) -> Self {
+    pub(super) fn new(health: Health, watch: Arc<BrokerWatch>, group: &str) -> Self {
         Self {
+            group: group.to_owned(),
+            said_waiting: None,
+            outputs_late: false,
             health,
             watch,
             next_look: Instant::now(),
@@ -81,14 +98,31 @@ impl Faults {
         self.watch.reachable()
     }
 
-    /// Outputs pending without a commit since `since` while the broker
-    /// answers: longer than the stall time means the producer is stuck (a
-    /// restarted broker that lost its state may leave an idempotent producer
-    /// waiting for a producer id it never gets, without a fatal error).
-    /// Twice the stall time, and the broker heard from within half of it, so
-    /// that a paused broker (statistics come once a second) never counts.
-    pub(super) fn producer_stuck(&self, since: Instant, stall: Duration) -> bool {
-        since.elapsed() > stall * 2 && self.watch.answering(stall / 2)
+    /// Outputs pending without a commit since `since` longer than `limit`
+    /// (`kafka.delivery-timeout`) while the broker has answered again for a
+    /// few seconds: the producer is stuck (a restarted broker that lost its
+    /// state may leave an idempotent producer waiting for a producer id it
+    /// never gets, without a fatal error). A broker that is down or paused
+    /// never counts: the producer may still deliver once it is back.
+    pub(super) fn producer_stuck(&self, since: Instant) -> bool {
+        self.watch.producer_stuck(since.elapsed())
+    }
+
+    /// Raise or clear the readiness condition of outputs waiting for their
+    /// acknowledgement since `since` (`None`: nothing pending) past `limit`.
+    pub(super) fn note_outputs(&mut self, since: Option<Instant>, limit: Duration) {
+        let late = since.is_some_and(|at| at.elapsed() > limit);
+        if late == self.outputs_late {
+            return;
+        }
+        self.outputs_late = late;
+        let why = late.then(|| {
+            format!(
+                "outputs not acknowledged by the broker for more than {limit:?} \
+                 (kafka.delivery-timeout): the producer cannot deliver"
+            )
+        });
+        self.health.set_condition(OUTPUTS, why);
     }
 
     /// Once per loop iteration: cheap unless a look at the assignment is due.
@@ -102,7 +136,9 @@ impl Faults {
         self.next_look = now + LOOK_EVERY;
         let n = consumer.assignment().map_or(0, |a| a.count());
         self.health.set_assigned(n);
+        self.watch.set_waiting_for_group(n == 0);
         if n > 0 {
+            self.said_waiting = None;
             if self.ever_assigned && self.assigned == 0 && self.unassigned_since.is_some() {
                 tracing::warn!(partitions = n, "partitions assigned again");
             }
@@ -115,6 +151,7 @@ impl Faults {
                 tracing::warn!(was = self.assigned, "no partitions assigned any more");
             }
             let since = *self.unassigned_since.get_or_insert(now);
+            self.say_waiting(since);
             let after_outage = self.watch.outages() > self.outages_when_assigned;
             if after_outage
                 && self.watch.reachable()
@@ -134,6 +171,27 @@ impl Faults {
             }
         }
         self.assigned = n;
+    }
+
+    /// Every few seconds without partitions: say that the member waits for
+    /// its group (and why it may take long), not that the broker is silent.
+    fn say_waiting(&mut self, since: Instant) {
+        if since.elapsed() < SAY_WAITING_EVERY
+            || self
+                .said_waiting
+                .is_some_and(|at| at.elapsed() < SAY_WAITING_EVERY)
+        {
+            return;
+        }
+        self.said_waiting = Some(Instant::now());
+        tracing::warn!(
+            group = %self.group,
+            "waiting for consumer group {} to assign partitions ({:.0}s so far): a member that \
+             died without leaving holds its partitions until its session (session.timeout.ms) \
+             expires, unless it comes back under the same group.instance.id",
+            self.group,
+            since.elapsed().as_secs_f64()
+        );
     }
 
     /// `error` stopped a step of the loop. If the producer went fatal (and
@@ -220,6 +278,57 @@ fn is_fencing(code: RDKafkaErrorCode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn faults() -> (Faults, Health, Arc<BrokerWatch>) {
+        let health = Health::default();
+        let watch = Arc::new(
+            BrokerWatch::new("a:1", Duration::from_secs(30), health.clone())
+                .with_limits(Duration::from_secs(4), "g"),
+        );
+        (
+            Faults::new(health.clone(), Arc::clone(&watch), "g"),
+            health,
+            watch,
+        )
+    }
+
+    fn answering(watch: &BrokerWatch) {
+        watch.saw_stats(br#"{"brokers":{"a:1/1":{"nodeid":1,"state":"UP","rxidle":1000}}}"#);
+    }
+
+    #[test]
+    fn outputs_unacknowledged_past_the_delivery_timeout_make_it_not_ready() {
+        let (mut faults, health, _) = faults();
+        let limit = Duration::from_secs(4);
+        faults.note_outputs(Some(Instant::now()), limit);
+        assert!(health.condition(OUTPUTS).is_none(), "within the limit");
+        faults.note_outputs(Some(Instant::now() - Duration::from_secs(5)), limit);
+        let why = health.condition(OUTPUTS).expect("not ready");
+        assert!(why.contains("kafka.delivery-timeout"), "{why}");
+        faults.note_outputs(None, limit);
+        assert!(health.condition(OUTPUTS).is_none(), "acknowledged: ready");
+    }
+
+    #[test]
+    fn a_stuck_producer_is_given_up_seconds_after_the_broker_answers_not_a_minute() {
+        let (faults, _, watch) = faults();
+        let limit = Duration::from_secs(4);
+        let pending_since = Instant::now() - Duration::from_secs(60);
+        watch.saw_down("AllBrokersDown");
+        assert!(!faults.producer_stuck(pending_since), "broker down: wait");
+        answering(&watch);
+        assert!(!faults.producer_stuck(pending_since), "just back: grace");
+        std::thread::sleep(limit / 2 + Duration::from_millis(50));
+        answering(&watch);
+        assert!(
+            faults.producer_stuck(pending_since),
+            "answering 2 s: give up"
+        );
+        assert!(
+            !faults.producer_stuck(Instant::now()),
+            "recent outputs are not stuck"
+        );
+    }
 
     #[test]
     fn each_resubscription_waits_longer_up_to_two_minutes() {

@@ -12,7 +12,7 @@ use rdkafka::statistics::Statistics;
 
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::broker_watch::BrokerWatch;
+use super::broker_watch::{ANSWER_WINDOW, BrokerWatch};
 use super::clients::log_client_error;
 use super::delivery::Delivery;
 use crate::observe::StreamMeter;
@@ -71,11 +71,19 @@ impl ClientContext for GroupContext {
     /// fetches. Lag is the last stable offset (what `read_committed` can read)
     /// minus the position handed to the loop, so it means the same in both
     /// delivery modes (transactional commits do not show as `committed_offset`);
-    /// before the first record, librdkafka's own `consumer_lag`; unknown is left out.
+    /// before the first record, librdkafka's own `consumer_lag`; unknown is
+    /// left out, and all of it is unknown while the broker does not answer.
     fn stats(&self, statistics: Statistics) {
         let Some(meter) = self.meter.get() else {
             return;
         };
+        if let Some(watch) = self.watch.get()
+            && !watch.answering(ANSWER_WINDOW)
+        {
+            // The offsets are the last the broker told: stale, so unknown.
+            meter.set_lag(Vec::new());
+            return;
+        }
         let mut lag = Vec::new();
         for (topic, t) in &statistics.topics {
             for (&partition, p) in &t.partitions {

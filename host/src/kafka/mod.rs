@@ -9,6 +9,8 @@
 //! - `delivery`: the two delivery modes, exactly-once (transactions) and
 //!   at-least-once (acknowledged batches), behind one trait;
 //! - `group`: the consumer's context: commit before partitions are revoked;
+//! - `group_watch`: a management thread naming missing input topics and group
+//!   members that are not enricher hosts (readiness, status line);
 //! - `records`: Kafka messages in, routed records out (headers, backpressure, size limit);
 //!   `header_guard`: input headers named like the host's own are renamed `original-<name>`;
 //! - `faults`: heartbeat, lost assignment, recreating a fatal producer;
@@ -26,6 +28,7 @@ mod delivery;
 mod failure_source;
 mod faults;
 mod group;
+mod group_watch;
 mod header_guard;
 mod held;
 mod late;
@@ -40,7 +43,7 @@ mod tail;
 mod topic_writer;
 pub(crate) mod topics;
 
-pub use clients::{client_config, load_producer_config};
+pub use clients::{OUR_MEMBER_PREFIX, client_config, load_producer_config};
 pub use delivery::CommitCounters;
 pub use late::{RETRY_ATTEMPT_HEADER, RETRY_ATTEMPTS_HEADER, RETRY_DUE_HEADER};
 pub use progress::{partition_ends, partition_watermarks};

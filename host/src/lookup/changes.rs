@@ -46,6 +46,9 @@ pub struct ChangelogStatus {
     pub last_applied_ms: Option<i64>,
     /// The last error of the apply thread, if it is failing now.
     pub last_error: Option<String>,
+    /// Why the changelog cannot be read now (its lag is then unknown).
+    #[serde(default)]
+    pub read_error: Option<String>,
 }
 
 /// The apply thread's progress, shared with the lookup's readers.

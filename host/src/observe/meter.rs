@@ -103,6 +103,9 @@ impl StatusCounts {
 /// reported it.
 pub type Lag = Vec<(String, i32, i64)>;
 
+/// Lag reported longer ago than this is unknown (statistics come every second).
+pub const LAG_STALE: Duration = Duration::from_secs(5);
+
 /// Everything the stream path counts for `/metrics`.
 #[derive(Debug)]
 pub struct StreamMeter {
@@ -126,7 +129,11 @@ pub struct StreamMeter {
     pub aborts: AtomicU64,
     /// Time spent waiting on a full producer queue.
     pub backpressure_ns: AtomicU64,
-    lag: Mutex<Lag>,
+    /// The lag table and when it was reported (older than [`LAG_STALE`]: unknown).
+    lag: Mutex<(Option<Instant>, Lag)>,
+    /// What the status line adds about the consumer group (members that
+    /// are not enricher hosts), set by the group watch.
+    group_note: Mutex<Option<String>>,
     state: AtomicU8,
     /// When the meter (the pipeline) was made: rates are per second of this clock.
     pub started: Instant,
@@ -148,7 +155,8 @@ impl Default for StreamMeter {
             commits: AtomicU64::new(0),
             aborts: AtomicU64::new(0),
             backpressure_ns: AtomicU64::new(0),
-            lag: Mutex::new(Vec::new()),
+            lag: Mutex::new((None, Vec::new())),
+            group_note: Mutex::new(None),
             state: AtomicU8::new(PipelineState::Starting as u8),
             started: Instant::now(),
         }
@@ -180,15 +188,37 @@ impl StreamMeter {
     /// Replace the lag table, unless a scrape is reading it right now (then
     /// this report is skipped: the next one comes within seconds).
     pub fn set_lag(&self, lag: Lag) {
+        let now = Some(Instant::now());
         match self.lag.try_lock() {
-            Ok(mut table) => *table = lag,
-            Err(TryLockError::Poisoned(p)) => *p.into_inner() = lag,
+            Ok(mut table) => *table = (now, lag),
+            Err(TryLockError::Poisoned(p)) => *p.into_inner() = (now, lag),
             Err(TryLockError::WouldBlock) => {}
         }
     }
 
+    /// The lag per partition; empty (unknown) when none was reported within
+    /// [`LAG_STALE`] (the stream waits on a silent broker, so its statistics stop).
     pub fn lag(&self) -> Lag {
-        self.lag
+        let table = self
+            .lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match table.0 {
+            Some(at) if at.elapsed() <= LAG_STALE => table.1.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Set (or clear) what the status line says about the consumer group.
+    pub fn set_group_note(&self, note: Option<String>) {
+        *self
+            .group_note
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = note;
+    }
+
+    pub fn group_note(&self) -> Option<String> {
+        self.group_note
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()

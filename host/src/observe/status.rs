@@ -1,7 +1,9 @@
 //! The one-line status a Kafka-mode run logs every `observe.status-interval`:
 //! records in (total, and the rate since the last line), consumer lag,
 //! records routed to `failed` since the last line by reason, and the claims
-//! changelog's lag when one is applied:
+//! changelog's lag when one is applied, and members of the consumer group
+//! that are not enricher hosts when there are any (lag "unknown" while the
+//! broker does not answer):
 //!
 //! ```text
 //! status: 120000 in (+12000, 400/s), lag 35 record(s), failed +3 (CLAIM_NOT_FOUND 2, PLUGIN_TRAP 1), changelog lag 0 record(s) (0.0 s)
@@ -18,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use super::StreamMeter;
 
-/// The changelog's lag `(records, seconds)`, when one is applied.
-pub type ChangelogLag = Box<dyn Fn() -> Option<(u64, f64)> + Send>;
+/// The changelog's lag `(records, seconds)` when one is applied, or why it
+/// is unknown (the topic cannot be read).
+pub type ChangelogLag = Box<dyn Fn() -> Option<Result<(u64, f64), String>> + Send>;
 
 /// What the last line said, to report the change since.
 pub struct StatusLine {
@@ -55,7 +58,7 @@ impl StatusLine {
     }
 
     /// The next line: changes since the previous one (or since [`StatusLine::new`]).
-    pub fn next(&mut self, changelog: Option<(u64, f64)>) -> String {
+    pub fn next(&mut self, changelog: Option<Result<(u64, f64), String>>) -> String {
         let now = Instant::now();
         let records_in = self
             .meter
@@ -86,10 +89,15 @@ impl StatusLine {
         if !reasons.is_empty() {
             line.push_str(&format!(" ({})", reasons.join(", ")));
         }
-        if let Some((records, seconds)) = changelog {
-            line.push_str(&format!(
+        match changelog {
+            Some(Ok((records, seconds))) => line.push_str(&format!(
                 ", changelog lag {records} record(s) ({seconds:.1} s)"
-            ));
+            )),
+            Some(Err(why)) => line.push_str(&format!(", changelog lag unknown ({why})")),
+            None => {}
+        }
+        if let Some(note) = self.meter.group_note() {
+            line.push_str(&format!(", {note}"));
         }
         (self.at, self.records_in, self.failed) = (now, records_in, failed);
         line
@@ -148,7 +156,7 @@ mod tests {
         meter.count_out(false, "CLAIM_NOT_FOUND", 2);
         meter.count_out(false, "PLUGIN_TRAP", 1);
         meter.set_lag(vec![("in".into(), 0, 7), ("in".into(), 1, 3)]);
-        let text = line.next(Some((4, 1.5)));
+        let text = line.next(Some(Ok((4, 1.5))));
         assert!(text.starts_with("status: 15 in (+5, "), "{text}");
         assert!(text.contains("lag 10 record(s)"), "{text}");
         assert!(
@@ -163,5 +171,16 @@ mod tests {
         assert!(text.starts_with("status: 15 in (+0, 0/s)"), "{text}");
         assert!(text.contains("failed +0"), "{text}");
         assert!(!text.contains("changelog"), "{text}");
+        meter.set_lag(Vec::new());
+        meter.set_group_note(Some(
+            "group payment-enricher: 1 member not an enricher host (audit-1)".into(),
+        ));
+        let text = line.next(Some(Err("cannot read claims-changelog".into())));
+        assert!(text.contains("lag unknown"), "{text}");
+        assert!(
+            text.contains("changelog lag unknown (cannot read claims-changelog)"),
+            "{text}"
+        );
+        assert!(text.ends_with("not an enricher host (audit-1)"), "{text}");
     }
 }

@@ -3,11 +3,13 @@
 //! with no configuration from outside, runs that must succeed, the test
 //! claims and events, claims databases loaded by the binary, JSON-lines
 //! outputs, the test brokers, and waiting for a condition. `host` starts a
-//! long-running host and reads its admin address; `prom` parses `/metrics`.
+//! long-running host and reads its admin address; `prom` parses `/metrics`;
+//! `faults` owns the fault tests' broker and runs `enricher run` against it.
 
 // Each test crate uses a part of this module.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod host;
 pub mod kafka;
 pub mod prom;

@@ -48,13 +48,18 @@ impl AckedBatches {
     }
 
     /// Flush `producer` for up to [`CALL_TIMEOUT`], in slices, telling the
-    /// watch how long it has waited (a paused broker is noticed here too).
+    /// watch how long it has waited (a paused broker is noticed here too);
+    /// past `kafka.delivery-timeout` with the broker answering again, the
+    /// producer is stuck and the flush gives up at once.
     fn flush_watched(&self, producer: &EnricherProducer) -> rdkafka::error::KafkaResult<()> {
         let started = Instant::now();
         loop {
             match producer.flush(FLUSH_SLICE) {
                 Ok(()) => return Ok(()),
                 Err(e) if started.elapsed() >= CALL_TIMEOUT => return Err(e),
+                // The broker answers again but the producer delivers nothing
+                // (a restarted broker): give up now, the loop recreates it.
+                Err(e) if self.watch.producer_stuck(started.elapsed()) => return Err(e),
                 Err(_) => self
                     .watch
                     .check_waiting("flushing outputs", started.elapsed()),

@@ -131,6 +131,8 @@ struct Loop<'a> {
     /// The last commit, or the last time nothing was pending.
     last_progress: Instant,
     meter: Arc<StreamMeter>,
+    /// Missing input topics and foreign group members (its own thread).
+    _group_watch: Option<super::group_watch::GroupWatch>,
 }
 
 /// Run until `shutdown` is set (or the end, with `stop_at_end`).
@@ -225,11 +227,11 @@ impl Loop<'_> {
     /// Outputs pending for long without a commit while the broker answers:
     /// the producer is stuck; recreate it (see `faults`).
     fn unstick(&mut self, stop: &AtomicBool) {
-        if self.delivery.has_pending()
-            && self
-                .faults
-                .producer_stuck(self.last_progress, self.config.stall_warning)
-        {
+        let pending = self.delivery.has_pending();
+        let limit = self.config.delivery_timeout;
+        self.faults
+            .note_outputs(pending.then_some(self.last_progress), limit);
+        if pending && self.faults.producer_stuck(self.last_progress) {
             let why = format!(
                 "outputs not acknowledged for {:.0}s while the broker answers",
                 self.last_progress.elapsed().as_secs_f64()
@@ -238,6 +240,7 @@ impl Loop<'_> {
             self.faults
                 .recreate(&why, &self.delivery, &self.consumer, self.config, stop);
             self.last_progress = Instant::now();
+            self.faults.note_outputs(None, limit);
         }
     }
 

@@ -16,6 +16,7 @@ use crate::kafka::clients::{consumer_config, max_message_bytes, producer_config}
 use crate::kafka::delivery::for_mode;
 use crate::kafka::faults::Faults;
 use crate::kafka::group::GroupContext;
+use crate::kafka::group_watch::GroupWatch;
 use crate::kafka::held::Held;
 use crate::kafka::progress::EndMarks;
 use crate::kafka::records::{DeliveryTracker, EnricherProducer};
@@ -35,11 +36,14 @@ impl<'a> Loop<'a> {
         let consumer: BaseConsumer<GroupContext> = consumer_config(config)
             .create_with_context(GroupContext::default())
             .map_err(|e| KafkaRunError::Client(e.to_string()))?;
-        let watch = Arc::new(BrokerWatch::new(
-            &config.bootstrap_servers,
-            config.stall_warning,
-            health.clone(),
-        ));
+        let watch = Arc::new(
+            BrokerWatch::new(
+                &config.bootstrap_servers,
+                config.stall_warning,
+                health.clone(),
+            )
+            .with_limits(config.delivery_timeout, &config.group_id),
+        );
         consumer.context().watch_brokers(Arc::clone(&watch));
         let producer: EnricherProducer = producer_config(config)
             .create_with_context(DeliveryTracker::default())
@@ -65,7 +69,23 @@ impl<'a> Loop<'a> {
         consumer
             .subscribe(&topics)
             .map_err(|e| KafkaRunError::Client(format!("subscribe to {topics:?}: {e}")))?;
-        tracing::info!(topics = ?topics, group = %config.group_id, delivery = ?config.delivery, "consuming");
+        tracing::info!(
+            topics = ?topics,
+            group = %config.group_id,
+            group_instance_id = ?config.group_instance_id(),
+            delivery = ?config.delivery,
+            "consuming"
+        );
+        // Management work beside the stream: missing topics, foreign members.
+        let group_watch = match &source {
+            Source::Stream(_) => GroupWatch::start(
+                config,
+                topics.iter().map(|t| (*t).to_owned()).collect(),
+                health.clone(),
+                Arc::clone(&meter),
+            ),
+            Source::Redrive(_) => None,
+        };
         let seen_generation = delivery.generation();
         let batch_size = options.batch_size;
         Ok(Self {
@@ -87,7 +107,8 @@ impl<'a> Loop<'a> {
             seen_generation,
             report: KafkaRunReport::default(),
             started,
-            faults: Faults::new(health.clone(), watch),
+            faults: Faults::new(health.clone(), watch, &config.group_id),
+            _group_watch: group_watch,
             abandoned: false,
             last_progress: Instant::now(),
             meter,

@@ -7,6 +7,10 @@
 //! is logged with its partition and offset, then by `claims.bad-change`
 //! counted and passed over (`skip`, the default), or the thread applies what
 //! came before it and stops there until a restart (`stop`): never half.
+//! `lag`: the applied lag, and a topic that vanished (a broker restarted
+//! without its data) recreated and read again from its start.
+
+mod lag;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -111,6 +115,8 @@ impl ChangelogApplier {
         let stop = Arc::new(AtomicBool::new(false));
         let mut apply = ApplyLoop {
             consumer,
+            kafka: kafka.clone(),
+            looked_for_topic: None,
             topic: topic.to_owned(),
             writer,
             lookup,
@@ -172,6 +178,10 @@ impl Drop for ChangelogApplier {
 
 struct ApplyLoop {
     consumer: BaseConsumer,
+    /// The settings, to recreate the topic when it vanishes.
+    kafka: KafkaConfig,
+    /// When the broker was last asked whether the topic exists (it could not be read).
+    looked_for_topic: Option<Instant>,
     topic: String,
     writer: ClaimsWriter,
     lookup: Arc<ClaimsLookup>,
@@ -334,41 +344,5 @@ impl ApplyLoop {
 
     fn lagging(&self) -> bool {
         self.progress.snapshot().lag_records > 0
-    }
-
-    /// Records between what is applied and the topic's end, and for how long
-    /// this host has not been caught up.
-    fn update_lag(&mut self) {
-        let mut behind = 0u64;
-        for (&partition, &next) in &self.next {
-            match self
-                .consumer
-                .fetch_watermarks(&self.topic, partition, Duration::from_secs(1))
-            {
-                Ok((low, high)) => {
-                    behind += u64::try_from(high - next.max(low)).unwrap_or(0);
-                    if !self.caught_up.load(Ordering::Relaxed) && next.max(low) >= high {
-                        self.end_at_start.insert(partition, next);
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(topic = %self.topic, partition, "watermarks: {e}");
-                    return;
-                }
-            }
-        }
-        self.check_caught_up();
-        if behind == 0 {
-            self.last_caught_up = Instant::now();
-        }
-        let seconds = if behind == 0 {
-            0.0
-        } else {
-            self.last_caught_up.elapsed().as_secs_f64()
-        };
-        self.progress.update(|s| {
-            s.lag_records = behind;
-            s.lag_seconds = seconds;
-        });
     }
 }
