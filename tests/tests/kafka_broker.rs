@@ -138,8 +138,11 @@ fn two_instances_share_the_partitions_and_hand_them_over() {
     create_topics(&broker, &topics, 6);
     let config = at_least_once(&db, &broker, &topics);
 
-    let start_instance = |stop: Arc<AtomicBool>| {
-        let config = config.clone();
+    // Two hosts, each with its own instance id (two in one process would
+    // otherwise share this process's default, hence one static membership).
+    let start_instance = |stop: Arc<AtomicBool>, id: &str| {
+        let mut config = config.clone();
+        config.kafka.instance_id = Some(id.to_owned());
         std::thread::spawn(move || {
             let mut pipeline = enricher::app::build_pipeline(&config).expect("pipeline");
             let options = RunOptions {
@@ -154,7 +157,7 @@ fn two_instances_share_the_partitions_and_hand_them_over() {
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
     );
-    let a = start_instance(Arc::clone(&stop_a));
+    let a = start_instance(Arc::clone(&stop_a), "host-a");
     // Events keep coming while the group changes: 20 rounds of 500.
     let total = 10_000;
     let mut b = None;
@@ -162,7 +165,7 @@ fn two_instances_share_the_partitions_and_hand_them_over() {
         let events = mixed_events(500, &format!("PAY-G{round}"));
         produce_values(&broker, &topics[0], &events);
         if round == 4 {
-            b = Some(start_instance(Arc::clone(&stop_b)));
+            b = Some(start_instance(Arc::clone(&stop_b), "host-b"));
         }
         if round == 12 {
             stop_a.store(true, Ordering::Relaxed); // A leaves; B takes over its partitions
