@@ -106,29 +106,16 @@ impl FleetPublisher {
         let Some((code, why)) = current.client().fatal_error() else {
             return Ok(current);
         };
-        tracing::warn!(
-            topic = %self.topic,
-            "the plugin topic producer is fatal ({code:?}: {why}); making a new one"
-        );
-        let fresh: Arc<BaseProducer> = Arc::new(
-            plugin_producer_config(&self.config)
-                .create()
-                .map_err(|e| format!("plugin topic producer: {e}"))?,
-        );
-        *self
-            .producer
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&fresh);
-        Ok(fresh)
+        self.replace_producer(&format!("is fatal ({code:?}: {why})"))
     }
 
     pub fn topic(&self) -> &str {
         &self.topic
     }
 
-    /// A new producer in place of the current one.
-    fn replace_producer(&self) -> Result<Arc<BaseProducer>, String> {
-        tracing::warn!(topic = %self.topic, "the plugin topic producer delivered nothing in time; making a new one");
+    /// A new producer in place of the current one, which `why` (logged).
+    fn replace_producer(&self, why: &str) -> Result<Arc<BaseProducer>, String> {
+        tracing::warn!(topic = %self.topic, "the plugin topic producer {why}; making a new one");
         let fresh: Arc<BaseProducer> = Arc::new(
             plugin_producer_config(&self.config)
                 .create()
@@ -155,7 +142,7 @@ impl FleetPublisher {
             // Not acknowledged in time: a producer stuck after a broker restart
             // delivers nothing; a new one is tried once.
             Err(first) if first.contains("Timed out") || first.contains("not acknowledged") => {
-                let fresh = self.replace_producer()?;
+                let fresh = self.replace_producer("delivered nothing in time")?;
                 self.send_once(&fresh, make())
                     .map_err(|e| format!("{e} (after a producer that delivered nothing: {first})"))
             }

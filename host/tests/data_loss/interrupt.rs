@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::checks::{Dir, answers, enricher, ok};
 
-const EVENTS: u64 = 100_000;
+pub const EVENTS: u64 = 100_000;
 
 /// The payment ids of the first `lines` input lines.
 pub(super) fn input_ids(dir: &Dir, lines: u64) -> Vec<String> {
@@ -117,46 +117,56 @@ pub(super) fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
+/// A file run over `events.jsonl` with no cache (a query per batch of 100):
+/// a few seconds for [`EVENTS`], slow enough to be stopped or killed mid-run.
+pub const SLOW_RUN: [&str; 13] = [
+    "run",
+    "--input",
+    "events.jsonl",
+    "--enriched-out",
+    "enriched.jsonl",
+    "--failed-out",
+    "failed.jsonl",
+    "--db",
+    "claims.duckdb",
+    "--batch-size",
+    "100",
+    "--cache",
+    "none",
+];
+
+/// [`EVENTS`] generated events (with `seed`, over 1,000 claims) in
+/// `dir/events.jsonl`, their claims loaded into `dir/claims.duckdb`.
+pub fn generate_and_load(dir: &Dir, seed: u64) {
+    let (count, seed) = (EVENTS.to_string(), seed.to_string());
+    ok(enricher(
+        dir,
+        &[
+            "generate",
+            "--count",
+            &count,
+            "--claims",
+            "1000",
+            "--seed",
+            &seed,
+            "--out",
+            "events.jsonl",
+            "--claims-out",
+            "claims.csv",
+        ],
+    ));
+    ok(enricher(
+        dir,
+        &["claims", "load", "claims.csv", "--db", "claims.duckdb"],
+    ));
+}
+
 #[test]
 fn an_interrupted_run_stops_whole_and_resumes_with_nothing_lost_or_doubled() {
     let dir = Dir::new("interrupt");
-    let count = EVENTS.to_string();
-    let generate = [
-        "generate",
-        "--count",
-        &count,
-        "--claims",
-        "1000",
-        "--seed",
-        "5",
-        "--out",
-        "events.jsonl",
-        "--claims-out",
-        "claims.csv",
-    ];
-    ok(enricher(&dir, &generate));
-    ok(enricher(
-        &dir,
-        &["claims", "load", "claims.csv", "--db", "claims.duckdb"],
-    ));
-    // No cache (a query per batch): about 4 s, slow enough to be stopped early.
-    let slow = [
-        "run",
-        "--input",
-        "events.jsonl",
-        "--enriched-out",
-        "enriched.jsonl",
-        "--failed-out",
-        "failed.jsonl",
-        "--db",
-        "claims.duckdb",
-        "--batch-size",
-        "100",
-        "--cache",
-        "none",
-    ];
+    generate_and_load(&dir, 5);
     let (code, summary) = interrupt(
-        enricher(&dir, &slow),
+        enricher(&dir, &SLOW_RUN),
         &dir.join("enriched.jsonl"),
         0,
         "-TERM",

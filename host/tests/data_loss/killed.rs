@@ -9,9 +9,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::checks::{Dir, enricher, ok, refused};
-use super::interrupt::{answered_once, both_outputs, input_ids};
-
-const EVENTS: u64 = 100_000;
+use super::interrupt::{
+    EVENTS, SLOW_RUN, answered_once, both_outputs, generate_and_load, input_ids,
+};
 
 fn len(dir: &Dir, name: &str) -> u64 {
     std::fs::metadata(dir.join(name)).map_or(0, |m| m.len())
@@ -20,43 +20,8 @@ fn len(dir: &Dir, name: &str) -> u64 {
 #[test]
 fn a_run_killed_at_random_points_resumes_with_every_record_once() {
     let dir = Dir::new("killed");
-    let count = EVENTS.to_string();
-    ok(enricher(
-        &dir,
-        &[
-            "generate",
-            "--count",
-            &count,
-            "--claims",
-            "1000",
-            "--seed",
-            "6",
-            "--out",
-            "events.jsonl",
-            "--claims-out",
-            "claims.csv",
-        ],
-    ));
-    ok(enricher(
-        &dir,
-        &["claims", "load", "claims.csv", "--db", "claims.duckdb"],
-    ));
-    // No cache (a query per batch): a few seconds, slow enough to be killed often.
-    let run = [
-        "run",
-        "--input",
-        "events.jsonl",
-        "--enriched-out",
-        "enriched.jsonl",
-        "--failed-out",
-        "failed.jsonl",
-        "--db",
-        "claims.duckdb",
-        "--batch-size",
-        "100",
-        "--cache",
-        "none",
-    ];
+    generate_and_load(&dir, 6);
+    let run = SLOW_RUN;
     // Kill points: after the output grew past where the last kill found it,
     // plus a delay that differs from run to run.
     let jitter = u64::from(std::process::id() % 97);
