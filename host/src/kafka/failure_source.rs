@@ -1,15 +1,18 @@
 //! A failure record (the JSON of `enricher_model::FailureRecord`) back to
 //! the input it failed: the payload from `original_payload` (or
 //! `original_payload_base64`), the record's key and timestamp (outputs keep
-//! their input's), and its headers without the ones the host added; the
-//! filter that picks them and the report of what moved.
+//! their input's), and its headers without the ones the host added but
+//! `original-commit-unit`, which names the failure record's transaction (the
+//! output's lineage); the filter that picks them and the report of what moved.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 
 use super::late::original_headers;
-use crate::bindings::InputRecord;
+use super::records::COMMIT_UNIT_HEADER;
+use crate::bindings::{Header, InputRecord};
+use enricher_model::header::ORIGINAL_PREFIX;
 
 /// Which failure records to re-drive.
 #[derive(Debug, Clone, Default)]
@@ -119,11 +122,30 @@ pub(crate) fn failure_to_input(record: InputRecord, filter: &RedriveFilter) -> R
         input: InputRecord {
             key: record.key,
             value: payload,
-            headers: original_headers(&record.headers),
+            headers: redriven_headers(&record.headers),
             timestamp_ms: record.timestamp_ms,
         },
         reason,
     }
+}
+
+/// The headers of a re-driven payment: the failure record's own (the
+/// payment's), with `original-commit-unit` naming the failure record's
+/// transaction, the one this output is made from (not the earlier one the
+/// failure record itself came from), as a retry record's output does.
+fn redriven_headers(headers: &[Header]) -> Vec<Header> {
+    let original_unit = format!("{ORIGINAL_PREFIX}{COMMIT_UNIT_HEADER}");
+    let mut kept: Vec<Header> = original_headers(headers)
+        .into_iter()
+        .filter(|h| h.key != original_unit)
+        .collect();
+    if let Some(unit) = headers.iter().rev().find(|h| h.key == COMMIT_UNIT_HEADER) {
+        kept.push(Header {
+            key: original_unit,
+            value: unit.value.clone(),
+        });
+    }
+    kept
 }
 
 /// Fields the plugin adds to a payment in its output (not the payment's own).
@@ -157,6 +179,31 @@ fn payment_fields(value: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::bindings::Header;
+
+    #[test]
+    fn a_redriven_payment_names_the_failure_records_transaction_as_its_origin() {
+        let header = |key: &str, value: &str| Header {
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+        };
+        let headers = vec![
+            header("trace", "t"),
+            header("original-commit-unit", "g-retry/3"),
+            header("enrichment-status", "CLAIM_NOT_FOUND"),
+            header("commit-unit", "g-main/9"),
+        ];
+        let kept: Vec<(String, String)> = redriven_headers(&headers)
+            .into_iter()
+            .map(|h| (h.key, String::from_utf8(h.value).expect("text")))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("trace".into(), "t".into()),
+                ("original-commit-unit".into(), "g-main/9".into())
+            ]
+        );
+    }
 
     fn failed(value: &str) -> InputRecord {
         InputRecord {

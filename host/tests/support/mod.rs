@@ -12,7 +12,9 @@
 pub mod faults;
 pub mod host;
 pub mod kafka;
+pub mod lineage;
 pub mod prom;
+pub mod raw_log;
 
 use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
