@@ -4,8 +4,14 @@
 # beside it (found through the $ORIGIN/../lib rpath) and the default plugin.
 #   docker build -t enricher .
 #   docker run --rm -p 9464:9464 -e ENRICHER_ADMIN_TOKEN=... enricher run
-# Not built on the machine this was written on (no container engine there):
-# tests/tests/deployment.rs checks it statically. See docs/operations.md, Deployment.
+# Not built by a container engine on the machine this was written on (podman's
+# containers cannot start there, and Docker Hub is out of reach). How its
+# contents are tested instead: scripts/image-rootfs builds this runtime stage
+# as a root filesystem (Debian's packages, this RUN line verbatim, what the
+# build stage installs into /out, the COPY lines), reading it from this file,
+# and host/tests/image.rs runs the binary from it in a chroot as uid 10001 with
+# this ENV, config file, ENTRYPOINT, CMD and HEALTHCHECK against a real broker;
+# tests/tests/deployment.rs checks the rest statically. See docs/operations.md, Deployment.
 
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \

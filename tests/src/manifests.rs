@@ -122,17 +122,3 @@ pub fn object<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("k8s/ has no {kind}"))
 }
 
-/// Metric names in a PromQL expression (identifiers starting `enricher_`),
-/// with histogram suffixes removed.
-pub fn metric_names(expr: &str) -> BTreeSet<String> {
-    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| w.starts_with("enricher_"))
-        .map(|w| {
-            ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|s| w.strip_suffix(s))
-                .unwrap_or(w)
-                .to_owned()
-        })
-        .collect()
-}

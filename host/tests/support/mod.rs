@@ -11,6 +11,7 @@
 
 pub mod faults;
 pub mod host;
+pub mod image;
 pub mod kafka;
 pub mod lineage;
 pub mod prom;
