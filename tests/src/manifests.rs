@@ -121,4 +121,3 @@ pub fn object<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
         .find(|o| o["kind"] == kind)
         .unwrap_or_else(|| panic!("k8s/ has no {kind}"))
 }
-

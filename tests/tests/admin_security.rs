@@ -182,6 +182,17 @@ fn a_host_with_a_token_refuses_anonymous_writes_and_takes_the_token() {
 /// One HTTP/1.1 request written by hand, as a browser sends it after DNS
 /// rebinding (`Host` and `Origin` name the page, not the address): status, body.
 fn as_page(addr: &str, name: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    request_as_page("POST", addr, name, path, content_type, body)
+}
+
+fn request_as_page(
+    method: &str,
+    addr: &str,
+    name: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String) {
     use std::io::{Read, Write};
     let port = addr.rsplit_once(':').expect("host:port").1;
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
@@ -189,7 +200,7 @@ fn as_page(addr: &str, name: &str, path: &str, content_type: &str, body: &[u8]) 
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {name}:{port}\r\nOrigin: http://{name}:{port}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {name}:{port}\r\nOrigin: http://{name}:{port}\r\n\
          Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
@@ -208,10 +219,11 @@ fn as_page(addr: &str, name: &str, path: &str, content_type: &str, body: &[u8]) 
 
 /// A Kafka host on the default configuration (loopback, no token) and a page
 /// whose name was re-pointed at 127.0.0.1: its deploy and claims writes,
-/// same-origin for the browser, are refused; the same deploy naming
-/// `localhost`, or a name in `admin.allowed-hosts`, is taken.
+/// same-origin for the browser, are refused, and so are its reads of the
+/// metrics, plugins and status; the same deploy naming `localhost`, or a name
+/// in `admin.allowed-hosts`, is taken, and the reads answer them.
 #[test]
-fn writes_under_a_foreign_host_name_are_refused_on_a_host_without_a_token() {
+fn calls_under_a_foreign_host_name_are_refused_on_a_host_without_a_token() {
     let broker = test_broker();
     let dir = TempDir::new("rebinding-host");
     let topics = unique_topics("rebinding-host");
@@ -236,6 +248,16 @@ fn writes_under_a_foreign_host_name_are_refused_on_a_host_without_a_token() {
     let (status, answer) = as_page(&addr, "evil.example", "/v1/claims", "text/csv", claims);
     assert_eq!(status, 403, "{answer}");
     assert_eq!(host.deployer.list().len(), 1, "nothing deployed");
+    for path in ["/metrics", "/v1/plugins", "/v1/status"] {
+        let (status, answer) =
+            request_as_page("GET", &addr, "evil.example", path, "text/plain", b"");
+        assert_eq!(status, 403, "{path}: {answer}");
+        assert!(answer.contains("DNS rebinding"), "{path}: {answer}");
+        for name in ["localhost", "enricher.internal"] {
+            let (status, answer) = request_as_page("GET", &addr, name, path, "text/plain", b"");
+            assert_eq!(status, 200, "{path} as {name}: {answer}");
+        }
+    }
 
     let (status, answer) = as_page(&addr, "localhost", "/v1/plugins", "application/wasm", &wasm);
     assert_eq!(status, 200, "{answer}");

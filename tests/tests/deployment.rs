@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use enricher_tests::manifests::{
-    admin_port, assert_env_names_known, assert_route_served, load_config, object,
-    read, root, yaml,
+    admin_port, assert_env_names_known, assert_route_served, load_config, object, read, root, yaml,
 };
 use serde_json::Value;
 

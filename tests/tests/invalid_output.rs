@@ -3,7 +3,8 @@
 //! deploy canaries) gets that record routed to `failed` as
 //! PLUGIN_INVALID_OUTPUT with the original payload, counted in the summary,
 //! while the rest of the batch goes through. That the rollback policy sees it
-//! is in `plugin_versions.rs`.
+//! is in `plugin_versions.rs`. Headers only the host writes, forged by the
+//! plugin in any case (trigger `forge-headers`), never reach an output.
 
 use std::path::Path;
 
@@ -66,4 +67,53 @@ fn invalid_json_written_to_enriched_lands_in_failed_with_its_payload() {
         "{summary}"
     );
     assert!(summary.contains("invalid outputs 1"), "{summary}");
+}
+
+#[test]
+fn headers_only_the_host_writes_are_dropped_from_a_plugins_outputs_in_any_case() {
+    let dir = TempDir::new("forged-plugin-headers");
+    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+    let config = config_for(&db);
+    let lookup = enricher::app::open_lookup(&config).expect("lookup");
+    let plugin = PluginEngine::new()
+        .expect("engine")
+        .load_file(Path::new(CHAOS))
+        .expect("chaos plugin loads");
+    let mut pipeline =
+        enricher::pipeline::Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes);
+    let forged = r#"{"payment_id":"PAY-FORGED","chaos":"forge-headers"}"#;
+    let plain = r#"{"payment_id":"PAY-PLAIN"}"#;
+    let routed = pipeline.process(&records(&[forged.as_bytes(), plain.as_bytes()]));
+    assert_eq!(routed.len(), 2);
+    for r in &routed {
+        let names: Vec<String> = r
+            .headers
+            .iter()
+            .map(|h| h.key.to_ascii_lowercase())
+            .collect();
+        for host_name in ["commit-unit", "claim-stale", "retry-attempts"] {
+            assert!(
+                !names.iter().any(|n| n == host_name),
+                "{host_name} forged: {names:?}"
+            );
+        }
+        let version: Vec<&[u8]> = r
+            .headers
+            .iter()
+            .filter(|h| h.key.eq_ignore_ascii_case("plugin-version"))
+            .map(|h| h.value.as_slice())
+            .collect();
+        assert_eq!(
+            version.len(),
+            1,
+            "one plugin-version, the host's: {names:?}"
+        );
+        assert_ne!(version[0], b"9.9.9");
+        let status = r
+            .headers
+            .iter()
+            .filter(|h| h.key.eq_ignore_ascii_case("enrichment-status"))
+            .count();
+        assert_eq!(status, 1, "one status, the host's: {names:?}");
+    }
 }

@@ -11,7 +11,8 @@
 //! - A writer must name a known `Host` (`host_check`): against DNS rebinding,
 //!   where a page on `evil.example` re-points its name at 127.0.0.1 and its
 //!   requests arrive same-origin with `Host: evil.example:PORT`.
-//! - A reader needs the token only when `admin.open-reads` is false.
+//! - A reader needs the token only when `admin.open-reads` is false, and
+//!   must name a known `Host` as a writer does.
 //!
 //! The token's id in the audit log is [`token_id`]: the first 8 hex digits of
 //! its SHA-256, never the token itself.
@@ -193,7 +194,8 @@ where
     }
 }
 
-/// A caller allowed to read (anyone, unless `admin.open-reads` is false).
+/// A caller allowed to read (anyone naming a known `Host`, unless
+/// `admin.open-reads` is false).
 pub struct Reader;
 
 impl<S: Send + Sync> FromRequestParts<S> for Reader
@@ -206,6 +208,17 @@ where
         let access = Arc::<AdminAccess>::from_ref(state);
         if access.closed_reads {
             access.check_token(&parts.headers).map_err(unauthorized)?;
+        }
+        // A rebinding page may not read a host without a token either (its
+        // plugins, claims counts and topics are the operator's business).
+        let host = parts
+            .headers
+            .get(HOST)
+            .map(|v| v.to_str().unwrap_or("(not text)"));
+        if let Err(why) = access.hosts.check(host, access.token.is_some()) {
+            let (method, path) = (&parts.method, parts.uri.path());
+            tracing::warn!(target: "audit", %method, path, result = "unknown host", "admin API read refused");
+            return Err(refusal(AdminError::Forbidden(why), StatusCode::FORBIDDEN));
         }
         Ok(Reader)
     }

@@ -1,11 +1,11 @@
-//! Which `Host` names a write to the admin API may carry, against DNS
+//! Which `Host` names a call to the admin API may carry, against DNS
 //! rebinding: a web page on `evil.example` re-points that name at 127.0.0.1,
 //! and its requests then reach a loopback admin API as same-origin ones
 //! (`Host: evil.example:9464`, `Origin: http://evil.example:9464`), which the
 //! token (a host without one) and the origin check cannot tell apart from
 //! the operator's own.
 //!
-//! A write is accepted only for `localhost`, a loopback address, the address
+//! A call (read or write) is accepted only for `localhost`, a loopback address, the address
 //! the API listens on, or a name in `admin.allowed-hosts`
 //! (`ENRICHER_ADMIN_ALLOWED_HOSTS`; `*` accepts any); a request without
 //! `Host` (never a browser's) is let through. A host with a token
@@ -56,10 +56,10 @@ impl AllowedHosts {
             return Ok(());
         }
         Err(format!(
-            "requests for host {} are refused: writes are accepted only for localhost, \
-             loopback addresses, the address the API listens on and admin.allowed-hosts \
+            "requests for host {} are refused: this API answers only localhost, \
+             loopback addresses, the address it listens on and admin.allowed-hosts \
              (ENRICHER_ADMIN_ALLOWED_HOSTS), so a web page that points its own name at this \
-             machine (DNS rebinding) cannot deploy or post claims",
+             machine (DNS rebinding) cannot read it, deploy or post claims",
             printable(host)
         ))
     }

@@ -41,6 +41,7 @@ use crate::runtime::{Plugin, PluginForm, PluginInstance};
 
 mod failure;
 mod follow;
+mod header_screen;
 mod metering;
 mod output_check;
 mod policy;

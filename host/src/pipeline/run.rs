@@ -12,7 +12,7 @@ use enricher_model::Status;
 
 use super::{
     PLUGIN_NAME_HEADER, PLUGIN_VERSION_HEADER, Pipeline, Routed, Runner, STAMPED_HEADERS,
-    STATUS_HEADER, host_failure, is_plugin_error, output_check, stale,
+    STATUS_HEADER, header_screen, host_failure, is_plugin_error, output_check, stale,
 };
 use crate::bindings::{BatchContext, Header, InputRecord, Output, OutputRecord};
 use crate::error::PluginError;
@@ -163,6 +163,10 @@ impl Pipeline {
             slot => slot.insert(self.plugin.instantiate(Some(Arc::clone(&self.lookup)))?),
         };
         let mut outputs = instance.process_batch(context, records)?;
+        let screened = header_screen::screen(&mut outputs);
+        if screened > 0 {
+            tracing::warn!(plugin = %self.plugin.info().name, headers = screened, "plugin wrote headers only the host writes; dropped");
+        }
         let stale_ids = instance.take_stale_claims();
         if !stale_ids.is_empty() {
             let marked = stale::mark(&mut outputs, &stale_ids);

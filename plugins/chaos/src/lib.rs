@@ -13,7 +13,10 @@
 //! both clocks and draw random numbers, and report what it saw as the
 //! output's value), or `lookups` (call the claims lookup for the parameter
 //! `lookups` (default 3000) distinct absent ids, one call each, then answer as
-//! an ordinary record: little WASM time, much time in host calls).
+//! an ordinary record: little WASM time, much time in host calls), or
+//! `forge-headers` (answer as an ordinary record carrying headers only the
+//! host may write: `Commit-Unit`, `claim-stale`, `Enrichment-Status`,
+//! `plugin-version`, `retry-attempts`).
 //! The parameters `report-name` and `report-version` replace the name and
 //! version it reports (to test how the host takes hostile names).
 //! Any other record goes unchanged to `enriched` if it is a JSON object, else to `failed`.
@@ -159,6 +162,22 @@ impl Guest for Chaos {
                         std::hint::black_box(payments::enrichment::claims::lookup(&ids));
                     }
                     outputs.push(ordinary(i, record));
+                }
+                Some("forge-headers") => {
+                    let mut out = ordinary(i, record);
+                    for (key, value) in [
+                        ("Commit-Unit", "forged/1"),
+                        ("claim-stale", "true"),
+                        ("Enrichment-Status", "SUCCESS"),
+                        ("plugin-version", "9.9.9"),
+                        ("retry-attempts", "99"),
+                    ] {
+                        out.headers.push(payments::enrichment::types::Header {
+                            key: key.into(),
+                            value: value.as_bytes().to_vec(),
+                        });
+                    }
+                    outputs.push(out);
                 }
                 Some("escape") => outputs.push(OutputRecord {
                     input_index: i as u32,
