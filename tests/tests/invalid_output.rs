@@ -12,19 +12,22 @@ use enricher::runtime::PluginEngine;
 use enricher_tests::test_plugins::CHAOS;
 use enricher_tests::*;
 
-#[test]
-fn invalid_json_written_to_enriched_lands_in_failed_with_its_payload() {
-    let dir = TempDir::new("invalid-output");
-    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
+/// The chaos plugin over a small claims file, in `dir`.
+fn chaos_pipeline(dir: &TempDir) -> enricher::pipeline::Pipeline {
+    let db = claims_db(dir, SMALL_CLAIMS_CSV);
     let config = config_for(&db);
     let lookup = enricher::app::open_lookup(&config).expect("lookup");
     let plugin = PluginEngine::new()
         .expect("engine")
         .load_file(Path::new(CHAOS))
         .expect("chaos plugin loads");
-    let mut pipeline =
-        enricher::pipeline::Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes)
-            .without_plugin_headers();
+    enricher::pipeline::Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes)
+}
+
+#[test]
+fn invalid_json_written_to_enriched_lands_in_failed_with_its_payload() {
+    let dir = TempDir::new("invalid-output");
+    let mut pipeline = chaos_pipeline(&dir).without_plugin_headers();
 
     let poison = r#"{"payment_id":"PAY-BAD","chaos":"invalid-json"}"#;
     let mut input = String::new();
@@ -72,15 +75,7 @@ fn invalid_json_written_to_enriched_lands_in_failed_with_its_payload() {
 #[test]
 fn headers_only_the_host_writes_are_dropped_from_a_plugins_outputs_in_any_case() {
     let dir = TempDir::new("forged-plugin-headers");
-    let db = claims_db(&dir, SMALL_CLAIMS_CSV);
-    let config = config_for(&db);
-    let lookup = enricher::app::open_lookup(&config).expect("lookup");
-    let plugin = PluginEngine::new()
-        .expect("engine")
-        .load_file(Path::new(CHAOS))
-        .expect("chaos plugin loads");
-    let mut pipeline =
-        enricher::pipeline::Pipeline::new(plugin, lookup, config.pipeline.max_record_bytes);
+    let mut pipeline = chaos_pipeline(&dir);
     let forged = r#"{"payment_id":"PAY-FORGED","chaos":"forge-headers"}"#;
     let plain = r#"{"payment_id":"PAY-PLAIN"}"#;
     let routed = pipeline.process(&records(&[forged.as_bytes(), plain.as_bytes()]));
