@@ -1,12 +1,12 @@
 //! A batch of a version on probation: run in slices (see `probation`), and
 //! when the version fails its probation, go back to the previous version at
-//! once and re-run the records of the batch that failed under the bad one
-//! (their outputs never left the pipeline, so nothing of them is committed)
-//! through it, with the rest of the batch.
+//! once and re-run the records of the batch the bad one already ran (their
+//! outputs never left the pipeline, so nothing of them is committed) through
+//! it, with the rest of the batch: the batch's commit unit holds the previous
+//! version's outputs only, as a swap's does (one version per commit unit).
 //!
-//! Each output carries the headers of the version that made it: a re-run
-//! record those of the previous version. Re-runs are counted
-//! (`rerun_records`) and logged (one line each, rate-limited like failures);
+//! Re-runs are counted (`rerun_records`); the records the bad version failed
+//! are logged (one line each, rate-limited like failures);
 //! the stream reports [`StreamEvent::RolledBack`] and the deploy side rolls
 //! the history and the fleet back, off this thread.
 
@@ -55,8 +55,8 @@ impl Pipeline {
     }
 
     /// The running version failed its probation after `batch[..done]`: back
-    /// to the previous version; the inputs of `batch[..done]` it failed are
-    /// run again through that one, and so is `batch[done..]`.
+    /// to the previous version; `batch[..done]` is run again through that
+    /// one, and so is `batch[done..]`.
     fn roll_back(
         &mut self,
         context: BatchContext,
@@ -69,29 +69,29 @@ impl Pipeline {
             return;
         };
         tracing::error!("{reason}");
-        // Every output of an input the bad version failed goes; the input runs again.
+        // What the bad version failed, for the log; every output it made goes
+        // and its inputs run again, so the commit unit holds one version.
         let mut failed_as: Vec<Option<Cow<'static, str>>> = vec![None; done];
         for r in routed.iter() {
             if is_plugin_error(&r.status) && r.input_index < done {
                 failed_as[r.input_index].get_or_insert_with(|| r.status.clone());
             }
         }
-        routed.retain(|r| r.input_index >= done || failed_as[r.input_index].is_none());
-        let again: Vec<usize> = (0..done).filter(|&i| failed_as[i].is_some()).collect();
+        routed.retain(|r| r.input_index >= done);
 
         let from = Arc::clone(&self.key);
         self.plugin = probation.previous;
         self.key = self.plugin.key().into();
         self.runner = Runner::Wasm(probation.warm);
 
-        let inputs: Vec<InputRecord> = again.iter().map(|&i| batch[i].clone()).collect();
-        let mut rerun = Vec::with_capacity(inputs.len());
-        let mut errors = self.run_range(context, &inputs, 0..inputs.len(), &mut rerun);
+        let mut rerun = Vec::with_capacity(done);
+        let mut errors = self.run_range(context, batch, 0..done, &mut rerun);
         let now = Instant::now();
-        for r in &mut rerun {
-            r.input_index = again[r.input_index];
+        for r in &rerun {
+            let Some(was) = failed_as[r.input_index].as_deref() else {
+                continue;
+            };
             if let Some(held_back) = self.rerun_log.admit(now) {
-                let was = failed_as[r.input_index].as_deref().unwrap_or("");
                 let payment_id = failure::best_effort_payment_id(&batch[r.input_index].value)
                     .unwrap_or_default();
                 tracing::info!(
@@ -110,13 +110,13 @@ impl Pipeline {
         // In input order again (stable: an input's outputs keep their order).
         routed.sort_by_key(|r| r.input_index);
 
-        let n = again.len() as u64;
+        let n = done as u64;
         self.meter.rerun_records.fetch_add(n, Relaxed);
         tracing::warn!(
             from = &*from,
             to = &*self.key,
             rerun = n,
-            "rolled back inside the batch: records that failed under {from} re-run through {} before their commit",
+            "rolled back inside the batch: the records {from} ran re-run through {} before their commit",
             self.key
         );
         if let Some(feed) = &self.feed {
@@ -127,6 +127,6 @@ impl Pipeline {
                 rerun: n,
             });
         }
-        self.report_batch(again.len() + batch.len() - done, errors);
+        self.report_batch(batch.len(), errors);
     }
 }
