@@ -200,9 +200,13 @@ impl Fixture {
 }
 
 impl Drop for Fixture {
-    /// The broker stops before the folder holding its state goes.
+    /// The broker stops before the folder (or database) holding its state goes.
     fn drop(&mut self) {
         self.broker("kafka-down");
+        if let Some(url) = &self.storage {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            let _ = admin_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
     }
 }
 
@@ -287,34 +291,42 @@ pub fn send(signal: &str, pid: &str) {
     assert!(status.success(), "kill {signal} {pid}");
 }
 
-/// `postgres://…/<name>` on the test PostgreSQL (`ENRICHER_TEST_POSTGRES`), created empty.
-pub fn fresh_database(name: &str) -> String {
-    let base = std::env::var("ENRICHER_TEST_POSTGRES").unwrap_or_else(|_| {
+/// The test PostgreSQL's URL (`ENRICHER_TEST_POSTGRES`, a `postgres` database).
+fn test_postgres() -> String {
+    std::env::var("ENRICHER_TEST_POSTGRES").unwrap_or_else(|_| {
         panic!(
             "no test PostgreSQL for the broker's storage: run scripts/test, or start one with \
              `PG_PORT=19432 scripts/pg-up` and set \
              ENRICHER_TEST_POSTGRES=postgres://postgres@127.0.0.1:19432/postgres"
         )
-    });
+    })
+}
+
+/// Run `statement` on the test PostgreSQL.
+fn admin_sql(statement: &str) -> Result<(), String> {
+    let base = test_postgres();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime");
+        .map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
             .await
-            .unwrap_or_else(|e| panic!("connecting to the test PostgreSQL {base}: {e}"));
+            .map_err(|e| format!("connecting to the test PostgreSQL {base}: {e}"))?;
         tokio::spawn(connection);
-        for statement in [
-            format!("DROP DATABASE IF EXISTS {name}"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            client
-                .batch_execute(&statement)
-                .await
-                .unwrap_or_else(|e| panic!("{statement}: {e}"));
-        }
-    });
+        (client.batch_execute(statement).await).map_err(|e| format!("{statement}: {e}"))
+    })
+}
+
+/// `postgres://…/<name>` on the test PostgreSQL, created empty.
+pub fn fresh_database(name: &str) -> String {
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin_sql(&statement).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let base = test_postgres();
     let server = base.rsplit_once('/').expect("a URL with a database").0;
     format!("{server}/{name}")
 }
