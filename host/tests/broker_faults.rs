@@ -72,6 +72,7 @@ fn started_before_the_broker_it_names_the_address_stops_on_sigterm_and_later_cat
 #[test]
 fn a_paused_broker_logs_a_stall_and_loses_nothing() {
     let f = Fixture::new("pause");
+    f.small_fetches();
     f.broker("kafka-up");
     let events = 60_000;
     f.produce(5, events);
@@ -85,16 +86,19 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
         ("RUST_LOG", "warn,enricher::status=info"),
     ]);
     let admin = run.admin();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let before = loop {
-        let n = f.output_counts().len();
-        if n >= 2000 || Instant::now() > deadline {
-            break n;
+    // Some progress before the pause: the host is consuming.
+    let started = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let n = handled(&admin);
+            if n >= 2000 || Instant::now() > deadline {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
-        std::thread::sleep(Duration::from_millis(200));
     };
     assert!(
-        before >= 2000,
+        started >= 2000,
         "no progress before the pause:\n{}",
         run.log()
     );
@@ -114,7 +118,12 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
     );
     // Frozen past kafka.delivery-timeout (3 s): not ready, and the lag is unknown.
     let (frozen, frozen_body) = wait_for_status(&admin, "/readyz", 503, Duration::from_secs(8));
+    // The admin API answers while the broker is frozen: what the host has
+    // handled by now (records fetched before the pause are through by the
+    // time /readyz turned), and again at the end of the pause.
+    let paused_at = handled(&admin);
     std::thread::sleep(Duration::from_secs(6));
+    let paused_end = handled(&admin);
     let during = run.log()[log_before..].to_owned();
     f.signal_broker("-CONT");
     let missing = f.wait_for_ids(5, events, Duration::from_secs(180));
@@ -136,7 +145,17 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
         !later.is_empty() && later.iter().all(|l| l.contains("), lag unknown")),
         "the status line says the consumer lag is unknown while frozen: {status_lines:?}"
     );
-    assert!(before < events as usize, "the pause landed mid-stream");
+    // From /metrics scraped during the pause: it landed mid-stream (fewer
+    // records handled than the input holds), and nothing moved while frozen.
+    assert!(
+        paused_at < events,
+        "the pause landed after the stream drained ({paused_at} of {events} handled)"
+    );
+    assert_eq!(
+        paused_at, paused_end,
+        "records handled while the broker was frozen\n{log}"
+    );
+    eprintln!("{paused_at} of {events} handled when paused");
     assert!(
         missing.is_empty(),
         "lost {} ids, e.g. {:?}",
@@ -144,6 +163,13 @@ fn a_paused_broker_logs_a_stall_and_loses_nothing() {
         &missing[..missing.len().min(5)]
     );
     assert!(status.success(), "{log}");
+}
+
+/// Records the host has handled (`enricher_records_in_total`), from `/metrics`.
+fn handled(admin: &str) -> u64 {
+    let (status, body) = get(admin, "/metrics");
+    assert_eq!(status, 200, "/metrics: {body}");
+    support::prom::parse(&body).sum("enricher_records_in_total", &[]) as u64
 }
 
 /// The plugin topic of the restart test (off in the other tests).

@@ -2,7 +2,9 @@
 //! makes a Kafka client takes the `[kafka.properties]` (here from
 //! `KAFKA_PROPERTY_<KEY>`), and two exactly-once instances on one machine, in
 //! one consumer group, share the work without fencing each other (on the
-//! transactional test broker, `ENRICHER_TEST_KAFKA_TXN`).
+//! transactional test broker, `ENRICHER_TEST_KAFKA_TXN`), while two given the
+//! same instance id (so the same transactional id) do fence: the control that
+//! shows the broker fences at all.
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -163,5 +165,123 @@ fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
     assert!(
         per_instance.iter().all(|n| *n > 0),
         "both instances made progress: {per_instance:?}"
+    );
+}
+
+#[test]
+fn two_exactly_once_instances_given_one_instance_id_fence_the_older() {
+    let Ok(broker) = std::env::var("ENRICHER_TEST_KAFKA_TXN") else {
+        panic!(
+            "no transactional test broker: run scripts/test, or scripts/txn-broker-up and set ENRICHER_TEST_KAFKA_TXN"
+        );
+    };
+    let dir = Dir::new("eos-fence");
+    let db = generated_db(&dir.0, 10_000, 5);
+    let db = path(&db);
+    let topics = fresh_topics("fence", ["in", "enriched", "failed"]);
+    let kafka = |cmd: &mut Command| {
+        cmd.env("KAFKA_BOOTSTRAP_SERVERS", &broker)
+            .env("PAYMENT_EVENTS_TOPIC", &topics[0])
+            .env("ENRICHED_PAYMENTS_TOPIC", &topics[1])
+            .env("FAILED_PAYMENTS_TOPIC", &topics[2])
+            .env("KAFKA_GROUP_ID", format!("{}-group", topics[0]))
+            .env("ENRICHER_PLUGIN_TOPIC", "off")
+            .env("CLAIMS_CHANGELOG_TOPIC", "off")
+            .env("ENRICHER_BATCH_SIZE", "50")
+            .env("LOOKUP_CACHE", "none")
+            .env("KAFKA_PROPERTY_SESSION_TIMEOUT_MS", "6000");
+    };
+    let mut create = enricher(&["topic", "create", "--partitions", "4"]);
+    create.args(&topics);
+    kafka(&mut create);
+    ok(&mut create);
+    let generate = |seed: &str| {
+        let mut cmd = enricher(&["generate", "--seed", seed, "--claims", "10000"]);
+        cmd.args(["--count", "5000", "--topic", &topics[0]]);
+        kafka(&mut cmd);
+        ok(&mut cmd);
+    };
+    let outputs = || -> usize {
+        topics[1..]
+            .iter()
+            .map(|topic| {
+                let mut cmd = enricher(&["topic", "tail", topic, "--values"]);
+                kafka(&mut cmd);
+                String::from_utf8_lossy(&ok(&mut cmd).stdout)
+                    .lines()
+                    .count()
+            })
+            .sum()
+    };
+    // The same id for both: the same transactional id. Static membership is
+    // off so that the group's own fencing (one group.instance.id) is not what
+    // stops the first; only the transactional id is shared.
+    let start = |log: &str| -> Child {
+        let mut cmd = enricher(&["run", "--delivery", "exactly-once", "--db", db]);
+        kafka(&mut cmd);
+        cmd.env("ENRICHER_INSTANCE_ID", "same-instance")
+            .env("ENRICHER_KAFKA_STATIC_MEMBERSHIP", "false")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join(log)).expect("log"))
+            .spawn()
+            .expect("spawn enricher run")
+    };
+    let log = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let mut first = start("first.log");
+    generate("5");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while outputs() < 5000 {
+        assert!(
+            Instant::now() < deadline,
+            "the first instance works alone:\n{}",
+            log("first.log")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The second takes the transactional id (a new epoch); the first's next
+    // transaction, on the events produced now, must be refused.
+    let mut second = start("second.log");
+    std::thread::sleep(Duration::from_secs(3));
+    generate("6");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let first_status = loop {
+        if let Some(status) = first.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let second_alive = second.try_wait().expect("wait").is_none();
+    for child in [&mut first, &mut second] {
+        if child.try_wait().expect("wait").is_none() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+    let (first_log, second_log) = (log("first.log"), log("second.log"));
+    let first_status = first_status.unwrap_or_else(|| {
+        panic!(
+            "the first instance was not fenced within 90 s of the second taking its transactional id:\n\
+             first:\n{first_log}\nsecond:\n{second_log}"
+        )
+    });
+    assert!(
+        !first_status.success(),
+        "a fenced instance stops with an error: {first_status:?}\n{first_log}"
+    );
+    // Its last word, the error it stopped with, names the cause.
+    let last = first_log.lines().rev().find(|l| l.starts_with("error:"));
+    eprintln!("the first instance: {last:?}");
+    assert!(
+        last.is_some_and(|l| l.contains("fenced: another instance uses this transactional id")),
+        "the first instance stops saying it was fenced over its transactional id:\n{first_log}"
+    );
+    assert!(
+        second_alive && !second_log.contains("fenced"),
+        "the newer instance keeps the id:\n{second_log}"
     );
 }

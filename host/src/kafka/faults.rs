@@ -264,7 +264,7 @@ impl Faults {
 }
 
 /// Fatal errors that mean another instance took over: recreating would fight it.
-fn is_fencing(code: RDKafkaErrorCode) -> bool {
+pub(crate) fn is_fencing(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
         RDKafkaErrorCode::ProducerFenced

@@ -1,7 +1,10 @@
 //! The fault tests' own broker (nisshi on `ENRICHER_TEST_FAULT_KAFKA_PORT`,
 //! started, paused, killed and restarted through scripts/kafka-up and
 //! kafka-down, one test at a time) and `enricher run` against it
-//! (at-least-once, its log in a file, its admin API on a free port).
+//! (at-least-once, its log in a file, its admin API on a free port). A
+//! fixture made [`Fixture::on_postgres`] keeps the broker's data in a fresh
+//! database of the test PostgreSQL (`ENRICHER_TEST_POSTGRES`), so a broker
+//! killed and started again comes back with it.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -37,6 +40,8 @@ pub struct Fixture {
     pub dir: Dir,
     pub port: String,
     pub db: PathBuf,
+    /// The broker's storage (`KAFKA_STORAGE` of scripts/kafka-up); memory when none.
+    pub storage: Option<String>,
     _lock: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -54,16 +59,42 @@ impl Fixture {
             db: generated_db(&dir.0, 10_000, 5),
             dir,
             port: port(),
+            storage: None,
             _lock: lock,
         };
         f.broker("kafka-down");
         f
     }
 
+    /// A fixture whose broker keeps its topics, records and committed
+    /// offsets in a new database of the test PostgreSQL.
+    pub fn on_postgres(label: &str) -> Self {
+        let mut f = Self::new(label);
+        f.storage = Some(fresh_database(&format!(
+            "faults_{label}_{}",
+            std::process::id()
+        )));
+        f
+    }
+
+    /// Small record batches and a small prefetch for every client of the
+    /// fixture: what the host has handled stays close to what it has read
+    /// from the broker (librdkafka would otherwise fetch megabytes ahead).
+    pub fn small_fetches(&self) {
+        std::fs::write(
+            self.dir.join("enricher.toml"),
+            "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\
+             \"batch.num.messages\" = \"10\"\n\"max.partition.fetch.bytes\" = \"2048\"\n\
+             \"queued.max.messages.kbytes\" = \"8\"\n",
+        )
+        .expect("config");
+    }
+
     pub fn broker(&self, action: &str) {
         let status = Command::new(script(action))
             .env("KAFKA_PORT", &self.port)
             .env("ENRICHER_KAFKA_STATE", self.dir.join("broker"))
+            .envs(self.storage.iter().map(|url| ("KAFKA_STORAGE", url)))
             .stderr(Stdio::null())
             .status()
             .expect("broker script");
@@ -169,9 +200,13 @@ impl Fixture {
 }
 
 impl Drop for Fixture {
-    /// The broker stops before the folder holding its state goes.
+    /// The broker stops before the folder (or database) holding its state goes.
     fn drop(&mut self) {
         self.broker("kafka-down");
+        if let Some(url) = &self.storage {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            let _ = admin_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
     }
 }
 
@@ -254,6 +289,46 @@ pub fn send(signal: &str, pid: &str) {
         .status()
         .expect("kill");
     assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// The test PostgreSQL's URL (`ENRICHER_TEST_POSTGRES`, a `postgres` database).
+fn test_postgres() -> String {
+    std::env::var("ENRICHER_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!(
+            "no test PostgreSQL for the broker's storage: run scripts/test, or start one with \
+             `PG_PORT=19432 scripts/pg-up` and set \
+             ENRICHER_TEST_POSTGRES=postgres://postgres@127.0.0.1:19432/postgres"
+        )
+    })
+}
+
+/// Run `statement` on the test PostgreSQL.
+fn admin_sql(statement: &str) -> Result<(), String> {
+    let base = test_postgres();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connecting to the test PostgreSQL {base}: {e}"))?;
+        tokio::spawn(connection);
+        (client.batch_execute(statement).await).map_err(|e| format!("{statement}: {e}"))
+    })
+}
+
+/// `postgres://…/<name>` on the test PostgreSQL, created empty.
+pub fn fresh_database(name: &str) -> String {
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin_sql(&statement).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let base = test_postgres();
+    let server = base.rsplit_once('/').expect("a URL with a database").0;
+    format!("{server}/{name}")
 }
 
 /// `GET path` on the admin API: the status and the body.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use rdkafka::error::KafkaError;
 
 use crate::kafka::broker_watch::BrokerWatch;
+use crate::kafka::faults::is_fencing;
 
 /// Attempts of a call Kafka calls retriable.
 const MAX_ATTEMPTS: u32 = 8;
@@ -18,14 +19,23 @@ pub(crate) enum Action {
     Stop,
 }
 
-/// librdkafka's classification of a transactional error.
+/// librdkafka's classification of a transactional error, except that being
+/// fenced always stops: librdkafka may call a fenced `TxnOffsetCommit`
+/// abortable (seen with Tansu), and the abort that follows can only time out,
+/// eight times 30 s, while the fenced instance holds its partitions.
 pub(crate) fn classify(e: &KafkaError) -> Action {
     match e {
+        _ if fenced(e) => Action::Stop,
         KafkaError::Transaction(rd) if rd.is_fatal() => Action::Stop,
         KafkaError::Transaction(rd) if rd.txn_requires_abort() => Action::AbortAndRewind,
         KafkaError::Transaction(rd) if rd.is_retriable() => Action::Retry,
         _ => Action::Stop,
     }
+}
+
+/// Whether `e` says another producer took this transactional id.
+fn fenced(e: &KafkaError) -> bool {
+    e.rdkafka_error_code().is_some_and(is_fencing)
 }
 
 /// How a call ended after its retries.
@@ -82,6 +92,11 @@ pub(super) fn with_retries_as(
                     )));
                 }
                 Action::AbortAndRewind => return Err(Failure::Abort(format!("{what}: {e}"))),
+                Action::Stop if fenced(&e) => {
+                    return Err(Failure::Stop(format!(
+                        "{what}: {e} (fenced: another instance uses this transactional id, or it is not authorized)"
+                    )));
+                }
                 Action::Stop => return Err(Failure::Stop(format!("{what}: {e}"))),
             },
         }
