@@ -339,7 +339,7 @@ pub fn get(addr: &str, path: &str) -> (u16, String) {
         .expect("timeout");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .expect("write");
     let mut answer = String::new();
