@@ -165,26 +165,28 @@ fn done(story: &Story) -> usize {
     ids.len()
 }
 
-fn wait_for(limit: Duration, every: Duration, what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(every);
-    }
-}
-
 /// SIGKILL `run` once it has committed `commits` transactions, `extra` later.
-fn kill_after_commits(run: Running, commits: u64, extra: Duration) {
+fn kill_after_commits(mut run: Running, commits: u64, extra: Duration) {
     let admin = run.admin();
-    wait_for(
-        Duration::from_secs(120),
-        Duration::from_millis(20),
-        "commits",
-        || {
-            let (_, body) = support::faults::get(&admin, "/metrics");
-            support::prom::parse(&body).sum("enricher_commits_total", &[]) >= commits as f64
-        },
-    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = run.child.try_wait().expect("wait") {
+            panic!(
+                "the run ended ({status}) before {commits} commits:\n{}",
+                run.log()
+            );
+        }
+        let (_, body) = support::faults::get(&admin, "/metrics");
+        if support::prom::parse(&body).sum("enricher_commits_total", &[]) >= commits as f64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {commits} commits within 120 s:\n{}",
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::thread::sleep(extra);
     run.kill();
 }
@@ -275,13 +277,21 @@ fn killed_six_times_with_late_claims_and_a_killed_redrive_every_payment_is_enric
         (before_last as u64) < EVENTS,
         "the stream ended before the last kill: the kills were not mid-stream"
     );
-    let run = story.start(&run_args, "run-last");
-    wait_for(
-        Duration::from_secs(300),
-        Duration::from_millis(500),
-        "every id on an output",
-        || done(&story) as u64 == EVENTS,
-    );
+    let mut run = story.start(&run_args, "run-last");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let out = done(&story) as u64;
+        if out == EVENTS {
+            break;
+        }
+        let ended = run.child.try_wait().ok().flatten();
+        assert!(
+            Instant::now() < deadline && ended.is_none(),
+            "{out} of {EVENTS} ids out ({ended:?}):\n{}",
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     // Let the last retries settle (every id is out; nothing is due any more).
     let (status, _, log) = run.stop();
     assert!(status.success(), "{log}");
@@ -336,12 +346,15 @@ fn killed_six_times_with_late_claims_and_a_killed_redrive_every_payment_is_enric
             .env("ENRICHER_COMMIT_MAX_RECORDS", "20");
     };
     let mut redrive = story.start_with(&redrive_args, "redrive-killed", slow);
-    wait_for(
-        Duration::from_secs(120),
-        Duration::from_millis(100),
-        "a redrive commit",
-        || enriched_of(&story) > 0,
-    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while enriched_of(&story) == 0 {
+        assert!(
+            Instant::now() < deadline && redrive.child.try_wait().ok().flatten().is_none(),
+            "the redrive committed nothing:\n{}",
+            redrive.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(Duration::from_millis(dice.between(0, 300)));
     let finished = redrive.child.try_wait().ok().flatten().is_some();
     assert!(
@@ -396,7 +409,27 @@ fn killed_six_times_with_late_claims_and_a_killed_redrive_every_payment_is_enric
         lost.len(),
         &lost[..lost.len().min(5)]
     );
-    let doubled = twice(&enriched_counts);
+    assert_eq!(
+        enriched_counts.len(),
+        input_counts.len(),
+        "nothing but the input on enriched"
+    );
+    // Payments whose lineage cannot be told apart (lineage.rs) are checked
+    // for loss only; they are few, and counted.
+    let ambiguous = &counted.ambiguous;
+    assert!(
+        ambiguous.len() <= 50,
+        "{} ambiguous payments",
+        ambiguous.len()
+    );
+    let exact = |counts: &BTreeMap<String, usize>| -> Vec<String> {
+        twice(counts)
+            .into_iter()
+            .filter(|id| !ambiguous.contains(*id))
+            .cloned()
+            .collect()
+    };
+    let doubled = exact(&enriched_counts);
     assert!(
         doubled.is_empty(),
         "{} ids enriched twice, e.g. {:?}; the copies of the first: {:?}",
@@ -404,12 +437,7 @@ fn killed_six_times_with_late_claims_and_a_killed_redrive_every_payment_is_enric
         &doubled[..doubled.len().min(5)],
         copies(&enriched, doubled.first().map_or("", |id| id.as_str()))
     );
-    assert_eq!(
-        enriched_counts.len(),
-        input_counts.len(),
-        "nothing but the input on enriched"
-    );
-    let doubled = twice(&failed_counts);
+    let doubled = exact(&failed_counts);
     assert!(
         doubled.is_empty(),
         "{} ids failed twice, e.g. {:?}; the copies of the first: {:?}",
@@ -417,14 +445,26 @@ fn killed_six_times_with_late_claims_and_a_killed_redrive_every_payment_is_enric
         &doubled[..doubled.len().min(5)],
         copies(&failed, doubled.first().map_or("", |id| id.as_str()))
     );
-    let failed_ids: BTreeSet<String> = failed_counts.keys().cloned().collect();
-    assert_eq!(failed_ids, to_redrive, "the redrive failed nothing again");
+    let failed_ids: BTreeSet<String> = failed_counts
+        .keys()
+        .filter(|id| !ambiguous.contains(*id))
+        .cloned()
+        .collect();
+    let redriven: BTreeSet<String> = to_redrive
+        .iter()
+        .filter(|id| !ambiguous.contains(*id))
+        .cloned()
+        .collect();
+    assert_eq!(failed_ids, redriven, "the redrive failed nothing again");
     let mut attempts = BTreeMap::new();
     for r in of(Topic::Retry) {
         let key = (payment_id(r), header(r, "retry-attempt").to_owned());
         *attempts.entry(key).or_insert(0usize) += 1;
     }
-    let repeated: Vec<_> = attempts.iter().filter(|(_, n)| **n > 1).collect();
+    let repeated: Vec<_> = attempts
+        .iter()
+        .filter(|((id, _), n)| **n > 1 && !ambiguous.contains(id))
+        .collect();
     assert!(!attempts.is_empty(), "the retry path was taken");
     assert!(repeated.is_empty(), "a retry attempt twice: {repeated:?}");
 
@@ -435,27 +475,23 @@ fn killed_six_times_with_late_claims_and_a_killed_redrive_every_payment_is_enric
         .map(|log| log.aborted().len() + log.open().len())
         .sum::<usize>();
     let all_counts = counts(enriched.records.iter());
+    let aside = |topic: Topic| {
+        counted
+            .set_aside
+            .iter()
+            .filter(|(t, _)| *t == topic)
+            .count()
+    };
     eprintln!(
         "{uncommitted} records of aborted or unended transactions; {} ids twice in the whole \
          log; {} committed outputs set aside, made from aborted records Tansu handed the host \
-         ({} enriched, {} failed, {} retry)",
+         ({} enriched, {} failed, {} retry); {} payments checked for loss only (ambiguous)",
         twice(&all_counts).len(),
         counted.set_aside.len(),
-        counted
-            .set_aside
-            .iter()
-            .filter(|(t, _)| *t == Topic::Enriched)
-            .count(),
-        counted
-            .set_aside
-            .iter()
-            .filter(|(t, _)| *t == Topic::Failed)
-            .count(),
-        counted
-            .set_aside
-            .iter()
-            .filter(|(t, _)| *t == Topic::Retry)
-            .count(),
+        aside(Topic::Enriched),
+        aside(Topic::Failed),
+        aside(Topic::Retry),
+        ambiguous.len(),
     );
     assert!(uncommitted > 0, "no kill landed inside a transaction");
     assert!(
