@@ -32,7 +32,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 #[path = "support/mod.rs"]
 mod support;
 
-use support::kafka::fresh_topics;
+use support::kafka::{fresh_topics, stream_env};
 use support::{Dir, enricher, generated_db, ok, path, stderr_ok, text, wait_until};
 
 /// A command refused for its security settings must exit within this.
@@ -50,16 +50,17 @@ impl Secured {
     /// The settings as a user sets them: `sasl.username` and
     /// `sasl.password` as `KAFKA_SASL_*`, the rest as `KAFKA_PROPERTY_<KEY>`.
     fn env(&self) -> Vec<(String, String)> {
-        let mut env = vec![("KAFKA_BOOTSTRAP_SERVERS".to_owned(), self.servers.clone())];
-        for (key, value) in &self.properties {
-            let name = match *key {
-                "sasl.username" => "KAFKA_SASL_USERNAME".to_owned(),
-                "sasl.password" => "KAFKA_SASL_PASSWORD".to_owned(),
-                key => format!("KAFKA_PROPERTY_{}", key.to_uppercase().replace('.', "_")),
-            };
-            env.push((name, value.clone()));
-        }
-        env
+        self.properties
+            .iter()
+            .map(|(key, value)| {
+                let name = match *key {
+                    "sasl.username" => "KAFKA_SASL_USERNAME".to_owned(),
+                    "sasl.password" => "KAFKA_SASL_PASSWORD".to_owned(),
+                    key => format!("KAFKA_PROPERTY_{}", key.to_uppercase().replace('.', "_")),
+                };
+                (name, value.clone())
+            })
+            .collect()
     }
 
     /// The same with `key` set to `value`.
@@ -156,16 +157,12 @@ impl Scenario {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = enricher(args);
+        stream_env(&mut cmd, &self.broker.servers, &self.topics);
         cmd.envs(self.broker.env())
-            .env("PAYMENT_EVENTS_TOPIC", &self.topics[0])
-            .env("ENRICHED_PAYMENTS_TOPIC", &self.topics[1])
-            .env("FAILED_PAYMENTS_TOPIC", &self.topics[2])
             .env("CLAIMS_CHANGELOG_TOPIC", &self.topics[3])
             .env("ENRICHER_PLUGIN_TOPIC", &self.topics[4])
-            .env("KAFKA_GROUP_ID", format!("{}-group", self.topics[0]))
             .env("ENRICHER_DELIVERY", "at-least-once")
             .env("DUCKDB_URL", &self.db)
-            .env("ENRICHER_ADMIN_BIND", "127.0.0.1:0")
             // A regression fails in bounded time instead of waiting for ever.
             .env("ENRICHER_KAFKA_STARTUP_TIMEOUT", "30s");
         cmd
@@ -370,6 +367,7 @@ fn every_command_fails_fast(broker: Secured, names: &[&str]) {
     for args in commands {
         let mut cmd = enricher(args);
         cmd.envs(broker.env())
+            .env("KAFKA_BOOTSTRAP_SERVERS", &broker.servers)
             .env("CLAIMS_CHANGELOG_TOPIC", "refused-changelog")
             .env("DUCKDB_URL", Path::new(&db))
             .env("ENRICHER_DELIVERY", "at-least-once")
