@@ -60,6 +60,7 @@ pub fn publish(config: &Config, args: &PublishArgs) -> anyhow::Result<()> {
     let topic = config.claims.changelog().context(
         "claims.changelog-topic (CLAIMS_CHANGELOG_TOPIC) is off: there is no changelog to publish to",
     )?;
+    enricher::kafka::check_broker(&config.kafka)?;
     let publisher = enricher::changelog::Publisher::connect(&config.kafka, topic)?;
     let counted = Counter::default();
     let progress = Progress::start(

@@ -47,6 +47,14 @@ pub fn run(config: &Config, args: &SyncArgs) -> anyhow::Result<()> {
     let topic = config.claims.changelog().context(
         "claims.changelog-topic (CLAIMS_CHANGELOG_TOPIC) is off: there is no changelog to sync to",
     )?;
+    // A broker refusing the client's TLS or SASL settings stops it at once.
+    if !enricher::kafka::wait_for_broker(&config.kafka, &stop)? {
+        eprintln!(
+            "stopped before Kafka at {} answered",
+            config.kafka.bootstrap_servers
+        );
+        return Ok(());
+    }
     let options = SyncOptions {
         from: args.from.clone(),
         table: args.table.clone(),

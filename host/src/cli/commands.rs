@@ -140,6 +140,9 @@ pub fn generate(config: &Config, args: GenerateArgs) -> anyhow::Result<()> {
         claims: args.claims,
         seed: args.seed,
     };
+    if args.topic.is_some() {
+        enricher::kafka::check_broker(&config.kafka)?;
+    }
     let mut claims_written = None;
     if let Some(path) = &args.claims_out {
         let mut out = create(path)?;

@@ -106,6 +106,7 @@ pub struct CreateArgs {
 
 /// `enricher topic create`: create topics (existing ones are kept).
 pub fn create(config: &Config, args: CreateArgs) -> anyhow::Result<()> {
+    enricher::kafka::check_broker(&config.kafka)?;
     let names: Vec<&str> = args.topics.iter().map(String::as_str).collect();
     enricher::kafka::create_topics(&config.kafka, &names, args.partitions, args.replication)?;
     eprintln!("topics ready: {}", names.join(", "));
@@ -132,6 +133,7 @@ pub struct TailArgs {
 
 /// `enricher topic tail`: print a topic's records as JSON lines.
 pub fn tail(config: &Config, args: TailArgs) -> anyhow::Result<()> {
+    enricher::kafka::check_broker(&config.kafka)?;
     let options = TailOptions {
         follow: args.follow,
         max: args.max,

@@ -69,6 +69,7 @@ pub fn run(config: Config, args: RedriveArgs) -> anyhow::Result<()> {
         until_ms: args.until,
     };
     let group = filter.group(&config.kafka.group_id);
+    enricher::kafka::check_broker(&config.kafka)?;
     if args.dry_run {
         let report = dry_run(&config.kafka, &filter)?;
         let mut text = format!(

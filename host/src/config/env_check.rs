@@ -22,6 +22,7 @@ const NOT_SETTINGS: &[&str] = &[
     "ENRICHER_DEFAULT_PLUGIN", // host/build.rs, also set by `cargo run` and `cargo test`
     "ENRICHER_RAW_PLUGIN",     // host/build.rs, as ENRICHER_DEFAULT_PLUGIN
     "KAFKA_PORT",              // the test broker's port (scripts/kafka-up, kafka-demo)
+    "KAFKA_STORAGE",           // where a SASL test broker keeps its users (scripts/kafka-up --sasl)
     // Logging, read before any config (the binary's cli/logging.rs).
     "LOG_FORMAT",
     "LOG_LEVEL",
@@ -245,6 +246,7 @@ mod tests {
                 "ENRICHER_TEST_KAFKA",
                 "ENRICHER_TEST_KAFKA_TXN",
                 "KAFKA_PORT",
+                "KAFKA_STORAGE",
                 "DUCKDB_LIB_DIR",
                 "KAFKA_SASL_USERNAME",
                 "KAFKA_SASL_PASSWORD",

@@ -2,7 +2,9 @@
 //! run each batch through the pipeline, produce to `enriched-payments` /
 //! `failed-payments`, and commit input offsets with the outputs.
 //!
-//! - `reach`: waiting for the broker at start (says which address, backs off, stops on SIGTERM);
+//! - `reach`: waiting for the broker at start (says which address, backs off, stops on SIGTERM;
+//!   a broker refusing the client's TLS or SASL settings stops every command at once, naming why;
+//!   `settings_refused`: librdkafka's words for it);
 //! - `broker_watch`: broker reachability and stalls from librdkafka's statistics;
 //! - `topics`: creating topics (plain and compacted);
 //! - `clients`: librdkafka settings for every client (user keys pass through), error logging;
@@ -39,6 +41,7 @@ pub mod redrive;
 mod refusals;
 mod runner;
 mod send_when_room;
+mod settings_refused;
 mod tail;
 mod topic_writer;
 pub(crate) mod topics;
@@ -47,7 +50,7 @@ pub use clients::{OUR_MEMBER_PREFIX, client_config, load_producer_config};
 pub use delivery::CommitCounters;
 pub use late::{RETRY_ATTEMPT_HEADER, RETRY_ATTEMPTS_HEADER, RETRY_DUE_HEADER};
 pub use progress::{partition_ends, partition_watermarks};
-pub use reach::wait_for_broker;
+pub use reach::{CHECK_WINDOW, check_broker, wait_for_broker};
 pub use records::COMMIT_UNIT_HEADER;
 pub use refusals::Refusals;
 pub use runner::{BatchTransform, KafkaRunReport, RunOptions, run, run_observed};
@@ -69,6 +72,9 @@ pub enum KafkaRunError {
     Fatal(String),
     #[error("Kafka operation failed after retries: {0}")]
     GaveUp(String),
+    /// The broker refused the client for its settings (TLS, SASL): no retry mends it.
+    #[error("{0}")]
+    Refused(String),
     /// The broker knows no such topic (or it has no partitions).
     #[error("topic {0} does not exist or has no partitions")]
     NoSuchTopic(String),
