@@ -66,34 +66,59 @@ fn consumed(out: &Output) -> u64 {
         .unwrap_or_else(|| panic!("no summary in {text}"))
 }
 
-#[test]
-fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
-    let Ok(broker) = std::env::var("ENRICHER_TEST_KAFKA_TXN") else {
-        panic!(
-            "no transactional test broker: run scripts/test, or scripts/txn-broker-up and set ENRICHER_TEST_KAFKA_TXN"
-        );
-    };
-    let dir = Dir::new("eos2");
-    let db = generated_db(&dir.0, 10_000, 5);
-    let db = path(&db);
-    let topics = fresh_topics("inst", ["in", "enriched", "failed"]);
-    let kafka = |cmd: &mut Command| {
-        cmd.env("KAFKA_BOOTSTRAP_SERVERS", &broker)
-            .env("PAYMENT_EVENTS_TOPIC", &topics[0])
-            .env("ENRICHED_PAYMENTS_TOPIC", &topics[1])
-            .env("FAILED_PAYMENTS_TOPIC", &topics[2])
-            .env("KAFKA_GROUP_ID", format!("{}-group", topics[0]))
+/// Two exactly-once instances' common ground: the transactional test broker
+/// (`ENRICHER_TEST_KAFKA_TXN`), one claims file both read, and fresh topics
+/// of 4 partitions, made here.
+struct SharedGroup {
+    broker: String,
+    dir: Dir,
+    db: std::path::PathBuf,
+    topics: [String; 3],
+}
+
+impl SharedGroup {
+    fn new(label: &str, prefix: &str) -> Self {
+        let Ok(broker) = std::env::var("ENRICHER_TEST_KAFKA_TXN") else {
+            panic!(
+                "no transactional test broker: run scripts/test, or scripts/txn-broker-up and set ENRICHER_TEST_KAFKA_TXN"
+            );
+        };
+        let dir = Dir::new(label);
+        let group = Self {
+            broker,
+            db: generated_db(&dir.0, 10_000, 5),
+            dir,
+            topics: fresh_topics(prefix, ["in", "enriched", "failed"]),
+        };
+        let mut create = enricher(&["topic", "create", "--partitions", "4"]);
+        create.args(&group.topics);
+        group.env(&mut create);
+        ok(&mut create);
+        group
+    }
+
+    /// Points `cmd` at the broker and the topics, one group, small batches.
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("KAFKA_BOOTSTRAP_SERVERS", &self.broker)
+            .env("PAYMENT_EVENTS_TOPIC", &self.topics[0])
+            .env("ENRICHED_PAYMENTS_TOPIC", &self.topics[1])
+            .env("FAILED_PAYMENTS_TOPIC", &self.topics[2])
+            .env("KAFKA_GROUP_ID", format!("{}-group", self.topics[0]))
             .env("ENRICHER_PLUGIN_TOPIC", "off")
-            // Both instances share one claims file, read-only: no changelog.
+            // The instances share one claims file, read-only: no changelog.
             .env("CLAIMS_CHANGELOG_TOPIC", "off")
             .env("ENRICHER_BATCH_SIZE", "50")
             .env("LOOKUP_CACHE", "none")
             .env("KAFKA_PROPERTY_SESSION_TIMEOUT_MS", "6000");
-    };
-    let mut create = enricher(&["topic", "create", "--partitions", "4"]);
-    create.args(&topics);
-    kafka(&mut create);
-    ok(&mut create);
+    }
+}
+
+#[test]
+fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
+    let group = SharedGroup::new("eos2", "inst");
+    let topics = &group.topics;
+    let db = path(&group.db);
+    let kafka = |cmd: &mut Command| group.env(cmd);
     // One instance names itself, the other takes the machine's default id
     // (the hostname's first free slot): neither may fence the other.
     let start = |instance: Option<&str>| -> Child {
@@ -170,31 +195,10 @@ fn two_exactly_once_instances_on_one_machine_share_a_group_without_fencing() {
 
 #[test]
 fn two_exactly_once_instances_given_one_instance_id_fence_the_older() {
-    let Ok(broker) = std::env::var("ENRICHER_TEST_KAFKA_TXN") else {
-        panic!(
-            "no transactional test broker: run scripts/test, or scripts/txn-broker-up and set ENRICHER_TEST_KAFKA_TXN"
-        );
-    };
-    let dir = Dir::new("eos-fence");
-    let db = generated_db(&dir.0, 10_000, 5);
-    let db = path(&db);
-    let topics = fresh_topics("fence", ["in", "enriched", "failed"]);
-    let kafka = |cmd: &mut Command| {
-        cmd.env("KAFKA_BOOTSTRAP_SERVERS", &broker)
-            .env("PAYMENT_EVENTS_TOPIC", &topics[0])
-            .env("ENRICHED_PAYMENTS_TOPIC", &topics[1])
-            .env("FAILED_PAYMENTS_TOPIC", &topics[2])
-            .env("KAFKA_GROUP_ID", format!("{}-group", topics[0]))
-            .env("ENRICHER_PLUGIN_TOPIC", "off")
-            .env("CLAIMS_CHANGELOG_TOPIC", "off")
-            .env("ENRICHER_BATCH_SIZE", "50")
-            .env("LOOKUP_CACHE", "none")
-            .env("KAFKA_PROPERTY_SESSION_TIMEOUT_MS", "6000");
-    };
-    let mut create = enricher(&["topic", "create", "--partitions", "4"]);
-    create.args(&topics);
-    kafka(&mut create);
-    ok(&mut create);
+    let group = SharedGroup::new("eos-fence", "fence");
+    let (dir, topics) = (&group.dir, &group.topics);
+    let db = path(&group.db);
+    let kafka = |cmd: &mut Command| group.env(cmd);
     let generate = |seed: &str| {
         let mut cmd = enricher(&["generate", "--seed", seed, "--claims", "10000"]);
         cmd.args(["--count", "5000", "--topic", &topics[0]]);
