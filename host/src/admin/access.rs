@@ -91,6 +91,20 @@ impl AdminAccess {
         self.token.is_some()
     }
 
+    /// A 403 (logged for the audit) unless the request's `Host` is one this
+    /// API answers to (`host_check`); `token_id` says who, for the log.
+    fn check_host(&self, parts: &Parts, token_id: &str) -> Result<(), Response> {
+        let host = parts
+            .headers
+            .get(HOST)
+            .map(|v| v.to_str().unwrap_or("(not text)"));
+        self.hosts.check(host, self.token.is_some()).map_err(|why| {
+            let (method, path) = (&parts.method, parts.uri.path());
+            tracing::warn!(target: "audit", %method, path, token_id, result = "unknown host", "admin API call refused");
+            refusal(AdminError::Forbidden(why), StatusCode::FORBIDDEN)
+        })
+    }
+
     /// The id of the token a request carries, or why it may not go on.
     fn check_token(&self, headers: &HeaderMap) -> Result<String, &'static str> {
         let Some(token) = &self.token else {
@@ -178,14 +192,7 @@ where
             tracing::warn!(target: "audit", %method, path, result = "unauthorized", "admin API call refused");
             unauthorized(why)
         })?;
-        let host = parts
-            .headers
-            .get(HOST)
-            .map(|v| v.to_str().unwrap_or("(not text)"));
-        if let Err(why) = access.hosts.check(host, access.token.is_some()) {
-            tracing::warn!(target: "audit", %method, path, token_id, result = "unknown host", "admin API call refused");
-            return Err(refusal(AdminError::Forbidden(why), StatusCode::FORBIDDEN));
-        }
+        access.check_host(parts, &token_id)?;
         if let Some(why) = foreign_origin(&parts.headers) {
             tracing::warn!(target: "audit", %method, path, token_id, result = "foreign origin", "admin API call refused");
             return Err(refusal(AdminError::Forbidden(why), StatusCode::FORBIDDEN));
@@ -206,20 +213,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let access = Arc::<AdminAccess>::from_ref(state);
-        if access.closed_reads {
-            access.check_token(&parts.headers).map_err(unauthorized)?;
-        }
+        let token_id = if access.closed_reads {
+            access.check_token(&parts.headers).map_err(unauthorized)?
+        } else {
+            NO_TOKEN.to_owned()
+        };
         // A rebinding page may not read a host without a token either (its
         // plugins, claims counts and topics are the operator's business).
-        let host = parts
-            .headers
-            .get(HOST)
-            .map(|v| v.to_str().unwrap_or("(not text)"));
-        if let Err(why) = access.hosts.check(host, access.token.is_some()) {
-            let (method, path) = (&parts.method, parts.uri.path());
-            tracing::warn!(target: "audit", %method, path, result = "unknown host", "admin API read refused");
-            return Err(refusal(AdminError::Forbidden(why), StatusCode::FORBIDDEN));
-        }
+        access.check_host(parts, &token_id)?;
         Ok(Reader)
     }
 }
